@@ -1,0 +1,215 @@
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_grpc.h"
+#include "rt_tls_files.h"
+
+#define DEFAULT_TIMEOUT_MS 30000
+
+struct rt_grpc_client {
+  grpc_channel *channel;
+};
+
+rt_code rt_grpc_client_new(const char *target, const char *ca_file, size_t max_message_size,
+                           rt_grpc_client **out, rt_err *err) {
+  *out = NULL;
+  if (target == NULL || target[0] == '\0')
+    return rt_err_set(err, RT_E_INVALID, "no verifier address given (HOST:PORT)");
+  if (ca_file == NULL || ca_file[0] == '\0')
+    return rt_err_set(err, RT_E_INVALID,
+                      "no CA file given: the verifier's certificate must be pinned");
+  size_t max_msg = max_message_size ? max_message_size : RT_GRPC_DEFAULT_MAX_MESSAGE;
+  if (max_msg > (size_t)INT32_MAX)
+    return rt_err_set(err, RT_E_INVALID, "max message size too large");
+
+  char *ca_pem = NULL;
+  rt_code code = rt_tls_ca_load(ca_file, &ca_pem, err);
+  if (code != RT_OK)
+    return code;
+
+  rt_grpc_client *c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    free(ca_pem);
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  rt_grpc_init();
+  /* Only the pinned roots are trusted: passing them here keeps grpc from
+   * falling back to the system store. */
+  grpc_channel_credentials *creds = grpc_ssl_credentials_create(ca_pem, NULL, NULL, NULL);
+  free(ca_pem);
+  grpc_arg args[1];
+  args[0].type = GRPC_ARG_INTEGER;
+  args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  args[0].value.integer = (int)max_msg;
+  grpc_channel_args chargs = {.num_args = 1, .args = args};
+  c->channel = grpc_channel_create(target, creds, &chargs);
+  grpc_channel_credentials_release(creds);
+  if (c->channel == NULL) {
+    free(c);
+    grpc_shutdown();
+    return rt_err_set(err, RT_E_NET, "cannot create a channel to %s", target);
+  }
+  *out = c;
+  return RT_OK;
+}
+
+void rt_grpc_client_free(rt_grpc_client *client) {
+  if (client == NULL)
+    return;
+  grpc_channel_destroy(client->channel);
+  free(client);
+  grpc_shutdown();
+}
+
+static void result_set(rt_rpc_result *res, grpc_status_code status, const char *msg) {
+  res->status = status;
+  snprintf(res->message, sizeof res->message, "%s", msg);
+}
+
+grpc_status_code rt_grpc_call_raw(rt_grpc_client *client, const char *method,
+                                  const uint8_t *req, size_t req_len, int timeout_ms,
+                                  uint8_t **resp, size_t *resp_len, rt_rpc_result *res) {
+  memset(res, 0, sizeof *res);
+  *resp = NULL;
+  *resp_len = 0;
+  if (timeout_ms <= 0)
+    timeout_ms = DEFAULT_TIMEOUT_MS;
+
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+  gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                                       gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+  grpc_slice path = grpc_slice_from_copied_string(method);
+  grpc_call *call = grpc_channel_create_call(client->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                             path, NULL, deadline, NULL);
+  grpc_slice_unref(path);
+  if (call == NULL) {
+    grpc_completion_queue_destroy(cq);
+    result_set(res, GRPC_STATUS_INTERNAL, "cannot create the call");
+    return res->status;
+  }
+
+  grpc_slice body = grpc_slice_from_copied_buffer((const char *)req, req_len);
+  grpc_byte_buffer *request = grpc_raw_byte_buffer_create(&body, 1);
+  grpc_slice_unref(body);
+
+  grpc_metadata_array initial_md, trailing_md;
+  grpc_metadata_array_init(&initial_md);
+  grpc_metadata_array_init(&trailing_md);
+  grpc_byte_buffer *response = NULL;
+  grpc_status_code status = GRPC_STATUS_UNKNOWN;
+  grpc_slice details = grpc_empty_slice();
+  const char *error_string = NULL;
+
+  grpc_op ops[6];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = request;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+  ops[4].op = GRPC_OP_RECV_MESSAGE;
+  ops[4].data.recv_message.recv_message = &response;
+  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
+  ops[5].data.recv_status_on_client.status = &status;
+  ops[5].data.recv_status_on_client.status_details = &details;
+  ops[5].data.recv_status_on_client.error_string = &error_string;
+
+  int tag = 0;
+  grpc_call_error e = grpc_call_start_batch(call, ops, 6, &tag, NULL);
+  if (e != GRPC_CALL_OK) {
+    result_set(res, GRPC_STATUS_INTERNAL, "cannot start the call");
+  } else {
+    /* The call's deadline bounds this wait. */
+    grpc_event ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type != GRPC_OP_COMPLETE) {
+      result_set(res, GRPC_STATUS_INTERNAL, "call did not complete");
+    } else {
+      res->status = status;
+      char *msg = grpc_slice_to_c_string(details);
+      snprintf(res->message, sizeof res->message, "%s", msg);
+      gpr_free(msg);
+      for (size_t i = 0; i < trailing_md.count; i++) {
+        if (grpc_slice_str_cmp(trailing_md.metadata[i].key, RT_GRPC_ERROR_KEY) == 0) {
+          char *v = grpc_slice_to_c_string(trailing_md.metadata[i].value);
+          snprintf(res->code, sizeof res->code, "%s", v);
+          gpr_free(v);
+        }
+      }
+      if (status == GRPC_STATUS_OK) {
+        if (response == NULL) {
+          result_set(res, GRPC_STATUS_INTERNAL, "server answered OK without a message");
+        } else {
+          grpc_byte_buffer_reader reader;
+          if (!grpc_byte_buffer_reader_init(&reader, response)) {
+            result_set(res, GRPC_STATUS_INTERNAL, "response cannot be decompressed");
+          } else {
+            grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+            grpc_byte_buffer_reader_destroy(&reader);
+            size_t n = GRPC_SLICE_LENGTH(all);
+            *resp = malloc(n ? n : 1);
+            if (*resp == NULL) {
+              result_set(res, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            } else {
+              memcpy(*resp, GRPC_SLICE_START_PTR(all), n);
+              *resp_len = n;
+            }
+            grpc_slice_unref(all);
+          }
+        }
+      }
+    }
+  }
+
+  if (error_string != NULL)
+    gpr_free((void *)error_string);
+  grpc_slice_unref(details);
+  grpc_metadata_array_destroy(&initial_md);
+  grpc_metadata_array_destroy(&trailing_md);
+  if (response != NULL)
+    grpc_byte_buffer_destroy(response);
+  grpc_byte_buffer_destroy(request);
+  grpc_call_unref(call);
+  grpc_completion_queue_shutdown(cq);
+  grpc_completion_queue_destroy(cq);
+  return res->status;
+}
+
+grpc_status_code rt_grpc_call(rt_grpc_client *client, const char *method,
+                              const ProtobufCMessage *req,
+                              const ProtobufCMessageDescriptor *resp_type, int timeout_ms,
+                              ProtobufCMessage **resp, rt_rpc_result *res) {
+  *resp = NULL;
+  size_t len = protobuf_c_message_get_packed_size(req);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) {
+    memset(res, 0, sizeof *res);
+    result_set(res, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    return res->status;
+  }
+  protobuf_c_message_pack(req, buf);
+  uint8_t *out = NULL;
+  size_t out_len = 0;
+  grpc_status_code st = rt_grpc_call_raw(client, method, buf, len, timeout_ms, &out, &out_len, res);
+  /* Requests can carry secrets (activated credentials): wipe the copy. */
+  OPENSSL_cleanse(buf, len);
+  free(buf);
+  if (st != GRPC_STATUS_OK)
+    return st;
+  *resp = protobuf_c_message_unpack(resp_type, NULL, out_len, out);
+  free(out);
+  if (*resp == NULL) {
+    result_set(res, GRPC_STATUS_INTERNAL, "response is not a valid message");
+    res->code[0] = '\0';
+  }
+  return res->status;
+}

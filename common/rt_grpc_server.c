@@ -1,0 +1,453 @@
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_grpc.h"
+#include "rt_log.h"
+#include "rt_tls_files.h"
+
+/* Calls requested in advance per method and per worker: enough that a burst
+ * of clients is picked up without waiting for a handler to finish. */
+#define REQUESTS_PER_THREAD 2
+#define MAX_THREADS 256
+
+enum call_state { CALL_REQUESTED, CALL_FINISHING };
+
+struct rpc_call {
+  struct rt_grpc_server *srv;
+  /* NULL for a call to a method we do not serve (requested generically). */
+  const rt_rpc_method *method;
+  grpc_call_details unknown;
+  void *registered;
+  enum call_state state;
+  grpc_call *call;
+  gpr_timespec deadline;
+  grpc_metadata_array request_md;
+  grpc_byte_buffer *request;
+  grpc_byte_buffer *response;
+  grpc_slice details;
+  grpc_metadata trailer;
+  size_t n_trailers;
+  int cancelled;
+};
+
+struct rt_grpc_server {
+  grpc_server *server;
+  grpc_completion_queue *cq;
+  rt_rpc_method *methods;
+  void **registered;
+  size_t n_methods;
+  pthread_t *threads;
+  int n_threads;
+  int port;
+  atomic_int stopping;
+  /* Distinct address used as the tag of the shutdown notification. */
+  char shutdown_tag;
+  pthread_mutex_t lock;
+  pthread_cond_t shutdown_done_cv;
+  int shutdown_done;
+};
+
+static void free_call(struct rpc_call *c) {
+  if (c->method == NULL)
+    grpc_call_details_destroy(&c->unknown);
+  if (c->call != NULL)
+    grpc_call_unref(c->call);
+  grpc_metadata_array_destroy(&c->request_md);
+  if (c->request != NULL)
+    grpc_byte_buffer_destroy(c->request);
+  if (c->response != NULL)
+    grpc_byte_buffer_destroy(c->response);
+  grpc_slice_unref(c->details);
+  if (c->n_trailers > 0) {
+    grpc_slice_unref(c->trailer.key);
+    grpc_slice_unref(c->trailer.value);
+  }
+  free(c);
+}
+
+/* Asks grpc for the next call to one method; the answer arrives on the
+ * shared completion queue with the rpc_call as tag. */
+static int request_call(struct rt_grpc_server *srv, size_t idx) {
+  if (atomic_load(&srv->stopping))
+    return 0;
+  struct rpc_call *c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    rt_error("out of memory requesting a gRPC call");
+    return -1;
+  }
+  c->srv = srv;
+  c->method = &srv->methods[idx];
+  c->registered = srv->registered[idx];
+  c->state = CALL_REQUESTED;
+  c->details = grpc_empty_slice();
+  grpc_metadata_array_init(&c->request_md);
+  grpc_call_error e = grpc_server_request_registered_call(
+      srv->server, c->registered, &c->call, &c->deadline, &c->request_md, &c->request, srv->cq,
+      srv->cq, c);
+  if (e != GRPC_CALL_OK) {
+    rt_error("grpc_server_request_registered_call failed: %d", (int)e);
+    free_call(c);
+    return -1;
+  }
+  return 0;
+}
+
+/* Calls to paths that are not registered only surface through a generic
+ * request; without one they would hang until the client's deadline instead
+ * of getting UNIMPLEMENTED. */
+static int request_unknown(struct rt_grpc_server *srv) {
+  if (atomic_load(&srv->stopping))
+    return 0;
+  struct rpc_call *c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    rt_error("out of memory requesting a gRPC call");
+    return -1;
+  }
+  c->srv = srv;
+  c->state = CALL_REQUESTED;
+  c->details = grpc_empty_slice();
+  grpc_call_details_init(&c->unknown);
+  grpc_metadata_array_init(&c->request_md);
+  grpc_call_error e = grpc_server_request_call(srv->server, &c->call, &c->unknown,
+                                               &c->request_md, srv->cq, srv->cq, c);
+  if (e != GRPC_CALL_OK) {
+    rt_error("grpc_server_request_call failed: %d", (int)e);
+    free_call(c);
+    return -1;
+  }
+  return 0;
+}
+
+static size_t method_index(struct rt_grpc_server *srv, const rt_rpc_method *m) {
+  return (size_t)(m - srv->methods);
+}
+
+/* Decodes the request, runs the handler and fills the status and response
+ * of the call. Never fails: every problem becomes a gRPC status. */
+static void run_handler(struct rpc_call *c, grpc_status_code *status, rt_rpc_status *st,
+                        const char *peer) {
+  const rt_rpc_method *m = c->method;
+  memset(st, 0, sizeof *st);
+  *status = GRPC_STATUS_OK;
+  if (m == NULL) {
+    char *path = grpc_slice_to_c_string(c->unknown.method);
+    *status = GRPC_STATUS_UNIMPLEMENTED;
+    snprintf(st->message, sizeof st->message, "unknown method %s", path);
+    gpr_free(path);
+    return;
+  }
+
+  if (c->request == NULL) {
+    *status = GRPC_STATUS_INVALID_ARGUMENT;
+    snprintf(st->message, sizeof st->message, "request carries no message");
+    return;
+  }
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, c->request)) {
+    *status = GRPC_STATUS_INVALID_ARGUMENT;
+    snprintf(st->message, sizeof st->message, "request message cannot be decompressed");
+    return;
+  }
+  grpc_slice body = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+
+  ProtobufCMessage *req = protobuf_c_message_unpack(
+      m->request_type, NULL, GRPC_SLICE_LENGTH(body), GRPC_SLICE_START_PTR(body));
+  grpc_slice_unref(body);
+  if (req == NULL) {
+    *status = GRPC_STATUS_INVALID_ARGUMENT;
+    snprintf(st->message, sizeof st->message, "request is not a valid %s message",
+             m->request_type->name);
+    return;
+  }
+
+  rt_rpc_call_info info = {.peer = peer};
+  ProtobufCMessage *resp = NULL;
+  *status = m->handler(m->user, &info, req, &resp, st);
+  protobuf_c_message_free_unpacked(req, NULL);
+  if (*status != GRPC_STATUS_OK) {
+    if (resp != NULL && m->free_response != NULL)
+      m->free_response(resp);
+    return;
+  }
+  if (resp == NULL) {
+    *status = GRPC_STATUS_INTERNAL;
+    snprintf(st->message, sizeof st->message, "handler returned no response");
+    return;
+  }
+  size_t len = protobuf_c_message_get_packed_size(resp);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) {
+    if (m->free_response != NULL)
+      m->free_response(resp);
+    *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+    snprintf(st->message, sizeof st->message, "out of memory packing the response");
+    return;
+  }
+  protobuf_c_message_pack(resp, buf);
+  if (m->free_response != NULL)
+    m->free_response(resp);
+  /* grpc takes the buffer and frees it once sent. */
+  grpc_slice slice = grpc_slice_new(buf, len, free);
+  c->response = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+}
+
+static void serve_call(struct rpc_call *c) {
+  char *peer = grpc_call_get_peer(c->call);
+  grpc_status_code status;
+  rt_rpc_status st;
+  run_handler(c, &status, &st, peer);
+
+  const char *path = c->method ? c->method->path : "(unknown method)";
+  if (status == GRPC_STATUS_OK)
+    rt_debug("%s %s: OK", peer, path);
+  else
+    rt_info("%s %s: %s%s%s: %s", peer, path, rt_grpc_status_name(status),
+            st.code ? " " : "", st.code ? st.code : "", st.message);
+  gpr_free(peer);
+
+  c->details = grpc_slice_from_copied_string(st.message);
+  if (st.code != NULL && status != GRPC_STATUS_OK) {
+    c->trailer.key = grpc_slice_from_static_string(RT_GRPC_ERROR_KEY);
+    c->trailer.value = grpc_slice_from_copied_string(st.code);
+    c->n_trailers = 1;
+  }
+
+  grpc_op ops[4];
+  memset(ops, 0, sizeof ops);
+  size_t n = 0;
+  ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[n].data.send_initial_metadata.count = 0;
+  n++;
+  if (c->response != NULL) {
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n].data.send_message.send_message = c->response;
+    n++;
+  }
+  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  ops[n].data.send_status_from_server.status = status;
+  ops[n].data.send_status_from_server.status_details = &c->details;
+  ops[n].data.send_status_from_server.trailing_metadata_count = c->n_trailers;
+  ops[n].data.send_status_from_server.trailing_metadata = c->n_trailers ? &c->trailer : NULL;
+  n++;
+  ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
+  n++;
+
+  c->state = CALL_FINISHING;
+  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+  if (e != GRPC_CALL_OK) {
+    rt_error("%s: grpc_call_start_batch failed: %d", path, (int)e);
+    free_call(c);
+  }
+}
+
+static void *worker(void *arg) {
+  struct rt_grpc_server *srv = arg;
+  for (;;) {
+    grpc_event ev =
+        grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type == GRPC_QUEUE_SHUTDOWN)
+      break;
+    if (ev.type != GRPC_OP_COMPLETE)
+      continue;
+    if (ev.tag == &srv->shutdown_tag) {
+      pthread_mutex_lock(&srv->lock);
+      srv->shutdown_done = 1;
+      pthread_cond_broadcast(&srv->shutdown_done_cv);
+      pthread_mutex_unlock(&srv->lock);
+      continue;
+    }
+    struct rpc_call *c = ev.tag;
+    if (c->state == CALL_FINISHING || !ev.success) {
+      /* Finished, or a pending request failed because the server stops. */
+      free_call(c);
+      continue;
+    }
+    /* Replace the slot this call used before serving it, so that capacity
+     * never drops while handlers run. */
+    if (c->method != NULL)
+      request_call(srv, method_index(srv, c->method));
+    else
+      request_unknown(srv);
+    serve_call(c);
+  }
+  return NULL;
+}
+
+rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **out,
+                             rt_err *err) {
+  *out = NULL;
+  if (cfg->n_methods == 0 || cfg->listen == NULL)
+    return rt_err_set(err, RT_E_INVALID, "server needs a listen address and methods");
+  int threads = cfg->threads > 0 ? cfg->threads : RT_GRPC_DEFAULT_THREADS;
+  if (threads > MAX_THREADS)
+    return rt_err_set(err, RT_E_INVALID, "at most %d server threads", MAX_THREADS);
+  size_t max_msg = cfg->max_message_size ? cfg->max_message_size : RT_GRPC_DEFAULT_MAX_MESSAGE;
+  if (max_msg > (size_t)INT32_MAX)
+    return rt_err_set(err, RT_E_INVALID, "max message size too large");
+
+  rt_tls_pair tls;
+  rt_code code = rt_tls_pair_load(cfg->tls_cert_file, cfg->tls_key_file, &tls, err);
+  if (code != RT_OK)
+    return code;
+
+  rt_grpc_init();
+  struct rt_grpc_server *srv = calloc(1, sizeof *srv);
+  if (srv == NULL) {
+    rt_tls_pair_free(&tls);
+    grpc_shutdown();
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  pthread_mutex_init(&srv->lock, NULL);
+  pthread_cond_init(&srv->shutdown_done_cv, NULL);
+  srv->n_methods = cfg->n_methods;
+  srv->methods = calloc(cfg->n_methods, sizeof *srv->methods);
+  srv->registered = calloc(cfg->n_methods, sizeof *srv->registered);
+  srv->threads = calloc((size_t)threads, sizeof *srv->threads);
+  if (srv->methods == NULL || srv->registered == NULL || srv->threads == NULL) {
+    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
+    goto fail;
+  }
+  memcpy(srv->methods, cfg->methods, cfg->n_methods * sizeof *srv->methods);
+
+  grpc_arg args[3];
+  args[0].type = GRPC_ARG_INTEGER;
+  args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  args[0].value.integer = (int)max_msg;
+  args[1].type = GRPC_ARG_INTEGER;
+  args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+  args[1].value.integer = (int)max_msg;
+  /* Without this a second verifier could bind the same port (SO_REUSEPORT)
+   * and silently take half of the connections. */
+  args[2].type = GRPC_ARG_INTEGER;
+  args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+  args[2].value.integer = 0;
+  grpc_channel_args chargs = {.num_args = 3, .args = args};
+
+  srv->server = grpc_server_create(&chargs, NULL);
+  srv->cq = grpc_completion_queue_create_for_next(NULL);
+  grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+  for (size_t i = 0; i < cfg->n_methods; i++) {
+    srv->registered[i] = grpc_server_register_method(
+        srv->server, cfg->methods[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    if (srv->registered[i] == NULL) {
+      code = rt_err_set(err, RT_E_INVALID, "cannot register method %s", cfg->methods[i].path);
+      goto fail;
+    }
+  }
+
+  grpc_ssl_pem_key_cert_pair pair = {.private_key = tls.key_pem, .cert_chain = tls.cert_pem};
+  grpc_server_credentials *creds = grpc_ssl_server_credentials_create_ex(
+      NULL, &pair, 1, GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
+  srv->port = grpc_server_add_http2_port(srv->server, cfg->listen, creds);
+  grpc_server_credentials_release(creds);
+  rt_tls_pair_free(&tls);
+  if (srv->port <= 0) {
+    code = rt_err_set(err, RT_E_NET, "cannot listen on %s (address in use or invalid)",
+                      cfg->listen);
+    goto fail;
+  }
+  grpc_server_start(srv->server);
+
+  for (int k = 0; k < threads * REQUESTS_PER_THREAD; k++) {
+    int failed = request_unknown(srv) != 0;
+    for (size_t i = 0; i < cfg->n_methods && !failed; i++)
+      failed = request_call(srv, i) != 0;
+    if (failed) {
+      code = rt_err_set(err, RT_E_INTERNAL, "cannot request gRPC calls");
+      rt_grpc_server_stop(srv);
+      return code;
+    }
+  }
+  for (int t = 0; t < threads; t++) {
+    if (pthread_create(&srv->threads[t], NULL, worker, srv) != 0) {
+      code = rt_err_set(err, RT_E_INTERNAL, "cannot start server thread %d", t);
+      rt_grpc_server_stop(srv);
+      return code;
+    }
+    srv->n_threads++;
+  }
+  *out = srv;
+  return RT_OK;
+
+fail:
+  rt_tls_pair_free(&tls);
+  if (srv->server != NULL) {
+    /* Never started and no listener: grpc allows destroying it directly. */
+    grpc_server_destroy(srv->server);
+    grpc_completion_queue_shutdown(srv->cq);
+    while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(srv->cq);
+  }
+  free(srv->methods);
+  free(srv->registered);
+  free(srv->threads);
+  pthread_mutex_destroy(&srv->lock);
+  pthread_cond_destroy(&srv->shutdown_done_cv);
+  free(srv);
+  grpc_shutdown();
+  return code;
+}
+
+int rt_grpc_server_port(const rt_grpc_server *srv) { return srv->port; }
+
+void rt_grpc_server_stop(rt_grpc_server *srv) {
+  if (srv == NULL)
+    return;
+  atomic_store(&srv->stopping, 1);
+  grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
+  grpc_server_cancel_all_calls(srv->server);
+
+  if (srv->n_threads > 0) {
+    pthread_mutex_lock(&srv->lock);
+    while (!srv->shutdown_done)
+      pthread_cond_wait(&srv->shutdown_done_cv, &srv->lock);
+    pthread_mutex_unlock(&srv->lock);
+  } else {
+    /* No worker ever ran: drain here until the notification arrives. */
+    for (;;) {
+      grpc_event ev =
+          grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+      if (ev.type != GRPC_OP_COMPLETE)
+        continue;
+      if (ev.tag == &srv->shutdown_tag)
+        break;
+      free_call(ev.tag);
+    }
+  }
+  grpc_server_destroy(srv->server);
+  grpc_completion_queue_shutdown(srv->cq);
+  for (int t = 0; t < srv->n_threads; t++)
+    pthread_join(srv->threads[t], NULL);
+  if (srv->n_threads == 0) {
+    for (;;) {
+      grpc_event ev =
+          grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+      if (ev.type == GRPC_QUEUE_SHUTDOWN)
+        break;
+      if (ev.type == GRPC_OP_COMPLETE && ev.tag != &srv->shutdown_tag)
+        free_call(ev.tag);
+    }
+  }
+  grpc_completion_queue_destroy(srv->cq);
+  free(srv->methods);
+  free(srv->registered);
+  free(srv->threads);
+  pthread_mutex_destroy(&srv->lock);
+  pthread_cond_destroy(&srv->shutdown_done_cv);
+  free(srv);
+  grpc_shutdown();
+}

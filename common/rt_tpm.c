@@ -1,0 +1,196 @@
+#include "rt_tpm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "rt_log.h"
+
+const char *rt_tpm_tcti_resolve(const char *explicit_tcti) {
+  if (explicit_tcti != NULL && explicit_tcti[0] != '\0')
+    return explicit_tcti;
+  const char *env = getenv(RT_TCTI_ENV);
+  if (env != NULL && env[0] != '\0')
+    return env;
+  return NULL;
+}
+
+rt_code rt_tpm_rc(rt_err *err, TSS2_RC rc, const char *what) {
+  return rt_err_set(err, RT_E_TPM, "%s: %s (0x%08x)", what, Tss2_RC_Decode(rc), (unsigned)rc);
+}
+
+int rt_tpm_rc_is_handle(TSS2_RC rc) {
+  /* Drop the TSS layer (ESYS, resource manager) and the parameter/handle
+   * number of a format-one code, keep the error itself. */
+  TSS2_RC base = rc & 0xffffu;
+  if (base & TPM2_RC_FMT1)
+    return (base & (TPM2_RC_FMT1 | 0x3fu)) == TPM2_RC_HANDLE;
+  return 0;
+}
+
+rt_code rt_tpm_open(const char *explicit_tcti, rt_tpm **out, rt_err *err) {
+  *out = NULL;
+  rt_tpm *tpm = calloc(1, sizeof *tpm);
+  if (tpm == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  const char *conf = rt_tpm_tcti_resolve(explicit_tcti);
+  snprintf(tpm->tcti_name, sizeof tpm->tcti_name, "%s", conf ? conf : "default");
+
+  TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &tpm->tcti);
+  if (rc != TSS2_RC_SUCCESS) {
+    rt_tpm_rc(err, rc, "cannot load the TCTI");
+    rt_err_prefix(err, "TCTI \"%s\": ", tpm->tcti_name);
+    free(tpm);
+    return RT_E_TPM;
+  }
+  rc = Esys_Initialize(&tpm->esys, tpm->tcti, NULL);
+  if (rc != TSS2_RC_SUCCESS) {
+    rt_tpm_rc(err, rc, "cannot initialise ESYS");
+    rt_err_prefix(err, "TCTI \"%s\": ", tpm->tcti_name);
+    Tss2_TctiLdr_Finalize(&tpm->tcti);
+    free(tpm);
+    return RT_E_TPM;
+  }
+  rt_debug("TPM opened through TCTI %s", tpm->tcti_name);
+  *out = tpm;
+  return RT_OK;
+}
+
+void rt_tpm_close(rt_tpm *tpm) {
+  if (tpm == NULL)
+    return;
+  if (tpm->esys != NULL)
+    Esys_Finalize(&tpm->esys);
+  if (tpm->tcti != NULL)
+    Tss2_TctiLdr_Finalize(&tpm->tcti);
+  free(tpm);
+}
+
+void rt_tpm_flush(rt_tpm *tpm, ESYS_TR *handle) {
+  if (tpm == NULL || handle == NULL || *handle == ESYS_TR_NONE)
+    return;
+  TSS2_RC rc = Esys_FlushContext(tpm->esys, *handle);
+  if (rc != TSS2_RC_SUCCESS)
+    rt_warn("flushing a TPM object failed: %s", Tss2_RC_Decode(rc));
+  *handle = ESYS_TR_NONE;
+}
+
+void rt_tpm_tr_close(rt_tpm *tpm, ESYS_TR *handle) {
+  if (tpm == NULL || handle == NULL || *handle == ESYS_TR_NONE)
+    return;
+  TSS2_RC rc = Esys_TR_Close(tpm->esys, handle);
+  if (rc != TSS2_RC_SUCCESS)
+    rt_warn("closing an ESYS handle failed: %s", Tss2_RC_Decode(rc));
+  *handle = ESYS_TR_NONE;
+}
+
+/* Largest NV read the TPM accepts in one command (TPM2_PT_NV_BUFFER_MAX). */
+static uint16_t nv_buffer_max(rt_tpm *tpm) {
+  TPMS_CAPABILITY_DATA *cap = NULL;
+  uint16_t max = 512; /* below every TPM's limit, in case the query fails */
+  TSS2_RC rc = Esys_GetCapability(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                  TPM2_CAP_TPM_PROPERTIES, TPM2_PT_NV_BUFFER_MAX, 1, NULL,
+                                  &cap);
+  if (rc == TSS2_RC_SUCCESS && cap->data.tpmProperties.count == 1 &&
+      cap->data.tpmProperties.tpmProperty[0].property == TPM2_PT_NV_BUFFER_MAX) {
+    uint32_t v = cap->data.tpmProperties.tpmProperty[0].value;
+    if (v > 0 && v <= sizeof(((TPM2B_MAX_NV_BUFFER *)0)->buffer))
+      max = (uint16_t)v;
+  }
+  Esys_Free(cap);
+  return max;
+}
+
+rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len,
+                       rt_err *err) {
+  *data = NULL;
+  *len = 0;
+  ESYS_TR nv = ESYS_TR_NONE;
+  TPM2B_NV_PUBLIC *pub = NULL;
+  uint8_t *buf = NULL;
+  rt_code code = RT_OK;
+  char what[96];
+
+  TSS2_RC rc = Esys_TR_FromTPMPublic(tpm->esys, index, ESYS_TR_NONE, ESYS_TR_NONE,
+                                     ESYS_TR_NONE, &nv);
+  if (rc != TSS2_RC_SUCCESS) {
+    if (rt_tpm_rc_is_handle(rc)) {
+      code = rt_err_set(err, RT_E_NOT_FOUND, "NV index 0x%08x does not exist", (unsigned)index);
+    } else {
+      snprintf(what, sizeof what, "looking up NV index 0x%08x", (unsigned)index);
+      code = rt_tpm_rc(err, rc, what);
+    }
+    goto out;
+  }
+  rc = Esys_NV_ReadPublic(tpm->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL);
+  if (rc != TSS2_RC_SUCCESS) {
+    snprintf(what, sizeof what, "NV_ReadPublic of 0x%08x", (unsigned)index);
+    code = rt_tpm_rc(err, rc, what);
+    goto out;
+  }
+  TPMA_NV attrs = pub->nvPublic.attributes;
+  size_t size = pub->nvPublic.dataSize;
+  /* EK certificate indexes are readable with their own empty auth
+   * (AUTHREAD) or by the owner (OWNERREAD); prefer the index itself. */
+  ESYS_TR auth;
+  if (attrs & TPMA_NV_AUTHREAD)
+    auth = nv;
+  else if (attrs & TPMA_NV_OWNERREAD)
+    auth = ESYS_TR_RH_OWNER;
+  else if (attrs & TPMA_NV_PPREAD)
+    auth = ESYS_TR_RH_PLATFORM;
+  else {
+    code = rt_err_set(err, RT_E_TPM, "NV index 0x%08x allows no read we can authorize",
+                      (unsigned)index);
+    goto out;
+  }
+  buf = malloc(size ? size : 1);
+  if (buf == NULL) {
+    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
+    goto out;
+  }
+  uint16_t chunk = nv_buffer_max(tpm);
+  size_t off = 0;
+  while (off < size) {
+    uint16_t n = (uint16_t)((size - off) < chunk ? (size - off) : chunk);
+    TPM2B_MAX_NV_BUFFER *part = NULL;
+    rc = Esys_NV_Read(tpm->esys, auth, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, n,
+                      (uint16_t)off, &part);
+    if (rc != TSS2_RC_SUCCESS) {
+      snprintf(what, sizeof what, "NV_Read of 0x%08x at offset %zu", (unsigned)index, off);
+      code = rt_tpm_rc(err, rc, what);
+      goto out;
+    }
+    if (part->size != n) {
+      code = rt_err_set(err, RT_E_TPM, "NV_Read of 0x%08x returned %u bytes, asked %u",
+                        (unsigned)index, (unsigned)part->size, (unsigned)n);
+      Esys_Free(part);
+      goto out;
+    }
+    memcpy(buf + off, part->buffer, n);
+    Esys_Free(part);
+    off += n;
+  }
+  *data = buf;
+  *len = size;
+  buf = NULL;
+out:
+  free(buf);
+  Esys_Free(pub);
+  rt_tpm_tr_close(tpm, &nv);
+  return code;
+}
+
+rt_code rt_tpm_count_transients(rt_tpm *tpm, uint32_t *count, rt_err *err) {
+  TPMS_CAPABILITY_DATA *cap = NULL;
+  TSS2_RC rc = Esys_GetCapability(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                  TPM2_CAP_HANDLES, TPM2_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES,
+                                  NULL, &cap);
+  if (rc != TSS2_RC_SUCCESS)
+    return rt_tpm_rc(err, rc, "GetCapability(handles)");
+  *count = cap->data.handles.count;
+  Esys_Free(cap);
+  return RT_OK;
+}

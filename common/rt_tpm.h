@@ -1,0 +1,64 @@
+/* TPM session: one ESYS context over a TCTI chosen explicitly, from the
+ * environment, or by tctildr's defaults, plus helpers that keep the TPM clean
+ * (every transient object flushed, every ESYS_TR closed) on all paths. */
+#ifndef RT_TPM_H
+#define RT_TPM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <tss2/tss2_esys.h>
+
+#include "rt_err.h"
+
+/* NV indexes of the TCG EK Credential Profile (and swtpm's high range). */
+#define RT_NV_EK_CERT_RSA2048 0x01c00002u
+#define RT_NV_EK_CERT_ECC_P256 0x01c0000au
+#define RT_NV_EK_CERT_ECC_P384 0x01c00016u
+#define RT_NV_PLATFORM_CERT 0x01c08000u
+
+/* Environment variable consulted when no TCTI is given explicitly. */
+#define RT_TCTI_ENV "RATTEST_TCTI"
+
+typedef struct rt_tpm {
+  ESYS_CONTEXT *esys;
+  TSS2_TCTI_CONTEXT *tcti;
+  /* What was asked for, for messages: "swtpm:...", or "default". */
+  char tcti_name[256];
+} rt_tpm;
+
+/* The TCTI configuration to use: `explicit` when non-empty, else
+ * $RATTEST_TCTI when non-empty, else NULL, meaning tctildr's default search
+ * (/dev/tpmrm0, /dev/tpm0, abrmd, ...). */
+const char *rt_tpm_tcti_resolve(const char *explicit_tcti);
+
+/* Opens the TPM. On failure *out is NULL and err says which TCTI failed. */
+rt_code rt_tpm_open(const char *explicit_tcti, rt_tpm **out, rt_err *err);
+void rt_tpm_close(rt_tpm *tpm);
+
+/* Sets err from a TSS return code: "<what>: <Tss2_RC_Decode text> (0x...)". */
+rt_code rt_tpm_rc(rt_err *err, TSS2_RC rc, const char *what);
+
+/* True when rc is TPM_RC_HANDLE (the handle does not exist), whichever TSS
+ * layer reported it. */
+int rt_tpm_rc_is_handle(TSS2_RC rc);
+
+/* Flushes a transient object or session and resets *handle to ESYS_TR_NONE.
+ * Safe to call on ESYS_TR_NONE, so cleanup paths can call it
+ * unconditionally. */
+void rt_tpm_flush(rt_tpm *tpm, ESYS_TR *handle);
+
+/* Releases the ESYS metadata of a persistent object or NV index (no TPM
+ * command) and resets *handle. Safe on ESYS_TR_NONE. */
+void rt_tpm_tr_close(rt_tpm *tpm, ESYS_TR *handle);
+
+/* Reads a whole NV index (e.g. an EK certificate). Fails with RT_E_NOT_FOUND
+ * when the index does not exist, RT_E_TPM when it cannot be read; *data is
+ * malloc'ed. */
+rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len,
+                       rt_err *err);
+
+/* Number of transient objects the TPM (or, behind a resource manager, this
+ * connection) holds: lets tests prove nothing was leaked. */
+rt_code rt_tpm_count_transients(rt_tpm *tpm, uint32_t *count, rt_err *err);
+
+#endif

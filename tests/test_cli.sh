@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The binaries as a user meets them: help, bad arguments, a real verifier
+# answering the bootstrap over TLS, clean shutdown, the provider loading.
+# Usage: test_cli.sh BUILD_DIR PKI_DIR OTHER_PKI_DIR
+set -euo pipefail
+build=${1:?usage} pki=${2:?usage} other=${3:?usage}
+V="$build/bin/rattest-verifier"
+B="$build/bin/rattest-bootstrap"
+work=$(mktemp -d)
+vpid=""
+cleanup() { [ -z "$vpid" ] || kill "$vpid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# expect STATUS PATTERN CMD...: exit status and a pattern in stdout+stderr.
+expect() {
+  local want=$1 pat=$2; shift 2
+  set +e; "$@" > "$work/out" 2>&1; local rc=$?; set -e
+  if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" "$work/out"; then ok; else
+    bad "$* -> rc=$rc (want $want), output: $(head -c 400 "$work/out")"; fi
+}
+
+expect 0 'serve +run the rattest.v1.Attestation' "$V" --help
+expect 0 'ping +check that the verifier answers' "$B" --help
+expect 0 'tpm-info' "$B" help
+expect 0 '--tls-cert FILE' "$V" serve --help
+expect 0 '--verifier HOST:PORT' "$B" ping --help
+expect 0 "rattest-verifier [0-9]+\.[0-9]+\.[0-9]+" "$V" --version
+expect 2 'unknown command "frobnicate"' "$V" frobnicate
+expect 2 'unknown command "frobnicate"' "$B" frobnicate
+expect 2 '--tls-cert and --tls-key are required' "$V" serve
+expect 2 '--threads: "many" is not a number' "$V" serve --threads many
+expect 2 '--threads: 0 is out of range' "$V" serve --threads 0
+expect 2 '--max-message-size: unknown size unit' "$V" serve --max-message-size 4TB
+expect 2 '--verifier and --ca are required' "$B" ping
+expect 2 '--timeout: unknown duration unit' "$B" ping --verifier x:1 --ca y --timeout 5d
+expect 1 'does not match certificate' "$V" serve --listen 127.0.0.1:0 \
+  --tls-cert "$pki/server-chain.pem" --tls-key "$other/server.key"
+
+# A real verifier on a free port.
+"$V" serve --listen 127.0.0.1:0 --tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key" \
+  --port-file "$work/port" 2> "$work/verifier.log" &
+vpid=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
+port=$(cat "$work/port")
+expect 0 'answered: version [0-9.]+, message "hi there"' \
+  "$B" ping --verifier "localhost:$port" --ca "$pki/tls-ca.pem" --message "hi there"
+expect 1 'certificate verify failed' \
+  "$B" ping --verifier "localhost:$port" --ca "$other/tls-ca.pem" --timeout 5s
+expect 1 'UNAVAILABLE' "$B" ping --verifier "localhost:1" --ca "$pki/tls-ca.pem" --timeout 3s
+# The port is taken: a second verifier must fail, not share it.
+expect 1 'cannot listen on 127.0.0.1:'"$port" "$V" serve --listen "127.0.0.1:$port" \
+  --tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key"
+# SIGTERM stops the service cleanly (exit 0), logging why.
+kill -TERM "$vpid"
+set +e; wait "$vpid"; rc=$?; set -e
+vpid=""
+if [ "$rc" -eq 0 ] && grep -q 'signal 15: stopping' "$work/verifier.log"; then ok; else
+  bad "verifier stop: rc=$rc $(cat "$work/verifier.log")"; fi
+
+# The provider module loads into openssl and reports itself active.
+expect 0 'name: rattest TPM 2.0 key provider' \
+  openssl list -providers -provider-path "$build/lib" -provider rattest
+if openssl list -providers -provider-path "$build/lib" -provider rattest | grep -q 'status: active'; then ok; else bad "provider not active"; fi
+
+echo "test_cli.sh: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,131 @@
+/* common/: errors, logging levels, file limits and the CLI parsers. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rt_cli.h"
+#include "rt_err.h"
+#include "rt_file.h"
+#include "rt_log.h"
+#include "rt_test.h"
+
+static void test_err(void) {
+  rt_err e;
+  CHECK(rt_err_set(&e, RT_E_IO, "open %s", "x") == RT_E_IO, "return code");
+  CHECK(rt_err_prefix(&e, "loading %d: ", 7) == RT_E_IO, "prefix keeps the code");
+  CHECK(strcmp(e.msg, "loading 7: open x") == 0, "msg \"%s\"", e.msg);
+  /* An overlong message is cut at the end, never overflowed. */
+  char longtext[2000];
+  memset(longtext, 'z', sizeof longtext - 1);
+  longtext[sizeof longtext - 1] = '\0';
+  rt_err_set(&e, RT_E_INVALID, "%s", longtext);
+  rt_err_prefix(&e, "ctx: ");
+  CHECK(strlen(e.msg) == sizeof e.msg - 1, "length %zu", strlen(e.msg));
+  CHECK(strncmp(e.msg, "ctx: zzz", 8) == 0, "prefix lost");
+  CHECK(rt_err_set(NULL, RT_E_TPM, "ignored") == RT_E_TPM, "NULL err");
+  rt_err_clear(&e);
+  CHECK(e.code == RT_OK && e.msg[0] == '\0', "clear");
+  CHECK(strcmp(rt_code_name(RT_E_NOT_FOUND), "not-found") == 0, "code name");
+}
+
+static void test_cli(void) {
+  rt_err e;
+  uint64_t v = 0;
+  size_t sz = 0;
+  CHECK(rt_cli_parse_u64("--n", "42", 1, 100, &v, &e) == RT_OK && v == 42, "42");
+  CHECK(rt_cli_parse_u64("--n", "0x81000100", 0, UINT32_MAX, &v, &e) == RT_OK &&
+            v == 0x81000100u,
+        "hex");
+  CHECK(rt_cli_parse_u64("--n", "abc", 0, 100, &v, &e) == RT_E_INVALID, "abc accepted");
+  CHECK_STR_CONTAINS(e.msg, "--n");
+  CHECK(rt_cli_parse_u64("--n", "12x", 0, 100, &v, &e) == RT_E_INVALID, "12x accepted");
+  CHECK(rt_cli_parse_u64("--n", "-1", 0, 100, &v, &e) == RT_E_INVALID, "-1 accepted");
+  CHECK(rt_cli_parse_u64("--n", "", 0, 100, &v, &e) == RT_E_INVALID, "empty accepted");
+  CHECK(rt_cli_parse_u64("--n", "101", 0, 100, &v, &e) == RT_E_INVALID, "out of range");
+  CHECK(rt_cli_parse_u64("--n", "99999999999999999999999", 0, UINT64_MAX, &v, &e) ==
+            RT_E_INVALID,
+        "overflow accepted");
+  CHECK(rt_cli_parse_size("--s", "4MiB", &sz, &e) == RT_OK && sz == 4u * 1024 * 1024, "4MiB");
+  CHECK(rt_cli_parse_size("--s", "512K", &sz, &e) == RT_OK && sz == 512u * 1024, "512K");
+  CHECK(rt_cli_parse_size("--s", "100", &sz, &e) == RT_OK && sz == 100, "100");
+  CHECK(rt_cli_parse_size("--s", "4TB", &sz, &e) == RT_E_INVALID, "4TB accepted");
+  CHECK(rt_cli_parse_size("--s", "18446744073709551615G", &sz, &e) == RT_E_INVALID,
+        "size overflow accepted");
+  CHECK(rt_cli_parse_duration_ms("--t", "500ms", &v, &e) == RT_OK && v == 500, "500ms");
+  CHECK(rt_cli_parse_duration_ms("--t", "30", &v, &e) == RT_OK && v == 30000, "30");
+  CHECK(rt_cli_parse_duration_ms("--t", "2h", &v, &e) == RT_OK && v == 7200000, "2h");
+  CHECK(rt_cli_parse_duration_ms("--t", "5d", &v, &e) == RT_E_INVALID, "5d accepted");
+}
+
+static void test_file(const char *dir) {
+  rt_err e;
+  char path[512];
+  snprintf(path, sizeof path, "%s/f.bin", dir);
+  FILE *f = fopen(path, "wb");
+  for (int i = 0; i < 10000; i++)
+    fputc(i & 0xff, f);
+  fclose(f);
+  uint8_t *d = NULL;
+  size_t len = 0;
+  CHECK(rt_file_read(path, 10000, &d, &len, &e) == RT_OK && len == 10000, "exact limit");
+  CHECK(d != NULL && d[9999] == (9999 & 0xff) && d[10000] == 0, "content / NUL");
+  free(d);
+  CHECK(rt_file_read(path, 9999, &d, &len, &e) == RT_E_INVALID, "over limit accepted");
+  CHECK(d == NULL, "data on failure");
+  CHECK_STR_CONTAINS(e.msg, "larger than the limit");
+  CHECK(rt_file_read(dir, 100, &d, &len, &e) == RT_E_INVALID, "directory accepted");
+  snprintf(path, sizeof path, "%s/missing", dir);
+  CHECK(rt_file_read(path, 100, &d, &len, &e) == RT_E_IO, "missing file");
+  CHECK_STR_CONTAINS(e.msg, "missing");
+  /* Files that report size 0 but have content (like securityfs). */
+  CHECK(rt_file_read("/proc/self/status", 1 << 20, &d, &len, &e) == RT_OK && len > 0,
+        "proc file read as empty");
+  free(d);
+}
+
+static void test_log(const char *dir) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/log.txt", dir);
+  fflush(stderr);
+  int saved = dup(2);
+  int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+  dup2(fd, 2);
+  close(fd);
+  rt_log_set_level(RT_LOG_WARN);
+  rt_info("hidden-info");
+  rt_warn("shown-warn %d", 1);
+  rt_log_set_level(RT_LOG_DEBUG);
+  rt_debug("shown-debug");
+  rt_log_set_level((rt_log_level)99); /* clamped, not out of range */
+  rt_debug("clamped-debug");
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  char buf[4096] = "";
+  FILE *f = fopen(path, "r");
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  CHECK(strstr(buf, "hidden-info") == NULL, "info shown at warn level");
+  CHECK_STR_CONTAINS(buf, "warn: shown-warn 1\n");
+  CHECK_STR_CONTAINS(buf, "debug: shown-debug\n");
+  CHECK_STR_CONTAINS(buf, "clamped-debug");
+  CHECK(rt_log_get_level() == RT_LOG_DEBUG, "level not clamped");
+}
+
+int main(void) {
+  char dir[] = "/tmp/rt_test_common.XXXXXX";
+  if (mkdtemp(dir) == NULL)
+    return 2;
+  test_err();
+  test_cli();
+  test_file(dir);
+  test_log(dir);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", dir);
+  return rt_test_done("test_common");
+}

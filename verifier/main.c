@@ -1,0 +1,218 @@
+/* rattest-verifier: command-line front end. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_cli.h"
+#include "rt_grpc.h"
+#include "rt_log.h"
+#include "service.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:50051"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: rattest-verifier [-v]... COMMAND [OPTIONS]\n"
+          "\n"
+          "The rattest verifier: a gRPC service (TLS) that checks a machine's TPM\n"
+          "evidence and issues x509 certificates for its TPM-resident keys.\n"
+          "\n"
+          "Commands:\n"
+          "  serve      run the rattest.v1.Attestation gRPC service\n"
+          "  help       show this help, or `help COMMAND` for a command's options\n"
+          "  version    print the version\n"
+          "\n"
+          "Global options:\n"
+          "  -v, --verbose   more log output on stderr (repeat for debug)\n"
+          "  -h, --help      show this help\n"
+          "  -V, --version   print the version\n");
+}
+
+static void usage_serve(FILE *f) {
+  fprintf(f,
+          "Usage: rattest-verifier serve --tls-cert FILE --tls-key FILE [OPTIONS]\n"
+          "\n"
+          "Serves rattest.v1.Attestation over gRPC with TLS until SIGINT or SIGTERM.\n"
+          "\n"
+          "Options:\n"
+          "  --listen ADDR            address to listen on (default " DEFAULT_LISTEN ");\n"
+          "                           port 0 picks a free port\n"
+          "  --tls-cert FILE          server certificate chain, PEM, leaf first\n"
+          "  --tls-key FILE           server private key, PEM\n"
+          "  --max-message-size SIZE  largest request accepted (default 4MiB)\n"
+          "  --threads N              worker threads (default %d)\n"
+          "  --port-file FILE         write the bound port to FILE once listening\n"
+          "  -v, --verbose            more log output (repeat for debug)\n"
+          "  -h, --help               show this help\n",
+          RT_GRPC_DEFAULT_THREADS);
+}
+
+static int write_port_file(const char *path, int port) {
+  /* Written to a temp name and renamed, so a reader polling for the file
+   * never sees it half-written. */
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+    return -1;
+  FILE *f = fopen(tmp, "w");
+  if (f == NULL)
+    return -1;
+  fprintf(f, "%d\n", port);
+  if (fclose(f) != 0)
+    return -1;
+  return rename(tmp, path);
+}
+
+static int cmd_serve(int argc, char **argv) {
+  enum { O_LISTEN = 256, O_CERT, O_KEY, O_MAXMSG, O_THREADS, O_PORTFILE };
+  static const struct option opts[] = {
+      {"listen", required_argument, NULL, O_LISTEN},
+      {"tls-cert", required_argument, NULL, O_CERT},
+      {"tls-key", required_argument, NULL, O_KEY},
+      {"max-message-size", required_argument, NULL, O_MAXMSG},
+      {"threads", required_argument, NULL, O_THREADS},
+      {"port-file", required_argument, NULL, O_PORTFILE},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  rt_grpc_server_config cfg = {.listen = DEFAULT_LISTEN};
+  const char *port_file = NULL;
+  rt_err err = {0};
+  uint64_t n;
+  int c;
+  optind = 0; /* glibc: full re-initialisation for the command's options */
+  while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+    switch (c) {
+    case O_LISTEN:
+      cfg.listen = optarg;
+      break;
+    case O_CERT:
+      cfg.tls_cert_file = optarg;
+      break;
+    case O_KEY:
+      cfg.tls_key_file = optarg;
+      break;
+    case O_MAXMSG:
+      if (rt_cli_parse_size("--max-message-size", optarg, &cfg.max_message_size, &err) != RT_OK)
+        goto bad;
+      if (cfg.max_message_size < 1024 || cfg.max_message_size > (size_t)INT32_MAX) {
+        rt_err_set(&err, RT_E_INVALID, "--max-message-size must be between 1KiB and 2GiB");
+        goto bad;
+      }
+      break;
+    case O_THREADS:
+      if (rt_cli_parse_u64("--threads", optarg, 1, 256, &n, &err) != RT_OK)
+        goto bad;
+      cfg.threads = (int)n;
+      break;
+    case O_PORTFILE:
+      port_file = optarg;
+      break;
+    case 'v':
+      rt_log_set_level(rt_log_get_level() + 1);
+      break;
+    case 'h':
+      usage_serve(stdout);
+      return 0;
+    default:
+      usage_serve(stderr);
+      return 2;
+    }
+  }
+  if (optind < argc) {
+    rt_err_set(&err, RT_E_INVALID, "unexpected argument \"%s\"", argv[optind]);
+    goto bad;
+  }
+  if (cfg.tls_cert_file == NULL || cfg.tls_key_file == NULL) {
+    rt_err_set(&err, RT_E_INVALID, "--tls-cert and --tls-key are required");
+    goto bad;
+  }
+  cfg.methods = rt_verifier_methods(&cfg.n_methods);
+
+  /* Block the stop signals before any thread exists so that every thread
+   * inherits the mask and only sigwait() below receives them. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+  rt_grpc_server *srv = NULL;
+  if (rt_grpc_server_start(&cfg, &srv, &err) != RT_OK) {
+    rt_error("%s", err.msg);
+    return 1;
+  }
+  int port = rt_grpc_server_port(srv);
+  rt_info("serving rattest.v1.Attestation on %s (port %d)", cfg.listen, port);
+  if (port_file != NULL && write_port_file(port_file, port) != 0) {
+    rt_error("cannot write port file %s", port_file);
+    rt_grpc_server_stop(srv);
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&stop, &sig);
+  rt_info("signal %d: stopping", sig);
+  rt_grpc_server_stop(srv);
+  return 0;
+
+bad:
+  fprintf(stderr, "rattest-verifier serve: %s\n", err.msg);
+  fprintf(stderr, "Try 'rattest-verifier serve --help'.\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {NULL, 0, NULL, 0},
+  };
+  rt_log_set_prog("rattest-verifier");
+  /* A service logs its decisions by default; -v adds debug detail. */
+  rt_log_set_level(RT_LOG_INFO);
+  int c;
+  /* '+': stop at the command, whose options are parsed by the command. */
+  while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
+    switch (c) {
+    case 'v':
+      rt_log_set_level(rt_log_get_level() + 1);
+      break;
+    case 'h':
+      usage(stdout);
+      return 0;
+    case 'V':
+      printf("rattest-verifier %s\n", RATTEST_VERSION);
+      return 0;
+    default:
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (optind >= argc) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[optind];
+  int sub_argc = argc - optind;
+  char **sub_argv = argv + optind;
+  if (strcmp(cmd, "serve") == 0)
+    return cmd_serve(sub_argc, sub_argv);
+  if (strcmp(cmd, "version") == 0) {
+    printf("rattest-verifier %s\n", RATTEST_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "help") == 0) {
+    if (sub_argc > 1 && strcmp(sub_argv[1], "serve") == 0)
+      usage_serve(stdout);
+    else
+      usage(stdout);
+    return 0;
+  }
+  fprintf(stderr, "rattest-verifier: unknown command \"%s\"\n", cmd);
+  usage(stderr);
+  return 2;
+}
