@@ -14,26 +14,25 @@
 #include "tpm_info.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: rattest-bootstrap [-v]... COMMAND [OPTIONS]\n"
-          "\n"
-          "Proves this machine's TPM identity to a rattest verifier and keeps the\n"
-          "issued identity's key inside the TPM.\n"
-          "\n"
-          "Commands:\n"
-          "  ping       check that the verifier answers over TLS (gRPC Ping)\n"
-          "  tpm-info   describe the local TPM: vendor, PCR banks, EK and platform\n"
-          "             certificates in NV (JSON)\n"
-          "  help       show this help, or `help COMMAND` for a command's options\n"
-          "  version    print the version\n"
-          "\n"
-          "Global options:\n"
-          "  -v, --verbose   more log output on stderr (repeat for debug)\n"
-          "  -h, --help      show this help\n"
-          "  -V, --version   print the version\n"
-          "\n"
-          "The TPM is reached through --tcti STR, else $RATTEST_TCTI, else the\n"
-          "tpm2-tss default (/dev/tpmrm0, /dev/tpm0, tpm2-abrmd).\n");
+  fprintf(f, "Usage: rattest-bootstrap [-v]... COMMAND [OPTIONS]\n"
+             "\n"
+             "Proves this machine's TPM identity to a rattest verifier and keeps the\n"
+             "issued identity's key inside the TPM.\n"
+             "\n"
+             "Commands:\n"
+             "  ping       check that the verifier answers over TLS (gRPC Ping)\n"
+             "  tpm-info   describe the local TPM: vendor, PCR banks, EK and platform\n"
+             "             certificates in NV (JSON)\n"
+             "  help       show this help, or `help COMMAND` for a command's options\n"
+             "  version    print the version\n"
+             "\n"
+             "Global options:\n"
+             "  -v, --verbose   more log output on stderr (repeat for debug)\n"
+             "  -h, --help      show this help\n"
+             "  -V, --version   print the version\n"
+             "\n"
+             "The TPM is reached through --tcti STR, else $RATTEST_TCTI, else the\n"
+             "tpm2-tss default (/dev/tpmrm0, /dev/tpm0, tpm2-abrmd).\n");
 }
 
 static void usage_ping(FILE *f) {
@@ -123,9 +122,9 @@ static int cmd_ping(int argc, char **argv) {
   req.message = (char *)message;
   ProtobufCMessage *out = NULL;
   rt_rpc_result res;
-  grpc_status_code st = rt_grpc_call(client, RT_METHOD_PING, &req.base,
-                                     &rattest__v1__ping_response__descriptor, (int)timeout_ms,
-                                     &out, &res);
+  grpc_status_code st =
+      rt_grpc_call(client, RT_METHOD_PING, &req.base, &rattest__v1__ping_response__descriptor,
+                   (int)timeout_ms, &out, &res);
   rt_grpc_client_free(client);
   if (st != GRPC_STATUS_OK) {
     fprintf(stderr, "rattest-bootstrap ping: %s: %s%s%s\n", rt_grpc_status_name(st), res.message,
@@ -133,8 +132,8 @@ static int cmd_ping(int argc, char **argv) {
     return 1;
   }
   Rattest__V1__PingResponse *resp = (Rattest__V1__PingResponse *)out;
-  printf("verifier %s answered: version %s, message \"%s\", time %lld\n", verifier,
-         resp->version, resp->message, (long long)resp->server_time_unix);
+  printf("verifier %s answered: version %s, message \"%s\", time %lld\n", verifier, resp->version,
+         resp->message, (long long)resp->server_time_unix);
   protobuf_c_message_free_unpacked(out, NULL);
   return 0;
 }
@@ -170,6 +169,7 @@ static int cmd_tpm_info(int argc, char **argv) {
     return fail("tpm-info", "unexpected argument", 2);
   rt_err err = {0};
   rt_tpm *tpm = NULL;
+  rt_tpm_quiet_tss_logs();
   if (rt_tpm_open(tcti, &tpm, &err) != RT_OK)
     return fail("tpm-info", err.msg, 1);
   json_t *info = NULL;

@@ -24,6 +24,13 @@ static void prop_chars(uint32_t v, char *out) {
   out[4] = '\0';
 }
 
+/* Vendor strings are padded with spaces or NULs ("IBM "): drop the tail. */
+static void trim_right(char *s) {
+  size_t n = strlen(s);
+  while (n > 0 && s[n - 1] == ' ')
+    s[--n] = '\0';
+}
+
 static rt_code fixed_properties(rt_tpm *tpm, json_t *obj, rt_err *err) {
   TPMS_CAPABILITY_DATA *cap = NULL;
   TSS2_RC rc = Esys_GetCapability(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -39,6 +46,7 @@ static rt_code fixed_properties(rt_tpm *tpm, json_t *obj, rt_err *err) {
     switch (p->property) {
     case TPM2_PT_MANUFACTURER:
       prop_chars(p->value, four);
+      trim_right(four);
       json_object_set_new(obj, "manufacturer", json_string(four));
       break;
     case TPM2_PT_VENDOR_STRING_1:
@@ -65,10 +73,7 @@ static rt_code fixed_properties(rt_tpm *tpm, json_t *obj, rt_err *err) {
     }
   }
   Esys_Free(cap);
-  /* Vendor strings are padded with spaces or NULs: trim the tail. */
-  size_t n = strlen(vendor);
-  while (n > 0 && vendor[n - 1] == ' ')
-    vendor[--n] = '\0';
+  trim_right(vendor);
   char buf[64];
   json_object_set_new(obj, "vendor", json_string(vendor));
   snprintf(buf, sizeof buf, "%08x.%08x", (unsigned)fw1, (unsigned)fw2);
@@ -129,8 +134,7 @@ static json_t *x509_name_json(const X509_NAME *name) {
 }
 
 /* One NV certificate: its index, size and, when it parses as X.509, names. */
-static json_t *describe_cert(TPM2_HANDLE index, const char *kind, const uint8_t *der,
-                             size_t len) {
+static json_t *describe_cert(TPM2_HANDLE index, const char *kind, const uint8_t *der, size_t len) {
   json_t *c = json_object();
   char idx[16];
   snprintf(idx, sizeof idx, "0x%08x", (unsigned)index);

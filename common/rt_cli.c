@@ -18,8 +18,8 @@ static rt_code parse_number(const char *opt, const char *s, uint64_t *v, const c
   return RT_OK;
 }
 
-rt_code rt_cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
-                         uint64_t *out, rt_err *err) {
+rt_code rt_cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out,
+                         rt_err *err) {
   uint64_t v = 0;
   const char *rest = NULL;
   rt_code code = parse_number(opt, s, &v, &rest, err);
@@ -58,8 +58,8 @@ rt_code rt_cli_parse_size(const char *opt, const char *s, size_t *out, rt_err *e
   else if (strcmp(rest, "G") == 0 || strcmp(rest, "GiB") == 0)
     mult = 1024 * 1024 * 1024;
   else
-    return rt_err_set(err, RT_E_INVALID, "%s: unknown size unit in \"%s\" (use KiB, MiB, GiB)",
-                      opt, s);
+    return rt_err_set(err, RT_E_INVALID, "%s: unknown size unit in \"%s\" (use KiB, MiB, GiB)", opt,
+                      s);
   uint64_t bytes = 0;
   code = scale(opt, s, v, mult, &bytes, err);
   if (code != RT_OK)

@@ -10,8 +10,8 @@
 #include "rt_err.h"
 
 /* Decimal or 0x-hex unsigned integer in [min, max]. */
-rt_code rt_cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
-                         uint64_t *out, rt_err *err);
+rt_code rt_cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out,
+                         rt_err *err);
 
 /* Byte size: "4194304", "512KiB", "4MiB", "1GiB" (also K/M/G). */
 rt_code rt_cli_parse_size(const char *opt, const char *s, size_t *out, rt_err *err);

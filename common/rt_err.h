@@ -7,15 +7,15 @@
 
 typedef enum {
   RT_OK = 0,
-  RT_E_INVALID,  /* bad input: arguments, files, messages */
+  RT_E_INVALID,   /* bad input: arguments, files, messages */
   RT_E_NOT_FOUND, /* the thing asked for does not exist (file, NV index, name) */
-  RT_E_IO,       /* file system or OS failure */
-  RT_E_NOMEM,    /* allocation failed */
-  RT_E_TPM,      /* the TPM or the TSS stack answered an error */
-  RT_E_CRYPTO,   /* OpenSSL failure or a cryptographic check that failed */
-  RT_E_NET,      /* transport failure: connect, TLS, deadline */
-  RT_E_REMOTE,   /* the peer answered with an error status */
-  RT_E_INTERNAL, /* a bug: a state that should be impossible */
+  RT_E_IO,        /* file system or OS failure */
+  RT_E_NOMEM,     /* allocation failed */
+  RT_E_TPM,       /* the TPM or the TSS stack answered an error */
+  RT_E_CRYPTO,    /* OpenSSL failure or a cryptographic check that failed */
+  RT_E_NET,       /* transport failure: connect, TLS, deadline */
+  RT_E_REMOTE,    /* the peer answered with an error status */
+  RT_E_INTERNAL,  /* a bug: a state that should be impossible */
 } rt_code;
 
 typedef struct {

@@ -8,8 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *len,
-                     rt_err *err) {
+rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *len, rt_err *err) {
   *data = NULL;
   *len = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -66,8 +65,7 @@ rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *l
   close(fd);
   if (used > max_len) {
     OPENSSL_clear_free(buf, cap + 1);
-    return rt_err_set(err, RT_E_INVALID, "%s is larger than the limit of %zu bytes", path,
-                      max_len);
+    return rt_err_set(err, RT_E_INVALID, "%s is larger than the limit of %zu bytes", path, max_len);
   }
   buf[used] = '\0';
   *data = buf;

@@ -40,8 +40,8 @@ typedef struct {
  * is owned by the layer. Handlers run on pool threads: they must be
  * thread-safe. */
 typedef grpc_status_code (*rt_rpc_handler)(void *user, const rt_rpc_call_info *info,
-                                           const ProtobufCMessage *req,
-                                           ProtobufCMessage **resp, rt_rpc_status *st);
+                                           const ProtobufCMessage *req, ProtobufCMessage **resp,
+                                           rt_rpc_status *st);
 
 typedef struct {
   /* Full method path: "/rattest.v1.Attestation/Ping". */
@@ -67,8 +67,7 @@ typedef struct {
 typedef struct rt_grpc_server rt_grpc_server;
 
 /* Binds, starts the worker threads and returns at once. */
-rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **out,
-                             rt_err *err);
+rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **out, rt_err *err);
 /* The port actually bound (useful with port 0). */
 int rt_grpc_server_port(const rt_grpc_server *srv);
 /* Stops accepting, cancels calls still running, joins the threads and frees
@@ -95,9 +94,9 @@ void rt_grpc_client_free(rt_grpc_client *client);
 /* Sends bytes as the request of `method` and waits at most timeout_ms for
  * the answer. On GRPC_STATUS_OK, *resp holds the response bytes (malloc'ed).
  * Exposed separately so tests can send bytes that are not a valid message. */
-grpc_status_code rt_grpc_call_raw(rt_grpc_client *client, const char *method,
-                                  const uint8_t *req, size_t req_len, int timeout_ms,
-                                  uint8_t **resp, size_t *resp_len, rt_rpc_result *res);
+grpc_status_code rt_grpc_call_raw(rt_grpc_client *client, const char *method, const uint8_t *req,
+                                  size_t req_len, int timeout_ms, uint8_t **resp, size_t *resp_len,
+                                  rt_rpc_result *res);
 
 /* Packs req, calls, unpacks the response with resp_type. On success *resp
  * must be released with protobuf_c_message_free_unpacked. A response that

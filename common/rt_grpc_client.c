@@ -74,9 +74,9 @@ static void result_set(rt_rpc_result *res, grpc_status_code status, const char *
   snprintf(res->message, sizeof res->message, "%s", msg);
 }
 
-grpc_status_code rt_grpc_call_raw(rt_grpc_client *client, const char *method,
-                                  const uint8_t *req, size_t req_len, int timeout_ms,
-                                  uint8_t **resp, size_t *resp_len, rt_rpc_result *res) {
+grpc_status_code rt_grpc_call_raw(rt_grpc_client *client, const char *method, const uint8_t *req,
+                                  size_t req_len, int timeout_ms, uint8_t **resp, size_t *resp_len,
+                                  rt_rpc_result *res) {
   memset(res, 0, sizeof *res);
   *resp = NULL;
   *resp_len = 0;
@@ -84,8 +84,8 @@ grpc_status_code rt_grpc_call_raw(rt_grpc_client *client, const char *method,
     timeout_ms = DEFAULT_TIMEOUT_MS;
 
   grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-  gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                                       gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+  gpr_timespec deadline =
+      gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
   grpc_slice path = grpc_slice_from_copied_string(method);
   grpc_call *call = grpc_channel_create_call(client->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
                                              path, NULL, deadline, NULL);

@@ -8,7 +8,9 @@
 /* grpc core prints its own lines ("E1127 ... Handshake failed") on stderr.
  * Everything it reports reaches us as a call status too, so its lines are
  * only debug detail: send them through our logger at that level. */
-static void grpc_log(gpr_log_func_args *args) { rt_debug("grpc: %s", args->message); }
+static void grpc_log(gpr_log_func_args *args) {
+  rt_debug("grpc: %s", args->message);
+}
 
 static void install_logger(void) {
   gpr_set_log_verbosity(GPR_LOG_SEVERITY_INFO);
@@ -22,12 +24,23 @@ void rt_grpc_init(void) {
 }
 
 const char *rt_grpc_status_name(grpc_status_code status) {
-  static const char *const names[] = {
-      "OK",           "CANCELLED",     "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",   "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",    "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char *const names[] = {"OK",
+                                      "CANCELLED",
+                                      "UNKNOWN",
+                                      "INVALID_ARGUMENT",
+                                      "DEADLINE_EXCEEDED",
+                                      "NOT_FOUND",
+                                      "ALREADY_EXISTS",
+                                      "PERMISSION_DENIED",
+                                      "RESOURCE_EXHAUSTED",
+                                      "FAILED_PRECONDITION",
+                                      "ABORTED",
+                                      "OUT_OF_RANGE",
+                                      "UNIMPLEMENTED",
+                                      "INTERNAL",
+                                      "UNAVAILABLE",
+                                      "DATA_LOSS",
+                                      "UNAUTHENTICATED"};
   if ((int)status >= 0 && (size_t)status < sizeof names / sizeof names[0])
     return names[status];
   return "UNKNOWN_STATUS";

@@ -90,9 +90,9 @@ static int request_call(struct rt_grpc_server *srv, size_t idx) {
   c->state = CALL_REQUESTED;
   c->details = grpc_empty_slice();
   grpc_metadata_array_init(&c->request_md);
-  grpc_call_error e = grpc_server_request_registered_call(
-      srv->server, c->registered, &c->call, &c->deadline, &c->request_md, &c->request, srv->cq,
-      srv->cq, c);
+  grpc_call_error e =
+      grpc_server_request_registered_call(srv->server, c->registered, &c->call, &c->deadline,
+                                          &c->request_md, &c->request, srv->cq, srv->cq, c);
   if (e != GRPC_CALL_OK) {
     rt_error("grpc_server_request_registered_call failed: %d", (int)e);
     free_call(c);
@@ -117,8 +117,8 @@ static int request_unknown(struct rt_grpc_server *srv) {
   c->details = grpc_empty_slice();
   grpc_call_details_init(&c->unknown);
   grpc_metadata_array_init(&c->request_md);
-  grpc_call_error e = grpc_server_request_call(srv->server, &c->call, &c->unknown,
-                                               &c->request_md, srv->cq, srv->cq, c);
+  grpc_call_error e = grpc_server_request_call(srv->server, &c->call, &c->unknown, &c->request_md,
+                                               srv->cq, srv->cq, c);
   if (e != GRPC_CALL_OK) {
     rt_error("grpc_server_request_call failed: %d", (int)e);
     free_call(c);
@@ -160,8 +160,8 @@ static void run_handler(struct rpc_call *c, grpc_status_code *status, rt_rpc_sta
   grpc_slice body = grpc_byte_buffer_reader_readall(&reader);
   grpc_byte_buffer_reader_destroy(&reader);
 
-  ProtobufCMessage *req = protobuf_c_message_unpack(
-      m->request_type, NULL, GRPC_SLICE_LENGTH(body), GRPC_SLICE_START_PTR(body));
+  ProtobufCMessage *req = protobuf_c_message_unpack(m->request_type, NULL, GRPC_SLICE_LENGTH(body),
+                                                    GRPC_SLICE_START_PTR(body));
   grpc_slice_unref(body);
   if (req == NULL) {
     *status = GRPC_STATUS_INVALID_ARGUMENT;
@@ -212,8 +212,8 @@ static void serve_call(struct rpc_call *c) {
   if (status == GRPC_STATUS_OK)
     rt_debug("%s %s: OK", peer, path);
   else
-    rt_info("%s %s: %s%s%s: %s", peer, path, rt_grpc_status_name(status),
-            st.code ? " " : "", st.code ? st.code : "", st.message);
+    rt_info("%s %s: %s%s%s: %s", peer, path, rt_grpc_status_name(status), st.code ? " " : "",
+            st.code ? st.code : "", st.message);
   gpr_free(peer);
 
   c->details = grpc_slice_from_copied_string(st.message);
@@ -255,8 +255,7 @@ static void serve_call(struct rpc_call *c) {
 static void *worker(void *arg) {
   struct rt_grpc_server *srv = arg;
   for (;;) {
-    grpc_event ev =
-        grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN)
       break;
     if (ev.type != GRPC_OP_COMPLETE)
@@ -285,8 +284,7 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **out,
-                             rt_err *err) {
+rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **out, rt_err *err) {
   *out = NULL;
   if (cfg->n_methods == 0 || cfg->listen == NULL)
     return rt_err_set(err, RT_E_INVALID, "server needs a listen address and methods");
@@ -339,8 +337,8 @@ rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **
   srv->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
   for (size_t i = 0; i < cfg->n_methods; i++) {
-    srv->registered[i] = grpc_server_register_method(
-        srv->server, cfg->methods[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    srv->registered[i] = grpc_server_register_method(srv->server, cfg->methods[i].path, NULL,
+                                                     GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     if (srv->registered[i] == NULL) {
       code = rt_err_set(err, RT_E_INVALID, "cannot register method %s", cfg->methods[i].path);
       goto fail;
@@ -354,8 +352,8 @@ rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **
   grpc_server_credentials_release(creds);
   rt_tls_pair_free(&tls);
   if (srv->port <= 0) {
-    code = rt_err_set(err, RT_E_NET, "cannot listen on %s (address in use or invalid)",
-                      cfg->listen);
+    code =
+        rt_err_set(err, RT_E_NET, "cannot listen on %s (address in use or invalid)", cfg->listen);
     goto fail;
   }
   grpc_server_start(srv->server);
@@ -402,7 +400,9 @@ fail:
   return code;
 }
 
-int rt_grpc_server_port(const rt_grpc_server *srv) { return srv->port; }
+int rt_grpc_server_port(const rt_grpc_server *srv) {
+  return srv->port;
+}
 
 void rt_grpc_server_stop(rt_grpc_server *srv) {
   if (srv == NULL)
@@ -419,8 +419,7 @@ void rt_grpc_server_stop(rt_grpc_server *srv) {
   } else {
     /* No worker ever ran: drain here until the notification arrives. */
     for (;;) {
-      grpc_event ev =
-          grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+      grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
       if (ev.type != GRPC_OP_COMPLETE)
         continue;
       if (ev.tag == &srv->shutdown_tag)
@@ -434,8 +433,7 @@ void rt_grpc_server_stop(rt_grpc_server *srv) {
     pthread_join(srv->threads[t], NULL);
   if (srv->n_threads == 0) {
     for (;;) {
-      grpc_event ev =
-          grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+      grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
       if (ev.type == GRPC_QUEUE_SHUTDOWN)
         break;
       if (ev.type == GRPC_OP_COMPLETE && ev.tag != &srv->shutdown_tag)

@@ -16,9 +16,13 @@ void rt_log_set_level(rt_log_level level) {
   atomic_store(&log_level, (int)level);
 }
 
-rt_log_level rt_log_get_level(void) { return (rt_log_level)atomic_load(&log_level); }
+rt_log_level rt_log_get_level(void) {
+  return (rt_log_level)atomic_load(&log_level);
+}
 
-void rt_log_set_prog(const char *prog) { log_prog = prog; }
+void rt_log_set_prog(const char *prog) {
+  log_prog = prog;
+}
 
 void rt_log(rt_log_level level, const char *fmt, ...) {
   static const char *const names[] = {"error", "warn", "info", "debug"};
@@ -34,8 +38,7 @@ void rt_log(rt_log_level level, const char *fmt, ...) {
   /* One locked stream per line so that lines from server threads never
    * interleave. */
   flockfile(stderr);
-  fprintf(stderr, "%s.%03ldZ %s %s: ", when, ts.tv_nsec / 1000000L, log_prog,
-          names[level]);
+  fprintf(stderr, "%s.%03ldZ %s %s: ", when, ts.tv_nsec / 1000000L, log_prog, names[level]);
   va_list ap;
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);

@@ -47,8 +47,8 @@ rt_code rt_tls_pair_load(const char *cert_file, const char *key_file, rt_tls_pai
   if (x == NULL)
     code = rt_err_set(err, RT_E_INVALID, "%s holds no PEM certificate", cert_file);
   else if (pk == NULL)
-    code = rt_err_set(err, RT_E_INVALID, "%s holds no PEM private key (or it is encrypted)",
-                      key_file);
+    code =
+        rt_err_set(err, RT_E_INVALID, "%s holds no PEM private key (or it is encrypted)", key_file);
   else if (X509_check_private_key(x, pk) != 1)
     code = rt_err_set(err, RT_E_INVALID, "TLS key %s does not match certificate %s", key_file,
                       cert_file);

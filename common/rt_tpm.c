@@ -17,6 +17,11 @@ const char *rt_tpm_tcti_resolve(const char *explicit_tcti) {
   return NULL;
 }
 
+void rt_tpm_quiet_tss_logs(void) {
+  if (getenv("TSS2_LOG") == NULL)
+    setenv("TSS2_LOG", rt_log_get_level() >= RT_LOG_DEBUG ? "all+warning" : "all+none", 0);
+}
+
 rt_code rt_tpm_rc(rt_err *err, TSS2_RC rc, const char *what) {
   return rt_err_set(err, RT_E_TPM, "%s: %s (0x%08x)", what, Tss2_RC_Decode(rc), (unsigned)rc);
 }
@@ -91,8 +96,7 @@ static uint16_t nv_buffer_max(rt_tpm *tpm) {
   TPMS_CAPABILITY_DATA *cap = NULL;
   uint16_t max = 512; /* below every TPM's limit, in case the query fails */
   TSS2_RC rc = Esys_GetCapability(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                  TPM2_CAP_TPM_PROPERTIES, TPM2_PT_NV_BUFFER_MAX, 1, NULL,
-                                  &cap);
+                                  TPM2_CAP_TPM_PROPERTIES, TPM2_PT_NV_BUFFER_MAX, 1, NULL, &cap);
   if (rc == TSS2_RC_SUCCESS && cap->data.tpmProperties.count == 1 &&
       cap->data.tpmProperties.tpmProperty[0].property == TPM2_PT_NV_BUFFER_MAX) {
     uint32_t v = cap->data.tpmProperties.tpmProperty[0].value;
@@ -103,8 +107,7 @@ static uint16_t nv_buffer_max(rt_tpm *tpm) {
   return max;
 }
 
-rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len,
-                       rt_err *err) {
+rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len, rt_err *err) {
   *data = NULL;
   *len = 0;
   ESYS_TR nv = ESYS_TR_NONE;
@@ -113,8 +116,8 @@ rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *l
   rt_code code = RT_OK;
   char what[96];
 
-  TSS2_RC rc = Esys_TR_FromTPMPublic(tpm->esys, index, ESYS_TR_NONE, ESYS_TR_NONE,
-                                     ESYS_TR_NONE, &nv);
+  TSS2_RC rc =
+      Esys_TR_FromTPMPublic(tpm->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
   if (rc != TSS2_RC_SUCCESS) {
     if (rt_tpm_rc_is_handle(rc)) {
       code = rt_err_set(err, RT_E_NOT_FOUND, "NV index 0x%08x does not exist", (unsigned)index);
@@ -185,9 +188,9 @@ out:
 
 rt_code rt_tpm_count_transients(rt_tpm *tpm, uint32_t *count, rt_err *err) {
   TPMS_CAPABILITY_DATA *cap = NULL;
-  TSS2_RC rc = Esys_GetCapability(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                  TPM2_CAP_HANDLES, TPM2_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES,
-                                  NULL, &cap);
+  TSS2_RC rc =
+      Esys_GetCapability(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
+                         TPM2_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, NULL, &cap);
   if (rc != TSS2_RC_SUCCESS)
     return rt_tpm_rc(err, rc, "GetCapability(handles)");
   *count = cap->data.handles.count;

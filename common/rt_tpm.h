@@ -31,6 +31,13 @@ typedef struct rt_tpm {
  * (/dev/tpmrm0, /dev/tpm0, abrmd, ...). */
 const char *rt_tpm_tcti_resolve(const char *explicit_tcti);
 
+/* tpm2-tss logs its own errors on stderr (an absent NV index is an ERROR
+ * line there, though often expected). Our errors already carry the decoded
+ * code, so command-line front ends call this first: it silences the TSS
+ * unless $TSS2_LOG is set or our log level is debug. It sets an environment
+ * variable, so call it before any thread starts. */
+void rt_tpm_quiet_tss_logs(void);
+
 /* Opens the TPM. On failure *out is NULL and err says which TCTI failed. */
 rt_code rt_tpm_open(const char *explicit_tcti, rt_tpm **out, rt_err *err);
 void rt_tpm_close(rt_tpm *tpm);
@@ -54,8 +61,7 @@ void rt_tpm_tr_close(rt_tpm *tpm, ESYS_TR *handle);
 /* Reads a whole NV index (e.g. an EK certificate). Fails with RT_E_NOT_FOUND
  * when the index does not exist, RT_E_TPM when it cannot be read; *data is
  * malloc'ed. */
-rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len,
-                       rt_err *err);
+rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len, rt_err *err);
 
 /* Number of transient objects the TPM (or, behind a resource manager, this
  * connection) holds: lets tests prove nothing was leaked. */
