@@ -16,8 +16,7 @@ static const OSSL_PARAM *rattest_gettable_params(void *provctx) {
       OSSL_PARAM_DEFN(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR, NULL, 0),
       OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL, 0),
       OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL, 0),
-      OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0),
-      OSSL_PARAM_END};
+      OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0), OSSL_PARAM_END};
   return params;
 }
 
@@ -47,7 +46,9 @@ static const OSSL_ALGORITHM *rattest_query_operation(void *provctx, int operatio
   return NULL;
 }
 
-static void rattest_teardown(void *provctx) { rt_provctx_free(provctx); }
+static void rattest_teardown(void *provctx) {
+  rt_provctx_free(provctx);
+}
 
 static const OSSL_DISPATCH rattest_dispatch[] = {
     {OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))rattest_teardown},
@@ -57,8 +58,10 @@ static const OSSL_DISPATCH rattest_dispatch[] = {
     {0, NULL}};
 
 /* The only symbol the module exports (everything else is hidden). */
-__attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
-                       const OSSL_DISPATCH **out, void **provctx) {
+__attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
+                                                              const OSSL_DISPATCH *in,
+                                                              const OSSL_DISPATCH **out,
+                                                              void **provctx) {
   *provctx = rt_provctx_new(handle, in);
   if (*provctx == NULL)
     return 0;

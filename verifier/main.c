@@ -14,21 +14,20 @@
 #define DEFAULT_LISTEN "127.0.0.1:50051"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: rattest-verifier [-v]... COMMAND [OPTIONS]\n"
-          "\n"
-          "The rattest verifier: a gRPC service (TLS) that checks a machine's TPM\n"
-          "evidence and issues x509 certificates for its TPM-resident keys.\n"
-          "\n"
-          "Commands:\n"
-          "  serve      run the rattest.v1.Attestation gRPC service\n"
-          "  help       show this help, or `help COMMAND` for a command's options\n"
-          "  version    print the version\n"
-          "\n"
-          "Global options:\n"
-          "  -v, --verbose   more log output on stderr (repeat for debug)\n"
-          "  -h, --help      show this help\n"
-          "  -V, --version   print the version\n");
+  fprintf(f, "Usage: rattest-verifier [-v]... COMMAND [OPTIONS]\n"
+             "\n"
+             "The rattest verifier: a gRPC service (TLS) that checks a machine's TPM\n"
+             "evidence and issues x509 certificates for its TPM-resident keys.\n"
+             "\n"
+             "Commands:\n"
+             "  serve      run the rattest.v1.Attestation gRPC service\n"
+             "  help       show this help, or `help COMMAND` for a command's options\n"
+             "  version    print the version\n"
+             "\n"
+             "Global options:\n"
+             "  -v, --verbose   more log output on stderr (repeat for debug)\n"
+             "  -h, --help      show this help\n"
+             "  -V, --version   print the version\n");
 }
 
 static void usage_serve(FILE *f) {

@@ -7,9 +7,8 @@
 
 #include "rattest.pb-c.h"
 
-static grpc_status_code ping(void *user, const rt_rpc_call_info *info,
-                             const ProtobufCMessage *msg, ProtobufCMessage **resp,
-                             rt_rpc_status *st) {
+static grpc_status_code ping(void *user, const rt_rpc_call_info *info, const ProtobufCMessage *msg,
+                             ProtobufCMessage **resp, rt_rpc_status *st) {
   (void)user;
   (void)info;
   const Rattest__V1__PingRequest *req = (const Rattest__V1__PingRequest *)msg;
@@ -17,8 +16,8 @@ static grpc_status_code ping(void *user, const rt_rpc_call_info *info,
   if (len > RT_PING_MAX_MESSAGE) {
     st->status = GRPC_STATUS_INVALID_ARGUMENT;
     st->code = "PING_TOO_LONG";
-    snprintf(st->message, sizeof st->message, "ping message is %zu bytes, at most %d allowed",
-             len, RT_PING_MAX_MESSAGE);
+    snprintf(st->message, sizeof st->message, "ping message is %zu bytes, at most %d allowed", len,
+             RT_PING_MAX_MESSAGE);
     return st->status;
   }
   Rattest__V1__PingResponse *r = malloc(sizeof *r);

@@ -9,19 +9,19 @@
 
 static int rt_test_passed, rt_test_failed;
 
-#define CHECK(cond, ...)                                                                        \
-  do {                                                                                          \
-    if (cond) {                                                                                 \
-      rt_test_passed++;                                                                         \
-    } else {                                                                                    \
-      rt_test_failed++;                                                                         \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                           \
-      fprintf(stderr, __VA_ARGS__);                                                             \
-      fputc('\n', stderr);                                                                      \
-    }                                                                                           \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (cond) {                                                                                    \
+      rt_test_passed++;                                                                            \
+    } else {                                                                                       \
+      rt_test_failed++;                                                                            \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                              \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+    }                                                                                              \
   } while (0)
 
-#define CHECK_STR_CONTAINS(hay, needle)                                                         \
+#define CHECK_STR_CONTAINS(hay, needle)                                                            \
   CHECK(strstr((hay), (needle)) != NULL, "\"%s\" does not contain \"%s\"", (hay), (needle))
 
 static inline int rt_test_done(const char *name) {

@@ -35,8 +35,7 @@ static void test_cli(void) {
   uint64_t v = 0;
   size_t sz = 0;
   CHECK(rt_cli_parse_u64("--n", "42", 1, 100, &v, &e) == RT_OK && v == 42, "42");
-  CHECK(rt_cli_parse_u64("--n", "0x81000100", 0, UINT32_MAX, &v, &e) == RT_OK &&
-            v == 0x81000100u,
+  CHECK(rt_cli_parse_u64("--n", "0x81000100", 0, UINT32_MAX, &v, &e) == RT_OK && v == 0x81000100u,
         "hex");
   CHECK(rt_cli_parse_u64("--n", "abc", 0, 100, &v, &e) == RT_E_INVALID, "abc accepted");
   CHECK_STR_CONTAINS(e.msg, "--n");
@@ -44,8 +43,7 @@ static void test_cli(void) {
   CHECK(rt_cli_parse_u64("--n", "-1", 0, 100, &v, &e) == RT_E_INVALID, "-1 accepted");
   CHECK(rt_cli_parse_u64("--n", "", 0, 100, &v, &e) == RT_E_INVALID, "empty accepted");
   CHECK(rt_cli_parse_u64("--n", "101", 0, 100, &v, &e) == RT_E_INVALID, "out of range");
-  CHECK(rt_cli_parse_u64("--n", "99999999999999999999999", 0, UINT64_MAX, &v, &e) ==
-            RT_E_INVALID,
+  CHECK(rt_cli_parse_u64("--n", "99999999999999999999999", 0, UINT64_MAX, &v, &e) == RT_E_INVALID,
         "overflow accepted");
   CHECK(rt_cli_parse_size("--s", "4MiB", &sz, &e) == RT_OK && sz == 4u * 1024 * 1024, "4MiB");
   CHECK(rt_cli_parse_size("--s", "512K", &sz, &e) == RT_OK && sz == 512u * 1024, "512K");

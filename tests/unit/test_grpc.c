@@ -29,9 +29,8 @@ static char server_cert[1100], server_key[1100], ca[1100], other_ca[1100];
 static atomic_int slow_calls;
 
 /* Sleeps 2 s: longer than the deadline the test gives it. */
-static grpc_status_code slow(void *user, const rt_rpc_call_info *info,
-                             const ProtobufCMessage *req, ProtobufCMessage **resp,
-                             rt_rpc_status *st) {
+static grpc_status_code slow(void *user, const rt_rpc_call_info *info, const ProtobufCMessage *req,
+                             ProtobufCMessage **resp, rt_rpc_status *st) {
   (void)user;
   (void)info;
   (void)req;
@@ -50,9 +49,8 @@ static pthread_mutex_t meet_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t meet_cv = PTHREAD_COND_INITIALIZER;
 static int meet_inside;
 
-static grpc_status_code meet(void *user, const rt_rpc_call_info *info,
-                             const ProtobufCMessage *req, ProtobufCMessage **resp,
-                             rt_rpc_status *st) {
+static grpc_status_code meet(void *user, const rt_rpc_call_info *info, const ProtobufCMessage *req,
+                             ProtobufCMessage **resp, rt_rpc_status *st) {
   (void)user;
   (void)info;
   (void)req;
@@ -79,17 +77,19 @@ static grpc_status_code meet(void *user, const rt_rpc_call_info *info,
   return GRPC_STATUS_OK;
 }
 
-static void free_plain(ProtobufCMessage *m) { free(m); }
+static void free_plain(ProtobufCMessage *m) {
+  free(m);
+}
 
 static rt_grpc_server *start_server(const char *listen, size_t max_msg, rt_err *err) {
   size_t n_base = 0;
   const rt_rpc_method *base = rt_verifier_methods(&n_base);
   static rt_rpc_method methods[16];
   memcpy(methods, base, n_base * sizeof *base);
-  methods[n_base] = (rt_rpc_method){SLOW_METHOD, &rattest__v1__ping_request__descriptor, slow,
-                                    NULL, NULL};
-  methods[n_base + 1] = (rt_rpc_method){MEET_METHOD, &rattest__v1__ping_request__descriptor,
-                                        meet, free_plain, NULL};
+  methods[n_base] =
+      (rt_rpc_method){SLOW_METHOD, &rattest__v1__ping_request__descriptor, slow, NULL, NULL};
+  methods[n_base + 1] =
+      (rt_rpc_method){MEET_METHOD, &rattest__v1__ping_request__descriptor, meet, free_plain, NULL};
   rt_grpc_server_config cfg = {
       .listen = listen,
       .tls_cert_file = server_cert,
@@ -117,9 +117,8 @@ static grpc_status_code ping(const char *target, const char *ca_file, const char
   Rattest__V1__PingRequest req = RATTEST__V1__PING_REQUEST__INIT;
   req.message = (char *)message;
   ProtobufCMessage *out = NULL;
-  grpc_status_code st = rt_grpc_call(c, RT_METHOD_PING, &req.base,
-                                     &rattest__v1__ping_response__descriptor, timeout_ms, &out,
-                                     res);
+  grpc_status_code st = rt_grpc_call(
+      c, RT_METHOD_PING, &req.base, &rattest__v1__ping_response__descriptor, timeout_ms, &out, res);
   if (st == GRPC_STATUS_OK && echo != NULL) {
     Rattest__V1__PingResponse *r = (Rattest__V1__PingResponse *)out;
     snprintf(echo, echo_len, "%s|%s", r->message, r->version);
@@ -281,8 +280,7 @@ int main(int argc, char **argv) {
     snprintf(want, sizeof want, "%s|%s", jobs[i].want, RATTEST_VERSION);
     answered += jobs[i].status == GRPC_STATUS_OK && strcmp(jobs[i].echo, want) == 0;
   }
-  CHECK(answered == CONCURRENT_CLIENTS, "%d of %d clients answered", answered,
-        CONCURRENT_CLIENTS);
+  CHECK(answered == CONCURRENT_CLIENTS, "%d of %d clients answered", answered, CONCURRENT_CLIENTS);
 
   /* 10. A second server cannot take the same port. */
   char same[64];

@@ -20,8 +20,7 @@ static TPM2B_PUBLIC srk_template(void) {
   t.publicArea.nameAlg = TPM2_ALG_SHA256;
   t.publicArea.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
                                   TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                                  TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED |
-                                  TPMA_OBJECT_DECRYPT;
+                                  TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
   t.publicArea.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
   t.publicArea.parameters.eccDetail.symmetric.keyBits.aes = 128;
   t.publicArea.parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
@@ -55,8 +54,7 @@ int main(int argc, char **argv) {
 
   /* Failures name the TCTI that failed. */
   rt_tpm *tpm = NULL;
-  CHECK(rt_tpm_open("swtpm:host=127.0.0.1,port=1", &tpm, &err) == RT_E_TPM,
-        "closed port accepted");
+  CHECK(rt_tpm_open("swtpm:host=127.0.0.1,port=1", &tpm, &err) == RT_E_TPM, "closed port accepted");
   CHECK(tpm == NULL, "handle set on failure");
   CHECK_STR_CONTAINS(err.msg, "swtpm:host=127.0.0.1,port=1");
   CHECK(rt_tpm_open("nosuchtcti:foo", &tpm, &err) == RT_E_TPM, "unknown TCTI accepted");
@@ -76,8 +74,7 @@ int main(int argc, char **argv) {
   uint8_t *nv = NULL, *want = NULL;
   size_t nv_len = 0, want_len = 0;
   CHECK(rt_file_read(argv[1], 1 << 20, &want, &want_len, &err) == RT_OK, "%s", err.msg);
-  CHECK(rt_tpm_nv_read(tpm, RT_NV_EK_CERT_RSA2048, &nv, &nv_len, &err) == RT_OK, "nv: %s",
-        err.msg);
+  CHECK(rt_tpm_nv_read(tpm, RT_NV_EK_CERT_RSA2048, &nv, &nv_len, &err) == RT_OK, "nv: %s", err.msg);
   CHECK(nv_len == want_len && want_len > 0 && memcmp(nv, want, nv_len) == 0,
         "NV read differs from tpm2_nvread (%zu vs %zu bytes)", nv_len, want_len);
   free(nv);
@@ -85,8 +82,8 @@ int main(int argc, char **argv) {
 
   /* A missing index is "not found", distinct from a TPM failure. */
   nv = NULL;
-  CHECK(rt_tpm_nv_read(tpm, 0x01c0fff0, &nv, &nv_len, &err) == RT_E_NOT_FOUND,
-        "missing index: %s", err.msg);
+  CHECK(rt_tpm_nv_read(tpm, 0x01c0fff0, &nv, &nv_len, &err) == RT_E_NOT_FOUND, "missing index: %s",
+        err.msg);
   CHECK(nv == NULL, "data returned for a missing index");
   CHECK_STR_CONTAINS(err.msg, "0x01c0fff0");
 
@@ -99,9 +96,8 @@ int main(int argc, char **argv) {
   TPM2B_DATA outside = {0};
   TPML_PCR_SELECTION pcrs = {0};
   ESYS_TR primary = ESYS_TR_NONE;
-  rc = Esys_CreatePrimary(tpm->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                          ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, &primary, NULL, NULL, NULL,
-                          NULL);
+  rc = Esys_CreatePrimary(tpm->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                          &sens, &tmpl, &outside, &pcrs, &primary, NULL, NULL, NULL, NULL);
   CHECK(rc == TSS2_RC_SUCCESS, "CreatePrimary: 0x%x", rc);
   uint32_t during = 0;
   CHECK(rt_tpm_count_transients(tpm, &during, &err) == RT_OK && during == before + 1,
