@@ -187,10 +187,13 @@ out:
 }
 
 rt_code rt_tpm_count_transients(rt_tpm *tpm, uint32_t *count, rt_err *err) {
+  /* The header's TPM2_TRANSIENT_FIRST shifts a signed int into its sign bit
+   * (undefined behaviour that UBSan reports): spell the handle out. */
+  const TPM2_HANDLE transient_first = 0x80000000u;
   TPMS_CAPABILITY_DATA *cap = NULL;
   TSS2_RC rc =
       Esys_GetCapability(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
-                         TPM2_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, NULL, &cap);
+                         transient_first, TPM2_MAX_CAP_HANDLES, NULL, &cap);
   if (rc != TSS2_RC_SUCCESS)
     return rt_tpm_rc(err, rc, "GetCapability(handles)");
   *count = cap->data.handles.count;
