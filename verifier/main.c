@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_eventlog.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
@@ -21,6 +22,7 @@ static void usage(FILE *f) {
              "\n"
              "Commands:\n"
              "  serve      run the rattest.v1.Attestation gRPC service\n"
+             "  eventlog   parse a TCG event log and replay its PCRs\n"
              "  help       show this help, or `help COMMAND` for a command's options\n"
              "  version    print the version\n"
              "\n"
@@ -200,6 +202,8 @@ int main(int argc, char **argv) {
   char **sub_argv = argv + optind;
   if (strcmp(cmd, "serve") == 0)
     return cmd_serve(sub_argc, sub_argv);
+  if (strcmp(cmd, "eventlog") == 0)
+    return rt_cmd_eventlog(sub_argc, sub_argv);
   if (strcmp(cmd, "version") == 0) {
     printf("rattest-verifier %s\n", RATTEST_VERSION);
     return 0;
@@ -207,6 +211,8 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "help") == 0) {
     if (sub_argc > 1 && strcmp(sub_argv[1], "serve") == 0)
       usage_serve(stdout);
+    else if (sub_argc > 1 && strcmp(sub_argv[1], "eventlog") == 0)
+      rt_cmd_eventlog_usage(stdout);
     else
       usage(stdout);
     return 0;

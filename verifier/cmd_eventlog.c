@@ -1,0 +1,260 @@
+#include "cmd_eventlog.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_err.h"
+#include "rt_eventlog.h"
+
+#define PROG "rattest-verifier eventlog"
+
+void rt_cmd_eventlog_usage(FILE *f) {
+  fprintf(f, "Usage: " PROG " FILE [--json]\n"
+             "\n"
+             "Parses a TCG PC Client event log (binary_bios_measurements; SHA1-only or\n"
+             "crypto-agile), lists its events and replays it into PCR values.\n"
+             "\n"
+             "Options:\n"
+             "  --json       print {\"pcrs\": {BANK: {PCR: HEX}}, \"events\": [...]}; only\n"
+             "               PCRs that had events appear under \"pcrs\"\n"
+             "  -h, --help   show this help\n"
+             "\n"
+             "Exit status: 0 success, 1 unreadable or malformed log, 2 bad usage.\n");
+}
+
+static void to_hex(const uint8_t *b, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[b[i] >> 4];
+    out[2 * i + 1] = digits[b[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+/* "sha256", or "0x0027" for a declared algorithm replay does not know. */
+static const char *alg_label(TPM2_ALG_ID alg, char buf[8]) {
+  const char *name = rt_eventlog_alg_name(alg);
+  if (name != NULL)
+    return name;
+  snprintf(buf, 8, "0x%04x", (unsigned)alg);
+  return buf;
+}
+
+static bool extended_in_log(const rt_eventlog *log, size_t i) {
+  const rt_eventlog_event *ev = &log->events[i];
+  return !(!log->legacy && i == 0) && ev->type != RT_EV_NO_ACTION && ev->pcr < RT_EVENTLOG_NUM_PCRS;
+}
+
+/* Short ASCII payloads (EV_EFI_ACTION strings, separators, versions) are
+ * shown; anything with a byte outside printable ASCII is not. */
+static bool printable(const uint8_t *d, uint32_t n, uint32_t *shown) {
+  while (n > 0 && d[n - 1] == 0)
+    n--;
+  if (n == 0 || n > 96)
+    return false;
+  for (uint32_t i = 0; i < n; i++)
+    if (d[i] < 0x20 || d[i] > 0x7e)
+      return false;
+  *shown = n;
+  return true;
+}
+
+static void print_text(const char *path, const rt_eventlog *log, const rt_eventlog_pcrs *pcrs) {
+  char hex[2 * RT_EVENTLOG_MAX_DIGEST + 1], buf[8];
+  printf("%s: %s event log, %zu events, algorithms", path,
+         log->legacy ? "SHA1-only (legacy)" : "crypto-agile", log->n_events);
+  for (size_t i = 0; i < log->n_algs; i++)
+    printf(" %s", alg_label(log->algs[i].alg, buf));
+  if (log->has_startup_locality)
+    printf(", StartupLocality %u", (unsigned)log->startup_locality);
+  printf("\n\n");
+
+  for (size_t i = 0; i < log->n_events; i++) {
+    const rt_eventlog_event *ev = &log->events[i];
+    const char *name = rt_eventlog_type_name(ev->type);
+    printf("event %" PRIu32 ": PCR %" PRIu32 ", %s (0x%" PRIx32 "), %" PRIu32 " bytes of data%s\n",
+           ev->index, ev->pcr, name != NULL ? name : "unknown type", ev->type, ev->data_len,
+           extended_in_log(log, i) ? "" : " [not extended]");
+    for (size_t d = 0; d < ev->n_digests; d++) {
+      to_hex(ev->digests[d].bytes,
+             ev->digests[d].len > RT_EVENTLOG_MAX_DIGEST ? RT_EVENTLOG_MAX_DIGEST
+                                                         : ev->digests[d].len,
+             hex);
+      printf("  %-8s %s%s\n", alg_label(ev->digests[d].alg, buf), hex,
+             ev->digests[d].len > RT_EVENTLOG_MAX_DIGEST ? "..." : "");
+    }
+    uint32_t shown;
+    if (ev->data_len > 0 && printable(ev->data, ev->data_len, &shown))
+      printf("  data     \"%.*s\"\n", (int)shown, (const char *)ev->data);
+  }
+
+  printf("\nPCRs replayed from the log (PCRs with events only):\n");
+  for (size_t b = 0; b < pcrs->n_banks; b++) {
+    const rt_eventlog_bank *bank = &pcrs->banks[b];
+    for (int p = 0; p < RT_EVENTLOG_NUM_PCRS; p++) {
+      if (!(bank->extended & (UINT32_C(1) << p)))
+        continue;
+      to_hex(bank->pcr[p], bank->size, hex);
+      printf("  %-8s %2d %s\n", rt_eventlog_alg_name(bank->alg), p, hex);
+    }
+  }
+}
+
+/* json_object_set_new that also fails on a NULL value (jansson returns NULL
+ * when out of memory) and drops the value either way. */
+static bool jset(json_t *obj, const char *key, json_t *val) {
+  return val != NULL && json_object_set_new(obj, key, val) == 0;
+}
+
+static json_t *pcrs_json(const rt_eventlog_pcrs *pcrs) {
+  char hex[2 * RT_EVENTLOG_MAX_DIGEST + 1], key[4];
+  json_t *root = json_object();
+  if (root == NULL)
+    return NULL;
+  for (size_t b = 0; b < pcrs->n_banks; b++) {
+    const rt_eventlog_bank *bank = &pcrs->banks[b];
+    json_t *obj = json_object();
+    if (!jset(root, rt_eventlog_alg_name(bank->alg), obj))
+      goto fail;
+    for (int p = 0; p < RT_EVENTLOG_NUM_PCRS; p++) {
+      if (!(bank->extended & (UINT32_C(1) << p)))
+        continue;
+      to_hex(bank->pcr[p], bank->size, hex);
+      snprintf(key, sizeof key, "%d", p);
+      if (!jset(obj, key, json_string(hex)))
+        goto fail;
+    }
+  }
+  return root;
+fail:
+  json_decref(root);
+  return NULL;
+}
+
+static json_t *digests_json(const rt_eventlog_event *ev) {
+  char buf[8];
+  json_t *obj = json_object();
+  if (obj == NULL)
+    return NULL;
+  for (size_t d = 0; d < ev->n_digests; d++) {
+    /* Digests of declared but unknown algorithms can be up to 64 KiB. */
+    char *hex = malloc(2 * (size_t)ev->digests[d].len + 1);
+    if (hex == NULL) {
+      json_decref(obj);
+      return NULL;
+    }
+    to_hex(ev->digests[d].bytes, ev->digests[d].len, hex);
+    bool ok = jset(obj, alg_label(ev->digests[d].alg, buf), json_string(hex));
+    free(hex);
+    if (!ok) {
+      json_decref(obj);
+      return NULL;
+    }
+  }
+  return obj;
+}
+
+static json_t *event_json(const rt_eventlog_event *ev) {
+  json_t *obj = json_object();
+  if (obj == NULL)
+    return NULL;
+  const char *name = rt_eventlog_type_name(ev->type);
+  if (!jset(obj, "index", json_integer(ev->index)) ||
+      !jset(obj, "offset", json_integer((json_int_t)ev->offset)) ||
+      !jset(obj, "pcr", json_integer(ev->pcr)) ||
+      !jset(obj, "type", json_string(name != NULL ? name : "EV_UNKNOWN")) ||
+      !jset(obj, "type_id", json_integer(ev->type)) || !jset(obj, "digests", digests_json(ev)) ||
+      !jset(obj, "data_len", json_integer(ev->data_len))) {
+    json_decref(obj);
+    return NULL;
+  }
+  return obj;
+}
+
+static int print_json(const rt_eventlog *log, const rt_eventlog_pcrs *pcrs) {
+  json_t *root = json_object();
+  json_t *events = json_array();
+  if (root == NULL) {
+    json_decref(events);
+    goto fail;
+  }
+  if (!jset(root, "pcrs", pcrs_json(pcrs)) || !jset(root, "events", events) ||
+      !jset(root, "format", json_string(log->legacy ? "sha1-legacy" : "crypto-agile")) ||
+      (log->has_startup_locality &&
+       !jset(root, "startup_locality", json_integer(log->startup_locality))))
+    goto fail;
+  for (size_t i = 0; i < log->n_events; i++)
+    if (json_array_append_new(events, event_json(&log->events[i])) != 0)
+      goto fail;
+  if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0)
+    goto fail;
+  putchar('\n');
+  json_decref(root);
+  return 0;
+fail:
+  json_decref(root);
+  fprintf(stderr, PROG ": out of memory writing JSON\n");
+  return 1;
+}
+
+int rt_cmd_eventlog(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"json", no_argument, NULL, 'j'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  bool json = false;
+  int c;
+  optind = 0; /* glibc: full re-initialisation for the command's options */
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'j':
+      json = true;
+      break;
+    case 'h':
+      rt_cmd_eventlog_usage(stdout);
+      return 0;
+    default:
+      fprintf(stderr, "Try '" PROG " --help'.\n");
+      return 2;
+    }
+  }
+  if (optind >= argc || argc - optind > 1) {
+    if (optind >= argc)
+      fprintf(stderr, PROG ": an event log FILE is required\n");
+    else
+      fprintf(stderr, PROG ": unexpected argument \"%s\"\n", argv[optind + 1]);
+    fprintf(stderr, "Try '" PROG " --help'.\n");
+    return 2;
+  }
+  const char *path = argv[optind];
+
+  rt_err err = {0};
+  rt_eventlog log;
+  rt_eventlog_pcrs pcrs;
+  if (rt_eventlog_read_file(path, NULL, &log, &err) != RT_OK) {
+    fprintf(stderr, PROG ": %s\n", err.msg);
+    return 1;
+  }
+  if (rt_eventlog_replay(&log, &pcrs, &err) != RT_OK) {
+    fprintf(stderr, PROG ": %s: %s\n", path, err.msg);
+    rt_eventlog_free(&log);
+    return 1;
+  }
+  int rc = 0;
+  if (json)
+    rc = print_json(&log, &pcrs);
+  else
+    print_text(path, &log, &pcrs);
+  rt_eventlog_free(&log);
+  if (fflush(stdout) != 0) {
+    fprintf(stderr, PROG ": cannot write the output\n");
+    rc = 1;
+  }
+  return rc;
+}
