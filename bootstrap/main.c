@@ -5,12 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "enroll.h"
 #include "rattest.pb-c.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
 #include "rt_methods.h"
+#include "rt_pcrsel.h"
+#include "rt_state.h"
 #include "rt_tpm.h"
+#include "status.h"
 #include "tpm_info.h"
 
 static void usage(FILE *f) {
@@ -20,6 +24,8 @@ static void usage(FILE *f) {
              "issued identity's key inside the TPM.\n"
              "\n"
              "Commands:\n"
+             "  enroll     prove this TPM to the verifier and keep the issued identity\n"
+             "  status     show the enrolled identities (state file)\n"
              "  ping       check that the verifier answers over TLS (gRPC Ping)\n"
              "  tpm-info   describe the local TPM: vendor, PCR banks, EK and platform\n"
              "             certificates in NV (JSON)\n"
@@ -57,6 +63,41 @@ static void usage_tpm_info(FILE *f) {
              "               device:/dev/tpmrm0, tabrmd:bus_type=session\n"
              "  -v, --verbose\n"
              "  -h, --help\n");
+}
+
+static void usage_enroll(FILE *f) {
+  fprintf(f, "Usage: rattest-bootstrap enroll --verifier HOST:PORT --ca FILE [OPTIONS]\n"
+             "\n"
+             "Attests this machine's TPM to the verifier (EK certificate, credential\n"
+             "activation, quote + event log, certification of a new TPM key) and keeps\n"
+             "the issued identity: the key at a persistent handle and as a TSS2 key\n"
+             "file, its certificate and chain, and state.json linking them.\n"
+             "\n"
+             "Options:\n"
+             "  --verifier HOST:PORT  the verifier's gRPC address\n"
+             "  --ca FILE             PEM CA the verifier's TLS certificate must chain to\n"
+             "  --state-dir DIR       where state and files go (default " RT_DEFAULT_STATE_DIR ")\n"
+             "  --tcti STR            TPM TCTI (default $RATTEST_TCTI, then tpm2-tss default)\n"
+             "  --name NAME           identity name (default \"default\")\n"
+             "  --key-alg ALG         ecc-p256 (default) or rsa-2048\n"
+             "  --ek KIND             rsa, ecc or auto (default): which EK proves the TPM\n"
+             "  --event-log FILE      TCG event log (default\n"
+             "                        " RT_DEFAULT_EVENT_LOG ")\n"
+             "  --pcrs SEL            PCR values sent besides the quote (default\n"
+             "                        sha256:0,1,2,3,4,5,6,7); the quote covers what the\n"
+             "                        verifier demands\n"
+             "  --handle HANDLE       persistent handle for the key (default 0x81000100)\n"
+             "  --force               replace an object at HANDLE that rattest did not put there\n"
+             "  --renew               enroll again even when the identity is still valid\n"
+             "  --timeout DURATION    give up after this long, retries included (default 60s)\n"
+             "  -v, --verbose         more log output\n"
+             "  -h, --help            show this help\n");
+}
+
+static void usage_status(FILE *f) {
+  fprintf(f, "Usage: rattest-bootstrap status [--state-dir DIR] [--json]\n"
+             "\n"
+             "Prints the enrolled identities recorded in DIR/state.json.\n");
 }
 
 static int fail(const char *cmd, const char *msg, int status) {
@@ -183,6 +224,165 @@ static int cmd_tpm_info(int argc, char **argv) {
   return 0;
 }
 
+static int cmd_enroll(int argc, char **argv) {
+  enum {
+    O_VERIFIER = 256,
+    O_CA,
+    O_STATE,
+    O_TCTI,
+    O_NAME,
+    O_KEYALG,
+    O_EK,
+    O_LOG,
+    O_PCRS,
+    O_HANDLE,
+    O_FORCE,
+    O_RENEW,
+    O_TIMEOUT
+  };
+  static const struct option opts[] = {
+      {"verifier", required_argument, NULL, O_VERIFIER},
+      {"ca", required_argument, NULL, O_CA},
+      {"state-dir", required_argument, NULL, O_STATE},
+      {"tcti", required_argument, NULL, O_TCTI},
+      {"name", required_argument, NULL, O_NAME},
+      {"key-alg", required_argument, NULL, O_KEYALG},
+      {"ek", required_argument, NULL, O_EK},
+      {"event-log", required_argument, NULL, O_LOG},
+      {"pcrs", required_argument, NULL, O_PCRS},
+      {"handle", required_argument, NULL, O_HANDLE},
+      {"force", no_argument, NULL, O_FORCE},
+      {"renew", no_argument, NULL, O_RENEW},
+      {"timeout", required_argument, NULL, O_TIMEOUT},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  rt_enroll_opts o = {
+      .state_dir = RT_DEFAULT_STATE_DIR,
+      .name = "default",
+      .key_alg = RT_ALG_ECC_P256,
+      .ek = RT_EK_AUTO,
+      .event_log = RT_DEFAULT_EVENT_LOG,
+      .pcrs = "sha256:0,1,2,3,4,5,6,7",
+      .handle = RT_DEFAULT_HANDLE,
+      .timeout_ms = 60000,
+  };
+  rt_err err = {0};
+  uint64_t v;
+  int c;
+  optind = 0;
+  while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+    switch (c) {
+    case O_VERIFIER:
+      o.verifier = optarg;
+      break;
+    case O_CA:
+      o.ca_file = optarg;
+      break;
+    case O_STATE:
+      o.state_dir = optarg;
+      break;
+    case O_TCTI:
+      o.tcti = optarg;
+      break;
+    case O_NAME:
+      o.name = optarg;
+      break;
+    case O_KEYALG:
+      o.key_alg = rt_key_alg_parse(optarg);
+      if (o.key_alg == RT_ALG_NONE)
+        return fail("enroll", "--key-alg must be ecc-p256 or rsa-2048", 2);
+      break;
+    case O_EK:
+      if (strcmp(optarg, "rsa") == 0)
+        o.ek = RT_EK_RSA;
+      else if (strcmp(optarg, "ecc") == 0)
+        o.ek = RT_EK_ECC;
+      else if (strcmp(optarg, "auto") == 0)
+        o.ek = RT_EK_AUTO;
+      else
+        return fail("enroll", "--ek must be rsa, ecc or auto", 2);
+      break;
+    case O_LOG:
+      o.event_log = optarg;
+      break;
+    case O_PCRS: {
+      TPML_PCR_SELECTION sel;
+      if (rt_pcrsel_parse(optarg, &sel, &err) != RT_OK)
+        return fail("enroll", err.msg, 2);
+      o.pcrs = optarg;
+      break;
+    }
+    case O_HANDLE:
+      if (rt_cli_parse_u64("--handle", optarg, 0x81000000u, 0x817fffffu, &v, &err) != RT_OK)
+        return fail("enroll", err.msg, 2);
+      o.handle = (uint32_t)v;
+      break;
+    case O_FORCE:
+      o.force = 1;
+      break;
+    case O_RENEW:
+      o.renew = 1;
+      break;
+    case O_TIMEOUT:
+      if (rt_cli_parse_duration_ms("--timeout", optarg, &o.timeout_ms, &err) != RT_OK)
+        return fail("enroll", err.msg, 2);
+      if (o.timeout_ms == 0 || o.timeout_ms > 24 * 3600 * 1000u)
+        return fail("enroll", "--timeout must be between 1ms and 24h", 2);
+      break;
+    case 'v':
+      rt_log_set_level(rt_log_get_level() + 1);
+      break;
+    case 'h':
+      usage_enroll(stdout);
+      return 0;
+    default:
+      usage_enroll(stderr);
+      return 2;
+    }
+  }
+  if (optind < argc)
+    return fail("enroll", "unexpected argument", 2);
+  if (o.verifier == NULL || o.ca_file == NULL)
+    return fail("enroll", "--verifier and --ca are required", 2);
+  if (rt_state_check_name(o.name, &err) != RT_OK)
+    return fail("enroll", err.msg, 2);
+  return rt_enroll(&o);
+}
+
+static int cmd_status(int argc, char **argv) {
+  enum { O_STATE = 256, O_JSON };
+  static const struct option opts[] = {
+      {"state-dir", required_argument, NULL, O_STATE},
+      {"json", no_argument, NULL, O_JSON},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  const char *dir = RT_DEFAULT_STATE_DIR;
+  int json = 0, c;
+  optind = 0;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case O_STATE:
+      dir = optarg;
+      break;
+    case O_JSON:
+      json = 1;
+      break;
+    case 'h':
+      usage_status(stdout);
+      return 0;
+    default:
+      usage_status(stderr);
+      return 2;
+    }
+  }
+  if (optind < argc)
+    return fail("status", "unexpected argument", 2);
+  return rt_status_print(dir, json);
+}
+
 int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"verbose", no_argument, NULL, 'v'},
@@ -215,6 +415,10 @@ int main(int argc, char **argv) {
   const char *cmd = argv[optind];
   int sub_argc = argc - optind;
   char **sub_argv = argv + optind;
+  if (strcmp(cmd, "enroll") == 0)
+    return cmd_enroll(sub_argc, sub_argv);
+  if (strcmp(cmd, "status") == 0)
+    return cmd_status(sub_argc, sub_argv);
   if (strcmp(cmd, "ping") == 0)
     return cmd_ping(sub_argc, sub_argv);
   if (strcmp(cmd, "tpm-info") == 0)
@@ -224,7 +428,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(cmd, "help") == 0) {
-    if (sub_argc > 1 && strcmp(sub_argv[1], "ping") == 0)
+    if (sub_argc > 1 && strcmp(sub_argv[1], "enroll") == 0)
+      usage_enroll(stdout);
+    else if (sub_argc > 1 && strcmp(sub_argv[1], "status") == 0)
+      usage_status(stdout);
+    else if (sub_argc > 1 && strcmp(sub_argv[1], "ping") == 0)
       usage_ping(stdout);
     else if (sub_argc > 1 && strcmp(sub_argv[1], "tpm-info") == 0)
       usage_tpm_info(stdout);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rt_err.h"
 
@@ -15,5 +16,17 @@ rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *l
 
 /* Like rt_file_read, then wipes and frees: for files holding private keys. */
 void rt_file_free_secret(uint8_t *data, size_t len);
+
+/* Replaces path with exactly len bytes of data so that a crash at any point
+ * leaves either the old file or the new one, never a mix: the bytes go to a
+ * temp file in the same directory (same file system, so rename is atomic),
+ * which gets `mode` before any byte is written (umask does not apply), is
+ * fsynced, renamed over path, and the directory is fsynced so the rename
+ * itself survives a crash. On failure the temp file is removed and the old
+ * file is untouched; the one exception is a failed directory fsync, reported
+ * as RT_E_IO after the new file is already in place. A symlink at path is
+ * replaced, not followed. */
+rt_code rt_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                             rt_err *err);
 
 #endif

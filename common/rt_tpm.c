@@ -74,7 +74,8 @@ void rt_tpm_close(rt_tpm *tpm) {
 }
 
 void rt_tpm_flush(rt_tpm *tpm, ESYS_TR *handle) {
-  if (tpm == NULL || handle == NULL || *handle == ESYS_TR_NONE)
+  /* ESYS_TR_PASSWORD stands in for "no session needed": nothing to flush. */
+  if (tpm == NULL || handle == NULL || *handle == ESYS_TR_NONE || *handle == ESYS_TR_PASSWORD)
     return;
   TSS2_RC rc = Esys_FlushContext(tpm->esys, *handle);
   if (rc != TSS2_RC_SUCCESS)

@@ -50,8 +50,8 @@ rt_code rt_tpm_rc(rt_err *err, TSS2_RC rc, const char *what);
 int rt_tpm_rc_is_handle(TSS2_RC rc);
 
 /* Flushes a transient object or session and resets *handle to ESYS_TR_NONE.
- * Safe to call on ESYS_TR_NONE, so cleanup paths can call it
- * unconditionally. */
+ * Safe to call on ESYS_TR_NONE (and ESYS_TR_PASSWORD), so cleanup paths can
+ * call it unconditionally. */
 void rt_tpm_flush(rt_tpm *tpm, ESYS_TR *handle);
 
 /* Releases the ESYS metadata of a persistent object or NV index (no TPM

@@ -24,6 +24,14 @@ expect() {
 expect 0 'serve +run the rattest.v1.Attestation' "$V" --help
 expect 0 'ping +check that the verifier answers' "$B" --help
 expect 0 'tpm-info' "$B" help
+expect 0 'enroll +prove this TPM' "$B" --help
+expect 0 '--state-dir DIR' "$B" enroll --help
+expect 2 '--verifier and --ca are required' "$B" enroll
+expect 2 '--key-alg must be ecc-p256 or rsa-2048' "$B" enroll --key-alg dsa
+expect 2 '--handle: 0x81800000 is out of range' "$B" enroll --handle 0x81800000
+expect 2 'PCR selection "sha999:0": unknown bank' "$B" enroll --pcrs sha999:0
+expect 2 'name' "$B" enroll --verifier x:1 --ca y --name "../etc"
+expect 0 'no identity enrolled' "$B" status --state-dir "$work/empty-state"
 expect 0 '--tls-cert FILE' "$V" serve --help
 expect 0 '--verifier HOST:PORT' "$B" ping --help
 expect 0 "rattest-verifier [0-9]+\.[0-9]+\.[0-9]+" "$V" --version
@@ -35,12 +43,19 @@ expect 2 '--threads: 0 is out of range' "$V" serve --threads 0
 expect 2 '--max-message-size: unknown size unit' "$V" serve --max-message-size 4TB
 expect 2 '--verifier and --ca are required' "$B" ping
 expect 2 '--timeout: unknown duration unit' "$B" ping --verifier x:1 --ca y --timeout 5d
+ENROLL=(--ek-ca "$pki/tls-ca.pem" --issuer-cert "$pki/issuer-chain.pem" --issuer-key "$pki/issuer.key")
 expect 1 'does not match certificate' "$V" serve --listen 127.0.0.1:0 \
-  --tls-cert "$pki/server-chain.pem" --tls-key "$other/server.key"
+  --tls-cert "$pki/server-chain.pem" --tls-key "$other/server.key" "${ENROLL[@]}"
+expect 2 '--ek-ca, --issuer-cert and --issuer-key are required' "$V" serve \
+  --tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key"
+expect 1 'no certificate' "$V" serve --listen 127.0.0.1:0 --tls-cert "$pki/server-chain.pem" \
+  --tls-key "$pki/server.key" --ek-ca "$pki/server.key" --issuer-cert "$pki/issuer-chain.pem" \
+  --issuer-key "$pki/issuer.key"
+expect 2 '--session-ttl must be between' "$V" serve --session-ttl 2h
 
 # A real verifier on a free port.
 "$V" serve --listen 127.0.0.1:0 --tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key" \
-  --port-file "$work/port" 2> "$work/verifier.log" &
+  "${ENROLL[@]}" --port-file "$work/port" 2> "$work/verifier.log" &
 vpid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")
@@ -51,7 +66,7 @@ expect 1 'certificate verify failed' \
 expect 1 'UNAVAILABLE' "$B" ping --verifier "localhost:1" --ca "$pki/tls-ca.pem" --timeout 3s
 # The port is taken: a second verifier must fail, not share it.
 expect 1 'cannot listen on 127.0.0.1:'"$port" "$V" serve --listen "127.0.0.1:$port" \
-  --tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key"
+  --tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key" "${ENROLL[@]}"
 # SIGTERM stops the service cleanly (exit 0), logging why.
 kill -TERM "$vpid"
 set +e; wait "$vpid"; rc=$?; set -e

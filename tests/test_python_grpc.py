@@ -43,7 +43,10 @@ with tempfile.TemporaryDirectory() as work:
          "--listen", "127.0.0.1:0",
          "--tls-cert", os.path.join(pki, "server-chain.pem"),
          "--tls-key", os.path.join(pki, "server.key"),
-         "--port-file", port_file])
+         "--ek-ca", os.path.join(pki, "tls-ca.pem"),
+         "--issuer-cert", os.path.join(pki, "issuer-chain.pem"),
+         "--issuer-key", os.path.join(pki, "issuer.key"),
+         "--port-file", port_file], stdout=subprocess.DEVNULL)
     try:
         for _ in range(200):
             if os.path.exists(port_file):
@@ -60,15 +63,26 @@ with tempfile.TemporaryDirectory() as work:
             check(abs(reply.server_time_unix - time.time()) < 300,
                   "server time %d" % reply.server_time_unix)
 
-            # Our status codes and the rattest-error trailer reach a standard client.
+            # Our status codes and the rattest-error trailer reach a standard client:
+            # an identity name with a path in it is refused before anything else.
             try:
-                stub.Begin(rattest_pb2.BeginRequest(name="default"), timeout=10)
-                check(False, "Begin succeeded on an unimplemented method")
+                stub.Begin(rattest_pb2.BeginRequest(name="../etc"), timeout=10)
+                check(False, "Begin accepted a bad identity name")
             except grpc.RpcError as e:
-                check(e.code() == grpc.StatusCode.UNIMPLEMENTED, "Begin code %s" % e.code())
+                check(e.code() == grpc.StatusCode.INVALID_ARGUMENT, "Begin code %s" % e.code())
                 trailers = dict(e.trailing_metadata() or ())
-                check(trailers.get("rattest-error") == "NOT_IMPLEMENTED",
+                check(trailers.get("rattest-error") == "NAME_INVALID",
                       "trailers %r" % trailers)
+            # A Finish with a forged session token is refused as such.
+            try:
+                stub.Finish(rattest_pb2.FinishRequest(session_token=b"\x01" + b"x" * 60),
+                            timeout=10)
+                check(False, "Finish accepted a forged token")
+            except grpc.RpcError as e:
+                trailers = dict(e.trailing_metadata() or ())
+                check(e.code() == grpc.StatusCode.PERMISSION_DENIED and
+                      trailers.get("rattest-error") == "TOKEN_INVALID",
+                      "forged token: %s %r" % (e.code(), trailers))
 
             # Raw bytes that are not a PingRequest: INVALID_ARGUMENT.
             raw = channel.unary_unary("/rattest.v1.Attestation/Ping",

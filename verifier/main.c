@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmd_eventlog.h"
+#include "enroll.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
@@ -46,6 +47,18 @@ static void usage_serve(FILE *f) {
           "  --max-message-size SIZE  largest request accepted (default 4MiB)\n"
           "  --threads N              worker threads (default %d)\n"
           "  --port-file FILE         write the bound port to FILE once listening\n"
+          "\n"
+          "Enrollment:\n"
+          "  --ek-ca PATH             manufacturer EK CA certificates (roots and\n"
+          "                           intermediates): a PEM/DER file or a directory\n"
+          "  --issuer-cert FILE       issuing CA certificate, PEM, then its chain\n"
+          "  --issuer-key FILE        issuing CA private key, PEM\n"
+          "  --policy FILE            attestation policy, JSON (docs/policy.md); without\n"
+          "                           it the permissive development policy applies\n"
+          "  --session-ttl DURATION   time allowed between Begin and Finish (default 5m)\n"
+          "  --token-key FILE         32-byte session token key (0600), shared by verifiers\n"
+          "                           that must finish each other's sessions; default:\n"
+          "                           a random key per process\n"
           "  -v, --verbose            more log output (repeat for debug)\n"
           "  -h, --help               show this help\n",
           RT_GRPC_DEFAULT_THREADS);
@@ -67,7 +80,20 @@ static int write_port_file(const char *path, int port) {
 }
 
 static int cmd_serve(int argc, char **argv) {
-  enum { O_LISTEN = 256, O_CERT, O_KEY, O_MAXMSG, O_THREADS, O_PORTFILE };
+  enum {
+    O_LISTEN = 256,
+    O_CERT,
+    O_KEY,
+    O_MAXMSG,
+    O_THREADS,
+    O_PORTFILE,
+    O_EKCA,
+    O_ISSUER_CERT,
+    O_ISSUER_KEY,
+    O_POLICY,
+    O_TTL,
+    O_TOKEN_KEY
+  };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, O_LISTEN},
       {"tls-cert", required_argument, NULL, O_CERT},
@@ -75,12 +101,20 @@ static int cmd_serve(int argc, char **argv) {
       {"max-message-size", required_argument, NULL, O_MAXMSG},
       {"threads", required_argument, NULL, O_THREADS},
       {"port-file", required_argument, NULL, O_PORTFILE},
+      {"ek-ca", required_argument, NULL, O_EKCA},
+      {"issuer-cert", required_argument, NULL, O_ISSUER_CERT},
+      {"issuer-key", required_argument, NULL, O_ISSUER_KEY},
+      {"policy", required_argument, NULL, O_POLICY},
+      {"session-ttl", required_argument, NULL, O_TTL},
+      {"token-key", required_argument, NULL, O_TOKEN_KEY},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   rt_grpc_server_config cfg = {.listen = DEFAULT_LISTEN};
-  const char *port_file = NULL;
+  const char *port_file = NULL, *ek_ca = NULL, *issuer_cert = NULL, *issuer_key = NULL;
+  const char *policy_file = NULL, *token_key = NULL;
+  uint64_t ttl_ms = 5 * 60 * 1000;
   rt_err err = {0};
   uint64_t n;
   int c;
@@ -112,6 +146,29 @@ static int cmd_serve(int argc, char **argv) {
     case O_PORTFILE:
       port_file = optarg;
       break;
+    case O_EKCA:
+      ek_ca = optarg;
+      break;
+    case O_ISSUER_CERT:
+      issuer_cert = optarg;
+      break;
+    case O_ISSUER_KEY:
+      issuer_key = optarg;
+      break;
+    case O_POLICY:
+      policy_file = optarg;
+      break;
+    case O_TOKEN_KEY:
+      token_key = optarg;
+      break;
+    case O_TTL:
+      if (rt_cli_parse_duration_ms("--session-ttl", optarg, &ttl_ms, &err) != RT_OK)
+        goto bad;
+      if (ttl_ms < 1000 || ttl_ms > 3600 * 1000) {
+        rt_err_set(&err, RT_E_INVALID, "--session-ttl must be between 1s and 1h");
+        goto bad;
+      }
+      break;
     case 'v':
       rt_log_set_level(rt_log_get_level() + 1);
       break;
@@ -131,7 +188,31 @@ static int cmd_serve(int argc, char **argv) {
     rt_err_set(&err, RT_E_INVALID, "--tls-cert and --tls-key are required");
     goto bad;
   }
-  cfg.methods = rt_verifier_methods(&cfg.n_methods);
+  if (ek_ca == NULL || issuer_cert == NULL || issuer_key == NULL) {
+    rt_err_set(&err, RT_E_INVALID, "--ek-ca, --issuer-cert and --issuer-key are required");
+    goto bad;
+  }
+  rt_verifier v = {.session_ttl = (int64_t)(ttl_ms / 1000)};
+  int status = 1;
+  if (rt_ek_roots_load(ek_ca, &v.ek_roots, &err) != RT_OK ||
+      rt_issuer_load(issuer_cert, issuer_key, &v.issuer, &err) != RT_OK ||
+      (policy_file ? rt_policy_load(policy_file, &v.policy, &err)
+                   : rt_policy_default(&v.policy, &err)) != RT_OK ||
+      (token_key ? rt_token_key_load(token_key, &v.token_key, &err)
+                 : rt_token_key_random(&v.token_key, &err)) != RT_OK ||
+      rt_replay_guard_new(RT_REPLAY_GUARD_DEFAULT_CAP, &v.guard, &err) != RT_OK) {
+    rt_error("%s", err.msg);
+    goto done;
+  }
+  rt_info("trusting %zu EK CA certificate(s) from %s", rt_ek_roots_count(v.ek_roots), ek_ca);
+  if (rt_policy_is_default(v.policy))
+    rt_warn("no --policy: running the permissive development policy (sha256 PCRs 0-7 must "
+            "replay from the event log, any values accepted)");
+  if (token_key == NULL)
+    rt_info("no --token-key: sessions can only be finished by this process");
+  rt_rpc_method methods[RT_VERIFIER_N_METHODS];
+  cfg.n_methods = rt_verifier_methods(&v, methods);
+  cfg.methods = methods;
 
   /* Block the stop signals before any thread exists so that every thread
    * inherits the mask and only sigwait() below receives them. */
@@ -144,20 +225,27 @@ static int cmd_serve(int argc, char **argv) {
   rt_grpc_server *srv = NULL;
   if (rt_grpc_server_start(&cfg, &srv, &err) != RT_OK) {
     rt_error("%s", err.msg);
-    return 1;
+    goto done;
   }
   int port = rt_grpc_server_port(srv);
   rt_info("serving rattest.v1.Attestation on %s (port %d)", cfg.listen, port);
   if (port_file != NULL && write_port_file(port_file, port) != 0) {
     rt_error("cannot write port file %s", port_file);
     rt_grpc_server_stop(srv);
-    return 1;
+    goto done;
   }
   int sig = 0;
   sigwait(&stop, &sig);
   rt_info("signal %d: stopping", sig);
   rt_grpc_server_stop(srv);
-  return 0;
+  status = 0;
+done:
+  rt_replay_guard_free(v.guard);
+  rt_token_key_free(v.token_key);
+  rt_policy_free(v.policy);
+  rt_issuer_free(v.issuer);
+  rt_ek_roots_free(v.ek_roots);
+  return status;
 
 bad:
   fprintf(stderr, "rattest-verifier serve: %s\n", err.msg);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "enroll.h"
 #include "rattest.pb-c.h"
 
 static grpc_status_code ping(void *user, const rt_rpc_call_info *info, const ProtobufCMessage *msg,
@@ -43,28 +44,34 @@ static void free_ping(ProtobufCMessage *msg) {
   free(r);
 }
 
-/* Enrollment is filled in by the "enrollment protocol" issue; until then the
- * methods exist so clients get a clear status instead of a routing error. */
-static grpc_status_code not_yet(void *user, const rt_rpc_call_info *info,
-                                const ProtobufCMessage *msg, ProtobufCMessage **resp,
-                                rt_rpc_status *st) {
+/* A verifier started without enrollment configuration (only in tests of
+ * the transport) still routes the methods, with a clear status. */
+static grpc_status_code not_configured(void *user, const rt_rpc_call_info *info,
+                                       const ProtobufCMessage *msg, ProtobufCMessage **resp,
+                                       rt_rpc_status *st) {
   (void)user;
   (void)info;
   (void)msg;
   (void)resp;
   st->status = GRPC_STATUS_UNIMPLEMENTED;
-  st->code = "NOT_IMPLEMENTED";
-  snprintf(st->message, sizeof st->message, "enrollment is not implemented by this verifier");
+  st->code = "NOT_CONFIGURED";
+  snprintf(st->message, sizeof st->message, "this verifier is not configured for enrollment");
   return st->status;
 }
 
-static const rt_rpc_method methods[] = {
-    {RT_METHOD_PING, &rattest__v1__ping_request__descriptor, ping, free_ping, NULL},
-    {RT_METHOD_BEGIN, &rattest__v1__begin_request__descriptor, not_yet, NULL, NULL},
-    {RT_METHOD_FINISH, &rattest__v1__finish_request__descriptor, not_yet, NULL, NULL},
-};
-
-const rt_rpc_method *rt_verifier_methods(size_t *count) {
-  *count = sizeof methods / sizeof methods[0];
-  return methods;
+size_t rt_verifier_methods(struct rt_verifier *verifier, rt_rpc_method out[RT_VERIFIER_N_METHODS]) {
+  out[0] = (rt_rpc_method){RT_METHOD_PING, &rattest__v1__ping_request__descriptor, ping, free_ping,
+                           NULL};
+  if (verifier != NULL) {
+    out[1] = (rt_rpc_method){RT_METHOD_BEGIN, &rattest__v1__begin_request__descriptor,
+                             rt_enroll_begin, rt_enroll_begin_free, verifier};
+    out[2] = (rt_rpc_method){RT_METHOD_FINISH, &rattest__v1__finish_request__descriptor,
+                             rt_enroll_finish, rt_enroll_finish_free, verifier};
+  } else {
+    out[1] = (rt_rpc_method){RT_METHOD_BEGIN, &rattest__v1__begin_request__descriptor,
+                             not_configured, NULL, NULL};
+    out[2] = (rt_rpc_method){RT_METHOD_FINISH, &rattest__v1__finish_request__descriptor,
+                             not_configured, NULL, NULL};
+  }
+  return RT_VERIFIER_N_METHODS;
 }

@@ -10,7 +10,13 @@
 /* Longest Ping message echoed back. */
 #define RT_PING_MAX_MESSAGE 1024
 
-/* The methods of the service; the table is static and lives forever. */
-const rt_rpc_method *rt_verifier_methods(size_t *count);
+#define RT_VERIFIER_N_METHODS 3
+
+struct rt_verifier;
+
+/* Fills out with the service's methods and returns their number. With a
+ * NULL verifier only Ping works; Begin and Finish answer UNIMPLEMENTED
+ * "NOT_CONFIGURED" (transport tests use that). */
+size_t rt_verifier_methods(struct rt_verifier *verifier, rt_rpc_method out[RT_VERIFIER_N_METHODS]);
 
 #endif

@@ -1,0 +1,27 @@
+/* The attestation key: created under the EK (so it lives in the endorsement
+ * hierarchy and quotes show the real clock), and used to activate the
+ * verifier's credential. */
+#ifndef RT_BOOTSTRAP_AK_H
+#define RT_BOOTSTRAP_AK_H
+
+#include "ek.h"
+#include "rt_templates.h"
+
+typedef struct {
+  ESYS_TR handle; /* transient: flush with rt_ak_close */
+  TPM2B_PUBLIC pub;
+  TPM2B_NAME name;
+} rt_ak;
+
+/* Creates and loads an AK under the EK. RT_ALG_NONE: ECC P-256 when the TPM
+ * supports it, else RSA 2048. */
+rt_code rt_ak_create(rt_tpm *tpm, const rt_ek *ek, rt_key_alg alg, rt_ak *ak, rt_err *err);
+void rt_ak_close(rt_tpm *tpm, rt_ak *ak);
+
+/* TPM2_ActivateCredential: recovers the secret the verifier bound to this
+ * AK's name and this EK. *secret is to be OPENSSL_cleanse'd and
+ * Esys_Free'd by the caller. */
+rt_code rt_ak_activate(rt_tpm *tpm, const rt_ek *ek, const rt_ak *ak, const TPM2B_ID_OBJECT *blob,
+                       const TPM2B_ENCRYPTED_SECRET *enc, TPM2B_DIGEST **secret, rt_err *err);
+
+#endif

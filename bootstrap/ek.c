@@ -1,0 +1,201 @@
+#include "ek.h"
+
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_log.h"
+#include "rt_templates.h"
+#include "rt_tpm_pub.h"
+
+/* One kind of EK: where its certificate and persistent key live, and how
+ * to recreate it when it is not persistent (no template: persistent only). */
+static const struct ek_kind {
+  rt_ek_choice family;
+  uint32_t cert_index;
+  uint32_t persistent;
+  rt_key_alg template_alg;
+  const char *label;
+} kinds[] = {
+    {RT_EK_RSA, RT_NV_EK_CERT_RSA2048, 0x81010001u, RT_ALG_RSA_2048, "RSA 2048"},
+    {RT_EK_ECC, RT_NV_EK_CERT_ECC_P256, 0x81010002u, RT_ALG_ECC_P256, "ECC P-256"},
+    {RT_EK_ECC, RT_NV_EK_CERT_ECC_P384, 0x81010016u, RT_ALG_NONE, "ECC P-384"},
+};
+
+static EVP_PKEY *cert_key(const rt_nv_cert *c) {
+  const unsigned char *p = c->der;
+  X509 *x = d2i_X509(NULL, &p, (long)c->len);
+  if (x == NULL)
+    return NULL;
+  EVP_PKEY *k = X509_get_pubkey(x);
+  X509_free(x);
+  return k;
+}
+
+static const rt_nv_cert *find_cert(const rt_ek *ek, uint32_t index) {
+  for (size_t i = 0; i < ek->n_certs; i++)
+    if (ek->certs[i].nv_index == index)
+      return &ek->certs[i];
+  return NULL;
+}
+
+static rt_code read_certs(rt_tpm *tpm, rt_ek *ek, rt_err *err) {
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    uint8_t *der = NULL;
+    size_t len = 0;
+    rt_code code = rt_tpm_nv_read(tpm, kinds[i].cert_index, &der, &len, err);
+    if (code == RT_E_NOT_FOUND)
+      continue;
+    if (code != RT_OK)
+      return code;
+    ek->certs[ek->n_certs++] = (rt_nv_cert){kinds[i].cert_index, der, len};
+  }
+  rt_err_clear(err);
+  return RT_OK;
+}
+
+/* The persistent EK at handle, if one is there. */
+static rt_code open_persistent(rt_tpm *tpm, uint32_t handle, ESYS_TR *tr, TPM2B_PUBLIC *pub,
+                               rt_err *err) {
+  *tr = ESYS_TR_NONE;
+  TSS2_RC rc =
+      Esys_TR_FromTPMPublic(tpm->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, tr);
+  if (rc != TSS2_RC_SUCCESS) {
+    if (rt_tpm_rc_is_handle(rc))
+      return rt_err_set(err, RT_E_NOT_FOUND, "no persistent EK at 0x%08x", (unsigned)handle);
+    return rt_tpm_rc(err, rc, "looking up the persistent EK");
+  }
+  TPM2B_PUBLIC *out = NULL;
+  rc = Esys_ReadPublic(tpm->esys, *tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &out, NULL, NULL);
+  if (rc != TSS2_RC_SUCCESS) {
+    rt_tpm_tr_close(tpm, tr);
+    return rt_tpm_rc(err, rc, "ReadPublic of the persistent EK");
+  }
+  *pub = *out;
+  Esys_Free(out);
+  return RT_OK;
+}
+
+static rt_code create_from_template(rt_tpm *tpm, rt_key_alg alg, ESYS_TR *tr, TPM2B_PUBLIC *pub,
+                                    rt_err *err) {
+  TPM2B_PUBLIC tmpl = rt_template_ek(alg);
+  TPM2B_SENSITIVE_CREATE sens;
+  memset(&sens, 0, sizeof sens);
+  TPM2B_DATA outside = {.size = 0};
+  TPML_PCR_SELECTION pcrs = {.count = 0};
+  TPM2B_PUBLIC *out = NULL;
+  TSS2_RC rc =
+      Esys_CreatePrimary(tpm->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                         ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, tr, &out, NULL, NULL, NULL);
+  if (rc != TSS2_RC_SUCCESS)
+    return rt_tpm_rc(err, rc, "creating the EK from the TCG template");
+  *pub = *out;
+  Esys_Free(out);
+  return RT_OK;
+}
+
+rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, rt_ek *ek, rt_err *err) {
+  memset(ek, 0, sizeof *ek);
+  ek->handle = ESYS_TR_NONE;
+  rt_code code = read_certs(tpm, ek, err);
+  if (code != RT_OK)
+    goto fail;
+
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    const struct ek_kind *k = &kinds[i];
+    if (choice != RT_EK_AUTO && choice != k->family)
+      continue;
+    const rt_nv_cert *cert = find_cert(ek, k->cert_index);
+    if (cert == NULL)
+      continue;
+    EVP_PKEY *certified = cert_key(cert);
+    if (certified == NULL) {
+      rt_warn("EK certificate in NV 0x%08x does not parse; skipped", (unsigned)k->cert_index);
+      continue;
+    }
+    ESYS_TR tr = ESYS_TR_NONE;
+    TPM2B_PUBLIC pub;
+    rt_err why;
+    int transient = 0;
+    code = open_persistent(tpm, k->persistent, &tr, &pub, &why);
+    if (code == RT_OK && !rt_tpm_pub_matches(&pub.publicArea, certified)) {
+      /* Someone else's key at the EK handle: do not prove with it. */
+      rt_warn("persistent key 0x%08x does not match the %s EK certificate", (unsigned)k->persistent,
+              k->label);
+      rt_tpm_tr_close(tpm, &tr);
+      code = RT_E_NOT_FOUND;
+    }
+    if (code == RT_E_NOT_FOUND && k->template_alg != RT_ALG_NONE) {
+      code = create_from_template(tpm, k->template_alg, &tr, &pub, &why);
+      transient = code == RT_OK;
+      if (code == RT_OK && !rt_tpm_pub_matches(&pub.publicArea, certified)) {
+        rt_warn("the %s EK from the TCG template does not match its certificate", k->label);
+        rt_tpm_flush(tpm, &tr);
+        code = RT_E_NOT_FOUND;
+      }
+    }
+    EVP_PKEY_free(certified);
+    if (code == RT_E_NOT_FOUND)
+      continue;
+    if (code != RT_OK) {
+      *err = why;
+      goto fail;
+    }
+    ek->handle = tr;
+    ek->transient = transient;
+    ek->pub = pub;
+    ek->cert = cert;
+    rt_debug("using the %s EK (%s), certificate NV 0x%08x", k->label,
+             transient ? "from template" : "persistent", (unsigned)k->cert_index);
+    return RT_OK;
+  }
+  code = rt_err_set(err, RT_E_NOT_FOUND,
+                    ek->n_certs == 0 ? "the TPM holds no EK certificate in NV"
+                                     : "no EK of the requested kind matches an EK certificate");
+fail:
+  rt_ek_close(tpm, ek);
+  return code;
+}
+
+void rt_ek_close(rt_tpm *tpm, rt_ek *ek) {
+  if (ek->transient)
+    rt_tpm_flush(tpm, &ek->handle);
+  else
+    rt_tpm_tr_close(tpm, &ek->handle);
+  for (size_t i = 0; i < ek->n_certs; i++)
+    free(ek->certs[i].der);
+  memset(ek, 0, sizeof *ek);
+  ek->handle = ESYS_TR_NONE;
+}
+
+rt_code rt_platform_cert_read(rt_tpm *tpm, uint8_t **der, size_t *len, rt_err *err) {
+  rt_code code = rt_tpm_nv_read(tpm, RT_NV_PLATFORM_CERT, der, len, err);
+  if (code == RT_E_NOT_FOUND) {
+    rt_err_clear(err);
+    *der = NULL;
+    *len = 0;
+    return RT_OK;
+  }
+  return code;
+}
+
+rt_code rt_ek_auth(rt_tpm *tpm, const rt_ek *ek, ESYS_TR *session, rt_err *err) {
+  if (ek->pub.publicArea.objectAttributes & TPMA_OBJECT_USERWITHAUTH) {
+    *session = ESYS_TR_PASSWORD;
+    return RT_OK;
+  }
+  /* The policy digest is computed with the EK's name algorithm. */
+  TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
+  TSS2_RC rc = Esys_StartAuthSession(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                     ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym,
+                                     ek->pub.publicArea.nameAlg, session);
+  if (rc != TSS2_RC_SUCCESS)
+    return rt_tpm_rc(err, rc, "starting the EK policy session");
+  rc = Esys_PolicySecret(tpm->esys, ESYS_TR_RH_ENDORSEMENT, *session, ESYS_TR_PASSWORD,
+                         ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL, NULL, 0, NULL, NULL);
+  if (rc != TSS2_RC_SUCCESS) {
+    rt_tpm_flush(tpm, session);
+    return rt_tpm_rc(err, rc, "PolicySecret(endorsement) for the EK");
+  }
+  return RT_OK;
+}

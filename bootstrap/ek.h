@@ -1,0 +1,53 @@
+/* The endorsement key: which EK the machine proves itself with, its
+ * certificate from NV and a handle to use it. */
+#ifndef RT_BOOTSTRAP_EK_H
+#define RT_BOOTSTRAP_EK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rt_tpm.h"
+
+/* A certificate found in NV. */
+typedef struct {
+  uint32_t nv_index;
+  uint8_t *der;
+  size_t len;
+} rt_nv_cert;
+
+#define RT_MAX_EK_CERTS 4
+
+typedef struct {
+  ESYS_TR handle;
+  int transient; /* created from the TCG template: flush when done */
+  TPM2B_PUBLIC pub;
+  /* Every EK certificate the TPM holds; `cert` is the one for this EK. */
+  rt_nv_cert certs[RT_MAX_EK_CERTS];
+  size_t n_certs;
+  const rt_nv_cert *cert;
+} rt_ek;
+
+typedef enum { RT_EK_AUTO, RT_EK_RSA, RT_EK_ECC } rt_ek_choice;
+
+/* Reads the EK certificates and opens the EK whose public key matches one:
+ * the persistent EK (0x81010001 RSA, 0x81010002 ECC P-256, 0x81010016 ECC
+ * P-384) when present and matching, else CreatePrimary from the TCG
+ * template. AUTO prefers RSA, then ECC. Fails with RT_E_NOT_FOUND when no
+ * certified EK of the wanted kind exists. */
+rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, rt_ek *ek, rt_err *err);
+
+/* Flushes a transient EK, closes a persistent one's handle, frees certs. */
+void rt_ek_close(rt_tpm *tpm, rt_ek *ek);
+
+/* The platform certificate (NV 0x01c08000) if present: *der NULL when not. */
+rt_code rt_platform_cert_read(rt_tpm *tpm, uint8_t **der, size_t *len, rt_err *err);
+
+/* The authorization for using the EK as a parent or for ActivateCredential
+ * (USER role). TCG low-range EKs have no userWithAuth: a policy session
+ * satisfying PolicySecret(TPM_RH_ENDORSEMENT) is started, to be used for one
+ * command and then flushed (rt_tpm_flush). EKs with userWithAuth (e.g. the
+ * high-range templates swtpm uses for P-384) take the empty password:
+ * *session = ESYS_TR_PASSWORD, which rt_tpm_flush leaves alone. */
+rt_code rt_ek_auth(rt_tpm *tpm, const rt_ek *ek, ESYS_TR *session, rt_err *err);
+
+#endif

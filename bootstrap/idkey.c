@@ -1,0 +1,139 @@
+#include "idkey.h"
+
+#include <string.h>
+#include <tss2/tss2_mu.h>
+
+#include "rt_log.h"
+#include "rt_srk.h"
+
+rt_code rt_idkey_create(rt_tpm *tpm, rt_key_alg alg, rt_idkey *key, rt_err *err) {
+  memset(key, 0, sizeof *key);
+  key->handle = ESYS_TR_NONE;
+  ESYS_TR srk = ESYS_TR_NONE;
+  rt_code code = rt_srk_create(tpm, &srk, NULL, err);
+  if (code != RT_OK)
+    return code;
+  TPM2B_PUBLIC tmpl = rt_template_key(alg);
+  TPM2B_SENSITIVE_CREATE sens;
+  memset(&sens, 0, sizeof sens);
+  TPM2B_DATA outside = {.size = 0};
+  TPML_PCR_SELECTION pcrs = {.count = 0};
+  TPM2B_PRIVATE *priv = NULL;
+  TPM2B_PUBLIC *pub = NULL;
+  TSS2_RC rc = Esys_Create(tpm->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
+                           &tmpl, &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
+  if (rc != TSS2_RC_SUCCESS) {
+    code = rt_tpm_rc(err, rc, "creating the identity key under the SRK");
+    goto out;
+  }
+  rc = Esys_Load(tpm->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub,
+                 &key->handle);
+  if (rc != TSS2_RC_SUCCESS) {
+    code = rt_tpm_rc(err, rc, "loading the identity key");
+    goto out;
+  }
+  key->pub = *pub;
+  key->priv = *priv;
+out:
+  rt_tpm_flush(tpm, &srk);
+  Esys_Free(priv);
+  Esys_Free(pub);
+  return code;
+}
+
+void rt_idkey_close(rt_tpm *tpm, rt_idkey *key) {
+  rt_tpm_flush(tpm, &key->handle);
+  /* The private blob is wrapped by the SRK, but there is no reason to keep
+   * it around in memory longer than needed either. */
+  memset(&key->priv, 0, sizeof key->priv);
+}
+
+/* Compares two public areas by their canonical encoding. */
+static int same_public(const TPM2B_PUBLIC *a, const TPM2B_PUBLIC *b) {
+  uint8_t ba[sizeof(TPM2B_PUBLIC)], bb[sizeof(TPM2B_PUBLIC)];
+  size_t la = 0, lb = 0;
+  if (Tss2_MU_TPMT_PUBLIC_Marshal(&a->publicArea, ba, sizeof ba, &la) != TSS2_RC_SUCCESS ||
+      Tss2_MU_TPMT_PUBLIC_Marshal(&b->publicArea, bb, sizeof bb, &lb) != TSS2_RC_SUCCESS)
+    return 0;
+  return la == lb && memcmp(ba, bb, la) == 0;
+}
+
+rt_code rt_handle_owner_of(rt_tpm *tpm, TPM2_HANDLE handle, const TPM2B_PUBLIC *ours,
+                           rt_handle_owner *owner, rt_err *err) {
+  ESYS_TR tr = ESYS_TR_NONE;
+  *owner = RT_HANDLE_FREE;
+  TSS2_RC rc =
+      Esys_TR_FromTPMPublic(tpm->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr);
+  if (rc != TSS2_RC_SUCCESS) {
+    if (rt_tpm_rc_is_handle(rc))
+      return RT_OK;
+    return rt_tpm_rc(err, rc, "looking up the persistent handle");
+  }
+  TPM2B_PUBLIC *pub = NULL;
+  rc = Esys_ReadPublic(tpm->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL);
+  rt_tpm_tr_close(tpm, &tr);
+  if (rc != TSS2_RC_SUCCESS)
+    return rt_tpm_rc(err, rc, "reading the object at the persistent handle");
+  *owner = (ours != NULL && same_public(pub, ours)) ? RT_HANDLE_OURS : RT_HANDLE_FOREIGN;
+  Esys_Free(pub);
+  return RT_OK;
+}
+
+static rt_code evict(rt_tpm *tpm, ESYS_TR object, TPM2_HANDLE handle, ESYS_TR *out,
+                     const char *what, rt_err *err) {
+  TSS2_RC rc = Esys_EvictControl(tpm->esys, ESYS_TR_RH_OWNER, object, ESYS_TR_PASSWORD,
+                                 ESYS_TR_NONE, ESYS_TR_NONE, handle, out);
+  if (rc != TSS2_RC_SUCCESS)
+    return rt_tpm_rc(err, rc, what);
+  return RT_OK;
+}
+
+rt_code rt_idkey_persist(rt_tpm *tpm, const rt_idkey *key, TPM2_HANDLE handle,
+                         const TPM2B_PUBLIC *ours, int force, rt_err *err) {
+  /* Owner persistent range only, and never the EK range inside it: with
+   * --force a typo must not be able to evict the endorsement key. */
+  if (handle < 0x81000000u || handle > 0x817fffffu)
+    return rt_err_set(err, RT_E_INVALID,
+                      "0x%08x is not an owner persistent handle (0x81000000-0x817fffff)",
+                      (unsigned)handle);
+  if (handle >= 0x81010000u && handle <= 0x8101ffffu)
+    return rt_err_set(err, RT_E_INVALID,
+                      "0x%08x is in the endorsement key range (0x81010000-0x8101ffff)",
+                      (unsigned)handle);
+  rt_handle_owner owner;
+  rt_code code = rt_handle_owner_of(tpm, handle, ours, &owner, err);
+  if (code != RT_OK)
+    return code;
+  if (owner == RT_HANDLE_FOREIGN && !force)
+    return rt_err_set(err, RT_E_INVALID,
+                      "persistent handle 0x%08x holds an object rattest did not put there; "
+                      "choose another --handle or use --force to replace it",
+                      (unsigned)handle);
+  if (owner != RT_HANDLE_FREE) {
+    ESYS_TR old = ESYS_TR_NONE, gone = ESYS_TR_NONE;
+    TSS2_RC rc =
+        Esys_TR_FromTPMPublic(tpm->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &old);
+    if (rc != TSS2_RC_SUCCESS)
+      return rt_tpm_rc(err, rc, "looking up the persistent handle");
+    /* EvictControl on a persistent object removes it and invalidates old. */
+    code = evict(tpm, old, handle, &gone, "removing the previous key", err);
+    if (code != RT_OK) {
+      rt_tpm_tr_close(tpm, &old);
+      return code;
+    }
+    /* Whichever of the two ESYS still tracks for the evicted object must go,
+     * or ESYS refuses to track the new object at the same handle. Closing
+     * one it already dropped only returns an error we need not report. */
+    if (old != ESYS_TR_NONE)
+      (void)Esys_TR_Close(tpm->esys, &old);
+    if (gone != ESYS_TR_NONE)
+      (void)Esys_TR_Close(tpm->esys, &gone);
+    rt_info("replaced the %s key at 0x%08x", owner == RT_HANDLE_OURS ? "previous" : "foreign",
+            (unsigned)handle);
+  }
+  ESYS_TR persistent = ESYS_TR_NONE;
+  code = evict(tpm, key->handle, handle, &persistent, "making the identity key persistent", err);
+  if (code == RT_OK)
+    rt_tpm_tr_close(tpm, &persistent);
+  return code;
+}

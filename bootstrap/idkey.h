@@ -1,0 +1,37 @@
+/* The identity key: an unrestricted signing key created under the standard
+ * SRK, certified by the AK, kept in the TPM at a persistent handle and as a
+ * TSS2 PRIVATE KEY file (loadable by tpm2-openssl and our provider). */
+#ifndef RT_BOOTSTRAP_IDKEY_H
+#define RT_BOOTSTRAP_IDKEY_H
+
+#include "rt_templates.h"
+#include "rt_tpm.h"
+
+typedef struct {
+  ESYS_TR handle; /* loaded transient object; rt_idkey_close flushes it */
+  TPM2B_PUBLIC pub;
+  TPM2B_PRIVATE priv;
+} rt_idkey;
+
+/* Creates the key under the SRK (created for the purpose and flushed right
+ * after the load, so at most two transient objects exist at any time) and
+ * loads it. */
+rt_code rt_idkey_create(rt_tpm *tpm, rt_key_alg alg, rt_idkey *key, rt_err *err);
+void rt_idkey_close(rt_tpm *tpm, rt_idkey *key);
+
+/* What is at a persistent handle now. */
+typedef enum { RT_HANDLE_FREE, RT_HANDLE_OURS, RT_HANDLE_FOREIGN } rt_handle_owner;
+
+/* Classifies the object at handle: ours when its public area equals
+ * `ours` (the key our state file recorded there), foreign otherwise. */
+rt_code rt_handle_owner_of(rt_tpm *tpm, TPM2_HANDLE handle, const TPM2B_PUBLIC *ours,
+                           rt_handle_owner *owner, rt_err *err);
+
+/* Makes the loaded key persistent at handle (EvictControl). An object
+ * already there is replaced when it is ours (see rt_handle_owner_of) or
+ * when force is set; a foreign one is refused with RT_E_INVALID. Handles
+ * outside the owner range, or in its EK sub-range, are always refused. */
+rt_code rt_idkey_persist(rt_tpm *tpm, const rt_idkey *key, TPM2_HANDLE handle,
+                         const TPM2B_PUBLIC *ours, int force, rt_err *err);
+
+#endif

@@ -1,0 +1,473 @@
+#include "rt_state.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rt_file.h"
+#include "rt_templates.h"
+
+struct rt_state {
+  char *path;
+  /* {"version": 1, "identities": {...}, "secrets": {...}}, always complete
+   * and valid: load checks it, put only inserts checked identities. */
+  json_t *root;
+};
+
+/* The string fields of an identity, in schema order, with where they live
+ * in rt_identity. "handle" is stored as a string but parsed separately. */
+typedef struct {
+  const char *key;
+  size_t offset;
+  size_t size;
+} string_field;
+
+#define FIELD(f)                                                                                   \
+  { #f, offsetof(rt_identity, f), sizeof(((rt_identity *)0)->f) }
+static const string_field string_fields[] = {
+    FIELD(name),      FIELD(key_file),  FIELD(cert_file), FIELD(chain_file), FIELD(ak_cert_file),
+    FIELD(algorithm), FIELD(ek_sha256), FIELD(verifier),  FIELD(not_after),  FIELD(enrolled_at),
+};
+#undef FIELD
+#define N_STRING_FIELDS (sizeof string_fields / sizeof string_fields[0])
+
+rt_code rt_state_check_name(const char *name, rt_err *err) {
+  size_t n = strlen(name);
+  if (n == 0 || n > RT_STATE_NAME_MAX)
+    return rt_err_set(err, RT_E_INVALID, "identity name must be 1 to %d characters, got %zu",
+                      RT_STATE_NAME_MAX, n);
+  for (size_t i = 0; i < n; i++) {
+    /* Spelled out: isalnum() depends on the locale. */
+    char c = name[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-'))
+      return rt_err_set(err, RT_E_INVALID,
+                        "identity name \"%.64s\": only A-Z a-z 0-9 . _ - are allowed", name);
+  }
+  /* Names become parts of file names (NAME.key, ...): "." and ".." would
+   * name directories. */
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    return rt_err_set(err, RT_E_INVALID, "identity name \"%s\" is reserved", name);
+  return RT_OK;
+}
+
+static int is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+rt_code rt_state_time_parse(const char *s, time_t *out, rt_err *err) {
+  /* Exactly YYYY-MM-DDTHH:MM:SSZ: one canonical form keeps comparisons and
+   * diffs simple; offsets and fractions are not needed for certificate
+   * dates. */
+  static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+  if (strlen(s) != sizeof shape - 1)
+    goto bad;
+  for (size_t i = 0; shape[i] != '\0'; i++) {
+    if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+      goto bad;
+  }
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  tm.tm_year = atoi(s) - 1900;
+  tm.tm_mon = atoi(s + 5) - 1;
+  tm.tm_mday = atoi(s + 8);
+  tm.tm_hour = atoi(s + 11);
+  tm.tm_min = atoi(s + 14);
+  tm.tm_sec = atoi(s + 17);
+  struct tm want = tm;
+  time_t t = timegm(&tm);
+  /* timegm normalises out-of-range fields (Feb 30 becomes Mar 2): a date
+   * that does not come back unchanged does not exist. */
+  struct tm back;
+  if (t == (time_t)-1 || gmtime_r(&t, &back) == NULL || back.tm_year != want.tm_year ||
+      back.tm_mon != want.tm_mon || back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour ||
+      back.tm_min != want.tm_min || back.tm_sec != want.tm_sec)
+    goto bad;
+  *out = t;
+  return RT_OK;
+bad:
+  return rt_err_set(err, RT_E_INVALID,
+                    "\"%.40s\" is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)", s);
+}
+
+rt_code rt_state_time_format(time_t t, char out[RT_STATE_TIME_LEN], rt_err *err) {
+  struct tm tm;
+  if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999 ||
+      strftime(out, RT_STATE_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) != RT_STATE_TIME_LEN - 1) {
+    out[0] = '\0';
+    return rt_err_set(err, RT_E_INVALID, "time %lld cannot be written as YYYY-MM-DDTHH:MM:SSZ",
+                      (long long)t);
+  }
+  return RT_OK;
+}
+
+/* "host:port": a non-empty host without spaces (an IPv6 literal in
+ * brackets is fine, the port follows the last colon) and a port 1-65535. */
+static int verifier_ok(const char *v) {
+  const char *colon = strrchr(v, ':');
+  if (colon == NULL || colon == v)
+    return 0;
+  for (const char *p = v; p < colon; p++) {
+    if (isspace((unsigned char)*p) || !isprint((unsigned char)*p))
+      return 0;
+  }
+  const char *port = colon + 1;
+  size_t n = strlen(port);
+  if (n == 0 || n > 5 || port[0] == '0')
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!(port[i] >= '0' && port[i] <= '9'))
+      return 0;
+  }
+  long p = strtol(port, NULL, 10);
+  return p >= 1 && p <= 65535;
+}
+
+/* The field must hold a NUL within its buffer before anything reads it. */
+static const char *field_str(const rt_identity *id, const string_field *f) {
+  const char *s = (const char *)id + f->offset;
+  return memchr(s, '\0', f->size) ? s : NULL;
+}
+
+rt_code rt_state_check_identity(const rt_identity *id, rt_err *err) {
+  for (size_t i = 0; i < N_STRING_FIELDS; i++) {
+    if (field_str(id, &string_fields[i]) == NULL)
+      return rt_err_set(err, RT_E_INVALID, "%s: not NUL-terminated", string_fields[i].key);
+  }
+  rt_code code = rt_state_check_name(id->name, err);
+  if (code != RT_OK)
+    return rt_err_prefix(err, "name: ");
+  /* Owner-created persistent objects live in 0x81000000-0x817fffff; the
+   * rest of 0x81 belongs to the platform. */
+  if (id->handle < 0x81000000u || id->handle > 0x817fffffu)
+    return rt_err_set(err, RT_E_INVALID,
+                      "handle: 0x%08x is not an owner persistent handle (0x81000000-0x817fffff)",
+                      (unsigned)id->handle);
+  const struct {
+    const char *key;
+    const char *value;
+  } paths[] = {{"key_file", id->key_file},
+               {"cert_file", id->cert_file},
+               {"chain_file", id->chain_file},
+               {"ak_cert_file", id->ak_cert_file}};
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    /* Absolute, so the state means the same thing whatever the working
+     * directory of the program reading it. */
+    if (paths[i].value[0] != '/')
+      return rt_err_set(err, RT_E_INVALID, "%s: \"%.200s\" is not an absolute path", paths[i].key,
+                        paths[i].value);
+  }
+  if (rt_key_alg_parse(id->algorithm) == RT_ALG_NONE)
+    return rt_err_set(err, RT_E_INVALID, "algorithm: \"%.16s\" is not ecc-p256 or rsa-2048",
+                      id->algorithm);
+  size_t n = strlen(id->ek_sha256);
+  int hex = n == 64;
+  for (size_t i = 0; hex && i < n; i++)
+    hex = is_hex(id->ek_sha256[i]);
+  if (!hex)
+    return rt_err_set(err, RT_E_INVALID, "ek_sha256: expected 64 lowercase hex digits");
+  if (!verifier_ok(id->verifier))
+    return rt_err_set(err, RT_E_INVALID, "verifier: \"%.200s\" is not host:port", id->verifier);
+  time_t t;
+  if (rt_state_time_parse(id->not_after, &t, err) != RT_OK)
+    return rt_err_prefix(err, "not_after: ");
+  if (rt_state_time_parse(id->enrolled_at, &t, err) != RT_OK)
+    return rt_err_prefix(err, "enrolled_at: ");
+  return RT_OK;
+}
+
+/* JSON object -> identity, checking types and lengths, then the values
+ * with rt_state_check_identity. Messages start with where the problem is:
+ * "WHERE: ..." or "WHERE.FIELD: ...". */
+static rt_code identity_from_json(const char *where, json_t *obj, rt_identity *id, rt_err *err) {
+  memset(id, 0, sizeof *id);
+  if (!json_is_object(obj))
+    return rt_err_set(err, RT_E_INVALID, "%s: expected an object", where);
+  const char *key;
+  json_t *v;
+  json_object_foreach(obj, key, v) {
+    int known = strcmp(key, "handle") == 0;
+    for (size_t i = 0; !known && i < N_STRING_FIELDS; i++)
+      known = strcmp(key, string_fields[i].key) == 0;
+    if (!known)
+      return rt_err_set(err, RT_E_INVALID, "%s: unknown field \"%.64s\"", where, key);
+  }
+  for (size_t i = 0; i < N_STRING_FIELDS; i++) {
+    const string_field *f = &string_fields[i];
+    v = json_object_get(obj, f->key);
+    if (v == NULL)
+      return rt_err_set(err, RT_E_INVALID, "%s.%s: missing", where, f->key);
+    if (!json_is_string(v))
+      return rt_err_set(err, RT_E_INVALID, "%s.%s: expected a string", where, f->key);
+    /* No NUL inside: jansson refuses \u0000 unless JSON_ALLOW_NUL. */
+    size_t len = json_string_length(v);
+    if (len >= f->size)
+      return rt_err_set(err, RT_E_INVALID, "%s.%s: longer than %zu bytes", where, f->key,
+                        f->size - 1);
+    memcpy((char *)id + f->offset, json_string_value(v), len + 1);
+  }
+  v = json_object_get(obj, "handle");
+  if (v == NULL)
+    return rt_err_set(err, RT_E_INVALID, "%s.handle: missing", where);
+  if (!json_is_string(v))
+    return rt_err_set(err, RT_E_INVALID, "%s.handle: expected a string like \"0x81000100\"", where);
+  const char *h = json_string_value(v);
+  int ok = json_string_length(v) == 10 && h[0] == '0' && h[1] == 'x';
+  for (size_t i = 2; ok && i < 10; i++)
+    ok = isxdigit((unsigned char)h[i]);
+  if (!ok)
+    return rt_err_set(err, RT_E_INVALID, "%s.handle: \"%.16s\" is not 0x and 8 hex digits", where,
+                      h);
+  id->handle = (uint32_t)strtoul(h + 2, NULL, 16);
+  if (rt_state_check_identity(id, err) != RT_OK)
+    return rt_err_prefix(err, "%s.", where);
+  return RT_OK;
+}
+
+static json_t *identity_to_json(const rt_identity *id) {
+  json_t *obj = json_object();
+  if (obj == NULL)
+    return NULL;
+  for (size_t i = 0; i < N_STRING_FIELDS; i++) {
+    if (json_object_set_new(obj, string_fields[i].key,
+                            json_string(field_str(id, &string_fields[i]))) != 0)
+      goto fail;
+  }
+  char h[11];
+  snprintf(h, sizeof h, "0x%08x", (unsigned)id->handle);
+  if (json_object_set_new(obj, "handle", json_string(h)) != 0)
+    goto fail;
+  return obj;
+fail:
+  json_decref(obj);
+  return NULL;
+}
+
+/* Checks a parsed file against the schema. */
+static rt_code validate_root(json_t *root, rt_err *err) {
+  if (!json_is_object(root))
+    return rt_err_set(err, RT_E_INVALID, "expected a JSON object at the top");
+  const char *key;
+  json_t *v;
+  json_object_foreach(root, key, v) {
+    if (strcmp(key, "version") != 0 && strcmp(key, "identities") != 0 &&
+        strcmp(key, "secrets") != 0)
+      return rt_err_set(err, RT_E_INVALID, "unknown field \"%.64s\"", key);
+  }
+  v = json_object_get(root, "version");
+  if (v == NULL)
+    return rt_err_set(err, RT_E_INVALID, "version: missing");
+  if (!json_is_integer(v))
+    return rt_err_set(err, RT_E_INVALID, "version: expected an integer");
+  if (json_integer_value(v) != RT_STATE_VERSION)
+    return rt_err_set(err, RT_E_INVALID, "version: %lld is not supported (this rattest reads %d)",
+                      (long long)json_integer_value(v), RT_STATE_VERSION);
+  v = json_object_get(root, "secrets");
+  if (v == NULL)
+    return rt_err_set(err, RT_E_INVALID, "secrets: missing");
+  if (!json_is_object(v))
+    return rt_err_set(err, RT_E_INVALID, "secrets: expected an object");
+  json_t *ids = json_object_get(root, "identities");
+  if (ids == NULL)
+    return rt_err_set(err, RT_E_INVALID, "identities: missing");
+  if (!json_is_object(ids))
+    return rt_err_set(err, RT_E_INVALID, "identities: expected an object");
+  rt_identity *id = malloc(sizeof *id);
+  if (id == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  rt_code code = RT_OK;
+  json_object_foreach(ids, key, v) {
+    if (rt_state_check_name(key, err) != RT_OK) {
+      code = rt_err_prefix(err, "identities: ");
+      break;
+    }
+    char where[96];
+    snprintf(where, sizeof where, "identities.%s", key);
+    if ((code = identity_from_json(where, v, id, err)) != RT_OK)
+      break;
+    if (strcmp(id->name, key) != 0) {
+      code = rt_err_set(err, RT_E_INVALID, "identities.%s.name: \"%s\" differs from its key", key,
+                        id->name);
+      break;
+    }
+  }
+  free(id);
+  return code;
+}
+
+static rt_code state_new(const char *dir, rt_state **out, rt_err *err) {
+  rt_state *st = calloc(1, sizeof *st);
+  size_t n = strlen(dir) + sizeof "/" RT_STATE_FILE;
+  if (st == NULL || (st->path = malloc(n)) == NULL) {
+    free(st);
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  snprintf(st->path, n, "%s/%s", dir, RT_STATE_FILE);
+  *out = st;
+  return RT_OK;
+}
+
+rt_code rt_state_load(const char *dir, rt_state **out, rt_err *err) {
+  *out = NULL;
+  if (dir == NULL || dir[0] == '\0')
+    return rt_err_set(err, RT_E_INVALID, "no state directory given");
+  rt_state *st = NULL;
+  rt_code code = state_new(dir, &st, err);
+  if (code != RT_OK)
+    return code;
+
+  /* No symlinks: the file decides which keys are used, so it must be this
+   * file, checked through the same descriptor that is read. */
+  int fd = open(st->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  if (fd < 0 && errno == ENOENT) {
+    st->root = json_pack("{s:i, s:{}, s:{}}", "version", RT_STATE_VERSION, "identities", "secrets");
+    if (st->root == NULL) {
+      rt_state_free(st);
+      return rt_err_set(err, RT_E_NOMEM, "out of memory");
+    }
+    *out = st;
+    return RT_OK;
+  }
+  if (fd < 0) {
+    code = errno == ELOOP
+               ? rt_err_set(err, RT_E_INVALID, "%s is a symlink; refusing it", st->path)
+               : rt_err_set(err, RT_E_IO, "cannot open %s: %s", st->path, strerror(errno));
+    rt_state_free(st);
+    return code;
+  }
+  struct stat sb;
+  json_error_t jerr;
+  if (fstat(fd, &sb) != 0) {
+    code = rt_err_set(err, RT_E_IO, "cannot stat %s: %s", st->path, strerror(errno));
+  } else if (!S_ISREG(sb.st_mode)) {
+    code = rt_err_set(err, RT_E_INVALID, "%s is not a regular file", st->path);
+  } else if (sb.st_uid != geteuid()) {
+    code = rt_err_set(err, RT_E_INVALID,
+                      "%s is owned by uid %u, not by this user (uid %u); refusing a state file "
+                      "that someone else could have written, since it points at keys",
+                      st->path, (unsigned)sb.st_uid, (unsigned)geteuid());
+  } else if ((sb.st_mode & 077) != 0) {
+    code = rt_err_set(err, RT_E_INVALID,
+                      "%s has mode %04o; it must be 0600 (no group or other access) since it "
+                      "points at keys: chmod 600 it",
+                      st->path, (unsigned)(sb.st_mode & 07777));
+  } else if (sb.st_size > RT_STATE_MAX_FILE) {
+    code = rt_err_set(err, RT_E_INVALID, "%s is larger than %d bytes", st->path, RT_STATE_MAX_FILE);
+  } else if ((st->root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+    code = rt_err_set(err, RT_E_INVALID, "%s: malformed JSON at line %d column %d: %s", st->path,
+                      jerr.line, jerr.column, jerr.text);
+  } else if (validate_root(st->root, err) != RT_OK) {
+    code = rt_err_prefix(err, "%s: ", st->path);
+  }
+  close(fd);
+  if (code != RT_OK) {
+    rt_state_free(st);
+    return code;
+  }
+  *out = st;
+  return RT_OK;
+}
+
+void rt_state_free(rt_state *st) {
+  if (st == NULL)
+    return;
+  json_decref(st->root);
+  free(st->path);
+  free(st);
+}
+
+const char *rt_state_path(const rt_state *st) {
+  return st->path;
+}
+
+static json_t *identities(const rt_state *st) {
+  return json_object_get(st->root, "identities");
+}
+
+size_t rt_state_count(const rt_state *st) {
+  return json_object_size(identities(st));
+}
+
+rt_code rt_state_get(const rt_state *st, const char *name, rt_identity *out, rt_err *err) {
+  json_t *obj = json_object_get(identities(st), name);
+  if (obj == NULL)
+    return rt_err_set(err, RT_E_NOT_FOUND, "no identity \"%.64s\" in %s", name, st->path);
+  char where[96];
+  snprintf(where, sizeof where, "identities.%s", name);
+  return identity_from_json(where, obj, out, err);
+}
+
+rt_code rt_state_put(rt_state *st, const rt_identity *id, rt_err *err) {
+  if (rt_state_check_identity(id, err) != RT_OK)
+    return rt_err_prefix(err, "identity: ");
+  json_t *obj = identity_to_json(id);
+  if (obj == NULL || json_object_set_new(identities(st), id->name, obj) != 0)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  return RT_OK;
+}
+
+rt_code rt_state_remove(rt_state *st, const char *name, rt_err *err) {
+  if (json_object_del(identities(st), name) != 0)
+    return rt_err_set(err, RT_E_NOT_FOUND, "no identity \"%.64s\" in %s", name, st->path);
+  return RT_OK;
+}
+
+rt_code rt_state_save(const rt_state *st, rt_err *err) {
+  /* Sorted keys: the same state always gives the same bytes. */
+  char *text = json_dumps(st->root, JSON_INDENT(2) | JSON_SORT_KEYS);
+  if (text == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  size_t n = strlen(text);
+  char *with_nl = realloc(text, n + 2);
+  if (with_nl == NULL) {
+    free(text);
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  with_nl[n] = '\n';
+  with_nl[n + 1] = '\0';
+  rt_code code = rt_file_write_atomic(st->path, with_nl, n + 1, 0600, err);
+  free(with_nl);
+  if (code != RT_OK)
+    rt_err_prefix(err, "saving the state: ");
+  return code;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+rt_code rt_state_foreach(const rt_state *st, rt_state_visit_fn fn, void *ctx, rt_err *err) {
+  json_t *ids = identities(st);
+  size_t n = json_object_size(ids);
+  if (n == 0)
+    return RT_OK;
+  const char **names = malloc(n * sizeof *names);
+  rt_identity *id = malloc(sizeof *id);
+  rt_code code = RT_OK;
+  if (names == NULL || id == NULL) {
+    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
+    goto out;
+  }
+  size_t i = 0;
+  const char *key;
+  json_t *v;
+  json_object_foreach(ids, key, v) {
+    names[i++] = key;
+  }
+  qsort(names, n, sizeof *names, cmp_str);
+  for (i = 0; i < n; i++) {
+    code = rt_state_get(st, names[i], id, err);
+    if (code != RT_OK || fn(id, ctx) != 0)
+      break;
+  }
+out:
+  free(id);
+  free(names);
+  return code;
+}

@@ -1,0 +1,41 @@
+/* TPM object templates rattest creates, and the attribute sets the verifier
+ * demands of them: one definition so both sides agree. */
+#ifndef RT_TEMPLATES_H
+#define RT_TEMPLATES_H
+
+#include <tss2/tss2_tpm2_types.h>
+
+typedef enum {
+  RT_ALG_NONE = 0,
+  RT_ALG_ECC_P256,
+  RT_ALG_RSA_2048,
+} rt_key_alg;
+
+/* "ecc-p256" / "rsa-2048" <-> enum; NULL / RT_ALG_NONE when unknown. */
+const char *rt_key_alg_name(rt_key_alg alg);
+rt_key_alg rt_key_alg_parse(const char *name);
+/* The algorithm of a TPM public area, RT_ALG_NONE for anything else. */
+rt_key_alg rt_key_alg_of(const TPMT_PUBLIC *pub);
+
+/* TCG EK Credential Profile default EK templates (L-1 RSA 2048, L-2 ECC
+ * P-256): used when the TPM has no persistent EK. They reproduce the key
+ * the manufacturer certified. */
+TPM2B_PUBLIC rt_template_ek(rt_key_alg alg);
+
+/* Attestation key: restricted signing key with the attributes the verifier
+ * demands (RT_AK_ATTRS), name algorithm SHA-256. */
+#define RT_AK_ATTRS                                                                                \
+  (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |              \
+   TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT)
+TPM2B_PUBLIC rt_template_ak(rt_key_alg alg);
+
+/* The identity key: unrestricted signing key that never leaves the TPM. RSA
+ * keys also get `decrypt` so the provider can produce RSA-PSS signatures with
+ * exactly the salt length a TLS peer asks for (padding in software, raw RSA
+ * in the TPM) — see docs/provider.md. */
+#define RT_KEY_ATTRS                                                                               \
+  (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |              \
+   TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT)
+TPM2B_PUBLIC rt_template_key(rt_key_alg alg);
+
+#endif

@@ -1,0 +1,20 @@
+/* The audit trail: one JSON line on stdout per enrollment decision (accept
+ * or reject, with the reason and the EK's identity), separate from the
+ * diagnostic log on stderr so it can be shipped and parsed as is. Never
+ * carries secrets, nonces or keys. */
+#ifndef RT_VERIFIER_AUDIT_H
+#define RT_VERIFIER_AUDIT_H
+
+#include "rt_grpc.h"
+
+typedef struct {
+  const char *method; /* "Begin", "Finish" */
+  const char *peer;
+  const char *name;       /* identity name, may be NULL */
+  const char *ek_sha256;  /* hex, may be NULL before the EK is known */
+  const char *key_serial; /* hex serial of the issued key certificate, accept only */
+} rt_audit;
+
+void rt_audit_decision(const rt_audit *a, grpc_status_code status, const rt_rpc_status *st);
+
+#endif

@@ -1,0 +1,174 @@
+#include "ek_check.h"
+
+#include <dirent.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "rt_file.h"
+#include "rt_tpm_pub.h"
+
+#define MAX_CA_FILE (4u * 1024u * 1024u)
+
+struct rt_ek_roots {
+  X509_STORE *store;
+  size_t count;
+};
+
+/* Adds every certificate of a PEM bundle, or the single DER certificate. */
+static rt_code add_file(rt_ek_roots *roots, const char *path, rt_err *err) {
+  uint8_t *data = NULL;
+  size_t len = 0;
+  rt_code code = rt_file_read(path, MAX_CA_FILE, &data, &len, err);
+  if (code != RT_OK)
+    return code;
+  size_t before = roots->count;
+  BIO *bio = BIO_new_mem_buf(data, (int)len);
+  X509 *x;
+  while (bio != NULL && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    if (X509_STORE_add_cert(roots->store, x) == 1)
+      roots->count++;
+    X509_free(x);
+  }
+  BIO_free(bio);
+  if (roots->count == before) {
+    const unsigned char *p = data;
+    x = d2i_X509(NULL, &p, (long)len);
+    if (x != NULL && X509_STORE_add_cert(roots->store, x) == 1)
+      roots->count++;
+    X509_free(x);
+  }
+  ERR_clear_error();
+  free(data);
+  if (roots->count == before)
+    return rt_err_set(err, RT_E_INVALID, "%s holds no certificate (PEM or DER)", path);
+  return RT_OK;
+}
+
+rt_code rt_ek_roots_load(const char *path, rt_ek_roots **out, rt_err *err) {
+  *out = NULL;
+  rt_ek_roots *roots = calloc(1, sizeof *roots);
+  if (roots == NULL || (roots->store = X509_STORE_new()) == NULL) {
+    free(roots);
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  struct stat st;
+  rt_code code = RT_OK;
+  if (stat(path, &st) != 0) {
+    code = rt_err_set(err, RT_E_IO, "EK CA %s: cannot access it", path);
+  } else if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL && code == RT_OK) {
+      if (e->d_name[0] == '.')
+        continue;
+      char file[4096];
+      snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+      if (stat(file, &st) == 0 && S_ISREG(st.st_mode))
+        code = add_file(roots, file, err);
+    }
+    if (d != NULL)
+      closedir(d);
+    if (code == RT_OK && roots->count == 0)
+      code = rt_err_set(err, RT_E_INVALID, "EK CA directory %s holds no certificate", path);
+  } else {
+    code = add_file(roots, path, err);
+  }
+  if (code != RT_OK) {
+    rt_ek_roots_free(roots);
+    return code;
+  }
+  *out = roots;
+  return RT_OK;
+}
+
+void rt_ek_roots_free(rt_ek_roots *roots) {
+  if (roots == NULL)
+    return;
+  X509_STORE_free(roots->store);
+  free(roots);
+}
+
+size_t rt_ek_roots_count(const rt_ek_roots *roots) {
+  return roots->count;
+}
+
+static X509 *parse(const rt_cert_der *d) {
+  const unsigned char *p = d->der;
+  X509 *x = d2i_X509(NULL, &p, (long)d->len);
+  /* Trailing bytes after the certificate are not a certificate. */
+  if (x != NULL && p != d->der + d->len) {
+    X509_free(x);
+    x = NULL;
+  }
+  return x;
+}
+
+rt_code rt_ek_check(const rt_ek_roots *roots, const TPMT_PUBLIC *ek, const rt_cert_der *certs,
+                    size_t n_certs, const rt_cert_der *intermediates, size_t n_intermediates,
+                    size_t *which, uint8_t ek_key_sha256[32], rt_err *err) {
+  X509 *leaf = NULL;
+  STACK_OF(X509) *untrusted = NULL;
+  X509_STORE_CTX *ctx = NULL;
+  rt_code code = RT_OK;
+
+  for (size_t i = 0; i < n_certs && leaf == NULL; i++) {
+    X509 *x = parse(&certs[i]);
+    if (x == NULL)
+      continue; /* a broken extra certificate does not hide a good one */
+    EVP_PKEY *k = X509_get0_pubkey(x);
+    if (k != NULL && rt_tpm_pub_matches(ek, k)) {
+      leaf = x;
+      *which = i;
+    } else {
+      X509_free(x);
+    }
+  }
+  if (leaf == NULL) {
+    code = rt_err_set(err, RT_E_NOT_FOUND,
+                      n_certs == 0 ? "no EK certificate was sent"
+                                   : "the EK public key is not the key of any EK certificate sent");
+    goto out;
+  }
+  untrusted = sk_X509_new_null();
+  for (size_t i = 0; untrusted != NULL && i < n_intermediates; i++) {
+    X509 *x = parse(&intermediates[i]);
+    if (x == NULL) {
+      code = rt_err_set(err, RT_E_INVALID, "EK intermediate %zu is not a DER certificate", i);
+      goto out;
+    }
+    sk_X509_push(untrusted, x);
+  }
+  ctx = X509_STORE_CTX_new();
+  if (untrusted == NULL || ctx == NULL ||
+      X509_STORE_CTX_init(ctx, roots->store, leaf, untrusted) != 1) {
+    code = rt_err_set(err, RT_E_NOMEM, "cannot set up the EK chain check");
+    goto out;
+  }
+  if (X509_verify_cert(ctx) != 1) {
+    int e = X509_STORE_CTX_get_error(ctx);
+    code = rt_err_set(err, RT_E_CRYPTO,
+                      "EK certificate does not chain to a trusted manufacturer CA: %s",
+                      X509_verify_cert_error_string(e));
+    goto out;
+  }
+  /* The identity of the EK: the hash of its public key as certified. */
+  unsigned char *spki = NULL;
+  int spki_len = i2d_PUBKEY(X509_get0_pubkey(leaf), &spki);
+  unsigned int dlen = 0;
+  if (spki_len <= 0 ||
+      !EVP_Digest(spki, (size_t)spki_len, ek_key_sha256, &dlen, EVP_sha256(), NULL))
+    code = rt_err_set(err, RT_E_CRYPTO, "cannot hash the EK public key");
+  OPENSSL_free(spki);
+out:
+  ERR_clear_error();
+  X509_STORE_CTX_free(ctx);
+  sk_X509_pop_free(untrusted, X509_free);
+  X509_free(leaf);
+  return code;
+}

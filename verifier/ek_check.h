@@ -1,0 +1,40 @@
+/* The EK certificate check: the machine's EK certificate chains to a
+ * manufacturer CA we trust, and the EK public key it presents is the key in
+ * that certificate. */
+#ifndef RT_VERIFIER_EK_CHECK_H
+#define RT_VERIFIER_EK_CHECK_H
+
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "rt_err.h"
+
+typedef struct rt_ek_roots rt_ek_roots;
+
+/* Loads manufacturer CA certificates (roots and intermediates, PEM or DER)
+ * from a file or from every file of a directory. Chains must end at a
+ * self-signed certificate of this set: intermediates alone anchor nothing. */
+rt_code rt_ek_roots_load(const char *path, rt_ek_roots **out, rt_err *err);
+void rt_ek_roots_free(rt_ek_roots *roots);
+size_t rt_ek_roots_count(const rt_ek_roots *roots);
+
+typedef struct {
+  const uint8_t *der;
+  size_t len;
+} rt_cert_der;
+
+/* Finds, among certs, the one whose key equals ek, and verifies its chain
+ * (extra intermediates may come from the client; they are not trusted by
+ * themselves). On success *which is the index of that certificate and
+ * ek_key_sha256 the SHA-256 of its SubjectPublicKeyInfo (DER), the identity
+ * rattest writes into certificates as urn:rattest:ek:sha256:<hex>.
+ * Errors: RT_E_NOT_FOUND when no certificate holds the EK's key,
+ * RT_E_CRYPTO when the chain does not verify, RT_E_INVALID for unparsable
+ * input; the message says which. */
+rt_code rt_ek_check(const rt_ek_roots *roots, const TPMT_PUBLIC *ek, const rt_cert_der *certs,
+                    size_t n_certs, const rt_cert_der *intermediates, size_t n_intermediates,
+                    size_t *which, uint8_t ek_key_sha256[32], rt_err *err);
+
+#endif

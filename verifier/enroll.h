@@ -1,0 +1,37 @@
+/* The enrollment methods of rattest.v1.Attestation: Begin and Finish, and
+ * the verifier state they share (trust anchors, policy, issuing CA, token
+ * key, replay guard). */
+#ifndef RT_VERIFIER_ENROLL_H
+#define RT_VERIFIER_ENROLL_H
+
+#include <stdint.h>
+
+#include "ek_check.h"
+#include "issuer.h"
+#include "policy.h"
+#include "rt_grpc.h"
+#include "token.h"
+
+typedef struct rt_verifier {
+  rt_ek_roots *ek_roots;
+  rt_policy *policy;
+  rt_issuer *issuer;
+  rt_token_key *token_key;
+  rt_token_replay_guard *guard;
+  int64_t session_ttl; /* seconds between Begin and Finish */
+} rt_verifier;
+
+grpc_status_code rt_enroll_begin(void *verifier, const rt_rpc_call_info *info,
+                                 const ProtobufCMessage *req, ProtobufCMessage **resp,
+                                 rt_rpc_status *st);
+void rt_enroll_begin_free(ProtobufCMessage *resp);
+
+grpc_status_code rt_enroll_finish(void *verifier, const rt_rpc_call_info *info,
+                                  const ProtobufCMessage *req, ProtobufCMessage **resp,
+                                  rt_rpc_status *st);
+void rt_enroll_finish_free(ProtobufCMessage *resp);
+
+/* Identity names: [A-Za-z0-9._-], 1 to 64 characters. */
+int rt_identity_name_valid(const char *name);
+
+#endif

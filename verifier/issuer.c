@@ -1,0 +1,505 @@
+#include "issuer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rt_file.h"
+
+/* PEM files this large are not a CA certificate chain or key. */
+#define MAX_PEM_FILE (1024u * 1024u)
+#define MAX_DNS_NAME 253
+#define MIN_RSA_BITS 2048
+
+struct rt_issuer {
+  X509 *cert;
+  EVP_PKEY *key;
+  rt_der *chain;
+  size_t n_chain;
+};
+
+/* The last OpenSSL error as text, so a message says why OpenSSL refused. */
+static const char *ossl_reason(char *buf, size_t len) {
+  unsigned long e = ERR_peek_last_error();
+  if (e == 0)
+    snprintf(buf, len, "no OpenSSL detail");
+  else
+    ERR_error_string_n(e, buf, len);
+  ERR_clear_error();
+  return buf;
+}
+
+/* Encrypted keys are refused instead of prompting on a terminal the
+ * verifier does not have. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  (void)u;
+  return -1;
+}
+
+static rt_code load_certs(const char *path, STACK_OF(X509) * *out, rt_err *err) {
+  *out = NULL;
+  uint8_t *pem = NULL;
+  size_t len = 0;
+  rt_code code = rt_file_read(path, MAX_PEM_FILE, &pem, &len, err);
+  if (code != RT_OK)
+    return rt_err_prefix(err, "issuer certificate: ");
+  STACK_OF(X509) *certs = sk_X509_new_null();
+  BIO *bio = BIO_new_mem_buf(pem, (int)len);
+  if (certs == NULL || bio == NULL) {
+    code = rt_err_set(err, RT_E_NOMEM, "issuer certificate: out of memory");
+    goto done;
+  }
+  ERR_clear_error();
+  for (;;) {
+    X509 *x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+    if (x == NULL) {
+      /* "no start line" is the normal end of the file; anything else is a
+       * PEM block that does not parse, which must not be skipped. */
+      unsigned long e = ERR_peek_last_error();
+      if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+        ERR_clear_error();
+        break;
+      }
+      char why[256];
+      code =
+          rt_err_set(err, RT_E_INVALID, "issuer certificate %s: certificate %d does not parse: %s",
+                     path, sk_X509_num(certs) + 1, ossl_reason(why, sizeof why));
+      goto done;
+    }
+    if (sk_X509_push(certs, x) <= 0) {
+      X509_free(x);
+      code = rt_err_set(err, RT_E_NOMEM, "issuer certificate: out of memory");
+      goto done;
+    }
+  }
+  if (sk_X509_num(certs) == 0)
+    code = rt_err_set(err, RT_E_INVALID, "issuer certificate %s holds no PEM certificate", path);
+done:
+  BIO_free(bio);
+  free(pem);
+  if (code != RT_OK) {
+    sk_X509_pop_free(certs, X509_free);
+    return code;
+  }
+  *out = certs;
+  return RT_OK;
+}
+
+static rt_code load_key(const char *path, EVP_PKEY **out, rt_err *err) {
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return rt_err_set(err, RT_E_IO, "issuer key %s: cannot open: %s", path, strerror(errno));
+  /* Checked on the descriptor OpenSSL reads from: the file checked is the
+   * file used. */
+  struct stat st;
+  rt_code code = RT_OK;
+  if (fstat(fd, &st) != 0)
+    code = rt_err_set(err, RT_E_IO, "issuer key %s: cannot stat: %s", path, strerror(errno));
+  else if (!S_ISREG(st.st_mode))
+    code = rt_err_set(err, RT_E_INVALID, "issuer key %s: not a regular file", path);
+  else if ((st.st_mode & 077) != 0)
+    code = rt_err_set(err, RT_E_INVALID,
+                      "issuer key %s: mode %04o lets group or others read it (chmod 600)", path,
+                      (unsigned)(st.st_mode & 07777));
+  else if ((uintmax_t)st.st_size > MAX_PEM_FILE)
+    code =
+        rt_err_set(err, RT_E_INVALID, "issuer key %s is larger than %u bytes", path, MAX_PEM_FILE);
+  if (code != RT_OK) {
+    close(fd);
+    return code;
+  }
+  /* Read straight from the descriptor: the PEM text of the CA key is never
+   * copied into a buffer of ours that would need wiping. */
+  BIO *bio = BIO_new_fd(fd, BIO_CLOSE);
+  if (bio == NULL) {
+    close(fd);
+    return rt_err_set(err, RT_E_NOMEM, "issuer key: out of memory");
+  }
+  ERR_clear_error();
+  EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+  BIO_free(bio);
+  ERR_clear_error();
+  if (key == NULL)
+    return rt_err_set(err, RT_E_INVALID,
+                      "issuer key %s holds no PEM private key (or it is encrypted)", path);
+  *out = key;
+  return RT_OK;
+}
+
+/* EC (any named curve OpenSSL signs with) or RSA of at least 2048 bits. */
+static rt_code check_key_type(EVP_PKEY *key, const char *what, rt_err *err) {
+  if (EVP_PKEY_is_a(key, "EC"))
+    return RT_OK;
+  if (EVP_PKEY_is_a(key, "RSA")) {
+    if (EVP_PKEY_get_bits(key) < MIN_RSA_BITS)
+      return rt_err_set(err, RT_E_INVALID, "%s: RSA key of %d bits, at least %d required", what,
+                        EVP_PKEY_get_bits(key), MIN_RSA_BITS);
+    return RT_OK;
+  }
+  return rt_err_set(err, RT_E_INVALID, "%s: key type %s not supported (EC or RSA)", what,
+                    EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "unknown");
+}
+
+static rt_code check_ca(X509 *cert, const char *path, rt_err *err) {
+  uint32_t flags = X509_get_extension_flags(cert);
+  if (flags & EXFLAG_INVALID)
+    return rt_err_set(err, RT_E_INVALID, "issuer certificate %s has invalid extensions", path);
+  if (!(flags & EXFLAG_BCONS) || !(flags & EXFLAG_CA))
+    return rt_err_set(err, RT_E_INVALID,
+                      "issuer certificate %s is not a CA (BasicConstraints CA:TRUE missing)", path);
+  /* Required explicitly: without a KeyUsage extension every usage would be
+   * implied, and a CA certificate that does not say keyCertSign was not
+   * meant to sign certificates. */
+  if (!(flags & EXFLAG_KUSAGE) || !(X509_get_key_usage(cert) & KU_KEY_CERT_SIGN))
+    return rt_err_set(err, RT_E_INVALID,
+                      "issuer certificate %s is not a CA (KeyUsage keyCertSign missing)", path);
+  if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
+    return rt_err_set(err, RT_E_INVALID, "issuer certificate %s has expired", path);
+  if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
+    return rt_err_set(err, RT_E_INVALID, "issuer certificate %s is not valid yet", path);
+  return RT_OK;
+}
+
+/* Each certificate must be issued by the next, so that what Finish returns
+ * as the chain really is one. */
+static rt_code check_order(STACK_OF(X509) * certs, const char *path, rt_err *err) {
+  for (int i = 0; i + 1 < sk_X509_num(certs); i++) {
+    X509 *child = sk_X509_value(certs, i), *parent = sk_X509_value(certs, i + 1);
+    EVP_PKEY *pk = X509_get0_pubkey(parent);
+    if (X509_check_issued(parent, child) != X509_V_OK || pk == NULL ||
+        X509_verify(child, pk) != 1) {
+      ERR_clear_error();
+      return rt_err_set(err, RT_E_INVALID,
+                        "issuer certificate %s: certificate %d is not issued by certificate %d "
+                        "(the issuing CA comes first, then its chain toward the root)",
+                        path, i + 1, i + 2);
+    }
+  }
+  return RT_OK;
+}
+
+void rt_issuer_free(rt_issuer *is) {
+  if (is == NULL)
+    return;
+  X509_free(is->cert);
+  EVP_PKEY_free(is->key);
+  for (size_t i = 0; i < is->n_chain; i++)
+    free((void *)is->chain[i].data);
+  free(is->chain);
+  free(is);
+}
+
+rt_code rt_issuer_load(const char *cert_file, const char *key_file, rt_issuer **out, rt_err *err) {
+  *out = NULL;
+  STACK_OF(X509) *certs = NULL;
+  rt_issuer *is = calloc(1, sizeof *is);
+  if (is == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "issuer: out of memory");
+  rt_code code = load_certs(cert_file, &certs, err);
+  if (code == RT_OK)
+    code = load_key(key_file, &is->key, err);
+  if (code != RT_OK)
+    goto done;
+  is->cert = X509_dup(sk_X509_value(certs, 0));
+  if (is->cert == NULL) {
+    code = rt_err_set(err, RT_E_NOMEM, "issuer: out of memory");
+    goto done;
+  }
+  if (X509_check_private_key(is->cert, is->key) != 1) {
+    ERR_clear_error();
+    code = rt_err_set(err, RT_E_INVALID, "issuer key %s does not match issuer certificate %s",
+                      key_file, cert_file);
+    goto done;
+  }
+  code = check_key_type(is->key, "issuer key", err);
+  if (code == RT_OK)
+    code = check_ca(is->cert, cert_file, err);
+  if (code == RT_OK)
+    code = check_order(certs, cert_file, err);
+  if (code != RT_OK)
+    goto done;
+
+  is->chain = calloc((size_t)sk_X509_num(certs), sizeof *is->chain);
+  if (is->chain == NULL) {
+    code = rt_err_set(err, RT_E_NOMEM, "issuer: out of memory");
+    goto done;
+  }
+  for (int i = 0; i < sk_X509_num(certs); i++) {
+    unsigned char *der = NULL;
+    int len = i2d_X509(sk_X509_value(certs, i), &der);
+    uint8_t *copy = len > 0 ? malloc((size_t)len) : NULL;
+    if (copy != NULL)
+      memcpy(copy, der, (size_t)len);
+    OPENSSL_free(der);
+    if (copy == NULL) {
+      code = rt_err_set(err, RT_E_CRYPTO, "issuer certificate %s: DER encoding failed", cert_file);
+      goto done;
+    }
+    is->chain[is->n_chain].data = copy;
+    is->chain[is->n_chain].len = (size_t)len;
+    is->n_chain++;
+  }
+done:
+  ERR_clear_error();
+  sk_X509_pop_free(certs, X509_free);
+  if (code != RT_OK) {
+    rt_issuer_free(is);
+    return code;
+  }
+  *out = is;
+  return RT_OK;
+}
+
+const rt_der *rt_issuer_chain(const rt_issuer *is, size_t *n) {
+  *n = is->n_chain;
+  return is->chain;
+}
+
+/* ---- Issuing ----------------------------------------------------------------- */
+
+/* RFC 1035 preferred name syntax: LDH labels of 1..63 characters, neither
+ * starting nor ending with '-', at most 253 characters, no trailing dot. */
+static int dns_name_ok(const char *s) {
+  size_t len = strlen(s), label = 0;
+  if (len == 0 || len > MAX_DNS_NAME)
+    return 0;
+  for (size_t i = 0; i <= len; i++) {
+    char c = s[i];
+    if (c == '.' || c == '\0') {
+      if (label == 0 || label > 63 || s[i - 1] == '-')
+        return 0;
+      label = 0;
+      continue;
+    }
+    int ldh =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ldh || (label == 0 && c == '-'))
+      return 0;
+    label++;
+  }
+  return 1;
+}
+
+static int ek_hex_ok(const char *s) {
+  if (s == NULL || strlen(s) != 64)
+    return 0;
+  /* Lowercase only: one EK, one URN, so that URNs compare as strings. */
+  for (size_t i = 0; i < 64; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  return 1;
+}
+
+static rt_code check_request(const rt_cert_request *req, rt_err *err) {
+  if (req->profile != RT_CERT_KEY && req->profile != RT_CERT_AK)
+    return rt_err_set(err, RT_E_INVALID, "issuing: unknown certificate profile %d",
+                      (int)req->profile);
+  if (req->public_key == NULL)
+    return rt_err_set(err, RT_E_INVALID, "issuing: no subject public key");
+  rt_code code = check_key_type(req->public_key, "issuing: subject key", err);
+  if (code != RT_OK)
+    return code;
+  if (req->common_name == NULL || req->common_name[0] == '\0')
+    return rt_err_set(err, RT_E_INVALID, "issuing: subject common name missing");
+  if (!ek_hex_ok(req->ek_sha256_hex))
+    return rt_err_set(err, RT_E_INVALID, "issuing: EK digest is not 64 lowercase hex digits");
+  if (req->n_dns_sans > 0 && req->dns_sans == NULL)
+    return rt_err_set(err, RT_E_INVALID, "issuing: DNS names missing");
+  for (size_t i = 0; i < req->n_dns_sans; i++)
+    if (req->dns_sans[i] == NULL || !dns_name_ok(req->dns_sans[i]))
+      return rt_err_set(err, RT_E_INVALID, "issuing: DNS name %zu \"%.64s\" is not a host name", i,
+                        req->dns_sans[i] ? req->dns_sans[i] : "");
+  if (req->lifetime_seconds <= 0)
+    return rt_err_set(err, RT_E_INVALID, "issuing: lifetime %lld s is not positive",
+                      (long long)req->lifetime_seconds);
+  return RT_OK;
+}
+
+static rt_code set_serial(X509 *x, rt_err *err) {
+  unsigned char buf[RT_ISSUER_SERIAL_LEN];
+  if (RAND_bytes(buf, sizeof buf) != 1)
+    return rt_err_set(err, RT_E_CRYPTO, "issuing: RAND_bytes failed for the serial");
+  /* Positive (RFC 5280 4.1.2.2) and always 16 bytes long: 126 random bits,
+   * far above the CA/Browser Forum's 64. */
+  buf[0] = (unsigned char)((buf[0] & 0x7f) | 0x40);
+  BIGNUM *bn = BN_bin2bn(buf, sizeof buf, NULL);
+  int ok = bn != NULL && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
+  BN_free(bn);
+  return ok ? RT_OK : rt_err_set(err, RT_E_CRYPTO, "issuing: cannot set the serial");
+}
+
+static rt_code set_validity(X509 *x, const rt_issuer *is, const rt_cert_request *req, rt_err *err) {
+  time_t now = req->now;
+  const ASN1_TIME *ca_nb = X509_get0_notBefore(is->cert), *ca_na = X509_get0_notAfter(is->cert);
+  if (X509_cmp_time(ca_na, &now) <= 0)
+    return rt_err_set(err, RT_E_INVALID, "issuing: the issuing CA has expired");
+  time_t nb = now - RT_ISSUER_BACKDATE_SECONDS;
+  time_t na = now + (time_t)req->lifetime_seconds;
+  if (na < now) /* overflow */
+    return rt_err_set(err, RT_E_INVALID, "issuing: lifetime too large");
+  int ok;
+  /* Clamp into the CA's validity: a certificate outliving its issuer fails
+   * validation from then on anyway, and saying so in the certificate lets
+   * the machine renew in time. */
+  if (X509_cmp_time(ca_nb, &nb) > 0)
+    ok = X509_set1_notBefore(x, ca_nb);
+  else
+    ok = ASN1_TIME_set(X509_getm_notBefore(x), nb) != NULL;
+  if (ok && X509_cmp_time(ca_na, &na) < 0)
+    ok = X509_set1_notAfter(x, ca_na);
+  else if (ok)
+    ok = ASN1_TIME_set(X509_getm_notAfter(x), na) != NULL;
+  return ok ? RT_OK : rt_err_set(err, RT_E_CRYPTO, "issuing: cannot set the validity");
+}
+
+static rt_code set_subject(X509 *x, const rt_cert_request *req, rt_err *err) {
+  X509_NAME *name = X509_NAME_new();
+  if (name == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "issuing: out of memory");
+  static const struct {
+    int nid;
+    const char *label;
+  } fields[] = {{NID_organizationName, "organization"},
+                {NID_organizationalUnitName, "organizational unit"},
+                {NID_commonName, "common name"}};
+  const char *values[] = {req->organization, req->organizational_unit, req->common_name};
+  rt_code code = RT_OK;
+  for (size_t i = 0; i < 3 && code == RT_OK; i++) {
+    if (values[i] == NULL)
+      continue;
+    /* OpenSSL enforces the X.509 upper bounds (64 characters) and UTF-8
+     * validity here. */
+    if (X509_NAME_add_entry_by_NID(name, fields[i].nid, MBSTRING_UTF8,
+                                   (const unsigned char *)values[i], -1, -1, 0) != 1) {
+      char why[256];
+      code = rt_err_set(err, RT_E_INVALID, "issuing: subject %s \"%.80s\" refused: %s",
+                        fields[i].label, values[i], ossl_reason(why, sizeof why));
+    }
+  }
+  if (code == RT_OK && X509_set_subject_name(x, name) != 1)
+    code = rt_err_set(err, RT_E_CRYPTO, "issuing: cannot set the subject");
+  X509_NAME_free(name);
+  return code;
+}
+
+static rt_code add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value, rt_err *err) {
+  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+  int ok = ext != NULL && X509_add_ext(x, ext, -1) == 1;
+  X509_EXTENSION_free(ext);
+  if (!ok) {
+    char why[256];
+    return rt_err_set(err, RT_E_CRYPTO, "issuing: cannot add %s=%s: %s", OBJ_nid2sn(nid), value,
+                      ossl_reason(why, sizeof why));
+  }
+  return RT_OK;
+}
+
+static int push_name(GENERAL_NAMES *gens, int type, const char *value) {
+  GENERAL_NAME *gn = GENERAL_NAME_new();
+  ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+  if (gn == NULL || ia5 == NULL || ASN1_STRING_set(ia5, value, -1) != 1) {
+    GENERAL_NAME_free(gn);
+    ASN1_IA5STRING_free(ia5);
+    return 0;
+  }
+  GENERAL_NAME_set0_value(gn, type, ia5);
+  if (sk_GENERAL_NAME_push(gens, gn) <= 0) {
+    GENERAL_NAME_free(gn);
+    return 0;
+  }
+  return 1;
+}
+
+/* Built from GENERAL_NAME values, not from a "URI:...,DNS:..." config
+ * string, so that no caller-supplied text is ever parsed as config. */
+static rt_code add_san(X509 *x, const rt_cert_request *req, rt_err *err) {
+  char urn[sizeof RT_ISSUER_EK_URN_PREFIX + 64];
+  snprintf(urn, sizeof urn, "%s%s", RT_ISSUER_EK_URN_PREFIX, req->ek_sha256_hex);
+  GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+  int ok = gens != NULL && push_name(gens, GEN_URI, urn);
+  for (size_t i = 0; ok && i < req->n_dns_sans; i++)
+    ok = push_name(gens, GEN_DNS, req->dns_sans[i]);
+  /* Not critical: the subject name is not empty (RFC 5280 4.2.1.6). */
+  ok = ok && X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) == 1;
+  GENERAL_NAMES_free(gens);
+  return ok ? RT_OK : rt_err_set(err, RT_E_CRYPTO, "issuing: cannot add subjectAltName");
+}
+
+rt_code rt_issuer_issue(const rt_issuer *is, const rt_cert_request *req, uint8_t **der,
+                        size_t *der_len, rt_err *err) {
+  *der = NULL;
+  *der_len = 0;
+  rt_code code = check_request(req, err);
+  if (code != RT_OK)
+    return code;
+  X509 *x = X509_new();
+  if (x == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "issuing: out of memory");
+  if (X509_set_version(x, X509_VERSION_3) != 1 ||
+      X509_set_issuer_name(x, X509_get_subject_name(is->cert)) != 1 ||
+      X509_set_pubkey(x, req->public_key) != 1)
+    code = rt_err_set(err, RT_E_CRYPTO, "issuing: cannot set version, issuer or key");
+  if (code == RT_OK)
+    code = set_serial(x, err);
+  if (code == RT_OK)
+    code = set_validity(x, is, req, err);
+  if (code == RT_OK)
+    code = set_subject(x, req, err);
+
+  X509V3_CTX ctx;
+  /* Fixed extension values through OpenSSL's own v3 config parser; the
+   * issuer certificate gives AKI its keyid, the new certificate's public key
+   * gives SKI its hash. */
+  X509V3_set_ctx(&ctx, is->cert, x, NULL, NULL, 0);
+  if (code == RT_OK)
+    code = add_conf_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE", err);
+  if (code == RT_OK)
+    code = add_conf_ext(x, &ctx, NID_key_usage, "critical,digitalSignature", err);
+  if (code == RT_OK)
+    code = add_conf_ext(x, &ctx, NID_ext_key_usage,
+                        req->profile == RT_CERT_AK ? RT_ISSUER_EKU_AK : "clientAuth", err);
+  if (code == RT_OK)
+    code = add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash", err);
+  if (code == RT_OK)
+    code = add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", err);
+  if (code == RT_OK)
+    code = add_san(x, req, err);
+
+  if (code == RT_OK && X509_sign(x, is->key, EVP_sha256()) <= 0) {
+    char why[256];
+    code =
+        rt_err_set(err, RT_E_CRYPTO, "issuing: signing failed: %s", ossl_reason(why, sizeof why));
+  }
+  /* A faulty signature (hardware fault, broken provider) must not leave the
+   * verifier; and an RSA fault could even leak the key if published. */
+  if (code == RT_OK && X509_verify(x, X509_get0_pubkey(is->cert)) != 1)
+    code = rt_err_set(err, RT_E_CRYPTO, "issuing: the new certificate's signature does not verify");
+
+  if (code == RT_OK) {
+    unsigned char *buf = NULL;
+    int len = i2d_X509(x, &buf);
+    if (len > 0 && (*der = malloc((size_t)len)) != NULL) {
+      memcpy(*der, buf, (size_t)len);
+      *der_len = (size_t)len;
+    } else {
+      code = rt_err_set(err, RT_E_CRYPTO, "issuing: DER encoding failed");
+    }
+    OPENSSL_free(buf);
+  }
+  ERR_clear_error();
+  X509_free(x);
+  return code;
+}

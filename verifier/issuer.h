@@ -1,0 +1,85 @@
+/* The identity issuing CA: loads --issuer-cert / --issuer-key and issues the
+ * X.509 v3 certificates Finish returns, one for the TPM-resident key and one
+ * for the AK, all built and signed by OpenSSL.
+ *
+ * Both profiles share: version 3; a 16-byte random serial (RAND_bytes, top
+ * bit cleared so it is positive, next bit set so it always encodes in 16
+ * bytes: 126 random bits); issuer = the CA's subject; subject from the
+ * request (O, OU, CN); notBefore = now - 5 min (clock skew), notAfter = now
+ * + lifetime, both clamped into the CA's own validity so no certificate
+ * outlives its issuer; BasicConstraints CA:FALSE (critical); KeyUsage
+ * digitalSignature (critical); SAN URI urn:rattest:ek:sha256:<hex> plus the
+ * request's DNS names; SKI (SHA-1 of the public key, RFC 5280 method 1); AKI
+ * keyid = the CA's SKI; signature SHA-256 with the CA key (ECDSA or RSA
+ * PKCS#1 v1.5). They differ in the EKU: clientAuth for the key,
+ * 2.23.133.8.3 (tcg-kp-AIKCertificate) for the AK.
+ *
+ * A loaded issuer is read-only: any number of threads may issue at once. */
+#ifndef RT_VERIFIER_ISSUER_H
+#define RT_VERIFIER_ISSUER_H
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "rt_err.h"
+
+/* Clock skew tolerated for a machine checking its new certificate. */
+#define RT_ISSUER_BACKDATE_SECONDS 300
+#define RT_ISSUER_SERIAL_LEN 16
+#define RT_ISSUER_EKU_AK "2.23.133.8.3"
+#define RT_ISSUER_EK_URN_PREFIX "urn:rattest:ek:sha256:"
+
+typedef struct rt_issuer rt_issuer;
+
+/* A DER certificate owned by the issuer. */
+typedef struct {
+  const uint8_t *data;
+  size_t len;
+} rt_der;
+
+/* Loads the issuing CA. cert_file: PEM, the issuing CA's certificate first,
+ * optionally followed by its chain toward the root, each certificate issued
+ * by the next. key_file: PEM private key (unencrypted), not accessible by
+ * group or others. Refuses (RT_E_INVALID, naming the file) a key that does
+ * not match the certificate, a certificate that is not a CA
+ * (BasicConstraints CA:TRUE and KeyUsage keyCertSign both required), one
+ * outside its validity period, a chain out of order, and keys other than EC
+ * or RSA >= 2048 bits. */
+rt_code rt_issuer_load(const char *cert_file, const char *key_file, rt_issuer **out, rt_err *err);
+
+void rt_issuer_free(rt_issuer *issuer);
+
+/* The chain for FinishResponse.ca_chain: the issuing CA first, then the rest
+ * of cert_file in order (up to the root when the file includes it). Owned by
+ * the issuer; *n receives the count. */
+const rt_der *rt_issuer_chain(const rt_issuer *issuer, size_t *n);
+
+typedef enum {
+  RT_CERT_KEY = 1, /* the TPM-resident key: EKU clientAuth */
+  RT_CERT_AK = 2,  /* the attestation key: EKU tcg-kp-AIKCertificate */
+} rt_cert_profile;
+
+typedef struct {
+  rt_cert_profile profile;
+  EVP_PKEY *public_key;            /* subject key: EC, or RSA >= 2048 bits */
+  const char *common_name;         /* required, 1..64 characters UTF-8 */
+  const char *organization;        /* optional (NULL) */
+  const char *organizational_unit; /* optional (NULL) */
+  const char *ek_sha256_hex;       /* exactly 64 lowercase hex digits */
+  const char *const *dns_sans;     /* n_dns_sans names, LDH labels */
+  size_t n_dns_sans;
+  time_t now;
+  int64_t lifetime_seconds; /* > 0 */
+} rt_cert_request;
+
+/* Issues a certificate; *der is malloc'd (free with free()). A request
+ * failing validation (bad hex, DNS name, name field, key type, lifetime) is
+ * RT_E_INVALID naming the field; an issuer expired at req->now is
+ * RT_E_INVALID; OpenSSL failures are RT_E_CRYPTO. The new certificate's
+ * signature is verified with the CA's public key before it is returned. */
+rt_code rt_issuer_issue(const rt_issuer *issuer, const rt_cert_request *req, uint8_t **der,
+                        size_t *der_len, rt_err *err);
+
+#endif

@@ -1,0 +1,648 @@
+#include "policy.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rattest.pb-c.h"
+#include "rt_cli.h"
+#include "rt_file.h"
+
+/* The policy stores algorithms as bits (1 << rt_key_alg), and requests
+ * carry rattest.v1.KeyAlgorithm values: both must keep this numbering. */
+_Static_assert((int)RT_ALG_ECC_P256 == (int)RATTEST__V1__KEY_ALGORITHM__KEY_ALGORITHM_ECC_P256,
+               "rt_key_alg must number algorithms as rattest.v1.KeyAlgorithm");
+_Static_assert((int)RT_ALG_RSA_2048 == (int)RATTEST__V1__KEY_ALGORITHM__KEY_ALGORITHM_RSA_2048,
+               "rt_key_alg must number algorithms as rattest.v1.KeyAlgorithm");
+
+#define DEFAULT_LIFETIME ((int64_t)720 * 3600)
+#define MIN_LIFETIME ((int64_t)60)
+#define MAX_LIFETIME ((int64_t)87600 * 3600) /* ten years */
+#define MAX_DIGEST 48
+/* X.509 upper bounds (RFC 5280 ub-common-name etc.) and RFC 1035. */
+#define MAX_NAME_FIELD 64
+#define MAX_DNS_NAME 253
+#define MAX_DNS_SANS 32
+/* JSON paths in messages are at most this long; policies are shallow. */
+#define PATH_LEN 96
+
+static const struct {
+  const char *name;
+  TPM2_ALG_ID alg;
+  size_t digest_len;
+} banks[RT_POLICY_MAX_BANKS] = {
+    {"sha1", TPM2_ALG_SHA1, 20},
+    {"sha256", TPM2_ALG_SHA256, 32},
+    {"sha384", TPM2_ALG_SHA384, 48},
+};
+
+/* Allowed values of one PCR; n == 0 means any value. */
+typedef struct {
+  size_t n;
+  uint8_t *values; /* n digests of the bank's size, back to back */
+} allow_list;
+
+struct rt_policy {
+  bool is_default;
+  uint32_t mask[RT_POLICY_MAX_BANKS];
+  allow_list expected[RT_POLICY_MAX_BANKS][RT_POLICY_NUM_PCRS];
+  bool allow_sha1;
+  bool require_event_log;
+  unsigned key_algs; /* bit (1 << rt_key_alg) */
+  unsigned ak_algs;
+  int64_t lifetime;
+  char *common_name; /* templates with {name} and {ek} */
+  char *organization;
+  char *organizational_unit;
+  char **dns_sans;
+  size_t n_dns_sans;
+};
+
+static int bank_index(TPM2_ALG_ID alg) {
+  for (int i = 0; i < RT_POLICY_MAX_BANKS; i++)
+    if (banks[i].alg == alg)
+      return i;
+  return -1;
+}
+
+static int bank_by_name(const char *name) {
+  for (int i = 0; i < RT_POLICY_MAX_BANKS; i++)
+    if (strcmp(banks[i].name, name) == 0)
+      return i;
+  return -1;
+}
+
+static rt_code nomem(rt_err *err) {
+  return rt_err_set(err, RT_E_NOMEM, "policy: out of memory");
+}
+
+/* Every key of obj must be in allowed (NULL-terminated). */
+static rt_code check_keys(json_t *obj, const char *prefix, const char *const *allowed,
+                          rt_err *err) {
+  const char *key;
+  json_t *v;
+  json_object_foreach(obj, key, v) {
+    size_t i = 0;
+    while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
+      i++;
+    if (allowed[i] == NULL)
+      return rt_err_set(err, RT_E_INVALID, "%s%s%s: unknown key", prefix, *prefix ? "." : "", key);
+  }
+  return RT_OK;
+}
+
+static rt_code get_bool(json_t *root, const char *key, bool *out, rt_err *err) {
+  json_t *v = json_object_get(root, key);
+  if (v == NULL)
+    return RT_OK;
+  if (!json_is_boolean(v))
+    return rt_err_set(err, RT_E_INVALID, "%s: expected true or false", key);
+  *out = json_is_true(v);
+  return RT_OK;
+}
+
+static rt_code parse_pcrs(rt_policy *p, json_t *v, rt_err *err) {
+  if (!json_is_object(v))
+    return rt_err_set(err, RT_E_INVALID, "pcrs: expected an object of banks");
+  if (json_object_size(v) == 0)
+    return rt_err_set(err, RT_E_INVALID, "pcrs: no bank selected");
+  memset(p->mask, 0, sizeof p->mask);
+  const char *key;
+  json_t *arr;
+  json_object_foreach(v, key, arr) {
+    int b = bank_by_name(key);
+    if (b < 0)
+      return rt_err_set(err, RT_E_INVALID, "pcrs.%s: unknown bank (use sha1, sha256, sha384)", key);
+    if (banks[b].alg == TPM2_ALG_SHA1 && !p->allow_sha1)
+      return rt_err_set(err, RT_E_INVALID, "pcrs.sha1: sha1 bank demanded but allow_sha1 is false");
+    if (!json_is_array(arr))
+      return rt_err_set(err, RT_E_INVALID, "pcrs.%s: expected an array of PCR indexes", key);
+    if (json_array_size(arr) == 0)
+      return rt_err_set(err, RT_E_INVALID, "pcrs.%s: no PCR selected (leave the bank out)", key);
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e) {
+      if (!json_is_integer(e))
+        return rt_err_set(err, RT_E_INVALID, "pcrs.%s[%zu]: expected an integer", key, i);
+      json_int_t n = json_integer_value(e);
+      if (n < 0 || n >= RT_POLICY_NUM_PCRS)
+        return rt_err_set(err, RT_E_INVALID, "pcrs.%s[%zu]: PCR index %lld out of 0..23", key, i,
+                          (long long)n);
+      if (p->mask[b] & (1u << n))
+        return rt_err_set(err, RT_E_INVALID, "pcrs.%s[%zu]: PCR %lld listed twice", key, i,
+                          (long long)n);
+      p->mask[b] |= 1u << n;
+    }
+  }
+  return RT_OK;
+}
+
+/* "0".."23" exactly: no sign, no leading zero, no spaces. */
+static int pcr_key(const char *s) {
+  size_t len = strlen(s);
+  if (len == 0 || len > 2 || (len == 2 && s[0] == '0'))
+    return -1;
+  for (size_t i = 0; i < len; i++)
+    if (!isdigit((unsigned char)s[i]))
+      return -1;
+  return atoi(s);
+}
+
+static rt_code parse_allow_list(int b, const char *path, json_t *v, allow_list *out, rt_err *err) {
+  if (json_is_string(v) && strcmp(json_string_value(v), "any") == 0)
+    return RT_OK;
+  if (!json_is_array(v))
+    return rt_err_set(err, RT_E_INVALID, "%s: expected \"any\" or an array of hex digests", path);
+  size_t n = json_array_size(v);
+  if (n == 0)
+    return rt_err_set(err, RT_E_INVALID,
+                      "%s: an empty list allows nothing (use \"any\" or list "
+                      "values)",
+                      path);
+  size_t dlen = banks[b].digest_len;
+  out->values = malloc(n * dlen);
+  if (out->values == NULL)
+    return nomem(err);
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    const char *hex = json_string_value(e);
+    size_t got = 0;
+    if (hex == NULL)
+      return rt_err_set(err, RT_E_INVALID, "%s[%zu]: expected a string of hex digits", path, i);
+    /* Length first: OPENSSL_hexstr2buf_ex also takes shorter strings. */
+    if (strlen(hex) != 2 * dlen ||
+        OPENSSL_hexstr2buf_ex(out->values + i * dlen, dlen, &got, hex, '\0') != 1 || got != dlen) {
+      ERR_clear_error();
+      return rt_err_set(err, RT_E_INVALID, "%s[%zu]: not %zu hex digits", path, i, 2 * dlen);
+    }
+    out->n = i + 1;
+  }
+  return RT_OK;
+}
+
+static rt_code parse_expected(rt_policy *p, json_t *v, rt_err *err) {
+  if (!json_is_object(v))
+    return rt_err_set(err, RT_E_INVALID, "expected: expected an object of banks");
+  const char *bkey;
+  json_t *bank_obj;
+  json_object_foreach(v, bkey, bank_obj) {
+    int b = bank_by_name(bkey);
+    if (b < 0)
+      return rt_err_set(err, RT_E_INVALID, "expected.%s: unknown bank (use sha1, sha256, sha384)",
+                        bkey);
+    if (!json_is_object(bank_obj))
+      return rt_err_set(err, RT_E_INVALID, "expected.%s: expected an object of PCR indexes", bkey);
+    const char *pkey;
+    json_t *list;
+    json_object_foreach(bank_obj, pkey, list) {
+      char path[PATH_LEN];
+      snprintf(path, sizeof path, "expected.%s.%.8s", bkey, pkey);
+      int idx = pcr_key(pkey);
+      if (idx < 0)
+        return rt_err_set(err, RT_E_INVALID, "%s: not a PCR index", path);
+      if (idx >= RT_POLICY_NUM_PCRS)
+        return rt_err_set(err, RT_E_INVALID, "%s: PCR index %d out of 0..23", path, idx);
+      /* A value the verifier never demands could never be checked: the
+       * author meant something else. */
+      if (!(p->mask[b] & (1u << idx)))
+        return rt_err_set(err, RT_E_INVALID, "%s: PCR %d is not in pcrs.%s", path, idx, bkey);
+      rt_code code = parse_allow_list(b, path, list, &p->expected[b][idx], err);
+      if (code != RT_OK)
+        return code;
+    }
+  }
+  return RT_OK;
+}
+
+static rt_code parse_algs(const char *key, json_t *v, unsigned *out, rt_err *err) {
+  if (!json_is_array(v))
+    return rt_err_set(err, RT_E_INVALID, "%s: expected an array of algorithm names", key);
+  if (json_array_size(v) == 0)
+    return rt_err_set(err, RT_E_INVALID, "%s: empty, no key could ever be accepted", key);
+  *out = 0;
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    const char *name = json_string_value(e);
+    if (name == NULL)
+      return rt_err_set(err, RT_E_INVALID, "%s[%zu]: expected a string", key, i);
+    rt_key_alg alg = rt_key_alg_parse(name);
+    if (alg == RT_ALG_NONE)
+      return rt_err_set(err, RT_E_INVALID,
+                        "%s[%zu]: unknown algorithm \"%.32s\" (use ecc-p256, "
+                        "rsa-2048)",
+                        key, i, name);
+    unsigned bit = 1u << alg;
+    if (*out & bit)
+      return rt_err_set(err, RT_E_INVALID, "%s[%zu]: %s listed twice", key, i, name);
+    *out |= bit;
+  }
+  return RT_OK;
+}
+
+static rt_code parse_lifetime(rt_policy *p, json_t *v, rt_err *err) {
+  const char *s = json_string_value(v);
+  if (s == NULL)
+    return rt_err_set(err, RT_E_INVALID,
+                      "cert_lifetime: expected a duration string such as "
+                      "\"720h\"");
+  uint64_t ms = 0;
+  rt_code code = rt_cli_parse_duration_ms("cert_lifetime", s, &ms, err);
+  if (code != RT_OK)
+    return code;
+  if (ms % 1000 != 0)
+    return rt_err_set(err, RT_E_INVALID, "cert_lifetime: \"%.32s\" is not whole seconds", s);
+  if (ms / 1000 < (uint64_t)MIN_LIFETIME || ms / 1000 > (uint64_t)MAX_LIFETIME)
+    return rt_err_set(err, RT_E_INVALID, "cert_lifetime: \"%.32s\" outside 1m..87600h", s);
+  p->lifetime = (int64_t)(ms / 1000);
+  return RT_OK;
+}
+
+/* Templates: literal text and the placeholders {name} and {ek}. For DNS
+ * names the literal text must be DNS characters and {ek} (64 characters,
+ * longer than a DNS label's 63) cannot appear. */
+static rt_code check_template(const char *path, const char *s, bool dns, size_t max_literal,
+                              rt_err *err) {
+  if (*s == '\0')
+    return rt_err_set(err, RT_E_INVALID, "%s: empty", path);
+  size_t literal = 0;
+  for (const char *c = s; *c != '\0'; c++) {
+    if (*c == '{') {
+      const char *end = strchr(c, '}');
+      if (end == NULL)
+        return rt_err_set(err, RT_E_INVALID, "%s: '{' without '}'", path);
+      size_t n = (size_t)(end - c + 1);
+      if (n == 6 && strncmp(c, "{name}", 6) == 0) {
+        /* ok */
+      } else if (n == 4 && strncmp(c, "{ek}", 4) == 0) {
+        if (dns)
+          return rt_err_set(err, RT_E_INVALID,
+                            "%s: {ek} cannot be part of a DNS name (64 characters, a label "
+                            "holds 63)",
+                            path);
+      } else {
+        return rt_err_set(err, RT_E_INVALID,
+                          "%s: unknown placeholder \"%.*s\" (use {name} or {ek})", path,
+                          (int)(n > 32 ? 32 : n), c);
+      }
+      c = end;
+      continue;
+    }
+    if (*c == '}')
+      return rt_err_set(err, RT_E_INVALID, "%s: '}' without '{'", path);
+    if (dns && !isalnum((unsigned char)*c) && *c != '-' && *c != '.')
+      return rt_err_set(err, RT_E_INVALID, "%s: '%c' is not allowed in a DNS name", path, *c);
+    if ((unsigned char)*c < 0x20 || *c == 0x7f)
+      return rt_err_set(err, RT_E_INVALID, "%s: control character", path);
+    literal++;
+  }
+  if (literal > max_literal)
+    return rt_err_set(err, RT_E_INVALID, "%s: longer than %zu characters", path, max_literal);
+  return RT_OK;
+}
+
+static rt_code set_string(char **dst, const char *src, rt_err *err) {
+  char *copy = strdup(src);
+  if (copy == NULL)
+    return nomem(err);
+  free(*dst);
+  *dst = copy;
+  return RT_OK;
+}
+
+static rt_code parse_subject(rt_policy *p, json_t *v, rt_err *err) {
+  if (!json_is_object(v))
+    return rt_err_set(err, RT_E_INVALID, "subject: expected an object");
+  static const char *const keys[] = {"common_name", "organization", "organizational_unit", NULL};
+  rt_code code = check_keys(v, "subject", keys, err);
+  if (code != RT_OK)
+    return code;
+  char **dst[] = {&p->common_name, &p->organization, &p->organizational_unit};
+  for (size_t i = 0; i < 3; i++) {
+    json_t *s = json_object_get(v, keys[i]);
+    if (s == NULL)
+      continue;
+    char path[PATH_LEN];
+    snprintf(path, sizeof path, "subject.%s", keys[i]);
+    if (!json_is_string(s))
+      return rt_err_set(err, RT_E_INVALID, "%s: expected a string", path);
+    code = check_template(path, json_string_value(s), false, MAX_NAME_FIELD, err);
+    if (code == RT_OK)
+      code = set_string(dst[i], json_string_value(s), err);
+    if (code != RT_OK)
+      return code;
+  }
+  return RT_OK;
+}
+
+static rt_code parse_dns_sans(rt_policy *p, json_t *v, rt_err *err) {
+  if (!json_is_array(v))
+    return rt_err_set(err, RT_E_INVALID, "dns_sans: expected an array of DNS names");
+  size_t n = json_array_size(v);
+  if (n > MAX_DNS_SANS)
+    return rt_err_set(err, RT_E_INVALID, "dns_sans: more than %d names", MAX_DNS_SANS);
+  p->dns_sans = calloc(n > 0 ? n : 1, sizeof *p->dns_sans);
+  if (p->dns_sans == NULL)
+    return nomem(err);
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    char path[PATH_LEN];
+    snprintf(path, sizeof path, "dns_sans[%zu]", i);
+    if (!json_is_string(e))
+      return rt_err_set(err, RT_E_INVALID, "%s: expected a string", path);
+    rt_code code = check_template(path, json_string_value(e), true, MAX_DNS_NAME, err);
+    if (code == RT_OK)
+      code = set_string(&p->dns_sans[i], json_string_value(e), err);
+    if (code != RT_OK)
+      return code;
+    p->n_dns_sans = i + 1;
+  }
+  return RT_OK;
+}
+
+static rt_code policy_new(rt_policy **out, rt_err *err) {
+  rt_policy *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return nomem(err);
+  p->mask[bank_index(TPM2_ALG_SHA256)] = 0xffu; /* PCRs 0-7: firmware and boot loader */
+  p->allow_sha1 = false;
+  p->require_event_log = true;
+  p->key_algs = p->ak_algs = (1u << RT_ALG_ECC_P256) | (1u << RT_ALG_RSA_2048);
+  p->lifetime = DEFAULT_LIFETIME;
+  p->common_name = strdup("{name}");
+  if (p->common_name == NULL) {
+    free(p);
+    return nomem(err);
+  }
+  *out = p;
+  return RT_OK;
+}
+
+rt_code rt_policy_default(rt_policy **out, rt_err *err) {
+  *out = NULL;
+  rt_code code = policy_new(out, err);
+  if (code == RT_OK)
+    (*out)->is_default = true;
+  return code;
+}
+
+static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
+  static const char *const keys[] = {
+      "pcrs",          "expected",      "allow_sha1", "require_event_log", "key_algorithms",
+      "ak_algorithms", "cert_lifetime", "subject",    "dns_sans",          NULL};
+  rt_code code = check_keys(root, "", keys, err);
+  /* Fixed order, not the file's: allow_sha1 decides whether a sha1 bank may
+   * be demanded, and pcrs whether an expected value can ever be checked. */
+  if (code == RT_OK)
+    code = get_bool(root, "allow_sha1", &p->allow_sha1, err);
+  if (code == RT_OK)
+    code = get_bool(root, "require_event_log", &p->require_event_log, err);
+  json_t *v;
+  if (code == RT_OK && (v = json_object_get(root, "pcrs")) != NULL)
+    code = parse_pcrs(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "expected")) != NULL)
+    code = parse_expected(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "key_algorithms")) != NULL)
+    code = parse_algs("key_algorithms", v, &p->key_algs, err);
+  if (code == RT_OK && (v = json_object_get(root, "ak_algorithms")) != NULL)
+    code = parse_algs("ak_algorithms", v, &p->ak_algs, err);
+  if (code == RT_OK && (v = json_object_get(root, "cert_lifetime")) != NULL)
+    code = parse_lifetime(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "subject")) != NULL)
+    code = parse_subject(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "dns_sans")) != NULL)
+    code = parse_dns_sans(p, v, err);
+  return code;
+}
+
+rt_code rt_policy_parse(const char *json, size_t len, rt_policy **out, rt_err *err) {
+  *out = NULL;
+  json_error_t jerr;
+  /* Duplicate keys are refused: with them, which value wins is a parser
+   * detail, and a reviewer may read the other one. */
+  json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (root == NULL)
+    return rt_err_set(err, RT_E_INVALID, "line %d column %d: %s", jerr.line, jerr.column,
+                      jerr.text);
+  rt_policy *p = NULL;
+  rt_code code = RT_OK;
+  if (!json_is_object(root))
+    code = rt_err_set(err, RT_E_INVALID, "the policy must be a JSON object");
+  if (code == RT_OK)
+    code = policy_new(&p, err);
+  if (code == RT_OK)
+    code = parse_root(p, root, err);
+  json_decref(root);
+  if (code != RT_OK) {
+    rt_policy_free(p);
+    return code;
+  }
+  *out = p;
+  return RT_OK;
+}
+
+rt_code rt_policy_load(const char *path, rt_policy **out, rt_err *err) {
+  *out = NULL;
+  uint8_t *data = NULL;
+  size_t len = 0;
+  rt_code code = rt_file_read(path, RT_POLICY_MAX_FILE, &data, &len, err);
+  if (code == RT_OK)
+    code = rt_policy_parse((const char *)data, len, out, err);
+  free(data);
+  if (code != RT_OK)
+    return rt_err_prefix(err, "policy %s: ", path);
+  return RT_OK;
+}
+
+void rt_policy_free(rt_policy *p) {
+  if (p == NULL)
+    return;
+  for (int b = 0; b < RT_POLICY_MAX_BANKS; b++)
+    for (int i = 0; i < RT_POLICY_NUM_PCRS; i++)
+      free(p->expected[b][i].values);
+  free(p->common_name);
+  free(p->organization);
+  free(p->organizational_unit);
+  for (size_t i = 0; i < p->n_dns_sans; i++)
+    free(p->dns_sans[i]);
+  free(p->dns_sans);
+  free(p);
+}
+
+bool rt_policy_is_default(const rt_policy *p) {
+  return p->is_default;
+}
+
+size_t rt_policy_selection(const rt_policy *p, rt_policy_bank_sel out[RT_POLICY_MAX_BANKS]) {
+  size_t n = 0;
+  for (int b = 0; b < RT_POLICY_MAX_BANKS; b++)
+    if (p->mask[b] != 0) {
+      out[n].bank = banks[b].alg;
+      out[n].mask = p->mask[b];
+      n++;
+    }
+  return n;
+}
+
+uint32_t rt_policy_pcr_mask(const rt_policy *p, TPM2_ALG_ID bank) {
+  int b = bank_index(bank);
+  return b < 0 ? 0 : p->mask[b];
+}
+
+void rt_policy_tpml_selection(const rt_policy *p, TPML_PCR_SELECTION *out) {
+  memset(out, 0, sizeof *out);
+  rt_policy_bank_sel sel[RT_POLICY_MAX_BANKS];
+  size_t n = rt_policy_selection(p, sel);
+  for (size_t i = 0; i < n; i++) {
+    TPMS_PCR_SELECTION *s = &out->pcrSelections[i];
+    s->hash = sel[i].bank;
+    s->sizeofSelect = 3;
+    for (int pcr = 0; pcr < RT_POLICY_NUM_PCRS; pcr++)
+      if (sel[i].mask & (1u << pcr))
+        s->pcrSelect[pcr / 8] |= (uint8_t)(1u << (pcr % 8));
+  }
+  out->count = (UINT32)n;
+}
+
+bool rt_policy_allow_sha1(const rt_policy *p) {
+  return p->allow_sha1;
+}
+bool rt_policy_require_event_log(const rt_policy *p) {
+  return p->require_event_log;
+}
+int64_t rt_policy_cert_lifetime(const rt_policy *p) {
+  return p->lifetime;
+}
+
+static void say(char *why, size_t why_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t why_size, const char *fmt, ...) {
+  if (why == NULL || why_size == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, why_size, fmt, ap);
+  va_end(ap);
+}
+
+rt_policy_verdict rt_policy_check_pcrs(const rt_policy *p, TPM2_ALG_ID bank, uint32_t index,
+                                       const uint8_t *value, size_t len, char *why,
+                                       size_t why_size) {
+  int b = bank_index(bank);
+  const char *bname = b < 0 ? "unknown" : banks[b].name;
+  if (b < 0 || index >= RT_POLICY_NUM_PCRS || !(p->mask[b] & (1u << index))) {
+    say(why, why_size, "PCR %s:%u is not in the policy's selection", bname, index);
+    return RT_POLICY_DENY;
+  }
+  size_t dlen = banks[b].digest_len;
+  if (value == NULL || len != dlen) {
+    say(why, why_size, "PCR %s:%u value is %zu bytes, the bank's digests are %zu", bname, index,
+        len, dlen);
+    return RT_POLICY_DENY;
+  }
+  const allow_list *al = &p->expected[b][index];
+  if (al->n == 0) {
+    say(why, why_size, "PCR %s:%u: the policy accepts any value", bname, index);
+    return RT_POLICY_ALLOW;
+  }
+  /* PCR values are public measurements, not secrets: memcmp is fine. */
+  for (size_t i = 0; i < al->n; i++)
+    if (memcmp(al->values + i * dlen, value, dlen) == 0) {
+      say(why, why_size, "PCR %s:%u value is allowed by the policy", bname, index);
+      return RT_POLICY_ALLOW;
+    }
+  char hex[2 * MAX_DIGEST + 1];
+  for (size_t i = 0; i < dlen; i++)
+    snprintf(hex + 2 * i, 3, "%02x", value[i]);
+  say(why, why_size, "PCR %s:%u value %s is not one of the %zu value%s the policy allows", bname,
+      index, hex, al->n, al->n == 1 ? "" : "s");
+  return RT_POLICY_DENY;
+}
+
+bool rt_policy_key_alg_allowed(const rt_policy *p, rt_key_alg alg) {
+  return alg != RT_ALG_NONE && (unsigned)alg < 8 * sizeof p->key_algs &&
+         (p->key_algs & (1u << alg)) != 0;
+}
+
+bool rt_policy_ak_alg_allowed(const rt_policy *p, rt_key_alg alg) {
+  return alg != RT_ALG_NONE && (unsigned)alg < 8 * sizeof p->ak_algs &&
+         (p->ak_algs & (1u << alg)) != 0;
+}
+
+/* Replaces {name} and {ek} in a template checked by check_template. */
+static char *expand(const char *tmpl, const char *name, const char *ek_hex) {
+  size_t nlen = strlen(name), elen = strlen(ek_hex), need = 1;
+  for (const char *c = tmpl; *c != '\0'; c++) {
+    if (strncmp(c, "{name}", 6) == 0) {
+      need += nlen;
+      c += 5;
+    } else if (strncmp(c, "{ek}", 4) == 0) {
+      need += elen;
+      c += 3;
+    } else {
+      need++;
+    }
+  }
+  char *out = malloc(need), *o = out;
+  if (out == NULL)
+    return NULL;
+  for (const char *c = tmpl; *c != '\0'; c++) {
+    if (strncmp(c, "{name}", 6) == 0) {
+      memcpy(o, name, nlen);
+      o += nlen;
+      c += 5;
+    } else if (strncmp(c, "{ek}", 4) == 0) {
+      memcpy(o, ek_hex, elen);
+      o += elen;
+      c += 3;
+    } else {
+      *o++ = *c;
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+rt_code rt_policy_render_identity(const rt_policy *p, const char *name, const char *ek_hex,
+                                  rt_policy_identity *out, rt_err *err) {
+  memset(out, 0, sizeof *out);
+  out->common_name = expand(p->common_name, name, ek_hex);
+  bool ok = out->common_name != NULL;
+  if (ok && p->organization != NULL)
+    ok = (out->organization = expand(p->organization, name, ek_hex)) != NULL;
+  if (ok && p->organizational_unit != NULL)
+    ok = (out->organizational_unit = expand(p->organizational_unit, name, ek_hex)) != NULL;
+  if (ok && p->n_dns_sans > 0) {
+    out->dns_sans = calloc(p->n_dns_sans, sizeof *out->dns_sans);
+    ok = out->dns_sans != NULL;
+    for (size_t i = 0; ok && i < p->n_dns_sans; i++) {
+      ok = (out->dns_sans[i] = expand(p->dns_sans[i], name, ek_hex)) != NULL;
+      if (ok)
+        out->n_dns_sans = i + 1;
+    }
+  }
+  if (!ok) {
+    rt_policy_identity_free(out);
+    return nomem(err);
+  }
+  return RT_OK;
+}
+
+void rt_policy_identity_free(rt_policy_identity *id) {
+  if (id == NULL)
+    return;
+  free(id->common_name);
+  free(id->organization);
+  free(id->organizational_unit);
+  for (size_t i = 0; i < id->n_dns_sans; i++)
+    free(id->dns_sans[i]);
+  free(id->dns_sans);
+  memset(id, 0, sizeof *id);
+}

@@ -1,0 +1,119 @@
+/* Verifier policy: which PCRs a machine must quote, which values they may
+ * hold, which key algorithms are acceptable, and what the issued
+ * certificates look like. Read from a JSON file (--policy, format in
+ * docs/policy.md) or the built-in permissive development policy.
+ *
+ * Parsing is strict: an unknown key, a wrong type or a value out of range is
+ * RT_E_INVALID with a message naming the JSON path, e.g.
+ * "expected.sha256.7[1]: not 64 hex digits", because a typo in a security
+ * policy must stop the verifier, not silently loosen the policy.
+ *
+ * A loaded policy is read-only: any number of threads may query it. */
+#ifndef RT_VERIFIER_POLICY_H
+#define RT_VERIFIER_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "rt_err.h"
+#include "rt_templates.h" /* rt_key_alg, rt_key_alg_name, rt_key_alg_of */
+
+typedef struct rt_policy rt_policy;
+
+/* Banks a policy may name; TPM2_ALG_SHA1, _SHA256, _SHA384 identify them. */
+#define RT_POLICY_MAX_BANKS 3
+#define RT_POLICY_NUM_PCRS 24
+/* Longest file rt_policy_load reads. */
+#define RT_POLICY_MAX_FILE (1024 * 1024)
+
+/* The built-in development policy: sha256 PCRs 0-7 demanded, any values,
+ * event log required, sha1 refused, ecc-p256 and rsa-2048 for both the key
+ * and the AK, 720h certificates, CN "{name}", no DNS SANs. */
+rt_code rt_policy_default(rt_policy **out, rt_err *err);
+
+/* Parses a JSON policy. Keys left out take the default policy's values. */
+rt_code rt_policy_parse(const char *json, size_t len, rt_policy **out, rt_err *err);
+
+/* Reads and parses a policy file; messages start with "policy PATH: ". */
+rt_code rt_policy_load(const char *path, rt_policy **out, rt_err *err);
+
+void rt_policy_free(rt_policy *policy);
+
+/* True only for the policy from rt_policy_default, i.e. no policy file was
+ * given: the verifier announces at start-up that it runs the permissive
+ * development policy. (A file "{}" is equivalent but was chosen on purpose,
+ * so it is not reported as the default.) */
+bool rt_policy_is_default(const rt_policy *policy);
+
+/* ---- What to demand ------------------------------------------------------ */
+
+typedef struct {
+  TPM2_ALG_ID bank; /* TPM2_ALG_SHA1, TPM2_ALG_SHA256 or TPM2_ALG_SHA384 */
+  uint32_t mask;    /* bit i set: PCR i selected; never 0 */
+} rt_policy_bank_sel;
+
+/* The demanded selection, banks in the order sha1, sha256, sha384, only
+ * banks with at least one PCR. Returns the number of entries written. */
+size_t rt_policy_selection(const rt_policy *policy, rt_policy_bank_sel out[RT_POLICY_MAX_BANKS]);
+
+/* PCRs demanded in one bank (bit i = PCR i); 0 for a bank not demanded or
+ * not known. */
+uint32_t rt_policy_pcr_mask(const rt_policy *policy, TPM2_ALG_ID bank);
+
+/* The selection as the TPM writes it in a quote (banks in the order of
+ * rt_policy_selection, sizeofSelect 3), for comparing with
+ * TPMS_QUOTE_INFO.pcrSelect. */
+void rt_policy_tpml_selection(const rt_policy *policy, TPML_PCR_SELECTION *out);
+
+bool rt_policy_allow_sha1(const rt_policy *policy);
+bool rt_policy_require_event_log(const rt_policy *policy);
+/* Issued certificates' lifetime in seconds (>= 60). */
+int64_t rt_policy_cert_lifetime(const rt_policy *policy);
+
+/* ---- Evaluation ------------------------------------------------------------ */
+
+typedef enum {
+  RT_POLICY_DENY = 0,
+  RT_POLICY_ALLOW = 1,
+} rt_policy_verdict;
+
+/* Whether value may be the (replayed or quoted) value of PCR index in bank.
+ * Denies a PCR outside the demanded selection, a value whose length is not
+ * the bank's digest size, and a value outside the PCR's allow-list; allows
+ * anything else. why (if non-NULL) receives a sentence naming the bank and
+ * PCR ("PCR sha256:7 value 3f... is not one of the 2 values the policy
+ * allows") for the rejection message and the decision log. */
+rt_policy_verdict rt_policy_check_pcrs(const rt_policy *policy, TPM2_ALG_ID bank, uint32_t index,
+                                       const uint8_t *value, size_t len, char *why,
+                                       size_t why_size);
+
+/* Whether the certified key / the AK may use alg (rt_key_alg from
+ * rt_templates.h, numbered as rattest.v1.KeyAlgorithm; RT_ALG_NONE and
+ * unknown values are never allowed). */
+bool rt_policy_key_alg_allowed(const rt_policy *policy, rt_key_alg alg);
+bool rt_policy_ak_alg_allowed(const rt_policy *policy, rt_key_alg alg);
+
+/* ---- Certificate contents --------------------------------------------------- */
+
+/* The policy's subject and DNS SANs with {name} and {ek} replaced. Strings
+ * are malloc'd; organization and organizational_unit are NULL when the
+ * policy has none. */
+typedef struct {
+  char *common_name;
+  char *organization;
+  char *organizational_unit;
+  char **dns_sans;
+  size_t n_dns_sans;
+} rt_policy_identity;
+
+/* name: the identity name from Begin; ek_hex: the EK digest as lowercase hex
+ * (the same as in the SAN URI). Values are substituted verbatim: the caller
+ * validates name first, and the issuer refuses a result that is not a valid
+ * name or DNS name. */
+rt_code rt_policy_render_identity(const rt_policy *policy, const char *name, const char *ek_hex,
+                                  rt_policy_identity *out, rt_err *err);
+void rt_policy_identity_free(rt_policy_identity *id);
+
+#endif
