@@ -9,7 +9,9 @@
  * Mutations: none ek-mismatch ak-not-restricted ak-not-fixedtpm wrong-secret
  *   quote-nonce quote-pcrs quote-other-key certify-other-key key-restricted
  *   key-exportable possession token-tampered token-replayed token-expired
- *   no-event-log key-alg-mismatch */
+ *   no-event-log key-alg-mismatch
+ * With $RATTEST_TAMPER_FINISH_AT=HOST:PORT, Finish goes to that (second)
+ * verifier instead. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +293,15 @@ int main(int argc, char **argv) {
   freq.possession_signature = (ProtobufCBinaryData){poss.len, poss.data};
   if (is("token-expired"))
     sleep(3); /* the test's verifier runs with --session-ttl 2s */
+  const char *elsewhere = getenv("RATTEST_TAMPER_FINISH_AT");
+  if (elsewhere != NULL) {
+    rt_grpc_client_free(cl);
+    cl = NULL;
+    if (rt_grpc_client_new(elsewhere, argv[2], 0, &cl, &err) != RT_OK) {
+      die("second verifier", err.msg);
+      goto out;
+    }
+  }
   s = call(cl, RT_METHOD_FINISH, &freq.base, &rattest__v1__finish_response__descriptor,
            &finish_resp, &res);
   if (s == GRPC_STATUS_OK && is("token-replayed")) {

@@ -40,7 +40,7 @@ ossl() {
 start_verifier() {
   stop_verifier
   rm -f "$work/port"
-  "$V" serve --listen 127.0.0.1:0 --tls-cert "$work/pki/server-chain.pem" \
+  "$V" serve --listen "127.0.0.1:${LISTEN_PORT:-0}" --tls-cert "$work/pki/server-chain.pem" \
     --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
     --issuer-key "$work/pki/issuer.key" --port-file "$work/port" "$@" \
     > "$work/audit.log" 2> "$work/verifier.log" &
@@ -145,6 +145,24 @@ set +e
 enroll "$work/state-pinned2" --handle 0x81000103 > "$work/out" 2>&1; rc=$?
 set -e
 if [ "$rc" -ne 0 ] && grep -q 'POLICY_PCR' "$work/out" && grep -q 'PCR sha256:0' "$work/out"; then ok; else bad "PCR policy mismatch: rc=$rc $(cat "$work/out")"; fi
+# The verifier is down when the machine boots: enroll retries with backoff
+# until it answers (within --timeout), then succeeds.
+down_port=$port
+stop_verifier
+enroll "$work/state-retry" --handle 0x81000104 --timeout 40s > "$work/retry.out" 2>&1 &
+epid=$!
+sleep 2
+LISTEN_PORT=$down_port start_verifier --ek-ca "$RATTEST_EK_CA_BUNDLE"
+set +e; wait "$epid"; rc=$?; set -e
+if [ "$rc" -eq 0 ] && grep -q 'retrying in' "$work/retry.out" && grep -q 'enrolled identity' "$work/retry.out"; then ok; else
+  bad "enroll across a verifier outage: rc=$rc $(cat "$work/retry.out")"; fi
+# ... and gives up with a clear error at its deadline.
+stop_verifier
+set +e
+enroll "$work/state-retry2" --handle 0x81000105 --timeout 2s > "$work/out" 2>&1; rc=$?
+set -e
+if [ "$rc" -eq 1 ] && grep -q 'UNAVAILABLE' "$work/out" && [ ! -e "$work/state-retry2/state.json" ]; then ok; else
+  bad "deadline: rc=$rc $(cat "$work/out")"; fi
 check "nothing left loaded at the end" test "$(transients)" = 0
 
 echo "test_enroll.sh ($ekkind, $alg, ${RATTEST_TPM_MODE:-direct}): $pass passed, $fail failed"

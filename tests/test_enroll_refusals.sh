@@ -47,8 +47,9 @@ expect() {
   if [ "$rc" -eq 0 ] && [ "$got" = "$want" ]; then ok; else
     bad "$m: got \"$got\" (rc=$rc), want \"$want\" $(head -c 300 "$work/err")"; fi
   if [ "$want" != "OK -" ]; then
-    if tail -n 1 "$work/audit.log" | grep -q "\"decision\":\"reject\",\"code\":\"${want#* }\""; then ok; else
-      bad "$m: no reject audit line: $(tail -n 1 "$work/audit.log")"; fi
+    local audit=${AUDIT:-$work/audit.log}
+    if tail -n 1 "$audit" | grep -q "\"decision\":\"reject\",\"code\":\"${want#* }\""; then ok; else
+      bad "$m: no reject audit line: $(tail -n 1 "$audit")"; fi
   fi
 }
 
@@ -71,6 +72,30 @@ expect token-tampered "PERMISSION_DENIED TOKEN_INVALID"
 expect token-replayed "PERMISSION_DENIED TOKEN_REPLAYED"
 start_verifier --session-ttl 2s
 expect token-expired "PERMISSION_DENIED TOKEN_EXPIRED"
+
+# Two verifiers sharing a token key: Begin at one, Finish at the other. With
+# separate keys the second cannot open the first one's token.
+"$V" token-key "$work/token.key" > /dev/null
+if [ "$(stat -c %a "$work/token.key")" = 600 ]; then ok; else bad "token key mode"; fi
+if "$V" token-key "$work/token.key" > /dev/null 2>&1; then bad "token key overwritten"; else ok; fi
+second() {
+  rm -f "$work/port2"
+  "$V" serve --listen 127.0.0.1:0 --tls-cert "$work/pki/server-chain.pem" \
+    --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
+    --issuer-key "$work/pki/issuer.key" --ek-ca "$RATTEST_EK_CA_BUNDLE" \
+    --port-file "$work/port2" "$@" > "$work/audit2.log" 2> "$work/verifier2.log" &
+  vpid2=$!
+  for _ in $(seq 200); do [ -s "$work/port2" ] && break; sleep 0.05; done
+  port2=$(cat "$work/port2")
+}
+start_verifier --token-key "$work/token.key"
+second --token-key "$work/token.key"
+RATTEST_TAMPER_FINISH_AT="localhost:$port2" expect none "OK -"
+if grep -q '"method":"Finish","decision":"accept"' "$work/audit2.log"; then ok; else bad "second verifier did not finish"; fi
+kill "$vpid2"; wait "$vpid2" 2>/dev/null || true
+second
+AUDIT="$work/audit2.log" RATTEST_TAMPER_FINISH_AT="localhost:$port2" expect none "PERMISSION_DENIED TOKEN_INVALID"
+kill "$vpid2"; wait "$vpid2" 2>/dev/null || true
 # Nothing the tool created is left loaded (direct mode: the count is global).
 n=$(tpm2_getcap handles-transient 2>/dev/null | grep -c 0x || true)
 [ "$n" = 0 ] && ok || bad "$n transient objects left"

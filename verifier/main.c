@@ -24,6 +24,7 @@ static void usage(FILE *f) {
              "Commands:\n"
              "  serve      run the rattest.v1.Attestation gRPC service\n"
              "  eventlog   parse a TCG event log and replay its PCRs\n"
+             "  token-key  write a new session token key file (for --token-key)\n"
              "  help       show this help, or `help COMMAND` for a command's options\n"
              "  version    print the version\n"
              "\n"
@@ -253,6 +254,26 @@ bad:
   return 2;
 }
 
+/* Verifiers that share this key can finish each other's sessions. */
+static int cmd_token_key(int argc, char **argv) {
+  if (argc != 2 || argv[1][0] == '-') {
+    fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+            "Usage: rattest-verifier token-key FILE\n"
+            "\n"
+            "Writes a new random 32-byte session token key to FILE (mode 0600; an\n"
+            "existing file is never overwritten). Give the same file to every\n"
+            "verifier behind one address with --token-key.\n");
+    return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+  }
+  rt_err err;
+  if (rt_token_key_generate_file(argv[1], &err) != RT_OK) {
+    fprintf(stderr, "rattest-verifier token-key: %s\n", err.msg);
+    return 1;
+  }
+  printf("session token key written to %s\n", argv[1]);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"verbose", no_argument, NULL, 'v'},
@@ -290,6 +311,8 @@ int main(int argc, char **argv) {
   char **sub_argv = argv + optind;
   if (strcmp(cmd, "serve") == 0)
     return cmd_serve(sub_argc, sub_argv);
+  if (strcmp(cmd, "token-key") == 0)
+    return cmd_token_key(sub_argc, sub_argv);
   if (strcmp(cmd, "eventlog") == 0)
     return rt_cmd_eventlog(sub_argc, sub_argv);
   if (strcmp(cmd, "version") == 0) {
