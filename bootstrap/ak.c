@@ -6,10 +6,6 @@
 
 static rt_code create_load(rt_tpm *tpm, const rt_ek *ek, rt_key_alg alg, rt_ak *ak, rt_err *err) {
   TPM2B_PUBLIC tmpl = rt_template_ak(alg);
-  TPM2B_SENSITIVE_CREATE sens;
-  memset(&sens, 0, sizeof sens);
-  TPM2B_DATA outside = {.size = 0};
-  TPML_PCR_SELECTION pcrs = {.count = 0};
   TPM2B_PRIVATE *priv = NULL;
   TPM2B_PUBLIC *pub = NULL;
   TPM2B_NAME *name = NULL;
@@ -18,18 +14,17 @@ static rt_code create_load(rt_tpm *tpm, const rt_ek *ek, rt_key_alg alg, rt_ak *
   rt_code code = rt_ek_auth(tpm, ek, &session, err);
   if (code != RT_OK)
     return code;
-  TSS2_RC rc = Esys_Create(tpm->esys, ek->handle, session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
-                           &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
+  code = rt_tpm_create(tpm, ek->handle, session, &tmpl, &priv, &pub, err);
   rt_tpm_flush(tpm, &session);
-  if (rc != TSS2_RC_SUCCESS) {
-    code = rt_tpm_rc(err, rc, "creating the AK under the EK");
+  if (code != RT_OK) {
+    rt_err_prefix(err, "creating the AK under the EK: ");
     goto out;
   }
   /* The EK policy session was spent by Create: Load needs a fresh one. */
   code = rt_ek_auth(tpm, ek, &session, err);
   if (code != RT_OK)
     goto out;
-  rc =
+  TSS2_RC rc =
       Esys_Load(tpm->esys, ek->handle, session, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &ak->handle);
   rt_tpm_flush(tpm, &session);
   if (rc != TSS2_RC_SUCCESS) {

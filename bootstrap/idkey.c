@@ -14,20 +14,15 @@ rt_code rt_idkey_create(rt_tpm *tpm, rt_key_alg alg, rt_idkey *key, rt_err *err)
   if (code != RT_OK)
     return code;
   TPM2B_PUBLIC tmpl = rt_template_key(alg);
-  TPM2B_SENSITIVE_CREATE sens;
-  memset(&sens, 0, sizeof sens);
-  TPM2B_DATA outside = {.size = 0};
-  TPML_PCR_SELECTION pcrs = {.count = 0};
   TPM2B_PRIVATE *priv = NULL;
   TPM2B_PUBLIC *pub = NULL;
-  TSS2_RC rc = Esys_Create(tpm->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
-                           &tmpl, &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
-  if (rc != TSS2_RC_SUCCESS) {
-    code = rt_tpm_rc(err, rc, "creating the identity key under the SRK");
+  code = rt_tpm_create(tpm, srk, ESYS_TR_PASSWORD, &tmpl, &priv, &pub, err);
+  if (code != RT_OK) {
+    rt_err_prefix(err, "creating the identity key under the SRK: ");
     goto out;
   }
-  rc = Esys_Load(tpm->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub,
-                 &key->handle);
+  TSS2_RC rc = Esys_Load(tpm->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub,
+                         &key->handle);
   if (rc != TSS2_RC_SUCCESS) {
     code = rt_tpm_rc(err, rc, "loading the identity key");
     goto out;

@@ -92,6 +92,21 @@ void rt_tpm_tr_close(rt_tpm *tpm, ESYS_TR *handle) {
   *handle = ESYS_TR_NONE;
 }
 
+rt_code rt_tpm_create(rt_tpm *tpm, ESYS_TR parent, ESYS_TR session, const TPM2B_PUBLIC *tmpl,
+                      TPM2B_PRIVATE **priv, TPM2B_PUBLIC **pub, rt_err *err) {
+  TPM2B_SENSITIVE_CREATE sens;
+  memset(&sens, 0, sizeof sens);
+  TPM2B_DATA outside = {.size = 0};
+  TPML_PCR_SELECTION pcrs = {.count = 0};
+  *priv = NULL;
+  *pub = NULL;
+  TSS2_RC rc = Esys_Create(tpm->esys, parent, session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, tmpl,
+                           &outside, &pcrs, priv, pub, NULL, NULL, NULL);
+  if (rc != TSS2_RC_SUCCESS)
+    return rt_tpm_rc(err, rc, "Create");
+  return RT_OK;
+}
+
 /* Largest NV read the TPM accepts in one command (TPM2_PT_NV_BUFFER_MAX). */
 static uint16_t nv_buffer_max(rt_tpm *tpm) {
   TPMS_CAPABILITY_DATA *cap = NULL;

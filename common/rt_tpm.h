@@ -58,6 +58,12 @@ void rt_tpm_flush(rt_tpm *tpm, ESYS_TR *handle);
  * command) and resets *handle. Safe on ESYS_TR_NONE. */
 void rt_tpm_tr_close(rt_tpm *tpm, ESYS_TR *handle);
 
+/* TPM2_Create of an ordinary object (empty authValue, no creation data)
+ * from tmpl under parent, authorized by session (ESYS_TR_PASSWORD for an
+ * empty password). *priv and *pub are Esys_Free'd by the caller. */
+rt_code rt_tpm_create(rt_tpm *tpm, ESYS_TR parent, ESYS_TR session, const TPM2B_PUBLIC *tmpl,
+                      TPM2B_PRIVATE **priv, TPM2B_PUBLIC **pub, rt_err *err);
+
 /* Reads a whole NV index (e.g. an EK certificate). Fails with RT_E_NOT_FOUND
  * when the index does not exist, RT_E_TPM when it cannot be read; *data is
  * malloc'ed. */

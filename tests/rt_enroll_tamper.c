@@ -45,27 +45,22 @@ static int die(const char *what, const char *msg) {
  * which this function flushes if it is a session). */
 static rt_code create_load(rt_tpm *tpm, ESYS_TR parent, const rt_ek *ek_auth, TPM2B_PUBLIC *tmpl,
                            ESYS_TR *handle, TPM2B_PUBLIC *pub, rt_err *err) {
-  TPM2B_SENSITIVE_CREATE sens;
-  memset(&sens, 0, sizeof sens);
-  TPM2B_DATA outside = {.size = 0};
-  TPML_PCR_SELECTION pcrs = {.count = 0};
   TPM2B_PRIVATE *priv = NULL;
   TPM2B_PUBLIC *out = NULL;
   ESYS_TR s = ESYS_TR_PASSWORD;
   if (ek_auth != NULL && rt_ek_auth(tpm, ek_auth, &s, err) != RT_OK)
     return err->code;
-  TSS2_RC rc = Esys_Create(tpm->esys, parent, s, ESYS_TR_NONE, ESYS_TR_NONE, &sens, tmpl, &outside,
-                           &pcrs, &priv, &out, NULL, NULL, NULL);
+  rt_code c = rt_tpm_create(tpm, parent, s, tmpl, &priv, &out, err);
   rt_tpm_flush(tpm, &s);
-  if (rc != TSS2_RC_SUCCESS)
-    return rt_tpm_rc(err, rc, "Create");
+  if (c != RT_OK)
+    return c;
   s = ESYS_TR_PASSWORD;
   if (ek_auth != NULL && rt_ek_auth(tpm, ek_auth, &s, err) != RT_OK) {
     Esys_Free(priv);
     Esys_Free(out);
     return err->code;
   }
-  rc = Esys_Load(tpm->esys, parent, s, ESYS_TR_NONE, ESYS_TR_NONE, priv, out, handle);
+  TSS2_RC rc = Esys_Load(tpm->esys, parent, s, ESYS_TR_NONE, ESYS_TR_NONE, priv, out, handle);
   rt_tpm_flush(tpm, &s);
   *pub = *out;
   Esys_Free(priv);

@@ -188,21 +188,11 @@ static int cmd_create(rt_tpm *tpm, char **argv) {
   tmpl.publicArea.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
   tmpl.publicArea.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
   tmpl.publicArea.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-  TPM2B_SENSITIVE_CREATE sens;
-  TPM2B_DATA outside;
-  TPML_PCR_SELECTION pcrs;
-  memset(&sens, 0, sizeof sens);
-  memset(&outside, 0, sizeof outside);
-  memset(&pcrs, 0, sizeof pcrs);
-
   if (rt_srk_create(tpm, &srk, NULL, &err) != RT_OK) {
     fail("SRK", &err);
     goto out;
   }
-  TSS2_RC rc = Esys_Create(tpm->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
-                           &tmpl, &outside, &pcrs, &out_priv, &out_pub, NULL, NULL, NULL);
-  if (rc != TSS2_RC_SUCCESS) {
-    rt_tpm_rc(&err, rc, "Esys_Create");
+  if (rt_tpm_create(tpm, srk, ESYS_TR_PASSWORD, &tmpl, &out_priv, &out_pub, &err) != RT_OK) {
     fail("create", &err);
     goto out;
   }
