@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -103,6 +104,39 @@ static rt_code marshal_public(const TPM2B_PUBLIC *pub, ProtobufCBinaryData *out,
   return RT_OK;
 }
 
+#define MAX_INTERMEDIATES 8
+
+/* The EK intermediates a machine may carry for a verifier that only trusts
+ * the manufacturer's root: DER certificates from a PEM bundle. */
+static rt_code read_intermediates(const char *path, ProtobufCBinaryData *out, size_t *n,
+                                  rt_err *err) {
+  *n = 0;
+  uint8_t *pem = NULL;
+  size_t len = 0;
+  rt_code code = rt_file_read(path, 1u << 20, &pem, &len, err);
+  if (code != RT_OK)
+    return rt_err_prefix(err, "--ek-intermediates: ");
+  BIO *bio = BIO_new_mem_buf(pem, (int)len);
+  X509 *x;
+  while (bio != NULL && *n < MAX_INTERMEDIATES &&
+         (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    unsigned char *der = NULL;
+    int dlen = i2d_X509(x, &der);
+    X509_free(x);
+    if (dlen <= 0)
+      break;
+    out[*n].data = der;
+    out[*n].len = (size_t)dlen;
+    (*n)++;
+  }
+  BIO_free(bio);
+  free(pem);
+  ERR_clear_error();
+  if (*n == 0)
+    return rt_err_set(err, RT_E_INVALID, "--ek-intermediates: %s holds no PEM certificate", path);
+  return RT_OK;
+}
+
 static int do_begin(enrollment *e, uint64_t deadline) {
   rt_err err;
   Rattest__V1__BeginRequest req = RATTEST__V1__BEGIN_REQUEST__INIT;
@@ -123,6 +157,15 @@ static int do_begin(enrollment *e, uint64_t deadline) {
                           ? RATTEST__V1__KEY_ALGORITHM__KEY_ALGORITHM_RSA_2048
                           : RATTEST__V1__KEY_ALGORITHM__KEY_ALGORITHM_ECC_P256;
   int rc = 1;
+  ProtobufCBinaryData inters[MAX_INTERMEDIATES];
+  size_t n_inters = 0;
+  if (e->o->ek_intermediates != NULL &&
+      read_intermediates(e->o->ek_intermediates, inters, &n_inters, &err) != RT_OK) {
+    fail("Begin", err.msg);
+    goto out;
+  }
+  req.ek_intermediates = inters;
+  req.n_ek_intermediates = n_inters;
   if (marshal_public(&e->ek.pub, &req.ek_public, &err) != RT_OK ||
       marshal_public(&e->ak.pub, &req.ak_public, &err) != RT_OK) {
     fail("Begin", err.msg);
@@ -140,6 +183,8 @@ static int do_begin(enrollment *e, uint64_t deadline) {
   e->challenge = (Rattest__V1__BeginResponse *)resp;
   rc = 0;
 out:
+  for (size_t i = 0; i < n_inters; i++)
+    OPENSSL_free(inters[i].data);
   free(req.ek_public.data);
   free(req.ak_public.data);
   return rc;

@@ -16,12 +16,13 @@ typedef struct {
   const char *name;
   rt_key_alg key_alg;
   rt_ek_choice ek;
-  const char *event_log; /* path; a missing file sends no log */
-  const char *pcrs;      /* PCR values to send besides the quote */
-  uint32_t handle;       /* persistent handle for the key */
-  int force;             /* replace a foreign object at handle */
-  int renew;             /* enroll again even if the identity is valid */
-  uint64_t timeout_ms;   /* overall deadline, retries included */
+  const char *event_log;        /* path; a missing file sends no log */
+  const char *ek_intermediates; /* PEM file of EK intermediate CAs to send, or NULL */
+  const char *pcrs;             /* PCR values to send besides the quote */
+  uint32_t handle;              /* persistent handle for the key */
+  int force;                    /* replace a foreign object at handle */
+  int renew;                    /* enroll again even if the identity is valid */
+  uint64_t timeout_ms;          /* overall deadline, retries included */
 } rt_enroll_opts;
 
 #define RT_DEFAULT_STATE_DIR "/var/lib/rattest"

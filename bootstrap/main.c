@@ -83,6 +83,8 @@ static void usage_enroll(FILE *f) {
              "  --ek KIND             rsa, ecc or auto (default): which EK proves the TPM\n"
              "  --event-log FILE      TCG event log (default\n"
              "                        " RT_DEFAULT_EVENT_LOG ")\n"
+             "  --ek-intermediates FILE  PEM EK intermediate CAs to send (for verifiers\n"
+             "                        that trust only the manufacturer root)\n"
              "  --pcrs SEL            PCR values sent besides the quote (default\n"
              "                        sha256:0,1,2,3,4,5,6,7); the quote covers what the\n"
              "                        verifier demands\n"
@@ -238,7 +240,8 @@ static int cmd_enroll(int argc, char **argv) {
     O_HANDLE,
     O_FORCE,
     O_RENEW,
-    O_TIMEOUT
+    O_TIMEOUT,
+    O_EKINTER
   };
   static const struct option opts[] = {
       {"verifier", required_argument, NULL, O_VERIFIER},
@@ -254,6 +257,7 @@ static int cmd_enroll(int argc, char **argv) {
       {"force", no_argument, NULL, O_FORCE},
       {"renew", no_argument, NULL, O_RENEW},
       {"timeout", required_argument, NULL, O_TIMEOUT},
+      {"ek-intermediates", required_argument, NULL, O_EKINTER},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -306,6 +310,9 @@ static int cmd_enroll(int argc, char **argv) {
       break;
     case O_LOG:
       o.event_log = optarg;
+      break;
+    case O_EKINTER:
+      o.ek_intermediates = optarg;
       break;
     case O_PCRS: {
       TPML_PCR_SELECTION sel;

@@ -130,6 +130,22 @@ set -e
 if [ "$rc" -ne 0 ] && grep -q 'EK_CHAIN' "$work/out"; then ok; else bad "wrong EK CA: rc=$rc $(cat "$work/out")"; fi
 check "nothing issued: no state written" test ! -e "$work/state-other/state.json"
 
+# A verifier trusting only the manufacturer root: the chain needs the
+# intermediate, which the machine can send itself.
+start_verifier --ek-ca "$RATTEST_EK_CA_ROOT"
+set +e
+enroll "$work/state-root" --handle 0x81000106 > "$work/out" 2>&1; rc=$?
+set -e
+if [ "$rc" -ne 0 ] && grep -q 'EK_CHAIN' "$work/out"; then ok; else bad "root only, no intermediate: rc=$rc $(cat "$work/out")"; fi
+check "root only + intermediate sent by the machine" enroll "$work/state-root" --handle 0x81000106 \
+  --ek-intermediates "$RATTEST_EK_CA_INTERMEDIATE"
+# An intermediate does not anchor trust: a verifier given only it refuses.
+start_verifier --ek-ca "$RATTEST_EK_CA_INTERMEDIATE"
+set +e
+enroll "$work/state-inter" --handle 0x81000107 > "$work/out" 2>&1; rc=$?
+set -e
+if [ "$rc" -ne 0 ] && grep -q 'EK_CHAIN' "$work/out"; then ok; else bad "intermediate as anchor: rc=$rc $(cat "$work/out")"; fi
+
 # A policy that pins PCR values: the TPM's own values pass, others fail.
 pcr0=$(tpm2_pcrread sha256:0 2>/dev/null | awk '/0 :/ {print tolower($3)}' | sed 's/^0x//')
 cat > "$work/policy-good.json" <<EOF
