@@ -1,5 +1,6 @@
 #include "enroll.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -363,6 +364,19 @@ static int write_pem_file(const char *path, const char *pem, size_t len) {
   return 0;
 }
 
+/* Removes an identity's files, except those `keep` also uses. */
+static void remove_identity_files(const rt_identity *id, const rt_identity *keep) {
+  const char *files[] = {id->key_file, id->cert_file, id->chain_file, id->ak_cert_file};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    if (keep != NULL &&
+        (strcmp(files[i], keep->key_file) == 0 || strcmp(files[i], keep->cert_file) == 0 ||
+         strcmp(files[i], keep->chain_file) == 0 || strcmp(files[i], keep->ak_cert_file) == 0))
+      continue;
+    if (unlink(files[i]) != 0 && errno != ENOENT)
+      rt_warn("cannot remove %s: %s", files[i], strerror(errno));
+  }
+}
+
 /* Keeps what was issued: persistent key, key file, certificates, state. */
 static int keep_result(enrollment *e, const rt_identity *previous) {
   rt_err err;
@@ -371,6 +385,7 @@ static int keep_result(enrollment *e, const rt_identity *previous) {
   size_t cert_len = 0, chain_len = 0, ak_len = 0;
   X509 *cert = NULL;
   EVP_PKEY *ours = NULL;
+  const rt_identity *written = NULL; /* files to remove if we fail */
   int rc = 1;
 
   /* A certificate for any other key than ours is worthless (or an attack):
@@ -391,27 +406,27 @@ static int keep_result(enrollment *e, const rt_identity *previous) {
     goto out;
   }
 
-  /* The key previously recorded at the handle is ours to replace. */
-  TPM2B_PUBLIC old_pub, *old = NULL;
-  rt_tss2key old_key;
-  if (previous != NULL && previous->handle == e->o->handle &&
-      rt_tss2key_read(previous->key_file, &old_key, &err) == RT_OK) {
-    old_pub = old_key.pub;
-    old = &old_pub;
-  }
-  if (rt_idkey_persist(e->tpm, &e->key, e->o->handle, old, e->o->force, &err) != RT_OK) {
-    fail("persisting the key", err.msg);
-    goto out;
-  }
-
   rt_identity id;
   memset(&id, 0, sizeof id);
   snprintf(id.name, sizeof id.name, "%s", e->o->name);
   id.handle = e->o->handle;
-  snprintf(id.key_file, sizeof id.key_file, "%s/%s.key.pem", e->o->state_dir, e->o->name);
-  snprintf(id.cert_file, sizeof id.cert_file, "%s/%s.cert.pem", e->o->state_dir, e->o->name);
-  snprintf(id.chain_file, sizeof id.chain_file, "%s/%s.chain.pem", e->o->state_dir, e->o->name);
-  snprintf(id.ak_cert_file, sizeof id.ak_cert_file, "%s/%s.ak.pem", e->o->state_dir, e->o->name);
+  /* Each enrollment writes files of its own (named after the certificate's
+   * serial): the previous identity stays complete on disk until the state
+   * file points at the new one, whatever fails in between. */
+  char serial[17] = "";
+  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+  char *hex = bn ? BN_bn2hex(bn) : NULL;
+  if (hex != NULL)
+    snprintf(serial, sizeof serial, "%s", hex + (strlen(hex) > 16 ? strlen(hex) - 16 : 0));
+  OPENSSL_free(hex);
+  BN_free(bn);
+  for (char *c = serial; *c; c++)
+    *c = (char)tolower((unsigned char)*c);
+  const char *d = e->o->state_dir, *n = e->o->name;
+  snprintf(id.key_file, sizeof id.key_file, "%s/%s-%s.key.pem", d, n, serial);
+  snprintf(id.cert_file, sizeof id.cert_file, "%s/%s-%s.cert.pem", d, n, serial);
+  snprintf(id.chain_file, sizeof id.chain_file, "%s/%s-%s.chain.pem", d, n, serial);
+  snprintf(id.ak_cert_file, sizeof id.ak_cert_file, "%s/%s-%s.ak.pem", d, n, serial);
   snprintf(id.algorithm, sizeof id.algorithm, "%s", rt_key_alg_name(e->o->key_alg));
   snprintf(id.verifier, sizeof id.verifier, "%s", e->o->verifier);
   /* The EK identity is the one the verifier certified (SAN URI). */
@@ -449,21 +464,41 @@ static int keep_result(enrollment *e, const rt_identity *previous) {
     fail("writing the key file", err.msg);
     goto out;
   }
+  written = &id;
   if (write_pem_file(id.cert_file, cert_pem, cert_len) != 0 ||
       write_pem_file(id.chain_file, chain_pem ? chain_pem : "", chain_len) != 0 ||
       write_pem_file(id.ak_cert_file, ak_pem, ak_len) != 0)
     goto out;
+
+  /* Only now the TPM: the key previously recorded at the handle is ours to
+   * replace. */
+  TPM2B_PUBLIC old_pub, *old = NULL;
+  rt_tss2key old_key;
+  if (previous != NULL && previous->handle == e->o->handle &&
+      rt_tss2key_read(previous->key_file, &old_key, &err) == RT_OK) {
+    old_pub = old_key.pub;
+    old = &old_pub;
+  }
+  if (rt_idkey_persist(e->tpm, &e->key, e->o->handle, old, e->o->force, &err) != RT_OK) {
+    fail("persisting the key", err.msg);
+    goto out;
+  }
   /* The state last: it only ever points at files that are complete. */
   if (rt_state_put(e->state, &id, &err) != RT_OK || rt_state_save(e->state, &err) != RT_OK) {
     fail("state", err.msg);
     goto out;
   }
+  written = NULL; /* in use now */
+  if (previous != NULL)
+    remove_identity_files(previous, &id);
   printf("enrolled identity \"%s\": %s key at handle 0x%08x, valid until %s\n"
          "  key file  %s\n  cert      %s\n  chain     %s\n  EK        sha256:%s\n",
          id.name, id.algorithm, (unsigned)id.handle, id.not_after, id.key_file, id.cert_file,
          id.chain_file, id.ek_sha256);
   rc = 0;
 out:
+  if (written != NULL)
+    remove_identity_files(written, NULL);
   EVP_PKEY_free(ours);
   X509_free(cert);
   free(cert_pem);

@@ -56,20 +56,30 @@ enroll() {
     --key-alg "$alg" --ek "$ek" --event-log "$LOG" --timeout 30s "$@"
 }
 transients() { tpm2_getcap handles-transient 2>/dev/null | grep -c 0x || true; }
+# field STATE_DIR NAME: a field of the identity "default" from `status --json`.
+field() {
+  "$B" status --state-dir "$1" --json | /usr/bin/python3 -c "
+import json, sys
+ids = [i for i in json.load(sys.stdin)['identities'] if i['name'] == 'default']
+print(ids[0]['$2'])"
+}
 
 # --- 1. Enrollment with the development policy -------------------------
 start_verifier --ek-ca "$RATTEST_EK_CA_BUNDLE"
 S="$work/state"
 check "enroll" enroll "$S"
-id_cert="$S/default.cert.pem"
+id_cert=$(field "$S" cert_file)
+id_key=$(field "$S" key_file)
+id_chain=$(field "$S" chain_file)
+id_ak=$(field "$S" ak_cert_file)
 check "state.json is 0600" test "$(stat -c %a "$S/state.json")" = 600
-check "key file is 0600" test "$(stat -c %a "$S/default.key.pem")" = 600
+check "key file is 0600" test "$(stat -c %a "$id_key")" = 600
 check "key cert verifies against the issuing CA" \
-  openssl verify -CAfile "$work/pki/issuer-root.pem" -untrusted "$S/default.chain.pem" "$id_cert"
+  openssl verify -CAfile "$work/pki/issuer-root.pem" -untrusted "$id_chain" "$id_cert"
 check "AK cert verifies against the issuing CA" \
-  openssl verify -CAfile "$work/pki/issuer-root.pem" -untrusted "$S/default.chain.pem" "$S/default.ak.pem"
+  openssl verify -CAfile "$work/pki/issuer-root.pem" -untrusted "$id_chain" "$id_ak"
 check "key cert EKU clientAuth" sh -c "openssl x509 -in '$id_cert' -noout -ext extendedKeyUsage | grep -q 'TLS Web Client Authentication'"
-check "AK cert EKU tcg-kp-AIKCertificate" sh -c "openssl x509 -in '$S/default.ak.pem' -noout -ext extendedKeyUsage | grep -q '2.23.133.8.3'"
+check "AK cert EKU tcg-kp-AIKCertificate" sh -c "openssl x509 -in '$id_ak' -noout -ext extendedKeyUsage | grep -q '2.23.133.8.3'"
 # The SAN names the EK: the SHA-256 of the EK certificate's public key.
 tpm2_nvread "$([ "$ek" = rsa ] && echo 0x01c00002 || echo 0x01c00016)" -o "$work/ek.der" 2>/dev/null
 ek_hash=$(openssl x509 -inform der -in "$work/ek.der" -pubkey -noout | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1)
@@ -81,7 +91,7 @@ check "cert key = TPM key at 0x81000100" sh -c "[ \"\$(openssl x509 -in '$id_cer
 echo "signed by the TPM-bound key" > "$work/msg"
 export TPM2OPENSSL_TCTI="$RATTEST_TCTI"
 check "tpm2-openssl signs with the key file" ossl pkeyutl -sign -provider tpm2 -provider default \
-  -propquery '?provider=tpm2' -inkey "$S/default.key.pem" -rawin -digest sha256 -in "$work/msg" -out "$work/sig"
+  -propquery '?provider=tpm2' -inkey "$id_key" -rawin -digest sha256 -in "$work/msg" -out "$work/sig"
 openssl x509 -in "$id_cert" -pubkey -noout > "$work/pub.pem"
 check "signature verifies with the certificate" openssl pkeyutl -verify -pubin -inkey "$work/pub.pem" \
   -rawin -digest sha256 -in "$work/msg" -sigfile "$work/sig"
@@ -95,7 +105,11 @@ if enroll "$S" > "$work/out" 2>&1 && grep -q 'nothing to do' "$work/out"; then o
 check "status --json" sh -c "'$B' status --state-dir '$S' --json | grep -q '\"handle\": \"0x81000100\"'"
 serial1=$(openssl x509 -in "$id_cert" -noout -serial)
 check "--renew" enroll "$S" --renew
+old_files="$id_cert $id_key $id_chain $id_ak"
+id_cert=$(field "$S" cert_file)
 serial2=$(openssl x509 -in "$id_cert" -noout -serial)
+check "--renew removed the previous identity's files" sh -c "for f in $old_files; do [ ! -e \$f ] || exit 1; done"
+check "only the current identity's files remain" test "$(ls "$S" | grep -c '^default-')" = 4
 check "--renew issued a new certificate" test "$serial1" != "$serial2"
 tpm2_readpublic -c 0x81000100 -f pem -o "$work/handle2.pem" > /dev/null 2>&1
 check "renewed key replaced ours at the handle" sh -c "[ \"\$(openssl x509 -in '$id_cert' -pubkey -noout)\" = \"\$(cat '$work/handle2.pem')\" ]"
