@@ -161,7 +161,10 @@ run_ek() {
   activates_to "$label: our 16-byte credential" "$ek" "$halg" "$kind" ak.ctx short.cred short.bin
 
   # tpm2-tools' credentials activate the same way (the test itself is
-  # sound), and their file has our layout: header, then the same sizes.
+  # sound), and their file has our layout: header, then the same ID object
+  # size. (Total sizes may differ: tpm2-tools writes ECC point coordinates
+  # without leading zero bytes, we pad them to the curve size as the TPM does;
+  # comparing them failed about one run in a hundred.)
   check "$label: tpm2_makecredential -T none" tpm2_makecredential -T none -u ek.pub \
     -s secret.bin -n "$(hexname ak.name)" -o tools.cred
   activates_to "$label: tpm2-tools offline credential" "$ek" "$halg" "$kind" ak.ctx tools.cred \
@@ -171,7 +174,6 @@ run_ek() {
   tidy
   activates_to "$label: TPM-made credential" "$ek" "$halg" "$kind" ak.ctx tpm.cred secret.bin
   if [ -s ours.cred ] && [ "$(head -c 8 ours.cred | xxd -p)" = badcc0de00000001 ] &&
-    [ "$(stat -c %s ours.cred)" = "$(stat -c %s tools.cred)" ] &&
     [ "$(head -c 10 ours.cred | xxd -p)" = "$(head -c 10 tools.cred | xxd -p)" ]; then ok; else
     bad "$label: credential file layout differs from tpm2_makecredential's"
   fi
