@@ -10,9 +10,7 @@ work=$(mktemp -d)
 vpid=""
 cleanup() { [ -z "$vpid" ] || kill "$vpid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/assert.sh"
 # expect STATUS PATTERN CMD...: exit status and a pattern in stdout+stderr.
 expect() {
   local want=$1 pat=$2; shift 2
@@ -88,5 +86,4 @@ expect 0 'name: rattest TPM 2.0 key provider' \
   openssl_run list -providers -provider-path "$build/lib" -provider rattest
 if openssl_run list -providers -provider-path "$build/lib" -provider rattest | grep -q 'status: active'; then ok; else bad "provider not active"; fi
 
-echo "test_cli.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish test_cli.sh

@@ -23,10 +23,7 @@ stop_verifier() {
 }
 cleanup() { stop_verifier; rm -rf "$work"; }
 trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@" > "$work/check.out" 2>&1; then ok; else bad "$what: $(head -c 600 "$work/check.out")"; fi; }
+. "$(dirname "$0")/lib/assert.sh"
 # Runs tpm2-tools or openssl with the TPM; under ASan our module needs the runtime preloaded.
 ossl() {
   if [ -n "${RATTEST_PRELOAD:-}" ]; then LD_PRELOAD="$RATTEST_PRELOAD" ASAN_OPTIONS=detect_leaks=0 openssl "$@"; else openssl "$@"; fi
@@ -195,5 +192,4 @@ if [ "$rc" -eq 1 ] && grep -q 'UNAVAILABLE' "$work/out" && [ ! -e "$work/state-r
   bad "deadline: rc=$rc $(cat "$work/out")"; fi
 check "nothing left loaded at the end" test "$(transients)" = 0
 
-echo "test_enroll.sh ($ekkind, $alg, ${RATTEST_TPM_MODE:-direct}): $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "test_enroll.sh ($ekkind, $alg, ${RATTEST_TPM_MODE:-direct})"

@@ -16,9 +16,7 @@ stop_verifier() {
   vpid=""
 }
 trap 'stop_verifier; rm -rf "$work"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/assert.sh"
 
 "$src/certs/mkpki" "$work/pki" > /dev/null
 "$build/tests/rt_log_extend" "$RATTEST_TAMPER_LOG" > /dev/null
@@ -100,5 +98,4 @@ kill "$vpid2"; wait "$vpid2" 2>/dev/null || true
 n=$(tpm2_getcap handles-transient 2>/dev/null | grep -c 0x || true)
 [ "$n" = 0 ] && ok || bad "$n transient objects left"
 
-echo "test_enroll_refusals.sh (${RATTEST_TPM_MODE:-direct}): $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "test_enroll_refusals.sh (${RATTEST_TPM_MODE:-direct})"

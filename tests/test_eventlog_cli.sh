@@ -9,9 +9,7 @@ V="$build/bin/rattest-verifier"
 PY=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/assert.sh"
 # expect STATUS PATTERN CMD...: exit status and a pattern in stdout+stderr.
 expect() {
   local want=$1 pat=$2; shift 2
@@ -100,5 +98,4 @@ expect 2 'an event log FILE is required' "$V" eventlog
 expect 2 'unexpected argument "b"' "$V" eventlog a b
 expect 2 "Try 'rattest-verifier eventlog --help'" "$V" eventlog --frobnicate x
 
-echo "eventlog_cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
+finish eventlog_cli

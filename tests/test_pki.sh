@@ -5,11 +5,7 @@ set -euo pipefail
 mkpki=${1:?usage: test_pki.sh MKPKI}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@" > /dev/null 2>&1; then ok; else bad "$what"; fi; }
-refuse() { local what=$1; shift; if "$@" > /dev/null 2>&1; then bad "$what"; else ok; fi; }
+. "$(dirname "$0")/lib/assert.sh"
 
 d="$work/pki"
 check "mkpki runs" "$mkpki" --san DNS:verifier.example "$d"
@@ -43,5 +39,4 @@ check "--force replaces" "$mkpki" --force "$d"
 refuse "bad --days" "$mkpki" --days x "$work/p2"
 refuse "no directory" "$mkpki"
 check "--help" sh -c "'$mkpki' --help | grep -q Usage"
-echo "test_pki.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish test_pki.sh

@@ -6,9 +6,7 @@ set -euo pipefail
 build=${1:?usage: test_tpm.sh BUILD_DIR}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/assert.sh"
 
 tpm2_nvread 0x01c00002 -o "$work/ek-rsa.der" 2>/dev/null
 tpm2_nvread 0x01c00016 -o "$work/ek-ecc.der" 2>/dev/null
@@ -60,5 +58,4 @@ set -e
 if [ "$rc" -eq 1 ] && grep -q 'swtpm:host=127.0.0.1,port=1' "$work/err"; then ok; else
   bad "unreachable TPM: rc=$rc $(cat "$work/err")"; fi
 
-echo "test_tpm.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish test_tpm.sh
