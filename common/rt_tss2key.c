@@ -17,10 +17,6 @@
  * functions may live in the same process (the provider and ours loaded side
  * by side), so our symbols must not collide with theirs. */
 
-/* The ASN.1 template macros below are formatted by hand: clang-format does
- * not understand them and mangles the layout. */
-// clang-format off
-
 /* TPMPolicy ::= SEQUENCE { commandCode [0] EXPLICIT INTEGER,
  *                          commandPolicy [1] EXPLICIT OCTET STRING } */
 typedef struct {
@@ -31,31 +27,31 @@ DECLARE_ASN1_ITEM(rt_asn1_tpmpolicy)
 DEFINE_STACK_OF(rt_asn1_tpmpolicy)
 
 ASN1_SEQUENCE(rt_asn1_tpmpolicy) = {
-  ASN1_EXP(rt_asn1_tpmpolicy, command_code, ASN1_INTEGER, 0),
-  ASN1_EXP(rt_asn1_tpmpolicy, command_policy, ASN1_OCTET_STRING, 1),
+    ASN1_EXP(rt_asn1_tpmpolicy, command_code, ASN1_INTEGER, 0),
+    ASN1_EXP(rt_asn1_tpmpolicy, command_policy, ASN1_OCTET_STRING, 1),
 } ASN1_SEQUENCE_END(rt_asn1_tpmpolicy)
 
 /* TPMAuthPolicy ::= SEQUENCE { name [0] EXPLICIT UTF8String OPTIONAL,
  *                              policy [1] EXPLICIT SEQUENCE OF TPMPolicy } */
 typedef struct {
   ASN1_UTF8STRING *name;
-  STACK_OF(rt_asn1_tpmpolicy) *policy;
+  STACK_OF(rt_asn1_tpmpolicy) * policy;
 } rt_asn1_tpmauthpolicy;
 DECLARE_ASN1_ITEM(rt_asn1_tpmauthpolicy)
 DEFINE_STACK_OF(rt_asn1_tpmauthpolicy)
 
 ASN1_SEQUENCE(rt_asn1_tpmauthpolicy) = {
-  ASN1_EXP_OPT(rt_asn1_tpmauthpolicy, name, ASN1_UTF8STRING, 0),
-  ASN1_EXP_SEQUENCE_OF(rt_asn1_tpmauthpolicy, policy, rt_asn1_tpmpolicy, 1),
+    ASN1_EXP_OPT(rt_asn1_tpmauthpolicy, name, ASN1_UTF8STRING, 0),
+    ASN1_EXP_SEQUENCE_OF(rt_asn1_tpmauthpolicy, policy, rt_asn1_tpmpolicy, 1),
 } ASN1_SEQUENCE_END(rt_asn1_tpmauthpolicy)
 
 typedef struct {
   ASN1_OBJECT *type;
   /* ASN1_BOOLEAN fields hold -1 when absent, else the content octet. */
   ASN1_BOOLEAN empty_auth;
-  STACK_OF(rt_asn1_tpmpolicy) *policy;
+  STACK_OF(rt_asn1_tpmpolicy) * policy;
   ASN1_OCTET_STRING *secret;
-  STACK_OF(rt_asn1_tpmauthpolicy) *auth_policy;
+  STACK_OF(rt_asn1_tpmauthpolicy) * auth_policy;
   ASN1_UTF8STRING *description;
   ASN1_BOOLEAN rsa_parent;
   ASN1_INTEGER *parent;
@@ -65,28 +61,25 @@ typedef struct {
 DECLARE_ASN1_FUNCTIONS(rt_asn1_tpmkey)
 
 ASN1_SEQUENCE(rt_asn1_tpmkey) = {
-  ASN1_SIMPLE(rt_asn1_tpmkey, type, ASN1_OBJECT),
-  ASN1_EXP_OPT(rt_asn1_tpmkey, empty_auth, ASN1_BOOLEAN, 0),
-  ASN1_EXP_SEQUENCE_OF_OPT(rt_asn1_tpmkey, policy, rt_asn1_tpmpolicy, 1),
-  ASN1_EXP_OPT(rt_asn1_tpmkey, secret, ASN1_OCTET_STRING, 2),
-  ASN1_EXP_SEQUENCE_OF_OPT(rt_asn1_tpmkey, auth_policy, rt_asn1_tpmauthpolicy, 3),
-  ASN1_EXP_OPT(rt_asn1_tpmkey, description, ASN1_UTF8STRING, 4),
-  ASN1_EXP_OPT(rt_asn1_tpmkey, rsa_parent, ASN1_BOOLEAN, 5),
-  ASN1_SIMPLE(rt_asn1_tpmkey, parent, ASN1_INTEGER),
-  ASN1_SIMPLE(rt_asn1_tpmkey, pubkey, ASN1_OCTET_STRING),
-  ASN1_SIMPLE(rt_asn1_tpmkey, privkey, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(rt_asn1_tpmkey, type, ASN1_OBJECT),
+    ASN1_EXP_OPT(rt_asn1_tpmkey, empty_auth, ASN1_BOOLEAN, 0),
+    ASN1_EXP_SEQUENCE_OF_OPT(rt_asn1_tpmkey, policy, rt_asn1_tpmpolicy, 1),
+    ASN1_EXP_OPT(rt_asn1_tpmkey, secret, ASN1_OCTET_STRING, 2),
+    ASN1_EXP_SEQUENCE_OF_OPT(rt_asn1_tpmkey, auth_policy, rt_asn1_tpmauthpolicy, 3),
+    ASN1_EXP_OPT(rt_asn1_tpmkey, description, ASN1_UTF8STRING, 4),
+    ASN1_EXP_OPT(rt_asn1_tpmkey, rsa_parent, ASN1_BOOLEAN, 5),
+    ASN1_SIMPLE(rt_asn1_tpmkey, parent, ASN1_INTEGER),
+    ASN1_SIMPLE(rt_asn1_tpmkey, pubkey, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(rt_asn1_tpmkey, privkey, ASN1_OCTET_STRING),
 } ASN1_SEQUENCE_END(rt_asn1_tpmkey)
 
 IMPLEMENT_ASN1_FUNCTIONS(rt_asn1_tpmkey)
 
-// clang-format on
-
 #define OID_TPMKEY_PREFIX "2.23.133.10.1."
 
-    /* The reason of the last OpenSSL error, and an empty queue afterwards so a
-     * stale error does not surface in an unrelated later call. */
-    static const char *
-    ossl_reason(void) {
+/* The reason of the last OpenSSL error, and an empty queue afterwards so a
+ * stale error does not surface in an unrelated later call. */
+static const char *ossl_reason(void) {
   unsigned long e = ERR_peek_last_error();
   const char *r = e ? ERR_reason_error_string(e) : NULL;
   ERR_clear_error();
