@@ -1,17 +1,62 @@
+#include <openssl/core_dispatch.h>
 #include <openssl/crypto.h>
+#include <openssl/params.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "provider.h"
+
+/* Reads one string parameter of our section in openssl.cnf into out. */
+static void read_core_param(const OSSL_CORE_HANDLE *handle, OSSL_FUNC_core_get_params_fn *get,
+                            const char *name, char *out, size_t out_len) {
+  char *value = NULL;
+  OSSL_PARAM params[] = {OSSL_PARAM_utf8_ptr(name, &value, 0), OSSL_PARAM_END};
+  if (get == NULL || !get(handle, params) || value == NULL)
+    return;
+  snprintf(out, out_len, "%s", value);
+}
 
 rt_provctx *rt_provctx_new(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in) {
   rt_provctx *ctx = calloc(1, sizeof *ctx);
   if (ctx == NULL)
     return NULL;
   ctx->handle = handle;
+  OSSL_FUNC_core_get_params_fn *get_params = NULL;
+  for (const OSSL_DISPATCH *d = in; d->function_id != 0; d++) {
+    switch (d->function_id) {
+    case OSSL_FUNC_CORE_GET_PARAMS:
+      get_params = OSSL_FUNC_core_get_params(d);
+      break;
+    case OSSL_FUNC_CORE_NEW_ERROR:
+      ctx->core_new_error = OSSL_FUNC_core_new_error(d);
+      break;
+    case OSSL_FUNC_CORE_SET_ERROR_DEBUG:
+      ctx->core_set_error_debug = OSSL_FUNC_core_set_error_debug(d);
+      break;
+    case OSSL_FUNC_CORE_VSET_ERROR:
+      ctx->core_vset_error = OSSL_FUNC_core_vset_error(d);
+      break;
+    default:
+      break;
+    }
+  }
+  read_core_param(handle, get_params, "tcti", ctx->tcti, sizeof ctx->tcti);
+  read_core_param(handle, get_params, "state_dir", ctx->state_dir, sizeof ctx->state_dir);
   /* A child library context follows the providers loaded in the parent, so
    * digests computed here use whatever the application configured. */
   ctx->libctx = OSSL_LIB_CTX_new_child(handle, in);
-  if (ctx->libctx == NULL) {
+  if (getrandom(ctx->tag, sizeof ctx->tag, 0) != (ssize_t)sizeof ctx->tag) {
+    OSSL_LIB_CTX_free(ctx->libctx);
+    free(ctx);
+    return NULL;
+  }
+  if (ctx->libctx == NULL || pthread_mutex_init(&ctx->lock, NULL) != 0 ||
+      pthread_mutex_init(&ctx->soft_lock, NULL) != 0) {
+    OSSL_LIB_CTX_free(ctx->libctx);
     free(ctx);
     return NULL;
   }
@@ -21,6 +66,65 @@ rt_provctx *rt_provctx_new(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *
 void rt_provctx_free(rt_provctx *ctx) {
   if (ctx == NULL)
     return;
+  /* Only the process that opened the connection closes it properly; a fork
+   * child just drops its copy (closing the socket does not touch the TPM). */
+  rt_tpm_close(ctx->tpm);
+  pthread_mutex_destroy(&ctx->lock);
+  pthread_mutex_destroy(&ctx->soft_lock);
   OSSL_LIB_CTX_free(ctx->libctx);
   free(ctx);
+}
+
+rt_code rt_prov_tpm_acquire(rt_provctx *ctx, rt_tpm **tpm, rt_err *err) {
+  *tpm = NULL;
+  if (pthread_mutex_lock(&ctx->lock) != 0)
+    return rt_err_set(err, RT_E_INTERNAL, "cannot lock the TPM context");
+  pid_t self = getpid();
+  if (ctx->tpm != NULL && ctx->pid != self) {
+    /* Forked: the parent's ESYS context shares its socket and session state
+     * with the parent. Drop it without finalizing commands and open our own;
+     * bumping gen makes every key object reload in this connection. */
+    rt_tpm_close(ctx->tpm);
+    ctx->tpm = NULL;
+  }
+  if (ctx->tpm == NULL) {
+    rt_code rc = rt_tpm_open(ctx->tcti[0] != '\0' ? ctx->tcti : NULL, &ctx->tpm, err);
+    if (rc != RT_OK) {
+      pthread_mutex_unlock(&ctx->lock);
+      return rc;
+    }
+    ctx->pid = self;
+    ctx->gen++;
+  }
+  *tpm = ctx->tpm;
+  return RT_OK;
+}
+
+void rt_prov_tpm_release(rt_provctx *ctx) {
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+const char *rt_prov_state_dir(const rt_provctx *ctx) {
+  if (ctx->state_dir[0] != '\0')
+    return ctx->state_dir;
+  const char *env = getenv(RT_STATE_DIR_ENV);
+  if (env != NULL && env[0] != '\0')
+    return env;
+  return RT_STATE_DIR_DEFAULT;
+}
+
+static void raise_msg(const rt_provctx *ctx, int reason, const char *fmt, ...) {
+  if (ctx == NULL || ctx->core_new_error == NULL || ctx->core_vset_error == NULL)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  ctx->core_new_error(ctx->handle);
+  if (ctx->core_set_error_debug != NULL)
+    ctx->core_set_error_debug(ctx->handle, "rattest", 0, "rattest");
+  ctx->core_vset_error(ctx->handle, reason, fmt, ap);
+  va_end(ap);
+}
+
+void rt_prov_raise(const rt_provctx *ctx, const rt_err *err) {
+  raise_msg(ctx, 1 + (int)err->code, "%s", err->msg);
 }

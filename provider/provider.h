@@ -1,17 +1,136 @@
-/* Provider context shared by every operation of the rattest provider. */
+/* Provider context shared by every operation of the rattest provider, and the
+ * key object the operations pass between them. */
 #ifndef RT_PROVIDER_H
 #define RT_PROVIDER_H
 
 #include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <sys/types.h>
+#include <tss2/tss2_esys.h>
+
+#include "rt_err.h"
+#include "rt_tpm.h"
+#include "rt_tss2key.h"
+
+/* Environment variable naming the state directory when openssl.cnf does not. */
+#define RT_STATE_DIR_ENV "RATTEST_STATE_DIR"
+#define RT_STATE_DIR_DEFAULT "/var/lib/rattest"
+
+/* Property query for the software operations we delegate (digests, public
+ * keys): anything but ourselves, so a fetch never comes back into this
+ * provider whatever order the application loaded providers in. */
+#define RT_PROPQ_OTHERS "provider!=rattest"
 
 typedef struct rt_provctx {
   const OSSL_CORE_HANDLE *handle;
-  /* Library context of the core, for the software operations (digests) the
-   * operations delegate to other providers. */
+  /* Child library context of the core, for the software operations
+   * (digests, public keys, BIOs) the operations delegate. */
   OSSL_LIB_CTX *libctx;
+  OSSL_FUNC_core_new_error_fn *core_new_error;
+  OSSL_FUNC_core_set_error_debug_fn *core_set_error_debug;
+  OSSL_FUNC_core_vset_error_fn *core_vset_error;
+  /* From openssl.cnf ("" when absent). */
+  char tcti[256];
+  char state_dir[4096];
+  /* One ESYS context per provider instance, opened on first use. ESYS is
+   * not thread-safe, so every TPM command runs under `lock`; after fork the
+   * child must not share the parent's connection, so `pid` tells whose it
+   * is and `gen` counts reopenings so key objects know to reload. */
+  pthread_mutex_t lock;
+  /* Guards the lazy software copy of keys' public parts (rt_key_soft),
+   * which threads signing with one key object may ask for at once. */
+  pthread_mutex_t soft_lock;
+  /* Random per process: tags what our PEM decoder hands our key decoder
+   * (decoder.c), so no input from outside can pose as it. */
+  unsigned char tag[16];
+  rt_tpm *tpm;
+  pid_t pid;
+  unsigned gen;
 } rt_provctx;
 
 rt_provctx *rt_provctx_new(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in);
 void rt_provctx_free(rt_provctx *ctx);
+
+/* Locks the provider's TPM and opens it if needed (again in a fork child).
+ * On success the caller owns the lock until rt_prov_tpm_release; on failure
+ * the lock is not held. */
+rt_code rt_prov_tpm_acquire(rt_provctx *ctx, rt_tpm **tpm, rt_err *err);
+void rt_prov_tpm_release(rt_provctx *ctx);
+
+/* The state directory: provider parameter, else $RATTEST_STATE_DIR, else
+ * /var/lib/rattest. */
+const char *rt_prov_state_dir(const rt_provctx *ctx);
+
+/* Reports err on OpenSSL's error stack (ERR_LIB_PROV, reason 1 + code). */
+void rt_prov_raise(const rt_provctx *ctx, const rt_err *err);
+
+/* The key object. A key with `tpm_resident` set signs in the TPM: a
+ * persistent handle used in place, or a key file loaded once under the SRK.
+ * A key imported from another provider holds only a public part (OpenSSL
+ * does that to compare a certificate's key with ours). */
+typedef struct rt_key {
+  unsigned magic;
+  rt_provctx *ctx;
+  int type; /* EVP_PKEY_EC or EVP_PKEY_RSA */
+  TPMT_PUBLIC pub;
+  int tpm_resident;
+  /* A key made by or imported from another provider (ECDHE shares, peer
+   * keys, certificate keys): everything is delegated to `soft`, which may
+   * hold a private part. OpenSSL fetches by name without properties pick
+   * whichever provider registered "EC" first, so with rattest loaded first
+   * our keymgmt must serve ordinary keys too. */
+  int is_soft;
+  uint32_t persistent; /* handle, or 0 for a file key */
+  rt_tss2key *file;    /* the key file, kept to reload after a fork */
+  ESYS_TR tr;          /* valid for ESYS context generation `gen` */
+  unsigned gen;
+  pid_t pid;
+  EVP_PKEY *soft; /* public key in software, built on first need */
+} rt_key;
+
+rt_key *rt_key_new(rt_provctx *ctx);
+void rt_key_free(rt_key *key);
+/* Moves everything from src into dst (a fresh key), leaving src empty. */
+void rt_key_move(rt_key *dst, rt_key *src);
+/* A key from a TSS2 PRIVATE KEY (takes ownership of file) or a persistent
+ * handle; loads into the TPM now so errors show at load time. */
+rt_code rt_key_from_file(rt_provctx *ctx, rt_tss2key *file, rt_key **out, rt_err *err);
+rt_code rt_key_from_handle(rt_provctx *ctx, uint32_t handle, rt_key **out, rt_err *err);
+/* Fills key->pub (and type) from a TPM public area; RT_E_INVALID for
+ * algorithms the provider does not offer. */
+rt_code rt_key_set_public(rt_key *key, const TPMT_PUBLIC *pub, rt_err *err);
+/* The public key as an OpenSSL key of another provider (do not free); for
+ * a soft key, the key itself. */
+EVP_PKEY *rt_key_soft(rt_key *key, rt_err *err);
+int rt_key_bits(const rt_key *key);
+int rt_key_security_bits(const rt_key *key);
+int rt_key_max_size(const rt_key *key);
+/* NID of the curve of an EC key, or NID_undef. */
+int rt_key_curve_nid(const rt_key *key);
+
+/* The ESYS handle of the key in the (already acquired) TPM, loading the
+ * file key or reopening the persistent one if this context has not seen it. */
+rt_code rt_key_tr(rt_key *key, rt_tpm *tpm, ESYS_TR *tr, rt_err *err);
+
+/* Parameter carrying the address of an rt_key pointer from our decoder's
+ * export_object to our keymgmt's import (see decoder.c). */
+#define RT_PARAM_KEY_REF "rattest-key-ref"
+/* Marks live rt_key objects, so a stray RT_PARAM_KEY_REF is refused. */
+#define RT_KEY_MAGIC 0x72744b59u
+
+/* Dispatch tables, one file per operation. */
+extern const OSSL_DISPATCH rt_keymgmt_ec_functions[];
+extern const OSSL_DISPATCH rt_keymgmt_rsa_functions[];
+extern const OSSL_DISPATCH rt_signature_ecdsa_functions[];
+extern const OSSL_DISPATCH rt_signature_rsa_functions[];
+extern const OSSL_DISPATCH rt_store_functions[];
+extern const OSSL_DISPATCH rt_decoder_loaded_ec_functions[];
+extern const OSSL_DISPATCH rt_decoder_loaded_rsa_functions[];
+#define RT_STRUCTURE_TSS2 "TSS2"
+extern const OSSL_DISPATCH rt_decoder_pem_functions[];
+extern const OSSL_DISPATCH rt_encoder_spki_der_functions[];
+extern const OSSL_DISPATCH rt_encoder_spki_pem_functions[];
 
 #endif

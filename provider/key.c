@@ -1,0 +1,283 @@
+/* The key object shared by keymgmt, signature, store, decoder and encoder:
+ * its TPM public area, where the private part lives in the TPM, and a
+ * software copy of the public key for what needs no TPM. */
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/param_build.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "provider.h"
+#include "rt_srk.h"
+
+rt_key *rt_key_new(rt_provctx *ctx) {
+  rt_key *key = calloc(1, sizeof *key);
+  if (key == NULL)
+    return NULL;
+  key->magic = RT_KEY_MAGIC;
+  key->ctx = ctx;
+  key->tr = ESYS_TR_NONE;
+  return key;
+}
+
+void rt_key_free(rt_key *key) {
+  if (key == NULL)
+    return;
+  /* Persistent keys are not closed: ESYS hands out one ESYS_TR per TPM
+   * handle and context, shared by every key object of that handle, and
+   * Esys_Finalize releases it. Loaded file keys are ours alone: flushed. */
+  if (key->tr != ESYS_TR_NONE && key->persistent == 0) {
+    rt_tpm *tpm = NULL;
+    rt_err err;
+    /* Only the ESYS context that loaded it can flush it; a key freed in a
+     * fork child by the parent's copy leaves the parent's object alone. */
+    if (rt_prov_tpm_acquire(key->ctx, &tpm, &err) == RT_OK) {
+      if (key->gen == key->ctx->gen && key->pid == getpid())
+        rt_tpm_flush(tpm, &key->tr);
+      rt_prov_tpm_release(key->ctx);
+    }
+  }
+  if (key->file != NULL)
+    OPENSSL_cleanse(key->file, sizeof *key->file);
+  free(key->file);
+  EVP_PKEY_free(key->soft);
+  key->magic = 0;
+  free(key);
+}
+
+void rt_key_move(rt_key *dst, rt_key *src) {
+  EVP_PKEY_free(dst->soft);
+  free(dst->file);
+  *dst = *src;
+  src->type = 0;
+  src->tpm_resident = 0;
+  src->persistent = 0;
+  src->file = NULL;
+  src->tr = ESYS_TR_NONE;
+  src->soft = NULL;
+}
+
+rt_code rt_key_set_public(rt_key *key, const TPMT_PUBLIC *pub, rt_err *err) {
+  if (pub->type == TPM2_ALG_ECC) {
+    TPMI_ECC_CURVE c = pub->parameters.eccDetail.curveID;
+    if (c != TPM2_ECC_NIST_P256 && c != TPM2_ECC_NIST_P384)
+      return rt_err_set(err, RT_E_INVALID, "EC key on curve 0x%04x: only P-256 and P-384", c);
+    key->type = EVP_PKEY_EC;
+  } else if (pub->type == TPM2_ALG_RSA) {
+    TPMI_RSA_KEY_BITS b = pub->parameters.rsaDetail.keyBits;
+    if (b != 2048 && b != 3072)
+      return rt_err_set(err, RT_E_INVALID, "RSA key of %u bits: only 2048 and 3072", b);
+    if (pub->unique.rsa.size != b / 8)
+      return rt_err_set(err, RT_E_INVALID, "RSA modulus of %u bytes for a %u-bit key",
+                        pub->unique.rsa.size, b);
+    key->type = EVP_PKEY_RSA;
+  } else {
+    return rt_err_set(err, RT_E_INVALID, "key type 0x%04x: only EC and RSA", pub->type);
+  }
+  if (!(pub->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT))
+    return rt_err_set(err, RT_E_INVALID, "the key is not a signing key");
+  key->pub = *pub;
+  return RT_OK;
+}
+
+int rt_key_curve_nid(const rt_key *key) {
+  if (key->type != EVP_PKEY_EC)
+    return NID_undef;
+  return key->pub.parameters.eccDetail.curveID == TPM2_ECC_NIST_P384 ? NID_secp384r1
+                                                                     : NID_X9_62_prime256v1;
+}
+
+int rt_key_bits(const rt_key *key) {
+  if (key->type == EVP_PKEY_RSA)
+    return key->pub.parameters.rsaDetail.keyBits;
+  return rt_key_curve_nid(key) == NID_secp384r1 ? 384 : 256;
+}
+
+int rt_key_security_bits(const rt_key *key) {
+  if (key->type == EVP_PKEY_RSA)
+    return rt_key_bits(key) >= 3072 ? 128 : 112; /* NIST SP 800-57 */
+  return rt_key_bits(key) / 2;
+}
+
+int rt_key_max_size(const rt_key *key) {
+  if (key->type == EVP_PKEY_RSA)
+    return rt_key_bits(key) / 8;
+  /* DER ECDSA-Sig-Value: SEQUENCE of two INTEGERs, each possibly one byte
+   * longer than the field for the sign bit. */
+  int n = rt_key_bits(key) / 8 + 1;
+  return 3 + 2 * (2 + n) + (rt_key_bits(key) > 256 ? 1 : 0);
+}
+
+static EVP_PKEY *build_soft(rt_key *key, rt_err *err) {
+  if (key->soft != NULL || key->is_soft) {
+    if (key->soft == NULL)
+      rt_err_set(err, RT_E_INVALID, "empty key");
+    return key->soft;
+  }
+  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+  BIGNUM *n = NULL, *e = NULL;
+  OSSL_PARAM *params = NULL;
+  EVP_PKEY_CTX *pctx = NULL;
+  unsigned char point[1 + 2 * 48];
+  int ok = bld != NULL;
+  if (ok && key->type == EVP_PKEY_RSA) {
+    uint32_t exp = key->pub.parameters.rsaDetail.exponent;
+    n = BN_bin2bn(key->pub.unique.rsa.buffer, key->pub.unique.rsa.size, NULL);
+    e = BN_new();
+    ok = n != NULL && e != NULL && BN_set_word(e, exp == 0 ? 65537 : exp) &&
+         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e);
+  } else if (ok) {
+    const TPMS_ECC_POINT *q = &key->pub.unique.ecc;
+    size_t fl = (size_t)rt_key_bits(key) / 8;
+    ok = q->x.size == fl && q->y.size == fl;
+    if (ok) {
+      point[0] = 0x04; /* uncompressed */
+      memcpy(point + 1, q->x.buffer, fl);
+      memcpy(point + 1 + fl, q->y.buffer, fl);
+      ok = OSSL_PARAM_BLD_push_utf8_string(
+               bld, OSSL_PKEY_PARAM_GROUP_NAME,
+               rt_key_curve_nid(key) == NID_secp384r1 ? "P-384" : "P-256", 0) &&
+           OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * fl);
+    }
+  }
+  if (ok)
+    ok = (params = OSSL_PARAM_BLD_to_param(bld)) != NULL;
+  if (ok)
+    ok = (pctx = EVP_PKEY_CTX_new_from_name(
+              key->ctx->libctx, key->type == EVP_PKEY_RSA ? "RSA" : "EC", RT_PROPQ_OTHERS)) != NULL;
+  if (ok)
+    ok = EVP_PKEY_fromdata_init(pctx) > 0 &&
+         EVP_PKEY_fromdata(pctx, &key->soft, EVP_PKEY_PUBLIC_KEY, params) > 0;
+  if (!ok)
+    rt_err_set(err, RT_E_CRYPTO, "cannot build the public key in software");
+  EVP_PKEY_CTX_free(pctx);
+  OSSL_PARAM_free(params);
+  OSSL_PARAM_BLD_free(bld);
+  BN_free(n);
+  BN_free(e);
+  return key->soft;
+}
+
+EVP_PKEY *rt_key_soft(rt_key *key, rt_err *err) {
+  pthread_mutex_lock(&key->ctx->soft_lock);
+  EVP_PKEY *pk = build_soft(key, err);
+  pthread_mutex_unlock(&key->ctx->soft_lock);
+  return pk;
+}
+
+/* Loads the file key under the SRK and flushes the SRK at once: at most two
+ * transient objects at any time, so no resource manager is needed. */
+static rt_code load_file_key(rt_key *key, rt_tpm *tpm, rt_err *err) {
+  const rt_tss2key *f = key->file;
+  if (f->parent != 0x40000001u && f->parent != 0)
+    return rt_err_set(err, RT_E_INVALID,
+                      "key file parent 0x%08x: only 0x40000001 (the standard SRK) is supported",
+                      f->parent);
+  ESYS_TR srk = ESYS_TR_NONE;
+  rt_code rc = rt_srk_create(tpm, &srk, NULL, err);
+  if (rc != RT_OK)
+    return rt_err_prefix(err, "creating the SRK: ");
+  TSS2_RC trc = Esys_Load(tpm->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &f->priv,
+                          &f->pub, &key->tr);
+  rt_tpm_flush(tpm, &srk);
+  if (trc != TSS2_RC_SUCCESS) {
+    key->tr = ESYS_TR_NONE;
+    return rt_tpm_rc(err, trc, "loading the key file under the SRK (key of another TPM?)");
+  }
+  return RT_OK;
+}
+
+rt_code rt_key_tr(rt_key *key, rt_tpm *tpm, ESYS_TR *tr, rt_err *err) {
+  if (!key->tpm_resident)
+    return rt_err_set(err, RT_E_INVALID, "the key has no private part in the TPM");
+  if (key->tr == ESYS_TR_NONE || key->gen != key->ctx->gen || key->pid != getpid()) {
+    /* A handle of an older context (before a fork) is meaningless here. */
+    key->tr = ESYS_TR_NONE;
+    if (key->persistent != 0) {
+      TSS2_RC trc = Esys_TR_FromTPMPublic(tpm->esys, key->persistent, ESYS_TR_NONE, ESYS_TR_NONE,
+                                          ESYS_TR_NONE, &key->tr);
+      if (trc != TSS2_RC_SUCCESS) {
+        key->tr = ESYS_TR_NONE;
+        return rt_tpm_rc(err, trc, "opening the persistent key");
+      }
+    } else {
+      rt_code rc = load_file_key(key, tpm, err);
+      if (rc != RT_OK)
+        return rc;
+    }
+    key->gen = key->ctx->gen;
+    key->pid = getpid();
+  }
+  *tr = key->tr;
+  return RT_OK;
+}
+
+rt_code rt_key_from_file(rt_provctx *ctx, rt_tss2key *file, rt_key **out, rt_err *err) {
+  *out = NULL;
+  if (file->type != RT_TSS2KEY_LOADABLE) {
+    free(file);
+    return rt_err_set(err, RT_E_INVALID, "only loadable TSS2 keys are supported");
+  }
+  if (!file->empty_auth || file->has_policy || file->has_auth_policy) {
+    free(file);
+    return rt_err_set(err, RT_E_INVALID, "keys with a password or a policy are not supported yet");
+  }
+  rt_key *key = rt_key_new(ctx);
+  if (key == NULL) {
+    free(file);
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  key->file = file;
+  key->tpm_resident = 1;
+  rt_code rc = rt_key_set_public(key, &file->pub.publicArea, err);
+  rt_tpm *tpm = NULL;
+  ESYS_TR tr;
+  if (rc == RT_OK && (rc = rt_prov_tpm_acquire(ctx, &tpm, err)) == RT_OK) {
+    rc = rt_key_tr(key, tpm, &tr, err);
+    rt_prov_tpm_release(ctx);
+  }
+  if (rc != RT_OK) {
+    rt_key_free(key);
+    return rc;
+  }
+  *out = key;
+  return RT_OK;
+}
+
+rt_code rt_key_from_handle(rt_provctx *ctx, uint32_t handle, rt_key **out, rt_err *err) {
+  *out = NULL;
+  if (handle < 0x81000000u || handle > 0x81ffffffu)
+    return rt_err_set(err, RT_E_INVALID, "0x%08x is not a persistent handle", handle);
+  rt_key *key = rt_key_new(ctx);
+  if (key == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  key->persistent = handle;
+  key->tpm_resident = 1;
+  rt_tpm *tpm = NULL;
+  ESYS_TR tr;
+  rt_code rc = rt_prov_tpm_acquire(ctx, &tpm, err);
+  if (rc == RT_OK) {
+    rc = rt_key_tr(key, tpm, &tr, err);
+    TPM2B_PUBLIC *pub = NULL;
+    if (rc == RT_OK) {
+      TSS2_RC trc = Esys_ReadPublic(tpm->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
+                                    NULL, NULL);
+      if (trc != TSS2_RC_SUCCESS)
+        rc = rt_tpm_rc(err, trc, "reading the public area");
+    }
+    rt_prov_tpm_release(ctx);
+    if (rc == RT_OK)
+      rc = rt_key_set_public(key, &pub->publicArea, err);
+    Esys_Free(pub);
+  }
+  if (rc != RT_OK) {
+    rt_err_prefix(err, "persistent key 0x%08x: ", handle);
+    rt_key_free(key);
+    return rc;
+  }
+  *out = key;
+  return RT_OK;
+}
