@@ -12,7 +12,8 @@
  * to the keymgmt of the decoder's provider (or asks the decoder to export,
  * see dec_export_object). The key step therefore accepts only DER that went
  * through our PEM step: prefixed with a random per-process tag, which no
- * file can carry. A raw DER key file is thus not loaded (yet).
+ * file can carry. A raw DER key file takes the same path: a DER-to-DER step
+ * that recognizes the TSS2 key OIDs and tags the bytes unchanged.
  * Input that is not ours is passed over (return 1 with no object), so other
  * decoders get their turn on ordinary keys and certificates. */
 #include <openssl/core_dispatch.h>
@@ -58,6 +59,36 @@ static int is_tss2_pem(const unsigned char *buf, size_t len) {
   return len - i >= sizeof begin - 1 && memcmp(buf + i, begin, sizeof begin - 1) == 0;
 }
 
+/* The key step's error of this thread. OpenSSL's file store runs the key
+ * step inside its own error mark and pops it (it tries several decoders), so
+ * a message raised there never reaches the user: "Could not read key" alone
+ * for a key of another TPM. The key step keeps its error here and the outer
+ * step, whose errors survive, raises it again when the inner decoding
+ * failed. */
+static _Thread_local rt_err key_step_err;
+static _Thread_local int key_step_failed;
+
+/* Hands DER on to the key step, prefixed with the per-process tag. */
+static int pass_tagged(rt_provctx *ctx, const unsigned char *der, size_t dlen,
+                       OSSL_CALLBACK *data_cb, void *data_cbarg) {
+  unsigned char *tagged = malloc(sizeof ctx->tag + dlen);
+  if (tagged == NULL)
+    return 0;
+  memcpy(tagged, ctx->tag, sizeof ctx->tag);
+  memcpy(tagged + sizeof ctx->tag, der, dlen);
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_octet_string(OSSL_OBJECT_PARAM_DATA, tagged, sizeof ctx->tag + dlen),
+      OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, RT_STRUCTURE_TSS2, 0),
+      OSSL_PARAM_END};
+  key_step_failed = 0;
+  int ok = data_cb(params, data_cbarg);
+  free(tagged);
+  if (!ok && key_step_failed)
+    rt_prov_raise(ctx, &key_step_err);
+  key_step_failed = 0;
+  return ok;
+}
+
 static int dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBACK *data_cb,
                           void *data_cbarg, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg) {
   rt_provctx *ctx = vctx;
@@ -74,18 +105,9 @@ static int dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CA
     char *name = NULL, *header = NULL;
     unsigned char *der = NULL;
     long dlen = 0;
-    unsigned char *tagged = NULL;
     if (mem != NULL && PEM_read_bio(mem, &name, &header, &der, &dlen) > 0 &&
-        strcmp(name, RT_TSS2KEY_PEM_LABEL) == 0 &&
-        (tagged = malloc(sizeof ctx->tag + (size_t)dlen)) != NULL) {
-      memcpy(tagged, ctx->tag, sizeof ctx->tag);
-      memcpy(tagged + sizeof ctx->tag, der, (size_t)dlen);
-      OSSL_PARAM params[] = {
-          OSSL_PARAM_octet_string(OSSL_OBJECT_PARAM_DATA, tagged, sizeof ctx->tag + (size_t)dlen),
-          OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, RT_STRUCTURE_TSS2, 0),
-          OSSL_PARAM_END};
-      ok = data_cb(params, data_cbarg);
-      free(tagged);
+        strcmp(name, RT_TSS2KEY_PEM_LABEL) == 0) {
+      ok = pass_tagged(ctx, der, (size_t)dlen, data_cb, data_cbarg);
     } else {
       rt_err err;
       rt_err_set(&err, RT_E_INVALID, "TSS2 PRIVATE KEY: malformed PEM");
@@ -101,7 +123,43 @@ static int dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CA
   return ok;
 }
 
-/* Tagged DER from dec_pem_decode becomes a loaded key, by reference. */
+/* A raw DER key file starts with a SEQUENCE whose first element is one of
+ * the draft's key type OIDs, 2.23.133.10.1.{3,4,5} (loadable, importable,
+ * sealed). Only the start is checked: rt_tss2key_decode judges the rest, so
+ * a broken file gets its precise error instead of being passed over. */
+static int is_tss2_der(const unsigned char *buf, size_t len) {
+  static const unsigned char oid[] = {0x06, 0x06, 0x67, 0x81, 0x05, 0x0a, 0x01};
+  size_t i = 2;
+  if (len < 2 || buf[0] != 0x30)
+    return 0;
+  if (buf[1] & 0x80) { /* long form length: 1 or 2 bytes for our sizes */
+    size_t n = buf[1] & 0x7f;
+    if (n == 0 || n > 2)
+      return 0;
+    i += n;
+  }
+  return len >= i + sizeof oid + 1 && memcmp(buf + i, oid, sizeof oid) == 0 &&
+         buf[i + sizeof oid] >= 3 && buf[i + sizeof oid] <= 5;
+}
+
+static int dec_der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBACK *data_cb,
+                          void *data_cbarg, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg) {
+  rt_provctx *ctx = vctx;
+  (void)selection;
+  (void)pw_cb;
+  (void)pw_cbarg;
+  size_t len;
+  unsigned char *buf = read_all(ctx, cin, &len);
+  if (buf == NULL)
+    return 0;
+  int ok = 1; /* not a TSS2 key: other decoders get their turn */
+  if (len <= RT_TSS2KEY_MAX_FILE && is_tss2_der(buf, len))
+    ok = pass_tagged(ctx, buf, len, data_cb, data_cbarg);
+  free(buf);
+  return ok;
+}
+
+/* Tagged DER from dec_pem_decode or dec_der_decode becomes a loaded key, by reference. */
 static int dec_loaded_decode(rt_provctx *ctx, int type_wanted, OSSL_CORE_BIO *cin,
                              OSSL_CALLBACK *data_cb, void *data_cbarg) {
   size_t len;
@@ -132,6 +190,8 @@ static int dec_loaded_decode(rt_provctx *ctx, int type_wanted, OSSL_CORE_BIO *ci
   if (rc != RT_OK) {
     rt_err_prefix(&err, "TSS2 PRIVATE KEY: ");
     rt_prov_raise(ctx, &err);
+    key_step_err = err;
+    key_step_failed = 1;
     return 0;
   }
   int type = OSSL_OBJECT_PKEY;
@@ -184,6 +244,12 @@ const OSSL_DISPATCH rt_decoder_pem_functions[] = {
     {OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))dec_newctx},
     {OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx},
     {OSSL_FUNC_DECODER_DECODE, (void (*)(void))dec_pem_decode},
+    {0, NULL}};
+
+const OSSL_DISPATCH rt_decoder_der_functions[] = {
+    {OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))dec_newctx},
+    {OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx},
+    {OSSL_FUNC_DECODER_DECODE, (void (*)(void))dec_der_decode},
     {0, NULL}};
 
 const OSSL_DISPATCH rt_decoder_loaded_ec_functions[] = {

@@ -60,6 +60,7 @@ static const OSSL_ALGORITHM rt_store[] = {
 
 static const OSSL_ALGORITHM rt_decoder[] = {
     {"DER", RT_PROPS ",input=pem", rt_decoder_pem_functions, "TSS2 PRIVATE KEY PEM to DER"},
+    {"DER", RT_PROPS ",input=der", rt_decoder_der_functions, "TSS2 PRIVATE KEY DER, tagged"},
     {"EC", RT_PROPS ",input=der,structure=" RT_STRUCTURE_TSS2, rt_decoder_loaded_ec_functions,
      "TSS2 PRIVATE KEY loaded in the TPM (EC)"},
     {"RSA", RT_PROPS ",input=der,structure=" RT_STRUCTURE_TSS2, rt_decoder_loaded_rsa_functions,

@@ -130,6 +130,7 @@ extern const OSSL_DISPATCH rt_decoder_loaded_ec_functions[];
 extern const OSSL_DISPATCH rt_decoder_loaded_rsa_functions[];
 #define RT_STRUCTURE_TSS2 "TSS2"
 extern const OSSL_DISPATCH rt_decoder_pem_functions[];
+extern const OSSL_DISPATCH rt_decoder_der_functions[];
 extern const OSSL_DISPATCH rt_encoder_spki_der_functions[];
 extern const OSSL_DISPATCH rt_encoder_spki_pem_functions[];
 

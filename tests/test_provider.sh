@@ -6,8 +6,11 @@
 # s_client -provider rattest` using rattest:NAME or the TSS2 key file.
 # Success is the server's answer, never the client's own report (a TLS 1.3
 # client believes it is done before the server checked its certificate).
-# Then the refusals: another identity's key with this cert, bad key files,
-# unknown names, a missing state dir, a cert that does not match the key.
+# rattest as the server side, answering a default-provider s_client. TPM
+# commands per handshake counted with the pcap TCTI; 200 handshakes in a row.
+# Then the refusals: another identity's key with this cert, bad key files
+# (PEM and DER, wrong parent, another TPM's key), unknown names, a missing
+# state dir, a cert that does not match the key.
 # Usage (under with-swtpm): test_provider.sh BUILD_DIR
 set -uo pipefail
 build=${1:?usage: test_provider.sh BUILD_DIR}
@@ -16,9 +19,9 @@ V="$build/bin/rattest-verifier"
 B="$build/bin/rattest-bootstrap"
 LOG="$src/tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin"
 work=$(mktemp -d)
-vpid="" spid=""
+vpid="" spid="" rpid=""
 cleanup() {
-  for p in $spid $vpid; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for p in $rpid $spid $vpid; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -162,16 +165,164 @@ if [ -z "${RATTEST_PRELOAD:-}" ]; then
     done
   done
 fi
-# 20 handshakes in a row with the key file: each process loads and flushes
-# its key, so nothing is left in the TPM afterwards.
+# --- rattest as the server side ------------------------------------------
+# `s_server -provider rattest` with the TPM key and the enrolled certificate;
+# the client is plain `openssl s_client` (default provider only) trusting the
+# issuing CA, with -verify_return_error so a certificate that does not chain
+# or does not match the key in the TPM ends the handshake. The enrolled
+# certificate's profile is the verifier's: EKU clientAuth only, so a client
+# checking the purpose (libssl's default, "sslserver") refuses it; the
+# success cases pass `-purpose any` and a refusal case proves that the
+# purpose check, not something else, is what a default client trips over.
+# Success is the HTTP answer of `s_server -www`, i.e. the server signed its
+# CertificateVerify in the TPM and the client accepted it.
+# The server serves a fixed number of connections (-naccept) and exits on
+# its own: killed by a signal it could not flush its loaded key, which
+# without a resource manager would stay in the TPM.
+rport=""
+start_rserver() { # N DIR ARGS...: s_server with rattest on $rport for N connections
+  local n=$1 dir=$2; shift 2
+  stop_rserver
+  for _ in $(seq 20); do
+    rport=$((20000 + RANDOM % 20000))
+    RATTEST_STATE_DIR="$dir" "${OSSL[@]}" s_server -accept "127.0.0.1:$rport" -www -naccept "$n" \
+      -provider rattest -provider default "$@" > "$work/rserver.log" 2>&1 &
+    rpid=$!
+    for _ in $(seq 100); do
+      grep -q ACCEPT "$work/rserver.log" && return 0
+      kill -0 "$rpid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null; rpid=""
+    grep -q "in use" "$work/rserver.log" || break
+  done
+  bad "rattest s_server did not start: $(head -c 600 "$work/rserver.log")"
+  return 1
+}
+# In direct mode the server holds swtpm's only connection: it must be gone
+# before anything else talks to the TPM.
+stop_rserver() {
+  [ -n "$rpid" ] || return 0
+  for _ in $(seq 200); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.05; done
+  if kill -0 "$rpid" 2>/dev/null; then
+    bad "rattest s_server did not exit after its connections"
+    kill "$rpid" 2>/dev/null
+  fi
+  wait "$rpid" 2>/dev/null
+  rpid=""
+}
+rclient() { # TLSVERSION ARGS...: default-provider s_client, prints the answer
+  local ver=$1; shift
+  printf 'GET / HTTP/1.0\r\n\r\n' | timeout 30 openssl s_client -quiet -connect "127.0.0.1:$rport" \
+    "$ver" -verify_return_error "$@" 2>&1
+}
+rexpect_200() { # WHAT TLSVERSION ARGS...
+  local what=$1; shift
+  if rclient "$@" > "$work/rclient.out" && grep -qi '200 ok' "$work/rclient.out"; then ok; else
+    bad "server side, $what: $(head -c 600 "$work/rclient.out") server: $(tail -n 3 "$work/rserver.log")"; fi
+}
+rexpect_refused() { # WHAT PATTERN TLSVERSION ARGS...
+  local what=$1 pattern=$2; shift 2
+  rclient "$@" > "$work/rclient.out"
+  if grep -qi "200 ok" "$work/rclient.out"; then bad "server side, $what: the client accepted: $(head -c 900 "$work/rclient.out")";
+  elif ! grep -qiE "$pattern" "$work/rclient.out"; then bad "server side, $what: no '$pattern' in: $(head -c 600 "$work/rclient.out")";
+  else ok; fi
+}
+for kind in EC RSA; do
+  dir=${!kind}
+  if start_rserver 4 "$dir" -key rattest:default -cert rattest:default; then
+    for ver in -tls1_3 -tls1_2; do
+      rexpect_200 "$kind $ver rattest:default" $ver -CAfile "$work/clientca.pem" -purpose any
+    done
+    rexpect_refused "$kind clientAuth-only cert, default purpose" "verify error:num=26:unsuitable certificate purpose" \
+      -tls1_3 -CAfile "$work/clientca.pem"
+    rexpect_refused "$kind another CA" "verify error:num=20:unable to get local issuer" -tls1_3 \
+      -CAfile "$work/other-pki/tls-ca.pem" -purpose any
+  fi
+  if start_rserver 1 "$dir" -key "$dir/default.key.pem" -cert "$dir/default.cert.pem"; then
+    rexpect_200 "$kind TLS 1.3 TSS2 key file" -tls1_3 -CAfile "$work/clientca.pem" -purpose any
+  fi
+done
+# RSA server under TLS 1.3 = PSS with salt = digest length, forced SHA-384.
+if start_rserver 1 "$RSA" -provider default -key rattest:default -cert rattest:default; then
+  rexpect_200 "RSA TLS 1.3 rsa_pss_rsae_sha384, default provider twice" -tls1_3 \
+    -CAfile "$work/clientca.pem" -purpose any -sigalgs rsa_pss_rsae_sha384
+fi
+stop_rserver
+# The servers with the key file flushed it on exit.
+if [ "$RATTEST_TPM_MODE" = direct ]; then
+  n=$(tpm2_getcap handles-transient 2>/dev/null | grep -c 0x || true)
+  if [ "$n" = 0 ]; then ok; else bad "$n transient objects left by the rattest servers"; fi
+fi
+
+# 200 handshakes in a row with the key file, one s_client process each:
+# every process loads its key and flushes it, so nothing is left in the
+# TPM. Behind tpm2-abrmd transient objects belong to a connection and
+# tpm2_getcap (its own connection) never sees another's, so there the
+# per-process balance is checked from the command capture below instead.
 n_ok=0
-for _ in $(seq 20); do
+t0=$(date +%s.%N)
+for _ in $(seq 200); do
   if client "$EC" -tls1_3 -provider rattest -provider default -key "$EC/default.key.pem" \
       -cert "$EC/default.cert.pem" | grep -qi '200 ok'; then n_ok=$((n_ok + 1)); fi
 done
-if [ "$n_ok" = 20 ]; then ok; else bad "only $n_ok of 20 sequential handshakes"; fi
-n=$(tpm2_getcap handles-transient 2>/dev/null | grep -c 0x || true)
-if [ "$n" = 0 ]; then ok; else bad "$n transient objects left after 20 handshakes"; fi
+t1=$(date +%s.%N)
+if [ "$n_ok" = 200 ]; then ok; else bad "only $n_ok of 200 sequential handshakes"; fi
+echo "200 sequential handshakes (s_client processes, EC key file): $(python3 -c "import sys; t=float(sys.argv[2])-float(sys.argv[1]); print(f'{t:.1f} s, {1000*t/200:.0f} ms each')" "$t0" "$t1")"
+if [ "$RATTEST_TPM_MODE" = direct ]; then
+  n=$(tpm2_getcap handles-transient 2>/dev/null | grep -c 0x || true)
+  if [ "$n" = 0 ]; then ok; else bad "$n transient objects left after 200 handshakes"; fi
+fi
+
+# TPM commands counted with tpm2-tss's pcap TCTI wrapped around ours
+# (TCTI_PCAP_FILE names the capture; tests/tpm_pcap_count.py reads it).
+# After TPM2_Load come the SRK's flush (right after the load, see
+# provider.md), then exactly one TPM command per handshake: the signature
+# (TPM2_Sign, or TPM2_RSA_Decrypt for PSS), then the key's flush at exit.
+# A process that loads the key once and signs N times sends N
+# signing commands after the load and nothing else but the flush.
+# pcap_run NAME CMD...: runs CMD with the pcap TCTI, leaves the count in
+# $work/NAME.count.
+pcap_run() {
+  local name=$1; shift
+  rm -f "$work/$name.pcap"
+  RATTEST_TCTI="pcap:$RATTEST_TCTI" TCTI_PCAP_FILE="$work/$name.pcap" "$@" > "$work/$name.out" 2>&1
+  python3 "$src/tests/tpm_pcap_count.py" "$work/$name.pcap" > "$work/$name.count" 2>&1
+}
+# expect_after_load WHAT NAME EXPECTED: the commands after the key's load.
+expect_after_load() {
+  local got
+  got=$(sed -n 's/^after-load: //p' "$work/$2.count")
+  if [ "$got" = "$3" ] && grep -qx 'objects-left: 0' "$work/$2.count"; then ok; else
+    bad "$1: after the load '$got', expected '$3'; $(grep objects-left "$work/$2.count") $(head -c 300 "$work/$2.out")"; fi
+}
+hs() { # NAME KIND TLSVERSION [ARGS]: one handshake with the pcap TCTI
+  local name=$1 dir=${!2} ver=$3; shift 3
+  pcap_run "$name" client "$dir" "$ver" -provider rattest -provider default \
+    -key "$dir/default.key.pem" -cert "$dir/default.cert.pem" "$@"
+  grep -qi '200 ok' "$work/$name.out" || bad "$name: no HTTP 200: $(head -c 300 "$work/$name.out")"
+}
+hs hs_ec13 EC -tls1_3
+expect_after_load "EC TLS 1.3 handshake" hs_ec13 "FlushContext Sign FlushContext"
+hs hs_rsa13 RSA -tls1_3
+expect_after_load "RSA TLS 1.3 handshake (PSS)" hs_rsa13 "FlushContext RSA_Decrypt FlushContext"
+hs hs_rsa12 RSA -tls1_2 -client_sigalgs rsa_pkcs1_sha256
+expect_after_load "RSA TLS 1.2 handshake (PKCS#1)" hs_rsa12 "FlushContext Sign FlushContext"
+echo "TPM commands of one s_client handshake with the EC key file: $(sed -n 's/^all: //p' "$work/hs_ec13.count")"
+# A persistent key (rattest:default) is opened, not loaded: ESYS reads its
+# public area (TPM2_ReadPublic), the handshake then signs once; nothing to
+# flush.
+pcap_run hs_uri client "$EC" -tls1_3 -provider rattest -provider default -key rattest:default \
+  -cert rattest:default
+all=$(sed -n 's/^all: //p' "$work/hs_uri.count")
+if grep -qi '200 ok' "$work/hs_uri.out" && [ "${all##*ReadPublic }" = "Sign" ]; then ok
+else bad "rattest:default handshake: TPM commands '$all', expected one Sign after the last ReadPublic"; fi
+echo "TPM commands of one s_client handshake with rattest:default: $all"
+# 8 threads x 50 signatures on one loaded key: 400 TPM2_Sign after the load.
+pcap_run stress_pcap env RATTEST_STATE_DIR="$EC" timeout 120 "$build/tests/test_provider_stress" \
+  "$build/lib" "$EC/default.key.pem"
+expect_after_load "400 signatures after one load" stress_pcap "FlushContext $(printf 'Sign %.0s' $(seq 400))FlushContext"
+echo "TPM commands of test_provider_stress (1 load, 400 signatures): $(sed -n 's/^all: //p' "$work/stress_pcap.count" | tr ' ' '\n' | sort | uniq -c | tr -s ' \n' ' ')"
 
 # A wrong key: another identity's key with this certificate. The client
 # refuses to pair them (key values mismatch) or the server refuses.
@@ -225,11 +376,39 @@ der = der[:len(der) - 10]
 b = base64.b64encode(bytes(der)).decode()
 open(sys.argv[2], "w").write("-----BEGIN TSS2 PRIVATE KEY-----\n" + "\n".join(b[i:i+64] for i in range(0, len(b), 64)) + "\n-----END TSS2 PRIVATE KEY-----\n")
 PY
-pkey_fail "TSS2 key with a cut DER body" "TSS2 PRIVATE KEY|Could not read key" "$EC" -in "$work/flipped.pem"
+pkey_fail "TSS2 key with a cut DER body" "TSS2 PRIVATE KEY: not a TSS2 private key" "$EC" -in "$work/flipped.pem"
 openssl pkey -in "$EC/default.key.pem" -outform der -out "$work/key.der" 2>/dev/null ||
   python3 -c 'import base64,sys; l=open(sys.argv[1]).read().split("\n"); open(sys.argv[2],"wb").write(base64.b64decode("".join(x for x in l if x and not x.startswith("-----"))))' \
     "$EC/default.key.pem" "$work/key.der"
-pkey_fail "DER key file (not supported yet): refused cleanly" "Could not read" "$EC" -in "$work/key.der"
+# The raw DER form of the key file loads like the PEM, signs, and serves
+# as s_client's -key.
+if RATTEST_STATE_DIR="$EC" ossl pkey -provider rattest -provider default -in "$work/key.der" \
+    -pubout > "$work/pub.pem" 2> "$work/pkey.out" &&
+   [ "$(cat "$work/pub.pem")" = "$(openssl x509 -in "$EC/default.cert.pem" -pubkey -noout)" ]; then ok
+else bad "DER key file pkey -pubout: $(cat "$work/pkey.out")"; fi
+for order in "-provider rattest -provider default" "-provider default -provider rattest"; do
+  # shellcheck disable=SC2086
+  expect_200 "DER key file, $order" "$EC" -tls1_3 $order -key "$work/key.der" \
+    -cert "$EC/default.cert.pem"
+done
+expect_200 "DER key file, -keyform DER, TLS 1.2" "$EC" -tls1_2 -provider rattest -provider default \
+  -key "$work/key.der" -keyform DER -cert "$EC/default.cert.pem"
+head -c 100 "$work/key.der" > "$work/cut.der"
+pkey_fail "cut DER key file" "TSS2 PRIVATE KEY: not a TSS2 private key" "$EC" -in "$work/cut.der"
+# Wrong parent: the key file names persistent handle 0x81000009 (absent) as
+# its parent, written as the draft's sign-extended negative INTEGER (same
+# length as 0x40000001's encoding).
+python3 - "$work/key.der" "$work/wrong-parent.der" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+i = d.find(bytes([2, 4, 0x40, 0, 0, 1]))
+assert i > 0, "no parent 0x40000001 in the key file"
+d[i:i + 6] = bytes([2, 4, 0x81, 0, 0, 9])
+open(sys.argv[2], "wb").write(d)
+PY
+pkey_fail "key file with parent 0x81000009" "parent 0x81000009: only 0x40000001" "$EC" -in "$work/wrong-parent.der"
+expect_refused "s_client with the wrong-parent key file" "parent 0x81000009" "$EC" -tls1_3 \
+  -provider rattest -provider default -key "$work/wrong-parent.der" -cert "$EC/default.cert.pem"
 pkey_fail "unknown identity" "no identity of that name" "$EC" -in rattest:nosuch
 pkey_fail "invalid identity name" "rattest:bad/name" "$EC" -in rattest:bad/name
 pkey_fail "missing state dir" "no identity of that name|state directory" "$work/missing" -in rattest:default
@@ -326,6 +505,23 @@ for alg in "EC -pkeyopt group:P-256" "RSA -pkeyopt bits:2048"; do
      openssl dgst -sha256 -verify "$work/t2pub.pem" -signature "$work/sig" "$work/msg" > /dev/null 2>&1; then ok
   else bad "tpm2-openssl $name key signed by rattest: $(tail -n 5 "$work/t2.out")"; fi
 done
+
+# A key file of another TPM: a second swtpm, manufactured in a temp dir
+# (in a subshell: the library exports its own TCTI variables), makes an EC
+# key with tpm2-openssl. Its SRK has other seeds, so loading under ours
+# fails with the TPM's integrity error, reported as such.
+if (source "$src/tests/harness/swtpm-lib.sh" &&
+    rt_tpm_manufacture "$work/tpm2" && rt_swtpm_start "$work/tpm2" || exit 1
+    unset OPENSSL_MODULES
+    TPM2OPENSSL_TCTI="$RATTEST_TCTI_DIRECT" ossl genpkey -provider tpm2 -provider base \
+      -algorithm EC -pkeyopt group:P-256 -out "$work/other-tpm.pem"
+    rc=$?
+    rt_swtpm_stop "$work/tpm2"
+    exit $rc) > "$work/tpm2.out" 2>&1; then
+  pkey_fail "key file of another TPM" "key of another TPM" "$EC" -in "$work/other-tpm.pem"
+  expect_refused "s_client with a key file of another TPM" "key of another TPM" "$EC" -tls1_3 \
+    -provider rattest -provider default -key "$work/other-tpm.pem" -cert "$EC/default.cert.pem"
+else bad "second TPM: $(tail -n 5 "$work/tpm2.out")"; fi
 
 # Concurrency: 8 threads x 50 signatures on one key object (by URI and by
 # key file). Fork is not tested here yet (see test_provider_stress.c).

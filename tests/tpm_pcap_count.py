@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""TPM commands in a capture of tpm2-tss's pcap TCTI (TCTI_PCAP_FILE).
+
+The pcap TCTI writes pcapng with one IPv4/TCP packet per transmission: a
+command goes to the TPM's port 2321, the response comes back from it. Each
+command's code sits at bytes 6..10 of the TPM payload (tag, size, code).
+
+Prints three lines:
+  all: NAME NAME ...            every command, in order
+  after-load: NAME NAME ...     the commands after the last TPM2_Load
+  objects-left: N               objects created (CreatePrimary, Load) minus
+                                FlushContext: what the process left behind
+Usage: tpm_pcap_count.py FILE.pcap
+"""
+import struct
+import sys
+
+TPM_PORT = 2321
+NAMES = {
+    0x131: "CreatePrimary", 0x13E: "SequenceComplete", 0x144: "Startup",
+    0x153: "Create", 0x157: "Load", 0x159: "RSA_Decrypt", 0x15C: "SequenceUpdate",
+    0x15D: "Sign", 0x161: "ContextLoad", 0x162: "ContextSave", 0x165: "FlushContext",
+    0x173: "ReadPublic", 0x176: "StartAuthSession", 0x17A: "GetCapability",
+    0x17B: "GetRandom", 0x186: "HashSequenceStart", 0x18A: "TestParms",
+}
+
+
+def commands(data):
+    if len(data) < 12 or struct.unpack_from("<I", data, 0)[0] != 0x0A0D0D0A:
+        raise SystemExit("not a pcapng file")
+    if struct.unpack_from("<I", data, 8)[0] != 0x1A2B3C4D:
+        raise SystemExit("pcapng not little-endian")
+    off, out = 0, []
+    while off + 12 <= len(data):
+        btype, blen = struct.unpack_from("<II", data, off)
+        if blen < 12 or off + blen > len(data):
+            raise SystemExit(f"truncated pcapng block at {off}")
+        if btype == 6:  # enhanced packet block
+            caplen = struct.unpack_from("<I", data, off + 20)[0]
+            pkt = data[off + 28:off + 28 + caplen]
+            ihl = (pkt[0] & 0x0F) * 4
+            tcp = pkt[ihl:]
+            dport = struct.unpack_from(">H", tcp, 2)[0]
+            payload = tcp[(tcp[12] >> 4) * 4:]
+            if dport == TPM_PORT and len(payload) >= 10:
+                cc = struct.unpack_from(">I", payload, 6)[0]
+                out.append(NAMES.get(cc, f"0x{cc:x}"))
+        off += blen
+    return out
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: tpm_pcap_count.py FILE.pcap")
+    cmds = commands(open(sys.argv[1], "rb").read())
+    last = max((i for i, c in enumerate(cmds) if c == "Load"), default=-1)
+    made = sum(c in ("CreatePrimary", "Load") for c in cmds)
+    print("all: " + " ".join(cmds))
+    print("after-load: " + (" ".join(cmds[last + 1:]) if last >= 0 else "(no Load)"))
+    print(f"objects-left: {made - cmds.count('FlushContext')}")
+
+
+main()
