@@ -6,7 +6,8 @@
 # s_client -provider rattest` using rattest:NAME or the TSS2 key file.
 # Success is the server's answer, never the client's own report (a TLS 1.3
 # client believes it is done before the server checked its certificate).
-# rattest as the server side, answering a default-provider s_client. TPM
+# rattest as the server side, answering a default-provider s_client, and
+# curl when the policy's server_auth gave the certificate serverAuth. TPM
 # commands per handshake counted with the pcap TCTI; 200 handshakes in a row.
 # Then the refusals: another identity's key with this cert, bad key files
 # (PEM and DER, wrong parent, another TPM's key), unknown names, a missing
@@ -25,9 +26,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/assert.sh"
 # openssl with our module; under ASan the uninstrumented binary needs the
 # runtime preloaded to load the instrumented provider.
 ossl() {
@@ -247,6 +246,32 @@ done
 if start_rserver 1 "$RSA" -provider default -key rattest:default -cert rattest:default; then
   rexpect_200 "RSA TLS 1.3 rsa_pss_rsae_sha384, default provider twice" -tls1_3 \
     -CAfile "$work/clientca.pem" -purpose any -sigalgs rsa_pss_rsae_sha384
+fi
+stop_rserver
+# With the policy's "server_auth", the certificate serves TLS servers too:
+# curl, which checks the purpose and the host name (from the policy's
+# dns_sans), gets its answer from `s_server -provider rattest`.
+cat > "$work/server-policy.json" <<'JSON'
+{"server_auth": true, "dns_sans": ["{name}.rattest.test"]}
+JSON
+rm -f "$work/port"
+"$V" serve --listen 127.0.0.1:0 --tls-cert "$work/pki/server-chain.pem" \
+  --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
+  --issuer-key "$work/pki/issuer.key" --port-file "$work/port" --ek-ca "$RATTEST_EK_CA_BUNDLE" \
+  --policy "$work/server-policy.json" > "$work/audit2.log" 2> "$work/verifier2.log" &
+vpid=$!
+for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+vport=$(cat "$work/port")
+WEB="$work/web"
+mkdir -p "$WEB"
+"$B" enroll --verifier "localhost:$vport" --ca "$work/pki/tls-ca.pem" --state-dir "$WEB" --name web \
+  --key-alg ecc-p256 --handle 0x81000103 --ek rsa --event-log "$LOG" --timeout 30s \
+  > "$work/enroll.log" 2>&1 || { cat "$work/enroll.log" >&2; exit 1; }
+kill "$vpid"; wait "$vpid" 2>/dev/null; vpid=""
+if start_rserver 1 "$WEB" -key rattest:web -cert rattest:web; then
+  code=$(timeout 30 curl -sS -o /dev/null -w '%{http_code}' --resolve "web.rattest.test:$rport:127.0.0.1" \
+    --cacert "$work/clientca.pem" "https://web.rattest.test:$rport/" 2>&1 || true)
+  if [ "$code" = 200 ]; then ok; else bad "curl to the rattest server: $code $(tail -n 3 "$work/rserver.log")"; fi
 fi
 stop_rserver
 # The servers with the key file flushed it on exit.
@@ -536,5 +561,4 @@ else bad "stress, RSA key file: $(tail -n 5 "$work/stress.out")"; fi
 n=$(tpm2_getcap handles-transient 2>/dev/null | grep -c 0x || true)
 if [ "$n" = 0 ]; then ok; else bad "$n transient objects left"; fi
 
-echo "test_provider.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
+finish test_provider.sh

@@ -88,6 +88,7 @@ static grpc_status_code issue(rt_verifier *v, const rt_session_state *state, EVP
       .n_dns_sans = id.n_dns_sans,
       .now = time(NULL),
       .lifetime_seconds = rt_policy_cert_lifetime(v->policy),
+      .server_auth = rt_policy_server_auth(v->policy),
   };
   grpc_status_code s = GRPC_STATUS_OK;
   uint8_t *der = NULL;
@@ -112,6 +113,7 @@ static grpc_status_code issue(rt_verifier *v, const rt_session_state *state, EVP
   }
   cr.profile = RT_CERT_AK;
   cr.public_key = ak;
+  cr.server_auth = false;
   cr.dns_sans = NULL;
   cr.n_dns_sans = 0;
   if (rt_issuer_issue(v->issuer, &cr, &der, &len, &err) != RT_OK) {

@@ -470,7 +470,10 @@ rt_code rt_issuer_issue(const rt_issuer *is, const rt_cert_request *req, uint8_t
     code = add_conf_ext(x, &ctx, NID_key_usage, "critical,digitalSignature", err);
   if (code == RT_OK)
     code = add_conf_ext(x, &ctx, NID_ext_key_usage,
-                        req->profile == RT_CERT_AK ? RT_ISSUER_EKU_AK : "clientAuth", err);
+                        req->profile == RT_CERT_AK ? RT_ISSUER_EKU_AK
+                        : req->server_auth         ? "clientAuth,serverAuth"
+                                                   : "clientAuth",
+                        err);
   if (code == RT_OK)
     code = add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash", err);
   if (code == RT_OK)

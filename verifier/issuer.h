@@ -19,6 +19,7 @@
 #define RT_VERIFIER_ISSUER_H
 
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -72,6 +73,7 @@ typedef struct {
   size_t n_dns_sans;
   time_t now;
   int64_t lifetime_seconds; /* > 0 */
+  bool server_auth;         /* RT_CERT_KEY: EKU serverAuth as well as clientAuth */
 } rt_cert_request;
 
 /* Issues a certificate; *der is malloc'd (free with free()). A request

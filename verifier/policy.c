@@ -53,6 +53,7 @@ struct rt_policy {
   allow_list expected[RT_POLICY_MAX_BANKS][RT_POLICY_NUM_PCRS];
   bool allow_sha1;
   bool require_event_log;
+  bool server_auth;  /* the key's certificate may also serve TLS servers */
   unsigned key_algs; /* bit (1 << rt_key_alg) */
   unsigned ak_algs;
   int64_t lifetime;
@@ -394,9 +395,17 @@ rt_code rt_policy_default(rt_policy **out, rt_err *err) {
 }
 
 static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
-  static const char *const keys[] = {
-      "pcrs",          "expected",      "allow_sha1", "require_event_log", "key_algorithms",
-      "ak_algorithms", "cert_lifetime", "subject",    "dns_sans",          NULL};
+  static const char *const keys[] = {"pcrs",
+                                     "expected",
+                                     "allow_sha1",
+                                     "require_event_log",
+                                     "key_algorithms",
+                                     "ak_algorithms",
+                                     "cert_lifetime",
+                                     "subject",
+                                     "dns_sans",
+                                     "server_auth",
+                                     NULL};
   rt_code code = check_keys(root, "", keys, err);
   /* Fixed order, not the file's: allow_sha1 decides whether a sha1 bank may
    * be demanded, and pcrs whether an expected value can ever be checked. */
@@ -404,6 +413,8 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
     code = get_bool(root, "allow_sha1", &p->allow_sha1, err);
   if (code == RT_OK)
     code = get_bool(root, "require_event_log", &p->require_event_log, err);
+  if (code == RT_OK)
+    code = get_bool(root, "server_auth", &p->server_auth, err);
   json_t *v;
   if (code == RT_OK && (v = json_object_get(root, "pcrs")) != NULL)
     code = parse_pcrs(p, v, err);
@@ -516,6 +527,9 @@ bool rt_policy_allow_sha1(const rt_policy *p) {
 }
 bool rt_policy_require_event_log(const rt_policy *p) {
   return p->require_event_log;
+}
+bool rt_policy_server_auth(const rt_policy *p) {
+  return p->server_auth;
 }
 int64_t rt_policy_cert_lifetime(const rt_policy *p) {
   return p->lifetime;

@@ -71,6 +71,9 @@ bool rt_policy_allow_sha1(const rt_policy *policy);
 bool rt_policy_require_event_log(const rt_policy *policy);
 /* Issued certificates' lifetime in seconds (>= 60). */
 int64_t rt_policy_cert_lifetime(const rt_policy *policy);
+/* "server_auth": true adds EKU serverAuth to the key's certificate, so the
+ * TPM-bound key can also be a TLS server's (default false: client only). */
+bool rt_policy_server_auth(const rt_policy *policy);
 
 /* ---- Evaluation ------------------------------------------------------------ */
 

@@ -187,11 +187,16 @@ static void check_cert(X509 *x, const rt_cert_request *req, X509 *ca, int sig_ni
   CHECK(X509_get_key_usage(x) == KU_DIGITAL_SIGNATURE, "keyUsage %x", X509_get_key_usage(x));
 
   EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x, NID_ext_key_usage, &crit, NULL);
-  CHECK(eku != NULL && crit == 0 && sk_ASN1_OBJECT_num(eku) == 1, "extKeyUsage");
-  if (eku != NULL && sk_ASN1_OBJECT_num(eku) == 1) {
+  int n_eku = req->profile == RT_CERT_KEY && req->server_auth ? 2 : 1;
+  CHECK(eku != NULL && crit == 0 && sk_ASN1_OBJECT_num(eku) == n_eku, "extKeyUsage");
+  if (eku != NULL && sk_ASN1_OBJECT_num(eku) == n_eku) {
     OBJ_obj2txt(buf, sizeof buf, sk_ASN1_OBJECT_value(eku, 0), 1);
     const char *want = req->profile == RT_CERT_AK ? "2.23.133.8.3" : "1.3.6.1.5.5.7.3.2";
     CHECK(strcmp(buf, want) == 0, "EKU %s, want %s", buf, want);
+    if (n_eku == 2) {
+      OBJ_obj2txt(buf, sizeof buf, sk_ASN1_OBJECT_value(eku, 1), 1);
+      CHECK(strcmp(buf, "1.3.6.1.5.5.7.3.1") == 0, "second EKU %s, want serverAuth", buf);
+    }
   }
   sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
 
@@ -297,6 +302,9 @@ static void test_issue(void) {
        * client auth, the AK's is not. */
       int client = verify_chain(x, c, cn, X509_PURPOSE_SSL_CLIENT, &err);
       CHECK(client == (prof == RT_CERT_KEY), "sslclient purpose %d for profile %d", client, prof);
+      /* Without server_auth no TLS server may present it. */
+      CHECK(!verify_chain(x, c, cn, X509_PURPOSE_SSL_SERVER, &err),
+            "sslserver purpose without server_auth, profile %d", prof);
       /* Without the intermediate the chain does not build. */
       CHECK(!verify_chain(x, NULL, 0, 0, &err), "verified without the issuing CA");
       check_cert(x, &req, ca, NID_ecdsa_with_SHA256);
@@ -340,6 +348,48 @@ static void test_issue(void) {
   OPENSSL_free(root_der);
   X509_free(ca);
   X509_free(root);
+  /* server_auth (policy "server_auth": true): the key's certificate serves
+   * TLS clients and servers; the AK's is unchanged. */
+  if (is2 != NULL) {
+    for (int prof = RT_CERT_KEY; prof <= RT_CERT_AK; prof++) {
+      rt_cert_request sreq = base_req(ec, (rt_cert_profile)prof, now);
+      sreq.server_auth = true;
+      if (prof == RT_CERT_AK)
+        sreq.n_dns_sans = 0;
+      uint8_t *sder = NULL;
+      size_t slen = 0;
+      CHECK(rt_issuer_issue(is2, &sreq, &sder, &slen, &e) == RT_OK, "%s", e.msg);
+      X509 *sx = sder ? der_to_x509(sder, slen) : NULL;
+      if (sx != NULL) {
+        size_t cn;
+        const rt_der *c = rt_issuer_chain(is2, &cn);
+        int err = 0;
+        int server = verify_chain(sx, c, cn, X509_PURPOSE_SSL_SERVER, &err);
+        CHECK(server == (prof == RT_CERT_KEY), "sslserver purpose %d, profile %d", server, prof);
+        CHECK(verify_chain(sx, c, cn, X509_PURPOSE_SSL_CLIENT, &err) == (prof == RT_CERT_KEY),
+              "sslclient purpose with server_auth, profile %d", prof);
+        /* Key: clientAuth then serverAuth; AK: its own EKU alone. */
+        EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(sx, NID_ext_key_usage, NULL, NULL);
+        char o1[64] = "", o2[64] = "";
+        int n_ekus = eku ? sk_ASN1_OBJECT_num(eku) : 0;
+        if (n_ekus > 0)
+          OBJ_obj2txt(o1, sizeof o1, sk_ASN1_OBJECT_value(eku, 0), 1);
+        if (n_ekus > 1)
+          OBJ_obj2txt(o2, sizeof o2, sk_ASN1_OBJECT_value(eku, 1), 1);
+        if (prof == RT_CERT_KEY)
+          CHECK(n_ekus == 2 && strcmp(o1, "1.3.6.1.5.5.7.3.2") == 0 &&
+                    strcmp(o2, "1.3.6.1.5.5.7.3.1") == 0,
+                "key EKUs with server_auth: %d %s %s", n_ekus, o1, o2);
+        else
+          CHECK(n_ekus == 1 && strcmp(o1, "2.23.133.8.3") == 0, "AK EKU with server_auth: %d %s",
+                n_ekus, o1);
+        sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+        X509_free(sx);
+      }
+      free(sder);
+    }
+  }
+
   EVP_PKEY_free(ec);
   EVP_PKEY_free(rsa);
   rt_issuer_free(is);

@@ -79,6 +79,7 @@ static void test_default(void) {
   rt_policy_identity_free(&id);
   rt_policy_free(p);
 
+  CHECK(!rt_policy_server_auth(p), "default certificates serve TLS servers");
   /* "{}" is equivalent but chosen on purpose. */
   p = parse("{}", &e);
   CHECK(p != NULL && !rt_policy_is_default(p), "{} reported as default");
@@ -105,6 +106,16 @@ static const char *FULL =
     "              \"organizational_unit\": \"ek {ek}\"},\n"
     "  \"dns_sans\": [\"{name}.hosts.example.com\", \"static.example.com\"]\n"
     "}\n";
+
+static void test_server_auth(void) {
+  rt_err e;
+  rt_policy *p = parse("{\"server_auth\": true}", &e);
+  CHECK(p != NULL && rt_policy_server_auth(p), "server_auth not read: %s", e.msg);
+  rt_policy_free(p);
+  p = parse("{\"server_auth\": false}", &e);
+  CHECK(p != NULL && !rt_policy_server_auth(p), "server_auth false read as true");
+  rt_policy_free(p);
+}
 
 static void test_full(const char *dir) {
   rt_err e;
@@ -227,6 +238,7 @@ static void test_rejections(void) {
       /* booleans */
       {"{\"allow_sha1\": \"no\"}", "allow_sha1: expected true or false"},
       {"{\"require_event_log\": 1}", "require_event_log: expected true or false"},
+      {"{\"server_auth\": \"yes\"}", "server_auth: expected true or false"},
       /* pcrs */
       {"{\"pcrs\": []}", "pcrs: expected an object of banks"},
       {"{\"pcrs\": {}}", "pcrs: no bank selected"},
@@ -386,6 +398,7 @@ int main(void) {
   char dir[] = "/tmp/rt_test_policy.XXXXXX";
   if (mkdtemp(dir) == NULL)
     return 2;
+  test_server_auth();
   test_default();
   test_full(dir);
   test_rejections();
