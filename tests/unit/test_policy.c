@@ -77,9 +77,9 @@ static void test_default(void) {
             id.organizational_unit == NULL && id.n_dns_sans == 0,
         "default identity");
   rt_policy_identity_free(&id);
+  CHECK(!rt_policy_server_auth(p), "default certificates serve TLS servers");
   rt_policy_free(p);
 
-  CHECK(!rt_policy_server_auth(p), "default certificates serve TLS servers");
   /* "{}" is equivalent but chosen on purpose. */
   p = parse("{}", &e);
   CHECK(p != NULL && !rt_policy_is_default(p), "{} reported as default");
