@@ -15,25 +15,10 @@ tool=$build/tests/rt_makecred_tool
 : "${TPM2TOOLS_TCTI:?run under tests/harness/with-swtpm}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/test_makecredential.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
+. "$(dirname "$0")/lib/assert.sh"
 cd "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL: $*" >&2
-  if [ -s out ]; then sed 's/^/    | /' out | head -n 20 >&2; fi
-}
-# check WHAT CMD...: CMD must succeed. refuse WHAT CMD...: CMD must fail.
-check() {
-  local what=$1
-  shift
-  if "$@" > out 2>&1; then ok; else bad "$what"; fi
-}
-refuse() {
-  local what=$1
-  shift
-  if "$@" > out 2>&1; then bad "$what (accepted)"; else ok; fi
-}
+# Commands and checks write to ./out; failures show it.
+RT_TEST_OUT=out
 
 # Without a resource manager (direct mode) tpm2-tools leave their objects
 # and sessions loaded, and swtpm has three object slots.
@@ -224,5 +209,4 @@ if [ -n "$p256_ek" ]; then
   run_ek P-256 "$p256_ek" sha256 std none rsa rsapss sha256
 fi
 
-echo "test_makecredential.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
+finish test_makecredential.sh

@@ -19,24 +19,10 @@ tool=$build/tests/tss2key_tool
 export TPM2OPENSSL_TCTI=$RATTEST_TCTI
 work=$(mktemp -d "${TMPDIR:-/tmp}/test_tss2key_interop.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
+. "$(dirname "$0")/lib/assert.sh"
 cd "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL: $*" >&2
-  if [ -s out ]; then sed 's/^/    | /' out | head -n 20 >&2; fi
-}
-check() {
-  local what=$1
-  shift
-  if "$@" > out 2>&1; then ok; else bad "$what"; fi
-}
-refuse() {
-  local what=$1
-  shift
-  if "$@" > out 2>&1; then bad "$what (accepted)"; else ok; fi
-}
+# Commands and checks write to ./out; failures show it.
+RT_TEST_OUT=out
 # openssl CMD with the tpm2 provider (options before the file operands).
 tpm2() {
   local cmd=$1
@@ -135,5 +121,4 @@ if grep -q 'the owner hierarchy needs a password: CreatePrimary' out; then ok; e
 check "clear the owner password" tpm2_changeauth -c o -p ownerpw
 
 no_transients "at the end"
-echo "test_tss2key_interop.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
+finish test_tss2key_interop.sh
