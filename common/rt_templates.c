@@ -72,51 +72,43 @@ TPM2B_PUBLIC rt_template_ek(rt_key_alg alg) {
   return t;
 }
 
-TPM2B_PUBLIC rt_template_ak(rt_key_alg alg) {
+/* A signing key (no symmetric part, no KDF) of alg with the given
+ * attributes; `scheme` ECDSA/RSASSA with SHA-256 when restricted keys need it,
+ * TPM2_ALG_NULL to let each signature choose. */
+static TPM2B_PUBLIC signing_template(rt_key_alg alg, TPMA_OBJECT attrs, int fixed_scheme) {
   TPM2B_PUBLIC t;
   memset(&t, 0, sizeof t);
   TPMT_PUBLIC *p = &t.publicArea;
   p->nameAlg = TPM2_ALG_SHA256;
-  p->objectAttributes = RT_AK_ATTRS;
-  /* A restricted signing key must carry its scheme: the TPM then signs only
-   * digests it computed itself (quotes, certifications). */
+  p->objectAttributes = attrs;
   if (alg == RT_ALG_RSA_2048) {
     p->type = TPM2_ALG_RSA;
     p->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-    p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
-    p->parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
+    p->parameters.rsaDetail.scheme.scheme = fixed_scheme ? TPM2_ALG_RSASSA : TPM2_ALG_NULL;
+    if (fixed_scheme)
+      p->parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
     p->parameters.rsaDetail.keyBits = 2048;
   } else {
     p->type = TPM2_ALG_ECC;
     p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-    p->parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
-    p->parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+    p->parameters.eccDetail.scheme.scheme = fixed_scheme ? TPM2_ALG_ECDSA : TPM2_ALG_NULL;
+    if (fixed_scheme)
+      p->parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
     p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
     p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
   }
   return t;
 }
 
+TPM2B_PUBLIC rt_template_ak(rt_key_alg alg) {
+  /* A restricted signing key must carry its scheme: the TPM then signs only
+   * digests it computed itself (quotes, certifications). */
+  return signing_template(alg, RT_AK_ATTRS, 1);
+}
+
 TPM2B_PUBLIC rt_template_key(rt_key_alg alg) {
-  TPM2B_PUBLIC t;
-  memset(&t, 0, sizeof t);
-  TPMT_PUBLIC *p = &t.publicArea;
-  p->nameAlg = TPM2_ALG_SHA256;
-  p->objectAttributes = RT_KEY_ATTRS;
   /* Scheme NULL: the caller picks hash and padding per signature (TLS 1.2
    * and 1.3 ask for different ones). */
-  if (alg == RT_ALG_RSA_2048) {
-    p->type = TPM2_ALG_RSA;
-    p->objectAttributes |= TPMA_OBJECT_DECRYPT;
-    p->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-    p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
-    p->parameters.rsaDetail.keyBits = 2048;
-  } else {
-    p->type = TPM2_ALG_ECC;
-    p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-    p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-    p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-    p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-  }
-  return t;
+  return signing_template(alg, RT_KEY_ATTRS | (alg == RT_ALG_RSA_2048 ? TPMA_OBJECT_DECRYPT : 0),
+                          0);
 }
