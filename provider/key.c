@@ -31,8 +31,9 @@ void rt_key_free(rt_key *key) {
   if (key->tr != ESYS_TR_NONE && key->persistent == 0) {
     rt_tpm *tpm = NULL;
     rt_err err;
-    /* Only the ESYS context that loaded it can flush it; a key freed in a
-     * fork child by the parent's copy leaves the parent's object alone. */
+    /* Only the process that loaded it flushes it: a fork child shares the
+     * connection, and its copy of the key object must leave the parent's
+     * TPM object alone. */
     if (rt_prov_tpm_acquire(key->ctx, &tpm, &err) == RT_OK) {
       if (key->gen == key->ctx->gen && key->pid == getpid())
         rt_tpm_flush(tpm, &key->tr);
@@ -193,8 +194,8 @@ static rt_code load_file_key(rt_key *key, rt_tpm *tpm, rt_err *err) {
 rt_code rt_key_tr(rt_key *key, rt_tpm *tpm, ESYS_TR *tr, rt_err *err) {
   if (!key->tpm_resident)
     return rt_err_set(err, RT_E_INVALID, "the key has no private part in the TPM");
-  if (key->tr == ESYS_TR_NONE || key->gen != key->ctx->gen || key->pid != getpid()) {
-    /* A handle of an older context (before a fork) is meaningless here. */
+  /* A fork child uses its parent's handle: it shares the connection. */
+  if (key->tr == ESYS_TR_NONE || key->gen != key->ctx->gen) {
     key->tr = ESYS_TR_NONE;
     if (key->persistent != 0) {
       TSS2_RC trc = Esys_TR_FromTPMPublic(tpm->esys, key->persistent, ESYS_TR_NONE, ESYS_TR_NONE,

@@ -54,8 +54,13 @@ rt_provctx *rt_provctx_new(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *
     free(ctx);
     return NULL;
   }
-  if (ctx->libctx == NULL || pthread_mutex_init(&ctx->lock, NULL) != 0 ||
-      pthread_mutex_init(&ctx->soft_lock, NULL) != 0) {
+  if (ctx->libctx == NULL || pthread_mutex_init(&ctx->soft_lock, NULL) != 0) {
+    OSSL_LIB_CTX_free(ctx->libctx);
+    free(ctx);
+    return NULL;
+  }
+  if (!rt_prov_conn_init(ctx)) {
+    pthread_mutex_destroy(&ctx->soft_lock);
     OSSL_LIB_CTX_free(ctx->libctx);
     free(ctx);
     return NULL;
@@ -66,42 +71,10 @@ rt_provctx *rt_provctx_new(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *
 void rt_provctx_free(rt_provctx *ctx) {
   if (ctx == NULL)
     return;
-  /* Only the process that opened the connection closes it properly; a fork
-   * child just drops its copy (closing the socket does not touch the TPM). */
-  rt_tpm_close(ctx->tpm);
-  pthread_mutex_destroy(&ctx->lock);
+  rt_prov_conn_free(ctx);
   pthread_mutex_destroy(&ctx->soft_lock);
   OSSL_LIB_CTX_free(ctx->libctx);
   free(ctx);
-}
-
-rt_code rt_prov_tpm_acquire(rt_provctx *ctx, rt_tpm **tpm, rt_err *err) {
-  *tpm = NULL;
-  if (pthread_mutex_lock(&ctx->lock) != 0)
-    return rt_err_set(err, RT_E_INTERNAL, "cannot lock the TPM context");
-  pid_t self = getpid();
-  if (ctx->tpm != NULL && ctx->pid != self) {
-    /* Forked: the parent's ESYS context shares its socket and session state
-     * with the parent. Drop it without finalizing commands and open our own;
-     * bumping gen makes every key object reload in this connection. */
-    rt_tpm_close(ctx->tpm);
-    ctx->tpm = NULL;
-  }
-  if (ctx->tpm == NULL) {
-    rt_code rc = rt_tpm_open(ctx->tcti[0] != '\0' ? ctx->tcti : NULL, &ctx->tpm, err);
-    if (rc != RT_OK) {
-      pthread_mutex_unlock(&ctx->lock);
-      return rc;
-    }
-    ctx->pid = self;
-    ctx->gen++;
-  }
-  *tpm = ctx->tpm;
-  return RT_OK;
-}
-
-void rt_prov_tpm_release(rt_provctx *ctx) {
-  pthread_mutex_unlock(&ctx->lock);
 }
 
 const char *rt_prov_state_dir(const rt_provctx *ctx) {

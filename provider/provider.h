@@ -7,6 +7,7 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 #include <tss2/tss2_esys.h>
 
@@ -23,6 +24,10 @@
  * provider whatever order the application loaded providers in. */
 #define RT_PROPQ_OTHERS "provider!=rattest"
 
+/* The lock (and state) of a TPM connection, in memory shared with forked
+ * children (tpmconn.c). */
+typedef struct rt_prov_conn rt_prov_conn;
+
 typedef struct rt_provctx {
   const OSSL_CORE_HANDLE *handle;
   /* Child library context of the core, for the software operations
@@ -34,28 +39,39 @@ typedef struct rt_provctx {
   /* From openssl.cnf ("" when absent). */
   char tcti[256];
   char state_dir[4096];
-  /* One ESYS context per provider instance, opened on first use. ESYS is
-   * not thread-safe, so every TPM command runs under `lock`; after fork the
-   * child must not share the parent's connection, so `pid` tells whose it
-   * is and `gen` counts reopenings so key objects know to reload. */
-  pthread_mutex_t lock;
   /* Guards the lazy software copy of keys' public parts (rt_key_soft),
    * which threads signing with one key object may ask for at once. */
   pthread_mutex_t soft_lock;
   /* Random per process: tags what our PEM decoder hands our key decoder
    * (decoder.c), so no input from outside can pose as it. */
   unsigned char tag[16];
+  /* One TPM connection per provider instance, opened on first use and
+   * shared with the processes forked after that (tpmconn.c). ESYS is not
+   * thread-safe and a shared connection must not interleave commands, so
+   * every TPM command runs under the lock in `conn`, which lives in shared
+   * memory. `pid` is the process that opened `tpm` (only it closes it),
+   * `gen` counts openings so key objects know when to reload. */
+  _Atomic(rt_prov_conn *) conn;
+  rt_prov_conn *conn_retired;
   rt_tpm *tpm;
   pid_t pid;
   unsigned gen;
+  /* The process's list of provider instances (tpmconn.c). */
+  struct rt_provctx *next;
 } rt_provctx;
 
 rt_provctx *rt_provctx_new(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in);
 void rt_provctx_free(rt_provctx *ctx);
 
-/* Locks the provider's TPM and opens it if needed (again in a fork child).
- * On success the caller owns the lock until rt_prov_tpm_release; on failure
- * the lock is not held. */
+/* Sets up and tears down the connection part of ctx (tpmconn.c); init
+ * returns 0 on failure. */
+int rt_prov_conn_init(rt_provctx *ctx);
+void rt_prov_conn_free(rt_provctx *ctx);
+
+/* Locks the provider's TPM connection and opens it if needed. A process
+ * forked after the opening shares it (and the keys loaded in it). On success
+ * the caller owns the lock until rt_prov_tpm_release; on failure the lock is
+ * not held. */
 rt_code rt_prov_tpm_acquire(rt_provctx *ctx, rt_tpm **tpm, rt_err *err);
 void rt_prov_tpm_release(rt_provctx *ctx);
 

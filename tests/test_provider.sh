@@ -36,8 +36,9 @@ ossl() {
     openssl "$@"
   fi
 }
-OSSL=(openssl)
-[ -n "${RATTEST_PRELOAD:-}" ] && OSSL=(env LD_PRELOAD="$RATTEST_PRELOAD" ASAN_OPTIONS=detect_leaks=0 openssl)
+PRELOAD=()
+[ -n "${RATTEST_PRELOAD:-}" ] && PRELOAD=(env LD_PRELOAD="$RATTEST_PRELOAD" ASAN_OPTIONS=detect_leaks=0)
+OSSL=("${PRELOAD[@]}" openssl)
 export OPENSSL_MODULES="$build/lib"
 
 "$src/certs/mkpki" "$work/pki" > /dev/null
@@ -57,8 +58,8 @@ enroll() { # DIR ALG HANDLE
     --key-alg "$2" --handle "$3" --ek rsa --event-log "$LOG" --timeout 30s > "$work/enroll.log" 2>&1 \
     || { cat "$work/enroll.log" >&2; exit 1; }
 }
-# field DIR NAME: a path of the state file's "default" identity.
-field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/state.json"))["identities"]["default"][sys.argv[2]])' "$1" "$2"; }
+# field DIR KEY [IDENTITY]: a path of the state file's identity ("default").
+field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/state.json"))["identities"][sys.argv[3]][sys.argv[2]])' "$1" "$2" "${3:-default}"; }
 EC="$work/ec" RSA="$work/rsa"
 mkdir -p "$EC" "$RSA"
 enroll "$EC" ecc-p256 0x81000100
@@ -198,8 +199,8 @@ start_rserver() { # N DIR ARGS...: s_server with rattest on $rport for N connect
   bad "rattest s_server did not start: $(head -c 600 "$work/rserver.log")"
   return 1
 }
-# In direct mode the server holds swtpm's only connection: it must be gone
-# before anything else talks to the TPM.
+# Waits for the server to exit after its connections (it flushes its key
+# file then), so the transient check below sees its balance.
 stop_rserver() {
   [ -n "$rpid" ] || return 0
   for _ in $(seq 200); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.05; done
@@ -274,7 +275,74 @@ if start_rserver 1 "$WEB" -key rattest:web -cert rattest:web; then
   if [ "$code" = 200 ]; then ok; else bad "curl to the rattest server: $code $(tail -n 3 "$work/rserver.log")"; fi
 fi
 stop_rserver
-# The servers with the key file flushed it on exit.
+
+# nginx (Debian's 1.22) with an openssl.cnf activating default and rattest:
+# the master loads the TSS2 key file, then forks two workers that sign every
+# handshake through the master's TPM connection (provider/tpmconn.c). They
+# demand a client certificate from the issuing CA; the client is s_client
+# with its own TPM key, so both ends sign in the TPM. Each answer names the
+# worker that served it (listen ... reuseport spreads connections over the
+# workers), so the check proves forked workers signed.
+ngx="$work/nginx"
+mkdir -p "$ngx"
+# nginx wants the certificate followed by its chain in one file.
+cat "$(field "$WEB" cert_file web)" "$(field "$WEB" chain_file web)" > "$ngx/fullchain.pem"
+nginx_pid=""
+for _ in $(seq 20); do
+  nport=$((20000 + RANDOM % 20000))
+  cat > "$ngx/nginx.conf" <<NGINX
+daemon off;
+master_process on;
+worker_processes 2;
+pid $ngx/nginx.pid;
+error_log $ngx/error.log info;
+events { worker_connections 64; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$nport ssl reuseport;
+    server_name web.rattest.test;
+    ssl_certificate $ngx/fullchain.pem;
+    ssl_certificate_key $(field "$WEB" key_file web);
+    ssl_client_certificate $work/clientca.pem;
+    ssl_verify_client on;
+    location / { return 200 "worker \$pid client \$ssl_client_verify\n"; }
+  }
+}
+NGINX
+  OPENSSL_CONF="$work/curl.cnf" "${PRELOAD[@]}" nginx -p "$ngx/" -e "$ngx/error.log" \
+    -c "$ngx/nginx.conf" > "$ngx/stdout.log" 2>&1 &
+  nginx_pid=$!
+  for _ in $(seq 100); do
+    [ "$(pgrep -c -P "$nginx_pid" 2>/dev/null)" = 2 ] && break
+    kill -0 "$nginx_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -0 "$nginx_pid" 2>/dev/null && break
+  wait "$nginx_pid" 2>/dev/null; nginx_pid=""
+  grep -q "in use" "$ngx/error.log" || break
+done
+if [ -n "$nginx_pid" ]; then
+  : > "$ngx/answers"
+  for _ in $(seq 16); do
+    printf 'GET / HTTP/1.0\r\nHost: web.rattest.test\r\n\r\n' | timeout 30 "${OSSL[@]}" s_client -quiet \
+      -connect "127.0.0.1:$nport" -servername web.rattest.test -verify_return_error \
+      -CAfile "$work/clientca.pem" -provider rattest -provider default \
+      -key "$EC/default.key.pem" -cert "$EC/default.cert.pem" >> "$ngx/answers" 2>&1
+  done
+  n200=$(grep -c "client SUCCESS" "$ngx/answers")
+  workers=$(sed -n 's/^worker \([0-9]*\) client SUCCESS$/\1/p' "$ngx/answers" | sort -u | wc -l)
+  if [ "$n200" = 16 ]; then ok; else bad "nginx answered $n200 of 16 mTLS requests: $(head -c 600 "$ngx/answers") $(tail -n 5 "$ngx/error.log")"; fi
+  if [ "$workers" = 2 ]; then ok; else bad "nginx: $workers worker(s) served the 16 requests, expected 2"; fi
+  kill -QUIT "$nginx_pid"
+  for _ in $(seq 200); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.05; done
+  wait "$nginx_pid" 2>/dev/null
+  if grep -qE "\[(alert|emerg|crit)\]" "$ngx/error.log"; then bad "nginx: $(grep -E "alert|emerg|crit" "$ngx/error.log" | head -n 3)"; else ok; fi
+else
+  bad "nginx did not start: $(tail -n 5 "$ngx/error.log" "$ngx/stdout.log" 2>/dev/null)"
+fi
+
+# The servers with the key file flushed it on exit (nginx: its master).
 if [ "$RATTEST_TPM_MODE" = direct ]; then
   n=$(tpm2_getcap handles-transient 2>/dev/null | grep -c 0x || true)
   if [ "$n" = 0 ]; then ok; else bad "$n transient objects left by the rattest servers"; fi
@@ -548,14 +616,20 @@ if (source "$src/tests/harness/swtpm-lib.sh" &&
     -provider rattest -provider default -key "$work/other-tpm.pem" -cert "$EC/default.cert.pem"
 else bad "second TPM: $(tail -n 5 "$work/tpm2.out")"; fi
 
-# Concurrency: 8 threads x 50 signatures on one key object (by URI and by
-# key file). Fork is not tested here yet (see test_provider_stress.c).
+# Concurrency: 8 threads x 50 signatures on one key object, then 4 children
+# forked after the load sign alongside the parent (by URI and by key file).
 if RATTEST_STATE_DIR="$EC" timeout 120 "$build/tests/test_provider_stress" "$build/lib" rattest:default \
-    > "$work/stress.out" 2>&1; then ok
-else bad "stress: $(tail -n 5 "$work/stress.out")"; fi
+    --fork > "$work/stress.out" 2>&1; then ok
+else bad "stress and fork: $(tail -n 5 "$work/stress.out")"; fi
 if RATTEST_STATE_DIR="$RSA" timeout 120 "$build/tests/test_provider_stress" "$build/lib" "$RSA/default.key.pem" \
-    > "$work/stress.out" 2>&1; then ok
-else bad "stress, RSA key file: $(tail -n 5 "$work/stress.out")"; fi
+    --fork > "$work/stress.out" 2>&1; then ok
+else bad "stress and fork, RSA key file: $(tail -n 5 "$work/stress.out")"; fi
+# The shared connection's races: 20 children forked while a thread signs
+# all sign; a child killed holding the lock makes every later use refused
+# (3 checks, plus the key, its public part and the signing contexts).
+if RATTEST_STATE_DIR="$EC" timeout 120 "$build/tests/test_provider_stress" "$build/lib" rattest:default \
+    --hazards > "$work/stress.out" 2>&1 && grep -q "6 passed, 0 failed" "$work/stress.out"; then ok
+else bad "fork hazards: $(tail -n 5 "$work/stress.out")"; fi
 
 # No transient object left behind by any of the above.
 n=$(tpm2_getcap handles-transient 2>/dev/null | grep -c 0x || true)

@@ -8,7 +8,7 @@ RATTEST_PACKAGES=(
   libssl-dev libtss2-dev libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libjansson-dev
   # software TPM and the peers that judge our output
   swtpm swtpm-tools gnutls-bin tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0 dbus
-  openssl curl
+  openssl curl nginx-light
   # standard gRPC in another language, stubs generated from proto/
   python3 python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc
   # used by the test harness (ss, pkill) and the format check
