@@ -94,6 +94,11 @@ check "signature verifies with the certificate" openssl pkeyutl -verify -pubin -
   -rawin -digest sha256 -in "$work/msg" -sigfile "$work/sig"
 check "audit line for the accepted Finish" sh -c "grep '\"method\":\"Finish\"' '$work/audit.log' | grep -q '\"decision\":\"accept\"'"
 check "audit line carries the EK hash" grep -q "\"ek_sha256\":\"$ek_hash\"" "$work/audit.log"
+# swtpm's EK certificate names IBM's vendor ID (numeric, so no vendor text),
+# model swtpm, and the TCG "no expiry" date 9999-12-31.
+check "Begin's audit line names the TPM from the EK certificate" grep -q \
+  '"ek_tpm":{"manufacturer":"id:00001014","model":"swtpm","version":"id:20191023","not_after":"9999-12-31T23:59:59Z","expired":false}' \
+  "$work/audit.log"
 check "nothing left loaded" test "$(transients)" = 0
 
 # --- 2. Idempotence, status, renewal --------------------------------------

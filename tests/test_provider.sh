@@ -310,6 +310,7 @@ http {
   }
 }
 NGINX
+  : > "$ngx/error.log" # a port taken in an earlier try is not this run's error
   OPENSSL_CONF="$work/curl.cnf" "${PRELOAD[@]}" nginx -p "$ngx/" -e "$ngx/error.log" \
     -c "$ngx/nginx.conf" > "$ngx/stdout.log" 2>&1 &
   nginx_pid=$!

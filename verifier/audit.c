@@ -28,6 +28,18 @@ void rt_audit_decision(const rt_audit *a, grpc_status_code status, const rt_rpc_
   set_opt(o, "name", a->name);
   set_opt(o, "ek_sha256", a->ek_sha256);
   set_opt(o, "key_serial", a->key_serial);
+  if (a->ek != NULL) {
+    /* The TPM as its manufacturer certified it: lets an operator find
+     * machines by TPM vendor/firmware, and see EKs accepted past expiry. */
+    json_t *t = json_object();
+    set_opt(t, "vendor", a->ek->vendor);
+    set_opt(t, "manufacturer", a->ek->manufacturer);
+    set_opt(t, "model", a->ek->model);
+    set_opt(t, "version", a->ek->version);
+    set_opt(t, "not_after", a->ek->not_after);
+    json_object_set_new(t, "expired", json_boolean(a->ek->expired));
+    json_object_set_new(o, "ek_tpm", t);
+  }
   set_opt(o, "peer", a->peer);
   char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(o);

@@ -5,6 +5,7 @@
 #ifndef RT_VERIFIER_AUDIT_H
 #define RT_VERIFIER_AUDIT_H
 
+#include "ek_info.h"
 #include "rt_grpc.h"
 
 typedef struct {
@@ -13,6 +14,8 @@ typedef struct {
   const char *name;       /* identity name, may be NULL */
   const char *ek_sha256;  /* hex, may be NULL before the EK is known */
   const char *key_serial; /* hex serial of the issued key certificate, accept only */
+  /* What the verified EK certificate says of the TPM (Begin), else NULL. */
+  const rt_ek_info *ek;
 } rt_audit;
 
 void rt_audit_decision(const rt_audit *a, grpc_status_code status, const rt_rpc_status *st);

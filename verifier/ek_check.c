@@ -65,7 +65,10 @@ rt_code rt_ek_roots_load(const char *path, rt_ek_roots **out, rt_err *err) {
     DIR *d = opendir(path);
     struct dirent *e;
     while (d != NULL && (e = readdir(d)) != NULL && code == RT_OK) {
-      if (e->d_name[0] == '.')
+      /* Hidden files and notes (README.md next to the CAs) are not CAs. */
+      size_t nl = strlen(e->d_name);
+      if (e->d_name[0] == '.' || (nl > 3 && strcmp(e->d_name + nl - 3, ".md") == 0) ||
+          (nl > 4 && strcmp(e->d_name + nl - 4, ".txt") == 0))
         continue;
       char file[4096];
       snprintf(file, sizeof file, "%s/%s", path, e->d_name);
@@ -109,14 +112,69 @@ static X509 *parse(const rt_cert_der *d) {
   return x;
 }
 
+/* Lets through exactly one error when the policy says so: the EK
+ * certificate itself (depth 0) past its notAfter. */
+static int verify_cb(int ok, X509_STORE_CTX *ctx) {
+  const rt_ek_opts *opts = X509_STORE_CTX_get_app_data(ctx);
+  if (!ok && opts != NULL && opts->expiry_advisory &&
+      X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CERT_HAS_EXPIRED &&
+      X509_STORE_CTX_get_error_depth(ctx) == 0)
+    return 1;
+  return ok;
+}
+
+/* Verifies leaf's chain and fills the outputs; takes nothing over. */
+static rt_code verify_leaf(const rt_ek_roots *roots, X509 *leaf, const rt_cert_der *intermediates,
+                           size_t n_intermediates, const rt_ek_opts *opts,
+                           uint8_t ek_key_sha256[32], rt_ek_info *info, rt_err *err) {
+  rt_code code = RT_OK;
+  X509_STORE_CTX *ctx = NULL;
+  STACK_OF(X509) *untrusted = sk_X509_new_null();
+  for (size_t i = 0; untrusted != NULL && i < n_intermediates; i++) {
+    X509 *x = parse(&intermediates[i]);
+    if (x == NULL) {
+      code = rt_err_set(err, RT_E_INVALID, "EK intermediate %zu is not a DER certificate", i);
+      goto out;
+    }
+    sk_X509_push(untrusted, x);
+  }
+  ctx = X509_STORE_CTX_new();
+  if (untrusted == NULL || ctx == NULL ||
+      X509_STORE_CTX_init(ctx, roots->store, leaf, untrusted) != 1 ||
+      X509_STORE_CTX_set_app_data(ctx, (void *)opts) != 1) {
+    code = rt_err_set(err, RT_E_NOMEM, "cannot set up the EK chain check");
+    goto out;
+  }
+  X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+  if (X509_verify_cert(ctx) != 1) {
+    int e = X509_STORE_CTX_get_error(ctx);
+    code = rt_err_set(err, RT_E_CRYPTO,
+                      "EK certificate does not chain to a trusted manufacturer CA: %s (depth %d)",
+                      X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
+    goto out;
+  }
+  /* The identity of the EK: the hash of its public key as certified. */
+  unsigned char *spki = NULL;
+  int spki_len = i2d_PUBKEY(X509_get0_pubkey(leaf), &spki);
+  unsigned int dlen = 0;
+  if (spki_len <= 0 ||
+      !EVP_Digest(spki, (size_t)spki_len, ek_key_sha256, &dlen, EVP_sha256(), NULL))
+    code = rt_err_set(err, RT_E_CRYPTO, "cannot hash the EK public key");
+  OPENSSL_free(spki);
+  if (code == RT_OK && info != NULL)
+    rt_ek_info_read(leaf, info);
+out:
+  ERR_clear_error();
+  X509_STORE_CTX_free(ctx);
+  sk_X509_pop_free(untrusted, X509_free);
+  return code;
+}
+
 rt_code rt_ek_check(const rt_ek_roots *roots, const TPMT_PUBLIC *ek, const rt_cert_der *certs,
                     size_t n_certs, const rt_cert_der *intermediates, size_t n_intermediates,
-                    size_t *which, uint8_t ek_key_sha256[32], rt_err *err) {
+                    const rt_ek_opts *opts, size_t *which, uint8_t ek_key_sha256[32],
+                    rt_ek_info *info, rt_err *err) {
   X509 *leaf = NULL;
-  STACK_OF(X509) *untrusted = NULL;
-  X509_STORE_CTX *ctx = NULL;
-  rt_code code = RT_OK;
-
   for (size_t i = 0; i < n_certs && leaf == NULL; i++) {
     X509 *x = parse(&certs[i]);
     if (x == NULL)
@@ -129,46 +187,28 @@ rt_code rt_ek_check(const rt_ek_roots *roots, const TPMT_PUBLIC *ek, const rt_ce
       X509_free(x);
     }
   }
-  if (leaf == NULL) {
-    code = rt_err_set(err, RT_E_NOT_FOUND,
+  ERR_clear_error();
+  if (leaf == NULL)
+    return rt_err_set(err, RT_E_NOT_FOUND,
                       n_certs == 0 ? "no EK certificate was sent"
                                    : "the EK public key is not the key of any EK certificate sent");
-    goto out;
+  rt_code code =
+      verify_leaf(roots, leaf, intermediates, n_intermediates, opts, ek_key_sha256, info, err);
+  X509_free(leaf);
+  return code;
+}
+
+rt_code rt_ek_check_cert(const rt_ek_roots *roots, const rt_cert_der *cert,
+                         const rt_cert_der *intermediates, size_t n_intermediates,
+                         const rt_ek_opts *opts, uint8_t ek_key_sha256[32], rt_ek_info *info,
+                         rt_err *err) {
+  X509 *leaf = parse(cert);
+  if (leaf == NULL) {
+    ERR_clear_error();
+    return rt_err_set(err, RT_E_INVALID, "the EK certificate is not a DER certificate");
   }
-  untrusted = sk_X509_new_null();
-  for (size_t i = 0; untrusted != NULL && i < n_intermediates; i++) {
-    X509 *x = parse(&intermediates[i]);
-    if (x == NULL) {
-      code = rt_err_set(err, RT_E_INVALID, "EK intermediate %zu is not a DER certificate", i);
-      goto out;
-    }
-    sk_X509_push(untrusted, x);
-  }
-  ctx = X509_STORE_CTX_new();
-  if (untrusted == NULL || ctx == NULL ||
-      X509_STORE_CTX_init(ctx, roots->store, leaf, untrusted) != 1) {
-    code = rt_err_set(err, RT_E_NOMEM, "cannot set up the EK chain check");
-    goto out;
-  }
-  if (X509_verify_cert(ctx) != 1) {
-    int e = X509_STORE_CTX_get_error(ctx);
-    code = rt_err_set(err, RT_E_CRYPTO,
-                      "EK certificate does not chain to a trusted manufacturer CA: %s",
-                      X509_verify_cert_error_string(e));
-    goto out;
-  }
-  /* The identity of the EK: the hash of its public key as certified. */
-  unsigned char *spki = NULL;
-  int spki_len = i2d_PUBKEY(X509_get0_pubkey(leaf), &spki);
-  unsigned int dlen = 0;
-  if (spki_len <= 0 ||
-      !EVP_Digest(spki, (size_t)spki_len, ek_key_sha256, &dlen, EVP_sha256(), NULL))
-    code = rt_err_set(err, RT_E_CRYPTO, "cannot hash the EK public key");
-  OPENSSL_free(spki);
-out:
-  ERR_clear_error();
-  X509_STORE_CTX_free(ctx);
-  sk_X509_pop_free(untrusted, X509_free);
+  rt_code code =
+      verify_leaf(roots, leaf, intermediates, n_intermediates, opts, ek_key_sha256, info, err);
   X509_free(leaf);
   return code;
 }

@@ -5,10 +5,12 @@
 #define RT_VERIFIER_EK_CHECK_H
 
 #include <openssl/x509.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "ek_info.h"
 #include "rt_err.h"
 
 typedef struct rt_ek_roots rt_ek_roots;
@@ -25,16 +27,34 @@ typedef struct {
   size_t len;
 } rt_cert_der;
 
+typedef struct {
+  /* Accept an EK certificate past its notAfter (the policy's
+   * "ek_expiry_advisory"): TPMs outlive their EK certificates, and the TCG
+   * profile gives the validity no meaning after manufacture. The expiry is
+   * still reported in rt_ek_info. Only the EK certificate's own notAfter;
+   * CA certificates must be valid. */
+  bool expiry_advisory;
+} rt_ek_opts;
+
 /* Finds, among certs, the one whose key equals ek, and verifies its chain
  * (extra intermediates may come from the client; they are not trusted by
- * themselves). On success *which is the index of that certificate and
+ * themselves). On success *which is the index of that certificate,
  * ek_key_sha256 the SHA-256 of its SubjectPublicKeyInfo (DER), the identity
- * rattest writes into certificates as urn:rattest:ek:sha256:<hex>.
+ * rattest writes into certificates as urn:rattest:ek:sha256:<hex>, and info
+ * what the certificate says of the TPM (opts and info may be NULL).
  * Errors: RT_E_NOT_FOUND when no certificate holds the EK's key,
  * RT_E_CRYPTO when the chain does not verify, RT_E_INVALID for unparsable
  * input; the message says which. */
 rt_code rt_ek_check(const rt_ek_roots *roots, const TPMT_PUBLIC *ek, const rt_cert_der *certs,
                     size_t n_certs, const rt_cert_der *intermediates, size_t n_intermediates,
-                    size_t *which, uint8_t ek_key_sha256[32], rt_err *err);
+                    const rt_ek_opts *opts, size_t *which, uint8_t ek_key_sha256[32],
+                    rt_ek_info *info, rt_err *err);
+
+/* The chain check alone, for one EK certificate (DER) without its TPM:
+ * `rattest-verifier ek-cert`. Same errors as rt_ek_check but NOT_FOUND. */
+rt_code rt_ek_check_cert(const rt_ek_roots *roots, const rt_cert_der *cert,
+                         const rt_cert_der *intermediates, size_t n_intermediates,
+                         const rt_ek_opts *opts, uint8_t ek_key_sha256[32], rt_ek_info *info,
+                         rt_err *err);
 
 #endif

@@ -76,7 +76,8 @@ static grpc_status_code check_ak(const rt_verifier *v, const TPMT_PUBLIC *ak, rt
 }
 
 static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *req,
-                              Rattest__V1__BeginResponse *r, char ek_hex[65], rt_rpc_status *st) {
+                              Rattest__V1__BeginResponse *r, char ek_hex[65], rt_ek_info *ek_info,
+                              rt_rpc_status *st) {
   rt_err err;
   if (!rt_identity_name_valid(req->name))
     return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "NAME_INVALID",
@@ -99,8 +100,9 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
     inters[i] = (rt_cert_der){req->ek_intermediates[i].data, req->ek_intermediates[i].len};
   size_t which = 0;
   uint8_t ek_sha256[32];
+  rt_ek_opts ek_opts = {.expiry_advisory = rt_policy_ek_expiry_advisory(v->policy)};
   rt_code code = rt_ek_check(v->ek_roots, &ek.publicArea, certs, req->n_ek_certs, inters,
-                             req->n_ek_intermediates, &which, ek_sha256, &err);
+                             req->n_ek_intermediates, &ek_opts, &which, ek_sha256, ek_info, &err);
   if (code == RT_E_NOT_FOUND)
     return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_MISMATCH", "%s", err.msg);
   if (code == RT_E_CRYPTO)
@@ -215,8 +217,13 @@ grpc_status_code rt_enroll_begin(void *verifier, const rt_rpc_call_info *info,
     return rt_deny(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "INTERNAL", "out of memory");
   rattest__v1__begin_response__init(r);
   char ek_hex[65] = "";
-  grpc_status_code s = begin(verifier, req, r, ek_hex, st);
-  rt_audit a = {.method = "Begin", .peer = info->peer, .name = req->name, .ek_sha256 = ek_hex};
+  rt_ek_info ek_info = {0};
+  grpc_status_code s = begin(verifier, req, r, ek_hex, &ek_info, st);
+  rt_audit a = {.method = "Begin",
+                .peer = info->peer,
+                .name = req->name,
+                .ek_sha256 = ek_hex,
+                .ek = ek_hex[0] != '\0' ? &ek_info : NULL};
   rt_audit_decision(&a, s, st);
   if (s != GRPC_STATUS_OK) {
     rt_enroll_begin_free(&r->base);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_ekcert.h"
 #include "cmd_eventlog.h"
 #include "enroll.h"
 #include "rt_cli.h"
@@ -24,6 +25,7 @@ static void usage(FILE *f) {
              "Commands:\n"
              "  serve      run the rattest.v1.Attestation gRPC service\n"
              "  eventlog   parse a TCG event log and replay its PCRs\n"
+             "  ek-cert    check EK certificates against a manufacturer CA bundle\n"
              "  token-key  write a new session token key file (for --token-key)\n"
              "  help       show this help, or `help COMMAND` for a command's options\n"
              "  version    print the version\n"
@@ -315,6 +317,8 @@ int main(int argc, char **argv) {
     return cmd_token_key(sub_argc, sub_argv);
   if (strcmp(cmd, "eventlog") == 0)
     return rt_cmd_eventlog(sub_argc, sub_argv);
+  if (strcmp(cmd, "ek-cert") == 0)
+    return rt_cmd_ekcert(sub_argc, sub_argv);
   if (strcmp(cmd, "version") == 0) {
     printf("rattest-verifier %s\n", RATTEST_VERSION);
     return 0;
@@ -324,6 +328,8 @@ int main(int argc, char **argv) {
       usage_serve(stdout);
     else if (sub_argc > 1 && strcmp(sub_argv[1], "eventlog") == 0)
       rt_cmd_eventlog_usage(stdout);
+    else if (sub_argc > 1 && strcmp(sub_argv[1], "ek-cert") == 0)
+      rt_cmd_ekcert_usage(stdout);
     else
       usage(stdout);
     return 0;

@@ -53,8 +53,9 @@ struct rt_policy {
   allow_list expected[RT_POLICY_MAX_BANKS][RT_POLICY_NUM_PCRS];
   bool allow_sha1;
   bool require_event_log;
-  bool server_auth;  /* the key's certificate may also serve TLS servers */
-  unsigned key_algs; /* bit (1 << rt_key_alg) */
+  bool server_auth;        /* the key's certificate may also serve TLS servers */
+  bool ek_expiry_advisory; /* an expired EK certificate is accepted (noted) */
+  unsigned key_algs;       /* bit (1 << rt_key_alg) */
   unsigned ak_algs;
   int64_t lifetime;
   char *common_name; /* templates with {name} and {ek} */
@@ -395,17 +396,10 @@ rt_code rt_policy_default(rt_policy **out, rt_err *err) {
 }
 
 static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
-  static const char *const keys[] = {"pcrs",
-                                     "expected",
-                                     "allow_sha1",
-                                     "require_event_log",
-                                     "key_algorithms",
-                                     "ak_algorithms",
-                                     "cert_lifetime",
-                                     "subject",
-                                     "dns_sans",
-                                     "server_auth",
-                                     NULL};
+  static const char *const keys[] = {
+      "pcrs",           "expected",      "allow_sha1",         "require_event_log",
+      "key_algorithms", "ak_algorithms", "cert_lifetime",      "subject",
+      "dns_sans",       "server_auth",   "ek_expiry_advisory", NULL};
   rt_code code = check_keys(root, "", keys, err);
   /* Fixed order, not the file's: allow_sha1 decides whether a sha1 bank may
    * be demanded, and pcrs whether an expected value can ever be checked. */
@@ -415,6 +409,8 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
     code = get_bool(root, "require_event_log", &p->require_event_log, err);
   if (code == RT_OK)
     code = get_bool(root, "server_auth", &p->server_auth, err);
+  if (code == RT_OK)
+    code = get_bool(root, "ek_expiry_advisory", &p->ek_expiry_advisory, err);
   json_t *v;
   if (code == RT_OK && (v = json_object_get(root, "pcrs")) != NULL)
     code = parse_pcrs(p, v, err);
@@ -530,6 +526,10 @@ bool rt_policy_require_event_log(const rt_policy *p) {
 }
 bool rt_policy_server_auth(const rt_policy *p) {
   return p->server_auth;
+}
+
+bool rt_policy_ek_expiry_advisory(const rt_policy *p) {
+  return p->ek_expiry_advisory;
 }
 int64_t rt_policy_cert_lifetime(const rt_policy *p) {
   return p->lifetime;

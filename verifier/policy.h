@@ -74,6 +74,9 @@ int64_t rt_policy_cert_lifetime(const rt_policy *policy);
 /* "server_auth": true adds EKU serverAuth to the key's certificate, so the
  * TPM-bound key can also be a TLS server's (default false: client only). */
 bool rt_policy_server_auth(const rt_policy *policy);
+/* An EK certificate past its notAfter is accepted, and noted in the audit
+ * line ("ek_expiry_advisory"; default false: refused as EK_CHAIN). */
+bool rt_policy_ek_expiry_advisory(const rt_policy *policy);
 
 /* ---- Evaluation ------------------------------------------------------------ */
 

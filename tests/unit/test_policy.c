@@ -78,6 +78,7 @@ static void test_default(void) {
         "default identity");
   rt_policy_identity_free(&id);
   CHECK(!rt_policy_server_auth(p), "default certificates serve TLS servers");
+  CHECK(!rt_policy_ek_expiry_advisory(p), "default policy accepts expired EK certificates");
   rt_policy_free(p);
 
   /* "{}" is equivalent but chosen on purpose. */
@@ -114,6 +115,17 @@ static void test_server_auth(void) {
   rt_policy_free(p);
   p = parse("{\"server_auth\": false}", &e);
   CHECK(p != NULL && !rt_policy_server_auth(p), "server_auth false read as true");
+  rt_policy_free(p);
+}
+
+static void test_ek_expiry(void) {
+  rt_err e;
+  rt_policy *p = parse("{\"ek_expiry_advisory\": true}", &e);
+  CHECK(p != NULL && rt_policy_ek_expiry_advisory(p), "ek_expiry_advisory not read: %s", e.msg);
+  rt_policy_free(p);
+  p = parse("{\"ek_expiry_advisory\": \"yes\"}", &e);
+  CHECK(p == NULL && strstr(e.msg, "ek_expiry_advisory") != NULL,
+        "a string ek_expiry_advisory accepted or unnamed: %s", e.msg);
   rt_policy_free(p);
 }
 
@@ -399,6 +411,7 @@ int main(void) {
   if (mkdtemp(dir) == NULL)
     return 2;
   test_server_auth();
+  test_ek_expiry();
   test_default();
   test_full(dir);
   test_rejections();
