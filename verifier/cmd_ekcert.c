@@ -10,6 +10,7 @@
 
 #include "ek_check.h"
 #include "rt_file.h"
+#include "rt_hex.h"
 
 #define PROG "rattest-verifier ek-cert"
 #define MAX_FILE (4u * 1024u * 1024u)
@@ -67,15 +68,6 @@ static rt_code read_certs(const char *path, rt_cert_der *out, size_t max, size_t
 static void free_certs(rt_cert_der *c, size_t n) {
   for (size_t i = 0; i < n; i++)
     free((void *)c[i].der);
-}
-
-static void to_hex(const uint8_t *b, size_t n, char *out) {
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[b[i] >> 4];
-    out[2 * i + 1] = digits[b[i] & 15];
-  }
-  out[2 * n] = '\0';
 }
 
 int rt_cmd_ekcert(int argc, char **argv) {
@@ -153,7 +145,7 @@ int rt_cmd_ekcert(int argc, char **argv) {
       code = rt_ek_check_cert(roots, &cert[0], inters, n_inters, &ek_opts, sha, &info, &err);
     free_certs(cert, n);
     if (code == RT_OK)
-      to_hex(sha, 32, hex);
+      rt_hex(sha, 32, hex);
     else
       status = 1;
     if (json) {

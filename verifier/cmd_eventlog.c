@@ -10,6 +10,7 @@
 
 #include "rt_err.h"
 #include "rt_eventlog.h"
+#include "rt_hex.h"
 
 #define PROG "rattest-verifier eventlog"
 
@@ -25,15 +26,6 @@ void rt_cmd_eventlog_usage(FILE *f) {
              "  -h, --help   show this help\n"
              "\n"
              "Exit status: 0 success, 1 unreadable or malformed log, 2 bad usage.\n");
-}
-
-static void to_hex(const uint8_t *b, size_t n, char *out) {
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[b[i] >> 4];
-    out[2 * i + 1] = digits[b[i] & 15];
-  }
-  out[2 * n] = '\0';
 }
 
 /* "sha256", or "0x0027" for a declared algorithm replay does not know. */
@@ -81,7 +73,7 @@ static void print_text(const char *path, const rt_eventlog *log, const rt_eventl
            ev->index, ev->pcr, name != NULL ? name : "unknown type", ev->type, ev->data_len,
            extended_in_log(log, i) ? "" : " [not extended]");
     for (size_t d = 0; d < ev->n_digests; d++) {
-      to_hex(ev->digests[d].bytes,
+      rt_hex(ev->digests[d].bytes,
              ev->digests[d].len > RT_EVENTLOG_MAX_DIGEST ? RT_EVENTLOG_MAX_DIGEST
                                                          : ev->digests[d].len,
              hex);
@@ -99,7 +91,7 @@ static void print_text(const char *path, const rt_eventlog *log, const rt_eventl
     for (int p = 0; p < RT_EVENTLOG_NUM_PCRS; p++) {
       if (!(bank->extended & (UINT32_C(1) << p)))
         continue;
-      to_hex(bank->pcr[p], bank->size, hex);
+      rt_hex(bank->pcr[p], bank->size, hex);
       printf("  %-8s %2d %s\n", rt_eventlog_alg_name(bank->alg), p, hex);
     }
   }
@@ -124,7 +116,7 @@ static json_t *pcrs_json(const rt_eventlog_pcrs *pcrs) {
     for (int p = 0; p < RT_EVENTLOG_NUM_PCRS; p++) {
       if (!(bank->extended & (UINT32_C(1) << p)))
         continue;
-      to_hex(bank->pcr[p], bank->size, hex);
+      rt_hex(bank->pcr[p], bank->size, hex);
       snprintf(key, sizeof key, "%d", p);
       if (!jset(obj, key, json_string(hex)))
         goto fail;
@@ -148,7 +140,7 @@ static json_t *digests_json(const rt_eventlog_event *ev) {
       json_decref(obj);
       return NULL;
     }
-    to_hex(ev->digests[d].bytes, ev->digests[d].len, hex);
+    rt_hex(ev->digests[d].bytes, ev->digests[d].len, hex);
     bool ok = jset(obj, alg_label(ev->digests[d].alg, buf), json_string(hex));
     free(hex);
     if (!ok) {

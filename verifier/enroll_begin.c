@@ -12,6 +12,7 @@
 #include "decision.h"
 #include "enroll.h"
 #include "rattest.pb-c.h"
+#include "rt_hex.h"
 #include "rt_makecred.h"
 #include "rt_pcrsel.h"
 #include "rt_templates.h"
@@ -39,11 +40,6 @@ static rt_key_alg wire_alg(Rattest__V1__KeyAlgorithm a) {
   default:
     return RT_ALG_NONE;
   }
-}
-
-static void to_hex(const uint8_t *b, size_t n, char *out) {
-  for (size_t i = 0; i < n; i++)
-    snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
 /* Copies bytes into a protobuf field the response owns. */
@@ -109,7 +105,7 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
     return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_CHAIN", "%s", err.msg);
   if (code != RT_OK)
     return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EK_MALFORMED", "%s", err.msg);
-  to_hex(ek_sha256, 32, ek_hex);
+  rt_hex(ek_sha256, 32, ek_hex);
 
   grpc_status_code s = check_ak(v, &ak.publicArea, st);
   if (s != GRPC_STATUS_OK)

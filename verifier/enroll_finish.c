@@ -12,6 +12,7 @@
 #include "enroll.h"
 #include "evidence_check.h"
 #include "rattest.pb-c.h"
+#include "rt_hex.h"
 #include "rt_pcrsel.h"
 #include "rt_templates.h"
 #include "rt_tpm_pub.h"
@@ -21,11 +22,6 @@ typedef struct {
   char ek_hex[65];
   char serial[64];
 } finish_audit;
-
-static void to_hex(const uint8_t *b, size_t n, char *out) {
-  for (size_t i = 0; i < n; i++)
-    snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
 
 static grpc_status_code open_session(rt_verifier *v, const Rattest__V1__FinishRequest *req,
                                      rt_session_state **state, rt_rpc_status *st) {
@@ -150,7 +146,7 @@ static grpc_status_code finish(rt_verifier *v, const Rattest__V1__FinishRequest 
   if (s != GRPC_STATUS_OK)
     goto out;
   snprintf(a->name, sizeof a->name, "%s", state->name);
-  to_hex(state->ek_cert_sha256.data, state->ek_cert_sha256.len < 32 ? 0 : 32, a->ek_hex);
+  rt_hex(state->ek_cert_sha256.data, state->ek_cert_sha256.len < 32 ? 0 : 32, a->ek_hex);
 
   /* The credential: only the TPM holding the certified EK, with the AK
    * loaded, could have recovered this secret. */
