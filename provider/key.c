@@ -35,7 +35,7 @@ void rt_key_free(rt_key *key) {
      * connection, and its copy of the key object must leave the parent's
      * TPM object alone. */
     if (rt_prov_tpm_acquire(key->ctx, &tpm, &err) == RT_OK) {
-      if (key->gen == key->ctx->gen && key->pid == getpid())
+      if (key->pid == getpid())
         rt_tpm_flush(tpm, &key->tr);
       rt_prov_tpm_release(key->ctx);
     }
@@ -194,9 +194,9 @@ static rt_code load_file_key(rt_key *key, rt_tpm *tpm, rt_err *err) {
 rt_code rt_key_tr(rt_key *key, rt_tpm *tpm, ESYS_TR *tr, rt_err *err) {
   if (!key->tpm_resident)
     return rt_err_set(err, RT_E_INVALID, "the key has no private part in the TPM");
-  /* A fork child uses its parent's handle: it shares the connection. */
-  if (key->tr == ESYS_TR_NONE || key->gen != key->ctx->gen) {
-    key->tr = ESYS_TR_NONE;
+  /* Loaded once; a fork child uses its parent's handle: it shares the
+   * connection. */
+  if (key->tr == ESYS_TR_NONE) {
     if (key->persistent != 0) {
       TSS2_RC trc = Esys_TR_FromTPMPublic(tpm->esys, key->persistent, ESYS_TR_NONE, ESYS_TR_NONE,
                                           ESYS_TR_NONE, &key->tr);
@@ -209,7 +209,6 @@ rt_code rt_key_tr(rt_key *key, rt_tpm *tpm, ESYS_TR *tr, rt_err *err) {
       if (rc != RT_OK)
         return rc;
     }
-    key->gen = key->ctx->gen;
     key->pid = getpid();
   }
   *tr = key->tr;

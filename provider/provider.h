@@ -49,13 +49,13 @@ typedef struct rt_provctx {
    * shared with the processes forked after that (tpmconn.c). ESYS is not
    * thread-safe and a shared connection must not interleave commands, so
    * every TPM command runs under the lock in `conn`, which lives in shared
-   * memory. `pid` is the process that opened `tpm` (only it closes it),
-   * `gen` counts openings so key objects know when to reload. */
+   * memory. `pid` is the process that opened `tpm` (only it closes it).
+   * A provider instance opens at most one connection per process, so key
+   * objects' handles stay valid for its life, in forked children too. */
   _Atomic(rt_prov_conn *) conn;
   rt_prov_conn *conn_retired;
   rt_tpm *tpm;
   pid_t pid;
-  unsigned gen;
   /* The process's list of provider instances (tpmconn.c). */
   struct rt_provctx *next;
 } rt_provctx;
@@ -99,11 +99,10 @@ typedef struct rt_key {
    * our keymgmt must serve ordinary keys too. */
   int is_soft;
   uint32_t persistent; /* handle, or 0 for a file key */
-  rt_tss2key *file;    /* the key file, kept to reload after a fork */
-  ESYS_TR tr;          /* valid for ESYS context generation `gen` */
-  unsigned gen;
-  pid_t pid;
-  EVP_PKEY *soft; /* public key in software, built on first need */
+  rt_tss2key *file;    /* the key file, what rt_key_tr loads */
+  ESYS_TR tr;          /* in the provider instance's connection */
+  pid_t pid;           /* the process that loaded it: only it flushes */
+  EVP_PKEY *soft;      /* public key in software, built on first need */
 } rt_key;
 
 rt_key *rt_key_new(rt_provctx *ctx);

@@ -57,6 +57,22 @@ static rt_prov_conn *conn_new(void) {
   return c;
 }
 
+/* Takes c's lock. When its holder died (EOWNERDEAD), the lock is made
+ * usable again, and if this process has a connection behind it the
+ * connection is marked broken: a command of the dead holder may still await
+ * its answer on it. Without a connection of ours nothing is lost. Returns 0
+ * when the lock is held. */
+static int lock_conn(rt_provctx *ctx, rt_prov_conn *c) {
+  int r = pthread_mutex_lock(&c->lock);
+  if (r == EOWNERDEAD) {
+    if (ctx->tpm != NULL)
+      c->broken = 1;
+    pthread_mutex_consistent(&c->lock);
+    r = 0;
+  }
+  return r;
+}
+
 /* Every provider instance of the process, for the fork handlers. */
 static pthread_mutex_t instances_lock = PTHREAD_MUTEX_INITIALIZER;
 static rt_provctx *instances;
@@ -68,19 +84,10 @@ static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
  * while our next command waits for ever. So before fork every connection's
  * lock is taken (commands in flight finish first) and after it released.
  * glibc drops these handlers when the module is unloaded. */
-static void lock_for_fork(rt_provctx *ctx) {
-  rt_prov_conn *c = atomic_load(&ctx->conn);
-  if (pthread_mutex_lock(&c->lock) == EOWNERDEAD) {
-    if (ctx->tpm != NULL)
-      c->broken = 1;
-    pthread_mutex_consistent(&c->lock);
-  }
-}
-
 static void before_fork(void) {
   pthread_mutex_lock(&instances_lock);
   for (rt_provctx *ctx = instances; ctx != NULL; ctx = ctx->next)
-    lock_for_fork(ctx);
+    lock_conn(ctx, atomic_load(&ctx->conn));
 }
 
 static void after_fork_parent(void) {
@@ -147,9 +154,10 @@ void rt_prov_conn_free(rt_provctx *ctx) {
 }
 
 /* Opens this process's own connection, with the lock `held` held. It gets a
- * lock of its own, so processes still opening theirs under `held` (in direct
- * mode a second connection waits until the first one closes) never stop
- * this connection's users. On success the new lock is held instead. */
+ * lock of its own, so processes still opening theirs under `held` (without
+ * a resource manager a second open may block or fail while a connection is
+ * open) never stop this connection's users. On success the new lock is held
+ * instead. */
 static rt_code open_connection(rt_provctx *ctx, rt_prov_conn *held, rt_err *err) {
   rt_prov_conn *fresh = conn_new();
   if (fresh == NULL)
@@ -162,7 +170,6 @@ static rt_code open_connection(rt_provctx *ctx, rt_prov_conn *held, rt_err *err)
     return rc != RT_OK ? rc : rt_err_set(err, RT_E_INTERNAL, "cannot lock the TPM connection");
   }
   ctx->pid = getpid();
-  ctx->gen++;
   /* Threads of this process waiting on `held` see the switch once they get
    * it, and come over to the new lock. */
   atomic_store(&ctx->conn, fresh);
@@ -175,15 +182,8 @@ rt_code rt_prov_tpm_acquire(rt_provctx *ctx, rt_tpm **tpm, rt_err *err) {
   *tpm = NULL;
   for (;;) {
     rt_prov_conn *c = atomic_load(&ctx->conn);
-    int r = pthread_mutex_lock(&c->lock);
-    if (r == EOWNERDEAD) {
-      /* Without a connection of ours behind this lock nothing is lost. */
-      if (ctx->tpm != NULL)
-        c->broken = 1;
-      pthread_mutex_consistent(&c->lock);
-    } else if (r != 0) {
+    if (lock_conn(ctx, c) != 0)
       return rt_err_set(err, RT_E_INTERNAL, "cannot lock the TPM connection");
-    }
     if (c != atomic_load(&ctx->conn)) {
       pthread_mutex_unlock(&c->lock);
       continue;
