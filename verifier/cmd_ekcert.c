@@ -2,18 +2,14 @@
 
 #include <getopt.h>
 #include <jansson.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ek_check.h"
-#include "rt_file.h"
 #include "rt_hex.h"
 
 #define PROG "rattest-verifier ek-cert"
-#define MAX_FILE (4u * 1024u * 1024u)
 #define MAX_INTERMEDIATES 16
 
 void rt_cmd_ekcert_usage(FILE *f) {
@@ -36,33 +32,32 @@ void rt_cmd_ekcert_usage(FILE *f) {
              "Exit status: 0 all verified, 1 one did not or could not be read, 2 bad usage.\n");
 }
 
+typedef struct {
+  rt_cert_der *out;
+  size_t max, n;
+} cert_list;
+
+/* Keeps a copy of each certificate while there is room. */
+static int keep_cert(const uint8_t *der, size_t len, void *arg) {
+  cert_list *l = arg;
+  if (l->n == l->max)
+    return 0;
+  uint8_t *copy = malloc(len ? len : 1);
+  if (copy == NULL)
+    return 0;
+  memcpy(copy, der, len);
+  l->out[l->n++] = (rt_cert_der){copy, len};
+  return 1;
+}
+
 /* Every certificate of a PEM bundle, or the file as one DER certificate. */
 static rt_code read_certs(const char *path, rt_cert_der *out, size_t max, size_t *n, rt_err *err) {
-  uint8_t *data = NULL;
-  size_t len = 0;
-  rt_code code = rt_file_read(path, MAX_FILE, &data, &len, err);
-  if (code != RT_OK)
-    return code;
-  size_t before = *n;
-  BIO *bio = BIO_new_mem_buf(data, (int)len);
-  X509 *x;
-  while (bio != NULL && *n < max && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-    unsigned char *der = NULL;
-    int dlen = i2d_X509(x, &der);
-    X509_free(x);
-    if (dlen > 0)
-      out[(*n)++] = (rt_cert_der){der, (size_t)dlen};
-  }
-  BIO_free(bio);
-  ERR_clear_error();
-  if (*n == before && *n < max) {
-    out[(*n)++] = (rt_cert_der){data, len}; /* DER: checked when parsed */
-    return RT_OK;
-  }
-  free(data);
-  if (*n == before)
-    return rt_err_set(err, RT_E_INVALID, "%s: too many certificates", path);
-  return RT_OK;
+  cert_list l = {out, max, *n};
+  rt_code code = rt_cert_file_each(path, keep_cert, &l, err);
+  if (code == RT_OK && l.n == *n)
+    code = rt_err_set(err, RT_E_INVALID, "%s: too many certificates", path);
+  *n = l.n;
+  return code;
 }
 
 static void free_certs(rt_cert_der *c, size_t n) {

@@ -20,34 +20,54 @@ struct rt_ek_roots {
   size_t count;
 };
 
-/* Adds every certificate of a PEM bundle, or the single DER certificate. */
-static rt_code add_file(rt_ek_roots *roots, const char *path, rt_err *err) {
+rt_code rt_cert_file_each(const char *path, rt_cert_der_cb cb, void *arg, rt_err *err) {
   uint8_t *data = NULL;
   size_t len = 0;
   rt_code code = rt_file_read(path, MAX_CA_FILE, &data, &len, err);
   if (code != RT_OK)
     return code;
-  size_t before = roots->count;
+  size_t pem_certs = 0;
+  int more = 1;
   BIO *bio = BIO_new_mem_buf(data, (int)len);
   X509 *x;
-  while (bio != NULL && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-    if (X509_STORE_add_cert(roots->store, x) == 1)
-      roots->count++;
+  while (more && bio != NULL && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    unsigned char *der = NULL;
+    int dlen = i2d_X509(x, &der);
     X509_free(x);
+    if (dlen > 0) {
+      pem_certs++;
+      more = cb(der, (size_t)dlen, arg);
+    }
+    OPENSSL_free(der);
   }
   BIO_free(bio);
-  if (roots->count == before) {
-    const unsigned char *p = data;
-    x = d2i_X509(NULL, &p, (long)len);
-    if (x != NULL && X509_STORE_add_cert(roots->store, x) == 1)
-      roots->count++;
-    X509_free(x);
-  }
   ERR_clear_error();
+  if (pem_certs == 0)
+    cb(data, len, arg);
   free(data);
-  if (roots->count == before)
-    return rt_err_set(err, RT_E_INVALID, "%s holds no certificate (PEM or DER)", path);
   return RT_OK;
+}
+
+/* Adds one CA certificate to the store (a DER file is taken as it parses:
+ * trailing bytes after the certificate are tolerated in CA files). */
+static int add_cert(const uint8_t *der, size_t len, void *arg) {
+  rt_ek_roots *roots = arg;
+  const unsigned char *p = der;
+  X509 *x = d2i_X509(NULL, &p, (long)len);
+  if (x != NULL && X509_STORE_add_cert(roots->store, x) == 1)
+    roots->count++;
+  X509_free(x);
+  ERR_clear_error();
+  return 1;
+}
+
+/* Adds every certificate of a PEM bundle, or the single DER certificate. */
+static rt_code add_file(rt_ek_roots *roots, const char *path, rt_err *err) {
+  size_t before = roots->count;
+  rt_code code = rt_cert_file_each(path, add_cert, roots, err);
+  if (code == RT_OK && roots->count == before)
+    code = rt_err_set(err, RT_E_INVALID, "%s holds no certificate (PEM or DER)", path);
+  return code;
 }
 
 rt_code rt_ek_roots_load(const char *path, rt_ek_roots **out, rt_err *err) {

@@ -36,6 +36,13 @@ typedef struct {
   bool expiry_advisory;
 } rt_ek_opts;
 
+/* Hands each certificate of a file to cb as DER: every certificate of a PEM
+ * bundle, or else the whole file as one DER certificate, unparsed (the
+ * callback judges it). cb returns 0 to stop early. Errors are the file's
+ * (unreadable, over 4 MiB). */
+typedef int (*rt_cert_der_cb)(const uint8_t *der, size_t len, void *arg);
+rt_code rt_cert_file_each(const char *path, rt_cert_der_cb cb, void *arg, rt_err *err);
+
 /* Finds, among certs, the one whose key equals ek, and verifies its chain
  * (extra intermediates may come from the client; they are not trusted by
  * themselves). On success *which is the index of that certificate,
