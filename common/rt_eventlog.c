@@ -47,8 +47,7 @@ size_t rt_eventlog_alg_digest_size(TPM2_ALG_ID alg) {
   return i < 0 ? 0 : known_algs[i].size;
 }
 
-/* "sha256", or "0x0027" for an algorithm without a name here. */
-static const char *alg_label(TPM2_ALG_ID alg, char buf[8]) {
+const char *rt_eventlog_alg_label(TPM2_ALG_ID alg, char buf[8]) {
   const char *name = rt_eventlog_alg_name(alg);
   if (name != NULL)
     return name;
@@ -259,14 +258,15 @@ static rt_code parse_spec_id(rt_eventlog *log, const rt_eventlog_event *ev, rt_e
     size_t want = rt_eventlog_alg_digest_size(alg);
     if (size == 0)
       return ev_fail(err, 0, ev->offset, "Spec ID event declares %s with digest size 0",
-                     alg_label(alg, buf));
+                     rt_eventlog_alg_label(alg, buf));
     if (want != 0 && size != want)
       return ev_fail(err, 0, ev->offset,
                      "Spec ID event declares %s with digest size %u, expected %zu",
-                     alg_label(alg, buf), (unsigned)size, want);
+                     rt_eventlog_alg_label(alg, buf), (unsigned)size, want);
     for (size_t j = 0; j < log->n_algs; j++)
       if (log->algs[j].alg == alg)
-        return ev_fail(err, 0, ev->offset, "Spec ID event declares %s twice", alg_label(alg, buf));
+        return ev_fail(err, 0, ev->offset, "Spec ID event declares %s twice",
+                       rt_eventlog_alg_label(alg, buf));
     log->algs[log->n_algs].alg = alg;
     log->algs[log->n_algs].digest_size = size;
     log->n_algs++;
@@ -306,10 +306,10 @@ static rt_code parse_pcr_event2(cursor *c, const rt_eventlog *log, uint32_t inde
     if (j == log->n_algs)
       return ev_fail(err, index, off,
                      "digest %" PRIu32 ": algorithm %s is not declared in the Spec ID event", i + 1,
-                     alg_label(alg, buf));
+                     rt_eventlog_alg_label(alg, buf));
     if (seen[j])
       return ev_fail(err, index, off, "digest %" PRIu32 ": a second %s digest", i + 1,
-                     alg_label(alg, buf));
+                     rt_eventlog_alg_label(alg, buf));
     seen[j] = true;
     dg[i].alg = alg;
     dg[i].len = log->algs[j].digest_size;
@@ -317,7 +317,7 @@ static rt_code parse_pcr_event2(cursor *c, const rt_eventlog *log, uint32_t inde
       return ev_fail(err, index, off,
                      "digest %" PRIu32 " (%s, %u bytes) runs past the end of the log (%zu "
                      "bytes left)",
-                     i + 1, alg_label(alg, buf), (unsigned)dg[i].len, cur_left(c));
+                     i + 1, rt_eventlog_alg_label(alg, buf), (unsigned)dg[i].len, cur_left(c));
   }
   if (!cur_u32(c, &size))
     return ev_fail(err, index, off, "truncated: no event data size (%zu bytes left)", cur_left(c));

@@ -159,6 +159,8 @@ const rt_eventlog_digest *rt_eventlog_event_digest(const rt_eventlog_event *ev, 
 
 /* "sha1", "sha256", "sha384", "sha512", "sm3_256"; NULL for other ids. */
 const char *rt_eventlog_alg_name(TPM2_ALG_ID alg);
+/* The name, or "0x0027" (written into buf) for an algorithm without one. */
+const char *rt_eventlog_alg_label(TPM2_ALG_ID alg, char buf[8]);
 /* The inverse; TPM2_ALG_ERROR for an unknown name. */
 TPM2_ALG_ID rt_eventlog_alg_from_name(const char *name);
 /* 20, 32, 48, 64, 32; 0 for other ids. */

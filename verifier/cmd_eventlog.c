@@ -28,15 +28,6 @@ void rt_cmd_eventlog_usage(FILE *f) {
              "Exit status: 0 success, 1 unreadable or malformed log, 2 bad usage.\n");
 }
 
-/* "sha256", or "0x0027" for a declared algorithm replay does not know. */
-static const char *alg_label(TPM2_ALG_ID alg, char buf[8]) {
-  const char *name = rt_eventlog_alg_name(alg);
-  if (name != NULL)
-    return name;
-  snprintf(buf, 8, "0x%04x", (unsigned)alg);
-  return buf;
-}
-
 static bool extended_in_log(const rt_eventlog *log, size_t i) {
   const rt_eventlog_event *ev = &log->events[i];
   return !(!log->legacy && i == 0) && ev->type != RT_EV_NO_ACTION && ev->pcr < RT_EVENTLOG_NUM_PCRS;
@@ -61,7 +52,7 @@ static void print_text(const char *path, const rt_eventlog *log, const rt_eventl
   printf("%s: %s event log, %zu events, algorithms", path,
          log->legacy ? "SHA1-only (legacy)" : "crypto-agile", log->n_events);
   for (size_t i = 0; i < log->n_algs; i++)
-    printf(" %s", alg_label(log->algs[i].alg, buf));
+    printf(" %s", rt_eventlog_alg_label(log->algs[i].alg, buf));
   if (log->has_startup_locality)
     printf(", StartupLocality %u", (unsigned)log->startup_locality);
   printf("\n\n");
@@ -77,7 +68,7 @@ static void print_text(const char *path, const rt_eventlog *log, const rt_eventl
              ev->digests[d].len > RT_EVENTLOG_MAX_DIGEST ? RT_EVENTLOG_MAX_DIGEST
                                                          : ev->digests[d].len,
              hex);
-      printf("  %-8s %s%s\n", alg_label(ev->digests[d].alg, buf), hex,
+      printf("  %-8s %s%s\n", rt_eventlog_alg_label(ev->digests[d].alg, buf), hex,
              ev->digests[d].len > RT_EVENTLOG_MAX_DIGEST ? "..." : "");
     }
     uint32_t shown;
@@ -141,7 +132,7 @@ static json_t *digests_json(const rt_eventlog_event *ev) {
       return NULL;
     }
     rt_hex(ev->digests[d].bytes, ev->digests[d].len, hex);
-    bool ok = jset(obj, alg_label(ev->digests[d].alg, buf), json_string(hex));
+    bool ok = jset(obj, rt_eventlog_alg_label(ev->digests[d].alg, buf), json_string(hex));
     free(hex);
     if (!ok) {
       json_decref(obj);
