@@ -9,7 +9,7 @@
  * Mutations: none ek-mismatch ak-not-restricted ak-not-fixedtpm wrong-secret
  *   quote-nonce quote-pcrs quote-other-key certify-other-key key-restricted
  *   key-exportable possession token-tampered token-replayed token-expired
- *   no-event-log key-alg-mismatch
+ *   no-event-log key-alg-mismatch no-ek-cert
  * With $RATTEST_TAMPER_FINISH_AT=HOST:PORT, Finish goes to that (second)
  * verifier instead. */
 #include <stdio.h>
@@ -163,7 +163,8 @@ int main(int argc, char **argv) {
   Rattest__V1__BeginRequest breq = RATTEST__V1__BEGIN_REQUEST__INIT;
   Rattest__V1__EkCertificate certs[RT_MAX_EK_CERTS], *cptr[RT_MAX_EK_CERTS];
   size_t nc = 0;
-  for (size_t i = 0; i < ek.n_certs; i++) {
+  /* no-ek-cert: a TPM without EK certificates (trusted only by allow-list). */
+  for (size_t i = 0; i < ek.n_certs && !is("no-ek-cert"); i++) {
     /* ek-mismatch: only the ECC EK's certificate goes with the RSA EK. */
     if (is("ek-mismatch") && ek.certs[i].nv_index == RT_NV_EK_CERT_RSA2048)
       continue;

@@ -71,6 +71,32 @@ expect token-replayed "PERMISSION_DENIED TOKEN_REPLAYED"
 start_verifier --session-ttl 2s
 expect token-expired "PERMISSION_DENIED TOKEN_EXPIRED"
 
+# TPMs without an EK certificate: refused, unless the policy's ek_allowlist
+# names the EK's key (SHA-256 of its SubjectPublicKeyInfo, computed here by
+# openssl from the EK certificate in NV, not by our code).
+expect no-ek-cert "PERMISSION_DENIED EK_MISMATCH"
+tpm2_nvread 0x01c00002 -o "$work/ek.der" 2> /dev/null
+ek_hash=$(openssl x509 -inform DER -in "$work/ek.der" -pubkey -noout |
+  openssl pkey -pubin -outform DER | sha256sum | cut -c1-64)
+other=$(printf 'other' | sha256sum | cut -c1-64)
+printf '{"ek_allowlist": ["%s", "%s"]}\n' "$other" "$ek_hash" > "$work/allow.json"
+printf '{"ek_allowlist": ["%s"]}\n' "$other" > "$work/allow-other.json"
+start_verifier --policy "$work/allow.json"
+expect no-ek-cert "OK -"
+if grep '"method":"Begin","decision":"accept"' "$work/audit.log" | tail -n 1 |
+  grep -q "\"ek_sha256\":\"$ek_hash\",\"ek_trust\":\"allowlist\""; then ok; else
+  bad "allow-listed EK: audit $(grep Begin "$work/audit.log" | tail -n 1)"; fi
+# A listed EK is trusted by the list, whatever certificates come with it.
+expect ek-mismatch "OK -"
+start_verifier --policy "$work/allow-other.json"
+expect no-ek-cert "PERMISSION_DENIED EK_MISMATCH"
+if grep -q "not in the policy's ek_allowlist" "$work/audit.log"; then ok; else
+  bad "EK_MISMATCH reason does not name the allow-list"; fi
+# With certificates the chain check still applies next to the list.
+expect none "OK -"
+if grep '"method":"Begin","decision":"accept"' "$work/audit.log" | tail -n 1 |
+  grep -q '"ek_trust":"certificate"'; then ok; else bad "certificate trust not in audit"; fi
+
 # Two verifiers sharing a token key: Begin at one, Finish at the other. With
 # separate keys the second cannot open the first one's token.
 "$V" token-key "$work/token.key" > /dev/null

@@ -11,8 +11,11 @@
 typedef struct {
   const char *method; /* "Begin", "Finish" */
   const char *peer;
-  const char *name;       /* identity name, may be NULL */
-  const char *ek_sha256;  /* hex, may be NULL before the EK is known */
+  const char *name;      /* identity name, may be NULL */
+  const char *ek_sha256; /* hex, may be NULL before the EK is known */
+  /* How the EK was trusted (Begin): "certificate" (chain to a manufacturer
+   * CA) or "allowlist" (the policy's ek_allowlist). */
+  const char *ek_trust;
   const char *key_serial; /* hex serial of the issued key certificate, accept only */
   /* What the verified EK certificate says of the TPM (Begin), else NULL. */
   const rt_ek_info *ek;

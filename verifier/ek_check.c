@@ -144,6 +144,26 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx) {
 }
 
 /* Verifies leaf's chain and fills the outputs; takes nothing over. */
+static rt_code spki_sha256(EVP_PKEY *key, uint8_t out[32], rt_err *err) {
+  unsigned char *spki = NULL;
+  int spki_len = key != NULL ? i2d_PUBKEY(key, &spki) : -1;
+  unsigned int dlen = 0;
+  rt_code code = RT_OK;
+  if (spki_len <= 0 || !EVP_Digest(spki, (size_t)spki_len, out, &dlen, EVP_sha256(), NULL))
+    code = rt_err_set(err, RT_E_CRYPTO, "cannot hash the EK public key");
+  OPENSSL_free(spki);
+  return code;
+}
+
+rt_code rt_ek_key_sha256(const TPMT_PUBLIC *ek, uint8_t out[32], rt_err *err) {
+  EVP_PKEY *key = NULL;
+  rt_code code = rt_tpm_pub_to_evp(ek, &key, err);
+  if (code == RT_OK)
+    code = spki_sha256(key, out, err);
+  EVP_PKEY_free(key);
+  return code;
+}
+
 static rt_code verify_leaf(const rt_ek_roots *roots, X509 *leaf, const rt_cert_der *intermediates,
                            size_t n_intermediates, const rt_ek_opts *opts,
                            uint8_t ek_key_sha256[32], rt_ek_info *info, rt_err *err) {
@@ -174,13 +194,7 @@ static rt_code verify_leaf(const rt_ek_roots *roots, X509 *leaf, const rt_cert_d
     goto out;
   }
   /* The identity of the EK: the hash of its public key as certified. */
-  unsigned char *spki = NULL;
-  int spki_len = i2d_PUBKEY(X509_get0_pubkey(leaf), &spki);
-  unsigned int dlen = 0;
-  if (spki_len <= 0 ||
-      !EVP_Digest(spki, (size_t)spki_len, ek_key_sha256, &dlen, EVP_sha256(), NULL))
-    code = rt_err_set(err, RT_E_CRYPTO, "cannot hash the EK public key");
-  OPENSSL_free(spki);
+  code = spki_sha256(X509_get0_pubkey(leaf), ek_key_sha256, err);
   if (code == RT_OK && info != NULL)
     rt_ek_info_read(leaf, info);
 out:

@@ -57,6 +57,12 @@ rt_code rt_ek_check(const rt_ek_roots *roots, const TPMT_PUBLIC *ek, const rt_ce
                     const rt_ek_opts *opts, size_t *which, uint8_t ek_key_sha256[32],
                     rt_ek_info *info, rt_err *err);
 
+/* The EK's identity without a certificate: SHA-256 of the SubjectPublicKeyInfo
+ * DER of its key, equal to what rt_ek_check reports for its certificate (and
+ * to `openssl pkey -pubin -outform DER | sha256sum`). RT_E_INVALID for a key
+ * rt_tpm_pub_to_evp refuses. */
+rt_code rt_ek_key_sha256(const TPMT_PUBLIC *ek, uint8_t out[32], rt_err *err);
+
 /* The chain check alone, for one EK certificate (DER) without its TPM:
  * `rattest-verifier ek-cert`. Same errors as rt_ek_check but NOT_FOUND. */
 rt_code rt_ek_check_cert(const rt_ek_roots *roots, const rt_cert_der *cert,

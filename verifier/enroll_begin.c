@@ -73,7 +73,7 @@ static grpc_status_code check_ak(const rt_verifier *v, const TPMT_PUBLIC *ak, rt
 
 static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *req,
                               Rattest__V1__BeginResponse *r, char ek_hex[65], rt_ek_info *ek_info,
-                              rt_rpc_status *st) {
+                              const char **ek_trust, rt_rpc_status *st) {
   rt_err err;
   if (!rt_identity_name_valid(req->name))
     return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "NAME_INVALID",
@@ -97,14 +97,34 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
   size_t which = 0;
   uint8_t ek_sha256[32];
   rt_ek_opts ek_opts = {.expiry_advisory = rt_policy_ek_expiry_advisory(v->policy)};
-  rt_code code = rt_ek_check(v->ek_roots, &ek.publicArea, certs, req->n_ek_certs, inters,
-                             req->n_ek_intermediates, &ek_opts, &which, ek_sha256, ek_info, &err);
-  if (code == RT_E_NOT_FOUND)
-    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_MISMATCH", "%s", err.msg);
-  if (code == RT_E_CRYPTO)
-    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_CHAIN", "%s", err.msg);
-  if (code != RT_OK)
-    return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EK_MALFORMED", "%s", err.msg);
+  /* An EK the operator recorded by its key needs no certificate; any
+   * certificate sent is then not judged, and says nothing in the audit. */
+  bool listed = false;
+  if (rt_policy_has_ek_allowlist(v->policy)) {
+    if (rt_ek_key_sha256(&ek.publicArea, ek_sha256, &err) != RT_OK)
+      return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EK_MALFORMED", "EK public: %s", err.msg);
+    listed = rt_policy_ek_allowlisted(v->policy, ek_sha256);
+  }
+  if (listed) {
+    *ek_trust = "allowlist";
+  } else {
+    rt_code code = rt_ek_check(v->ek_roots, &ek.publicArea, certs, req->n_ek_certs, inters,
+                               req->n_ek_intermediates, &ek_opts, &which, ek_sha256, ek_info, &err);
+    if (code == RT_E_NOT_FOUND && rt_policy_has_ek_allowlist(v->policy)) {
+      char hex[65];
+      rt_hex(ek_sha256, 32, hex);
+      return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_MISMATCH",
+                     "%s, and the EK key (sha256 %s) is not in the policy's ek_allowlist", err.msg,
+                     hex);
+    }
+    if (code == RT_E_NOT_FOUND)
+      return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_MISMATCH", "%s", err.msg);
+    if (code == RT_E_CRYPTO)
+      return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_CHAIN", "%s", err.msg);
+    if (code != RT_OK)
+      return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EK_MALFORMED", "%s", err.msg);
+    *ek_trust = "certificate";
+  }
   rt_hex(ek_sha256, 32, ek_hex);
 
   grpc_status_code s = check_ak(v, &ak.publicArea, st);
@@ -214,12 +234,14 @@ grpc_status_code rt_enroll_begin(void *verifier, const rt_rpc_call_info *info,
   rattest__v1__begin_response__init(r);
   char ek_hex[65] = "";
   rt_ek_info ek_info = {0};
-  grpc_status_code s = begin(verifier, req, r, ek_hex, &ek_info, st);
+  const char *ek_trust = NULL;
+  grpc_status_code s = begin(verifier, req, r, ek_hex, &ek_info, &ek_trust, st);
   rt_audit a = {.method = "Begin",
                 .peer = info->peer,
                 .name = req->name,
                 .ek_sha256 = ek_hex,
-                .ek = ek_hex[0] != '\0' ? &ek_info : NULL};
+                .ek_trust = ek_trust,
+                .ek = ek_trust != NULL && strcmp(ek_trust, "certificate") == 0 ? &ek_info : NULL};
   rt_audit_decision(&a, s, st);
   if (s != GRPC_STATUS_OK) {
     rt_enroll_begin_free(&r->base);

@@ -12,6 +12,7 @@
 #include "rattest.pb-c.h"
 #include "rt_cli.h"
 #include "rt_file.h"
+#include "rt_hex.h"
 
 /* The policy stores algorithms as bits (1 << rt_key_alg), and requests
  * carry rattest.v1.KeyAlgorithm values: both must keep this numbering. */
@@ -55,7 +56,11 @@ struct rt_policy {
   bool require_event_log;
   bool server_auth;        /* the key's certificate may also serve TLS servers */
   bool ek_expiry_advisory; /* an expired EK certificate is accepted (noted) */
-  unsigned key_algs;       /* bit (1 << rt_key_alg) */
+  /* SHA-256 of EK SubjectPublicKeyInfo DER trusted without a certificate,
+   * sorted for bsearch. */
+  uint8_t (*ek_allow)[32];
+  size_t n_ek_allow;
+  unsigned key_algs; /* bit (1 << rt_key_alg) */
   unsigned ak_algs;
   int64_t lifetime;
   char *common_name; /* templates with {name} and {ek} */
@@ -219,6 +224,46 @@ static rt_code parse_expected(rt_policy *p, json_t *v, rt_err *err) {
         return code;
     }
   }
+  return RT_OK;
+}
+
+static int cmp32(const void *a, const void *b) {
+  return memcmp(a, b, 32);
+}
+
+/* TPMs without an EK certificate (some fTPMs, VMs, re-provisioned chips):
+ * EKs an operator recorded at commissioning, by the SHA-256 of their
+ * SubjectPublicKeyInfo, the digest the verifier already shows everywhere
+ * (audit ek_sha256, the issued certificates' EK URN, ek-cert --json). */
+static rt_code parse_ek_allowlist(rt_policy *p, json_t *v, rt_err *err) {
+  if (!json_is_array(v))
+    return rt_err_set(err, RT_E_INVALID, "ek_allowlist: expected an array of SHA-256 hex digests");
+  size_t n = json_array_size(v);
+  if (n == 0)
+    return rt_err_set(err, RT_E_INVALID,
+                      "ek_allowlist: empty (leave the key out to trust certificates only)");
+  p->ek_allow = malloc(n * sizeof *p->ek_allow);
+  if (p->ek_allow == NULL)
+    return nomem(err);
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    const char *hex = json_string_value(e);
+    size_t got = 0;
+    if (hex == NULL || strlen(hex) != 64 ||
+        OPENSSL_hexstr2buf_ex(p->ek_allow[i], 32, &got, hex, '\0') != 1 || got != 32) {
+      ERR_clear_error();
+      return rt_err_set(err, RT_E_INVALID, "ek_allowlist[%zu]: not 64 hex digits", i);
+    }
+    p->n_ek_allow = i + 1;
+  }
+  qsort(p->ek_allow, n, sizeof *p->ek_allow, cmp32);
+  for (i = 1; i < n; i++)
+    if (memcmp(p->ek_allow[i - 1], p->ek_allow[i], 32) == 0) {
+      char hex[65];
+      rt_hex(p->ek_allow[i], 32, hex);
+      return rt_err_set(err, RT_E_INVALID, "ek_allowlist: %s listed twice", hex);
+    }
   return RT_OK;
 }
 
@@ -396,10 +441,19 @@ rt_code rt_policy_default(rt_policy **out, rt_err *err) {
 }
 
 static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
-  static const char *const keys[] = {
-      "pcrs",           "expected",      "allow_sha1",         "require_event_log",
-      "key_algorithms", "ak_algorithms", "cert_lifetime",      "subject",
-      "dns_sans",       "server_auth",   "ek_expiry_advisory", NULL};
+  static const char *const keys[] = {"pcrs",
+                                     "expected",
+                                     "allow_sha1",
+                                     "require_event_log",
+                                     "key_algorithms",
+                                     "ak_algorithms",
+                                     "cert_lifetime",
+                                     "subject",
+                                     "dns_sans",
+                                     "server_auth",
+                                     "ek_expiry_advisory",
+                                     "ek_allowlist",
+                                     NULL};
   rt_code code = check_keys(root, "", keys, err);
   /* Fixed order, not the file's: allow_sha1 decides whether a sha1 bank may
    * be demanded, and pcrs whether an expected value can ever be checked. */
@@ -416,6 +470,8 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
     code = parse_pcrs(p, v, err);
   if (code == RT_OK && (v = json_object_get(root, "expected")) != NULL)
     code = parse_expected(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "ek_allowlist")) != NULL)
+    code = parse_ek_allowlist(p, v, err);
   if (code == RT_OK && (v = json_object_get(root, "key_algorithms")) != NULL)
     code = parse_algs("key_algorithms", v, &p->key_algs, err);
   if (code == RT_OK && (v = json_object_get(root, "ak_algorithms")) != NULL)
@@ -480,6 +536,7 @@ void rt_policy_free(rt_policy *p) {
   for (size_t i = 0; i < p->n_dns_sans; i++)
     free(p->dns_sans[i]);
   free(p->dns_sans);
+  free(p->ek_allow);
   free(p);
 }
 
@@ -530,6 +587,13 @@ bool rt_policy_server_auth(const rt_policy *p) {
 
 bool rt_policy_ek_expiry_advisory(const rt_policy *p) {
   return p->ek_expiry_advisory;
+}
+bool rt_policy_ek_allowlisted(const rt_policy *p, const uint8_t ek_key_sha256[32]) {
+  return p->n_ek_allow > 0 &&
+         bsearch(ek_key_sha256, p->ek_allow, p->n_ek_allow, sizeof *p->ek_allow, cmp32) != NULL;
+}
+bool rt_policy_has_ek_allowlist(const rt_policy *p) {
+  return p->n_ek_allow > 0;
 }
 int64_t rt_policy_cert_lifetime(const rt_policy *p) {
   return p->lifetime;

@@ -77,6 +77,10 @@ bool rt_policy_server_auth(const rt_policy *policy);
 /* An EK certificate past its notAfter is accepted, and noted in the audit
  * line ("ek_expiry_advisory"; default false: refused as EK_CHAIN). */
 bool rt_policy_ek_expiry_advisory(const rt_policy *policy);
+/* "ek_allowlist": whether an EK, by the SHA-256 of its SubjectPublicKeyInfo
+ * DER, is trusted without an EK certificate. */
+bool rt_policy_ek_allowlisted(const rt_policy *policy, const uint8_t ek_key_sha256[32]);
+bool rt_policy_has_ek_allowlist(const rt_policy *policy);
 
 /* ---- Evaluation ------------------------------------------------------------ */
 

@@ -129,6 +129,25 @@ static void test_ek_expiry(void) {
   rt_policy_free(p);
 }
 
+static void test_ek_allowlist(void) {
+  rt_err e;
+  uint8_t a[32], b[32];
+  memset(a, 0xab, 32);
+  memset(b, 0xcd, 32);
+  rt_policy *p = parse("{}", &e);
+  CHECK(p != NULL && !rt_policy_has_ek_allowlist(p) && !rt_policy_ek_allowlisted(p, a),
+        "an allow-list without the key");
+  rt_policy_free(p);
+  /* Listed in upper case, looked up from bytes; the list is sorted. */
+  p = parse("{\"ek_allowlist\": [\"" H64 "\", \"ABABABABABABABABABABABABABABABAB"
+            "ABABABABABABABABABABABABABABABAB\"]}",
+            &e);
+  CHECK(p != NULL && rt_policy_has_ek_allowlist(p), "ek_allowlist not read: %s", e.msg);
+  CHECK(p != NULL && rt_policy_ek_allowlisted(p, a), "listed EK not found");
+  CHECK(p != NULL && !rt_policy_ek_allowlisted(p, b), "unlisted EK found");
+  rt_policy_free(p);
+}
+
 static void test_full(const char *dir) {
   rt_err e;
   rt_policy *p = parse(FULL, &e);
@@ -251,6 +270,12 @@ static void test_rejections(void) {
       {"{\"allow_sha1\": \"no\"}", "allow_sha1: expected true or false"},
       {"{\"require_event_log\": 1}", "require_event_log: expected true or false"},
       {"{\"server_auth\": \"yes\"}", "server_auth: expected true or false"},
+      /* ek_allowlist */
+      {"{\"ek_allowlist\": \"ab\"}", "ek_allowlist: expected an array"},
+      {"{\"ek_allowlist\": []}", "ek_allowlist: empty"},
+      {"{\"ek_allowlist\": [\"abcd\"]}", "ek_allowlist[0]: not 64 hex digits"},
+      {"{\"ek_allowlist\": [\"" H64 "\", 7]}", "ek_allowlist[1]: not 64 hex digits"},
+      {"{\"ek_allowlist\": [\"" H64 "\", \"" H64 "\"]}", "listed twice"},
       /* pcrs */
       {"{\"pcrs\": []}", "pcrs: expected an object of banks"},
       {"{\"pcrs\": {}}", "pcrs: no bank selected"},
@@ -412,6 +437,7 @@ int main(void) {
     return 2;
   test_server_auth();
   test_ek_expiry();
+  test_ek_allowlist();
   test_default();
   test_full(dir);
   test_rejections();
