@@ -9,7 +9,7 @@
  * Mutations: none ek-mismatch ak-not-restricted ak-not-fixedtpm wrong-secret
  *   quote-nonce quote-pcrs quote-other-key certify-other-key key-restricted
  *   key-exportable possession token-tampered token-replayed token-expired
- *   no-event-log key-alg-mismatch no-ek-cert
+ *   no-event-log key-alg-mismatch no-ek-cert ak-noda
  * With $RATTEST_TAMPER_FINISH_AT=HOST:PORT, Finish goes to that (second)
  * verifier instead. */
 #include <stdio.h>
@@ -69,9 +69,10 @@ static rt_code create_load(rt_tpm *tpm, ESYS_TR parent, const rt_ek *ek_auth, TP
 }
 
 /* An AK with a template of our choosing, under the EK. */
-static rt_code make_ak(rt_tpm *tpm, const rt_ek *ek, TPMA_OBJECT drop, rt_ak *ak, rt_err *err) {
+static rt_code make_ak(rt_tpm *tpm, const rt_ek *ek, TPMA_OBJECT drop, TPMA_OBJECT add, rt_ak *ak,
+                       rt_err *err) {
   TPM2B_PUBLIC t = rt_template_ak(RT_ALG_ECC_P256);
-  t.publicArea.objectAttributes &= ~drop;
+  t.publicArea.objectAttributes = (t.publicArea.objectAttributes & ~drop) | add;
   if (drop & TPMA_OBJECT_RESTRICTED) /* an unrestricted signer may keep its scheme */
     t.publicArea.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
   ak->handle = ESYS_TR_NONE;
@@ -150,7 +151,9 @@ int main(int argc, char **argv) {
   TPMA_OBJECT ak_drop = is("ak-not-restricted") ? TPMA_OBJECT_RESTRICTED
                         : is("ak-not-fixedtpm") ? TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT
                                                 : 0;
-  if (make_ak(tpm, &ek, ak_drop, &ak, &err) != RT_OK) {
+  /* ak-noda: an AK as Windows makes them, with noDA (accepted). */
+  TPMA_OBJECT ak_add = is("ak-noda") ? TPMA_OBJECT_NODA : 0;
+  if (make_ak(tpm, &ek, ak_drop, ak_add, &ak, &err) != RT_OK) {
     die("AK", err.msg);
     goto out;
   }
@@ -217,7 +220,7 @@ int main(int argc, char **argv) {
     nonce[0] ^= 1;
   const rt_ak *quoter = &ak;
   if (is("quote-other-key")) {
-    if (make_ak(tpm, &ek, 0, &ak2, &err) != RT_OK) {
+    if (make_ak(tpm, &ek, 0, 0, &ak2, &err) != RT_OK) {
       die("second AK", err.msg);
       goto out;
     }

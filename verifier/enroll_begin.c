@@ -52,13 +52,15 @@ static int set_bytes(ProtobufCBinaryData *f, const void *data, size_t len) {
   return 0;
 }
 
-/* The AK must be exactly what rattest-bootstrap creates: a restricted
- * signing key born in and bound to this TPM. */
+/* The AK must be what rattest-bootstrap creates: a restricted signing key
+ * born in and bound to this TPM. noDA may be set besides (Windows and
+ * go-attestation AKs have it): it only exempts the key's authorization from
+ * dictionary-attack lockout, which says nothing about where the key lives. */
 static grpc_status_code check_ak(const rt_verifier *v, const TPMT_PUBLIC *ak, rt_rpc_status *st) {
-  if (ak->objectAttributes != RT_AK_ATTRS)
+  if ((ak->objectAttributes & ~(TPMA_OBJECT)TPMA_OBJECT_NODA) != RT_AK_ATTRS)
     return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "AK_ATTRIBUTES",
                    "AK attributes are 0x%08x; required exactly fixedTPM, fixedParent, "
-                   "sensitiveDataOrigin, userWithAuth, restricted, sign (0x%08x)",
+                   "sensitiveDataOrigin, userWithAuth, restricted, sign (0x%08x), noDA optional",
                    (unsigned)ak->objectAttributes, (unsigned)RT_AK_ATTRS);
   if (ak->nameAlg != TPM2_ALG_SHA256)
     return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "AK_NAME_ALG",

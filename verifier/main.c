@@ -12,6 +12,7 @@
 #include "rt_cli.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
+#include "rt_tpm.h"
 #include "service.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:50051"
@@ -308,6 +309,10 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  /* libtss2-mu logs every malformed structure a client sends on stderr:
+   * without this, any client could fill the verifier's log. The verifier
+   * reports refusals itself (audit line, rt_log). */
+  rt_tpm_quiet_tss_logs();
   const char *cmd = argv[optind];
   int sub_argc = argc - optind;
   char **sub_argv = argv + optind;
