@@ -60,7 +60,8 @@ struct rt_policy {
    * sorted for bsearch. */
   uint8_t (*ek_allow)[32];
   size_t n_ek_allow;
-  unsigned key_algs; /* bit (1 << rt_key_alg) */
+  rt_policy_events *events; /* NULL: no event rules */
+  unsigned key_algs;        /* bit (1 << rt_key_alg) */
   unsigned ak_algs;
   int64_t lifetime;
   char *common_name; /* templates with {name} and {ek} */
@@ -453,6 +454,7 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
                                      "server_auth",
                                      "ek_expiry_advisory",
                                      "ek_allowlist",
+                                     "events",
                                      NULL};
   rt_code code = check_keys(root, "", keys, err);
   /* Fixed order, not the file's: allow_sha1 decides whether a sha1 bank may
@@ -470,6 +472,13 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
     code = parse_pcrs(p, v, err);
   if (code == RT_OK && (v = json_object_get(root, "expected")) != NULL)
     code = parse_expected(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "events")) != NULL) {
+    /* Rules read the log: without one there is nothing they could judge. */
+    if (!p->require_event_log)
+      code = rt_err_set(err, RT_E_INVALID, "events: rules need require_event_log true");
+    else
+      code = rt_policy_events_parse(v, rt_policy_quoted_pcrs(p), &p->events, err);
+  }
   if (code == RT_OK && (v = json_object_get(root, "ek_allowlist")) != NULL)
     code = parse_ek_allowlist(p, v, err);
   if (code == RT_OK && (v = json_object_get(root, "key_algorithms")) != NULL)
@@ -537,6 +546,7 @@ void rt_policy_free(rt_policy *p) {
     free(p->dns_sans[i]);
   free(p->dns_sans);
   free(p->ek_allow);
+  rt_policy_events_free(p->events);
   free(p);
 }
 
@@ -591,6 +601,15 @@ bool rt_policy_ek_expiry_advisory(const rt_policy *p) {
 bool rt_policy_ek_allowlisted(const rt_policy *p, const uint8_t ek_key_sha256[32]) {
   return p->n_ek_allow > 0 &&
          bsearch(ek_key_sha256, p->ek_allow, p->n_ek_allow, sizeof *p->ek_allow, cmp32) != NULL;
+}
+const rt_policy_events *rt_policy_event_rules(const rt_policy *p) {
+  return p->events;
+}
+uint32_t rt_policy_quoted_pcrs(const rt_policy *p) {
+  uint32_t all = 0;
+  for (int b = 0; b < RT_POLICY_MAX_BANKS; b++)
+    all |= p->mask[b];
+  return all;
 }
 bool rt_policy_has_ek_allowlist(const rt_policy *p) {
   return p->n_ek_allow > 0;

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "policy_events.h"
 #include "rt_err.h"
 #include "rt_templates.h" /* rt_key_alg, rt_key_alg_name, rt_key_alg_of */
 
@@ -81,6 +82,11 @@ bool rt_policy_ek_expiry_advisory(const rt_policy *policy);
  * DER, is trusted without an EK certificate. */
 bool rt_policy_ek_allowlisted(const rt_policy *policy, const uint8_t ek_key_sha256[32]);
 bool rt_policy_has_ek_allowlist(const rt_policy *policy);
+/* The "events" rules, NULL when the policy has none (policy_events.h). */
+const rt_policy_events *rt_policy_event_rules(const rt_policy *policy);
+/* PCRs demanded in any bank (bit i = PCR i): the PCRs whose events the quote
+ * proves. */
+uint32_t rt_policy_quoted_pcrs(const rt_policy *policy);
 
 /* ---- Evaluation ------------------------------------------------------------ */
 

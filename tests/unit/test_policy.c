@@ -148,6 +148,22 @@ static void test_ek_allowlist(void) {
   rt_policy_free(p);
 }
 
+static void test_events_parse(void) {
+  rt_err e;
+  rt_policy *p = parse("{}", &e);
+  CHECK(p != NULL && rt_policy_event_rules(p) == NULL, "rules without \"events\"");
+  rt_policy_free(p);
+  p = parse("{\"pcrs\": {\"sha256\": [0, 4, 7, 8]}, \"events\": {\"secure_boot\": true, "
+            "\"no_mismatched_events\": true, \"separators\": [0, 4, 7], \"boot_apps\": "
+            "{\"allow\": [\"" H64 "\", \"0011223344556677889900112233445566778899\"], "
+            "\"forbid\": [\"" H64B "\"]}, \"dbx_required\": [\"" H64 "\"], "
+            "\"authorities\": [\"" H64B "\"], \"kernel_cmdline\": \"^ro( |$)\"}}",
+            &e);
+  CHECK(p != NULL && rt_policy_event_rules(p) != NULL, "full event rules: %s", e.msg);
+  CHECK(p != NULL && rt_policy_quoted_pcrs(p) == 0x191, "quoted PCRs");
+  rt_policy_free(p);
+}
+
 static void test_full(const char *dir) {
   rt_err e;
   rt_policy *p = parse(FULL, &e);
@@ -270,6 +286,33 @@ static void test_rejections(void) {
       {"{\"allow_sha1\": \"no\"}", "allow_sha1: expected true or false"},
       {"{\"require_event_log\": 1}", "require_event_log: expected true or false"},
       {"{\"server_auth\": \"yes\"}", "server_auth: expected true or false"},
+      /* events */
+      {"{\"events\": []}", "events: expected an object of rules"},
+      {"{\"events\": {\"secureboot\": true}}", "events.secureboot: unknown key"},
+      {"{\"events\": {\"secure_boot\": 1}}", "events.secure_boot: expected true or false"},
+      {"{\"require_event_log\": false, \"events\": {}}",
+       "events: rules need require_event_log true"},
+      {"{\"pcrs\": {\"sha256\": [0]}, \"events\": {\"secure_boot\": true}}",
+       "events.secure_boot: needs PCR 7 in pcrs"},
+      {"{\"events\": {\"kernel_cmdline\": \"ro\"}}", "events.kernel_cmdline: needs PCR 8"},
+      {"{\"pcrs\": {\"sha256\": [8]}, \"events\": {\"kernel_cmdline\": \"(\"}}",
+       "events.kernel_cmdline: "},
+      {"{\"pcrs\": {\"sha256\": [8]}, \"events\": {\"kernel_cmdline\": \"\"}}",
+       "events.kernel_cmdline: expected a POSIX extended regular expression"},
+      {"{\"events\": {\"separators\": [1, 1]}}", "events.separators[1]: PCR 1 listed twice"},
+      {"{\"events\": {\"separators\": [9]}}", "events.separators[0]: needs PCR 9 in pcrs"},
+      {"{\"events\": {\"separators\": [24]}}", "events.separators[0]: expected a PCR index"},
+      {"{\"events\": {\"separators\": []}}", "events.separators: expected a non-empty array"},
+      {"{\"events\": {\"boot_apps\": {}}}", "events.boot_apps: expected an object"},
+      {"{\"events\": {\"boot_apps\": {\"deny\": []}}}", "events.boot_apps.deny: unknown key"},
+      {"{\"events\": {\"boot_apps\": {\"allow\": [\"abc\"]}}}",
+       "events.boot_apps.allow[0]: not a sha1, sha256 or sha384 digest"},
+      {"{\"events\": {\"boot_apps\": {\"forbid\": []}}}",
+       "events.boot_apps.forbid: expected a non-empty array"},
+      {"{\"events\": {\"dbx_required\": [\"" H64 "00\"]}}",
+       "events.dbx_required[0]: not 64 hex digits"},
+      {"{\"events\": {\"authorities\": \"" H64 "\"}}",
+       "events.authorities: expected a non-empty array"},
       /* ek_allowlist */
       {"{\"ek_allowlist\": \"ab\"}", "ek_allowlist: expected an array"},
       {"{\"ek_allowlist\": []}", "ek_allowlist: empty"},
@@ -438,6 +481,7 @@ int main(void) {
   test_server_auth();
   test_ek_expiry();
   test_ek_allowlist();
+  test_events_parse();
   test_default();
   test_full(dir);
   test_rejections();
