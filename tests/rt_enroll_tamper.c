@@ -11,7 +11,8 @@
  *   key-exportable possession token-tampered token-replayed token-expired
  *   no-event-log key-alg-mismatch no-ek-cert ak-noda
  * With $RATTEST_TAMPER_FINISH_AT=HOST:PORT, Finish goes to that (second)
- * verifier instead. */
+ * verifier instead; with $RATTEST_TAMPER_PLATFORM_CERT=FILE, Begin sends
+ * that file as the platform certificate (else none). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,14 @@ int main(int argc, char **argv) {
   breq.name = "tamper";
   breq.ek_certs = cptr;
   breq.n_ek_certs = nc;
+  const char *plat_path = getenv("RATTEST_TAMPER_PLATFORM_CERT");
+  uint8_t *plat = NULL;
+  size_t plat_len = 0;
+  if (plat_path != NULL && rt_file_read(plat_path, 1u << 20, &plat, &plat_len, &err) != RT_OK) {
+    die("platform certificate", err.msg);
+    goto out;
+  }
+  breq.platform_cert = (ProtobufCBinaryData){plat_len, plat};
   breq.ek_public = pub_bytes(&ek.pub);
   breq.ak_public = pub_bytes(&ak.pub);
   breq.key_algorithm = RATTEST__V1__KEY_ALGORITHM__KEY_ALGORITHM_ECC_P256;
@@ -188,6 +197,7 @@ int main(int argc, char **argv) {
                             &rattest__v1__begin_response__descriptor, &begin_resp, &res);
   free(breq.ek_public.data);
   free(breq.ak_public.data);
+  free(plat);
   if (s != GRPC_STATUS_OK) {
     rc = 0;
     goto out;

@@ -98,6 +98,32 @@ expect none "OK -"
 if grep '"method":"Begin","decision":"accept"' "$work/audit.log" | tail -n 1 |
   grep -q '"ek_trust":"certificate"'; then ok; else bad "certificate trust not in audit"; fi
 
+# Event rules on the real log the TPM measured (rt_log_extend): the policy
+# generated from it passes; each rule fed its bad case is refused as
+# POLICY_EVENT, naming the rule, the PCR and the event.
+"$V" policy from-log "$RATTEST_TAMPER_LOG" > "$work/golden.json"
+edit_policy() { # OUT PYTHON-STATEMENT (on dict p)
+  python3 -c "import json,sys; p=json.load(open('$work/golden.json')); $2; json.dump(p, open('$1','w'))"
+}
+start_verifier --policy "$work/golden.json"
+expect none "OK -"
+edit_policy "$work/sb.json" "p['events']['secure_boot']=True"
+start_verifier --policy "$work/sb.json"
+expect none "PERMISSION_DENIED POLICY_EVENT"
+reason_has() {
+  if tail -n 1 "$work/audit.log" | grep -qF "$1"; then ok; else
+    bad "reason lacks '$1': $(tail -n 1 "$work/audit.log")"; fi
+}
+reason_has 'rule events.secure_boot: PCR 7 event '
+edit_policy "$work/app.json" "p['events']['boot_apps']={'forbid':[p['events']['boot_apps']['allow'][-1]]}"
+start_verifier --policy "$work/app.json"
+expect none "PERMISSION_DENIED POLICY_EVENT"
+reason_has 'rule events.boot_apps.forbid: PCR 4 event '
+edit_policy "$work/cmd.json" "p['events']['kernel_cmdline']='^nomatch\$'"
+start_verifier --policy "$work/cmd.json"
+expect none "PERMISSION_DENIED POLICY_EVENT"
+reason_has 'rule events.kernel_cmdline: PCR 8 event '
+
 # Two verifiers sharing a token key: Begin at one, Finish at the other. With
 # separate keys the second cannot open the first one's token.
 "$V" token-key "$work/token.key" > /dev/null

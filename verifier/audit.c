@@ -41,6 +41,17 @@ void rt_audit_decision(const rt_audit *a, grpc_status_code status, const rt_rpc_
     json_object_set_new(t, "expired", json_boolean(a->ek->expired));
     json_object_set_new(o, "ek_tpm", t);
   }
+  if (a->platform != NULL) {
+    /* The machine as its manufacturer certified it; "verified" false when
+     * the certificate was refused (the line then says why). */
+    json_t *pl = json_object();
+    set_opt(pl, "manufacturer", a->platform->manufacturer);
+    set_opt(pl, "model", a->platform->model);
+    set_opt(pl, "version", a->platform->version);
+    set_opt(pl, "serial", a->platform->serial);
+    json_object_set_new(pl, "verified", json_boolean(a->platform_verified));
+    json_object_set_new(o, "platform", pl);
+  }
   set_opt(o, "peer", a->peer);
   char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(o);

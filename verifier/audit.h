@@ -6,6 +6,7 @@
 #define RT_VERIFIER_AUDIT_H
 
 #include "ek_info.h"
+#include "platform_cert.h"
 #include "rt_grpc.h"
 
 typedef struct {
@@ -19,6 +20,10 @@ typedef struct {
   const char *key_serial; /* hex serial of the issued key certificate, accept only */
   /* What the verified EK certificate says of the TPM (Begin), else NULL. */
   const rt_ek_info *ek;
+  /* What the platform certificate says of the machine (Begin, when one was
+   * sent and parsed), else NULL; and whether it passed every check. */
+  const rt_platform_info *platform;
+  bool platform_verified;
 } rt_audit;
 
 void rt_audit_decision(const rt_audit *a, grpc_status_code status, const rt_rpc_status *st);

@@ -9,7 +9,10 @@
 #include <string.h>
 
 #include "rt_err.h"
+#include "rt_evdecode.h"
 #include "rt_eventlog.h"
+#include "rt_evstate.h"
+#include "rt_evstate_out.h"
 #include "rt_hex.h"
 
 #define PROG "rattest-verifier eventlog"
@@ -18,11 +21,22 @@ void rt_cmd_eventlog_usage(FILE *f) {
   fprintf(f, "Usage: " PROG " FILE [--json]\n"
              "\n"
              "Parses a TCG PC Client event log (binary_bios_measurements; SHA1-only or\n"
-             "crypto-agile), lists its events and replays it into PCR values.\n"
+             "crypto-agile), lists its events, replays it into PCR values, checks each\n"
+             "event whose data is what was hashed (UEFI variables, separators, actions,\n"
+             "GRUB strings, GPT, ...) against its digests, and derives the machine's\n"
+             "state from the events that check out (PCRs 0-9 and 14): secure boot,\n"
+             "PK/KEK/db/dbx, signing authorities, boot applications, kernel command\n"
+             "lines, separators. An event marked MISMATCH carries data that does not hash\n"
+             "to its digests: the log was altered, and that event counts for nothing.\n"
              "\n"
              "Options:\n"
-             "  --json       print {\"pcrs\": {BANK: {PCR: HEX}}, \"events\": [...]}; only\n"
-             "               PCRs that had events appear under \"pcrs\"\n"
+             "  --json       print {\"events\": [{index, pcr, type, digests, check, data},\n"
+             "               ...], \"pcrs\": {BANK: {PCR: HEX}}, \"state\": {secure_boot,\n"
+             "               pk, kek, db, dbx, dbx_sha256, authorities, boot_apps,\n"
+             "               kernel_cmdlines, separators, separator_errors, mismatches}};\n"
+             "               \"check\" is ok, mismatch or unchecked (the digest covers\n"
+             "               something the log does not carry); only PCRs that had\n"
+             "               events appear under \"pcrs\"\n"
              "  -h, --help   show this help\n"
              "\n"
              "Exit status: 0 success, 1 unreadable or malformed log, 2 bad usage.\n");
@@ -47,7 +61,8 @@ static bool printable(const uint8_t *d, uint32_t n, uint32_t *shown) {
   return true;
 }
 
-static void print_text(const char *path, const rt_eventlog *log, const rt_eventlog_pcrs *pcrs) {
+static void print_text(const char *path, const rt_eventlog *log, const rt_eventlog_pcrs *pcrs,
+                       const rt_evstate *st) {
   char hex[2 * RT_EVENTLOG_MAX_DIGEST + 1], buf[8];
   printf("%s: %s event log, %zu events, algorithms", path,
          log->legacy ? "SHA1-only (legacy)" : "crypto-agile", log->n_events);
@@ -60,9 +75,12 @@ static void print_text(const char *path, const rt_eventlog *log, const rt_eventl
   for (size_t i = 0; i < log->n_events; i++) {
     const rt_eventlog_event *ev = &log->events[i];
     const char *name = rt_eventlog_type_name(ev->type);
-    printf("event %" PRIu32 ": PCR %" PRIu32 ", %s (0x%" PRIx32 "), %" PRIu32 " bytes of data%s\n",
-           ev->index, ev->pcr, name != NULL ? name : "unknown type", ev->type, ev->data_len,
-           extended_in_log(log, i) ? "" : " [not extended]");
+    printf(
+        "event %" PRIu32 ": PCR %" PRIu32 ", %s (0x%" PRIx32 "), %" PRIu32 " bytes of data%s%s\n",
+        ev->index, ev->pcr, name != NULL ? name : "unknown type", ev->type, ev->data_len,
+        extended_in_log(log, i) ? "" : " [not extended]",
+        st->checks[i] == RT_EVCHECK_MISMATCH ? " [MISMATCH: the data does not hash to the digests]"
+                                             : "");
     for (size_t d = 0; d < ev->n_digests; d++) {
       rt_hex(ev->digests[d].bytes,
              ev->digests[d].len > RT_EVENTLOG_MAX_DIGEST ? RT_EVENTLOG_MAX_DIGEST
@@ -86,6 +104,8 @@ static void print_text(const char *path, const rt_eventlog *log, const rt_eventl
       printf("  %-8s %2d %s\n", rt_eventlog_alg_name(bank->alg), p, hex);
     }
   }
+  printf("\n");
+  rt_evstate_print(stdout, st);
 }
 
 /* json_object_set_new that also fails on a NULL value (jansson returns NULL
@@ -119,30 +139,8 @@ fail:
   return NULL;
 }
 
-static json_t *digests_json(const rt_eventlog_event *ev) {
-  char buf[8];
-  json_t *obj = json_object();
-  if (obj == NULL)
-    return NULL;
-  for (size_t d = 0; d < ev->n_digests; d++) {
-    /* Digests of declared but unknown algorithms can be up to 64 KiB. */
-    char *hex = malloc(2 * (size_t)ev->digests[d].len + 1);
-    if (hex == NULL) {
-      json_decref(obj);
-      return NULL;
-    }
-    rt_hex(ev->digests[d].bytes, ev->digests[d].len, hex);
-    bool ok = jset(obj, rt_eventlog_alg_label(ev->digests[d].alg, buf), json_string(hex));
-    free(hex);
-    if (!ok) {
-      json_decref(obj);
-      return NULL;
-    }
-  }
-  return obj;
-}
-
-static json_t *event_json(const rt_eventlog_event *ev) {
+static json_t *event_json(const rt_eventlog *log, const rt_evstate *st, size_t i) {
+  const rt_eventlog_event *ev = &log->events[i];
   json_t *obj = json_object();
   if (obj == NULL)
     return NULL;
@@ -151,15 +149,19 @@ static json_t *event_json(const rt_eventlog_event *ev) {
       !jset(obj, "offset", json_integer((json_int_t)ev->offset)) ||
       !jset(obj, "pcr", json_integer(ev->pcr)) ||
       !jset(obj, "type", json_string(name != NULL ? name : "EV_UNKNOWN")) ||
-      !jset(obj, "type_id", json_integer(ev->type)) || !jset(obj, "digests", digests_json(ev)) ||
-      !jset(obj, "data_len", json_integer(ev->data_len))) {
+      !jset(obj, "type_name", json_string(name != NULL ? name : "EV_UNKNOWN")) ||
+      !jset(obj, "type_id", json_integer(ev->type)) ||
+      !jset(obj, "digests", rt_evstate_digests_json(ev)) ||
+      !jset(obj, "data_len", json_integer(ev->data_len)) ||
+      !jset(obj, "check", json_string(rt_evcheck_name(st->checks[i]))) ||
+      !jset(obj, "data", rt_evdecode_json(log, i))) {
     json_decref(obj);
     return NULL;
   }
   return obj;
 }
 
-static int print_json(const rt_eventlog *log, const rt_eventlog_pcrs *pcrs) {
+static int print_json(const rt_eventlog *log, const rt_eventlog_pcrs *pcrs, const rt_evstate *st) {
   json_t *root = json_object();
   json_t *events = json_array();
   if (root == NULL) {
@@ -167,12 +169,13 @@ static int print_json(const rt_eventlog *log, const rt_eventlog_pcrs *pcrs) {
     goto fail;
   }
   if (!jset(root, "pcrs", pcrs_json(pcrs)) || !jset(root, "events", events) ||
+      !jset(root, "state", rt_evstate_json(log, st)) ||
       !jset(root, "format", json_string(log->legacy ? "sha1-legacy" : "crypto-agile")) ||
       (log->has_startup_locality &&
        !jset(root, "startup_locality", json_integer(log->startup_locality))))
     goto fail;
   for (size_t i = 0; i < log->n_events; i++)
-    if (json_array_append_new(events, event_json(&log->events[i])) != 0)
+    if (json_array_append_new(events, event_json(log, st, i)) != 0)
       goto fail;
   if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0)
     goto fail;
@@ -229,11 +232,18 @@ int rt_cmd_eventlog(int argc, char **argv) {
     rt_eventlog_free(&log);
     return 1;
   }
+  rt_evstate st;
+  if (rt_evstate_derive(&log, &st, &err) != RT_OK) {
+    fprintf(stderr, PROG ": %s: %s\n", path, err.msg);
+    rt_eventlog_free(&log);
+    return 1;
+  }
   int rc = 0;
   if (json)
-    rc = print_json(&log, &pcrs);
+    rc = print_json(&log, &pcrs, &st);
   else
-    print_text(path, &log, &pcrs);
+    print_text(path, &log, &pcrs, &st);
+  rt_evstate_free(&st);
   rt_eventlog_free(&log);
   if (fflush(stdout) != 0) {
     fprintf(stderr, PROG ": cannot write the output\n");

@@ -8,12 +8,14 @@
 
 #include "ek_check.h"
 #include "issuer.h"
+#include "platform_ca.h"
 #include "policy.h"
 #include "rt_grpc.h"
 #include "token.h"
 
 typedef struct rt_verifier {
   rt_ek_roots *ek_roots;
+  rt_platform_ca *platform_ca; /* --platform-ca, NULL without */
   rt_policy *policy;
   rt_issuer *issuer;
   rt_token_key *token_key;

@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "decision.h"
 #include "enroll.h"
+#include "enroll_platform.h"
 #include "rattest.pb-c.h"
 #include "rt_hex.h"
 #include "rt_makecred.h"
@@ -75,7 +76,8 @@ static grpc_status_code check_ak(const rt_verifier *v, const TPMT_PUBLIC *ak, rt
 
 static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *req,
                               Rattest__V1__BeginResponse *r, char ek_hex[65], rt_ek_info *ek_info,
-                              const char **ek_trust, rt_rpc_status *st) {
+                              const char **ek_trust, rt_platform_seen *platform,
+                              rt_rpc_status *st) {
   rt_err err;
   if (!rt_identity_name_valid(req->name))
     return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "NAME_INVALID",
@@ -128,6 +130,12 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
     *ek_trust = "certificate";
   }
   rt_hex(ek_sha256, 32, ek_hex);
+  /* The platform certificate must belong to the EK certificate just
+   * accepted (none when the EK was trusted by the allow-list). */
+  grpc_status_code plat =
+      rt_enroll_check_platform(v, &req->platform_cert, listed ? NULL : &certs[which], platform, st);
+  if (plat != GRPC_STATUS_OK)
+    return plat;
 
   grpc_status_code s = check_ak(v, &ak.publicArea, st);
   if (s != GRPC_STATUS_OK)
@@ -156,6 +164,10 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
   }
   state->name = strdup(req->name);
   state->key_algorithm = (int32_t)key_alg;
+  if (rt_platform_to_session(platform, state, &err) != RT_OK) {
+    s = rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "session state: %s", err.msg);
+    goto out;
+  }
   for (uint32_t b = 0; b < sel.count && s == GRPC_STATUS_OK; b++) {
     uint32_t pcrs[RT_PCR_COUNT];
     size_t n = 0;
@@ -237,13 +249,17 @@ grpc_status_code rt_enroll_begin(void *verifier, const rt_rpc_call_info *info,
   char ek_hex[65] = "";
   rt_ek_info ek_info = {0};
   const char *ek_trust = NULL;
-  grpc_status_code s = begin(verifier, req, r, ek_hex, &ek_info, &ek_trust, st);
+  rt_platform_seen platform;
+  memset(&platform, 0, sizeof platform);
+  grpc_status_code s = begin(verifier, req, r, ek_hex, &ek_info, &ek_trust, &platform, st);
   rt_audit a = {.method = "Begin",
                 .peer = info->peer,
                 .name = req->name,
                 .ek_sha256 = ek_hex,
                 .ek_trust = ek_trust,
-                .ek = ek_trust != NULL && strcmp(ek_trust, "certificate") == 0 ? &ek_info : NULL};
+                .ek = ek_trust != NULL && strcmp(ek_trust, "certificate") == 0 ? &ek_info : NULL,
+                .platform = platform.present ? &platform.info : NULL,
+                .platform_verified = platform.verified};
   rt_audit_decision(&a, s, st);
   if (s != GRPC_STATUS_OK) {
     rt_enroll_begin_free(&r->base);

@@ -71,7 +71,14 @@ static grpc_status_code issue(rt_verifier *v, const rt_session_state *state, EVP
   rt_err err;
   rt_policy_identity id;
   memset(&id, 0, sizeof id);
-  if (rt_policy_render_identity(v->policy, state->name, a->ek_hex, &id, &err) != RT_OK)
+  /* Platform fields only from a certificate Begin verified (the token is
+   * sealed: the client cannot add them). */
+  rt_policy_platform platform = {NULL, NULL, NULL};
+  if (state->platform != NULL)
+    platform = (rt_policy_platform){state->platform->manufacturer, state->platform->model,
+                                    state->platform->serial};
+  if (rt_policy_render_identity_platform(v->policy, state->name, a->ek_hex, &platform, &id, &err) !=
+      RT_OK)
     return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "POLICY_SUBJECT", "%s", err.msg);
   rt_cert_request cr = {
       .profile = RT_CERT_KEY,

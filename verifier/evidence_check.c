@@ -178,6 +178,20 @@ grpc_status_code rt_check_pcrs(const rt_policy *policy, const TPMS_ATTEST *quote
       }
     }
   }
+  /* Event rules, on a log now known to be the one the TPM measured. */
+  if (replayed != NULL) {
+    char why[512] = "";
+    bool pass = true;
+    if (rt_policy_events_judge(rt_policy_event_rules(policy), &log, rt_policy_quoted_pcrs(policy),
+                               &pass, why, sizeof why, &err) != RT_OK) {
+      s = rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "event log state: %s", err.msg);
+      goto out;
+    }
+    if (!pass) {
+      s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "POLICY_EVENT", "%s", why);
+      goto out;
+    }
+  }
 out:
   EVP_MD_CTX_free(md);
   rt_eventlog_free(&log);

@@ -303,6 +303,24 @@ static int ek_hex_ok(const char *s) {
   return 1;
 }
 
+/* Subject values come from templates filled with identity names and with
+ * what a platform certificate says: control characters (which could fake
+ * lines in logs and tools printing the subject) are refused, and the
+ * length is X.509's upper bound (ub-common-name etc.: 64 characters). */
+static rt_code check_name_field(const char *label, const char *v, rt_err *err) {
+  size_t chars = 0;
+  for (const unsigned char *c = (const unsigned char *)v; *c != '\0'; c++) {
+    if (*c < 0x20 || *c == 0x7f)
+      return rt_err_set(err, RT_E_INVALID, "issuing: subject %s contains a control character",
+                        label);
+    if ((*c & 0xc0) != 0x80) /* count UTF-8 characters, not bytes */
+      chars++;
+  }
+  if (chars > 64)
+    return rt_err_set(err, RT_E_INVALID, "issuing: subject %s is longer than 64 characters", label);
+  return RT_OK;
+}
+
 static rt_code check_request(const rt_cert_request *req, rt_err *err) {
   if (req->profile != RT_CERT_KEY && req->profile != RT_CERT_AK)
     return rt_err_set(err, RT_E_INVALID, "issuing: unknown certificate profile %d",
@@ -314,6 +332,11 @@ static rt_code check_request(const rt_cert_request *req, rt_err *err) {
     return code;
   if (req->common_name == NULL || req->common_name[0] == '\0')
     return rt_err_set(err, RT_E_INVALID, "issuing: subject common name missing");
+  const char *labels[] = {"common name", "organization", "organizational unit"};
+  const char *values[] = {req->common_name, req->organization, req->organizational_unit};
+  for (size_t i = 0; i < 3; i++)
+    if (values[i] != NULL && (code = check_name_field(labels[i], values[i], err)) != RT_OK)
+      return code;
   if (!ek_hex_ok(req->ek_sha256_hex))
     return rt_err_set(err, RT_E_INVALID, "issuing: EK digest is not 64 lowercase hex digits");
   if (req->n_dns_sans > 0 && req->dns_sans == NULL)

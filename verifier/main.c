@@ -8,7 +8,10 @@
 
 #include "cmd_ekcert.h"
 #include "cmd_eventlog.h"
+#include "cmd_platformcert.h"
+#include "cmd_policy.h"
 #include "enroll.h"
+#include "enroll_platform.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
@@ -27,6 +30,8 @@ static void usage(FILE *f) {
              "  serve      run the rattest.v1.Attestation gRPC service\n"
              "  eventlog   parse a TCG event log and replay its PCRs\n"
              "  ek-cert    check EK certificates against a manufacturer CA bundle\n"
+             "  policy     make a policy from a known-good event log, or check a log\n"
+             "  platform-cert  check a TCG platform certificate against platform CAs\n"
              "  token-key  write a new session token key file (for --token-key)\n"
              "  help       show this help, or `help COMMAND` for a command's options\n"
              "  version    print the version\n"
@@ -55,6 +60,9 @@ static void usage_serve(FILE *f) {
           "Enrollment:\n"
           "  --ek-ca PATH             manufacturer EK CA certificates (roots and\n"
           "                           intermediates): a PEM/DER file or a directory\n"
+          "  --platform-ca PATH       platform certificate CAs (file or directory): the\n"
+          "                           machine's TCG platform certificate is then checked\n"
+          "                           (policy \"platform_cert\", default \"verify\")\n"
           "  --issuer-cert FILE       issuing CA certificate, PEM, then its chain\n"
           "  --issuer-key FILE        issuing CA private key, PEM\n"
           "  --policy FILE            attestation policy, JSON (docs/policy.md); without\n"
@@ -96,7 +104,8 @@ static int cmd_serve(int argc, char **argv) {
     O_ISSUER_KEY,
     O_POLICY,
     O_TTL,
-    O_TOKEN_KEY
+    O_TOKEN_KEY,
+    O_PLATFORM_CA
   };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, O_LISTEN},
@@ -111,13 +120,14 @@ static int cmd_serve(int argc, char **argv) {
       {"policy", required_argument, NULL, O_POLICY},
       {"session-ttl", required_argument, NULL, O_TTL},
       {"token-key", required_argument, NULL, O_TOKEN_KEY},
+      {"platform-ca", required_argument, NULL, O_PLATFORM_CA},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   rt_grpc_server_config cfg = {.listen = DEFAULT_LISTEN};
   const char *port_file = NULL, *ek_ca = NULL, *issuer_cert = NULL, *issuer_key = NULL;
-  const char *policy_file = NULL, *token_key = NULL;
+  const char *policy_file = NULL, *token_key = NULL, *platform_ca = NULL;
   uint64_t ttl_ms = 5 * 60 * 1000;
   rt_err err = {0};
   uint64_t n;
@@ -161,6 +171,9 @@ static int cmd_serve(int argc, char **argv) {
       break;
     case O_POLICY:
       policy_file = optarg;
+      break;
+    case O_PLATFORM_CA:
+      platform_ca = optarg;
       break;
     case O_TOKEN_KEY:
       token_key = optarg;
@@ -209,6 +222,16 @@ static int cmd_serve(int argc, char **argv) {
     goto done;
   }
   rt_info("trusting %zu EK CA certificate(s) from %s", rt_ek_roots_count(v.ek_roots), ek_ca);
+  if ((platform_ca != NULL && rt_platform_ca_load(platform_ca, &v.platform_ca, &err) != RT_OK) ||
+      rt_platform_config_check(v.policy, v.platform_ca != NULL, &err) != RT_OK) {
+    rt_error("%s", err.msg);
+    goto done;
+  }
+  static const char *const modes[] = {"", "ignored", "verified when sent", "required"};
+  if (v.platform_ca != NULL)
+    rt_info("trusting %zu platform CA certificate(s) from %s", rt_platform_ca_count(v.platform_ca),
+            platform_ca);
+  rt_info("platform certificates: %s", modes[rt_platform_mode(v.policy, v.platform_ca != NULL)]);
   if (rt_policy_is_default(v.policy))
     rt_warn("no --policy: running the permissive development policy (sha256 PCRs 0-7 must "
             "replay from the event log, any values accepted)");
@@ -249,6 +272,7 @@ done:
   rt_policy_free(v.policy);
   rt_issuer_free(v.issuer);
   rt_ek_roots_free(v.ek_roots);
+  rt_platform_ca_free(v.platform_ca);
   return status;
 
 bad:
@@ -324,6 +348,10 @@ int main(int argc, char **argv) {
     return rt_cmd_eventlog(sub_argc, sub_argv);
   if (strcmp(cmd, "ek-cert") == 0)
     return rt_cmd_ekcert(sub_argc, sub_argv);
+  if (strcmp(cmd, "policy") == 0)
+    return rt_cmd_policy(sub_argc, sub_argv);
+  if (strcmp(cmd, "platform-cert") == 0)
+    return rt_cmd_platformcert(sub_argc, sub_argv);
   if (strcmp(cmd, "version") == 0) {
     printf("rattest-verifier %s\n", RATTEST_VERSION);
     return 0;
@@ -335,6 +363,10 @@ int main(int argc, char **argv) {
       rt_cmd_eventlog_usage(stdout);
     else if (sub_argc > 1 && strcmp(sub_argv[1], "ek-cert") == 0)
       rt_cmd_ekcert_usage(stdout);
+    else if (sub_argc > 1 && strcmp(sub_argv[1], "policy") == 0)
+      rt_cmd_policy_usage(stdout);
+    else if (sub_argc > 1 && strcmp(sub_argv[1], "platform-cert") == 0)
+      rt_cmd_platformcert_usage(stdout);
     else
       usage(stdout);
     return 0;

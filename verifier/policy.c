@@ -61,7 +61,9 @@ struct rt_policy {
   uint8_t (*ek_allow)[32];
   size_t n_ek_allow;
   rt_policy_events *events; /* NULL: no event rules */
-  unsigned key_algs;        /* bit (1 << rt_key_alg) */
+  rt_policy_platform_mode platform_cert;
+  bool uses_platform; /* a subject template has a {platform_*} placeholder */
+  unsigned key_algs;  /* bit (1 << rt_key_alg) */
   unsigned ak_algs;
   int64_t lifetime;
   char *common_name; /* templates with {name} and {ek} */
@@ -312,11 +314,25 @@ static rt_code parse_lifetime(rt_policy *p, json_t *v, rt_err *err) {
   return RT_OK;
 }
 
-/* Templates: literal text and the placeholders {name} and {ek}. For DNS
- * names the literal text must be DNS characters and {ek} (64 characters,
- * longer than a DNS label's 63) cannot appear. */
+/* The platform placeholders: values from the verified platform
+ * certificate, for subject fields only (a model such as "ProLiant DL380"
+ * is no DNS label). */
+static const char *const platform_placeholders[] = {"{platform_manufacturer}", "{platform_model}",
+                                                    "{platform_serial}"};
+
+static bool is_platform_placeholder(const char *c, size_t n) {
+  for (size_t i = 0; i < 3; i++)
+    if (n == strlen(platform_placeholders[i]) && strncmp(c, platform_placeholders[i], n) == 0)
+      return true;
+  return false;
+}
+
+/* Templates: literal text and the placeholders {name} and {ek}, and in
+ * subject fields (platform non-NULL, set when one is used) the platform
+ * placeholders. For DNS names the literal text must be DNS characters and
+ * {ek} (64 characters, longer than a DNS label's 63) cannot appear. */
 static rt_code check_template(const char *path, const char *s, bool dns, size_t max_literal,
-                              rt_err *err) {
+                              bool *platform, rt_err *err) {
   if (*s == '\0')
     return rt_err_set(err, RT_E_INVALID, "%s: empty", path);
   size_t literal = 0;
@@ -334,10 +350,18 @@ static rt_code check_template(const char *path, const char *s, bool dns, size_t 
                             "%s: {ek} cannot be part of a DNS name (64 characters, a label "
                             "holds 63)",
                             path);
-      } else {
+      } else if (is_platform_placeholder(c, n) && platform != NULL) {
+        *platform = true;
+      } else if (is_platform_placeholder(c, n)) {
         return rt_err_set(err, RT_E_INVALID,
-                          "%s: unknown placeholder \"%.*s\" (use {name} or {ek})", path,
-                          (int)(n > 32 ? 32 : n), c);
+                          "%s: %.*s can only be used in subject fields, not in a DNS name", path,
+                          (int)n, c);
+      } else {
+        return rt_err_set(
+            err, RT_E_INVALID, "%s: unknown placeholder \"%.*s\" (use {name}, {ek}%s)", path,
+            (int)(n > 32 ? 32 : n), c,
+            platform != NULL ? ", {platform_manufacturer}, {platform_model} or {platform_serial}"
+                             : "");
       }
       c = end;
       continue;
@@ -380,7 +404,8 @@ static rt_code parse_subject(rt_policy *p, json_t *v, rt_err *err) {
     snprintf(path, sizeof path, "subject.%s", keys[i]);
     if (!json_is_string(s))
       return rt_err_set(err, RT_E_INVALID, "%s: expected a string", path);
-    code = check_template(path, json_string_value(s), false, MAX_NAME_FIELD, err);
+    code =
+        check_template(path, json_string_value(s), false, MAX_NAME_FIELD, &p->uses_platform, err);
     if (code == RT_OK)
       code = set_string(dst[i], json_string_value(s), err);
     if (code != RT_OK)
@@ -405,7 +430,7 @@ static rt_code parse_dns_sans(rt_policy *p, json_t *v, rt_err *err) {
     snprintf(path, sizeof path, "dns_sans[%zu]", i);
     if (!json_is_string(e))
       return rt_err_set(err, RT_E_INVALID, "%s: expected a string", path);
-    rt_code code = check_template(path, json_string_value(e), true, MAX_DNS_NAME, err);
+    rt_code code = check_template(path, json_string_value(e), true, MAX_DNS_NAME, NULL, err);
     if (code == RT_OK)
       code = set_string(&p->dns_sans[i], json_string_value(e), err);
     if (code != RT_OK)
@@ -441,6 +466,20 @@ rt_code rt_policy_default(rt_policy **out, rt_err *err) {
   return code;
 }
 
+static rt_code parse_platform_cert(rt_policy *p, json_t *v, rt_err *err) {
+  static const char *const modes[] = {"ignore", "verify", "required"};
+  static const rt_policy_platform_mode values[] = {
+      RT_POLICY_PLATFORM_IGNORE, RT_POLICY_PLATFORM_VERIFY, RT_POLICY_PLATFORM_REQUIRED};
+  const char *s = json_string_value(v);
+  for (size_t i = 0; s != NULL && i < 3; i++)
+    if (strcmp(s, modes[i]) == 0) {
+      p->platform_cert = values[i];
+      return RT_OK;
+    }
+  return rt_err_set(err, RT_E_INVALID,
+                    "platform_cert: expected \"ignore\", \"verify\" or \"required\"");
+}
+
 static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
   static const char *const keys[] = {"pcrs",
                                      "expected",
@@ -455,6 +494,7 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
                                      "ek_expiry_advisory",
                                      "ek_allowlist",
                                      "events",
+                                     "platform_cert",
                                      NULL};
   rt_code code = check_keys(root, "", keys, err);
   /* Fixed order, not the file's: allow_sha1 decides whether a sha1 bank may
@@ -491,6 +531,14 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
     code = parse_subject(p, v, err);
   if (code == RT_OK && (v = json_object_get(root, "dns_sans")) != NULL)
     code = parse_dns_sans(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "platform_cert")) != NULL)
+    code = parse_platform_cert(p, v, err);
+  /* A subject built from the platform certificate needs one from every
+   * machine: under "verify" a machine without one would pass Begin and
+   * fail only at Finish. */
+  if (code == RT_OK && p->uses_platform && p->platform_cert != RT_POLICY_PLATFORM_REQUIRED)
+    code = rt_err_set(err, RT_E_INVALID,
+                      "subject: {platform_*} placeholders need \"platform_cert\": \"required\"");
   return code;
 }
 
@@ -598,6 +646,12 @@ bool rt_policy_server_auth(const rt_policy *p) {
 bool rt_policy_ek_expiry_advisory(const rt_policy *p) {
   return p->ek_expiry_advisory;
 }
+rt_policy_platform_mode rt_policy_platform_cert(const rt_policy *p) {
+  return p->platform_cert;
+}
+bool rt_policy_uses_platform(const rt_policy *p) {
+  return p->uses_platform;
+}
 bool rt_policy_ek_allowlisted(const rt_policy *p, const uint8_t ek_key_sha256[32]) {
   return p->n_ek_allow > 0 &&
          bsearch(ek_key_sha256, p->ek_allow, p->n_ek_allow, sizeof *p->ek_allow, cmp32) != NULL;
@@ -673,54 +727,109 @@ bool rt_policy_ak_alg_allowed(const rt_policy *p, rt_key_alg alg) {
          (p->ak_algs & (1u << alg)) != 0;
 }
 
-/* Replaces {name} and {ek} in a template checked by check_template. */
-static char *expand(const char *tmpl, const char *name, const char *ek_hex) {
-  size_t nlen = strlen(name), elen = strlen(ek_hex), need = 1;
-  for (const char *c = tmpl; *c != '\0'; c++) {
-    if (strncmp(c, "{name}", 6) == 0) {
-      need += nlen;
-      c += 5;
-    } else if (strncmp(c, "{ek}", 4) == 0) {
-      need += elen;
-      c += 3;
-    } else {
-      need++;
-    }
+/* A placeholder and its value. */
+typedef struct {
+  const char *key;
+  const char *value;
+} tvar;
+
+static const tvar *tvar_at(const char *c, const tvar *vars, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(c, vars[i].key, strlen(vars[i].key)) == 0)
+      return &vars[i];
+  return NULL;
+}
+
+/* Replaces the placeholders of a template checked by check_template, in one
+ * pass: a value is never expanded again, whatever braces it holds. */
+static char *expand(const char *tmpl, const tvar *vars, size_t n) {
+  size_t need = 1;
+  for (const char *c = tmpl; *c != '\0';) {
+    const tvar *v = tvar_at(c, vars, n);
+    need += v != NULL ? strlen(v->value) : 1;
+    c += v != NULL ? strlen(v->key) : 1;
   }
   char *out = malloc(need), *o = out;
   if (out == NULL)
     return NULL;
-  for (const char *c = tmpl; *c != '\0'; c++) {
-    if (strncmp(c, "{name}", 6) == 0) {
-      memcpy(o, name, nlen);
-      o += nlen;
-      c += 5;
-    } else if (strncmp(c, "{ek}", 4) == 0) {
-      memcpy(o, ek_hex, elen);
-      o += elen;
-      c += 3;
+  for (const char *c = tmpl; *c != '\0';) {
+    const tvar *v = tvar_at(c, vars, n);
+    if (v != NULL) {
+      size_t len = strlen(v->value);
+      memcpy(o, v->value, len);
+      o += len;
+      c += strlen(v->key);
     } else {
-      *o++ = *c;
+      *o++ = *c++;
     }
   }
   *o = '\0';
   return out;
 }
 
+/* Platform values must be what rt_platform_info holds: 1-64 printable
+ * ASCII characters. Anything else is refused here, not put in a subject. */
+static rt_code check_platform_vars(const rt_policy *p, const tvar *vars, rt_err *err) {
+  static const char *const fields[] = {"common_name", "organization", "organizational_unit"};
+  const char *tmpls[] = {p->common_name, p->organization, p->organizational_unit};
+  for (size_t f = 0; f < 3; f++)
+    for (size_t i = 2; tmpls[f] != NULL && i < 5; i++) {
+      if (strstr(tmpls[f], vars[i].key) == NULL)
+        continue;
+      const char *v = vars[i].value;
+      size_t len = strlen(v);
+      if (len == 0)
+        return rt_err_set(err, RT_E_INVALID,
+                          "subject.%s: %s: the machine has no verified platform certificate "
+                          "naming it",
+                          fields[f], vars[i].key);
+      for (size_t k = 0; k < len; k++)
+        if ((unsigned char)v[k] < 0x20 || (unsigned char)v[k] > 0x7e)
+          return rt_err_set(err, RT_E_INVALID,
+                            "subject.%s: %s: the platform value is not printable ASCII", fields[f],
+                            vars[i].key);
+      if (len > MAX_NAME_FIELD)
+        return rt_err_set(err, RT_E_INVALID,
+                          "subject.%s: %s: the platform value is longer than %d characters",
+                          fields[f], vars[i].key, MAX_NAME_FIELD);
+    }
+  return RT_OK;
+}
+
 rt_code rt_policy_render_identity(const rt_policy *p, const char *name, const char *ek_hex,
                                   rt_policy_identity *out, rt_err *err) {
+  return rt_policy_render_identity_platform(p, name, ek_hex, NULL, out, err);
+}
+
+rt_code rt_policy_render_identity_platform(const rt_policy *p, const char *name, const char *ek_hex,
+                                           const rt_policy_platform *platform,
+                                           rt_policy_identity *out, rt_err *err) {
   memset(out, 0, sizeof *out);
-  out->common_name = expand(p->common_name, name, ek_hex);
+  rt_policy_platform none = {NULL, NULL, NULL};
+  if (platform == NULL)
+    platform = &none;
+  const tvar vars[] = {
+      {"{name}", name},
+      {"{ek}", ek_hex},
+      {"{platform_manufacturer}", platform->manufacturer ? platform->manufacturer : ""},
+      {"{platform_model}", platform->model ? platform->model : ""},
+      {"{platform_serial}", platform->serial ? platform->serial : ""},
+  };
+  const size_t nv = sizeof vars / sizeof vars[0];
+  rt_code code = check_platform_vars(p, vars, err);
+  if (code != RT_OK)
+    return code;
+  out->common_name = expand(p->common_name, vars, nv);
   bool ok = out->common_name != NULL;
   if (ok && p->organization != NULL)
-    ok = (out->organization = expand(p->organization, name, ek_hex)) != NULL;
+    ok = (out->organization = expand(p->organization, vars, nv)) != NULL;
   if (ok && p->organizational_unit != NULL)
-    ok = (out->organizational_unit = expand(p->organizational_unit, name, ek_hex)) != NULL;
+    ok = (out->organizational_unit = expand(p->organizational_unit, vars, nv)) != NULL;
   if (ok && p->n_dns_sans > 0) {
     out->dns_sans = calloc(p->n_dns_sans, sizeof *out->dns_sans);
     ok = out->dns_sans != NULL;
     for (size_t i = 0; ok && i < p->n_dns_sans; i++) {
-      ok = (out->dns_sans[i] = expand(p->dns_sans[i], name, ek_hex)) != NULL;
+      ok = (out->dns_sans[i] = expand(p->dns_sans[i], vars, nv)) != NULL;
       if (ok)
         out->n_dns_sans = i + 1;
     }

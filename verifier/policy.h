@@ -88,6 +88,21 @@ const rt_policy_events *rt_policy_event_rules(const rt_policy *policy);
  * proves. */
 uint32_t rt_policy_quoted_pcrs(const rt_policy *policy);
 
+/* "platform_cert": what Begin does with the machine's TCG platform
+ * certificate. UNSET (the key left out) means VERIFY when the verifier has
+ * --platform-ca and IGNORE otherwise (rt_platform_mode resolves it). */
+typedef enum {
+  RT_POLICY_PLATFORM_UNSET = 0,
+  RT_POLICY_PLATFORM_IGNORE,   /* never looked at */
+  RT_POLICY_PLATFORM_VERIFY,   /* checked when sent; a machine without one passes */
+  RT_POLICY_PLATFORM_REQUIRED, /* a machine without one is refused */
+} rt_policy_platform_mode;
+rt_policy_platform_mode rt_policy_platform_cert(const rt_policy *policy);
+/* True when a subject template uses {platform_manufacturer},
+ * {platform_model} or {platform_serial} (only allowed with "platform_cert":
+ * "required"). */
+bool rt_policy_uses_platform(const rt_policy *policy);
+
 /* ---- Evaluation ------------------------------------------------------------ */
 
 typedef enum {
@@ -130,6 +145,23 @@ typedef struct {
  * name or DNS name. */
 rt_code rt_policy_render_identity(const rt_policy *policy, const char *name, const char *ek_hex,
                                   rt_policy_identity *out, rt_err *err);
+
+/* The verified platform certificate's fields for {platform_manufacturer},
+ * {platform_model} and {platform_serial}; NULL (or a NULL platform) when
+ * none was verified. */
+typedef struct {
+  const char *manufacturer;
+  const char *model;
+  const char *serial;
+} rt_policy_platform;
+
+/* rt_policy_render_identity with the platform placeholders too. A template
+ * naming a platform field the certificate does not have (or with no
+ * platform certificate) is RT_E_INVALID naming the field. Values are
+ * printable ASCII from rt_platform_info; the issuer checks the result. */
+rt_code rt_policy_render_identity_platform(const rt_policy *policy, const char *name,
+                                           const char *ek_hex, const rt_policy_platform *platform,
+                                           rt_policy_identity *out, rt_err *err);
 void rt_policy_identity_free(rt_policy_identity *id);
 
 #endif

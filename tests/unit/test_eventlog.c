@@ -1,7 +1,11 @@
 /* common/rt_eventlog: real event logs replayed against the PCR values their
  * machines quoted, malformed logs rejected with exact messages, and (with
  * --mutate) thousands of deterministic mutations of every real log, each of
- * which must parse or fail cleanly.
+ * which must parse or fail cleanly; those that parse also go through
+ * rt_evstate_derive and every event's decoding, once as they are (mostly
+ * MISMATCH) and once with each event's digests recomputed over its data, so
+ * that malformed payloads reach the decoders as if the TPM had measured
+ * them (ASan catches any read out of bounds).
  *
  * Usage: test_eventlog DATA_DIR            (ctest: eventlog)
  *        test_eventlog --mutate DATA_DIR   (ctest: eventlog_mutation)
@@ -15,7 +19,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rt_evdecode.h"
 #include "rt_eventlog.h"
+#include "rt_evstate.h"
+#include "rt_evstate_out.h"
 #include "rt_file.h"
 #include "rt_test.h"
 
@@ -763,8 +770,57 @@ static uint32_t nasty_value(size_t len) {
 }
 
 typedef struct {
-  size_t parsed, rejected, failures;
+  size_t parsed, rejected, failures, derived_ok;
 } mut_stats;
+
+/* Recomputes each extended event's digests over its data, in place: the
+ * data of every type whose digest covers it then checks out, whatever it
+ * holds. The digests point into the log's own (writable) copy. */
+static void fix_digests(rt_eventlog *log) {
+  for (size_t i = log->legacy ? 0 : 1; i < log->n_events; i++) {
+    const rt_eventlog_event *ev = &log->events[i];
+    for (size_t d = 0; d < ev->n_digests; d++) {
+      const EVP_MD *md = ev->digests[d].alg == TPM2_ALG_SHA1     ? EVP_sha1()
+                         : ev->digests[d].alg == TPM2_ALG_SHA256 ? EVP_sha256()
+                         : ev->digests[d].alg == TPM2_ALG_SHA384 ? EVP_sha384()
+                         : ev->digests[d].alg == TPM2_ALG_SHA512 ? EVP_sha512()
+                                                                 : NULL;
+      uint8_t out[EVP_MAX_MD_SIZE];
+      unsigned int n = 0;
+      if (md != NULL && EVP_Digest(ev->data, ev->data_len, out, &n, md, NULL) == 1 &&
+          n == ev->digests[d].len)
+        memcpy((uint8_t *)ev->digests[d].bytes, out, n);
+    }
+  }
+}
+
+/* Derives the state and decodes every event; false (with a message) if
+ * derive fails or a decoding is not an object. */
+static bool derive_and_decode(const char *what, const rt_eventlog *log, bool decode,
+                              mut_stats *st) {
+  rt_evstate es;
+  rt_err err = {0};
+  if (rt_evstate_derive(log, &es, &err) != RT_OK) {
+    if (st->failures++ < 5)
+      fprintf(stderr, "FAIL %s: derive failed: %s\n", what, err.msg);
+    return false;
+  }
+  bool ok = es.n_events == log->n_events;
+  for (size_t i = 0; decode && i < log->n_events && ok; i++) {
+    json_t *j = rt_evdecode_json(log, i);
+    ok = json_is_object(j);
+    json_decref(j);
+  }
+  if (decode) {
+    json_t *j = rt_evstate_json(log, &es);
+    ok = ok && j != NULL;
+    json_decref(j);
+  }
+  rt_evstate_free(&es);
+  if (!ok && st->failures++ < 5)
+    fprintf(stderr, "FAIL %s: state or decoding failed\n", what);
+  return ok;
+}
 
 /* One mutant, in a buffer of exactly its size so ASan sees any over-read. */
 static void try_mutant(const char *what, const uint8_t *m, size_t len, mut_stats *st) {
@@ -790,6 +846,12 @@ static void try_mutant(const char *what, const uint8_t *m, size_t len, mut_stats
     rc = rt_eventlog_replay(&log, &pcrs, &err);
     if (rc != RT_OK && st->failures++ < 5)
       fprintf(stderr, "FAIL %s: parsed but replay failed: %s\n", what, err.msg);
+    /* Decoding does not depend on the digests: once is enough, and (JSON
+     * allocates a lot, slow under ASan) for every fourth mutant. */
+    if (derive_and_decode(what, &log, false, st)) {
+      fix_digests(&log);
+      st->derived_ok += derive_and_decode(what, &log, st->parsed % 4 == 0, st);
+    }
     st->parsed++;
   } else {
     if ((rc != RT_E_INVALID || err.msg[0] == '\0') && st->failures++ < 5)
@@ -881,8 +943,9 @@ static void run_mutations(const char *data_dir) {
     /* Both outcomes must occur, or the mutations test nothing. */
     CHECK(st.parsed > 0 && st.rejected > 0, "%s: %zu parsed, %zu rejected", fx->dir, st.parsed,
           st.rejected);
-    printf("%s: %d mutations, %zu parsed, %zu rejected\n", fx->dir, MUTATIONS_PER_FIXTURE,
-           st.parsed, st.rejected);
+    CHECK(st.derived_ok == st.parsed, "%s: %zu of %zu derived", fx->dir, st.derived_ok, st.parsed);
+    printf("%s: %d mutations, %zu parsed (state derived), %zu rejected\n", fx->dir,
+           MUTATIONS_PER_FIXTURE, st.parsed, st.rejected);
     total_parsed += st.parsed;
     total_rejected += st.rejected;
     free(m);

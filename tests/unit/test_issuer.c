@@ -734,6 +734,13 @@ static void test_request_refusals(void) {
   expect_issue_fail(is, &req, "subject common name missing", "NULL CN");
   req.common_name = "bad \xff utf-8";
   expect_issue_fail(is, &req, "subject common name", "invalid UTF-8 CN");
+  /* Subjects may carry platform certificate values: no control characters. */
+  req.common_name = "line\nbreak";
+  expect_issue_fail(is, &req, "subject common name contains a control character", "newline CN");
+  req.common_name = cn64;
+  req.organizational_unit = "tab\there";
+  expect_issue_fail(is, &req, "subject organizational unit contains a control character", "tab OU");
+  req.organizational_unit = NULL;
   req.common_name = cn64;
   req.organization = cn65;
   expect_issue_fail(is, &req, "subject organization", "65-character O");

@@ -271,6 +271,78 @@ static void test_full(const char *dir) {
   CHECK_STR_CONTAINS(e.msg, "missing.json");
 }
 
+/* "platform_cert" and the {platform_*} subject placeholders. */
+static void test_platform(void) {
+  rt_err e;
+  rt_policy *p = NULL;
+  CHECK(rt_policy_default(&p, &e) == RT_OK, "%s", e.msg);
+  CHECK(p != NULL && rt_policy_platform_cert(p) == RT_POLICY_PLATFORM_UNSET &&
+            !rt_policy_uses_platform(p),
+        "default platform mode");
+  rt_policy_free(p);
+  static const struct {
+    const char *json;
+    rt_policy_platform_mode mode;
+  } modes[] = {{"{\"platform_cert\": \"ignore\"}", RT_POLICY_PLATFORM_IGNORE},
+               {"{\"platform_cert\": \"verify\"}", RT_POLICY_PLATFORM_VERIFY},
+               {"{\"platform_cert\": \"required\"}", RT_POLICY_PLATFORM_REQUIRED}};
+  for (size_t i = 0; i < 3; i++) {
+    p = parse(modes[i].json, &e);
+    CHECK(p != NULL && rt_policy_platform_cert(p) == modes[i].mode, "%s: %s", modes[i].json,
+          p ? "wrong mode" : e.msg);
+    rt_policy_free(p);
+  }
+  p = parse("{\"platform_cert\": \"required\", \"subject\": {\"common_name\": "
+            "\"{name}-{platform_serial}\", \"organization\": \"{platform_manufacturer}\", "
+            "\"organizational_unit\": \"{platform_model}\"}, \"dns_sans\": [\"{name}.example\"]}",
+            &e);
+  CHECK(p != NULL && rt_policy_uses_platform(p), "platform templates: %s", p ? "" : e.msg);
+  if (p == NULL)
+    return;
+  rt_policy_identity id;
+  rt_policy_platform pl = {"Example Corp", "Box 9000", "SN-1"};
+  CHECK(rt_policy_render_identity_platform(p, "web-01", H64, &pl, &id, &e) == RT_OK, "%s", e.msg);
+  CHECK(id.common_name && strcmp(id.common_name, "web-01-SN-1") == 0 && id.organization &&
+            strcmp(id.organization, "Example Corp") == 0 && id.organizational_unit &&
+            strcmp(id.organizational_unit, "Box 9000") == 0 && id.n_dns_sans == 1 &&
+            strcmp(id.dns_sans[0], "web-01.example") == 0,
+        "rendered platform subject");
+  rt_policy_identity_free(&id);
+  /* One pass: a value is not expanded again. */
+  pl.model = "{name}";
+  CHECK(rt_policy_render_identity_platform(p, "web-01", H64, &pl, &id, &e) == RT_OK, "%s", e.msg);
+  CHECK(id.organizational_unit && strcmp(id.organizational_unit, "{name}") == 0,
+        "value expanded again: %s", id.organizational_unit ? id.organizational_unit : "(null)");
+  rt_policy_identity_free(&id);
+  pl.model = "Box 9000";
+  /* Without a verified platform certificate, or without the field. */
+  CHECK(rt_policy_render_identity_platform(p, "web-01", H64, NULL, &id, &e) == RT_E_INVALID,
+        "rendered without platform");
+  CHECK_STR_CONTAINS(e.msg, "subject.common_name: {platform_serial}: the machine has no verified "
+                            "platform certificate naming it");
+  CHECK(rt_policy_render_identity(p, "web-01", H64, &id, &e) == RT_E_INVALID,
+        "plain render of a platform template");
+  pl.serial = "";
+  CHECK(rt_policy_render_identity_platform(p, "web-01", H64, &pl, &id, &e) == RT_E_INVALID,
+        "rendered without serial");
+  CHECK_STR_CONTAINS(e.msg, "{platform_serial}");
+  pl.serial = "SN\n1";
+  CHECK(rt_policy_render_identity_platform(p, "web-01", H64, &pl, &id, &e) == RT_E_INVALID,
+        "rendered a control character");
+  CHECK_STR_CONTAINS(e.msg, "subject.common_name: {platform_serial}: the platform value is not "
+                            "printable ASCII");
+  char long_model[80];
+  memset(long_model, 'm', 65);
+  long_model[65] = '\0';
+  pl.serial = "SN-1";
+  pl.model = long_model;
+  CHECK(rt_policy_render_identity_platform(p, "web-01", H64, &pl, &id, &e) == RT_E_INVALID,
+        "rendered a 65-character value");
+  CHECK_STR_CONTAINS(e.msg, "subject.organizational_unit: {platform_model}: the platform value is "
+                            "longer than 64 characters");
+  rt_policy_free(p);
+}
+
 static void test_rejections(void) {
   static const struct {
     const char *json;
@@ -401,7 +473,8 @@ static void test_rejections(void) {
       {"{\"subject\": {\"common_name\": 5}}", "subject.common_name: expected a string"},
       {"{\"subject\": {\"common_name\": \"\"}}", "subject.common_name: empty"},
       {"{\"subject\": {\"common_name\": \"{host}\"}}",
-       "subject.common_name: unknown placeholder \"{host}\" (use {name} or {ek})"},
+       "subject.common_name: unknown placeholder \"{host}\" (use {name}, {ek}, "
+       "{platform_manufacturer}, {platform_model} or {platform_serial})"},
       {"{\"subject\": {\"organization\": \"a{name\"}}", "subject.organization: '{' without '}'"},
       {"{\"subject\": {\"organization\": \"a}\"}}", "subject.organization: '}' without '{'"},
       {"{\"subject\": {\"organizational_unit\": \"a\\nb\"}}",
@@ -421,6 +494,19 @@ static void test_rejections(void) {
        "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
        "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\"]}",
        "dns_sans: more than 32 names"},
+      /* platform certificates */
+      {"{\"platform_cert\": \"maybe\"}",
+       "platform_cert: expected \"ignore\", \"verify\" or \"required\""},
+      {"{\"platform_cert\": true}",
+       "platform_cert: expected \"ignore\", \"verify\" or \"required\""},
+      {"{\"subject\": {\"organization\": \"{platform_model}\"}}",
+       "subject: {platform_*} placeholders need \"platform_cert\": \"required\""},
+      {"{\"platform_cert\": \"verify\", \"subject\": {\"common_name\": \"{platform_serial}\"}}",
+       "subject: {platform_*} placeholders need \"platform_cert\": \"required\""},
+      {"{\"platform_cert\": \"required\", \"dns_sans\": [\"{platform_model}.example\"]}",
+       "dns_sans[0]: {platform_model} can only be used in subject fields, not in a DNS name"},
+      {"{\"platform_cert\": \"required\", \"subject\": {\"common_name\": \"{platform_x}\"}}",
+       "subject.common_name: unknown placeholder \"{platform_x}\""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     rt_err e;
@@ -485,6 +571,7 @@ int main(void) {
   test_default();
   test_full(dir);
   test_rejections();
+  test_platform();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0)

@@ -1,0 +1,416 @@
+#include "cmd_policy.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+#include "policy_events.h"
+#include "rt_err.h"
+#include "rt_eventlog.h"
+#include "rt_evstate.h"
+#include "rt_hex.h"
+#include "rt_pcrsel.h"
+
+#define PROG "rattest-verifier policy"
+/* What from-log selects by default: firmware, boot loader, secure boot
+ * configuration, kernel command line (8), files GRUB read (9), shim's MOK
+ * state (14): the PCRs the derived state reads. */
+#define STATE_PCRS (((1u << 10) - 1u) | (1u << 14))
+#define DEFAULT_PIN 0xffu /* PCRs 0-7 */
+
+void rt_cmd_policy_usage(FILE *f) {
+  fprintf(f, "Usage: " PROG " from-log LOG [--bank BANK] [--pin PCRS] [--dbx]\n"
+             "       " PROG " check POLICY LOG\n"
+             "\n"
+             "from-log  prints a policy (JSON, docs/policy.md) that a machine booting as in\n"
+             "          LOG (a known-good TCG event log) satisfies, for editing rather than\n"
+             "          hand-copying digests: the PCRs with events among 0-9 and 14, values\n"
+             "          pinned for the PCRs in --pin and \"any\" for the others, and event\n"
+             "          rules from what the log proves (secure boot, separators, boot\n"
+             "          application digests, signing authorities, kernel command line).\n"
+             "check     replays LOG and applies POLICY's PCR values and event rules to it,\n"
+             "          as the service does once a quote has matched the log.\n"
+             "\n"
+             "Options:\n"
+             "  --bank BANK  sha1, sha256 or sha384 (default sha256, or sha1 for a SHA1-only\n"
+             "               log; sha1 also sets allow_sha1)\n"
+             "  --pin PCRS   PCRs whose values are pinned, e.g. 0-7,14 (default 0-7); other\n"
+             "               selected PCRs accept any value and are judged by the rules\n"
+             "  --dbx        require every SHA-256 revocation of the log's dbx\n"
+             "               (events.dbx_required): no machine with an older dbx passes\n"
+             "  -h, --help   show this help\n"
+             "\n"
+             "Exit status: 0 policy printed / log passes, 1 unreadable log or policy, or the\n"
+             "log fails the policy (the reason names rule, PCR and event), 2 bad usage.\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, PROG ": ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\nTry 'rattest-verifier help policy'.\n");
+  va_end(ap);
+  return 2;
+}
+
+/* A log parsed, replayed and its state derived. */
+typedef struct {
+  rt_eventlog log;
+  rt_eventlog_pcrs pcrs;
+  rt_evstate state;
+} loaded_log;
+
+static int load_log(const char *path, loaded_log *l) {
+  rt_err err;
+  memset(l, 0, sizeof *l);
+  if (rt_eventlog_read_file(path, NULL, &l->log, &err) != RT_OK ||
+      rt_eventlog_replay(&l->log, &l->pcrs, &err) != RT_OK ||
+      rt_evstate_derive(&l->log, &l->state, &err) != RT_OK) {
+    fprintf(stderr, PROG ": %s\n", err.msg);
+    return 1;
+  }
+  return 0;
+}
+
+static void free_log(loaded_log *l) {
+  rt_evstate_free(&l->state);
+  rt_eventlog_free(&l->log);
+}
+
+/* ---- from-log ------------------------------------------------------------- */
+
+static bool jset(json_t *obj, const char *key, json_t *val) {
+  return val != NULL && json_object_set_new(obj, key, val) == 0;
+}
+static bool jpush(json_t *arr, json_t *val) {
+  return val != NULL && json_array_append_new(arr, val) == 0;
+}
+
+static json_t *hex_string(const uint8_t *b, size_t n) {
+  char hex[2 * RT_EVENTLOG_MAX_DIGEST + 1];
+  if (n > RT_EVENTLOG_MAX_DIGEST)
+    return NULL;
+  rt_hex(b, n, hex);
+  return json_string(hex);
+}
+
+/* Appends hex to arr unless already there: logs measure the same image or
+ * authority more than once. */
+static bool push_unique(json_t *arr, const uint8_t *b, size_t n) {
+  char hex[2 * RT_EVENTLOG_MAX_DIGEST + 1];
+  size_t i;
+  json_t *e;
+  if (n > RT_EVENTLOG_MAX_DIGEST)
+    return false;
+  rt_hex(b, n, hex);
+  json_array_foreach(arr, i, e) {
+    if (strcmp(json_string_value(e), hex) == 0)
+      return true;
+  }
+  return jpush(arr, json_string(hex));
+}
+
+/* The command line as an anchored POSIX extended expression matching exactly
+ * that text. */
+static char *literal_regex(const char *s) {
+  size_t n = strlen(s);
+  char *out = malloc(2 * n + 3), *o = out;
+  if (out == NULL)
+    return NULL;
+  *o++ = '^';
+  for (; *s != '\0'; s++) {
+    if (strchr(".[]{}()\\*+?^$|", *s) != NULL)
+      *o++ = '\\';
+    *o++ = *s;
+  }
+  *o++ = '$';
+  *o = '\0';
+  return out;
+}
+
+static json_t *event_rules(const loaded_log *l, TPM2_ALG_ID bank, uint32_t selected, bool dbx) {
+  const rt_evstate *st = &l->state;
+  json_t *ev = json_object();
+  if (ev == NULL)
+    return NULL;
+  bool ok = true;
+  if (st->n_mismatches == 0)
+    ok = ok && jset(ev, "no_mismatched_events", json_true());
+  if (st->secure_boot == RT_SECURE_BOOT_ON && (selected & (1u << 7)))
+    ok = ok && jset(ev, "secure_boot", json_true());
+  uint32_t seps = st->separators & ~st->separator_error & selected & 0xffu;
+  if (seps != 0) {
+    json_t *a = json_array();
+    ok = ok && jset(ev, "separators", a);
+    for (int p = 0; ok && p < 8; p++)
+      if (seps & (1u << p))
+        ok = jpush(a, json_integer(p));
+  }
+  if (st->n_boot_apps > 0 && (selected & (1u << 4))) {
+    json_t *apps = json_object(), *allow = json_array();
+    ok = ok && jset(ev, "boot_apps", apps) && jset(apps, "allow", allow);
+    for (size_t i = 0; ok && i < st->n_boot_apps; i++) {
+      const rt_eventlog_digest *d =
+          rt_eventlog_event_digest(&l->log.events[st->boot_apps[i].event], bank);
+      ok = d != NULL && push_unique(allow, d->bytes, d->len);
+    }
+  }
+  if (dbx && st->n_dbx_sha256 > 0 && (selected & (1u << 7))) {
+    json_t *a = json_array();
+    ok = ok && jset(ev, "dbx_required", a);
+    for (size_t i = 0; ok && i < st->n_dbx_sha256; i++)
+      ok = push_unique(a, st->dbx_sha256[i], 32);
+  }
+  if (st->n_authorities > 0 && (selected & (1u << 7))) {
+    json_t *a = json_array();
+    ok = ok && jset(ev, "authorities", a);
+    for (size_t i = 0; ok && i < st->n_authorities; i++)
+      ok = push_unique(a, st->authorities[i].sha256, 32);
+  }
+  if (st->n_cmdlines > 0 && (selected & (1u << 8))) {
+    /* One expression for all of them: every measured line must match. */
+    size_t len = 3;
+    char **parts = calloc(st->n_cmdlines, sizeof *parts);
+    ok = ok && parts != NULL;
+    for (size_t i = 0; ok && i < st->n_cmdlines; i++) {
+      ok = (parts[i] = literal_regex(st->cmdlines[i].cmdline)) != NULL;
+      if (ok)
+        len += strlen(parts[i]) + 3;
+    }
+    char *re = ok ? malloc(len) : NULL;
+    if (re != NULL) {
+      strcpy(re, st->n_cmdlines > 1 ? "(" : "");
+      for (size_t i = 0; i < st->n_cmdlines; i++) {
+        if (i > 0)
+          strcat(re, "|");
+        strcat(re, parts[i]);
+      }
+      if (st->n_cmdlines > 1)
+        strcat(re, ")");
+      ok = jset(ev, "kernel_cmdline", json_string(re));
+    } else {
+      ok = false;
+    }
+    free(re);
+    for (size_t i = 0; parts != NULL && i < st->n_cmdlines; i++)
+      free(parts[i]);
+    free(parts);
+  }
+  if (!ok) {
+    json_decref(ev);
+    return NULL;
+  }
+  return ev;
+}
+
+static json_t *policy_from_log(const loaded_log *l, TPM2_ALG_ID bank, uint32_t pin, bool dbx) {
+  const rt_eventlog_bank *b = rt_eventlog_pcrs_bank(&l->pcrs, bank);
+  const char *bname = rt_eventlog_alg_name(bank);
+  uint32_t selected = b->extended & STATE_PCRS;
+  json_t *root = json_object(), *pcrs = json_object(), *sel = json_array();
+  json_t *expected = json_object(), *values = json_object();
+  bool ok = root != NULL && jset(root, "pcrs", pcrs) && jset(pcrs, bname, sel) &&
+            jset(root, "expected", expected) && jset(expected, bname, values);
+  if (ok && bank == TPM2_ALG_SHA1)
+    ok = jset(root, "allow_sha1", json_true());
+  for (int p = 0; ok && p < RT_EVENTLOG_NUM_PCRS; p++) {
+    if (!(selected & (1u << p)))
+      continue;
+    char key[4];
+    snprintf(key, sizeof key, "%d", p);
+    ok = jpush(sel, json_integer(p));
+    if (ok && (pin & (1u << p))) {
+      json_t *list = json_array();
+      ok = jset(values, key, list) && jpush(list, hex_string(b->pcr[p], b->size));
+    } else if (ok) {
+      ok = jset(values, key, json_string("any"));
+    }
+  }
+  if (ok)
+    ok = jset(root, "events", event_rules(l, bank, selected, dbx));
+  if (!ok) {
+    json_decref(root);
+    return NULL;
+  }
+  return root;
+}
+
+static int judge(const rt_policy *policy, const loaded_log *l, char *why, size_t why_size);
+
+static int from_log(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"bank", required_argument, NULL, 'b'},
+      {"pin", required_argument, NULL, 'p'},
+      {"dbx", no_argument, NULL, 'd'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  const char *bank_name = NULL;
+  uint32_t pin = DEFAULT_PIN;
+  bool dbx = false;
+  rt_err err;
+  int c;
+  optind = 0;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'b':
+      bank_name = optarg;
+      break;
+    case 'p': {
+      char text[64];
+      TPML_PCR_SELECTION s;
+      snprintf(text, sizeof text, "sha256:%.50s", optarg);
+      if (rt_pcrsel_parse(text, &s, &err) != RT_OK)
+        return usage_error("--pin: not a PCR list such as 0-7,14: \"%s\"", optarg);
+      pin = 0;
+      for (uint32_t p = 0; p < RT_EVENTLOG_NUM_PCRS; p++)
+        if (rt_pcrsel_has(&s, TPM2_ALG_SHA256, p))
+          pin |= 1u << p;
+      break;
+    }
+    case 'd':
+      dbx = true;
+      break;
+    case 'h':
+      rt_cmd_policy_usage(stdout);
+      return 0;
+    default:
+      return usage_error("bad option");
+    }
+  }
+  if (optind + 1 != argc)
+    return usage_error("from-log takes exactly one LOG");
+  TPM2_ALG_ID bank = TPM2_ALG_ERROR;
+  if (bank_name != NULL) {
+    bank = rt_eventlog_alg_from_name(bank_name);
+    if (bank != TPM2_ALG_SHA1 && bank != TPM2_ALG_SHA256 && bank != TPM2_ALG_SHA384)
+      return usage_error("--bank: \"%s\" is not sha1, sha256 or sha384", bank_name);
+  }
+
+  loaded_log l;
+  if (load_log(argv[optind], &l) != 0) {
+    free_log(&l);
+    return 1;
+  }
+  int rc = 1;
+  if (bank == TPM2_ALG_ERROR)
+    bank =
+        rt_eventlog_pcrs_bank(&l.pcrs, TPM2_ALG_SHA256) != NULL ? TPM2_ALG_SHA256 : TPM2_ALG_SHA1;
+  const rt_eventlog_bank *b = rt_eventlog_pcrs_bank(&l.pcrs, bank);
+  json_t *policy = NULL;
+  char *text = NULL;
+  if (b == NULL) {
+    fprintf(stderr, PROG ": %s: the log has no %s bank\n", argv[optind],
+            rt_eventlog_alg_name(bank));
+    goto out;
+  }
+  if ((b->extended & STATE_PCRS) == 0) {
+    fprintf(stderr, PROG ": %s: no events in PCRs 0-9 or 14\n", argv[optind]);
+    goto out;
+  }
+  policy = policy_from_log(&l, bank, pin, dbx);
+  text = policy != NULL ? json_dumps(policy, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+  if (text == NULL) {
+    fprintf(stderr, PROG ": out of memory\n");
+    goto out;
+  }
+  /* What is printed must load, and the log it came from must pass it: else
+   * the generator is wrong, and the operator should not find out later. */
+  rt_policy *p = NULL;
+  char why[512] = "";
+  if (rt_policy_parse(text, strlen(text), &p, &err) != RT_OK) {
+    fprintf(stderr, PROG ": internal error: the generated policy does not load: %s\n", err.msg);
+    goto out;
+  }
+  int verdict = judge(p, &l, why, sizeof why);
+  rt_policy_free(p);
+  if (verdict != 0) {
+    fprintf(stderr, PROG ": internal error: the log fails its own policy: %s\n", why);
+    goto out;
+  }
+  if (l.state.n_mismatches > 0)
+    fprintf(stderr,
+            PROG ": warning: %zu event(s) whose data does not hash to their digest; rules ignore "
+                 "them (see `rattest-verifier eventlog --json`)\n",
+            l.state.n_mismatches);
+  printf("%s\n", text);
+  rc = 0;
+out:
+  free(text);
+  json_decref(policy);
+  free_log(&l);
+  return rc;
+}
+
+/* ---- check ---------------------------------------------------------------- */
+
+/* 0 pass, 1 fail (why says why). The PCRs are those the policy demands, from
+ * the replayed log, as the service judges them after the quote matched. */
+static int judge(const rt_policy *policy, const loaded_log *l, char *why, size_t why_size) {
+  rt_policy_bank_sel sel[RT_POLICY_MAX_BANKS];
+  size_t n = rt_policy_selection(policy, sel);
+  for (size_t i = 0; i < n; i++) {
+    const rt_eventlog_bank *b = rt_eventlog_pcrs_bank(&l->pcrs, sel[i].bank);
+    if (b == NULL) {
+      snprintf(why, why_size, "the log has no %s bank", rt_eventlog_alg_name(sel[i].bank));
+      return 1;
+    }
+    for (uint32_t p = 0; p < RT_POLICY_NUM_PCRS; p++)
+      if ((sel[i].mask & (1u << p)) &&
+          rt_policy_check_pcrs(policy, sel[i].bank, p, b->pcr[p], b->size, why, why_size) !=
+              RT_POLICY_ALLOW)
+        return 1;
+  }
+  bool pass = rt_policy_events_check(rt_policy_event_rules(policy), &l->log, &l->state,
+                                     rt_policy_quoted_pcrs(policy), why, why_size);
+  return pass ? 0 : 1;
+}
+
+static int check(int argc, char **argv) {
+  if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+    rt_cmd_policy_usage(stdout);
+    return 0;
+  }
+  if (argc != 3)
+    return usage_error("check takes POLICY and LOG");
+  rt_err err;
+  rt_policy *policy = NULL;
+  if (rt_policy_load(argv[1], &policy, &err) != RT_OK) {
+    fprintf(stderr, PROG ": %s\n", err.msg);
+    return 1;
+  }
+  loaded_log l;
+  int rc = load_log(argv[2], &l);
+  if (rc == 0) {
+    char why[512] = "";
+    rc = judge(policy, &l, why, sizeof why);
+    if (rc == 0)
+      printf("%s: passes %s\n", argv[2], argv[1]);
+    else
+      printf("%s: fails %s: %s\n", argv[2], argv[1], why);
+  }
+  free_log(&l);
+  rt_policy_free(policy);
+  return rc;
+}
+
+int rt_cmd_policy(int argc, char **argv) {
+  if (argc < 2)
+    return usage_error("missing subcommand (from-log or check)");
+  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+    rt_cmd_policy_usage(stdout);
+    return 0;
+  }
+  if (strcmp(argv[1], "from-log") == 0)
+    return from_log(argc - 1, argv + 1);
+  if (strcmp(argv[1], "check") == 0)
+    return check(argc - 1, argv + 1);
+  return usage_error("unknown subcommand \"%s\" (from-log or check)", argv[1]);
+}

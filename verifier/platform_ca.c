@@ -1,0 +1,169 @@
+#include "platform_ca.h"
+
+#include <dirent.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ek_check.h" /* rt_cert_file_each */
+
+struct rt_platform_ca {
+  X509_STORE *store;    /* every certificate: the roots anchor chains */
+  STACK_OF(X509) * all; /* the same, to find a signer by its name */
+};
+
+static int add_cert(const uint8_t *der, size_t len, void *arg) {
+  rt_platform_ca *ca = arg;
+  const unsigned char *p = der;
+  X509 *x = d2i_X509(NULL, &p, (long)len);
+  if (x != NULL && X509_STORE_add_cert(ca->store, x) == 1 && sk_X509_push(ca->all, x) > 0)
+    x = NULL; /* the stack owns it now */
+  X509_free(x);
+  ERR_clear_error();
+  return 1;
+}
+
+static rt_code add_file(rt_platform_ca *ca, const char *path, rt_err *err) {
+  int before = sk_X509_num(ca->all);
+  rt_code code = rt_cert_file_each(path, add_cert, ca, err);
+  if (code == RT_OK && sk_X509_num(ca->all) == before)
+    code = rt_err_set(err, RT_E_INVALID, "platform CA %s holds no certificate (PEM or DER)", path);
+  return code;
+}
+
+rt_code rt_platform_ca_load(const char *path, rt_platform_ca **out, rt_err *err) {
+  *out = NULL;
+  rt_platform_ca *ca = calloc(1, sizeof *ca);
+  if (ca == NULL || (ca->store = X509_STORE_new()) == NULL ||
+      (ca->all = sk_X509_new_null()) == NULL) {
+    rt_platform_ca_free(ca);
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  struct stat st;
+  rt_code code = RT_OK;
+  if (stat(path, &st) != 0) {
+    code = rt_err_set(err, RT_E_IO, "platform CA %s: cannot access it", path);
+  } else if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL && code == RT_OK) {
+      /* Hidden files and notes next to the CAs are not CAs. */
+      size_t nl = strlen(e->d_name);
+      if (e->d_name[0] == '.' || (nl > 3 && strcmp(e->d_name + nl - 3, ".md") == 0) ||
+          (nl > 4 && strcmp(e->d_name + nl - 4, ".txt") == 0))
+        continue;
+      char file[4096];
+      snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+      if (stat(file, &st) == 0 && S_ISREG(st.st_mode))
+        code = add_file(ca, file, err);
+    }
+    if (d != NULL)
+      closedir(d);
+    if (code == RT_OK && sk_X509_num(ca->all) == 0)
+      code = rt_err_set(err, RT_E_INVALID, "platform CA directory %s holds no certificate", path);
+  } else {
+    code = add_file(ca, path, err);
+  }
+  if (code != RT_OK) {
+    rt_platform_ca_free(ca);
+    return code;
+  }
+  *out = ca;
+  return RT_OK;
+}
+
+void rt_platform_ca_free(rt_platform_ca *ca) {
+  if (ca == NULL)
+    return;
+  X509_STORE_free(ca->store);
+  sk_X509_pop_free(ca->all, X509_free);
+  free(ca);
+}
+
+size_t rt_platform_ca_count(const rt_platform_ca *ca) {
+  return (size_t)sk_X509_num(ca->all);
+}
+
+void rt_platform_name_text(const X509_NAME *name, char *out, size_t len) {
+  out[0] = '\0';
+  BIO *b = BIO_new(BIO_s_mem());
+  if (b == NULL)
+    return;
+  if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+    int n = BIO_read(b, out, (int)len - 1);
+    out[n > 0 ? n : 0] = '\0';
+  }
+  BIO_free(b);
+}
+
+/* May this certificate sign platform certificates? */
+static const char *signer_refusal(X509 *x, bool need_ca) {
+  if (X509_check_ca(x) != 0)
+    return NULL;
+  if (need_ca)
+    return "is not a CA";
+  /* An attribute authority need not be a CA (RFC 5755), but its key must
+   * be meant for signatures. */
+  uint32_t ku = X509_get_key_usage(x);
+  if (ku != UINT32_MAX && !(ku & (KU_DIGITAL_SIGNATURE | KU_KEY_CERT_SIGN)))
+    return "has a key usage that does not allow signatures";
+  return NULL;
+}
+
+/* The signer's own chain, at `now`, up to a configured root. */
+static rt_code verify_chain(const rt_platform_ca *ca, X509 *signer, time_t now, const char *who,
+                            rt_err *err) {
+  rt_code code = RT_OK;
+  X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+  if (ctx == NULL || X509_STORE_CTX_init(ctx, ca->store, signer, ca->all) != 1) {
+    X509_STORE_CTX_free(ctx);
+    return rt_err_set(err, RT_E_NOMEM, "cannot set up the platform CA chain check");
+  }
+  X509_STORE_CTX_set_time(ctx, 0, now);
+  if (X509_verify_cert(ctx) != 1) {
+    int e = X509_STORE_CTX_get_error(ctx);
+    code = rt_err_set(err, RT_E_CRYPTO,
+                      "platform CA \"%s\" does not chain to a trusted platform root: %s (depth %d)",
+                      who, X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
+  }
+  X509_STORE_CTX_free(ctx);
+  ERR_clear_error();
+  return code;
+}
+
+rt_code rt_platform_ca_check_signer(const rt_platform_ca *ca, const X509_NAME *issuer, bool need_ca,
+                                    time_t now, rt_platform_sig_check sig_check, void *arg,
+                                    rt_err *err) {
+  char who[256];
+  rt_platform_name_text(issuer, who, sizeof who);
+  rt_code code = rt_err_set(err, RT_E_CRYPTO,
+                            "unknown issuer: no configured platform CA is named \"%s\"", who);
+  for (int i = 0; i < sk_X509_num(ca->all); i++) {
+    X509 *x = sk_X509_value(ca->all, i);
+    if (X509_NAME_cmp(X509_get_subject_name(x), issuer) != 0)
+      continue;
+    const char *refusal = signer_refusal(x, need_ca);
+    if (refusal != NULL) {
+      code = rt_err_set(err, RT_E_CRYPTO, "platform CA \"%s\" %s", who, refusal);
+      continue;
+    }
+    code = verify_chain(ca, x, now, who, err);
+    if (code != RT_OK)
+      continue;
+    EVP_PKEY *key = X509_get0_pubkey(x);
+    if (key != NULL && sig_check(key, arg) == 1) {
+      ERR_clear_error();
+      return RT_OK;
+    }
+    ERR_clear_error();
+    code = rt_err_set(err, RT_E_CRYPTO,
+                      "bad signature: the platform certificate's signature does not verify with "
+                      "the key of platform CA \"%s\"",
+                      who);
+  }
+  return code;
+}
