@@ -34,6 +34,11 @@ const char *rt_eventlog_alg_name(TPM2_ALG_ID alg) {
   return i < 0 ? NULL : known_algs[i].name;
 }
 
+const char *rt_eventlog_alg_evp_name(TPM2_ALG_ID alg) {
+  int i = known_alg_index(alg);
+  return i < 0 ? NULL : known_algs[i].evp_name;
+}
+
 TPM2_ALG_ID rt_eventlog_alg_from_name(const char *name) {
   if (name != NULL)
     for (int i = 0; i < RT_EVENTLOG_MAX_BANKS; i++)

@@ -161,6 +161,9 @@ const rt_eventlog_digest *rt_eventlog_event_digest(const rt_eventlog_event *ev, 
 const char *rt_eventlog_alg_name(TPM2_ALG_ID alg);
 /* The name, or "0x0027" (written into buf) for an algorithm without one. */
 const char *rt_eventlog_alg_label(TPM2_ALG_ID alg, char buf[8]);
+/* OpenSSL's name for the digest ("SHA256", "SM3"): the banks replay can
+ * compute; NULL for others. */
+const char *rt_eventlog_alg_evp_name(TPM2_ALG_ID alg);
 /* The inverse; TPM2_ALG_ERROR for an unknown name. */
 TPM2_ALG_ID rt_eventlog_alg_from_name(const char *name);
 /* 20, 32, 48, 64, 32; 0 for other ids. */

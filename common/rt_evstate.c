@@ -44,23 +44,6 @@ typedef struct {
   EVP_MD_CTX *ctx;
 } hasher;
 
-static const char *evp_name(TPM2_ALG_ID alg) {
-  switch (alg) {
-  case TPM2_ALG_SHA1:
-    return "SHA1";
-  case TPM2_ALG_SHA256:
-    return "SHA256";
-  case TPM2_ALG_SHA384:
-    return "SHA384";
-  case TPM2_ALG_SHA512:
-    return "SHA512";
-  case TPM2_ALG_SM3_256:
-    return "SM3";
-  default:
-    return NULL;
-  }
-}
-
 static void hasher_free(hasher *h) {
   for (size_t i = 0; i < h->n; i++)
     EVP_MD_free(h->md[i]);
@@ -74,7 +57,7 @@ static rt_code hasher_init(hasher *h, const rt_eventlog *log, rt_err *err) {
   if ((h->ctx = EVP_MD_CTX_new()) == NULL)
     return rt_err_set(err, RT_E_NOMEM, "checking the event log: out of memory");
   for (size_t i = 0; i < log->n_algs && i < RT_EVENTLOG_MAX_ALGS; i++) {
-    const char *name = evp_name(log->algs[i].alg);
+    const char *name = rt_eventlog_alg_evp_name(log->algs[i].alg);
     if (name == NULL)
       continue;
     if ((h->md[h->n] = EVP_MD_fetch(NULL, name, NULL)) == NULL) {

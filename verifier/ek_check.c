@@ -48,26 +48,70 @@ rt_code rt_cert_file_each(const char *path, rt_cert_der_cb cb, void *arg, rt_err
   return RT_OK;
 }
 
-/* Adds one CA certificate to the store (a DER file is taken as it parses:
- * trailing bytes after the certificate are tolerated in CA files). */
-static int add_cert(const uint8_t *der, size_t len, void *arg) {
-  rt_ek_roots *roots = arg;
-  const unsigned char *p = der;
-  X509 *x = d2i_X509(NULL, &p, (long)len);
-  if (x != NULL && X509_STORE_add_cert(roots->store, x) == 1)
-    roots->count++;
-  X509_free(x);
-  ERR_clear_error();
+/* Counts, per file, the certificates the caller's callback took. */
+typedef struct {
+  rt_cert_take_cb take;
+  void *arg;
+  size_t taken;
+} path_walk;
+
+static int take_one(const uint8_t *der, size_t len, void *arg) {
+  path_walk *w = arg;
+  if (w->take(der, len, w->arg))
+    w->taken++;
   return 1;
 }
 
-/* Adds every certificate of a PEM bundle, or the single DER certificate. */
-static rt_code add_file(rt_ek_roots *roots, const char *path, rt_err *err) {
-  size_t before = roots->count;
-  rt_code code = rt_cert_file_each(path, add_cert, roots, err);
-  if (code == RT_OK && roots->count == before)
-    code = rt_err_set(err, RT_E_INVALID, "%s holds no certificate (PEM or DER)", path);
+static rt_code take_file(path_walk *w, const char *what, const char *path, rt_err *err) {
+  size_t before = w->taken;
+  rt_code code = rt_cert_file_each(path, take_one, w, err);
+  if (code == RT_OK && w->taken == before)
+    code = rt_err_set(err, RT_E_INVALID, "%s %s holds no certificate (PEM or DER)", what, path);
   return code;
+}
+
+rt_code rt_cert_path_each(const char *path, const char *what, rt_cert_take_cb take, void *arg,
+                          rt_err *err) {
+  path_walk w = {take, arg, 0};
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return rt_err_set(err, RT_E_IO, "%s %s: cannot access it", what, path);
+  if (!S_ISDIR(st.st_mode))
+    return take_file(&w, what, path, err);
+  DIR *d = opendir(path);
+  if (d == NULL)
+    return rt_err_set(err, RT_E_IO, "%s %s: cannot read the directory", what, path);
+  rt_code code = RT_OK;
+  struct dirent *e;
+  while (code == RT_OK && (e = readdir(d)) != NULL) {
+    /* Hidden files and notes (README.md next to the CAs) are not CAs. */
+    size_t nl = strlen(e->d_name);
+    if (e->d_name[0] == '.' || (nl > 3 && strcmp(e->d_name + nl - 3, ".md") == 0) ||
+        (nl > 4 && strcmp(e->d_name + nl - 4, ".txt") == 0))
+      continue;
+    char file[4096];
+    snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+    if (stat(file, &st) == 0 && S_ISREG(st.st_mode))
+      code = take_file(&w, what, file, err);
+  }
+  closedir(d);
+  if (code == RT_OK && w.taken == 0)
+    code = rt_err_set(err, RT_E_INVALID, "%s directory %s holds no certificate", what, path);
+  return code;
+}
+
+/* Adds one CA certificate to the store (a DER file is taken as it parses:
+ * trailing bytes after the certificate are tolerated in CA files). */
+static bool add_cert(const uint8_t *der, size_t len, void *arg) {
+  rt_ek_roots *roots = arg;
+  const unsigned char *p = der;
+  X509 *x = d2i_X509(NULL, &p, (long)len);
+  bool taken = x != NULL && X509_STORE_add_cert(roots->store, x) == 1;
+  if (taken)
+    roots->count++;
+  X509_free(x);
+  ERR_clear_error();
+  return taken;
 }
 
 rt_code rt_ek_roots_load(const char *path, rt_ek_roots **out, rt_err *err) {
@@ -77,31 +121,7 @@ rt_code rt_ek_roots_load(const char *path, rt_ek_roots **out, rt_err *err) {
     free(roots);
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
   }
-  struct stat st;
-  rt_code code = RT_OK;
-  if (stat(path, &st) != 0) {
-    code = rt_err_set(err, RT_E_IO, "EK CA %s: cannot access it", path);
-  } else if (S_ISDIR(st.st_mode)) {
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL && code == RT_OK) {
-      /* Hidden files and notes (README.md next to the CAs) are not CAs. */
-      size_t nl = strlen(e->d_name);
-      if (e->d_name[0] == '.' || (nl > 3 && strcmp(e->d_name + nl - 3, ".md") == 0) ||
-          (nl > 4 && strcmp(e->d_name + nl - 4, ".txt") == 0))
-        continue;
-      char file[4096];
-      snprintf(file, sizeof file, "%s/%s", path, e->d_name);
-      if (stat(file, &st) == 0 && S_ISREG(st.st_mode))
-        code = add_file(roots, file, err);
-    }
-    if (d != NULL)
-      closedir(d);
-    if (code == RT_OK && roots->count == 0)
-      code = rt_err_set(err, RT_E_INVALID, "EK CA directory %s holds no certificate", path);
-  } else {
-    code = add_file(roots, path, err);
-  }
+  rt_code code = rt_cert_path_each(path, "EK CA", add_cert, roots, err);
   if (code != RT_OK) {
     rt_ek_roots_free(roots);
     return code;

@@ -43,6 +43,15 @@ typedef struct {
 typedef int (*rt_cert_der_cb)(const uint8_t *der, size_t len, void *arg);
 rt_code rt_cert_file_each(const char *path, rt_cert_der_cb cb, void *arg, rt_err *err);
 
+/* Hands every certificate of a CA path to take: a file (as
+ * rt_cert_file_each), or every regular file of a directory but hidden files
+ * and *.md / *.txt notes. take returns whether it kept the certificate; a
+ * file or a directory of which it kept none is RT_E_INVALID. what names the
+ * path in messages ("EK CA", "platform CA"). */
+typedef bool (*rt_cert_take_cb)(const uint8_t *der, size_t len, void *arg);
+rt_code rt_cert_path_each(const char *path, const char *what, rt_cert_take_cb take, void *arg,
+                          rt_err *err);
+
 /* Finds, among certs, the one whose key equals ek, and verifies its chain
  * (extra intermediates may come from the client; they are not trusted by
  * themselves). On success *which is the index of that certificate,

@@ -1,13 +1,11 @@
 #include "platform_ca.h"
 
-#include <dirent.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "ek_check.h" /* rt_cert_file_each */
 
@@ -16,23 +14,16 @@ struct rt_platform_ca {
   STACK_OF(X509) * all; /* the same, to find a signer by its name */
 };
 
-static int add_cert(const uint8_t *der, size_t len, void *arg) {
+static bool add_cert(const uint8_t *der, size_t len, void *arg) {
   rt_platform_ca *ca = arg;
   const unsigned char *p = der;
   X509 *x = d2i_X509(NULL, &p, (long)len);
-  if (x != NULL && X509_STORE_add_cert(ca->store, x) == 1 && sk_X509_push(ca->all, x) > 0)
+  bool taken = x != NULL && X509_STORE_add_cert(ca->store, x) == 1 && sk_X509_push(ca->all, x) > 0;
+  if (taken)
     x = NULL; /* the stack owns it now */
   X509_free(x);
   ERR_clear_error();
-  return 1;
-}
-
-static rt_code add_file(rt_platform_ca *ca, const char *path, rt_err *err) {
-  int before = sk_X509_num(ca->all);
-  rt_code code = rt_cert_file_each(path, add_cert, ca, err);
-  if (code == RT_OK && sk_X509_num(ca->all) == before)
-    code = rt_err_set(err, RT_E_INVALID, "platform CA %s holds no certificate (PEM or DER)", path);
-  return code;
+  return taken;
 }
 
 rt_code rt_platform_ca_load(const char *path, rt_platform_ca **out, rt_err *err) {
@@ -43,31 +34,7 @@ rt_code rt_platform_ca_load(const char *path, rt_platform_ca **out, rt_err *err)
     rt_platform_ca_free(ca);
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
   }
-  struct stat st;
-  rt_code code = RT_OK;
-  if (stat(path, &st) != 0) {
-    code = rt_err_set(err, RT_E_IO, "platform CA %s: cannot access it", path);
-  } else if (S_ISDIR(st.st_mode)) {
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL && code == RT_OK) {
-      /* Hidden files and notes next to the CAs are not CAs. */
-      size_t nl = strlen(e->d_name);
-      if (e->d_name[0] == '.' || (nl > 3 && strcmp(e->d_name + nl - 3, ".md") == 0) ||
-          (nl > 4 && strcmp(e->d_name + nl - 4, ".txt") == 0))
-        continue;
-      char file[4096];
-      snprintf(file, sizeof file, "%s/%s", path, e->d_name);
-      if (stat(file, &st) == 0 && S_ISREG(st.st_mode))
-        code = add_file(ca, file, err);
-    }
-    if (d != NULL)
-      closedir(d);
-    if (code == RT_OK && sk_X509_num(ca->all) == 0)
-      code = rt_err_set(err, RT_E_INVALID, "platform CA directory %s holds no certificate", path);
-  } else {
-    code = add_file(ca, path, err);
-  }
+  rt_code code = rt_cert_path_each(path, "platform CA", add_cert, ca, err);
   if (code != RT_OK) {
     rt_platform_ca_free(ca);
     return code;

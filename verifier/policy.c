@@ -182,15 +182,10 @@ static rt_code parse_allow_list(int b, const char *path, json_t *v, allow_list *
   json_t *e;
   json_array_foreach(v, i, e) {
     const char *hex = json_string_value(e);
-    size_t got = 0;
     if (hex == NULL)
       return rt_err_set(err, RT_E_INVALID, "%s[%zu]: expected a string of hex digits", path, i);
-    /* Length first: OPENSSL_hexstr2buf_ex also takes shorter strings. */
-    if (strlen(hex) != 2 * dlen ||
-        OPENSSL_hexstr2buf_ex(out->values + i * dlen, dlen, &got, hex, '\0') != 1 || got != dlen) {
-      ERR_clear_error();
+    if (!rt_unhex(hex, out->values + i * dlen, dlen))
       return rt_err_set(err, RT_E_INVALID, "%s[%zu]: not %zu hex digits", path, i, 2 * dlen);
-    }
     out->n = i + 1;
   }
   return RT_OK;
@@ -251,13 +246,8 @@ static rt_code parse_ek_allowlist(rt_policy *p, json_t *v, rt_err *err) {
   size_t i;
   json_t *e;
   json_array_foreach(v, i, e) {
-    const char *hex = json_string_value(e);
-    size_t got = 0;
-    if (hex == NULL || strlen(hex) != 64 ||
-        OPENSSL_hexstr2buf_ex(p->ek_allow[i], 32, &got, hex, '\0') != 1 || got != 32) {
-      ERR_clear_error();
+    if (!rt_unhex(json_string_value(e), p->ek_allow[i], 32))
       return rt_err_set(err, RT_E_INVALID, "ek_allowlist[%zu]: not 64 hex digits", i);
-    }
     p->n_ek_allow = i + 1;
   }
   qsort(p->ek_allow, n, sizeof *p->ek_allow, cmp32);

@@ -1,7 +1,5 @@
 #include "policy_events.h"
 
-#include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -58,14 +56,6 @@ static rt_code need_pcr(const char *path, uint32_t quoted, uint32_t pcr, rt_err 
                     "%s: needs PCR %u in pcrs (the quote would not prove its events)", path, pcr);
 }
 
-static bool hex_to(const char *hex, uint8_t *out, size_t len) {
-  size_t got = 0;
-  bool ok = hex != NULL && strlen(hex) == 2 * len &&
-            OPENSSL_hexstr2buf_ex(out, len, &got, hex, '\0') == 1 && got == len;
-  ERR_clear_error();
-  return ok;
-}
-
 static rt_code parse_digests(const char *path, json_t *v, digest_list *out, rt_err *err) {
   if (!json_is_array(v) || json_array_size(v) == 0)
     return rt_err_set(err, RT_E_INVALID, "%s: expected a non-empty array of hex digests", path);
@@ -77,7 +67,7 @@ static rt_code parse_digests(const char *path, json_t *v, digest_list *out, rt_e
   json_array_foreach(v, i, e) {
     const char *hex = json_string_value(e);
     size_t len = hex != NULL ? strlen(hex) / 2 : 0;
-    if ((len != 20 && len != 32 && len != 48) || !hex_to(hex, out->v[i].d, len))
+    if ((len != 20 && len != 32 && len != 48) || !rt_unhex(hex, out->v[i].d, len))
       return rt_err_set(err, RT_E_INVALID,
                         "%s[%zu]: not a sha1, sha256 or sha384 digest (40, 64 or 96 hex digits)",
                         path, i);
@@ -97,7 +87,7 @@ static rt_code parse_sha256s(const char *path, json_t *v, sha256_list *out, rt_e
   size_t i;
   json_t *e;
   json_array_foreach(v, i, e) {
-    if (!hex_to(json_string_value(e), out->v[i], 32))
+    if (!rt_unhex(json_string_value(e), out->v[i], 32))
       return rt_err_set(err, RT_E_INVALID, "%s[%zu]: not 64 hex digits", path, i);
     out->n = i + 1;
   }
@@ -288,6 +278,20 @@ static int first_mismatch(const rt_eventlog *log, const rt_evstate *st, uint32_t
   return -1;
 }
 
+/* A rule found no verified event: names the first one of its kind whose
+ * data was refused, if any, since that is usually why. */
+static bool missing(const rt_eventlog *log, const rt_evstate *st, const char *rule, uint32_t pcr,
+                    uint32_t type, const char *what, char *why, size_t why_size) {
+  char l[96];
+  int m = first_mismatch(log, st, pcr, type);
+  if (m >= 0)
+    return fail(why, why_size,
+                "rule events.%s: PCR %u: no verified %s (%s: data does not hash to its digest)",
+                rule, (unsigned)pcr, what, event_label(log, (uint32_t)m, l, sizeof l));
+  return fail(why, why_size, "rule events.%s: PCR %u: no verified %s in the log", rule,
+              (unsigned)pcr, what);
+}
+
 static bool check_no_mismatch(const rt_eventlog *log, const rt_evstate *st, uint32_t quoted,
                               char *why, size_t why_size) {
   char l[96];
@@ -310,14 +314,8 @@ static bool check_secure_boot(const rt_eventlog *log, const rt_evstate *st, char
   if (st->secure_boot == RT_SECURE_BOOT_OFF)
     return fail(why, why_size, "rule events.secure_boot: %s SecureBoot: secure boot is off",
                 event_label(log, st->secure_boot_event, l, sizeof l));
-  int m = first_mismatch(log, st, PCR_SECURE_BOOT, RT_EV_EFI_VARIABLE_DRIVER_CONFIG);
-  if (m >= 0)
-    return fail(why, why_size,
-                "rule events.secure_boot: PCR 7: no verified SecureBoot variable (%s: data does "
-                "not hash to its digest)",
-                event_label(log, (uint32_t)m, l, sizeof l));
-  return fail(why, why_size,
-              "rule events.secure_boot: PCR 7: no verified SecureBoot variable in the log");
+  return missing(log, st, "secure_boot", PCR_SECURE_BOOT, RT_EV_EFI_VARIABLE_DRIVER_CONFIG,
+                 "SecureBoot variable", why, why_size);
 }
 
 static bool check_separators(const rt_eventlog *log, const rt_evstate *st, uint32_t need, char *why,
@@ -398,15 +396,9 @@ static bool in_sha256s(const sha256_list *list, const uint8_t d[32]) {
 static bool check_dbx(const rt_policy_events *p, const rt_eventlog *log, const rt_evstate *st,
                       char *why, size_t why_size) {
   char l[96], hex[65];
-  if (!st->dbx.present) {
-    int m = first_mismatch(log, st, PCR_SECURE_BOOT, RT_EV_EFI_VARIABLE_DRIVER_CONFIG);
-    if (m >= 0)
-      return fail(why, why_size,
-                  "rule events.dbx_required: PCR 7: no verified dbx (%s: data does not hash to "
-                  "its digest)",
-                  event_label(log, (uint32_t)m, l, sizeof l));
-    return fail(why, why_size, "rule events.dbx_required: PCR 7: no verified dbx in the log");
-  }
+  if (!st->dbx.present)
+    return missing(log, st, "dbx_required", PCR_SECURE_BOOT, RT_EV_EFI_VARIABLE_DRIVER_CONFIG,
+                   "dbx", why, why_size);
   for (size_t i = 0; i < p->dbx_required.n; i++) {
     bool found = false;
     for (size_t j = 0; j < st->n_dbx_sha256 && !found; j++)
@@ -439,16 +431,9 @@ static bool check_authorities(const rt_policy_events *p, const rt_eventlog *log,
 static bool check_cmdline(const rt_policy_events *p, const rt_eventlog *log, const rt_evstate *st,
                           char *why, size_t why_size) {
   char l[96], text[200];
-  if (st->n_cmdlines == 0) {
-    int m = first_mismatch(log, st, PCR_CMDLINE, RT_EV_IPL);
-    if (m >= 0)
-      return fail(why, why_size,
-                  "rule events.kernel_cmdline: PCR 8: no verified kernel command line (%s: data "
-                  "does not hash to its digest)",
-                  event_label(log, (uint32_t)m, l, sizeof l));
-    return fail(why, why_size,
-                "rule events.kernel_cmdline: PCR 8: no verified kernel command line in the log");
-  }
+  if (st->n_cmdlines == 0)
+    return missing(log, st, "kernel_cmdline", PCR_CMDLINE, RT_EV_IPL, "kernel command line", why,
+                   why_size);
   for (size_t i = 0; i < st->n_cmdlines; i++) {
     if (regexec(&p->cmdline, st->cmdlines[i].cmdline, 0, NULL, 0) == 0)
       continue;

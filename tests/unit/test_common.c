@@ -1,4 +1,4 @@
-/* common/: errors, logging levels, file limits and the CLI parsers. */
+/* common/: errors, logging levels, file limits, the CLI parsers, hex. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include "rt_cli.h"
 #include "rt_err.h"
 #include "rt_file.h"
+#include "rt_hex.h"
 #include "rt_log.h"
 #include "rt_test.h"
 
@@ -113,11 +114,26 @@ static void test_log(const char *dir) {
   CHECK(rt_log_get_level() == RT_LOG_DEBUG, "level not clamped");
 }
 
+static void test_hex(void) {
+  const uint8_t b[3] = {0x00, 0xab, 0x7f};
+  char hex[7];
+  uint8_t out[3] = {0};
+  rt_hex(b, 3, hex);
+  CHECK(strcmp(hex, "00ab7f") == 0, "rt_hex: %s", hex);
+  CHECK(rt_unhex("00AB7f", out, 3) && memcmp(out, b, 3) == 0, "either case");
+  CHECK(!rt_unhex(NULL, out, 3), "NULL");
+  CHECK(!rt_unhex("00ab7", out, 3) && !rt_unhex("00ab7f00", out, 3), "other lengths");
+  CHECK(!rt_unhex("00ag7f", out, 3) && !rt_unhex("00 b7f", out, 3) && !rt_unhex("0xab7f", out, 3),
+        "non-hex characters");
+  CHECK(rt_unhex("", out, 0), "empty for 0 bytes");
+}
+
 int main(void) {
   char dir[] = "/tmp/rt_test_common.XXXXXX";
   if (mkdtemp(dir) == NULL)
     return 2;
   test_err();
+  test_hex();
   test_cli();
   test_file(dir);
   test_log(dir);
