@@ -9,6 +9,7 @@
 
 #include "rt_evdecode_uefi.h"
 #include "rt_hex.h"
+#include "rt_json.h"
 #include "rt_sipa.h"
 #include "rt_uefi.h"
 
@@ -77,24 +78,6 @@ char *rt_evdecode_x509_subject(const uint8_t *d, size_t n) {
 
 /* ---- JSON ------------------------------------------------------------- */
 
-static bool jset(json_t *obj, const char *key, json_t *val) {
-  return val != NULL && json_object_set_new(obj, key, val) == 0;
-}
-
-static bool jset_str(json_t *obj, const char *key, char *s) {
-  bool ok = s != NULL && jset(obj, key, json_string(s));
-  free(s);
-  return ok;
-}
-
-static bool jset_hex(json_t *obj, const char *key, const uint8_t *d, size_t n) {
-  char *hex = malloc(2 * n + 1);
-  if (hex == NULL)
-    return false;
-  rt_hex(d, n, hex);
-  return jset_str(obj, key, hex);
-}
-
 /* Printable ASCII, optionally NUL-terminated (and nothing after the NUL). */
 static bool ascii_text(const uint8_t *d, size_t n) {
   if (n > 0 && d[n - 1] == 0)
@@ -129,10 +112,10 @@ static bool utf16_text(const uint8_t *d, size_t n, size_t *units) {
 /* {"string": ...} for text in either encoding. */
 static bool text_member(json_t *obj, const uint8_t *d, size_t n) {
   if (ascii_text(d, n))
-    return jset_str(obj, "string", rt_bytes_to_utf8(d, n));
+    return rt_jset_str(obj, "string", rt_bytes_to_utf8(d, n));
   size_t units;
   if (utf16_text(d, n, &units))
-    return jset_str(obj, "string", rt_utf16_to_utf8(d, units));
+    return rt_jset_str(obj, "string", rt_utf16_to_utf8(d, units));
   return true;
 }
 
@@ -141,8 +124,8 @@ static bool ipl(json_t *obj, const uint8_t *d, size_t n) {
   if (!rt_evdecode_grub(d, n, &g))
     return text_member(obj, d, n);
   static const char *const kinds[] = {"", "grub_cmd", "kernel_cmdline", "module_cmdline"};
-  return jset(obj, "grub", json_string(kinds[g.kind])) &&
-         jset_str(obj, "string", rt_bytes_to_utf8(g.text, g.len));
+  return rt_jset(obj, "grub", json_string(kinds[g.kind])) &&
+         rt_jset_str(obj, "string", rt_bytes_to_utf8(g.text, g.len));
 }
 
 static bool no_action(json_t *obj, const rt_eventlog *log, size_t i) {
@@ -150,25 +133,25 @@ static bool no_action(json_t *obj, const rt_eventlog *log, size_t i) {
   if (i == 0 && !log->legacy) {
     char buf[8];
     json_t *algs = json_array();
-    if (!jset(obj, "spec_id_algorithms", algs))
+    if (!rt_jset(obj, "spec_id_algorithms", algs))
       return false;
     for (size_t a = 0; a < log->n_algs; a++) {
       json_t *o = json_object();
       if (o == NULL || json_array_append_new(algs, o) != 0 ||
-          !jset(o, "alg", json_string(rt_eventlog_alg_label(log->algs[a].alg, buf))) ||
-          !jset(o, "digest_size", json_integer(log->algs[a].digest_size)))
+          !rt_jset(o, "alg", json_string(rt_eventlog_alg_label(log->algs[a].alg, buf))) ||
+          !rt_jset(o, "digest_size", json_integer(log->algs[a].digest_size)))
         return false;
     }
     return true;
   }
   if (ev->pcr == 0 && ev->data_len == 17 && memcmp(ev->data, "StartupLocality", 16) == 0)
-    return jset(obj, "startup_locality", json_integer(ev->data[16]));
+    return rt_jset(obj, "startup_locality", json_integer(ev->data[16]));
   /* Windows appends EV_NO_ACTION events at PCR index 0xFFFFFFFF holding SIPA
    * events (trust points, counters). */
   if (ev->pcr == 0xffffffffu)
-    return jset(obj, "tagged_events", rt_sipa_json(ev->data, ev->data_len));
+    return rt_jset(obj, "tagged_events", rt_sipa_json(ev->data, ev->data_len));
   if (ev->data_len >= 16 && ascii_text(ev->data, 16))
-    return jset_str(obj, "signature", rt_bytes_to_utf8(ev->data, 16));
+    return rt_jset_str(obj, "signature", rt_bytes_to_utf8(ev->data, 16));
   return true;
 }
 
@@ -179,17 +162,18 @@ static bool blob(json_t *obj, const uint8_t *d, size_t n) {
   if (n != 16)
     return text_member(obj, d, n);
   snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)rt_le64(d));
-  if (!jset(obj, "blob_base", json_string(buf)))
+  if (!rt_jset(obj, "blob_base", json_string(buf)))
     return false;
   snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)rt_le64(d + 8));
-  return jset(obj, "blob_length", json_string(buf));
+  return rt_jset(obj, "blob_length", json_string(buf));
 }
 
 /* UEFI_PLATFORM_FIRMWARE_BLOB2: description size, description, base, length. */
 static bool blob2(json_t *obj, const uint8_t *d, size_t n) {
   if (n < 1 || n - 1 < (size_t)d[0] + 16)
     return true;
-  return jset_str(obj, "description", rt_bytes_to_utf8(d + 1, d[0])) && blob(obj, d + 1 + d[0], 16);
+  return rt_jset_str(obj, "description", rt_bytes_to_utf8(d + 1, d[0])) &&
+         blob(obj, d + 1 + d[0], 16);
 }
 
 static bool decode(json_t *obj, const rt_eventlog *log, size_t i) {
@@ -200,7 +184,7 @@ static bool decode(json_t *obj, const rt_eventlog *log, size_t i) {
   case RT_EV_NO_ACTION:
     return no_action(obj, log, i);
   case RT_EV_SEPARATOR:
-    return jset_hex(obj, "value", d, n) && (!ascii_text(d, n) || text_member(obj, d, n));
+    return rt_jset_hex(obj, "value", d, n) && (!ascii_text(d, n) || text_member(obj, d, n));
   case RT_EV_EFI_ACTION:
   case RT_EV_ACTION:
   case RT_EV_NONHOST_INFO:
@@ -212,7 +196,7 @@ static bool decode(json_t *obj, const rt_eventlog *log, size_t i) {
     if (n == 16 && rt_le16(d + 14) != 0 && !ascii_text(d, n)) {
       char g[37];
       rt_guid_str(d, g);
-      return jset(obj, "guid", json_string(g));
+      return rt_jset(obj, "guid", json_string(g));
     }
     return text_member(obj, d, n);
   case RT_EV_POST_CODE:
@@ -223,9 +207,9 @@ static bool decode(json_t *obj, const rt_eventlog *log, size_t i) {
   case RT_EV_IPL:
     return ipl(obj, d, n);
   case RT_EV_EVENT_TAG:
-    return jset(obj, "tagged_events", rt_sipa_json(d, n));
+    return rt_jset(obj, "tagged_events", rt_sipa_json(d, n));
   case RT_EV_COMPACT_HASH:
-    return jset_hex(obj, "value", d, n);
+    return rt_jset_hex(obj, "value", d, n);
   case RT_EV_EFI_VARIABLE_DRIVER_CONFIG:
   case RT_EV_EFI_VARIABLE_BOOT:
   case RT_EV_EFI_VARIABLE_BOOT2:

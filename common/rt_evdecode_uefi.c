@@ -7,43 +7,25 @@
 #include "rt_devpath.h"
 #include "rt_evdecode.h"
 #include "rt_hex.h"
+#include "rt_json.h"
 #include "rt_uefi.h"
-
-static bool jset(json_t *obj, const char *key, json_t *val) {
-  return val != NULL && json_object_set_new(obj, key, val) == 0;
-}
-
-/* A string member that takes ownership of s (NULL s: out of memory). */
-static bool jset_str(json_t *obj, const char *key, char *s) {
-  bool ok = s != NULL && jset(obj, key, json_string(s));
-  free(s);
-  return ok;
-}
 
 static bool jset_guid(json_t *obj, const char *key, const uint8_t *g) {
   char buf[37];
   rt_guid_str(g, buf);
-  return jset(obj, key, json_string(buf));
-}
-
-static bool jset_hex(json_t *obj, const char *key, const uint8_t *d, size_t n) {
-  char *hex = malloc(2 * n + 1);
-  if (hex == NULL)
-    return false;
-  rt_hex(d, n, hex);
-  return jset_str(obj, key, hex);
+  return rt_jset(obj, key, json_string(buf));
 }
 
 static bool jset_u64hex(json_t *obj, const char *key, uint64_t v) {
   char buf[19];
   snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)v);
-  return jset(obj, key, json_string(buf));
+  return rt_jset(obj, key, json_string(buf));
 }
 
 /* A device path as text, or nothing when it does not decode. */
 static bool jset_devpath(json_t *obj, const char *key, const uint8_t *dp, size_t n) {
   char *text = rt_devpath_text(dp, n);
-  return text == NULL || jset_str(obj, key, text);
+  return text == NULL || rt_jset_str(obj, key, text);
 }
 
 /* {"type": "x509"|"sha256"|GUID, "owner": GUID, ...} for one signature:
@@ -54,17 +36,17 @@ static bool sig_fields(json_t *obj, const uint8_t *type, const uint8_t *owner, c
   if (owner != NULL && !jset_guid(obj, "owner", owner))
     return false;
   if (type != NULL && memcmp(type, RT_GUID_CERT_SHA256, 16) == 0)
-    return jset(obj, "type", json_string("sha256")) && jset_hex(obj, "digest", d, n);
+    return rt_jset(obj, "type", json_string("sha256")) && rt_jset_hex(obj, "digest", d, n);
   if (type == NULL || memcmp(type, RT_GUID_CERT_X509, 16) == 0) {
     char *subject = rt_evdecode_x509_subject(d, n);
-    if (type != NULL && !jset(obj, "type", json_string("x509")))
+    if (type != NULL && !rt_jset(obj, "type", json_string("x509")))
       return false;
-    if (subject != NULL && !jset_str(obj, "subject", subject))
+    if (subject != NULL && !rt_jset_str(obj, "subject", subject))
       return false;
   } else if (!jset_guid(obj, "type", type)) {
     return false;
   }
-  return rt_evdecode_sha256(d, n, sha) ? jset_hex(obj, "sha256", sha, 32) : true;
+  return rt_evdecode_sha256(d, n, sha) ? rt_jset_hex(obj, "sha256", sha, 32) : true;
 }
 
 static bool add_sig(const rt_uefi_sig *s, void *ctx) {
@@ -108,20 +90,20 @@ static bool is_boot_option(const rt_uefi_var *v) {
 static bool variable_value(json_t *obj, const rt_uefi_var *v) {
   if (holds_siglists(v)) {
     json_t *arr = json_array();
-    if (!jset(obj, "signatures", arr))
+    if (!rt_jset(obj, "signatures", arr))
       return false;
     if (!rt_uefi_siglists_each(v->data, v->data_len, add_sig, arr)) {
       /* Malformed (or out of memory): no partial list. */
       json_array_clear(arr);
-      return jset(obj, "malformed", json_true());
+      return rt_jset(obj, "malformed", json_true());
     }
     return true;
   }
   if (memcmp(v->guid, RT_GUID_EFI_GLOBAL, 16) == 0 && v->name_len > 0 && v->data_len == 1)
-    return jset(obj, "value", json_integer(v->data[0]));
+    return rt_jset(obj, "value", json_integer(v->data[0]));
   if (rt_uefi_var_is(v, RT_GUID_EFI_GLOBAL, "BootOrder")) {
     json_t *arr = json_array();
-    if (!jset(obj, "boot_order", arr))
+    if (!rt_jset(obj, "boot_order", arr))
       return false;
     for (size_t i = 0; i + 2 <= v->data_len; i += 2) {
       char num[5];
@@ -133,8 +115,8 @@ static bool variable_value(json_t *obj, const rt_uefi_var *v) {
   }
   rt_uefi_load_option lo;
   if (is_boot_option(v) && rt_uefi_load_option_parse(v->data, v->data_len, &lo))
-    return jset(obj, "attributes", json_integer(lo.attributes)) &&
-           jset_str(obj, "description", rt_utf16_to_utf8(lo.description, lo.description_len)) &&
+    return rt_jset(obj, "attributes", json_integer(lo.attributes)) &&
+           rt_jset_str(obj, "description", rt_utf16_to_utf8(lo.description, lo.description_len)) &&
            jset_devpath(obj, "device_path", lo.device_path, lo.device_path_len);
   return true;
 }
@@ -144,9 +126,9 @@ bool rt_evdecode_variable(json_t *obj, const uint8_t *d, size_t n, bool authorit
   uint8_t sha[32];
   if (!rt_uefi_var_parse(d, n, &v))
     return true;
-  if (!jset_guid(obj, "guid", v.guid) || !jset_str(obj, "name", rt_uefi_var_name(&v)) ||
-      !jset(obj, "data_len", json_integer((json_int_t)v.data_len)) ||
-      (rt_evdecode_sha256(v.data, v.data_len, sha) && !jset_hex(obj, "data_sha256", sha, 32)))
+  if (!jset_guid(obj, "guid", v.guid) || !rt_jset_str(obj, "name", rt_uefi_var_name(&v)) ||
+      !rt_jset(obj, "data_len", json_integer((json_int_t)v.data_len)) ||
+      (rt_evdecode_sha256(v.data, v.data_len, sha) && !rt_jset_hex(obj, "data_sha256", sha, 32)))
     return false;
   if (!authority)
     return variable_value(obj, &v);
@@ -155,7 +137,7 @@ bool rt_evdecode_variable(json_t *obj, const uint8_t *d, size_t n, bool authorit
   if (!rt_uefi_authority_sig(v.data, v.data_len, &owner, &sig, &sig_len))
     return true;
   json_t *o = json_object();
-  return jset(obj, "signature", o) && sig_fields(o, NULL, owner, sig, sig_len);
+  return rt_jset(obj, "signature", o) && sig_fields(o, NULL, owner, sig, sig_len);
 }
 
 bool rt_evdecode_image(json_t *obj, const uint8_t *d, size_t n) {
@@ -173,7 +155,7 @@ bool rt_evdecode_gpt(json_t *obj, const uint8_t *d, size_t n) {
   if (!rt_uefi_gpt_parse(d, n, &gpt))
     return true;
   json_t *parts = json_array();
-  if (!jset_guid(obj, "disk_guid", gpt.disk_guid) || !jset(obj, "partitions", parts))
+  if (!jset_guid(obj, "disk_guid", gpt.disk_guid) || !rt_jset(obj, "partitions", parts))
     return false;
   for (uint64_t i = 0; i < gpt.n_partitions; i++) {
     const uint8_t *e = gpt.entries + i * gpt.entry_size;
@@ -182,7 +164,7 @@ bool rt_evdecode_gpt(json_t *obj, const uint8_t *d, size_t n) {
         !jset_guid(p, "guid", e + 16) || !jset_u64hex(p, "first_lba", rt_le64(e + 32)) ||
         !jset_u64hex(p, "last_lba", rt_le64(e + 40)) ||
         !jset_u64hex(p, "attributes", rt_le64(e + 48)) ||
-        !jset_str(p, "name", rt_utf16_to_utf8(e + 56, 36)))
+        !rt_jset_str(p, "name", rt_utf16_to_utf8(e + 56, 36)))
       return false;
   }
   return true;

@@ -4,10 +4,7 @@
 #include <stdlib.h>
 
 #include "rt_hex.h"
-
-static bool jset(json_t *obj, const char *key, json_t *val) {
-  return val != NULL && json_object_set_new(obj, key, val) == 0;
-}
+#include "rt_json.h"
 
 static json_t *hex_json(const uint8_t *b, size_t n) {
   char *hex = malloc(2 * n + 1);
@@ -30,8 +27,8 @@ json_t *rt_evstate_digests_json(const rt_eventlog_event *ev) {
   if (obj == NULL)
     return NULL;
   for (size_t d = 0; d < ev->n_digests; d++)
-    if (!jset(obj, rt_eventlog_alg_label(ev->digests[d].alg, buf),
-              hex_json(ev->digests[d].bytes, ev->digests[d].len))) {
+    if (!rt_jset(obj, rt_eventlog_alg_label(ev->digests[d].alg, buf),
+                 hex_json(ev->digests[d].bytes, ev->digests[d].len))) {
       json_decref(obj);
       return NULL;
     }
@@ -42,9 +39,9 @@ static json_t *var_json(const rt_evstate_var *v) {
   if (!v->present)
     return json_null();
   json_t *obj = json_object();
-  if (obj == NULL || !jset(obj, "sha256", hex_json(v->sha256, 32)) ||
-      !jset(obj, "event", json_integer(v->event)) ||
-      !jset(obj, "data_len", json_integer((json_int_t)v->data_len))) {
+  if (obj == NULL || !rt_jset(obj, "sha256", hex_json(v->sha256, 32)) ||
+      !rt_jset(obj, "event", json_integer(v->event)) ||
+      !rt_jset(obj, "data_len", json_integer((json_int_t)v->data_len))) {
     json_decref(obj);
     return NULL;
   }
@@ -71,11 +68,11 @@ static bool lists(json_t *root, const rt_eventlog *log, const rt_evstate *st) {
   json_t *dbx, *auth, *apps, *cmd, *mism;
   /* Each array is owned by root once set; later ones are not made if one
    * fails. */
-  if (!jset(root, "dbx_sha256", dbx = json_array()) ||
-      !jset(root, "authorities", auth = json_array()) ||
-      !jset(root, "boot_apps", apps = json_array()) ||
-      !jset(root, "kernel_cmdlines", cmd = json_array()) ||
-      !jset(root, "mismatches", mism = json_array()))
+  if (!rt_jset(root, "dbx_sha256", dbx = json_array()) ||
+      !rt_jset(root, "authorities", auth = json_array()) ||
+      !rt_jset(root, "boot_apps", apps = json_array()) ||
+      !rt_jset(root, "kernel_cmdlines", cmd = json_array()) ||
+      !rt_jset(root, "mismatches", mism = json_array()))
     return false;
   for (size_t i = 0; i < st->n_dbx_sha256; i++)
     if (json_array_append_new(dbx, hex_json(st->dbx_sha256[i], 32)) != 0)
@@ -83,24 +80,25 @@ static bool lists(json_t *root, const rt_eventlog *log, const rt_evstate *st) {
   for (size_t i = 0; i < st->n_authorities; i++) {
     const rt_evstate_authority *a = &st->authorities[i];
     json_t *o = append_obj(auth);
-    if (o == NULL || !jset(o, "sha256", hex_json(a->sha256, 32)) ||
-        !jset(o, "subject", opt_string(a->subject)) ||
-        !jset(o, "variable", opt_string(a->variable)) || !jset(o, "event", json_integer(a->event)))
+    if (o == NULL || !rt_jset(o, "sha256", hex_json(a->sha256, 32)) ||
+        !rt_jset(o, "subject", opt_string(a->subject)) ||
+        !rt_jset(o, "variable", opt_string(a->variable)) ||
+        !rt_jset(o, "event", json_integer(a->event)))
       return false;
   }
   for (size_t i = 0; i < st->n_boot_apps; i++) {
     const rt_evstate_app *a = &st->boot_apps[i];
     json_t *o = append_obj(apps);
-    if (o == NULL || !jset(o, "event", json_integer(a->event)) ||
-        !jset(o, "path", opt_string(a->path)) ||
+    if (o == NULL || !rt_jset(o, "event", json_integer(a->event)) ||
+        !rt_jset(o, "path", opt_string(a->path)) ||
         (a->event < log->n_events &&
-         !jset(o, "digests", rt_evstate_digests_json(&log->events[a->event]))))
+         !rt_jset(o, "digests", rt_evstate_digests_json(&log->events[a->event]))))
       return false;
   }
   for (size_t i = 0; i < st->n_cmdlines; i++) {
     json_t *o = append_obj(cmd);
-    if (o == NULL || !jset(o, "event", json_integer(st->cmdlines[i].event)) ||
-        !jset(o, "cmdline", json_string(st->cmdlines[i].cmdline)))
+    if (o == NULL || !rt_jset(o, "event", json_integer(st->cmdlines[i].event)) ||
+        !rt_jset(o, "cmdline", json_string(st->cmdlines[i].cmdline)))
       return false;
   }
   for (size_t i = 0; i < st->n_events; i++)
@@ -115,13 +113,13 @@ json_t *rt_evstate_json(const rt_eventlog *log, const rt_evstate *st) {
   if (root == NULL)
     return NULL;
   bool sb_known = st->secure_boot != RT_SECURE_BOOT_UNKNOWN;
-  if (!jset(root, "secure_boot", json_string(rt_secure_boot_name(st->secure_boot))) ||
-      !jset(root, "secure_boot_event",
-            sb_known ? json_integer(st->secure_boot_event) : json_null()) ||
-      !jset(root, "pk", var_json(&st->pk)) || !jset(root, "kek", var_json(&st->kek)) ||
-      !jset(root, "db", var_json(&st->db)) || !jset(root, "dbx", var_json(&st->dbx)) ||
-      !jset(root, "separators", pcr_list(st->separators)) ||
-      !jset(root, "separator_errors", pcr_list(st->separator_error)) || !lists(root, log, st)) {
+  if (!rt_jset(root, "secure_boot", json_string(rt_secure_boot_name(st->secure_boot))) ||
+      !rt_jset(root, "secure_boot_event",
+               sb_known ? json_integer(st->secure_boot_event) : json_null()) ||
+      !rt_jset(root, "pk", var_json(&st->pk)) || !rt_jset(root, "kek", var_json(&st->kek)) ||
+      !rt_jset(root, "db", var_json(&st->db)) || !rt_jset(root, "dbx", var_json(&st->dbx)) ||
+      !rt_jset(root, "separators", pcr_list(st->separators)) ||
+      !rt_jset(root, "separator_errors", pcr_list(st->separator_error)) || !lists(root, log, st)) {
     json_decref(root);
     return NULL;
   }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "rt_hex.h"
+#include "rt_json.h"
 #include "rt_uefi.h"
 
 /* Bits of a SIPA event id (wbcl.h). */
@@ -119,10 +120,6 @@ static bool is_string(uint32_t id) {
   }
 }
 
-static bool jset(json_t *obj, const char *key, json_t *val) {
-  return val != NULL && json_object_set_new(obj, key, val) == 0;
-}
-
 static json_t *value_json(uint32_t id, const uint8_t *d, size_t n, json_t *obj, int depth);
 
 static json_t *list_json(const uint8_t *d, size_t n, int depth) {
@@ -137,8 +134,8 @@ static json_t *list_json(const uint8_t *d, size_t n, int depth) {
     size_t left = n - pos;
     uint32_t size = left >= 8 ? rt_le32(d + pos + 4) : 0;
     if (left < 8 || size > left - 8 || depth >= SIPA_MAX_DEPTH) {
-      if (!jset(obj, "malformed", json_true()) ||
-          !jset(obj, "offset", json_integer((json_int_t)pos)))
+      if (!rt_jset(obj, "malformed", json_true()) ||
+          !rt_jset(obj, "offset", json_integer((json_int_t)pos)))
         goto oom;
       break;
     }
@@ -146,9 +143,9 @@ static json_t *list_json(const uint8_t *d, size_t n, int depth) {
     char idhex[11];
     snprintf(idhex, sizeof idhex, "0x%08x", (unsigned)id);
     const char *name = rt_sipa_name(id);
-    if (!jset(obj, "id", json_string(idhex)) ||
-        (name != NULL && !jset(obj, "name", json_string(name))) ||
-        !jset(obj, "size", json_integer(size)) ||
+    if (!rt_jset(obj, "id", json_string(idhex)) ||
+        (name != NULL && !rt_jset(obj, "name", json_string(name))) ||
+        !rt_jset(obj, "size", json_integer(size)) ||
         value_json(id, d + pos + 8, size, obj, depth) == NULL)
       goto oom;
     pos += 8 + (size_t)size;
@@ -162,22 +159,22 @@ oom:
 /* Adds the event's value to obj; returns obj, NULL when out of memory. */
 static json_t *value_json(uint32_t id, const uint8_t *d, size_t n, json_t *obj, int depth) {
   if (id & SIPA_AGGREGATION)
-    return jset(obj, "events", list_json(d, n, depth + 1)) ? obj : NULL;
+    return rt_jset(obj, "events", list_json(d, n, depth + 1)) ? obj : NULL;
   if (is_string(id) && n % 2 == 0) {
     char *s = rt_utf16_to_utf8(d, n / 2);
-    bool ok = s != NULL && jset(obj, "string", json_string(s));
+    bool ok = s != NULL && rt_jset(obj, "string", json_string(s));
     free(s);
     return ok ? obj : NULL;
   }
   if (n == 1 || n == 2 || n == 4 || (n == 8 && rt_le64(d) <= (uint64_t)INT64_MAX)) {
     uint64_t v = n == 1 ? d[0] : n == 2 ? rt_le16(d) : n == 4 ? rt_le32(d) : rt_le64(d);
-    return jset(obj, "value", json_integer((json_int_t)v)) ? obj : NULL;
+    return rt_jset(obj, "value", json_integer((json_int_t)v)) ? obj : NULL;
   }
   char *hex = malloc(2 * n + 1);
   if (hex == NULL)
     return NULL;
   rt_hex(d, n, hex);
-  bool ok = jset(obj, "hex", json_string(hex));
+  bool ok = rt_jset(obj, "hex", json_string(hex));
   free(hex);
   return ok ? obj : NULL;
 }

@@ -14,6 +14,7 @@
 #include "rt_evstate.h"
 #include "rt_evstate_out.h"
 #include "rt_hex.h"
+#include "rt_json.h"
 
 #define PROG "rattest-verifier eventlog"
 
@@ -108,12 +109,6 @@ static void print_text(const char *path, const rt_eventlog *log, const rt_eventl
   rt_evstate_print(stdout, st);
 }
 
-/* json_object_set_new that also fails on a NULL value (jansson returns NULL
- * when out of memory) and drops the value either way. */
-static bool jset(json_t *obj, const char *key, json_t *val) {
-  return val != NULL && json_object_set_new(obj, key, val) == 0;
-}
-
 static json_t *pcrs_json(const rt_eventlog_pcrs *pcrs) {
   char hex[2 * RT_EVENTLOG_MAX_DIGEST + 1], key[4];
   json_t *root = json_object();
@@ -122,14 +117,14 @@ static json_t *pcrs_json(const rt_eventlog_pcrs *pcrs) {
   for (size_t b = 0; b < pcrs->n_banks; b++) {
     const rt_eventlog_bank *bank = &pcrs->banks[b];
     json_t *obj = json_object();
-    if (!jset(root, rt_eventlog_alg_name(bank->alg), obj))
+    if (!rt_jset(root, rt_eventlog_alg_name(bank->alg), obj))
       goto fail;
     for (int p = 0; p < RT_EVENTLOG_NUM_PCRS; p++) {
       if (!(bank->extended & (UINT32_C(1) << p)))
         continue;
       rt_hex(bank->pcr[p], bank->size, hex);
       snprintf(key, sizeof key, "%d", p);
-      if (!jset(obj, key, json_string(hex)))
+      if (!rt_jset(obj, key, json_string(hex)))
         goto fail;
     }
   }
@@ -145,16 +140,16 @@ static json_t *event_json(const rt_eventlog *log, const rt_evstate *st, size_t i
   if (obj == NULL)
     return NULL;
   const char *name = rt_eventlog_type_name(ev->type);
-  if (!jset(obj, "index", json_integer(ev->index)) ||
-      !jset(obj, "offset", json_integer((json_int_t)ev->offset)) ||
-      !jset(obj, "pcr", json_integer(ev->pcr)) ||
-      !jset(obj, "type", json_string(name != NULL ? name : "EV_UNKNOWN")) ||
-      !jset(obj, "type_name", json_string(name != NULL ? name : "EV_UNKNOWN")) ||
-      !jset(obj, "type_id", json_integer(ev->type)) ||
-      !jset(obj, "digests", rt_evstate_digests_json(ev)) ||
-      !jset(obj, "data_len", json_integer(ev->data_len)) ||
-      !jset(obj, "check", json_string(rt_evcheck_name(st->checks[i]))) ||
-      !jset(obj, "data", rt_evdecode_json(log, i))) {
+  if (!rt_jset(obj, "index", json_integer(ev->index)) ||
+      !rt_jset(obj, "offset", json_integer((json_int_t)ev->offset)) ||
+      !rt_jset(obj, "pcr", json_integer(ev->pcr)) ||
+      !rt_jset(obj, "type", json_string(name != NULL ? name : "EV_UNKNOWN")) ||
+      !rt_jset(obj, "type_name", json_string(name != NULL ? name : "EV_UNKNOWN")) ||
+      !rt_jset(obj, "type_id", json_integer(ev->type)) ||
+      !rt_jset(obj, "digests", rt_evstate_digests_json(ev)) ||
+      !rt_jset(obj, "data_len", json_integer(ev->data_len)) ||
+      !rt_jset(obj, "check", json_string(rt_evcheck_name(st->checks[i]))) ||
+      !rt_jset(obj, "data", rt_evdecode_json(log, i))) {
     json_decref(obj);
     return NULL;
   }
@@ -168,11 +163,11 @@ static int print_json(const rt_eventlog *log, const rt_eventlog_pcrs *pcrs, cons
     json_decref(events);
     goto fail;
   }
-  if (!jset(root, "pcrs", pcrs_json(pcrs)) || !jset(root, "events", events) ||
-      !jset(root, "state", rt_evstate_json(log, st)) ||
-      !jset(root, "format", json_string(log->legacy ? "sha1-legacy" : "crypto-agile")) ||
+  if (!rt_jset(root, "pcrs", pcrs_json(pcrs)) || !rt_jset(root, "events", events) ||
+      !rt_jset(root, "state", rt_evstate_json(log, st)) ||
+      !rt_jset(root, "format", json_string(log->legacy ? "sha1-legacy" : "crypto-agile")) ||
       (log->has_startup_locality &&
-       !jset(root, "startup_locality", json_integer(log->startup_locality))))
+       !rt_jset(root, "startup_locality", json_integer(log->startup_locality))))
     goto fail;
   for (size_t i = 0; i < log->n_events; i++)
     if (json_array_append_new(events, event_json(log, st, i)) != 0)

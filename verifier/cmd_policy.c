@@ -14,6 +14,7 @@
 #include "rt_eventlog.h"
 #include "rt_evstate.h"
 #include "rt_hex.h"
+#include "rt_json.h"
 #include "rt_pcrsel.h"
 
 #define PROG "rattest-verifier policy"
@@ -86,13 +87,6 @@ static void free_log(loaded_log *l) {
 
 /* ---- from-log ------------------------------------------------------------- */
 
-static bool jset(json_t *obj, const char *key, json_t *val) {
-  return val != NULL && json_object_set_new(obj, key, val) == 0;
-}
-static bool jpush(json_t *arr, json_t *val) {
-  return val != NULL && json_array_append_new(arr, val) == 0;
-}
-
 static json_t *hex_string(const uint8_t *b, size_t n) {
   char hex[2 * RT_EVENTLOG_MAX_DIGEST + 1];
   if (n > RT_EVENTLOG_MAX_DIGEST)
@@ -114,7 +108,7 @@ static bool push_unique(json_t *arr, const uint8_t *b, size_t n) {
     if (strcmp(json_string_value(e), hex) == 0)
       return true;
   }
-  return jpush(arr, json_string(hex));
+  return rt_jpush(arr, json_string(hex));
 }
 
 /* The command line as an anchored POSIX extended expression matching exactly
@@ -142,20 +136,20 @@ static json_t *event_rules(const loaded_log *l, TPM2_ALG_ID bank, uint32_t selec
     return NULL;
   bool ok = true;
   if (st->n_mismatches == 0)
-    ok = ok && jset(ev, "no_mismatched_events", json_true());
+    ok = ok && rt_jset(ev, "no_mismatched_events", json_true());
   if (st->secure_boot == RT_SECURE_BOOT_ON && (selected & (1u << 7)))
-    ok = ok && jset(ev, "secure_boot", json_true());
+    ok = ok && rt_jset(ev, "secure_boot", json_true());
   uint32_t seps = st->separators & ~st->separator_error & selected & 0xffu;
   if (seps != 0) {
     json_t *a = json_array();
-    ok = ok && jset(ev, "separators", a);
+    ok = ok && rt_jset(ev, "separators", a);
     for (int p = 0; ok && p < 8; p++)
       if (seps & (1u << p))
-        ok = jpush(a, json_integer(p));
+        ok = rt_jpush(a, json_integer(p));
   }
   if (st->n_boot_apps > 0 && (selected & (1u << 4))) {
     json_t *apps = json_object(), *allow = json_array();
-    ok = ok && jset(ev, "boot_apps", apps) && jset(apps, "allow", allow);
+    ok = ok && rt_jset(ev, "boot_apps", apps) && rt_jset(apps, "allow", allow);
     for (size_t i = 0; ok && i < st->n_boot_apps; i++) {
       const rt_eventlog_digest *d =
           rt_eventlog_event_digest(&l->log.events[st->boot_apps[i].event], bank);
@@ -164,13 +158,13 @@ static json_t *event_rules(const loaded_log *l, TPM2_ALG_ID bank, uint32_t selec
   }
   if (dbx && st->n_dbx_sha256 > 0 && (selected & (1u << 7))) {
     json_t *a = json_array();
-    ok = ok && jset(ev, "dbx_required", a);
+    ok = ok && rt_jset(ev, "dbx_required", a);
     for (size_t i = 0; ok && i < st->n_dbx_sha256; i++)
       ok = push_unique(a, st->dbx_sha256[i], 32);
   }
   if (st->n_authorities > 0 && (selected & (1u << 7))) {
     json_t *a = json_array();
-    ok = ok && jset(ev, "authorities", a);
+    ok = ok && rt_jset(ev, "authorities", a);
     for (size_t i = 0; ok && i < st->n_authorities; i++)
       ok = push_unique(a, st->authorities[i].sha256, 32);
   }
@@ -194,7 +188,7 @@ static json_t *event_rules(const loaded_log *l, TPM2_ALG_ID bank, uint32_t selec
       }
       if (st->n_cmdlines > 1)
         strcat(re, ")");
-      ok = jset(ev, "kernel_cmdline", json_string(re));
+      ok = rt_jset(ev, "kernel_cmdline", json_string(re));
     } else {
       ok = false;
     }
@@ -216,25 +210,25 @@ static json_t *policy_from_log(const loaded_log *l, TPM2_ALG_ID bank, uint32_t p
   uint32_t selected = b->extended & STATE_PCRS;
   json_t *root = json_object(), *pcrs = json_object(), *sel = json_array();
   json_t *expected = json_object(), *values = json_object();
-  bool ok = root != NULL && jset(root, "pcrs", pcrs) && jset(pcrs, bname, sel) &&
-            jset(root, "expected", expected) && jset(expected, bname, values);
+  bool ok = root != NULL && rt_jset(root, "pcrs", pcrs) && rt_jset(pcrs, bname, sel) &&
+            rt_jset(root, "expected", expected) && rt_jset(expected, bname, values);
   if (ok && bank == TPM2_ALG_SHA1)
-    ok = jset(root, "allow_sha1", json_true());
+    ok = rt_jset(root, "allow_sha1", json_true());
   for (int p = 0; ok && p < RT_EVENTLOG_NUM_PCRS; p++) {
     if (!(selected & (1u << p)))
       continue;
     char key[4];
     snprintf(key, sizeof key, "%d", p);
-    ok = jpush(sel, json_integer(p));
+    ok = rt_jpush(sel, json_integer(p));
     if (ok && (pin & (1u << p))) {
       json_t *list = json_array();
-      ok = jset(values, key, list) && jpush(list, hex_string(b->pcr[p], b->size));
+      ok = rt_jset(values, key, list) && rt_jpush(list, hex_string(b->pcr[p], b->size));
     } else if (ok) {
-      ok = jset(values, key, json_string("any"));
+      ok = rt_jset(values, key, json_string("any"));
     }
   }
   if (ok)
-    ok = jset(root, "events", event_rules(l, bank, selected, dbx));
+    ok = rt_jset(root, "events", event_rules(l, bank, selected, dbx));
   if (!ok) {
     json_decref(root);
     return NULL;
