@@ -10,6 +10,7 @@
 #include "rt_file.h"
 #include "rt_hex.h"
 #include "rt_log.h"
+#include "rt_secret_proof.h"
 #include "rt_test.h"
 
 static void test_err(void) {
@@ -128,12 +129,42 @@ static void test_hex(void) {
   CHECK(rt_unhex("", out, 0), "empty for 0 bytes");
 }
 
+/* Known answers from Python's hmac/hashlib over the documented message. */
+static void test_secret_proof(void) {
+  const uint8_t nonce[3] = {1, 2, 3};
+  uint8_t mac[32], digest[32];
+  char hex[65];
+  rt_err e;
+  CHECK(rt_secret_proof_hmac((const uint8_t *)"0123456789abcdef", 16, "disk", nonce, 3, mac, &e) ==
+            RT_OK,
+        "hmac: %s", e.msg);
+  rt_hex(mac, 32, hex);
+  CHECK(strcmp(hex, "c5dfb04f4e7dab537c181799b6acee4f24164a2beee55cf104acc2ccac290fdc") == 0,
+        "hmac %s", hex);
+  CHECK(rt_secret_proof_digest("disk", nonce, 3, digest, &e) == RT_OK, "digest");
+  rt_hex(digest, 32, hex);
+  CHECK(strcmp(hex, "6eb296717d823e303190d821a488c026a5f59c1435d8d47912925d891746b291") == 0,
+        "digest %s", hex);
+  /* Another name or nonce is another proof. */
+  uint8_t other[32];
+  CHECK(rt_secret_proof_hmac((const uint8_t *)"0123456789abcdef", 16, "disk2", nonce, 3, other,
+                             &e) == RT_OK &&
+            memcmp(mac, other, 32) != 0,
+        "name not bound");
+  CHECK(rt_secret_proof_hmac((const uint8_t *)"0123456789abcdef", 16, "disk", nonce, 2, other,
+                             &e) == RT_OK &&
+            memcmp(mac, other, 32) != 0,
+        "nonce not bound");
+  CHECK(rt_secret_proof_digest("", nonce, 3, digest, &e) == RT_E_INVALID, "empty name");
+}
+
 int main(void) {
   char dir[] = "/tmp/rt_test_common.XXXXXX";
   if (mkdtemp(dir) == NULL)
     return 2;
   test_err();
   test_hex();
+  test_secret_proof();
   test_cli();
   test_file(dir);
   test_log(dir);
