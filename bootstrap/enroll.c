@@ -27,6 +27,7 @@
 #include "rt_state.h"
 #include "rt_tpm_pub.h"
 #include "rt_tss2key.h"
+#include "secret_receive.h"
 
 #define MAX_EVENT_LOG (16u * 1024u * 1024u)
 #define RETRY_FIRST_MS 250
@@ -509,6 +510,118 @@ out:
 
 /* The identity is valid when its certificate has not expired and the TPM
  * still holds the key at its handle. */
+/* The secrets Finish delivered: each is imported under the EK, opened and
+ * recorded (secret_receive.c), then one Confirm proves receipt of all of
+ * them to the verifier. A secret that cannot be received stops here: the
+ * verifier's audit shows a delivery without confirmation. */
+static int do_secrets(enrollment *e, uint64_t deadline) {
+  const Rattest__V1__FinishResponse *r = e->result;
+  if (r->n_secrets == 0)
+    return 0;
+  rt_err err;
+  rt_identity via;
+  if (rt_state_get(e->state, e->o->name, &via, &err) != RT_OK)
+    return fail("secrets", err.msg);
+  Rattest__V1__SecretProof *proofs = calloc(r->n_secrets, sizeof *proofs);
+  Rattest__V1__SecretProof **ptrs = calloc(r->n_secrets, sizeof *ptrs);
+  rt_bytes *blobs = calloc(r->n_secrets, sizeof *blobs);
+  int rc = 1;
+  if (proofs == NULL || ptrs == NULL || blobs == NULL) {
+    fail("secrets", "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < r->n_secrets; i++) {
+    const Rattest__V1__DeliveredSecret *ds = r->secrets[i];
+    rt_secret_delivery d;
+    memset(&d, 0, sizeof d);
+    d.name = ds->name;
+    d.type = ds->kind == RATTEST__V1__SECRET_KIND__SECRET_KIND_RSA_KEY ? RT_SECRET_TYPE_RSA_KEY
+                                                                       : RT_SECRET_TYPE_SEALED;
+    size_t off = 0, off2 = 0, off3 = 0;
+    if (ds->kind != RATTEST__V1__SECRET_KIND__SECRET_KIND_SEALED &&
+        ds->kind != RATTEST__V1__SECRET_KIND__SECRET_KIND_RSA_KEY) {
+      fail(ds->name, "unknown secret kind");
+      goto out;
+    }
+    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(ds->public_.data, ds->public_.len, &off, &d.pub) != 0 ||
+        off != ds->public_.len ||
+        Tss2_MU_TPM2B_PRIVATE_Unmarshal(ds->duplicate.data, ds->duplicate.len, &off2, &d.dup) !=
+            0 ||
+        off2 != ds->duplicate.len ||
+        Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(ds->encrypted_seed.data, ds->encrypted_seed.len,
+                                                 &off3, &d.seed) != 0 ||
+        off3 != ds->encrypted_seed.len) {
+      fail(ds->name, "the delivered secret is malformed");
+      goto out;
+    }
+    for (size_t b = 0; b < ds->n_pcr_policy; b++) {
+      TPMI_ALG_HASH bank = rt_pcr_bank_parse(ds->pcr_policy[b]->bank);
+      for (size_t k = 0; k < ds->pcr_policy[b]->n_pcrs; k++)
+        if (rt_pcrsel_add(&d.pcrs, bank, ds->pcr_policy[b]->pcrs[k], &err) != RT_OK) {
+          fail(ds->name, err.msg);
+          goto out;
+        }
+    }
+    rt_bytes *certs = calloc(ds->n_certificates + 1, sizeof *certs);
+    if (certs == NULL) {
+      fail("secrets", "out of memory");
+      goto out;
+    }
+    for (size_t k = 0; k < ds->n_certificates; k++)
+      certs[k] = (rt_bytes){ds->certificates[k].data, ds->certificates[k].len};
+    d.certs = certs;
+    d.n_certs = ds->n_certificates;
+    uint32_t handle = 0;
+    rt_code code =
+        rt_secret_receive(e->tpm, &e->ek, e->state, e->o->state_dir, &via, &d,
+                          r->confirm_nonce.data, r->confirm_nonce.len, &blobs[i], &handle, &err);
+    free(certs);
+    if (code != RT_OK) {
+      fail(ds->name, err.msg);
+      goto out;
+    }
+    rattest__v1__secret_proof__init(&proofs[i]);
+    proofs[i].name = ds->name;
+    if (d.type == RT_SECRET_TYPE_SEALED)
+      proofs[i].hmac = (ProtobufCBinaryData){blobs[i].len, blobs[i].data};
+    else
+      proofs[i].signature = (ProtobufCBinaryData){blobs[i].len, blobs[i].data};
+    ptrs[i] = &proofs[i];
+    if (handle != 0)
+      printf("secret %s: RSA key imported into the TPM at 0x%08x (rattest:%s)\n", ds->name,
+             (unsigned)handle, ds->name);
+    else
+      printf("secret %s: sealed secret imported%s (rattest-bootstrap unseal %s)\n", ds->name,
+             d.pcrs.count > 0 ? ", bound to PCR values" : "", ds->name);
+  }
+  Rattest__V1__ConfirmRequest req = RATTEST__V1__CONFIRM_REQUEST__INIT;
+  req.confirm_token = r->confirm_token;
+  req.proofs = ptrs;
+  req.n_proofs = r->n_secrets;
+  ProtobufCMessage *resp = NULL;
+  rt_rpc_result res;
+  /* Like Finish, Confirm's token is single use: retried only when the
+   * verifier was unreachable. */
+  grpc_status_code s =
+      call_retry(e, RT_METHOD_CONFIRM, &req.base, &rattest__v1__confirm_response__descriptor,
+                 deadline, 0, &resp, &res);
+  if (s != GRPC_STATUS_OK) {
+    fail_rpc("the verifier refused the proofs of receipt", s, &res);
+    goto out;
+  }
+  printf("the verifier confirmed receipt of %zu secret(s)\n",
+         ((Rattest__V1__ConfirmResponse *)resp)->n_confirmed);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  rc = 0;
+out:
+  for (size_t i = 0; blobs != NULL && i < r->n_secrets; i++)
+    rt_bytes_free(&blobs[i]);
+  free(blobs);
+  free(proofs);
+  free(ptrs);
+  return rc;
+}
+
 static int still_valid(enrollment *e, const rt_identity *id) {
   rt_err err;
   time_t not_after = 0;
@@ -566,6 +679,13 @@ int rt_enroll(const rt_enroll_opts *o) {
   if (do_begin(&e, deadline) != 0 || do_finish(&e, deadline) != 0)
     goto out;
   rc = keep_result(&e, have_previous ? &previous : NULL);
+  /* Secrets are loaded under the EK one at a time: the AK and the key's
+   * transient copy go first (a TPM without a resource manager has three
+   * object slots). */
+  rt_idkey_close(e.tpm, &e.key);
+  rt_ak_close(e.tpm, &e.ak);
+  if (rc == 0)
+    rc = do_secrets(&e, deadline);
 out:
   /* Whatever happened, nothing we loaded stays in the TPM. */
   rt_idkey_close(e.tpm, &e.key);

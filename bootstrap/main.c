@@ -16,6 +16,7 @@
 #include "rt_tpm.h"
 #include "status.h"
 #include "tpm_info.h"
+#include "unseal.h"
 
 static void usage(FILE *f) {
   fprintf(f, "Usage: rattest-bootstrap [-v]... COMMAND [OPTIONS]\n"
@@ -26,6 +27,7 @@ static void usage(FILE *f) {
              "Commands:\n"
              "  enroll     prove this TPM to the verifier and keep the issued identity\n"
              "  status     show the enrolled identities (state file)\n"
+             "  unseal     print a sealed secret the verifier delivered to this TPM\n"
              "  ping       check that the verifier answers over TLS (gRPC Ping)\n"
              "  tpm-info   describe the local TPM: vendor, PCR banks, EK and platform\n"
              "             certificates in NV (JSON)\n"
@@ -99,7 +101,8 @@ static void usage_enroll(FILE *f) {
 static void usage_status(FILE *f) {
   fprintf(f, "Usage: rattest-bootstrap status [--state-dir DIR] [--json]\n"
              "\n"
-             "Prints the enrolled identities recorded in DIR/state.json.\n");
+             "Prints the enrolled identities and the delivered secrets (where they\n"
+             "are kept, never what they hold) recorded in DIR/state.json.\n");
 }
 
 static int fail(const char *cmd, const char *msg, int status) {
@@ -358,6 +361,86 @@ static int cmd_enroll(int argc, char **argv) {
   return rt_enroll(&o);
 }
 
+static void usage_unseal(FILE *f) {
+  fprintf(f, "Usage: rattest-bootstrap unseal NAME [--out FILE] [--state-dir DIR]\n"
+             "\n"
+             "Opens the sealed secret NAME that the verifier delivered to this TPM\n"
+             "(recorded in DIR/state.json) and writes its bytes to FILE (created 0600)\n"
+             "or to stdout. A secret bound to PCR values opens only while those PCRs\n"
+             "hold the values it was sealed to.\n"
+             "\n"
+             "Options:\n"
+             "  --out FILE       write the secret to FILE (mode 0600) instead of stdout\n"
+             "  --state-dir DIR  state directory (default " RT_DEFAULT_STATE_DIR ")\n"
+             "  --tcti STR       TPM TCTI (default $RATTEST_TCTI, then tpm2-tss default)\n"
+             "  --ek KIND        rsa, ecc or auto (default): the EK the secret was\n"
+             "                   delivered to; auto finds it\n"
+             "  -v, --verbose    more log output\n"
+             "  -h, --help       show this help\n"
+             "\n"
+             "Exit status: 0 written, 1 failed (unknown name, not a sealed secret, PCR\n"
+             "policy not satisfied, TPM unreachable, ...), 2 usage error.\n");
+}
+
+static int cmd_unseal(int argc, char **argv) {
+  enum { O_OUT = 256, O_STATE, O_TCTI, O_EK };
+  static const struct option opts[] = {
+      {"out", required_argument, NULL, O_OUT},
+      {"state-dir", required_argument, NULL, O_STATE},
+      {"tcti", required_argument, NULL, O_TCTI},
+      {"ek", required_argument, NULL, O_EK},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  rt_unseal_opts o = {.state_dir = RT_DEFAULT_STATE_DIR, .ek = RT_EK_AUTO};
+  rt_err err = {0};
+  int c;
+  optind = 0;
+  while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+    switch (c) {
+    case O_OUT:
+      o.out = optarg;
+      break;
+    case O_STATE:
+      o.state_dir = optarg;
+      break;
+    case O_TCTI:
+      o.tcti = optarg;
+      break;
+    case O_EK:
+      if (strcmp(optarg, "rsa") == 0)
+        o.ek = RT_EK_RSA;
+      else if (strcmp(optarg, "ecc") == 0)
+        o.ek = RT_EK_ECC;
+      else if (strcmp(optarg, "auto") == 0)
+        o.ek = RT_EK_AUTO;
+      else
+        return fail("unseal", "--ek must be rsa, ecc or auto", 2);
+      break;
+    case 'v':
+      rt_log_set_level(rt_log_get_level() + 1);
+      break;
+    case 'h':
+      usage_unseal(stdout);
+      return 0;
+    default:
+      usage_unseal(stderr);
+      return 2;
+    }
+  }
+  if (optind >= argc)
+    return fail("unseal", "the secret's NAME is required", 2);
+  if (optind + 1 < argc)
+    return fail("unseal", "unexpected argument", 2);
+  o.name = argv[optind];
+  if (rt_state_check_name(o.name, &err) != RT_OK)
+    return fail("unseal", err.msg, 2);
+  if (o.out != NULL && o.out[0] == '\0')
+    return fail("unseal", "--out needs a file name", 2);
+  return rt_unseal(&o);
+}
+
 static int cmd_status(int argc, char **argv) {
   enum { O_STATE = 256, O_JSON };
   static const struct option opts[] = {
@@ -430,6 +513,8 @@ int main(int argc, char **argv) {
     return cmd_ping(sub_argc, sub_argv);
   if (strcmp(cmd, "tpm-info") == 0)
     return cmd_tpm_info(sub_argc, sub_argv);
+  if (strcmp(cmd, "unseal") == 0)
+    return cmd_unseal(sub_argc, sub_argv);
   if (strcmp(cmd, "version") == 0) {
     printf("rattest-bootstrap %s\n", RATTEST_VERSION);
     return 0;
@@ -441,6 +526,8 @@ int main(int argc, char **argv) {
       usage_status(stdout);
     else if (sub_argc > 1 && strcmp(sub_argv[1], "ping") == 0)
       usage_ping(stdout);
+    else if (sub_argc > 1 && strcmp(sub_argv[1], "unseal") == 0)
+      usage_unseal(stdout);
     else if (sub_argc > 1 && strcmp(sub_argv[1], "tpm-info") == 0)
       usage_tpm_info(stdout);
     else

@@ -55,7 +55,8 @@ rt_code rt_import_sealed(const uint8_t *data, size_t len, const TPM2B_DIGEST *po
  * attributes of rattest's RSA identity keys (sign and decrypt, scheme NULL:
  * the provider picks PKCS#1 or PSS per handshake) minus fixedTPM,
  * fixedParent and sensitiveDataOrigin; nameAlg SHA-256. The sensitive part
- * is the prime p. policy as for rt_import_sealed. */
+ * is the prime p. policy as for rt_import_sealed. Two-prime keys with the
+ * exponent 65537 only: the one every TPM must accept. */
 rt_code rt_import_rsa(EVP_PKEY *rsa, const TPM2B_DIGEST *policy, rt_import_object *out,
                       rt_err *err);
 

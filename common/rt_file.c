@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,69 @@ rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *l
   buf[used] = '\0';
   *data = buf;
   *len = used;
+  return RT_OK;
+}
+
+rt_code rt_file_open_private(const char *path, const char *what, size_t max_len, int *fd_out,
+                             rt_err *err) {
+  *fd_out = -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return rt_err_set(err, RT_E_IO, "%s %s: cannot open: %s", what, path, strerror(errno));
+  /* Checked on the descriptor that is read: the file checked is the file
+   * used, whatever happens to the path meanwhile. */
+  struct stat st;
+  rt_code code = RT_OK;
+  if (fstat(fd, &st) != 0)
+    code = rt_err_set(err, RT_E_IO, "%s %s: cannot stat: %s", what, path, strerror(errno));
+  else if (!S_ISREG(st.st_mode))
+    code = rt_err_set(err, RT_E_INVALID, "%s %s: not a regular file", what, path);
+  else if ((st.st_mode & 077) != 0)
+    code =
+        rt_err_set(err, RT_E_INVALID, "%s %s: mode %04o lets group or others read it (chmod 600)",
+                   what, path, (unsigned)(st.st_mode & 07777));
+  else if ((uintmax_t)st.st_size > max_len)
+    code = rt_err_set(err, RT_E_INVALID, "%s %s is larger than %zu bytes", what, path, max_len);
+  if (code != RT_OK) {
+    close(fd);
+    return code;
+  }
+  *fd_out = fd;
+  return RT_OK;
+}
+
+rt_code rt_file_read_private(const char *path, const char *what, size_t max_len, uint8_t **data,
+                             size_t *len, rt_err *err) {
+  *data = NULL;
+  *len = 0;
+  int fd;
+  rt_code code = rt_file_open_private(path, what, max_len, &fd, err);
+  if (code != RT_OK)
+    return code;
+  struct stat st;
+  /* One buffer of the file's size (a regular file, so st_size is real): no
+   * reallocation leaves copies of the secret behind. */
+  size_t size = fstat(fd, &st) == 0 ? (size_t)st.st_size : 0;
+  uint8_t *buf = malloc(size + 1);
+  size_t used = 0;
+  while (buf != NULL && used < size) {
+    ssize_t n = read(fd, buf + used, size - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    used += (size_t)n;
+  }
+  close(fd);
+  if (buf == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory reading %s", path);
+  if (used != size) {
+    OPENSSL_clear_free(buf, size + 1);
+    return rt_err_set(err, RT_E_IO, "%s %s: short read", what, path);
+  }
+  buf[size] = 0;
+  *data = buf;
+  *len = size;
   return RT_OK;
 }
 

@@ -14,7 +14,20 @@
  * RT_E_INVALID when the file is larger than max_len. */
 rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *len, rt_err *err);
 
-/* Like rt_file_read, then wipes and frees: for files holding private keys. */
+/* Opens a file holding a secret or a private key for reading: refused
+ * unless it is a regular file that neither group nor others may access
+ * (mode & 077 == 0) and at most max_len bytes. what names the file in
+ * messages ("issuer key", "secret"). */
+rt_code rt_file_open_private(const char *path, const char *what, size_t max_len, int *fd,
+                             rt_err *err);
+
+/* rt_file_open_private, then all of it into one buffer (NUL-terminated, not
+ * counted in *len); free with rt_file_free_secret. */
+rt_code rt_file_read_private(const char *path, const char *what, size_t max_len, uint8_t **data,
+                             size_t *len, rt_err *err);
+
+/* Wipes and frees a buffer from rt_file_read or rt_file_read_private: for
+ * files holding secrets or private keys. */
 void rt_file_free_secret(uint8_t *data, size_t len);
 
 /* Replaces path with exactly len bytes of data so that a crash at any point

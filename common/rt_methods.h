@@ -6,5 +6,6 @@
 #define RT_METHOD_PING "/rattest.v1.Attestation/Ping"
 #define RT_METHOD_BEGIN "/rattest.v1.Attestation/Begin"
 #define RT_METHOD_FINISH "/rattest.v1.Attestation/Finish"
+#define RT_METHOD_CONFIRM "/rattest.v1.Attestation/Confirm"
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rt_file.h"
+#include "rt_pcrsel.h"
 #include "rt_templates.h"
 
 struct rt_state {
@@ -163,8 +164,12 @@ rt_code rt_state_check_identity(const rt_identity *id, rt_err *err) {
       return rt_err_set(err, RT_E_INVALID, "%s: \"%.200s\" is not an absolute path", paths[i].key,
                         paths[i].value);
   }
-  if (rt_key_alg_parse(id->algorithm) == RT_ALG_NONE)
-    return rt_err_set(err, RT_E_INVALID, "algorithm: \"%.16s\" is not ecc-p256 or rsa-2048",
+  /* rsa-3072 and rsa-4096 only come from delivered rsa-key secrets: the
+   * enrollment itself creates ecc-p256 or rsa-2048 keys. */
+  if (rt_key_alg_parse(id->algorithm) == RT_ALG_NONE && strcmp(id->algorithm, "rsa-3072") != 0 &&
+      strcmp(id->algorithm, "rsa-4096") != 0)
+    return rt_err_set(err, RT_E_INVALID,
+                      "algorithm: \"%.16s\" is not ecc-p256, rsa-2048, rsa-3072 or rsa-4096",
                       id->algorithm);
   size_t n = strlen(id->ek_sha256);
   int hex = n == 64;
@@ -179,6 +184,40 @@ rt_code rt_state_check_identity(const rt_identity *id, rt_err *err) {
     return rt_err_prefix(err, "not_after: ");
   if (rt_state_time_parse(id->enrolled_at, &t, err) != RT_OK)
     return rt_err_prefix(err, "enrolled_at: ");
+  return RT_OK;
+}
+
+/* obj's "handle": "0x" and 8 hex digits. */
+static rt_code handle_from_json(const char *where, json_t *obj, uint32_t *out, rt_err *err) {
+  json_t *v = json_object_get(obj, "handle");
+  if (v == NULL)
+    return rt_err_set(err, RT_E_INVALID, "%s.handle: missing", where);
+  if (!json_is_string(v))
+    return rt_err_set(err, RT_E_INVALID, "%s.handle: expected a string like \"0x81000100\"", where);
+  const char *h = json_string_value(v);
+  int ok = json_string_length(v) == 10 && h[0] == '0' && h[1] == 'x';
+  for (size_t i = 2; ok && i < 10; i++)
+    ok = isxdigit((unsigned char)h[i]);
+  if (!ok)
+    return rt_err_set(err, RT_E_INVALID, "%s.handle: \"%.16s\" is not 0x and 8 hex digits", where,
+                      h);
+  *out = (uint32_t)strtoul(h + 2, NULL, 16);
+  return RT_OK;
+}
+
+/* obj[key] as a string into buf (size bytes with the NUL). */
+static rt_code string_from_json(const char *where, json_t *obj, const char *key, char *buf,
+                                size_t size, rt_err *err) {
+  json_t *v = json_object_get(obj, key);
+  if (v == NULL)
+    return rt_err_set(err, RT_E_INVALID, "%s.%s: missing", where, key);
+  if (!json_is_string(v))
+    return rt_err_set(err, RT_E_INVALID, "%s.%s: expected a string", where, key);
+  /* No NUL inside: jansson refuses \u0000 unless JSON_ALLOW_NUL. */
+  size_t len = json_string_length(v);
+  if (len >= size)
+    return rt_err_set(err, RT_E_INVALID, "%s.%s: longer than %zu bytes", where, key, size - 1);
+  memcpy(buf, json_string_value(v), len + 1);
   return RT_OK;
 }
 
@@ -200,31 +239,11 @@ static rt_code identity_from_json(const char *where, json_t *obj, rt_identity *i
   }
   for (size_t i = 0; i < N_STRING_FIELDS; i++) {
     const string_field *f = &string_fields[i];
-    v = json_object_get(obj, f->key);
-    if (v == NULL)
-      return rt_err_set(err, RT_E_INVALID, "%s.%s: missing", where, f->key);
-    if (!json_is_string(v))
-      return rt_err_set(err, RT_E_INVALID, "%s.%s: expected a string", where, f->key);
-    /* No NUL inside: jansson refuses \u0000 unless JSON_ALLOW_NUL. */
-    size_t len = json_string_length(v);
-    if (len >= f->size)
-      return rt_err_set(err, RT_E_INVALID, "%s.%s: longer than %zu bytes", where, f->key,
-                        f->size - 1);
-    memcpy((char *)id + f->offset, json_string_value(v), len + 1);
+    if (string_from_json(where, obj, f->key, (char *)id + f->offset, f->size, err) != RT_OK)
+      return RT_E_INVALID;
   }
-  v = json_object_get(obj, "handle");
-  if (v == NULL)
-    return rt_err_set(err, RT_E_INVALID, "%s.handle: missing", where);
-  if (!json_is_string(v))
-    return rt_err_set(err, RT_E_INVALID, "%s.handle: expected a string like \"0x81000100\"", where);
-  const char *h = json_string_value(v);
-  int ok = json_string_length(v) == 10 && h[0] == '0' && h[1] == 'x';
-  for (size_t i = 2; ok && i < 10; i++)
-    ok = isxdigit((unsigned char)h[i]);
-  if (!ok)
-    return rt_err_set(err, RT_E_INVALID, "%s.handle: \"%.16s\" is not 0x and 8 hex digits", where,
-                      h);
-  id->handle = (uint32_t)strtoul(h + 2, NULL, 16);
+  if (handle_from_json(where, obj, &id->handle, err) != RT_OK)
+    return RT_E_INVALID;
   if (rt_state_check_identity(id, err) != RT_OK)
     return rt_err_prefix(err, "%s.", where);
   return RT_OK;
@@ -247,6 +266,174 @@ static json_t *identity_to_json(const rt_identity *id) {
 fail:
   json_decref(obj);
   return NULL;
+}
+
+const char *rt_secret_type_name(rt_secret_type type) {
+  switch (type) {
+  case RT_SECRET_TYPE_SEALED:
+    return "sealed";
+  case RT_SECRET_TYPE_RSA_KEY:
+    return "rsa-key";
+  }
+  return NULL;
+}
+
+rt_secret_type rt_secret_type_parse(const char *name) {
+  if (strcmp(name, "sealed") == 0)
+    return RT_SECRET_TYPE_SEALED;
+  if (strcmp(name, "rsa-key") == 0)
+    return RT_SECRET_TYPE_RSA_KEY;
+  return (rt_secret_type)0;
+}
+
+/* "" or a selection exactly as rt_pcrsel_format writes it: one spelling per
+ * selection, so the file says the same thing to every reader and the
+ * unseal message can quote it. */
+static rt_code check_pcrs(const char *pcrs, rt_err *err) {
+  if (pcrs[0] == '\0')
+    return RT_OK;
+  TPML_PCR_SELECTION sel;
+  rt_err why;
+  if (rt_pcrsel_parse(pcrs, &sel, &why) != RT_OK)
+    return rt_err_set(err, RT_E_INVALID, "pcrs: \"%.64s\": %s", pcrs, why.msg);
+  char canon[RT_STATE_PCRS_MAX];
+  rt_pcrsel_format(&sel, canon, sizeof canon);
+  if (strcmp(canon, pcrs) != 0)
+    return rt_err_set(err, RT_E_INVALID, "pcrs: \"%.64s\" is not in canonical form (\"%s\")", pcrs,
+                      canon);
+  return RT_OK;
+}
+
+/* The secret's string fields with where they live, as for identities. */
+#define SFIELD(f)                                                                                  \
+  { #f, offsetof(rt_secret_entry, f), sizeof(((rt_secret_entry *)0)->f) }
+static const string_field secret_fields[] = {SFIELD(name), SFIELD(pub_file), SFIELD(priv_file),
+                                             SFIELD(pcrs), SFIELD(received_at)};
+static const string_field secret_cert_field = SFIELD(cert_file);
+#undef SFIELD
+#define N_SECRET_FIELDS (sizeof secret_fields / sizeof secret_fields[0])
+
+static const char *secret_str(const rt_secret_entry *s, const string_field *f) {
+  const char *p = (const char *)s + f->offset;
+  return memchr(p, '\0', f->size) ? p : NULL;
+}
+
+rt_code rt_state_check_secret(const rt_secret_entry *s, rt_err *err) {
+  for (size_t i = 0; i < N_SECRET_FIELDS; i++) {
+    if (secret_str(s, &secret_fields[i]) == NULL)
+      return rt_err_set(err, RT_E_INVALID, "%s: not NUL-terminated", secret_fields[i].key);
+  }
+  if (secret_str(s, &secret_cert_field) == NULL)
+    return rt_err_set(err, RT_E_INVALID, "cert_file: not NUL-terminated");
+  if (rt_state_check_name(s->name, err) != RT_OK)
+    return rt_err_prefix(err, "name: ");
+  if (rt_secret_type_name(s->type) == NULL)
+    return rt_err_set(err, RT_E_INVALID, "type: %d is not sealed or rsa-key", (int)s->type);
+  if (s->pub_file[0] != '/')
+    return rt_err_set(err, RT_E_INVALID, "pub_file: \"%.200s\" is not an absolute path",
+                      s->pub_file);
+  if (s->priv_file[0] != '/')
+    return rt_err_set(err, RT_E_INVALID, "priv_file: \"%.200s\" is not an absolute path",
+                      s->priv_file);
+  if (check_pcrs(s->pcrs, err) != RT_OK)
+    return RT_E_INVALID;
+  time_t t;
+  if (rt_state_time_parse(s->received_at, &t, err) != RT_OK)
+    return rt_err_prefix(err, "received_at: ");
+  if (s->type == RT_SECRET_TYPE_SEALED) {
+    if (s->handle != 0)
+      return rt_err_set(err, RT_E_INVALID, "handle: a sealed secret has no handle");
+    if (s->cert_file[0] != '\0')
+      return rt_err_set(err, RT_E_INVALID, "cert_file: a sealed secret has no certificate");
+    return RT_OK;
+  }
+  /* The provider signs with the key without a policy session. */
+  if (s->pcrs[0] != '\0')
+    return rt_err_set(err, RT_E_INVALID, "pcrs: an rsa-key is used without a policy: must be \"\"");
+  if (s->handle < 0x81000000u || s->handle > 0x817fffffu)
+    return rt_err_set(err, RT_E_INVALID,
+                      "handle: 0x%08x is not an owner persistent handle (0x81000000-0x817fffff)",
+                      (unsigned)s->handle);
+  if (s->cert_file[0] != '/')
+    return rt_err_set(err, RT_E_INVALID, "cert_file: \"%.200s\" is not an absolute path",
+                      s->cert_file);
+  return RT_OK;
+}
+
+/* JSON object -> secret; messages start with WHERE like identities'. */
+static rt_code secret_from_json(const char *where, json_t *obj, rt_secret_entry *s, rt_err *err) {
+  memset(s, 0, sizeof *s);
+  if (!json_is_object(obj))
+    return rt_err_set(err, RT_E_INVALID, "%s: expected an object", where);
+  char type[16];
+  if (string_from_json(where, obj, "type", type, sizeof type, err) != RT_OK)
+    return RT_E_INVALID;
+  s->type = rt_secret_type_parse(type);
+  if (s->type == 0)
+    return rt_err_set(err, RT_E_INVALID, "%s.type: \"%s\" is not sealed or rsa-key", where, type);
+  int key = s->type == RT_SECRET_TYPE_RSA_KEY;
+  const char *k;
+  json_t *v;
+  json_object_foreach(obj, k, v) {
+    int known = strcmp(k, "type") == 0 ||
+                (key && (strcmp(k, "handle") == 0 || strcmp(k, "cert_file") == 0));
+    for (size_t i = 0; !known && i < N_SECRET_FIELDS; i++)
+      known = strcmp(k, secret_fields[i].key) == 0;
+    if (!known)
+      return rt_err_set(err, RT_E_INVALID, "%s: unknown field \"%.64s\" for a %s secret", where, k,
+                        type);
+  }
+  for (size_t i = 0; i < N_SECRET_FIELDS; i++) {
+    const string_field *f = &secret_fields[i];
+    if (string_from_json(where, obj, f->key, (char *)s + f->offset, f->size, err) != RT_OK)
+      return RT_E_INVALID;
+  }
+  if (key &&
+      (handle_from_json(where, obj, &s->handle, err) != RT_OK ||
+       string_from_json(where, obj, "cert_file", s->cert_file, sizeof s->cert_file, err) != RT_OK))
+    return RT_E_INVALID;
+  if (rt_state_check_secret(s, err) != RT_OK)
+    return rt_err_prefix(err, "%s.", where);
+  return RT_OK;
+}
+
+static json_t *secret_to_json(const rt_secret_entry *s) {
+  json_t *obj = json_object();
+  if (obj == NULL || json_object_set_new(obj, "type", json_string(rt_secret_type_name(s->type))))
+    goto fail;
+  for (size_t i = 0; i < N_SECRET_FIELDS; i++) {
+    if (json_object_set_new(obj, secret_fields[i].key,
+                            json_string(secret_str(s, &secret_fields[i]))) != 0)
+      goto fail;
+  }
+  if (s->type == RT_SECRET_TYPE_RSA_KEY) {
+    char h[11];
+    snprintf(h, sizeof h, "0x%08x", (unsigned)s->handle);
+    if (json_object_set_new(obj, "handle", json_string(h)) != 0 ||
+        json_object_set_new(obj, "cert_file", json_string(s->cert_file)) != 0)
+      goto fail;
+  }
+  return obj;
+fail:
+  json_decref(obj);
+  return NULL;
+}
+
+/* An rsa-key and the identity of its name must be the same key: same
+ * handle, same certificate. id NULL: there is none. */
+static rt_code check_link(const rt_secret_entry *s, const rt_identity *id, rt_err *err) {
+  if (id == NULL)
+    return rt_err_set(err, RT_E_INVALID,
+                      "secrets.%s: an rsa-key needs the identity of the same name "
+                      "(identities.%s)",
+                      s->name, s->name);
+  if (strcmp(id->name, s->name) != 0 || id->handle != s->handle ||
+      strcmp(id->cert_file, s->cert_file) != 0)
+    return rt_err_set(err, RT_E_INVALID,
+                      "secrets.%s: identities.%s is not this rsa-key (handle 0x%08x, cert_file "
+                      "%.200s)",
+                      s->name, id->name, (unsigned)s->handle, s->cert_file);
+  return RT_OK;
 }
 
 /* Checks a parsed file against the schema. */
@@ -278,9 +465,14 @@ static rt_code validate_root(json_t *root, rt_err *err) {
     return rt_err_set(err, RT_E_INVALID, "identities: missing");
   if (!json_is_object(ids))
     return rt_err_set(err, RT_E_INVALID, "identities: expected an object");
+  json_t *secrets = v;
   rt_identity *id = malloc(sizeof *id);
-  if (id == NULL)
+  rt_secret_entry *sec = malloc(sizeof *sec);
+  if (id == NULL || sec == NULL) {
+    free(id);
+    free(sec);
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
   rt_code code = RT_OK;
   json_object_foreach(ids, key, v) {
     if (rt_state_check_name(key, err) != RT_OK) {
@@ -297,7 +489,32 @@ static rt_code validate_root(json_t *root, rt_err *err) {
       break;
     }
   }
+  if (code != RT_OK)
+    secrets = NULL; /* stop at the first error */
+  json_object_foreach(secrets, key, v) {
+    if (rt_state_check_name(key, err) != RT_OK) {
+      code = rt_err_prefix(err, "secrets: ");
+      break;
+    }
+    char where[96];
+    snprintf(where, sizeof where, "secrets.%s", key);
+    if ((code = secret_from_json(where, v, sec, err)) != RT_OK)
+      break;
+    if (strcmp(sec->name, key) != 0) {
+      code = rt_err_set(err, RT_E_INVALID, "secrets.%s.name: \"%s\" differs from its key", key,
+                        sec->name);
+      break;
+    }
+    if (sec->type == RT_SECRET_TYPE_RSA_KEY) {
+      json_t *linked = json_object_get(ids, key);
+      if (linked != NULL && (code = identity_from_json("identities", linked, id, err)) != RT_OK)
+        break;
+      if ((code = check_link(sec, linked ? id : NULL, err)) != RT_OK)
+        break;
+    }
+  }
   free(id);
+  free(sec);
   return code;
 }
 
@@ -403,9 +620,28 @@ rt_code rt_state_get(const rt_state *st, const char *name, rt_identity *out, rt_
   return identity_from_json(where, obj, out, err);
 }
 
+static json_t *secrets_of(const rt_state *st) {
+  return json_object_get(st->root, "secrets");
+}
+
+/* The rsa-key secret called name, if there is one (1), else 0. */
+static int rsa_key_named(const rt_state *st, const char *name, rt_secret_entry *out) {
+  json_t *obj = json_object_get(secrets_of(st), name);
+  rt_err ignored;
+  /* Everything in memory passed the checks: this only reads it back. */
+  return obj != NULL && secret_from_json("secrets", obj, out, &ignored) == RT_OK &&
+         out->type == RT_SECRET_TYPE_RSA_KEY;
+}
+
 rt_code rt_state_put(rt_state *st, const rt_identity *id, rt_err *err) {
   if (rt_state_check_identity(id, err) != RT_OK)
     return rt_err_prefix(err, "identity: ");
+  rt_secret_entry sec;
+  if (rsa_key_named(st, id->name, &sec) && check_link(&sec, id, err) != RT_OK)
+    return rt_err_set(err, RT_E_INVALID,
+                      "identity: \"%s\" is the key of the delivered rsa-key secret of that name "
+                      "(handle 0x%08x); it can only change with the secret",
+                      id->name, (unsigned)sec.handle);
   json_t *obj = identity_to_json(id);
   if (obj == NULL || json_object_set_new(identities(st), id->name, obj) != 0)
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
@@ -413,6 +649,12 @@ rt_code rt_state_put(rt_state *st, const rt_identity *id, rt_err *err) {
 }
 
 rt_code rt_state_remove(rt_state *st, const char *name, rt_err *err) {
+  rt_secret_entry sec;
+  if (rsa_key_named(st, name, &sec))
+    return rt_err_set(err, RT_E_INVALID,
+                      "identity \"%.64s\" is the key of the delivered rsa-key secret of that "
+                      "name: remove the secret",
+                      name);
   if (json_object_del(identities(st), name) != 0)
     return rt_err_set(err, RT_E_NOT_FOUND, "no identity \"%.64s\" in %s", name, st->path);
   return RT_OK;
@@ -468,6 +710,115 @@ rt_code rt_state_foreach(const rt_state *st, rt_state_visit_fn fn, void *ctx, rt
   }
 out:
   free(id);
+  free(names);
+  return code;
+}
+
+size_t rt_state_secret_count(const rt_state *st) {
+  return json_object_size(secrets_of(st));
+}
+
+rt_code rt_state_secret_get(const rt_state *st, const char *name, rt_secret_entry *out,
+                            rt_err *err) {
+  json_t *obj = json_object_get(secrets_of(st), name);
+  if (obj == NULL)
+    return rt_err_set(err, RT_E_NOT_FOUND, "no secret \"%.64s\" in %s", name, st->path);
+  char where[96];
+  snprintf(where, sizeof where, "secrets.%s", name);
+  return secret_from_json(where, obj, out, err);
+}
+
+rt_code rt_state_secret_put(rt_state *st, const rt_secret_entry *s, const rt_identity *id,
+                            rt_err *err) {
+  if (rt_state_check_secret(s, err) != RT_OK)
+    return rt_err_prefix(err, "secret: ");
+  rt_secret_entry old;
+  int had_key = rsa_key_named(st, s->name, &old);
+  if (s->type == RT_SECRET_TYPE_SEALED && id != NULL)
+    return rt_err_set(err, RT_E_INVALID, "secret %s: a sealed secret has no identity", s->name);
+  if (s->type == RT_SECRET_TYPE_RSA_KEY) {
+    if (id == NULL)
+      return rt_err_set(err, RT_E_INVALID, "secret %s: an rsa-key comes with its identity",
+                        s->name);
+    if (rt_state_check_identity(id, err) != RT_OK)
+      return rt_err_prefix(err, "secret %s: identity: ", s->name);
+    if (check_link(s, id, err) != RT_OK)
+      return RT_E_INVALID;
+    /* An enrolled identity keeps its name: taking it over would leave its
+     * key at its handle with nothing pointing at it. */
+    if (!had_key && json_object_get(identities(st), s->name) != NULL)
+      return rt_err_set(err, RT_E_INVALID,
+                        "secret %s: an enrolled identity has that name; an rsa-key cannot "
+                        "replace it",
+                        s->name);
+  }
+  json_t *sobj = secret_to_json(s);
+  json_t *iobj = id != NULL ? identity_to_json(id) : NULL;
+  if (sobj == NULL || (id != NULL && iobj == NULL)) {
+    json_decref(sobj);
+    json_decref(iobj);
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  /* Both or neither: the identity first; should the secret then fail (only
+   * memory can), the previous identity is put back. */
+  json_t *prev_id = json_incref(json_object_get(identities(st), s->name));
+  rt_code code = RT_OK;
+  if (iobj != NULL && json_object_set_new(identities(st), s->name, iobj) != 0) {
+    json_decref(sobj);
+    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
+  } else if (json_object_set_new(secrets_of(st), s->name, sobj) != 0) {
+    if (prev_id != NULL)
+      json_object_set(identities(st), s->name, prev_id);
+    else if (iobj != NULL)
+      json_object_del(identities(st), s->name);
+    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  json_decref(prev_id);
+  if (code != RT_OK)
+    return code;
+  /* An rsa-key replaced by a sealed secret takes its identity along. */
+  if (had_key && s->type == RT_SECRET_TYPE_SEALED)
+    json_object_del(identities(st), s->name);
+  return RT_OK;
+}
+
+rt_code rt_state_secret_remove(rt_state *st, const char *name, rt_err *err) {
+  rt_secret_entry sec;
+  int key = rsa_key_named(st, name, &sec);
+  if (json_object_del(secrets_of(st), name) != 0)
+    return rt_err_set(err, RT_E_NOT_FOUND, "no secret \"%.64s\" in %s", name, st->path);
+  if (key)
+    json_object_del(identities(st), name);
+  return RT_OK;
+}
+
+rt_code rt_state_secret_foreach(const rt_state *st, rt_state_secret_visit_fn fn, void *ctx,
+                                rt_err *err) {
+  json_t *all = secrets_of(st);
+  size_t n = json_object_size(all);
+  if (n == 0)
+    return RT_OK;
+  const char **names = malloc(n * sizeof *names);
+  rt_secret_entry *s = malloc(sizeof *s);
+  rt_code code = RT_OK;
+  if (names == NULL || s == NULL) {
+    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
+    goto out;
+  }
+  size_t i = 0;
+  const char *key;
+  json_t *v;
+  json_object_foreach(all, key, v) {
+    names[i++] = key;
+  }
+  qsort(names, n, sizeof *names, cmp_str);
+  for (i = 0; i < n; i++) {
+    code = rt_state_secret_get(st, names[i], s, err);
+    if (code != RT_OK || fn(s, ctx) != 0)
+      break;
+  }
+out:
+  free(s);
   free(names);
   return code;
 }

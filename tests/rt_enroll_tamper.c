@@ -9,7 +9,8 @@
  * Mutations: none ek-mismatch ak-not-restricted ak-not-fixedtpm wrong-secret
  *   quote-nonce quote-pcrs quote-other-key certify-other-key key-restricted
  *   key-exportable possession token-tampered token-replayed token-expired
- *   no-event-log key-alg-mismatch no-ek-cert ak-noda
+ *   no-event-log key-alg-mismatch no-ek-cert ak-noda confirm-wrong
+ *   confirm-missing confirm-replayed
  * With $RATTEST_TAMPER_FINISH_AT=HOST:PORT, Finish goes to that (second)
  * verifier instead; with $RATTEST_TAMPER_PLATFORM_CERT=FILE, Begin sends
  * that file as the platform certificate (else none). */
@@ -323,6 +324,42 @@ int main(int argc, char **argv) {
   if (s != GRPC_STATUS_OK && finish_resp != NULL) {
     die("verifier", "answered a refusal with a message");
     goto out;
+  }
+  /* Proofs of receipt the machine could not have made: the verifier must
+   * refuse each. confirm-wrong: zero HMACs / an empty signature for every
+   * secret; confirm-missing: no proof; confirm-replayed: a second Confirm
+   * with the token of a first (refused) one. */
+  const Rattest__V1__FinishResponse *fr = (const Rattest__V1__FinishResponse *)finish_resp;
+  if (s == GRPC_STATUS_OK && fr != NULL &&
+      (is("confirm-wrong") || is("confirm-missing") || is("confirm-replayed"))) {
+    if (fr->n_secrets == 0) {
+      die("confirm", "the verifier delivered no secret");
+      goto out;
+    }
+    Rattest__V1__ConfirmRequest creq = RATTEST__V1__CONFIRM_REQUEST__INIT;
+    Rattest__V1__SecretProof proofs[64], *pp[64];
+    uint8_t zero[32] = {0};
+    size_t n = is("confirm-missing") || fr->n_secrets > 64 ? 0 : fr->n_secrets;
+    for (size_t i = 0; i < n; i++) {
+      rattest__v1__secret_proof__init(&proofs[i]);
+      proofs[i].name = fr->secrets[i]->name;
+      proofs[i].hmac = (ProtobufCBinaryData){sizeof zero, zero};
+      pp[i] = &proofs[i];
+    }
+    creq.confirm_token = fr->confirm_token;
+    creq.proofs = pp;
+    creq.n_proofs = n;
+    ProtobufCMessage *cresp = NULL;
+    s = call(cl, RT_METHOD_CONFIRM, &creq.base, &rattest__v1__confirm_response__descriptor, &cresp,
+             &res);
+    if (cresp != NULL)
+      protobuf_c_message_free_unpacked(cresp, NULL);
+    cresp = NULL;
+    if (is("confirm-replayed"))
+      s = call(cl, RT_METHOD_CONFIRM, &creq.base, &rattest__v1__confirm_response__descriptor,
+               &cresp, &res);
+    if (cresp != NULL)
+      protobuf_c_message_free_unpacked(cresp, NULL);
   }
   free(freq.key_public.data);
   rc = 0;

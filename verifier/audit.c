@@ -29,6 +29,7 @@ void rt_audit_decision(const rt_audit *a, grpc_status_code status, const rt_rpc_
   set_opt(o, "ek_sha256", a->ek_sha256);
   set_opt(o, "ek_trust", a->ek_trust);
   set_opt(o, "key_serial", a->key_serial);
+  set_opt(o, "secrets", a->secrets);
   if (a->ek != NULL) {
     /* The TPM as its manufacturer certified it: lets an operator find
      * machines by TPM vendor/firmware, and see EKs accepted past expiry. */

@@ -18,6 +18,9 @@ typedef struct {
    * CA) or "allowlist" (the policy's ek_allowlist). */
   const char *ek_trust;
   const char *key_serial; /* hex serial of the issued key certificate, accept only */
+  /* Secrets delivered (Finish) or confirmed (Confirm), comma-separated
+   * names; never their contents. */
+  const char *secrets;
   /* What the verified EK certificate says of the TPM (Begin), else NULL. */
   const rt_ek_info *ek;
   /* What the platform certificate says of the machine (Begin, when one was

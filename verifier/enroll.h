@@ -1,4 +1,5 @@
-/* The enrollment methods of rattest.v1.Attestation: Begin and Finish, and
+/* The enrollment methods of rattest.v1.Attestation: Begin, Finish and
+ * Confirm, and
  * the verifier state they share (trust anchors, policy, issuing CA, token
  * key, replay guard). */
 #ifndef RT_VERIFIER_ENROLL_H
@@ -32,6 +33,13 @@ grpc_status_code rt_enroll_finish(void *verifier, const rt_rpc_call_info *info,
                                   const ProtobufCMessage *req, ProtobufCMessage **resp,
                                   rt_rpc_status *st);
 void rt_enroll_finish_free(ProtobufCMessage *resp);
+
+/* Confirm: the proofs of receipt of the secrets Finish delivered
+ * (verifier/confirm.c, docs/secrets.md). */
+grpc_status_code rt_enroll_confirm(void *verifier, const rt_rpc_call_info *info,
+                                   const ProtobufCMessage *req, ProtobufCMessage **resp,
+                                   rt_rpc_status *st);
+void rt_enroll_confirm_free(ProtobufCMessage *resp);
 
 /* Identity names: [A-Za-z0-9._-], 1 to 64 characters. */
 int rt_identity_name_valid(const char *name);

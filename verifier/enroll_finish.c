@@ -16,11 +16,13 @@
 #include "rt_pcrsel.h"
 #include "rt_templates.h"
 #include "rt_tpm_pub.h"
+#include "secret_deliver.h"
 
 typedef struct {
   char name[65];
   char ek_hex[65];
   char serial[64];
+  char secrets[RT_SECRET_MAX * 66]; /* names delivered, comma-separated */
 } finish_audit;
 
 static grpc_status_code open_session(rt_verifier *v, const Rattest__V1__FinishRequest *req,
@@ -148,6 +150,7 @@ static grpc_status_code finish(rt_verifier *v, const Rattest__V1__FinishRequest 
                                Rattest__V1__FinishResponse *r, finish_audit *a, rt_rpc_status *st) {
   rt_session_state *state = NULL;
   EVP_PKEY *ak = NULL, *key = NULL;
+  rt_pcr_proven proven;
   rt_err err;
   grpc_status_code s = open_session(v, req, &state, st);
   if (s != GRPC_STATUS_OK)
@@ -182,7 +185,7 @@ static grpc_status_code finish(rt_verifier *v, const Rattest__V1__FinishRequest 
   if (s != GRPC_STATUS_OK)
     goto out;
   s = rt_check_pcrs(v->policy, &quote, digest_alg, &req->event_log, req->pcr_values,
-                    req->n_pcr_values, st);
+                    req->n_pcr_values, &proven, st);
   if (s != GRPC_STATUS_OK)
     goto out;
 
@@ -207,6 +210,8 @@ static grpc_status_code finish(rt_verifier *v, const Rattest__V1__FinishRequest 
   if (s != GRPC_STATUS_OK)
     goto out;
   s = issue(v, state, key, ak, r, a, st);
+  if (s == GRPC_STATUS_OK)
+    s = rt_deliver_secrets(v, state, &proven, r, a->secrets, sizeof a->secrets, st);
 out:
   EVP_PKEY_free(ak);
   EVP_PKEY_free(key);
@@ -229,7 +234,8 @@ grpc_status_code rt_enroll_finish(void *verifier, const rt_rpc_call_info *info,
                  .peer = info->peer,
                  .name = a.name,
                  .ek_sha256 = a.ek_hex,
-                 .key_serial = a.serial};
+                 .key_serial = a.serial,
+                 .secrets = a.secrets};
   rt_audit_decision(&au, s, st);
   if (s != GRPC_STATUS_OK) {
     /* Nothing issued leaves the verifier on failure. */
@@ -247,5 +253,6 @@ void rt_enroll_finish_free(ProtobufCMessage *msg) {
   for (size_t i = 0; i < r->n_ca_chain; i++)
     free(r->ca_chain[i].data);
   free(r->ca_chain);
+  rt_deliver_secrets_free(r);
   free(r);
 }

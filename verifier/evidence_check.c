@@ -99,7 +99,7 @@ static const uint8_t *pcr_value(const rt_eventlog_pcrs *replayed,
 grpc_status_code rt_check_pcrs(const rt_policy *policy, const TPMS_ATTEST *quote,
                                TPMI_ALG_HASH digest_alg, const ProtobufCBinaryData *event_log,
                                Rattest__V1__PcrValue *const *values, size_t n_values,
-                               rt_rpc_status *st) {
+                               rt_pcr_proven *proven, rt_rpc_status *st) {
   rt_eventlog log;
   rt_eventlog_pcrs *replayed = NULL;
   rt_err err;
@@ -192,6 +192,17 @@ grpc_status_code rt_check_pcrs(const rt_policy *policy, const TPMS_ATTEST *quote
       goto out;
     }
   }
+  if (proven != NULL) {
+    memset(proven, 0, sizeof *proven);
+    proven->sel = *sel;
+    for (uint32_t b = 0; b < sel->count && b < TPM2_NUM_PCR_BANKS; b++) {
+      TPMI_ALG_HASH bank = sel->pcrSelections[b].hash;
+      size_t size = rt_pcr_bank_size(bank);
+      for (uint32_t i = 0; i < RT_PCR_COUNT; i++)
+        if (rt_pcrsel_has(sel, bank, i))
+          memcpy(proven->value[b][i], pcr_value(replayed, values, n_values, bank, i, size), size);
+    }
+  }
 out:
   EVP_MD_CTX_free(md);
   rt_eventlog_free(&log);
@@ -272,4 +283,25 @@ grpc_status_code rt_check_possession(EVP_PKEY *key, const uint8_t *nonce, size_t
     return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "POSSESSION_SIGNATURE",
                    "the key's possession signature does not verify: %s", err.msg);
   return GRPC_STATUS_OK;
+}
+
+size_t rt_pcr_proven_concat(const rt_pcr_proven *proven, const TPML_PCR_SELECTION *sel,
+                            uint8_t *out) {
+  size_t n = 0;
+  for (uint32_t b = 0; b < sel->count; b++) {
+    TPMI_ALG_HASH bank = sel->pcrSelections[b].hash;
+    size_t size = rt_pcr_bank_size(bank);
+    uint32_t pb = 0;
+    while (pb < proven->sel.count && proven->sel.pcrSelections[pb].hash != bank)
+      pb++;
+    for (uint32_t i = 0; i < RT_PCR_COUNT; i++) {
+      if (!rt_pcrsel_has(sel, bank, i))
+        continue;
+      if (pb == proven->sel.count || !rt_pcrsel_has(&proven->sel, bank, i))
+        return 0;
+      memcpy(out + n, proven->value[pb][i], size);
+      n += size;
+    }
+  }
+  return n;
 }

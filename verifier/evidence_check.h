@@ -22,13 +22,28 @@ grpc_status_code rt_check_quote(const rt_policy *policy, EVP_PKEY *ak, const uin
                                 const ProtobufCBinaryData *attest, const ProtobufCBinaryData *sig,
                                 TPMS_ATTEST *quote, TPMI_ALG_HASH *digest_alg, rt_rpc_status *st);
 
+/* The quoted PCR values, proven: what secrets can be sealed to. */
+typedef struct {
+  TPML_PCR_SELECTION sel; /* the quote's selection */
+  /* value[b][i]: PCR i of sel.pcrSelections[b].hash, digest-size bytes. */
+  uint8_t value[TPM2_NUM_PCR_BANKS][RT_POLICY_NUM_PCRS][64];
+} rt_pcr_proven;
+
 /* PCR values: replayed from the event log (or, when policy allows no log
  * and none was sent, taken from `values`), must reproduce the quote's
- * pcrDigest; then each must pass the policy. */
+ * pcrDigest; then each must pass the policy, and the log its event rules.
+ * proven (may be NULL) receives the values on success. */
 grpc_status_code rt_check_pcrs(const rt_policy *policy, const TPMS_ATTEST *quote,
                                TPMI_ALG_HASH digest_alg, const ProtobufCBinaryData *event_log,
                                Rattest__V1__PcrValue *const *values, size_t n_values,
-                               rt_rpc_status *st);
+                               rt_pcr_proven *proven, rt_rpc_status *st);
+
+/* The values of the PCRs in sel (a subset of proven->sel), concatenated in
+ * the order the TPM reads them (banks as in sel, indexes ascending): the
+ * input of a PolicyPCR digest. Returns the length, 0 if a PCR is not in
+ * proven. out holds at least 24 * 3 * 48 bytes. */
+size_t rt_pcr_proven_concat(const rt_pcr_proven *proven, const TPML_PCR_SELECTION *sel,
+                            uint8_t *out);
 
 /* The key to certify: parses, algorithm allowed, attributes of a
  * TPM-resident unrestricted signing key. */

@@ -99,28 +99,10 @@ done:
 
 static rt_code load_key(const char *path, EVP_PKEY **out, rt_err *err) {
   *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return rt_err_set(err, RT_E_IO, "issuer key %s: cannot open: %s", path, strerror(errno));
-  /* Checked on the descriptor OpenSSL reads from: the file checked is the
-   * file used. */
-  struct stat st;
-  rt_code code = RT_OK;
-  if (fstat(fd, &st) != 0)
-    code = rt_err_set(err, RT_E_IO, "issuer key %s: cannot stat: %s", path, strerror(errno));
-  else if (!S_ISREG(st.st_mode))
-    code = rt_err_set(err, RT_E_INVALID, "issuer key %s: not a regular file", path);
-  else if ((st.st_mode & 077) != 0)
-    code = rt_err_set(err, RT_E_INVALID,
-                      "issuer key %s: mode %04o lets group or others read it (chmod 600)", path,
-                      (unsigned)(st.st_mode & 07777));
-  else if ((uintmax_t)st.st_size > MAX_PEM_FILE)
-    code =
-        rt_err_set(err, RT_E_INVALID, "issuer key %s is larger than %u bytes", path, MAX_PEM_FILE);
-  if (code != RT_OK) {
-    close(fd);
+  int fd;
+  rt_code code = rt_file_open_private(path, "issuer key", MAX_PEM_FILE, &fd, err);
+  if (code != RT_OK)
     return code;
-  }
   /* Read straight from the descriptor: the PEM text of the CA key is never
    * copied into a buffer of ours that would need wiping. */
   BIO *bio = BIO_new_fd(fd, BIO_CLOSE);

@@ -60,7 +60,8 @@ struct rt_policy {
    * sorted for bsearch. */
   uint8_t (*ek_allow)[32];
   size_t n_ek_allow;
-  rt_policy_events *events; /* NULL: no event rules */
+  rt_policy_events *events;   /* NULL: no event rules */
+  rt_policy_secrets *secrets; /* NULL: nothing to deliver */
   rt_policy_platform_mode platform_cert;
   bool uses_platform; /* a subject template has a {platform_*} placeholder */
   unsigned key_algs;  /* bit (1 << rt_key_alg) */
@@ -485,6 +486,7 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
                                      "ek_allowlist",
                                      "events",
                                      "platform_cert",
+                                     "secrets",
                                      NULL};
   rt_code code = check_keys(root, "", keys, err);
   /* Fixed order, not the file's: allow_sha1 decides whether a sha1 bank may
@@ -508,6 +510,11 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
       code = rt_err_set(err, RT_E_INVALID, "events: rules need require_event_log true");
     else
       code = rt_policy_events_parse(v, rt_policy_quoted_pcrs(p), &p->events, err);
+  }
+  if (code == RT_OK && (v = json_object_get(root, "secrets")) != NULL) {
+    TPML_PCR_SELECTION demanded;
+    rt_policy_tpml_selection(p, &demanded);
+    code = rt_policy_secrets_parse(v, &demanded, &p->secrets, err);
   }
   if (code == RT_OK && (v = json_object_get(root, "ek_allowlist")) != NULL)
     code = parse_ek_allowlist(p, v, err);
@@ -585,6 +592,7 @@ void rt_policy_free(rt_policy *p) {
   free(p->dns_sans);
   free(p->ek_allow);
   rt_policy_events_free(p->events);
+  rt_policy_secrets_free(p->secrets);
   free(p);
 }
 
@@ -645,6 +653,9 @@ bool rt_policy_uses_platform(const rt_policy *p) {
 bool rt_policy_ek_allowlisted(const rt_policy *p, const uint8_t ek_key_sha256[32]) {
   return p->n_ek_allow > 0 &&
          bsearch(ek_key_sha256, p->ek_allow, p->n_ek_allow, sizeof *p->ek_allow, cmp32) != NULL;
+}
+const rt_policy_secrets *rt_policy_secrets_of(const rt_policy *p) {
+  return p->secrets;
 }
 const rt_policy_events *rt_policy_event_rules(const rt_policy *p) {
   return p->events;

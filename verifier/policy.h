@@ -18,6 +18,7 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "policy_events.h"
+#include "policy_secrets.h"
 #include "rt_err.h"
 #include "rt_templates.h" /* rt_key_alg, rt_key_alg_name, rt_key_alg_of */
 
@@ -82,6 +83,9 @@ bool rt_policy_ek_expiry_advisory(const rt_policy *policy);
  * DER, is trusted without an EK certificate. */
 bool rt_policy_ek_allowlisted(const rt_policy *policy, const uint8_t ek_key_sha256[32]);
 bool rt_policy_has_ek_allowlist(const rt_policy *policy);
+/* The secrets to deliver after a successful enrollment, NULL when none
+ * (policy_secrets.h, docs/secrets.md). */
+const rt_policy_secrets *rt_policy_secrets_of(const rt_policy *policy);
 /* The "events" rules, NULL when the policy has none (policy_events.h). */
 const rt_policy_events *rt_policy_event_rules(const rt_policy *policy);
 /* PCRs demanded in any bank (bit i = PCR i): the PCRs whose events the quote

@@ -67,10 +67,14 @@ size_t rt_verifier_methods(struct rt_verifier *verifier, rt_rpc_method out[RT_VE
                              rt_enroll_begin, rt_enroll_begin_free, verifier};
     out[2] = (rt_rpc_method){RT_METHOD_FINISH, &rattest__v1__finish_request__descriptor,
                              rt_enroll_finish, rt_enroll_finish_free, verifier};
+    out[3] = (rt_rpc_method){RT_METHOD_CONFIRM, &rattest__v1__confirm_request__descriptor,
+                             rt_enroll_confirm, rt_enroll_confirm_free, verifier};
   } else {
     out[1] = (rt_rpc_method){RT_METHOD_BEGIN, &rattest__v1__begin_request__descriptor,
                              not_configured, NULL, NULL};
     out[2] = (rt_rpc_method){RT_METHOD_FINISH, &rattest__v1__finish_request__descriptor,
+                             not_configured, NULL, NULL};
+    out[3] = (rt_rpc_method){RT_METHOD_CONFIRM, &rattest__v1__confirm_request__descriptor,
                              not_configured, NULL, NULL};
   }
   return RT_VERIFIER_N_METHODS;

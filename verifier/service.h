@@ -10,7 +10,7 @@
 /* Longest Ping message echoed back. */
 #define RT_PING_MAX_MESSAGE 1024
 
-#define RT_VERIFIER_N_METHODS 3
+#define RT_VERIFIER_N_METHODS 4
 
 struct rt_verifier;
 

@@ -367,39 +367,34 @@ static rt_code check_state(const rt_session_state *st, rt_err *err) {
   return RT_OK;
 }
 
-/* ---- Seal / open ----------------------------------------------------------- */
+/* ---- Seal / open -----------------------------------------------------------
+ * One AEAD core for both kinds of token; the context string in the AAD is
+ * what keeps a session token from opening as a confirm token and back. */
 
-static void make_aad(uint8_t aad[sizeof RT_TOKEN_CONTEXT]) {
-  /* context string (without its NUL) || version byte */
-  memcpy(aad, RT_TOKEN_CONTEXT, sizeof RT_TOKEN_CONTEXT - 1);
-  aad[sizeof RT_TOKEN_CONTEXT - 1] = RT_TOKEN_VERSION;
+/* AAD: context string (without its NUL) || version byte. */
+static size_t make_aad(const char *context, uint8_t aad[64]) {
+  size_t n = strlen(context);
+  memcpy(aad, context, n);
+  aad[n] = RT_TOKEN_VERSION;
+  return n + 1;
 }
 
-rt_code rt_token_seal(const rt_token_key *key, const rt_session_state *st, uint8_t **out,
-                      size_t *out_len, rt_err *err) {
-  *out = NULL;
-  *out_len = 0;
-  rt_code code = check_state(st, err);
-  if (code != RT_OK)
-    return rt_err_prefix(err, "sealing: ");
-  size_t pt_len = rattest__internal__v1__session_state__get_packed_size(st);
+static rt_code seal_bytes(const rt_token_key *key, const char *context, const uint8_t *pt,
+                          size_t pt_len, uint8_t **out, size_t *out_len, rt_err *err) {
   size_t total = RT_TOKEN_MIN_LEN + pt_len;
   if (total > RT_TOKEN_MAX_LEN)
-    return rt_err_set(err, RT_E_INVALID,
-                      "sealing: session state of %zu bytes makes a token over %d", pt_len,
-                      RT_TOKEN_MAX_LEN);
-  uint8_t *pt = malloc(pt_len > 0 ? pt_len : 1);
+    return rt_err_set(err, RT_E_INVALID, "sealing: a state of %zu bytes makes a token over %d",
+                      pt_len, RT_TOKEN_MAX_LEN);
+  rt_code code = RT_OK;
   uint8_t *tok = malloc(total);
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  if (pt == NULL || tok == NULL || ctx == NULL) {
+  if (tok == NULL || ctx == NULL) {
     code = rt_err_set(err, RT_E_NOMEM, "sealing: out of memory");
     goto done;
   }
-  rattest__internal__v1__session_state__pack(st, pt);
-
   uint8_t *iv = tok + 1, *ct = tok + 1 + RT_TOKEN_IV_LEN, *tag = ct + pt_len;
-  uint8_t aad[sizeof RT_TOKEN_CONTEXT];
-  make_aad(aad);
+  uint8_t aad[64];
+  size_t aad_len = make_aad(context, aad);
   tok[0] = RT_TOKEN_VERSION;
   int outl = 0, finl = 0;
   if (RAND_bytes(iv, RT_TOKEN_IV_LEN) != 1) {
@@ -408,7 +403,7 @@ rt_code rt_token_seal(const rt_token_key *key, const rt_session_state *st, uint8
   }
   /* GCM's default IV length is 12 bytes, the length RT_TOKEN_IV_LEN has. */
   if (EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key->k, iv, NULL) != 1 ||
-      EVP_EncryptUpdate(ctx, NULL, &outl, aad, (int)sizeof aad) != 1 ||
+      EVP_EncryptUpdate(ctx, NULL, &outl, aad, (int)aad_len) != 1 ||
       EVP_EncryptUpdate(ctx, ct, &outl, pt, (int)pt_len) != 1 ||
       EVP_EncryptFinal_ex(ctx, ct + outl, &finl) != 1 || (size_t)(outl + finl) != pt_len ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, RT_TOKEN_TAG_LEN, tag) != 1) {
@@ -421,10 +416,101 @@ rt_code rt_token_seal(const rt_token_key *key, const rt_session_state *st, uint8
 done:
   ERR_clear_error();
   EVP_CIPHER_CTX_free(ctx);
-  if (pt != NULL)
-    OPENSSL_cleanse(pt, pt_len > 0 ? pt_len : 1);
-  free(pt);
   free(tok);
+  return code;
+}
+
+/* Checks length and version, authenticates and decrypts: *pt (malloc'd,
+ * *pt_len bytes; wipe before freeing) is the authentic plaintext. what names
+ * the token in messages. */
+static rt_code open_bytes(const rt_token_key *key, const char *context, const char *what,
+                          const uint8_t *token, size_t token_len, uint8_t **pt_out, size_t *pt_len,
+                          rt_token_reason *reason, rt_err *err) {
+  *pt_out = NULL;
+  *pt_len = 0;
+  if (token_len < RT_TOKEN_MIN_LEN) {
+    set_reason(reason, RT_TOKEN_TOO_SHORT);
+    return rt_err_set(err, RT_E_INVALID, "%s too short (%zu bytes, at least %d)", what, token_len,
+                      RT_TOKEN_MIN_LEN);
+  }
+  if (token_len > RT_TOKEN_MAX_LEN) {
+    set_reason(reason, RT_TOKEN_TOO_LONG);
+    return rt_err_set(err, RT_E_INVALID, "%s too long (%zu bytes, at most %d)", what, token_len,
+                      RT_TOKEN_MAX_LEN);
+  }
+  if (token[0] != RT_TOKEN_VERSION) {
+    set_reason(reason, RT_TOKEN_BAD_VERSION);
+    return rt_err_set(err, RT_E_INVALID, "%s version %u unknown (want %u)", what, token[0],
+                      RT_TOKEN_VERSION);
+  }
+  const uint8_t *iv = token + 1, *ct = token + 1 + RT_TOKEN_IV_LEN;
+  size_t ct_len = token_len - RT_TOKEN_MIN_LEN;
+  uint8_t tag[RT_TOKEN_TAG_LEN];
+  memcpy(tag, ct + ct_len, sizeof tag);
+  uint8_t aad[64];
+  size_t aad_len = make_aad(context, aad);
+
+  rt_code code = RT_OK;
+  uint8_t *pt = malloc(ct_len > 0 ? ct_len : 1);
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  int outl = 0, finl = 0;
+  if (pt == NULL || ctx == NULL) {
+    set_reason(reason, RT_TOKEN_FAILURE);
+    code = rt_err_set(err, RT_E_NOMEM, "opening %s: out of memory", what);
+    goto done;
+  }
+  if (EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key->k, iv, NULL) != 1 ||
+      EVP_DecryptUpdate(ctx, NULL, &outl, aad, (int)aad_len) != 1 ||
+      EVP_DecryptUpdate(ctx, pt, &outl, ct, (int)ct_len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, RT_TOKEN_TAG_LEN, tag) != 1) {
+    set_reason(reason, RT_TOKEN_FAILURE);
+    code = rt_err_set(err, RT_E_INTERNAL, "opening %s: AES-256-GCM failed", what);
+    goto done;
+  }
+  /* The tag is checked here; until it passes, pt is attacker-chosen garbage
+   * and is never parsed. */
+  if (EVP_DecryptFinal_ex(ctx, pt + outl, &finl) != 1) {
+    set_reason(reason, RT_TOKEN_BAD_TAG);
+    code = rt_err_set(err, RT_E_CRYPTO,
+                      "%s does not authenticate (tampered, or sealed under another key)", what);
+    goto done;
+  }
+  *pt_out = pt;
+  *pt_len = ct_len;
+  pt = NULL;
+done:
+  ERR_clear_error();
+  EVP_CIPHER_CTX_free(ctx);
+  if (pt != NULL)
+    OPENSSL_cleanse(pt, ct_len > 0 ? ct_len : 1);
+  free(pt);
+  return code;
+}
+
+static rt_code expiry(int64_t expires, time_t now, const char *what, rt_token_reason *reason,
+                      rt_err *err) {
+  if ((int64_t)now < expires)
+    return RT_OK;
+  set_reason(reason, RT_TOKEN_EXPIRED);
+  return rt_err_set(err, RT_E_INVALID, "%s expired at %lld (now %lld)", what, (long long)expires,
+                    (long long)now);
+}
+
+rt_code rt_token_seal(const rt_token_key *key, const rt_session_state *st, uint8_t **out,
+                      size_t *out_len, rt_err *err) {
+  *out = NULL;
+  *out_len = 0;
+  rt_code code = check_state(st, err);
+  if (code != RT_OK)
+    return rt_err_prefix(err, "sealing: ");
+  size_t pt_len = rattest__internal__v1__session_state__get_packed_size(st);
+  uint8_t *pt = malloc(pt_len > 0 ? pt_len : 1);
+  if (pt == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "sealing: out of memory");
+  rattest__internal__v1__session_state__pack(st, pt);
+  code = seal_bytes(key, RT_TOKEN_CONTEXT, pt, pt_len, out, out_len, err);
+  OPENSSL_cleanse(pt, pt_len > 0 ? pt_len : 1);
+  free(pt);
   return code;
 }
 
@@ -432,84 +518,153 @@ rt_code rt_token_open(const rt_token_key *key, const uint8_t *token, size_t toke
                       rt_session_state **out, rt_token_reason *reason, rt_err *err) {
   *out = NULL;
   set_reason(reason, RT_TOKEN_OK);
-  if (token_len < RT_TOKEN_MIN_LEN) {
-    set_reason(reason, RT_TOKEN_TOO_SHORT);
-    return rt_err_set(err, RT_E_INVALID, "session token too short (%zu bytes, at least %d)",
-                      token_len, RT_TOKEN_MIN_LEN);
-  }
-  if (token_len > RT_TOKEN_MAX_LEN) {
-    set_reason(reason, RT_TOKEN_TOO_LONG);
-    return rt_err_set(err, RT_E_INVALID, "session token too long (%zu bytes, at most %d)",
-                      token_len, RT_TOKEN_MAX_LEN);
-  }
-  if (token[0] != RT_TOKEN_VERSION) {
-    set_reason(reason, RT_TOKEN_BAD_VERSION);
-    return rt_err_set(err, RT_E_INVALID, "session token version %u unknown (want %u)", token[0],
-                      RT_TOKEN_VERSION);
-  }
-
-  const uint8_t *iv = token + 1, *ct = token + 1 + RT_TOKEN_IV_LEN;
-  size_t ct_len = token_len - RT_TOKEN_MIN_LEN;
-  uint8_t tag[RT_TOKEN_TAG_LEN];
-  memcpy(tag, ct + ct_len, sizeof tag);
-  uint8_t aad[sizeof RT_TOKEN_CONTEXT];
-  make_aad(aad);
-
-  rt_code code = RT_OK;
-  rt_session_state *st = NULL;
-  uint8_t *pt = malloc(ct_len > 0 ? ct_len : 1);
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int outl = 0, finl = 0;
-  if (pt == NULL || ctx == NULL) {
-    set_reason(reason, RT_TOKEN_FAILURE);
-    code = rt_err_set(err, RT_E_NOMEM, "opening session token: out of memory");
-    goto done;
-  }
-  if (EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key->k, iv, NULL) != 1 ||
-      EVP_DecryptUpdate(ctx, NULL, &outl, aad, (int)sizeof aad) != 1 ||
-      EVP_DecryptUpdate(ctx, pt, &outl, ct, (int)ct_len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, RT_TOKEN_TAG_LEN, tag) != 1) {
-    set_reason(reason, RT_TOKEN_FAILURE);
-    code = rt_err_set(err, RT_E_INTERNAL, "opening session token: AES-256-GCM failed");
-    goto done;
-  }
-  /* The tag is checked here; until it passes, pt is attacker-chosen garbage
-   * and is never parsed. */
-  if (EVP_DecryptFinal_ex(ctx, pt + outl, &finl) != 1) {
-    set_reason(reason, RT_TOKEN_BAD_TAG);
-    code =
-        rt_err_set(err, RT_E_CRYPTO,
-                   "session token does not authenticate (tampered, or sealed under another key)");
-    goto done;
-  }
-  st = rattest__internal__v1__session_state__unpack(NULL, ct_len, pt);
+  uint8_t *pt = NULL;
+  size_t pt_len = 0;
+  rt_code code = open_bytes(key, RT_TOKEN_CONTEXT, "session token", token, token_len, &pt, &pt_len,
+                            reason, err);
+  if (code != RT_OK)
+    return code;
+  rt_session_state *st = rattest__internal__v1__session_state__unpack(NULL, pt_len, pt);
+  OPENSSL_cleanse(pt, pt_len > 0 ? pt_len : 1);
+  free(pt);
   if (st == NULL) {
     set_reason(reason, RT_TOKEN_BAD_PLAINTEXT);
-    code = rt_err_set(err, RT_E_INVALID, "session token holds no valid session state");
-    goto done;
+    return rt_err_set(err, RT_E_INVALID, "session token holds no valid session state");
   }
   code = check_state(st, err);
   if (code != RT_OK) {
     set_reason(reason, RT_TOKEN_BAD_PLAINTEXT);
     rt_err_prefix(err, "session token: ");
-    goto done;
+  } else {
+    code = expiry(st->expires_unix, now, "session token", reason, err);
   }
-  if ((int64_t)now >= st->expires_unix) {
-    set_reason(reason, RT_TOKEN_EXPIRED);
-    code = rt_err_set(err, RT_E_INVALID, "session token expired at %lld (now %lld)",
-                      (long long)st->expires_unix, (long long)now);
-    goto done;
+  if (code != RT_OK) {
+    rt_token_state_free(st);
+    return code;
   }
   *out = st;
-  st = NULL;
-done:
-  ERR_clear_error();
-  EVP_CIPHER_CTX_free(ctx);
-  if (pt != NULL)
-    OPENSSL_cleanse(pt, ct_len > 0 ? ct_len : 1);
+  return RT_OK;
+}
+
+/* ---- Confirm tokens ---------------------------------------------------------- */
+
+static rt_code check_confirm(const rt_confirm_state *st, rt_err *err) {
+  if (st->token_id.len != RT_TOKEN_ID_LEN)
+    return rt_err_set(err, RT_E_INVALID, "confirm state: token id is %zu bytes, want %d",
+                      st->token_id.len, RT_TOKEN_ID_LEN);
+  if (st->nonce.len != RT_TOKEN_NONCE_LEN)
+    return rt_err_set(err, RT_E_INVALID, "confirm state: nonce is %zu bytes, want %d",
+                      st->nonce.len, RT_TOKEN_NONCE_LEN);
+  if (st->ek_cert_sha256.len != 32)
+    return rt_err_set(err, RT_E_INVALID, "confirm state: EK hash is %zu bytes, want 32",
+                      st->ek_cert_sha256.len);
+  if (st->expires_unix <= st->created_unix)
+    return rt_err_set(err, RT_E_INVALID, "confirm state: expires not after created");
+  if (st->name == NULL || st->name[0] == '\0' || st->n_delivered == 0)
+    return rt_err_set(err, RT_E_INVALID, "confirm state: no name or nothing delivered");
+  for (size_t i = 0; i < st->n_delivered; i++)
+    if (st->delivered[i]->name == NULL || st->delivered[i]->name[0] == '\0')
+      return rt_err_set(err, RT_E_INVALID, "confirm state: a delivered secret has no name");
+  return RT_OK;
+}
+
+rt_code rt_confirm_state_new(time_t now, int64_t ttl_seconds, rt_confirm_state **out, rt_err *err) {
+  *out = NULL;
+  if (ttl_seconds <= 0 || ttl_seconds > MAX_SESSION_TTL)
+    return rt_err_set(err, RT_E_INVALID, "confirm token lifetime %lld s out of range",
+                      (long long)ttl_seconds);
+  rt_confirm_state *st = malloc(sizeof *st);
+  if (st == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  rattest__internal__v1__confirm_state__init(st);
+  st->created_unix = (int64_t)now;
+  st->expires_unix = (int64_t)now + ttl_seconds;
+  rt_code code = random_bytes(&st->token_id, RT_TOKEN_ID_LEN, err);
+  if (code == RT_OK)
+    code = random_bytes(&st->nonce, RT_TOKEN_NONCE_LEN, err);
+  if (code != RT_OK) {
+    rt_confirm_state_free(st);
+    return code;
+  }
+  *out = st;
+  return RT_OK;
+}
+
+rt_code rt_confirm_state_add(rt_confirm_state *st, const char *name, int32_t kind, rt_err *err) {
+  Rattest__Internal__V1__Delivered **arr =
+      realloc(st->delivered, (st->n_delivered + 1) * sizeof *arr);
+  if (arr == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  st->delivered = arr;
+  Rattest__Internal__V1__Delivered *d = malloc(sizeof *d);
+  if (d == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  rattest__internal__v1__delivered__init(d);
+  d->kind = kind;
+  if ((d->name = strdup(name)) == NULL) {
+    free(d);
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  arr[st->n_delivered++] = d;
+  return RT_OK;
+}
+
+void rt_confirm_state_free(rt_confirm_state *st) {
+  if (st == NULL)
+    return;
+  if (st->nonce.data != NULL)
+    OPENSSL_cleanse(st->nonce.data, st->nonce.len);
+  rattest__internal__v1__confirm_state__free_unpacked(st, NULL);
+}
+
+rt_code rt_confirm_seal(const rt_token_key *key, const rt_confirm_state *st, uint8_t **out,
+                        size_t *out_len, rt_err *err) {
+  *out = NULL;
+  *out_len = 0;
+  rt_code code = check_confirm(st, err);
+  if (code != RT_OK)
+    return rt_err_prefix(err, "sealing: ");
+  size_t pt_len = rattest__internal__v1__confirm_state__get_packed_size(st);
+  uint8_t *pt = malloc(pt_len > 0 ? pt_len : 1);
+  if (pt == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "sealing: out of memory");
+  rattest__internal__v1__confirm_state__pack(st, pt);
+  code = seal_bytes(key, RT_CONFIRM_CONTEXT, pt, pt_len, out, out_len, err);
+  OPENSSL_cleanse(pt, pt_len > 0 ? pt_len : 1);
   free(pt);
-  rt_token_state_free(st);
   return code;
+}
+
+rt_code rt_confirm_open(const rt_token_key *key, const uint8_t *token, size_t token_len, time_t now,
+                        rt_confirm_state **out, rt_token_reason *reason, rt_err *err) {
+  *out = NULL;
+  set_reason(reason, RT_TOKEN_OK);
+  uint8_t *pt = NULL;
+  size_t pt_len = 0;
+  rt_code code = open_bytes(key, RT_CONFIRM_CONTEXT, "confirm token", token, token_len, &pt,
+                            &pt_len, reason, err);
+  if (code != RT_OK)
+    return code;
+  rt_confirm_state *st = rattest__internal__v1__confirm_state__unpack(NULL, pt_len, pt);
+  OPENSSL_cleanse(pt, pt_len > 0 ? pt_len : 1);
+  free(pt);
+  if (st == NULL) {
+    set_reason(reason, RT_TOKEN_BAD_PLAINTEXT);
+    return rt_err_set(err, RT_E_INVALID, "confirm token holds no valid state");
+  }
+  code = check_confirm(st, err);
+  if (code != RT_OK) {
+    set_reason(reason, RT_TOKEN_BAD_PLAINTEXT);
+    rt_err_prefix(err, "confirm token: ");
+  } else {
+    code = expiry(st->expires_unix, now, "confirm token", reason, err);
+  }
+  if (code != RT_OK) {
+    rt_confirm_state_free(st);
+    return code;
+  }
+  *out = st;
+  return RT_OK;
 }
 
 /* ---- Replay guard ----------------------------------------------------------

@@ -48,6 +48,8 @@
 
 #define RT_TOKEN_VERSION 0x01
 #define RT_TOKEN_CONTEXT "rattest session token v1"
+/* Confirm tokens (Finish to Confirm, secret delivery) use their own context. */
+#define RT_CONFIRM_CONTEXT "rattest confirm token v1"
 #define RT_TOKEN_KEY_LEN 32
 #define RT_TOKEN_IV_LEN 12
 #define RT_TOKEN_TAG_LEN 16
@@ -157,6 +159,27 @@ rt_code rt_token_seal(const rt_token_key *key, const rt_session_state *st, uint8
  * cannot both proceed. */
 rt_code rt_token_open(const rt_token_key *key, const uint8_t *token, size_t token_len, time_t now,
                       rt_session_state **out, rt_token_reason *reason, rt_err *err);
+
+/* ---- Confirm tokens ---------------------------------------------------------
+ * The verifier's memory between Finish and Confirm (secret delivery): the
+ * same layout, key, version and replay guard as session tokens, another AAD
+ * context (RT_CONFIRM_CONTEXT), so neither kind opens as the other. */
+
+typedef Rattest__Internal__V1__ConfirmState rt_confirm_state;
+
+/* A new state with a fresh token id and nonce (RAND_bytes), created now,
+ * expiring after ttl_seconds (1 s .. 24 h). */
+rt_code rt_confirm_state_new(time_t now, int64_t ttl_seconds, rt_confirm_state **out, rt_err *err);
+/* Records one delivered secret (name copied; kind a rattest.v1.SecretKind). */
+rt_code rt_confirm_state_add(rt_confirm_state *st, const char *name, int32_t kind, rt_err *err);
+void rt_confirm_state_free(rt_confirm_state *st);
+
+/* As rt_token_seal / rt_token_open. A state needs a token id, a 32-byte
+ * nonce, a 32-byte EK hash, a name and at least one delivered secret. */
+rt_code rt_confirm_seal(const rt_token_key *key, const rt_confirm_state *st, uint8_t **out,
+                        size_t *out_len, rt_err *err);
+rt_code rt_confirm_open(const rt_token_key *key, const uint8_t *token, size_t token_len, time_t now,
+                        rt_confirm_state **out, rt_token_reason *reason, rt_err *err);
 
 /* ---- Replay guard ---------------------------------------------------------- */
 

@@ -363,7 +363,7 @@ static const char *check_pcrs(const rt_policy *p, const outcome *quoted, const u
   rt_rpc_status st;
   memset(&st, 0, sizeof st);
   ProtobufCBinaryData l = {log_len, (uint8_t *)log};
-  grpc_status_code s = rt_check_pcrs(p, &quoted->quote, quoted->digest_alg, &l, vp, n, &st);
+  grpc_status_code s = rt_check_pcrs(p, &quoted->quote, quoted->digest_alg, &l, vp, n, NULL, &st);
   snprintf(msg, msg_size, "%s", st.message);
   return code_of(s, &st);
 }

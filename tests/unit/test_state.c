@@ -172,24 +172,188 @@ static int visit_first(const rt_identity *id, void *ctx) {
   return 1;
 }
 
-/* "secrets" is reserved: whatever it holds survives a load and save. */
-static void test_secrets_kept(void) {
+static rt_secret_entry sample_secret(const char *name, rt_secret_type type) {
+  rt_secret_entry s;
+  memset(&s, 0, sizeof s);
+  snprintf(s.name, sizeof s.name, "%s", name);
+  s.type = type;
+  snprintf(s.pub_file, sizeof s.pub_file, "/var/lib/rattest/secrets/%s.pub", name);
+  snprintf(s.priv_file, sizeof s.priv_file, "/var/lib/rattest/secrets/%s.priv", name);
+  snprintf(s.received_at, sizeof s.received_at, "2025-03-01T12:00:00Z");
+  if (type == RT_SECRET_TYPE_RSA_KEY) {
+    s.handle = 0x81000200;
+    snprintf(s.cert_file, sizeof s.cert_file, "/var/lib/rattest/secrets/%s.cert.pem", name);
+  } else {
+    snprintf(s.pcrs, sizeof s.pcrs, "sha256:0,7");
+  }
+  return s;
+}
+
+/* The identity that goes with an rsa-key secret. */
+static rt_identity key_identity(const rt_secret_entry *s) {
+  rt_identity id = sample(s->name, s->handle);
+  snprintf(id.cert_file, sizeof id.cert_file, "%s", s->cert_file);
+  snprintf(id.algorithm, sizeof id.algorithm, "rsa-2048");
+  return id;
+}
+
+static int same_secret(const rt_secret_entry *a, const rt_secret_entry *b) {
+  return strcmp(a->name, b->name) == 0 && a->type == b->type &&
+         strcmp(a->pub_file, b->pub_file) == 0 && strcmp(a->priv_file, b->priv_file) == 0 &&
+         strcmp(a->pcrs, b->pcrs) == 0 && strcmp(a->received_at, b->received_at) == 0 &&
+         a->handle == b->handle && strcmp(a->cert_file, b->cert_file) == 0;
+}
+
+static int visit_secret(const rt_secret_entry *s, void *ctx) {
+  strcat(ctx, s->name);
+  strcat(ctx, ",");
+  return 0;
+}
+
+/* Secrets: each bad value refused by put with the field named, round trip,
+ * the rsa-key and its identity kept together. */
+static void test_secrets(void) {
   rt_err err = {0};
   char dir[512], path[600];
   make_dir(dir, sizeof dir, "secrets");
   snprintf(path, sizeof path, "%s/state.json", dir);
-  write_file(path, "{\"version\": 1, \"identities\": {}, \"secrets\": {\"later\": [1, 2]}}", 0600);
   rt_state *st = NULL;
   CHECK(rt_state_load(dir, &st, &err) == RT_OK, "%s", err.msg);
   if (st == NULL)
     return;
-  rt_identity id = sample("web", 0x81000100);
-  CHECK(rt_state_put(st, &id, &err) == RT_OK && rt_state_save(st, &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_state_secret_count(st) == 0, "new state has secrets");
+  CHECK(strcmp(rt_secret_type_name(RT_SECRET_TYPE_SEALED), "sealed") == 0 &&
+            strcmp(rt_secret_type_name(RT_SECRET_TYPE_RSA_KEY), "rsa-key") == 0 &&
+            rt_secret_type_parse("rsa-key") == RT_SECRET_TYPE_RSA_KEY &&
+            rt_secret_type_parse("RSA-KEY") == 0,
+        "type names");
+
+  rt_secret_entry s;
+  rt_identity id;
+#define BAD(field, type, stmt)                                                                     \
+  do {                                                                                             \
+    s = sample_secret("x", type);                                                                  \
+    id = key_identity(&s);                                                                         \
+    stmt;                                                                                          \
+    CHECK(rt_state_secret_put(st, &s, type == RT_SECRET_TYPE_RSA_KEY ? &id : NULL, &err) ==        \
+              RT_E_INVALID,                                                                        \
+          "put accepted bad " field);                                                              \
+    CHECK_STR_CONTAINS(err.msg, field);                                                            \
+  } while (0)
+  BAD("name", RT_SECRET_TYPE_SEALED, snprintf(s.name, sizeof s.name, ".."));
+  BAD("type", RT_SECRET_TYPE_SEALED, s.type = (rt_secret_type)7);
+  BAD("pub_file", RT_SECRET_TYPE_SEALED, snprintf(s.pub_file, sizeof s.pub_file, "x.pub"));
+  BAD("priv_file", RT_SECRET_TYPE_SEALED, s.priv_file[0] = '\0');
+  BAD("pcrs", RT_SECRET_TYPE_SEALED, snprintf(s.pcrs, sizeof s.pcrs, "sha256:24"));
+  BAD("pcrs", RT_SECRET_TYPE_SEALED, snprintf(s.pcrs, sizeof s.pcrs, "md5:1"));
+  BAD("not in canonical form", RT_SECRET_TYPE_SEALED,
+      snprintf(s.pcrs, sizeof s.pcrs, "sha256:0-2"));
+  BAD("not in canonical form", RT_SECRET_TYPE_SEALED,
+      snprintf(s.pcrs, sizeof s.pcrs, "sha256:7,0"));
+  BAD("received_at", RT_SECRET_TYPE_SEALED, snprintf(s.received_at, sizeof s.received_at, "now"));
+  BAD("handle", RT_SECRET_TYPE_SEALED, s.handle = 0x81000200);
+  BAD("cert_file", RT_SECRET_TYPE_SEALED, snprintf(s.cert_file, sizeof s.cert_file, "/c.pem"));
+  BAD("handle", RT_SECRET_TYPE_RSA_KEY, s.handle = id.handle = 0x81800000);
+  BAD("cert_file", RT_SECRET_TYPE_RSA_KEY, s.cert_file[0] = id.cert_file[0] = 'c');
+  BAD("pcrs", RT_SECRET_TYPE_RSA_KEY, snprintf(s.pcrs, sizeof s.pcrs, "sha256:7"));
+  BAD("pub_file", RT_SECRET_TYPE_RSA_KEY, memset(s.pub_file, 'x', sizeof s.pub_file));
+  /* The identity that comes with an rsa-key must be valid and be that key. */
+  BAD("identity: algorithm", RT_SECRET_TYPE_RSA_KEY,
+      snprintf(id.algorithm, sizeof id.algorithm, "rsa-1024"));
+  BAD("identities.x is not this rsa-key", RT_SECRET_TYPE_RSA_KEY, id.handle = 0x81000201);
+  BAD("identities.x is not this rsa-key", RT_SECRET_TYPE_RSA_KEY,
+      snprintf(id.cert_file, sizeof id.cert_file, "/other.pem"));
+#undef BAD
+  s = sample_secret("x", RT_SECRET_TYPE_RSA_KEY);
+  CHECK(rt_state_secret_put(st, &s, NULL, &err) == RT_E_INVALID, "rsa-key without identity");
+  CHECK_STR_CONTAINS(err.msg, "comes with its identity");
+  s = sample_secret("x", RT_SECRET_TYPE_SEALED);
+  id = sample("x", 0x81000100);
+  CHECK(rt_state_secret_put(st, &s, &id, &err) == RT_E_INVALID, "sealed with identity");
+  CHECK(rt_state_secret_count(st) == 0 && rt_state_count(st) == 0, "a refused put changed it");
+
+  /* A sealed secret without PCRs, one with PCRs over two banks, an rsa-key
+   * (3072 bits: imported keys may be larger than enrolled ones). */
+  rt_secret_entry plain = sample_secret("plain", RT_SECRET_TYPE_SEALED);
+  plain.pcrs[0] = '\0';
+  rt_secret_entry bound = sample_secret("bound", RT_SECRET_TYPE_SEALED);
+  snprintf(bound.pcrs, sizeof bound.pcrs, "sha256:0,7,23+sha1:7");
+  rt_secret_entry key = sample_secret("svc", RT_SECRET_TYPE_RSA_KEY);
+  rt_identity key_id = key_identity(&key);
+  snprintf(key_id.algorithm, sizeof key_id.algorithm, "rsa-3072");
+  CHECK(rt_state_secret_put(st, &plain, NULL, &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_state_secret_put(st, &bound, NULL, &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_state_secret_put(st, &key, &key_id, &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_state_secret_count(st) == 3 && rt_state_count(st) == 1, "counts %zu %zu",
+        rt_state_secret_count(st), rt_state_count(st));
+  /* A sealed secret may share a name with an enrolled identity; an rsa-key
+   * may not take over an enrolled identity's name. */
+  rt_identity web = sample("web", 0x81000100);
+  CHECK(rt_state_put(st, &web, &err) == RT_OK, "%s", err.msg);
+  rt_secret_entry web_sealed = sample_secret("web", RT_SECRET_TYPE_SEALED);
+  CHECK(rt_state_secret_put(st, &web_sealed, NULL, &err) == RT_OK, "%s", err.msg);
+  rt_secret_entry web_key = sample_secret("web", RT_SECRET_TYPE_RSA_KEY);
+  rt_identity web_key_id = key_identity(&web_key);
+  CHECK(rt_state_secret_put(st, &web_key, &web_key_id, &err) == RT_E_INVALID,
+        "rsa-key took an enrolled identity's name");
+  CHECK_STR_CONTAINS(err.msg, "enrolled identity has that name");
+  rt_identity got_id;
+  CHECK(rt_state_get(st, "web", &got_id, &err) == RT_OK && same_identity(&got_id, &web),
+        "enrolled identity changed");
+  /* The rsa-key's identity changes only with its secret. */
+  rt_identity other = key_identity(&key);
+  other.handle = 0x81000300;
+  CHECK(rt_state_put(st, &other, &err) == RT_E_INVALID, "identity of an rsa-key replaced");
+  CHECK_STR_CONTAINS(err.msg, "delivered rsa-key secret");
+  CHECK(rt_state_remove(st, "svc", &err) == RT_E_INVALID, "identity of an rsa-key removed");
+  CHECK_STR_CONTAINS(err.msg, "remove the secret");
+  other = key_id;
+  snprintf(other.enrolled_at, sizeof other.enrolled_at, "2025-04-01T00:00:00Z");
+  CHECK(rt_state_put(st, &other, &err) == RT_OK, "same key, new date: %s", err.msg);
+  CHECK(rt_state_put(st, &key_id, &err) == RT_OK, "%s", err.msg);
+
+  CHECK(rt_state_save(st, &err) == RT_OK, "%s", err.msg);
   rt_state_free(st);
+  st = NULL;
+  CHECK(rt_state_load(dir, &st, &err) == RT_OK, "reload: %s", err.msg);
+  if (st == NULL)
+    return;
+  rt_secret_entry got;
+  CHECK(rt_state_secret_get(st, "plain", &got, &err) == RT_OK && same_secret(&got, &plain),
+        "plain differs: %s", err.msg);
+  CHECK(rt_state_secret_get(st, "bound", &got, &err) == RT_OK && same_secret(&got, &bound),
+        "bound differs: %s", err.msg);
+  CHECK(rt_state_secret_get(st, "svc", &got, &err) == RT_OK && same_secret(&got, &key),
+        "svc differs: %s", err.msg);
+  CHECK(rt_state_get(st, "svc", &got_id, &err) == RT_OK && same_identity(&got_id, &key_id),
+        "svc identity differs: %s", err.msg);
+  CHECK(rt_state_secret_get(st, "nope", &got, &err) == RT_E_NOT_FOUND, "unknown secret found");
+  CHECK_STR_CONTAINS(err.msg, "no secret \"nope\"");
+  char order[64] = "";
+  CHECK(rt_state_secret_foreach(st, visit_secret, order, &err) == RT_OK &&
+            strcmp(order, "bound,plain,svc,web,") == 0,
+        "foreach order \"%s\"", order);
   char *text = slurp(path);
-  CHECK(text != NULL && strstr(text, "\"later\": [") != NULL, "secrets lost: %s",
-        text ? text : "(null)");
+  CHECK(text != NULL && strstr(text, "\"type\": \"rsa-key\"") != NULL &&
+            strstr(text, "\"pcrs\": \"sha256:0,7,23+sha1:7\"") != NULL &&
+            strstr(text, "\"handle\": \"0x81000200\"") != NULL,
+        "saved text: %s", text ? text : "(null)");
   free(text);
+
+  /* Replacing the rsa-key by a sealed secret takes its identity along;
+   * removing a secret removes only what is its own. */
+  rt_secret_entry svc_sealed = sample_secret("svc", RT_SECRET_TYPE_SEALED);
+  CHECK(rt_state_secret_put(st, &svc_sealed, NULL, &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_state_get(st, "svc", &got_id, &err) == RT_E_NOT_FOUND, "rsa-key identity left behind");
+  CHECK(rt_state_secret_put(st, &key, &key_id, &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_state_secret_remove(st, "svc", &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_state_get(st, "svc", &got_id, &err) == RT_E_NOT_FOUND, "identity kept after remove");
+  CHECK(rt_state_secret_remove(st, "web", &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_state_get(st, "web", &got_id, &err) == RT_OK, "a sealed secret took an identity along");
+  CHECK(rt_state_secret_remove(st, "web", &err) == RT_E_NOT_FOUND, "removed twice");
+  CHECK(rt_state_remove(st, "web", &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_state_save(st, &err) == RT_OK, "%s", err.msg);
+  rt_state_free(st);
 }
 
 static void test_round_trip(void) {
@@ -381,6 +545,96 @@ static void test_refusals(void) {
   }
 #undef ONE
 
+  /* Secrets: the same strictness, and an rsa-key needs its identity. A
+   * file with both kinds loads; each case below changes one thing. */
+  {
+#define SEALED_JSON(name, extra)                                                                   \
+  "{\"name\": \"" name "\", \"type\": \"sealed\", \"pub_file\": \"/s.pub\", \"priv_file\": "       \
+  "\"/s.priv\", \"pcrs\": \"sha256:7\", \"received_at\": \"2025-01-01T00:00:00Z\"" extra "}"
+#define KEY_JSON(name, extra)                                                                      \
+  "{\"name\": \"" name "\", \"type\": \"rsa-key\", \"pub_file\": \"/k.pub\", \"priv_file\": "      \
+  "\"/k.priv\", \"pcrs\": \"\", \"received_at\": \"2025-01-01T00:00:00Z\", \"handle\": "           \
+  "\"0x81000100\", \"cert_file\": \"/c\"" extra "}"
+    const char *key_id = "{\"k\": " ID_JSON("k", "") "}";
+    char j[8192];
+    snprintf(j, sizeof j,
+             "{\"version\": 1, \"identities\": %s, \"secrets\": {\"s\": " SEALED_JSON(
+                 "s", "") ", \"k\": " KEY_JSON("k", "") "}}",
+             key_id);
+    write_file(path, j, 0600);
+    st = NULL;
+    CHECK(rt_state_load(dir, &st, &err) == RT_OK && rt_state_secret_count(st) == 2,
+          "secrets baseline: %s", err.msg);
+    rt_state_free(st);
+    struct {
+      const char *ids, *secrets, *want;
+    } bad[] = {
+        {"{}", "{\"s\": 1}", "secrets.s: expected an object"},
+        {"{}", "{\"a b\": " SEALED_JSON("a b", "") "}", "secrets: identity name"},
+        {"{}", "{\"s\": " SEALED_JSON("t", "") "}", "secrets.s.name: \"t\" differs"},
+        {"{}", "{\"s\": " SEALED_JSON("s", ", \"x\": 1") "}",
+         "secrets.s: unknown field \"x\" for a sealed secret"},
+        {"{}", "{\"s\": " SEALED_JSON("s", ", \"handle\": \"0x81000100\"") "}",
+         "secrets.s: unknown field \"handle\" for a sealed secret"},
+        {"{}", "{\"s\": {\"name\": \"s\"}}", "secrets.s.type: missing"},
+        {"{}", "{\"s\": {\"name\": \"s\", \"type\": 1}}", "secrets.s.type: expected a string"},
+        {"{}", "{\"s\": {\"name\": \"s\", \"type\": \"password\"}}",
+         "secrets.s.type: \"password\" is not sealed or rsa-key"},
+        {"{}", "{\"s\": {\"name\": \"s\", \"type\": \"sealed\"}}", "secrets.s.pub_file: missing"},
+        {key_id, "{\"k\": " KEY_JSON("k", ", \"x\": 1") "}",
+         "secrets.k: unknown field \"x\" for a rsa-key secret"},
+        {"{}", "{\"k\": " KEY_JSON("k", "") "}",
+         "secrets.k: an rsa-key needs the identity of the same name"},
+        {"{\"k\": " ID_JSON("k", "") "}",
+         "{\"k\": {\"name\": \"k\", \"type\": \"rsa-key\", \"pub_file\": \"/k.pub\", "
+         "\"priv_file\": \"/k.priv\", \"pcrs\": \"\", \"received_at\": "
+         "\"2025-01-01T00:00:00Z\", \"handle\": \"0x81000101\", \"cert_file\": \"/c\"}}",
+         "secrets.k: identities.k is not this rsa-key"},
+        {key_id,
+         "{\"k\": {\"name\": \"k\", \"type\": \"rsa-key\", \"pub_file\": \"/k.pub\", "
+         "\"priv_file\": \"/k.priv\", \"pcrs\": \"\", \"received_at\": "
+         "\"2025-01-01T00:00:00Z\", \"cert_file\": \"/c\"}}",
+         "secrets.k.handle: missing"},
+        {key_id,
+         "{\"k\": {\"name\": \"k\", \"type\": \"rsa-key\", \"pub_file\": \"/k.pub\", "
+         "\"priv_file\": \"/k.priv\", \"pcrs\": \"\", \"received_at\": "
+         "\"2025-01-01T00:00:00Z\", \"handle\": \"0x81000100\"}}",
+         "secrets.k.cert_file: missing"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      snprintf(j, sizeof j, "{\"version\": 1, \"identities\": %s, \"secrets\": %s}", bad[i].ids,
+               bad[i].secrets);
+      refused(dir, j, 0600, bad[i].want);
+    }
+    /* One field of the sealed entry swapped for a bad value. */
+    struct {
+      const char *from, *to, *want;
+    } swaps[] = {
+        {"\"pub_file\": \"/s.pub\"", "\"pub_file\": \"s.pub\"",
+         "secrets.s.pub_file: \"s.pub\" is not an absolute path"},
+        {"\"priv_file\": \"/s.priv\"", "\"priv_file\": 3",
+         "secrets.s.priv_file: expected a string"},
+        {"\"pcrs\": \"sha256:7\"", "\"pcrs\": \"sha256:7,7\"", "secrets.s.pcrs"},
+        {"\"pcrs\": \"sha256:7\"", "\"pcrs\": \"sha256:07\"", "secrets.s.pcrs"},
+        {"\"pcrs\": \"sha256:7\"", "\"pcrs\": \"sha256:1-3\"", "not in canonical form"},
+        {"\"received_at\": \"2025-01-01T00:00:00Z\"", "\"received_at\": \"2025-01-01\"",
+         "secrets.s.received_at"},
+    };
+    for (size_t i = 0; i < sizeof swaps / sizeof swaps[0]; i++) {
+      const char *base = SEALED_JSON("s", "");
+      const char *at = strstr(base, swaps[i].from);
+      if (at == NULL) {
+        CHECK(0, "test bug: %s not in the sample", swaps[i].from);
+        continue;
+      }
+      snprintf(j, sizeof j, "{\"version\": 1, \"identities\": {}, \"secrets\": {\"s\": %.*s%s%s}}",
+               (int)(at - base), base, swaps[i].to, at + strlen(swaps[i].from));
+      refused(dir, j, 0600, swaps[i].want);
+    }
+#undef SEALED_JSON
+#undef KEY_JSON
+  }
+
   /* Too large to be a state file: refused unread. */
   {
     char *big = malloc(RT_STATE_MAX_FILE + 2);
@@ -553,7 +807,7 @@ int main(void) {
   test_time();
   test_names();
   test_round_trip();
-  test_secrets_kept();
+  test_secrets();
   test_refusals();
   test_atomic();
   char cmd[400];

@@ -1,7 +1,7 @@
 /* The verifier's TPM crypto without a TPM: strict parsers, TPM public keys as
  * OpenSSL keys, names, signatures, KDFa/KDFe known answers and the argument
- * checks of the software MakeCredential. Activation on a real TPM is
- * tests/test_makecredential.sh. */
+ * checks of the software MakeCredential and TPM2_Import blobs (rt_dup). On
+ * a real TPM: tests/test_makecredential.sh and tests/test_dup.sh. */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -12,8 +12,10 @@
 #include <string.h>
 #include <tss2/tss2_mu.h>
 
+#include "rt_dup.h"
 #include "rt_kdf.h"
 #include "rt_makecred.h"
+#include "rt_templates.h"
 #include "rt_test.h"
 #include "rt_tpm_pub.h"
 
@@ -689,6 +691,325 @@ static void test_makecred(EVP_PKEY *rsa, EVP_PKEY *p256, EVP_PKEY *p384) {
   CHECK(rt_make_credential(&ek, &name, secret, 16, NULL, &enc, &e) == RT_E_INVALID, "NULL blob");
 }
 
+/* Known answers computed independently with Python's hashlib over the
+ * layout H(zero digest || TPM_CC_PolicyPCR (0000017f) || TPML_PCR_SELECTION
+ * || H(values)). */
+static void test_policy_pcr(void) {
+  rt_err e = {0};
+  TPM2B_DIGEST d;
+  uint8_t values[64 + 52];
+  /* sha256:0,7, values 00..1f and 80..9f. */
+  TPML_PCR_SELECTION sel = {.count = 1};
+  sel.pcrSelections[0] =
+      (TPMS_PCR_SELECTION){.hash = TPM2_ALG_SHA256, .sizeofSelect = 3, .pcrSelect = {0x81, 0, 0}};
+  fill(values, 32, 0), fill(values + 32, 32, 0x80);
+  CHECK(rt_policy_pcr_digest(TPM2_ALG_SHA256, &sel, values, 64, &d, &e) == RT_OK, "%s", e.msg);
+  CHECK(
+      eq_hex(d.buffer, d.size, "99a8b2604650943bd3b095b400dd34bae61fc56add677fbae2d0fe437c21fd6d"),
+      "PolicyPCR KAT 1");
+  /* Two banks in their listed order, a SHA-384 policy: sha1:1+sha256:23. */
+  TPML_PCR_SELECTION two = {.count = 2};
+  two.pcrSelections[0] =
+      (TPMS_PCR_SELECTION){.hash = TPM2_ALG_SHA1, .sizeofSelect = 3, .pcrSelect = {0x02, 0, 0}};
+  two.pcrSelections[1] =
+      (TPMS_PCR_SELECTION){.hash = TPM2_ALG_SHA256, .sizeofSelect = 3, .pcrSelect = {0, 0, 0x80}};
+  fill(values, 20, 0x10), fill(values + 20, 32, 0x20);
+  CHECK(rt_policy_pcr_digest(TPM2_ALG_SHA384, &two, values, 52, &d, &e) == RT_OK, "%s", e.msg);
+  CHECK(eq_hex(d.buffer, d.size,
+               "99c49b10275411c86bf247398dc9258dd9786f26f48c0854bb48a4f3eca6def480f3d652834eb9a5"
+               "390c1c9b2b296626"),
+        "PolicyPCR KAT 2 (two banks, SHA-384)");
+
+  /* Refusals: values not matching the selection, bad selections, hashes. */
+  CHECK(rt_policy_pcr_digest(TPM2_ALG_SHA256, &sel, values, 63, &d, &e) == RT_E_INVALID,
+        "63 bytes of values for two SHA-256 PCRs");
+  CHECK_STR_CONTAINS(e.msg, "63 bytes of PCR values, the selection needs 64");
+  CHECK(d.size == 0, "output not cleared on failure");
+  CHECK(rt_policy_pcr_digest(TPM2_ALG_SHA256, &sel, NULL, 64, &d, &e) == RT_E_INVALID,
+        "NULL values");
+  CHECK(rt_policy_pcr_digest(TPM2_ALG_SM3_256, &sel, values, 64, &d, &e) == RT_E_INVALID,
+        "SM3 policy hash");
+  CHECK_STR_CONTAINS(e.msg, "unsupported policy hash");
+  TPML_PCR_SELECTION bad = sel;
+  bad.count = 0;
+  CHECK(rt_policy_pcr_digest(TPM2_ALG_SHA256, &bad, values, 0, &d, &e) == RT_E_INVALID,
+        "empty selection");
+  bad = sel;
+  bad.pcrSelections[0].pcrSelect[0] = 0;
+  CHECK(rt_policy_pcr_digest(TPM2_ALG_SHA256, &bad, values, 0, &d, &e) == RT_E_INVALID,
+        "selection of no PCR");
+  CHECK_STR_CONTAINS(e.msg, "no PCR selected");
+  bad = sel;
+  bad.pcrSelections[0].hash = TPM2_ALG_SM3_256;
+  CHECK(rt_policy_pcr_digest(TPM2_ALG_SHA256, &bad, values, 64, &d, &e) == RT_E_INVALID,
+        "SM3 bank");
+  CHECK_STR_CONTAINS(e.msg, "unsupported PCR bank");
+  bad = sel;
+  bad.pcrSelections[0].sizeofSelect = 5;
+  CHECK(rt_policy_pcr_digest(TPM2_ALG_SHA256, &bad, values, 64, &d, &e) == RT_E_INVALID,
+        "5-byte select");
+  CHECK(rt_policy_pcr_digest(TPM2_ALG_SHA256, NULL, values, 64, &d, &e) == RT_E_INVALID,
+        "NULL selection");
+}
+
+/* H(a || b) with SHA-256, for checking a sealed object's unique. */
+static void sha256_2(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len, uint8_t *out) {
+  EVP_MD_CTX *c = EVP_MD_CTX_new();
+  EVP_DigestInit_ex2(c, EVP_sha256(), NULL);
+  EVP_DigestUpdate(c, a, a_len);
+  EVP_DigestUpdate(c, b, b_len);
+  EVP_DigestFinal_ex(c, out, NULL);
+  EVP_MD_CTX_free(c);
+}
+
+static void test_import_objects(EVP_PKEY *rsa, EVP_PKEY *p256) {
+  rt_err e = {0};
+  rt_import_object o;
+  uint8_t data[129], h[32];
+  fill(data, sizeof data, 0x30);
+
+  /* Sealed data: keyedhash, scheme NULL, unique = H(seedValue || data). */
+  CHECK(rt_import_sealed(data, 128, NULL, &o, &e) == RT_OK, "%s", e.msg);
+  const TPMT_PUBLIC *p = &o.pub.publicArea;
+  CHECK(p->type == TPM2_ALG_KEYEDHASH && p->nameAlg == TPM2_ALG_SHA256 &&
+            p->parameters.keyedHashDetail.scheme.scheme == TPM2_ALG_NULL,
+        "sealed object type");
+  CHECK(p->objectAttributes == (TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA),
+        "sealed attributes 0x%08x", (unsigned)p->objectAttributes);
+  CHECK(p->authPolicy.size == 0, "policy without one");
+  CHECK(o.sensitive.sensitiveType == TPM2_ALG_KEYEDHASH && o.sensitive.authValue.size == 0 &&
+            o.sensitive.seedValue.size == 32 && o.sensitive.sensitive.bits.size == 128 &&
+            memcmp(o.sensitive.sensitive.bits.buffer, data, 128) == 0,
+        "sealed sensitive area");
+  sha256_2(o.sensitive.seedValue.buffer, 32, data, 128, h);
+  CHECK(p->unique.keyedHash.size == 32 && memcmp(p->unique.keyedHash.buffer, h, 32) == 0,
+        "unique is not H(seedValue || data)");
+  rt_import_object o2;
+  CHECK(rt_import_sealed(data, 128, NULL, &o2, &e) == RT_OK, "%s", e.msg);
+  CHECK(memcmp(o.sensitive.seedValue.buffer, o2.sensitive.seedValue.buffer, 32) != 0,
+        "seedValue not random");
+  /* With a policy: no password for any role. */
+  TPM2B_DIGEST pol = {.size = 32};
+  fill(pol.buffer, 32, 0xa0);
+  CHECK(rt_import_sealed(data, 1, &pol, &o, &e) == RT_OK, "%s", e.msg);
+  CHECK(o.pub.publicArea.objectAttributes == (TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_NODA) &&
+            o.pub.publicArea.authPolicy.size == 32 &&
+            memcmp(o.pub.publicArea.authPolicy.buffer, pol.buffer, 32) == 0,
+        "sealed with policy: attributes 0x%08x", (unsigned)o.pub.publicArea.objectAttributes);
+  /* Refusals. */
+  CHECK(rt_import_sealed(data, 0, NULL, &o, &e) == RT_E_INVALID, "empty data");
+  CHECK_STR_CONTAINS(e.msg, "0 bytes of data (1 to 128)");
+  CHECK(rt_import_sealed(data, 129, NULL, &o, &e) == RT_E_INVALID, "129 bytes");
+  CHECK_STR_CONTAINS(e.msg, "129 bytes");
+  CHECK(o.pub.publicArea.type == 0 && o.sensitive.sensitive.bits.size == 0,
+        "output not cleared on failure");
+  CHECK(rt_import_sealed(NULL, 4, NULL, &o, &e) == RT_E_INVALID, "NULL data");
+  pol.size = 20;
+  CHECK(rt_import_sealed(data, 4, &pol, &o, &e) == RT_E_INVALID, "20-byte policy");
+  CHECK_STR_CONTAINS(e.msg, "policy digest of 20 bytes");
+
+  /* RSA: the identity key's attributes minus the TPM-origin ones. */
+  CHECK(rt_import_rsa(rsa, NULL, &o, &e) == RT_OK, "%s", e.msg);
+  p = &o.pub.publicArea;
+  CHECK(p->objectAttributes ==
+            (TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT),
+        "RSA attributes 0x%08x", (unsigned)p->objectAttributes);
+  CHECK(p->type == TPM2_ALG_RSA && p->parameters.rsaDetail.scheme.scheme == TPM2_ALG_NULL &&
+            p->parameters.rsaDetail.symmetric.algorithm == TPM2_ALG_NULL &&
+            p->parameters.rsaDetail.keyBits == 2048 && p->parameters.rsaDetail.exponent == 0,
+        "RSA parameters");
+  CHECK(rt_tpm_pub_matches(p, rsa), "RSA public area is not the key");
+  CHECK(o.sensitive.sensitiveType == TPM2_ALG_RSA && o.sensitive.sensitive.rsa.size == 128 &&
+            o.sensitive.seedValue.size == 0,
+        "RSA sensitive: a 1024-bit prime, no seed");
+  pol.size = 32;
+  CHECK(rt_import_rsa(rsa, &pol, &o, &e) == RT_OK, "%s", e.msg);
+  CHECK(o.pub.publicArea.objectAttributes ==
+            (TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT),
+        "RSA with policy: attributes 0x%08x", (unsigned)o.pub.publicArea.objectAttributes);
+  CHECK(rt_import_rsa(p256, NULL, &o, &e) == RT_E_INVALID, "EC key as RSA");
+  CHECK_STR_CONTAINS(e.msg, "not an RSA key");
+  EVP_PKEY *small = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+  CHECK(small && rt_import_rsa(small, NULL, &o, &e) == RT_E_INVALID, "RSA 1024 accepted");
+  CHECK_STR_CONTAINS(e.msg, "1024 bits");
+  EVP_PKEY_free(small);
+  /* Public key only: no prime to send. */
+  TPMT_PUBLIC rp = rsa_public(rsa);
+  EVP_PKEY *pubonly = NULL;
+  CHECK(rt_tpm_pub_to_evp(&rp, &pubonly, &e) == RT_OK, "%s", e.msg);
+  CHECK(rt_import_rsa(pubonly, NULL, &o, &e) == RT_E_INVALID, "public RSA key accepted");
+  CHECK_STR_CONTAINS(e.msg, "not an RSA private key");
+  EVP_PKEY_free(pubonly);
+  /* Exponent 3: not every TPM takes it (swtpm does not). */
+  EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+  EVP_PKEY *e3 = NULL;
+  BIGNUM *three = BN_new();
+  BN_set_word(three, 3);
+  if (kc && EVP_PKEY_keygen_init(kc) == 1 && EVP_PKEY_CTX_set_rsa_keygen_bits(kc, 2048) == 1 &&
+      EVP_PKEY_CTX_set1_rsa_keygen_pubexp(kc, three) == 1)
+    EVP_PKEY_keygen(kc, &e3);
+  CHECK(e3 && rt_import_rsa(e3, NULL, &o, &e) == RT_E_INVALID, "exponent 3 accepted");
+  CHECK_STR_CONTAINS(e.msg, "exponent");
+  EVP_PKEY_free(e3);
+  BN_free(three);
+  EVP_PKEY_CTX_free(kc);
+  CHECK(rt_import_rsa(NULL, NULL, &o, &e) == RT_E_INVALID, "NULL key");
+  OPENSSL_cleanse(&o, sizeof o);
+  OPENSSL_cleanse(&o2, sizeof o2);
+}
+
+/* Opens a duplicate made for an RSA parent the way TPM2_Import does, with
+ * the parent's private key: OAEP "DUPLICATE", KDFa, HMAC check, AES-CFB. */
+static int unwrap_rsa(EVP_PKEY *parent_key, const TPM2B_NAME *name, const TPM2B_PRIVATE *dup,
+                      const TPM2B_ENCRYPTED_SECRET *enc_seed, TPMT_SENSITIVE *out) {
+  uint8_t seed[512], label[] = "DUPLICATE", sym[16], hkey[32], mac[32],
+                     msg[sizeof dup->buffer + 70];
+  uint8_t plain[sizeof dup->buffer];
+  size_t seed_len = sizeof seed, off = 0, mac_len = 0;
+  int n = 0, ok = 0;
+  EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, parent_key, NULL);
+  TPM2B_DIGEST hmac = {0};
+  TPM2B_SENSITIVE s = {0};
+  rt_err e = {0};
+  if (c == NULL || EVP_PKEY_decrypt_init(c) != 1 ||
+      EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING) != 1 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256()) != 1 ||
+      EVP_PKEY_CTX_set0_rsa_oaep_label(c, OPENSSL_memdup(label, sizeof label), sizeof label) != 1 ||
+      EVP_PKEY_decrypt(c, seed, &seed_len, enc_seed->secret, enc_seed->size) != 1 || seed_len != 32)
+    goto out;
+  if (rt_kdfa(TPM2_ALG_SHA256, seed, 32, "STORAGE", name->name, name->size, NULL, 0, sym, 128,
+              &e) != RT_OK ||
+      rt_kdfa(TPM2_ALG_SHA256, seed, 32, "INTEGRITY", NULL, 0, NULL, 0, hkey, 256, &e) != RT_OK ||
+      Tss2_MU_TPM2B_DIGEST_Unmarshal(dup->buffer, dup->size, &off, &hmac) != TSS2_RC_SUCCESS)
+    goto out;
+  size_t enc_len = dup->size - off;
+  memcpy(msg, dup->buffer + off, enc_len);
+  memcpy(msg + enc_len, name->name, name->size);
+  if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, hkey, 32, msg, enc_len + name->size, mac,
+                sizeof mac, &mac_len) == NULL ||
+      hmac.size != 32 || memcmp(mac, hmac.buffer, 32) != 0)
+    goto out;
+  EVP_CIPHER_CTX *cc = EVP_CIPHER_CTX_new();
+  static const uint8_t iv[16] = {0};
+  size_t soff = 0;
+  if (cc && EVP_DecryptInit_ex2(cc, EVP_aes_128_cfb(), sym, iv, NULL) == 1 &&
+      EVP_DecryptUpdate(cc, plain, &n, dup->buffer + off, (int)enc_len) == 1 &&
+      (size_t)n == enc_len &&
+      Tss2_MU_TPM2B_SENSITIVE_Unmarshal(plain, enc_len, &soff, &s) == TSS2_RC_SUCCESS &&
+      soff == enc_len) {
+    *out = s.sensitiveArea;
+    ok = 1;
+  }
+  EVP_CIPHER_CTX_free(cc);
+out:
+  EVP_PKEY_CTX_free(c);
+  OPENSSL_cleanse(seed, sizeof seed);
+  OPENSSL_cleanse(plain, sizeof plain);
+  OPENSSL_cleanse(&s, sizeof s);
+  return ok;
+}
+
+static void test_dup_wrap(EVP_PKEY *rsa, EVP_PKEY *p256) {
+  rt_err e = {0};
+  TPMT_PUBLIC ek = rsa_public(rsa), eke = ecc_public(p256, TPM2_ECC_NIST_P256);
+  rt_import_object o;
+  uint8_t data[40];
+  fill(data, sizeof data, 0x41);
+  TPM2B_PRIVATE dup;
+  TPM2B_ENCRYPTED_SECRET seed;
+  CHECK(rt_import_sealed(data, sizeof data, NULL, &o, &e) == RT_OK, "%s", e.msg);
+
+  /* duplicate = TPM2B_DIGEST(HMAC) || AES-CFB(TPM2B_SENSITIVE): the
+   * TPM2B_SENSITIVE of a 40-byte sealed object is size 2, type 2, empty
+   * authValue 2, seedValue 2 + 32, data 2 + 40. The RSA parent's duplicate
+   * opens to it in software. */
+  size_t sens = 2 + 2 + 2 + 2 + 32 + 2 + sizeof data;
+  CHECK(rt_dup_wrap(&ek, &o, &dup, &seed, &e) == RT_OK, "RSA: %s", e.msg);
+  CHECK(dup.size == 2 + 32 + sens && dup.buffer[0] == 0 && dup.buffer[1] == 32,
+        "RSA duplicate size %u", dup.size);
+  CHECK(seed.size == 256, "RSA seed size %u", seed.size);
+  TPM2B_NAME name;
+  TPMT_SENSITIVE back;
+  CHECK(rt_tpm_pub_name(&o.pub.publicArea, &name, &e) == RT_OK, "%s", e.msg);
+  CHECK(unwrap_rsa(rsa, &name, &dup, &seed, &back) && back.sensitive.bits.size == sizeof data &&
+            memcmp(back.sensitive.bits.buffer, data, sizeof data) == 0 &&
+            memcmp(back.seedValue.buffer, o.sensitive.seedValue.buffer, 32) == 0,
+        "the RSA duplicate does not open to the sensitive area");
+  /* Bound to the name: another object's name fails the HMAC. */
+  TPM2B_NAME other = name;
+  other.name[5] ^= 1;
+  CHECK(!unwrap_rsa(rsa, &other, &dup, &seed, &back), "duplicate opened under another name");
+  TPM2B_PRIVATE dup2;
+  TPM2B_ENCRYPTED_SECRET seed2;
+  CHECK(rt_dup_wrap(&ek, &o, &dup2, &seed2, &e) == RT_OK, "RSA again");
+  CHECK(memcmp(dup.buffer, dup2.buffer, dup.size) != 0, "two duplicates equal: seed not random");
+  CHECK(rt_dup_wrap(&eke, &o, &dup, &seed, &e) == RT_OK, "P-256: %s", e.msg);
+  CHECK(dup.size == 2 + 32 + sens && seed.size == 2 + 32 + 2 + 32, "P-256 sizes %u %u", dup.size,
+        seed.size);
+  /* RSA objects fit too (4096-bit: a 256-byte prime). */
+  EVP_PKEY *big = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
+  rt_import_object r;
+  CHECK(big && rt_import_rsa(big, NULL, &r, &e) == RT_OK, "RSA 4096: %s", e.msg);
+  CHECK(rt_dup_wrap(&eke, &r, &dup, &seed, &e) == RT_OK, "RSA 4096 object: %s", e.msg);
+  CHECK(dup.size == 2 + 32 + 2 + 2 + 2 + 2 + 2 + 256, "RSA 4096 duplicate size %u", dup.size);
+  EVP_PKEY_free(big);
+  OPENSSL_cleanse(&r, sizeof r);
+
+  /* The parent: the same checks as MakeCredential's EK. */
+  TPMT_PUBLIC bad = ek;
+  bad.objectAttributes &= ~TPMA_OBJECT_RESTRICTED;
+  CHECK(rt_dup_wrap(&bad, &o, &dup, &seed, &e) == RT_E_INVALID, "unrestricted parent accepted");
+  CHECK_STR_CONTAINS(e.msg, "parent: not a restricted decryption key");
+  CHECK(dup.size == 0 && seed.size == 0, "outputs not cleared on failure");
+  bad = eke;
+  bad.objectAttributes = RT_AK_ATTRS;
+  CHECK(rt_dup_wrap(&bad, &o, &dup, &seed, &e) == RT_E_INVALID, "signing key as parent");
+  CHECK_STR_CONTAINS(e.msg, "not a restricted decryption key");
+  bad = ek;
+  bad.nameAlg = TPM2_ALG_SM3_256;
+  CHECK(rt_dup_wrap(&bad, &o, &dup, &seed, &e) == RT_E_INVALID, "SM3 parent nameAlg accepted");
+  CHECK_STR_CONTAINS(e.msg, "unsupported nameAlg");
+  bad = eke;
+  bad.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+  CHECK(rt_dup_wrap(&bad, &o, &dup, &seed, &e) == RT_E_INVALID, "parent without AES accepted");
+  CHECK_STR_CONTAINS(e.msg, "symmetric");
+  bad = ek;
+  bad.parameters.rsaDetail.symmetric.mode.aes = TPM2_ALG_CTR;
+  CHECK(rt_dup_wrap(&bad, &o, &dup, &seed, &e) == RT_E_INVALID, "AES-CTR parent accepted");
+  bad = ek;
+  bad.type = TPM2_ALG_SYMCIPHER;
+  CHECK(rt_dup_wrap(&bad, &o, &dup, &seed, &e) == RT_E_INVALID, "symcipher parent accepted");
+  CHECK_STR_CONTAINS(e.msg, "unsupported key type");
+  bad = eke;
+  bad.unique.ecc.x.buffer[0] ^= 0x40;
+  CHECK(rt_dup_wrap(&bad, &o, &dup, &seed, &e) == RT_E_INVALID, "off-curve parent accepted");
+  CHECK_STR_CONTAINS(e.msg, "parent: ");
+
+  /* The object: what Import refuses, and a sensitive area of another type. */
+  rt_import_object ob = o;
+  ob.pub.publicArea.objectAttributes |= TPMA_OBJECT_FIXEDTPM;
+  CHECK(rt_dup_wrap(&ek, &ob, &dup, &seed, &e) == RT_E_INVALID, "fixedTPM object accepted");
+  CHECK_STR_CONTAINS(e.msg, "fixedTPM");
+  ob = o;
+  ob.pub.publicArea.objectAttributes |= TPMA_OBJECT_FIXEDPARENT;
+  CHECK(rt_dup_wrap(&ek, &ob, &dup, &seed, &e) == RT_E_INVALID, "fixedParent object accepted");
+  ob = o;
+  ob.pub.publicArea.objectAttributes |= TPMA_OBJECT_ENCRYPTEDDUPLICATION;
+  CHECK(rt_dup_wrap(&ek, &ob, &dup, &seed, &e) == RT_E_INVALID,
+        "encryptedDuplication without inner wrapper accepted");
+  ob = o;
+  ob.sensitive.sensitiveType = TPM2_ALG_RSA;
+  CHECK(rt_dup_wrap(&ek, &ob, &dup, &seed, &e) == RT_E_INVALID, "mismatched sensitive accepted");
+  CHECK_STR_CONTAINS(e.msg, "sensitive area of type");
+  ob = o;
+  ob.pub.publicArea.nameAlg = TPM2_ALG_SM3_256;
+  CHECK(rt_dup_wrap(&ek, &ob, &dup, &seed, &e) == RT_E_INVALID, "SM3 object nameAlg accepted");
+  CHECK(rt_dup_wrap(&ek, NULL, &dup, &seed, &e) == RT_E_INVALID, "NULL object");
+  CHECK(rt_dup_wrap(&ek, &o, NULL, &seed, &e) == RT_E_INVALID, "NULL duplicate");
+  OPENSSL_cleanse(&o, sizeof o);
+  OPENSSL_cleanse(&ob, sizeof ob);
+}
+
 int main(void) {
   EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
   EVP_PKEY *rsa2 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
@@ -706,6 +1027,9 @@ int main(void) {
     test_sig(rsa, rsa2, p256, p384);
     test_attest(p256);
     test_makecred(rsa, p256, p384);
+    test_policy_pcr();
+    test_import_objects(rsa, p256);
+    test_dup_wrap(rsa, p256);
   }
   EVP_PKEY_free(rsa);
   EVP_PKEY_free(rsa2);

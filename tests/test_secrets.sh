@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Sealed secret delivery end to end on swtpm, with the real binaries:
+#   - the verifier's policy delivers a PCR-bound sealed secret, an unbound
+#     one and an RSA key with its certificate; rattest-bootstrap enroll
+#     imports them under the EK, proves receipt, and the verifier's audit
+#     records delivery and confirmation (names only);
+#   - `rattest-bootstrap unseal` returns exactly the secret, until PCR 7 is
+#     extended: then "PCR policy not satisfied" (the unbound one still opens);
+#   - the imported RSA key is an identity: s_server -Verify answers HTTP 200
+#     to s_client -key rattest:legacy;
+#   - no secret byte appears in the audit, the logs or the state directory;
+#   - proofs the machine could not have made are refused (SECRET_PROOF) and
+#     a confirm token is single use (TOKEN_REPLAYED).
+# Usage (under with-swtpm): test_secrets.sh BUILD_DIR
+set -euo pipefail
+build=${1:?usage}
+src=$(cd "$(dirname "$0")/.." && pwd)
+V="$build/bin/rattest-verifier"
+B="$build/bin/rattest-bootstrap"
+TAMPER="$build/tests/rt_enroll_tamper"
+LOG="$src/tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin"
+export RATTEST_TAMPER_LOG="$LOG"
+work=$(mktemp -d)
+vpid="" spid=""
+stop() {
+  for p in $vpid $spid; do kill "$p" 2> /dev/null || true; wait "$p" 2> /dev/null || true; done
+  vpid="" spid=""
+}
+trap 'stop; rm -rf "$work"' EXIT
+. "$(dirname "$0")/lib/assert.sh"
+# The provider under test; under ASan the uninstrumented openssl needs the
+# runtime preloaded to load it.
+export OPENSSL_MODULES="$build/lib"
+PRELOAD=()
+[ -n "${RATTEST_PRELOAD:-}" ] && PRELOAD=(env LD_PRELOAD="$RATTEST_PRELOAD" ASAN_OPTIONS=detect_leaks=0)
+
+"$src/certs/mkpki" "$work/pki" > /dev/null
+"$build/tests/rt_log_extend" "$LOG" > /dev/null
+
+# The secrets: text, so that grep can look for them.
+umask 077
+printf 'disk-key-%s' "$(openssl rand -hex 24)" > "$work/disk.secret"
+printf 'api-token-%s' "$(openssl rand -hex 24)" > "$work/plain.secret"
+# An existing client identity: key + certificate from a CA of its own.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=legacy-ca \
+  -keyout "$work/legacy-ca.key" -out "$work/legacy-ca.pem" 2> /dev/null
+openssl genrsa -out "$work/legacy.key" 2048 2> /dev/null
+openssl req -new -key "$work/legacy.key" -subj /CN=legacy -out "$work/legacy.csr" 2> /dev/null
+printf 'extendedKeyUsage=clientAuth\n' > "$work/ext"
+openssl x509 -req -in "$work/legacy.csr" -CA "$work/legacy-ca.pem" -CAkey "$work/legacy-ca.key" \
+  -CAcreateserial -days 2 -extfile "$work/ext" -out "$work/legacy.pem" 2> /dev/null
+umask 022
+cat > "$work/policy.json" << EOF
+{"secrets": [
+  {"name": "disk", "type": "sealed", "file": "$work/disk.secret", "pcrs": {"sha256": [7]}},
+  {"name": "plain", "type": "sealed", "file": "$work/plain.secret"},
+  {"name": "legacy", "type": "rsa-key", "key_file": "$work/legacy.key",
+   "cert_file": "$work/legacy.pem"}]}
+EOF
+
+start_verifier() {
+  rm -f "$work/port"
+  "$V" serve --listen 127.0.0.1:0 --tls-cert "$work/pki/server-chain.pem" \
+    --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
+    --issuer-key "$work/pki/issuer.key" --ek-ca "$RATTEST_EK_CA_BUNDLE" \
+    --port-file "$work/port" "$@" > "$work/audit.log" 2> "$work/verifier.log" &
+  vpid=$!
+  for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+  [ -s "$work/port" ] || { cat "$work/verifier.log" >&2; exit 1; }
+  port=$(cat "$work/port")
+}
+
+# --- a secret file others may read is refused at start-up -------------------
+chmod 644 "$work/plain.secret"
+if "$V" policy check "$work/policy.json" "$LOG" > "$work/out" 2>&1; then bad "0644 secret accepted"; else
+  grep -q "secrets\[1\].file: secret .*mode 0644 lets group or others read it" "$work/out" && ok ||
+    bad "0644 secret: $(cat "$work/out")"
+fi
+chmod 600 "$work/plain.secret"
+
+# --- enrollment delivers, the bootstrap receives and proves ------------------
+start_verifier --policy "$work/policy.json"
+state=$work/state
+check "enroll with secrets" "$B" enroll --verifier "localhost:$port" --ca "$work/pki/tls-ca.pem" \
+  --state-dir "$state" --key-alg ecc-p256 --ek rsa --event-log "$LOG" --timeout 60s
+grep -q '"method":"Finish","decision":"accept".*"secrets":"disk,plain,legacy"' "$work/audit.log" &&
+  ok || bad "Finish audit: $(grep Finish "$work/audit.log")"
+grep -q '"method":"Confirm","decision":"accept".*"secrets":"disk,plain,legacy"' "$work/audit.log" &&
+  ok || bad "Confirm audit: $(grep Confirm "$work/audit.log" || echo none)"
+
+# --- unseal -------------------------------------------------------------------
+"$B" unseal disk --state-dir "$state" > "$work/disk.out" && cmp -s "$work/disk.out" "$work/disk.secret" &&
+  ok || bad "unseal disk to stdout"
+check "unseal --out" "$B" unseal plain --state-dir "$state" --out "$work/plain.out"
+cmp -s "$work/plain.out" "$work/plain.secret" && ok || bad "unsealed plain differs"
+[ "$(stat -c %a "$work/plain.out")" = 600 ] && ok || bad "unseal --out mode $(stat -c %a "$work/plain.out")"
+if "$B" unseal nosuch --state-dir "$state" > "$work/out" 2>&1; then bad "unknown secret unsealed"; else ok; fi
+if "$B" unseal legacy --state-dir "$state" > "$work/out" 2>&1; then bad "rsa-key unsealed"; else ok; fi
+
+# --- the imported RSA key is an identity: mTLS judged by s_server -----------
+spd=$((20000 + RANDOM % 20000))
+openssl s_server -www -accept "127.0.0.1:$spd" -cert "$work/pki/server-chain.pem" \
+  -key "$work/pki/server.key" -Verify 1 -verify_return_error -CAfile "$work/legacy-ca.pem" \
+  > "$work/s_server.log" 2>&1 &
+spid=$!
+for _ in $(seq 100); do grep -q ACCEPT "$work/s_server.log" && break; sleep 0.05; done
+printf 'GET / HTTP/1.0\r\n\r\n' | RATTEST_STATE_DIR=$state timeout 30 "${PRELOAD[@]}" \
+  openssl s_client -provider rattest -provider default -connect "127.0.0.1:$spd" \
+  -key rattest:legacy -cert rattest:legacy -CAfile "$work/pki/tls-ca.pem" -quiet \
+  > "$work/s_client.out" 2> "$work/s_client.err" || true
+grep -q "^HTTP/1.0 200" "$work/s_client.out" && ok || bad "mTLS with rattest:legacy: $(head -c 400 "$work/s_client.err")"
+
+# --- the secrets are nowhere but in the verifier's files -----------------------
+for f in disk plain; do
+  if grep -rqF "$(cat "$work/$f.secret")" "$state" "$work/audit.log" "$work/verifier.log"; then
+    bad "secret $f found in the state or the logs"
+  else ok; fi
+done
+[ -z "$(find "$state/secrets" -type f ! -perm 600)" ] && ok || bad "secret blobs not 0600"
+
+# --- proofs the machine could not make -----------------------------------------
+stop
+start_verifier --policy "$work/policy.json"
+expect() { # MUTATION "STATUS CODE"
+  set +e
+  "$TAMPER" "localhost:$port" "$work/pki/tls-ca.pem" "$1" > "$work/out" 2> "$work/err"
+  local rc=$?
+  set -e
+  local got
+  got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
+  if [ "$rc" -eq 0 ] && [ "$got" = "$2" ]; then ok; else bad "$1: got \"$got\" (rc=$rc), want \"$2\" $(head -c 300 "$work/err")"; fi
+}
+expect confirm-wrong "PERMISSION_DENIED SECRET_PROOF"
+tail -n 1 "$work/audit.log" | grep -q '"method":"Confirm","decision":"reject","code":"SECRET_PROOF","reason":"secret disk: the proof of receipt does not match the secret"' &&
+  ok || bad "wrong proof audit: $(tail -n 1 "$work/audit.log")"
+expect confirm-missing "PERMISSION_DENIED SECRET_PROOF"
+expect confirm-replayed "PERMISSION_DENIED TOKEN_REPLAYED"
+
+# --- a PCR change seals the secret away ----------------------------------------
+tpm2_pcrextend 7:sha256=0000000000000000000000000000000000000000000000000000000000000000 > /dev/null
+if "$B" unseal disk --state-dir "$state" > "$work/out" 2> "$work/err"; then bad "unsealed after PCR 7 changed"; else
+  grep -q "PCR policy not satisfied" "$work/err" && ok || bad "PCR change message: $(cat "$work/err")"
+fi
+"$B" unseal plain --state-dir "$state" | cmp -s - "$work/plain.secret" && ok || bad "unbound secret after PCR change"
+
+finish "test_secrets.sh (${RATTEST_TPM_MODE:-direct})"
