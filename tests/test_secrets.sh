@@ -77,6 +77,20 @@ if "$V" policy check "$work/policy.json" "$LOG" > "$work/out" 2>&1; then bad "06
     bad "0644 secret: $(cat "$work/out")"
 fi
 chmod 600 "$work/plain.secret"
+# A PCR the quote does not cover cannot be sealed to; a certificate of
+# another key is refused.
+refused_policy() { # JSON WANT
+  printf '%s' "$1" > "$work/bad.json"
+  if "$V" policy check "$work/bad.json" "$LOG" > "$work/out" 2>&1; then bad "accepted: $1"; else
+    grep -qF "$2" "$work/out" && ok || bad "$1: $(cat "$work/out")"
+  fi
+}
+refused_policy "{\"secrets\": [{\"name\": \"d\", \"type\": \"sealed\", \"file\": \"$work/disk.secret\", \"pcrs\": {\"sha256\": [9]}}]}" \
+  "secrets[0].pcrs.sha256[0]: PCR 9 is not in the policy's pcrs.sha256"
+refused_policy "{\"secrets\": [{\"name\": \"k\", \"type\": \"rsa-key\", \"key_file\": \"$work/legacy.key\", \"cert_file\": \"$work/legacy-ca.pem\"}]}" \
+  "secrets[0].cert_file: the first certificate of"
+refused_policy "{\"secrets\": [{\"name\": \"k\", \"type\": \"rsa-key\", \"key_file\": \"$work/legacy-ca.key\", \"cert_file\": \"$work/legacy-ca.pem\"}]}" \
+  "holds no unencrypted PEM RSA key"
 
 # --- enrollment delivers, the bootstrap receives and proves ------------------
 start_verifier --policy "$work/policy.json"

@@ -111,11 +111,15 @@ static int add_cert(const uint8_t *der, size_t len, void *arg) {
 
 static rt_code parse_rsa_key(const char *path, json_t *v, rt_secret_conf *c, rt_err *err) {
   static const char *const keys[] = {"name", "type", "key_file", "cert_file", NULL};
+  /* Said before the generic unknown-key error: a user may well expect it. */
+  if (json_object_get(v, "pcrs") != NULL)
+    return rt_err_set(err, RT_E_INVALID,
+                      "%s.pcrs: not supported for rsa-key (the provider runs no policy session "
+                      "to sign)",
+                      path);
   rt_code code = check_keys(v, path, keys, err);
   if (code != RT_OK)
     return code;
-  if (json_object_get(v, "pcrs") != NULL)
-    return rt_err_set(err, RT_E_INVALID, "%s.pcrs: not supported for rsa-key", path);
   const char *key_file = get_string(v, "key_file"), *cert_file = get_string(v, "cert_file");
   if (key_file == NULL || cert_file == NULL)
     return rt_err_set(err, RT_E_INVALID, "%s: rsa-key needs key_file and cert_file", path);

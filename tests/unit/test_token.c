@@ -543,11 +543,71 @@ static void test_race(void) {
   rt_replay_guard_free(race_guard);
 }
 
+/* Confirm tokens: round trip, and the two kinds never open as each other
+ * (their AAD contexts differ), though sealed under the same key. */
+static void test_confirm(void) {
+  rt_err e;
+  rt_token_key *key = NULL;
+  CHECK(rt_token_key_random(&key, &e) == RT_OK, "%s", e.msg);
+  rt_confirm_state *cs = NULL;
+  CHECK(rt_confirm_state_new(NOW, 300, &cs, &e) == RT_OK, "%s", e.msg);
+  if (cs == NULL || key == NULL) {
+    rt_token_key_free(key);
+    return;
+  }
+  uint8_t *tok = NULL;
+  size_t len = 0;
+  /* Incomplete: no name, no EK hash, nothing delivered. */
+  CHECK(rt_confirm_seal(key, cs, &tok, &len, &e) == RT_E_INVALID && tok == NULL,
+        "incomplete confirm state sealed");
+  cs->name = strdup("web");
+  cs->ek_cert_sha256.data = calloc(1, 32);
+  cs->ek_cert_sha256.len = 32;
+  CHECK(rt_confirm_seal(key, cs, &tok, &len, &e) == RT_E_INVALID && strstr(e.msg, "delivered"),
+        "nothing delivered sealed: %s", e.msg);
+  CHECK(rt_confirm_state_add(cs, "disk", 1, &e) == RT_OK &&
+            rt_confirm_state_add(cs, "legacy", 2, &e) == RT_OK,
+        "%s", e.msg);
+  CHECK(rt_confirm_seal(key, cs, &tok, &len, &e) == RT_OK, "%s", e.msg);
+  rt_confirm_state *got = NULL;
+  rt_token_reason why;
+  CHECK(rt_confirm_open(key, tok, len, NOW + 1, &got, &why, &e) == RT_OK, "%s", e.msg);
+  CHECK(got != NULL && strcmp(got->name, "web") == 0 && got->n_delivered == 2 &&
+            strcmp(got->delivered[1]->name, "legacy") == 0 && got->delivered[1]->kind == 2 &&
+            got->nonce.len == 32 && memcmp(got->nonce.data, cs->nonce.data, 32) == 0,
+        "confirm round trip");
+  rt_confirm_state_free(got);
+  got = NULL;
+  CHECK(rt_confirm_open(key, tok, len, NOW + 300, &got, &why, &e) != RT_OK &&
+            why == RT_TOKEN_EXPIRED,
+        "expired confirm token opened");
+  /* A confirm token is no session token, and back. */
+  rt_session_state *ss = NULL;
+  CHECK(rt_token_open(key, tok, len, NOW + 1, &ss, &why, &e) != RT_OK && why == RT_TOKEN_BAD_TAG,
+        "confirm token opened as a session token");
+  rt_token_state_free(ss);
+  free(tok);
+  rt_session_state *st = make_state(NOW, 300);
+  tok = NULL;
+  if (st != NULL && rt_token_seal(key, st, &tok, &len, &e) == RT_OK) {
+    CHECK(rt_confirm_open(key, tok, len, NOW + 1, &got, &why, &e) != RT_OK &&
+              why == RT_TOKEN_BAD_TAG,
+          "session token opened as a confirm token");
+    rt_confirm_state_free(got);
+  }
+  free(tok);
+  rt_token_state_free(st);
+  CHECK(rt_confirm_state_new(NOW, 0, &got, &e) == RT_E_INVALID, "zero lifetime");
+  rt_confirm_state_free(cs);
+  rt_token_key_free(key);
+}
+
 int main(void) {
   char dir[] = "/tmp/rt_test_token.XXXXXX";
   if (mkdtemp(dir) == NULL)
     return 2;
   test_round_trip();
+  test_confirm();
   test_format(dir);
   test_key_files(dir);
   test_guard();
