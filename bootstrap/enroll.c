@@ -650,6 +650,15 @@ int rt_enroll(const rt_enroll_opts *o) {
     return fail("state", err.msg);
   rt_identity previous;
   int have_previous = rt_state_get(e.state, o->name, &previous, &err) == RT_OK;
+  /* A delivered RSA key is an identity too, but not one enroll may replace:
+   * refused before anything touches the TPM. */
+  rt_secret_entry clash;
+  if (rt_state_secret_get(e.state, o->name, &clash, &err) == RT_OK &&
+      clash.type == RT_SECRET_TYPE_RSA_KEY) {
+    rt_state_free(e.state);
+    return fail(o->name, "is the name of an RSA key the verifier delivered, not of an "
+                         "enrolled identity: choose another --name");
+  }
 
   rt_tpm_quiet_tss_logs();
   if (rt_tpm_open(o->tcti, &e.tpm, &err) != RT_OK) {

@@ -11,9 +11,11 @@
 #   - no secret byte appears in the audit, the logs or the state directory;
 #   - proofs the machine could not have made are refused (SECRET_PROOF) and
 #     a confirm token is single use (TOKEN_REPLAYED).
-# Usage (under with-swtpm): test_secrets.sh BUILD_DIR
+# Usage (under with-swtpm): test_secrets.sh BUILD_DIR [rsa|ecc]  (the EK the
+# bootstrap enrolls with, so blobs are wrapped to it)
 set -euo pipefail
 build=${1:?usage}
+ek=${2:-rsa}
 src=$(cd "$(dirname "$0")/.." && pwd)
 V="$build/bin/rattest-verifier"
 B="$build/bin/rattest-bootstrap"
@@ -96,11 +98,18 @@ refused_policy "{\"secrets\": [{\"name\": \"k\", \"type\": \"rsa-key\", \"key_fi
 start_verifier --policy "$work/policy.json"
 state=$work/state
 check "enroll with secrets" "$B" enroll --verifier "localhost:$port" --ca "$work/pki/tls-ca.pem" \
-  --state-dir "$state" --key-alg ecc-p256 --ek rsa --event-log "$LOG" --timeout 60s
+  --state-dir "$state" --key-alg ecc-p256 --ek "$ek" --event-log "$LOG" --timeout 60s
 grep -q '"method":"Finish","decision":"accept".*"secrets":"disk,plain,legacy"' "$work/audit.log" &&
   ok || bad "Finish audit: $(grep Finish "$work/audit.log")"
 grep -q '"method":"Confirm","decision":"accept".*"secrets":"disk,plain,legacy"' "$work/audit.log" &&
   ok || bad "Confirm audit: $(grep Confirm "$work/audit.log" || echo none)"
+
+# The delivered key's name is not one enroll may take over.
+if "$B" enroll --verifier "localhost:$port" --ca "$work/pki/tls-ca.pem" --state-dir "$state" \
+  --name legacy --event-log "$LOG" --timeout 30s > "$work/out" 2>&1; then bad "enroll --name legacy"; else
+  grep -q "legacy: is the name of an RSA key the verifier delivered" "$work/out" && ok ||
+    bad "enroll --name legacy: $(cat "$work/out")"
+fi
 
 # --- unseal -------------------------------------------------------------------
 "$B" unseal disk --state-dir "$state" > "$work/disk.out" && cmp -s "$work/disk.out" "$work/disk.secret" &&
@@ -157,4 +166,4 @@ if "$B" unseal disk --state-dir "$state" > "$work/out" 2> "$work/err"; then bad 
 fi
 "$B" unseal plain --state-dir "$state" | cmp -s - "$work/plain.secret" && ok || bad "unbound secret after PCR change"
 
-finish "test_secrets.sh (${RATTEST_TPM_MODE:-direct})"
+finish "test_secrets.sh ($ek EK, ${RATTEST_TPM_MODE:-direct})"
