@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy_json.h"
 #include "rattest.pb-c.h"
 #include "rt_cli.h"
 #include "rt_file.h"
@@ -92,9 +93,8 @@ static rt_code nomem(rt_err *err) {
   return rt_err_set(err, RT_E_NOMEM, "policy: out of memory");
 }
 
-/* Every key of obj must be in allowed (NULL-terminated). */
-static rt_code check_keys(json_t *obj, const char *prefix, const char *const *allowed,
-                          rt_err *err) {
+rt_code rt_policy_check_keys(json_t *obj, const char *prefix, const char *const *allowed,
+                             rt_err *err) {
   const char *key;
   json_t *v;
   json_object_foreach(obj, key, v) {
@@ -383,7 +383,7 @@ static rt_code parse_subject(rt_policy *p, json_t *v, rt_err *err) {
   if (!json_is_object(v))
     return rt_err_set(err, RT_E_INVALID, "subject: expected an object");
   static const char *const keys[] = {"common_name", "organization", "organizational_unit", NULL};
-  rt_code code = check_keys(v, "subject", keys, err);
+  rt_code code = rt_policy_check_keys(v, "subject", keys, err);
   if (code != RT_OK)
     return code;
   char **dst[] = {&p->common_name, &p->organization, &p->organizational_unit};
@@ -488,7 +488,7 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
                                      "platform_cert",
                                      "secrets",
                                      NULL};
-  rt_code code = check_keys(root, "", keys, err);
+  rt_code code = rt_policy_check_keys(root, "", keys, err);
   /* Fixed order, not the file's: allow_sha1 decides whether a sha1 bank may
    * be demanded, and pcrs whether an expected value can ever be checked. */
   if (code == RT_OK)

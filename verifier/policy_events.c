@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy_json.h"
 #include "rt_hex.h"
 
 #define PCR_BOOT_APPS 4
@@ -118,13 +119,11 @@ static rt_code parse_separators(json_t *v, uint32_t quoted, uint32_t *out, rt_er
 static rt_code parse_boot_apps(rt_policy_events *p, json_t *v, uint32_t quoted, rt_err *err) {
   if (!json_is_object(v) || json_object_size(v) == 0)
     return rt_err_set(err, RT_E_INVALID, "events.boot_apps: expected an object with allow/forbid");
-  const char *key;
+  static const char *const keys[] = {"allow", "forbid", NULL};
   json_t *list;
-  json_object_foreach(v, key, list) {
-    if (strcmp(key, "allow") != 0 && strcmp(key, "forbid") != 0)
-      return rt_err_set(err, RT_E_INVALID, "events.boot_apps.%.32s: unknown key", key);
-  }
-  rt_code code = need_pcr("events.boot_apps", quoted, PCR_BOOT_APPS, err);
+  rt_code code = rt_policy_check_keys(v, "events.boot_apps", keys, err);
+  if (code == RT_OK)
+    code = need_pcr("events.boot_apps", quoted, PCR_BOOT_APPS, err);
   if (code == RT_OK && (list = json_object_get(v, "allow")) != NULL)
     code = parse_digests("events.boot_apps.allow", list, &p->apps_allow, err);
   if (code == RT_OK && (list = json_object_get(v, "forbid")) != NULL)
@@ -167,16 +166,10 @@ static rt_code parse_all(rt_policy_events *p, json_t *v, uint32_t quoted, rt_err
   static const char *const keys[] = {"secure_boot",          "separators",  "boot_apps",
                                      "dbx_required",         "authorities", "kernel_cmdline",
                                      "no_mismatched_events", NULL};
-  const char *key;
   json_t *e;
-  json_object_foreach(v, key, e) {
-    size_t i = 0;
-    while (keys[i] != NULL && strcmp(keys[i], key) != 0)
-      i++;
-    if (keys[i] == NULL)
-      return rt_err_set(err, RT_E_INVALID, "events.%.32s: unknown key", key);
-  }
-  rt_code code = get_flag(v, "secure_boot", &p->secure_boot, err);
+  rt_code code = rt_policy_check_keys(v, "events", keys, err);
+  if (code == RT_OK)
+    code = get_flag(v, "secure_boot", &p->secure_boot, err);
   if (code == RT_OK)
     code = get_flag(v, "no_mismatched_events", &p->no_mismatch, err);
   if (code == RT_OK && p->secure_boot)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ek_check.h" /* rt_cert_file_each */
+#include "policy_json.h"
 #include "rt_eventlog.h"
 #include "rt_file.h"
 #include "rt_pcrsel.h"
@@ -19,19 +20,6 @@
 
 static rt_code nomem(rt_err *err) {
   return rt_err_set(err, RT_E_NOMEM, "policy: out of memory");
-}
-
-static rt_code check_keys(json_t *obj, const char *path, const char *const *allowed, rt_err *err) {
-  const char *key;
-  json_t *v;
-  json_object_foreach(obj, key, v) {
-    size_t i = 0;
-    while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
-      i++;
-    if (allowed[i] == NULL)
-      return rt_err_set(err, RT_E_INVALID, "%s.%.32s: unknown key", path, key);
-  }
-  return RT_OK;
 }
 
 static const char *get_string(json_t *obj, const char *key) {
@@ -78,7 +66,7 @@ static rt_code parse_pcrs(const char *path, json_t *v, const TPML_PCR_SELECTION 
 
 static rt_code parse_sealed(const char *path, json_t *v, rt_secret_conf *c, rt_err *err) {
   static const char *const keys[] = {"name", "type", "file", "pcrs", NULL};
-  rt_code code = check_keys(v, path, keys, err);
+  rt_code code = rt_policy_check_keys(v, path, keys, err);
   if (code != RT_OK)
     return code;
   const char *file = get_string(v, "file");
@@ -117,7 +105,7 @@ static rt_code parse_rsa_key(const char *path, json_t *v, rt_secret_conf *c, rt_
                       "%s.pcrs: not supported for rsa-key (the provider runs no policy session "
                       "to sign)",
                       path);
-  rt_code code = check_keys(v, path, keys, err);
+  rt_code code = rt_policy_check_keys(v, path, keys, err);
   if (code != RT_OK)
     return code;
   const char *key_file = get_string(v, "key_file"), *cert_file = get_string(v, "cert_file");
