@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_ek_parent.h"
 #include "rt_log.h"
 #include "rt_templates.h"
 #include "rt_tpm_pub.h"
@@ -17,9 +18,9 @@ static const struct ek_kind {
   rt_key_alg template_alg;
   const char *label;
 } kinds[] = {
-    {RT_EK_RSA, RT_NV_EK_CERT_RSA2048, 0x81010001u, RT_ALG_RSA_2048, "RSA 2048"},
-    {RT_EK_ECC, RT_NV_EK_CERT_ECC_P256, 0x81010002u, RT_ALG_ECC_P256, "ECC P-256"},
-    {RT_EK_ECC, RT_NV_EK_CERT_ECC_P384, 0x81010016u, RT_ALG_NONE, "ECC P-384"},
+    {RT_EK_RSA, RT_NV_EK_CERT_RSA2048, RT_EK_HANDLE_RSA2048, RT_ALG_RSA_2048, "RSA 2048"},
+    {RT_EK_ECC, RT_NV_EK_CERT_ECC_P256, RT_EK_HANDLE_ECC_P256, RT_ALG_ECC_P256, "ECC P-256"},
+    {RT_EK_ECC, RT_NV_EK_CERT_ECC_P384, RT_EK_HANDLE_ECC_P384, RT_ALG_NONE, "ECC P-384"},
 };
 
 static EVP_PKEY *cert_key(const rt_nv_cert *c) {
@@ -76,24 +77,6 @@ static rt_code open_persistent(rt_tpm *tpm, uint32_t handle, ESYS_TR *tr, TPM2B_
   return RT_OK;
 }
 
-static rt_code create_from_template(rt_tpm *tpm, rt_key_alg alg, ESYS_TR *tr, TPM2B_PUBLIC *pub,
-                                    rt_err *err) {
-  TPM2B_PUBLIC tmpl = rt_template_ek(alg);
-  TPM2B_SENSITIVE_CREATE sens;
-  memset(&sens, 0, sizeof sens);
-  TPM2B_DATA outside = {.size = 0};
-  TPML_PCR_SELECTION pcrs = {.count = 0};
-  TPM2B_PUBLIC *out = NULL;
-  TSS2_RC rc =
-      Esys_CreatePrimary(tpm->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                         ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, tr, &out, NULL, NULL, NULL);
-  if (rc != TSS2_RC_SUCCESS)
-    return rt_tpm_rc(err, rc, "creating the EK from the TCG template");
-  *pub = *out;
-  Esys_Free(out);
-  return RT_OK;
-}
-
 rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, rt_ek *ek, rt_err *err) {
   memset(ek, 0, sizeof *ek);
   ek->handle = ESYS_TR_NONE;
@@ -126,7 +109,7 @@ rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, rt_ek *ek, rt_err *err) {
       code = RT_E_NOT_FOUND;
     }
     if (code == RT_E_NOT_FOUND && k->template_alg != RT_ALG_NONE) {
-      code = create_from_template(tpm, k->template_alg, &tr, &pub, &why);
+      code = rt_ek_create(tpm, k->template_alg, &tr, &pub, &why);
       transient = code == RT_OK;
       if (code == RT_OK && !rt_tpm_pub_matches(&pub.publicArea, certified)) {
         rt_warn("the %s EK from the TCG template does not match its certificate", k->label);
@@ -180,22 +163,5 @@ rt_code rt_platform_cert_read(rt_tpm *tpm, uint8_t **der, size_t *len, rt_err *e
 }
 
 rt_code rt_ek_auth(rt_tpm *tpm, const rt_ek *ek, ESYS_TR *session, rt_err *err) {
-  if (ek->pub.publicArea.objectAttributes & TPMA_OBJECT_USERWITHAUTH) {
-    *session = ESYS_TR_PASSWORD;
-    return RT_OK;
-  }
-  /* The policy digest is computed with the EK's name algorithm. */
-  TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
-  TSS2_RC rc = Esys_StartAuthSession(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                     ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym,
-                                     ek->pub.publicArea.nameAlg, session);
-  if (rc != TSS2_RC_SUCCESS)
-    return rt_tpm_rc(err, rc, "starting the EK policy session");
-  rc = Esys_PolicySecret(tpm->esys, ESYS_TR_RH_ENDORSEMENT, *session, ESYS_TR_PASSWORD,
-                         ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL, NULL, 0, NULL, NULL);
-  if (rc != TSS2_RC_SUCCESS) {
-    rt_tpm_flush(tpm, session);
-    return rt_tpm_rc(err, rc, "PolicySecret(endorsement) for the EK");
-  }
-  return RT_OK;
+  return rt_ek_auth_session(tpm, &ek->pub.publicArea, session, err);
 }

@@ -8,6 +8,7 @@
 
 #include "idkey.h"
 #include "rt_secret_proof.h"
+#include "rt_templates.h"
 #include "rt_tpm_pub.h"
 #include "secret_store.h"
 #include "secrets.h"
@@ -20,9 +21,10 @@ static uint32_t ek_parent(rt_tpm *tpm, const rt_ek *ek) {
   if (Esys_TR_GetTpmHandle(tpm->esys, ek->handle, &h) == TSS2_RC_SUCCESS && (h >> 24) == 0x81)
     return h;
   if (ek->pub.publicArea.type == TPM2_ALG_RSA)
-    return 0x81010001u;
-  return ek->pub.publicArea.parameters.eccDetail.curveID == TPM2_ECC_NIST_P384 ? 0x81010016u
-                                                                               : 0x81010002u;
+    return RT_EK_HANDLE_RSA2048;
+  return ek->pub.publicArea.parameters.eccDetail.curveID == TPM2_ECC_NIST_P384
+             ? RT_EK_HANDLE_ECC_P384
+             : RT_EK_HANDLE_ECC_P256;
 }
 
 /* Checked before the key goes into the TPM: a certificate for another key

@@ -22,6 +22,28 @@ rt_key_alg rt_key_alg_of(const TPMT_PUBLIC *pub);
  * the manufacturer certified. */
 TPM2B_PUBLIC rt_template_ek(rt_key_alg alg);
 
+/* Persistent EK handles of the TCG EK Credential Profile: 0x81010000 to
+ * 0x810100ff is the endorsement range, 0x81010001 holds the RSA 2048 EK
+ * (template L-1), 0x81010002 the ECC P-256 one (L-2) and 0x81010016 the
+ * high-range ECC P-384 one (H-3, no template here: persistent only). */
+#define RT_EK_HANDLE_FIRST 0x81010000u
+#define RT_EK_HANDLE_LAST 0x810100ffu
+#define RT_EK_HANDLE_RSA2048 0x81010001u
+#define RT_EK_HANDLE_ECC_P256 0x81010002u
+#define RT_EK_HANDLE_ECC_P384 0x81010016u
+
+/* The TCG default template that belongs at an EK handle: RT_ALG_RSA_2048 for
+ * 0x81010001, RT_ALG_ECC_P256 for 0x81010002, RT_ALG_NONE otherwise. */
+rt_key_alg rt_ek_template_alg(uint32_t handle);
+
+/* Why pub is not shaped like a TCG EK, or NULL when it is: a restricted
+ * decryption (storage) key, not a signing key, fixedTPM, fixedParent,
+ * adminWithPolicy, whose authPolicy is the profile's PolicySecret(endorsement)
+ * digest (PolicyA, SHA-256, low-range templates without userWithAuth) or
+ * PolicyB of its name algorithm (high-range templates, with userWithAuth).
+ * It says nothing about the hierarchy: see rt_ek_parent.h. */
+const char *rt_ek_shape_problem(const TPMT_PUBLIC *pub);
+
 /* Attestation key: restricted signing key with the attributes the verifier
  * demands (RT_AK_ATTRS), name algorithm SHA-256. */
 #define RT_AK_ATTRS                                                                                \

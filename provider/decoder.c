@@ -2,7 +2,7 @@
  *
  * Two steps, as OpenSSL chains decoders: PEM with the TSS2 label becomes DER
  * of structure "TSS2"; a key decoder turns that into our key object, loaded
- * into the TPM under the SRK, passed by reference.
+ * into the TPM under its parent (SRK or EK, key.c), passed by reference.
  *
  * Why the DER is tagged: OpenSSL 3.0's file store hands an object reference
  * it gets straight from a decoder to whatever "EC"/"RSA" keymgmt it fetches,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "provider.h"
+#include "rt_ek_parent.h"
 #include "rt_srk.h"
 
 rt_key *rt_key_new(rt_provctx *ctx) {
@@ -169,14 +170,29 @@ EVP_PKEY *rt_key_soft(rt_key *key, rt_err *err) {
   return pk;
 }
 
-/* Loads the file key under the SRK and flushes the SRK at once: at most two
- * transient objects at any time, so no resource manager is needed. */
+/* Loads the file key under its parent, which is one of the two a key file
+ * can name that need no password and no persistent object of ours:
+ *   - 0x40000001 (or 0): the standard SRK, re-created with CreatePrimary and
+ *     flushed at once;
+ *   - an EK handle (0x81010000-0x810100ff): a key imported under the EK,
+ *     as rattest-bootstrap writes a key the verifier delivered; the EK
+ *     (persistent and checked to be one, or re-created from its TCG
+ *     template) needs a PolicySecret(endorsement) session, see
+ *     common/rt_ek_parent.h.
+ * Either way at most two transient objects exist at any time (parent and
+ * key) and only the key stays, so no resource manager is needed. Any other
+ * persistent parent is refused: its authorization is unknown to us, and a
+ * key file could name any object of the TPM. */
 static rt_code load_file_key(rt_key *key, rt_tpm *tpm, rt_err *err) {
   const rt_tss2key *f = key->file;
+  if (rt_ek_handle(f->parent))
+    return rt_ek_parent_load(tpm, key->ctx->libctx, RT_PROPQ_OTHERS, f->parent, &f->pub, &f->priv,
+                             &key->tr, err);
   if (f->parent != 0x40000001u && f->parent != 0)
     return rt_err_set(err, RT_E_INVALID,
-                      "key file parent 0x%08x: only 0x40000001 (the standard SRK) is supported",
-                      f->parent);
+                      "key file parent 0x%08x: only 0x40000001 (the standard SRK) or an EK "
+                      "(0x%08x-0x%08x) is supported",
+                      f->parent, RT_EK_HANDLE_FIRST, RT_EK_HANDLE_LAST);
   ESYS_TR srk = ESYS_TR_NONE;
   rt_code rc = rt_srk_create(tpm, &srk, NULL, err);
   if (rc != RT_OK)

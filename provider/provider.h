@@ -83,7 +83,8 @@ const char *rt_prov_state_dir(const rt_provctx *ctx);
 void rt_prov_raise(const rt_provctx *ctx, const rt_err *err);
 
 /* The key object. A key with `tpm_resident` set signs in the TPM: a
- * persistent handle used in place, or a key file loaded once under the SRK.
+ * persistent handle used in place, or a key file loaded once under its
+ * parent (the SRK, or the EK for keys imported under it).
  * A key imported from another provider holds only a public part (OpenSSL
  * does that to compare a certificate's key with ours). */
 typedef struct rt_key {

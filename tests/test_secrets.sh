@@ -120,13 +120,30 @@ cmp -s "$work/plain.out" "$work/plain.secret" && ok || bad "unsealed plain diffe
 if "$B" unseal nosuch --state-dir "$state" > "$work/out" 2>&1; then bad "unknown secret unsealed"; else ok; fi
 if "$B" unseal legacy --state-dir "$state" > "$work/out" 2>&1; then bad "rsa-key unsealed"; else ok; fi
 
+# s_server demanding a client certificate from the legacy CA, on a free
+# port: a port taken meanwhile makes it exit, and another is tried.
+start_server() {
+  if [ -n "$spid" ]; then kill "$spid" 2> /dev/null || true; wait "$spid" 2> /dev/null || true; fi
+  for _ in $(seq 20); do
+    spd=$((20000 + RANDOM % 20000))
+    openssl s_server -www -accept "127.0.0.1:$spd" -cert "$work/pki/server-chain.pem" \
+      -key "$work/pki/server.key" -Verify 1 -verify_return_error -CAfile "$work/legacy-ca.pem" \
+      > "$work/s_server.log" 2>&1 &
+    spid=$!
+    for _ in $(seq 200); do
+      grep -q ACCEPT "$work/s_server.log" && return 0
+      kill -0 "$spid" 2> /dev/null || break
+      sleep 0.05
+    done
+    wait "$spid" 2> /dev/null || true
+    spid=""
+  done
+  echo "s_server did not start" >&2
+  exit 1
+}
+
 # --- the imported RSA key is an identity: mTLS judged by s_server -----------
-spd=$((20000 + RANDOM % 20000))
-openssl s_server -www -accept "127.0.0.1:$spd" -cert "$work/pki/server-chain.pem" \
-  -key "$work/pki/server.key" -Verify 1 -verify_return_error -CAfile "$work/legacy-ca.pem" \
-  > "$work/s_server.log" 2>&1 &
-spid=$!
-for _ in $(seq 100); do grep -q ACCEPT "$work/s_server.log" && break; sleep 0.05; done
+start_server
 printf 'GET / HTTP/1.0\r\n\r\n' | RATTEST_STATE_DIR=$state timeout 30 "${PRELOAD[@]}" \
   openssl s_client -provider rattest -provider default -connect "127.0.0.1:$spd" \
   -key rattest:legacy -cert rattest:legacy -CAfile "$work/pki/tls-ca.pem" -quiet \
@@ -165,5 +182,79 @@ if "$B" unseal disk --state-dir "$state" > "$work/out" 2> "$work/err"; then bad 
   grep -q "PCR policy not satisfied" "$work/err" && ok || bad "PCR change message: $(cat "$work/err")"
 fi
 "$B" unseal plain --state-dir "$state" | cmp -s - "$work/plain.secret" && ok || bad "unbound secret after PCR change"
+
+# --- the delivered key by its key FILE (parent: the EK) -------------------------
+# The identity's key_file is a TSS2 key naming the EK as parent (0x81010001
+# for the RSA EK; swtpm's ECC EK is the high-range P-384 one, 0x81010016);
+# the provider loads it under that EK (a PolicySecret(endorsement) session
+# for the RSA one, userWithAuth for P-384). curl and s_client with the file:
+# success is s_server -Verify's answer (HTTP 200 and the client certificate
+# it verified), never the client's own report.
+ekh=$([ "$ek" = rsa ] && echo 0x81010001 || echo 0x81010016)
+idf() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/state.json"))["identities"]["legacy"][sys.argv[2]])' "$state" "$1"; }
+kf=$(idf key_file) cf=$(idf cert_file)
+openssl asn1parse -in "$kf" > "$work/kf.asn1" 2>&1 || true
+grep -q "INTEGER *:${ekh#0x}$" "$work/kf.asn1" && ok || bad "key file parent: $(grep INTEGER "$work/kf.asn1")"
+start_server
+printf 'GET / HTTP/1.0\r\n\r\n' | timeout 30 "${PRELOAD[@]}" openssl s_client -provider rattest \
+  -provider default -connect "127.0.0.1:$spd" -key "$kf" -cert "$cf" -CAfile "$work/pki/tls-ca.pem" \
+  -quiet > "$work/s_client.out" 2> "$work/s_client.err" || true
+grep -q "^HTTP/1.0 200" "$work/s_client.out" && grep -q "Subject: CN *= *legacy" "$work/s_client.out" &&
+  ok || bad "mTLS with the key file: $(head -c 400 "$work/s_client.err")"
+cat > "$work/curl.cnf" << CNF
+openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+default = default_sect
+rattest = rattest_sect
+[default_sect]
+activate = 1
+[rattest_sect]
+activate = 1
+CNF
+# Under ASan, curl with the runtime preloaded hangs in setlocale() before any
+# TLS code (see test_provider.sh): curl runs in the normal build only.
+if [ -z "${RATTEST_PRELOAD:-}" ]; then
+  for ver in --tlsv1.3 "--tlsv1.2 --tls-max 1.2"; do
+    # shellcheck disable=SC2086
+    OPENSSL_CONF="$work/curl.cnf" timeout 30 curl -sS -i $ver --cacert "$work/pki/tls-ca.pem" \
+      --key "$kf" --cert "$cf" "https://127.0.0.1:$spd/" > "$work/curl.out" 2>&1 || true
+    grep -q "^HTTP/1.0 200" "$work/curl.out" && grep -q "Subject: CN *= *legacy" "$work/curl.out" &&
+      ok || bad "curl $ver --key FILE: $(head -c 600 "$work/curl.out") server: $(tail -n 3 "$work/s_server.log")"
+  done
+fi
+# Signatures with the file verify with the certificate's key.
+openssl x509 -in "$cf" -pubkey -noout > "$work/legacy.pub"
+echo "signed by the delivered key" > "$work/msg"
+openssl dgst -sha256 -binary "$work/msg" > "$work/msg.dgst"
+# sign_file: pkeyutl -sign of a digest with the key file; output in $work/out
+sign_file() {
+  "${PRELOAD[@]}" openssl pkeyutl -provider rattest -provider default -sign -inkey "$kf" \
+    -pkeyopt digest:sha256 -in "$work/msg.dgst" -out "$work/sig" > "$work/out" 2>&1 &&
+    openssl pkeyutl -verify -pubin -inkey "$work/legacy.pub" -pkeyopt digest:sha256 \
+      -in "$work/msg.dgst" -sigfile "$work/sig" > /dev/null 2>&1
+}
+sign_file && ok || bad "pkeyutl -sign with the key file: $(head -c 600 "$work/out")"
+if "${PRELOAD[@]}" openssl dgst -provider rattest -provider default -sha256 -sigopt rsa_padding_mode:pss \
+    -sigopt rsa_pss_saltlen:32 -sign "$kf" -out "$work/sig" "$work/msg" > "$work/out" 2>&1 &&
+   openssl dgst -sha256 -verify "$work/legacy.pub" -sigopt rsa_padding_mode:pss \
+    -sigopt rsa_pss_saltlen:32 -signature "$work/sig" "$work/msg" > /dev/null 2>&1; then ok
+else bad "dgst -sign PSS with the key file: $(head -c 600 "$work/out")"; fi
+# Without the persistent EK: the RSA EK is re-created from its TCG template
+# (same seed, same key) and the file still loads; the P-384 EK has no
+# default template, so the file is refused with a message saying so.
+tpm2_evictcontrol -C o -c "$ekh" > /dev/null 2>&1 && ok || bad "evicting the EK $ekh"
+if [ "$ek" = rsa ]; then
+  sign_file && ok || bad "pkeyutl -sign, EK from the template: $(head -c 600 "$work/out")"
+elif sign_file; then bad "key file loaded without its P-384 EK"
+else
+  grep -q "EK parent 0x81010016: no persistent EK, and no TCG default template" "$work/out" &&
+    ok || bad "no P-384 EK: $(head -c 600 "$work/out")"
+fi
+if [ "${RATTEST_TPM_MODE:-direct}" = direct ]; then
+  n=$(tpm2_getcap handles-transient 2> /dev/null | grep -c 0x || true)
+  [ "$n" = 0 ] && ok || bad "$n transient objects left"
+fi
 
 finish "test_secrets.sh ($ek EK, ${RATTEST_TPM_MODE:-direct})"

@@ -8,8 +8,9 @@ command's code sits at bytes 6..10 of the TPM payload (tag, size, code).
 Prints three lines:
   all: NAME NAME ...            every command, in order
   after-load: NAME NAME ...     the commands after the last TPM2_Load
-  objects-left: N               objects created (CreatePrimary, Load) minus
-                                FlushContext: what the process left behind
+  objects-left: N               objects and sessions created (CreatePrimary,
+                                Load, StartAuthSession) minus FlushContext:
+                                what the process left behind
 Usage: tpm_pcap_count.py FILE.pcap
 """
 import struct
@@ -17,7 +18,7 @@ import sys
 
 TPM_PORT = 2321
 NAMES = {
-    0x131: "CreatePrimary", 0x13E: "SequenceComplete", 0x144: "Startup",
+    0x131: "CreatePrimary", 0x13E: "SequenceComplete", 0x144: "Startup", 0x151: "PolicySecret",
     0x153: "Create", 0x157: "Load", 0x159: "RSA_Decrypt", 0x15C: "SequenceUpdate",
     0x15D: "Sign", 0x161: "ContextLoad", 0x162: "ContextSave", 0x165: "FlushContext",
     0x173: "ReadPublic", 0x176: "StartAuthSession", 0x17A: "GetCapability",
@@ -54,7 +55,7 @@ def main():
         raise SystemExit("usage: tpm_pcap_count.py FILE.pcap")
     cmds = commands(open(sys.argv[1], "rb").read())
     last = max((i for i, c in enumerate(cmds) if c == "Load"), default=-1)
-    made = sum(c in ("CreatePrimary", "Load") for c in cmds)
+    made = sum(c in ("CreatePrimary", "Load", "StartAuthSession") for c in cmds)
     print("all: " + " ".join(cmds))
     print("after-load: " + (" ".join(cmds[last + 1:]) if last >= 0 else "(no Load)"))
     print(f"objects-left: {made - cmds.count('FlushContext')}")

@@ -15,6 +15,9 @@
  *       Creates an ECC P-256 signing key under our SRK, writes it with
  *       rt_tss2key_write, its public key as PEM (our own conversion,
  *       rt_tpm_pub_to_evp) and the raw blobs for tpm2_load.
+ *   tss2key_tool encode PARENT TPM2B_PUBLIC TPM2B_PRIVATE KEY.pem
+ *       Writes blobs made by tpm2_create as a key file (empty auth) naming
+ *       PARENT, e.g. an EK handle (tests/test_provider_ek.sh).
  *
  * Every command checks it leaves as many transient objects as it found.
  * Exit status 0 on success, 1 on failure (reason on stderr), 2 for usage. */
@@ -235,12 +238,45 @@ out:
   return rc_out;
 }
 
+/* encode PARENT TPM2B_PUBLIC TPM2B_PRIVATE KEY.pem: the blobs tpm2_create
+ * wrote, as a key file (empty auth) naming PARENT, written by our writer. */
+static int cmd_encode(char **argv) {
+  rt_err err = {0};
+  rt_tss2key key;
+  memset(&key, 0, sizeof key);
+  key.type = RT_TSS2KEY_LOADABLE;
+  key.empty_auth = 1;
+  char *end = NULL;
+  unsigned long parent = strtoul(argv[0], &end, 0);
+  if (end == argv[0] || *end != '\0' || parent > 0xffffffffUL)
+    return failf("PARENT is not a handle");
+  key.parent = (uint32_t)parent;
+  uint8_t *data = NULL;
+  size_t len = 0, off = 0;
+  int bad = rt_file_read(argv[1], sizeof(TPM2B_PUBLIC) + 2, &data, &len, &err) != RT_OK ||
+            Tss2_MU_TPM2B_PUBLIC_Unmarshal(data, len, &off, &key.pub) != TSS2_RC_SUCCESS ||
+            off != len;
+  free(data);
+  data = NULL;
+  off = 0;
+  bad = bad || rt_file_read(argv[2], sizeof(TPM2B_PRIVATE) + 2, &data, &len, &err) != RT_OK ||
+        Tss2_MU_TPM2B_PRIVATE_Unmarshal(data, len, &off, &key.priv) != TSS2_RC_SUCCESS ||
+        off != len;
+  free(data);
+  if (bad)
+    return failf("cannot read the TPM2B_PUBLIC / TPM2B_PRIVATE files");
+  if (rt_tss2key_write(argv[3], &key, &err) != RT_OK)
+    return fail("write key", &err);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || (strcmp(argv[1], "load") == 0 && argc != 4) ||
       (strcmp(argv[1], "srk-name") == 0 && argc != 2) ||
-      (strcmp(argv[1], "create") == 0 && argc != 6)) {
+      (strcmp(argv[1], "create") == 0 && argc != 6) ||
+      (strcmp(argv[1], "encode") == 0 && argc != 6)) {
     fprintf(stderr, "usage: tss2key_tool load KEY ecc|rsa | srk-name | create KEY PUB_PEM "
-                    "TPM2B_PUBLIC TPM2B_PRIVATE\n");
+                    "TPM2B_PUBLIC TPM2B_PRIVATE | encode PARENT TPM2B_PUBLIC TPM2B_PRIVATE KEY\n");
     return 2;
   }
   rt_log_set_level(RT_LOG_WARN);
@@ -260,6 +296,8 @@ int main(int argc, char **argv) {
     rc = cmd_srk_name(tpm);
   else if (strcmp(argv[1], "create") == 0)
     rc = cmd_create(tpm, argv + 2);
+  else if (strcmp(argv[1], "encode") == 0)
+    rc = cmd_encode(argv + 2);
   else {
     fprintf(stderr, "tss2key_tool: unknown command %s\n", argv[1]);
     rc = 2;
