@@ -4,6 +4,8 @@
 #include <string.h>
 #include <tss2/tss2_mu.h>
 
+#include "rt_kdf.h" /* rt_tpm_hash_name */
+
 int rt_ek_handle(uint32_t handle) {
   return handle >= RT_EK_HANDLE_FIRST && handle <= RT_EK_HANDLE_LAST;
 }
@@ -52,19 +54,6 @@ rt_code rt_ek_create(rt_tpm *tpm, rt_key_alg alg, ESYS_TR *ek, TPM2B_PUBLIC *pub
   return RT_OK;
 }
 
-static const char *md_name(TPMI_ALG_HASH alg) {
-  switch (alg) {
-  case TPM2_ALG_SHA256:
-    return "SHA256";
-  case TPM2_ALG_SHA384:
-    return "SHA384";
-  case TPM2_ALG_SHA512:
-    return "SHA512";
-  default:
-    return NULL;
-  }
-}
-
 /* A primary's qualified name is nameAlg || H(hierarchy handle || name); any
  * other object's is H(parent's qualified name || name), a longer input. So
  * an object whose qualified name is that of TPM_RH_ENDORSEMENT's primary is
@@ -78,7 +67,7 @@ static rt_code endorsement_primary(OSSL_LIB_CTX *libctx, const char *propq, TPMI
   size_t off = 0, aoff = 0;
   unsigned dlen = 0;
   *yes = 0;
-  const char *mdn = md_name(alg);
+  const char *mdn = rt_tpm_hash_name(alg);
   if (mdn == NULL)
     return RT_OK;
   if (Tss2_MU_TPM2_HANDLE_Marshal(TPM2_RH_ENDORSEMENT, in, sizeof in, &off) != TSS2_RC_SUCCESS ||
