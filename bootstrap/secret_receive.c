@@ -7,6 +7,8 @@
 #include <tss2/tss2_mu.h>
 
 #include "idkey.h"
+#include "rt_dup.h"
+#include "rt_pcrsel.h"
 #include "rt_secret_proof.h"
 #include "rt_templates.h"
 #include "rt_tpm_pub.h"
@@ -56,6 +58,43 @@ static rt_code evict_new(rt_tpm *tpm, uint32_t handle) {
   return rc == TSS2_RC_SUCCESS ? RT_OK : RT_E_TPM;
 }
 
+/* The pcrDigest of a PCR-bound key's file policy (rt_tss2key.h): H(the
+ * selected PCRs now), after checking PolicyPCR(sel) over them is the
+ * key's authPolicy, so the file says exactly what the key demands and
+ * other tools replaying it get the same answer as the TPM. Called right
+ * after the key signed in such a session: a mismatch means a PCR changed
+ * in between. */
+static rt_code bound_digest(rt_tpm *tpm, const TPMT_PUBLIC *pub, const TPML_PCR_SELECTION *sel,
+                            TPM2B_DIGEST *out, rt_err *err) {
+  rt_pcr_value *vals = NULL;
+  size_t n = 0, len = 0;
+  uint8_t concat[TPM2_NUM_PCR_BANKS * 24 * 64];
+  rt_code code = rt_pcr_read_all(tpm, sel, &vals, &n, err);
+  for (size_t i = 0; code == RT_OK && i < n; i++) {
+    if (len + vals[i].value.size > sizeof concat)
+      code = rt_err_set(err, RT_E_INVALID, "too many PCR values");
+    else {
+      memcpy(concat + len, vals[i].value.buffer, vals[i].value.size);
+      len += vals[i].value.size;
+    }
+  }
+  free(vals);
+  TPM2B_DIGEST policy;
+  if (code == RT_OK)
+    code = rt_policy_pcr_digest(pub->nameAlg, sel, concat, len, &policy, err);
+  if (code == RT_OK && (policy.size != pub->authPolicy.size ||
+                        memcmp(policy.buffer, pub->authPolicy.buffer, policy.size) != 0)) {
+    char text[192];
+    rt_pcrsel_format(sel, text, sizeof text);
+    code = rt_err_set(err, RT_E_INVALID,
+                      "PCR policy not satisfied: a PCR in %s changed since the key was delivered",
+                      text);
+  }
+  if (code == RT_OK)
+    code = rt_pcr_values_digest(pub->nameAlg, concat, len, out, err);
+  return code;
+}
+
 static rt_code receive_sealed(rt_tpm *tpm, const rt_ek *ek, rt_state *st, const char *state_dir,
                               const rt_secret_delivery *d, const TPM2B_PRIVATE *priv,
                               const uint8_t *nonce, size_t nonce_len, rt_bytes *proof,
@@ -99,22 +138,27 @@ static rt_code receive_key(rt_tpm *tpm, const rt_ek *ek, rt_state *st, const cha
   if (code == RT_OK)
     code = rt_secret_choose_handle(tpm, st, d->name, &h, &ours, &have_ours, err);
   if (code == RT_OK)
-    code = rt_secret_persist(tpm, ek, &d->pub, priv, h, have_ours ? &ours : NULL, err);
+    code = rt_secret_persist(tpm, ek, &d->pub, priv, &d->pcrs, h, have_ours ? &ours : NULL, err);
   if (code != RT_OK)
     return code;
   TPMT_SIGNATURE sig;
   uint8_t buf[sizeof sig];
   size_t off = 0;
+  TPM2B_DIGEST pcr_digest = {.size = 0};
   rt_secret_record r = {.name = d->name,
                         .type = RT_SECRET_TYPE_RSA_KEY,
                         .pub = &d->pub,
                         .priv = priv,
+                        .pcrs = &d->pcrs,
+                        .pcr_digest = &pcr_digest,
                         .handle = h,
                         .certs = d->certs,
                         .n_certs = d->n_certs,
                         .via = via,
                         .ek_handle = ek_parent(tpm, ek)};
-  code = rt_secret_sign_proof(tpm, h, d->name, nonce, nonce_len, &sig, err);
+  code = rt_secret_sign_proof(tpm, h, &d->pub, &d->pcrs, d->name, nonce, nonce_len, &sig, err);
+  if (code == RT_OK && d->pcrs.count > 0)
+    code = bound_digest(tpm, &d->pub.publicArea, &d->pcrs, &pcr_digest, err);
   if (code == RT_OK && Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, buf, sizeof buf, &off) != 0)
     code = rt_err_set(err, RT_E_INTERNAL, "marshalling TPMT_SIGNATURE failed");
   if (code == RT_OK)

@@ -19,7 +19,10 @@ typedef struct {
   TPM2B_PUBLIC pub;
   TPM2B_PRIVATE dup;
   TPM2B_ENCRYPTED_SECRET seed;
-  TPML_PCR_SELECTION pcrs; /* sealed: the PolicyPCR selection, count 0 = none */
+  /* The object's PolicyPCR selection (DeliveredSecret.pcr_policy), count
+   * 0 = none: a sealed secret unseals, an rsa-key signs only in a
+   * PolicyPCR session over it. */
+  TPML_PCR_SELECTION pcrs;
   /* rsa-key only: DER certificates, the key's first, then its issuing chain
    * (DeliveredSecret.certificates). */
   const rt_bytes *certs;

@@ -174,7 +174,8 @@ static rt_code write_key_files(const rt_secret_record *r, char (*paths)[RT_STATE
     return code;
   /* The key file names the EK as parent: only a loader that authorizes
    * the EK with PolicySecret(endorsement) can load it (tpm2-openssl cannot);
-   * the key is used through its persistent handle. */
+   * the key is used through its persistent handle. A PCR-bound key's file
+   * carries its PolicyPCR, so any loader knows which session it needs. */
   rt_tss2key kf;
   memset(&kf, 0, sizeof kf);
   kf.type = RT_TSS2KEY_LOADABLE;
@@ -182,6 +183,13 @@ static rt_code write_key_files(const rt_secret_record *r, char (*paths)[RT_STATE
   kf.parent = r->ek_handle;
   kf.pub = *r->pub;
   kf.priv = *r->priv;
+  if (r->pcrs != NULL && r->pcrs->count > 0) {
+    if (r->pcr_digest == NULL)
+      return rt_err_set(err, RT_E_INVALID, "key %s: PCR-bound without its PCR digest", r->name);
+    kf.has_policy = kf.has_pcr_policy = 1;
+    kf.policy_pcrs = *r->pcrs;
+    kf.policy_pcr_digest = *r->pcr_digest;
+  }
   code = rt_tss2key_write(paths[F_KEY], &kf, err);
   memset(&kf.priv, 0, sizeof kf.priv);
   return code == RT_OK ? RT_OK : rt_err_prefix(err, "writing %s: ", paths[F_KEY]);

@@ -23,7 +23,10 @@ typedef struct {
   rt_secret_type type;
   const TPM2B_PUBLIC *pub;
   const TPM2B_PRIVATE *priv;      /* from rt_secret_import: this TPM's blob */
-  const TPML_PCR_SELECTION *pcrs; /* sealed: its PolicyPCR selection; NULL or count 0: none */
+  const TPML_PCR_SELECTION *pcrs; /* its PolicyPCR selection; NULL or count 0: none */
+  /* rsa-key with pcrs: H(the PCR values its authPolicy binds), the key
+   * file's PolicyPCR pcrDigest (rt_tss2key.h). */
+  const TPM2B_DIGEST *pcr_digest;
   /* rsa-key only: */
   uint32_t handle; /* where rt_secret_persist put it */
   /* DER certificates: the key's (it must be for pub), then its chain. */

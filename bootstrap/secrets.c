@@ -5,15 +5,9 @@
 #include <string.h>
 
 #include "idkey.h"
+#include "rt_pcr_session.h"
 #include "rt_pcrsel.h"
 #include "rt_secret_proof.h"
-
-/* The error a TPM format-one code carries, whichever layer, handle,
- * session or parameter number came with it. */
-static int rc_is(TSS2_RC rc, TSS2_RC want) {
-  TSS2_RC base = rc & 0xffffu;
-  return (base & TPM2_RC_FMT1) && (base & (TPM2_RC_FMT1 | 0x3fu)) == want;
-}
 
 /* The object loaded under the EK: a fresh EK session for the one command. */
 static rt_code load_under_ek(rt_tpm *tpm, const rt_ek *ek, const TPM2B_PUBLIC *pub,
@@ -95,29 +89,9 @@ void rt_secret_wipe(uint8_t *data, size_t len) {
   free(data);
 }
 
-/* A policy session that satisfies PolicyPCR(sel) with the PCR values of
- * now (empty pcrDigest: the TPM takes the current ones). Whether they are
- * the sealed ones only shows when the object checks the digest. */
-static rt_code pcr_session(rt_tpm *tpm, TPMI_ALG_HASH alg, const TPML_PCR_SELECTION *sel,
-                           const char *sel_text, ESYS_TR *session, rt_err *err) {
-  TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
-  TSS2_RC rc =
-      Esys_StartAuthSession(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                            ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym, alg, session);
-  if (rc != TSS2_RC_SUCCESS)
-    return rt_tpm_rc(err, rc, "starting the PCR policy session");
-  TPM2B_DIGEST now = {.size = 0};
-  rc = Esys_PolicyPCR(tpm->esys, *session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &now, sel);
-  if (rc == TSS2_RC_SUCCESS)
-    return RT_OK;
-  rt_tpm_flush(tpm, session);
-  if (rc_is(rc, TPM2_RC_VALUE))
-    return rt_err_set(err, RT_E_INVALID,
-                      "PCR policy not satisfied: a PCR in %s changed since the secret was sealed",
-                      sel_text);
-  rt_tpm_rc(err, rc, "PolicyPCR");
-  return rt_err_prefix(err, "PCR selection %s: ", sel_text);
-}
+/* What a PCR-policy refusal says changed since. */
+#define SEALED_SINCE "the secret was sealed"
+#define KEY_SINCE "the key was delivered"
 
 rt_code rt_secret_unseal(rt_tpm *tpm, const rt_ek *ek, const TPM2B_PUBLIC *pub,
                          const TPM2B_PRIVATE *priv, const TPML_PCR_SELECTION *pcr_sel,
@@ -150,16 +124,13 @@ rt_code rt_secret_unseal(rt_tpm *tpm, const rt_ek *ek, const TPM2B_PUBLIC *pub,
   if (code != RT_OK)
     return code;
   /* The policy digest is computed with the object's name algorithm. */
-  if (with_pcrs && (code = pcr_session(tpm, p->nameAlg, pcr_sel, sel_text, &session, err)) != RT_OK)
+  if (with_pcrs &&
+      (code = rt_pcr_session_start(tpm, p->nameAlg, pcr_sel, SEALED_SINCE, &session, err)) != RT_OK)
     goto out;
   TSS2_RC rc = Esys_Unseal(tpm->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &out);
   if (rc != TSS2_RC_SUCCESS) {
-    if (with_pcrs && rc_is(rc, TPM2_RC_POLICY_FAIL))
-      code = rt_err_set(err, RT_E_INVALID,
-                        "PCR policy not satisfied: a PCR in %s changed since the secret was sealed",
-                        sel_text);
-    else
-      code = rt_tpm_rc(err, rc, "Unseal");
+    code = with_pcrs ? rt_pcr_session_fail(rc, pcr_sel, SEALED_SINCE, "Unseal", err)
+                     : rt_tpm_rc(err, rc, "Unseal");
     goto out;
   }
   *data = malloc(out->size ? out->size : 1);
@@ -179,9 +150,12 @@ out:
   return code;
 }
 
-/* What the provider needs to use the key as an identity: it signs with an
- * empty password and picks PKCS#1 or PSS itself. */
-static rt_code check_identity_key(const TPMT_PUBLIC *p, rt_err *err) {
+/* What the provider needs to use the key as an identity: it picks PKCS#1 or
+ * PSS itself, and signs with the empty password or, for a key bound to PCR
+ * values, in a PolicyPCR session over the recorded selection. The two must
+ * agree with the key: a recorded selection for a key that opens with its
+ * password binds nothing, and a policy key without one cannot sign. */
+static rt_code check_identity_key(const TPMT_PUBLIC *p, int with_pcrs, rt_err *err) {
   if (p->type != TPM2_ALG_RSA)
     return rt_err_set(err, RT_E_INVALID, "the delivered key is not an RSA key");
   uint16_t bits = p->parameters.rsaDetail.keyBits;
@@ -189,19 +163,28 @@ static rt_code check_identity_key(const TPMT_PUBLIC *p, rt_err *err) {
     return rt_err_set(err, RT_E_INVALID, "the delivered RSA key has %u bits, not 2048/3072/4096",
                       (unsigned)bits);
   if ((p->objectAttributes & TPMA_OBJECT_RESTRICTED) ||
-      !(p->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) ||
-      !(p->objectAttributes & TPMA_OBJECT_USERWITHAUTH))
+      !(p->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT))
     return rt_err_set(err, RT_E_INVALID,
-                      "the delivered RSA key is not an unrestricted signing key usable with its "
-                      "password (attributes 0x%08x)",
+                      "the delivered RSA key is not an unrestricted signing key (attributes "
+                      "0x%08x)",
+                      (unsigned)p->objectAttributes);
+  int password = (p->objectAttributes & TPMA_OBJECT_USERWITHAUTH) != 0;
+  if (with_pcrs && (password || p->authPolicy.size == 0))
+    return rt_err_set(err, RT_E_INVALID,
+                      "a PCR selection came with the delivered key, but the key %s",
+                      password ? "also signs with its password" : "has no policy");
+  if (!with_pcrs && (!password || p->authPolicy.size != 0))
+    return rt_err_set(err, RT_E_INVALID,
+                      "the delivered key has a policy (attributes 0x%08x), but no PCR selection "
+                      "came with it",
                       (unsigned)p->objectAttributes);
   return RT_OK;
 }
 
 rt_code rt_secret_persist(rt_tpm *tpm, const rt_ek *ek, const TPM2B_PUBLIC *pub,
-                          const TPM2B_PRIVATE *priv, TPM2_HANDLE handle, const TPM2B_PUBLIC *ours,
-                          rt_err *err) {
-  rt_code code = check_identity_key(&pub->publicArea, err);
+                          const TPM2B_PRIVATE *priv, const TPML_PCR_SELECTION *pcr_sel,
+                          TPM2_HANDLE handle, const TPM2B_PUBLIC *ours, rt_err *err) {
+  rt_code code = check_identity_key(&pub->publicArea, pcr_sel != NULL && pcr_sel->count > 0, err);
   if (code != RT_OK)
     return code;
   rt_idkey key = {.handle = ESYS_TR_NONE, .pub = *pub, .priv = *priv};
@@ -214,7 +197,8 @@ rt_code rt_secret_persist(rt_tpm *tpm, const rt_ek *ek, const TPM2B_PUBLIC *pub,
   return code;
 }
 
-rt_code rt_secret_sign_proof(rt_tpm *tpm, TPM2_HANDLE handle, const char *name,
+rt_code rt_secret_sign_proof(rt_tpm *tpm, TPM2_HANDLE handle, const TPM2B_PUBLIC *pub,
+                             const TPML_PCR_SELECTION *pcr_sel, const char *name,
                              const uint8_t *nonce, size_t nonce_len, TPMT_SIGNATURE *sig,
                              rt_err *err) {
   memset(sig, 0, sizeof *sig);
@@ -222,21 +206,31 @@ rt_code rt_secret_sign_proof(rt_tpm *tpm, TPM2_HANDLE handle, const char *name,
   rt_code code = rt_secret_proof_digest(name, nonce, nonce_len, digest.buffer, err);
   if (code != RT_OK)
     return code;
-  ESYS_TR key = ESYS_TR_NONE;
+  int with_pcrs = pcr_sel != NULL && pcr_sel->count > 0;
+  ESYS_TR key = ESYS_TR_NONE, session = ESYS_TR_PASSWORD;
   TSS2_RC rc =
       Esys_TR_FromTPMPublic(tpm->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &key);
   if (rc != TSS2_RC_SUCCESS)
     return rt_tpm_rc(err, rc, "looking up the delivered key's persistent handle");
+  /* The policy digest is computed with the key's name algorithm. */
+  if (with_pcrs && (code = rt_pcr_session_start(tpm, pub->publicArea.nameAlg, pcr_sel, KEY_SINCE,
+                                                &session, err)) != RT_OK) {
+    rt_tpm_tr_close(tpm, &key);
+    return code;
+  }
   TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_RSASSA};
   scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
   /* Unrestricted key: a null ticket is enough. */
   TPMT_TK_HASHCHECK ticket = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
   TPMT_SIGNATURE *out = NULL;
-  rc = Esys_Sign(tpm->esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme,
-                 &ticket, &out);
+  rc = Esys_Sign(tpm->esys, key, session, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme, &ticket,
+                 &out);
+  rt_tpm_flush(tpm, &session);
   rt_tpm_tr_close(tpm, &key);
   if (rc != TSS2_RC_SUCCESS)
-    return rt_tpm_rc(err, rc, "signing the proof of receipt");
+    return with_pcrs
+               ? rt_pcr_session_fail(rc, pcr_sel, KEY_SINCE, "signing the proof of receipt", err)
+               : rt_tpm_rc(err, rc, "signing the proof of receipt");
   *sig = *out;
   Esys_Free(out);
   return RT_OK;

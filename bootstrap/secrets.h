@@ -47,15 +47,25 @@ void rt_secret_wipe(uint8_t *data, size_t len);
  * object already there replaced only when it is `ours` (the public area
  * the state recorded at that handle, NULL when none): a foreign object is
  * never touched (no --force for delivered keys). The key must be usable
- * as an identity: RSA 2048/3072/4096, unrestricted, sign, userWithAuth. */
+ * as an identity: RSA 2048/3072/4096, unrestricted, sign; with pcr_sel
+ * NULL or empty it signs with its empty password (userWithAuth, no
+ * authPolicy), else only in a policy session (authPolicy set,
+ * userWithAuth clear). Anything else is RT_E_INVALID before the TPM is
+ * asked. */
 rt_code rt_secret_persist(rt_tpm *tpm, const rt_ek *ek, const TPM2B_PUBLIC *pub,
-                          const TPM2B_PRIVATE *priv, TPM2_HANDLE handle, const TPM2B_PUBLIC *ours,
-                          rt_err *err);
+                          const TPM2B_PRIVATE *priv, const TPML_PCR_SELECTION *pcr_sel,
+                          TPM2_HANDLE handle, const TPM2B_PUBLIC *ours, rt_err *err);
 
 /* The proof of receipt of an imported key (rt_secret_proof.h): the
- * persistent key at handle signs rt_secret_proof_digest(name, nonce) with
- * RSASSA-SHA256, given explicitly since the key's own scheme is NULL. */
-rt_code rt_secret_sign_proof(rt_tpm *tpm, TPM2_HANDLE handle, const char *name,
+ * persistent key at handle (public area pub) signs
+ * rt_secret_proof_digest(name, nonce) with RSASSA-SHA256, given explicitly
+ * since the key's own scheme is NULL. With a PCR selection the signature
+ * is authorized by a PolicyPCR(pcr_sel) session over the current values
+ * (rt_pcr_session.h), flushed on every path; after a PCR change the error
+ * is RT_E_INVALID "PCR policy not satisfied: a PCR in sha256:7 changed
+ * since the key was delivered". */
+rt_code rt_secret_sign_proof(rt_tpm *tpm, TPM2_HANDLE handle, const TPM2B_PUBLIC *pub,
+                             const TPML_PCR_SELECTION *pcr_sel, const char *name,
                              const uint8_t *nonce, size_t nonce_len, TPMT_SIGNATURE *sig,
                              rt_err *err);
 

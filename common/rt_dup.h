@@ -42,6 +42,11 @@ rt_code rt_policy_pcr_digest(TPMI_ALG_HASH alg, const TPML_PCR_SELECTION *sel,
                              const uint8_t *values, size_t values_len, TPM2B_DIGEST *out,
                              rt_err *err);
 
+/* H(values) with hash alg: TPM2_PolicyPCR's pcrDigest, the digest a TSS2
+ * key file's PolicyPCR policy carries (rt_tss2key.h). */
+rt_code rt_pcr_values_digest(TPMI_ALG_HASH alg, const uint8_t *values, size_t values_len,
+                             TPM2B_DIGEST *out, rt_err *err);
+
 /* A sealed data object (TPM2_ALG_KEYEDHASH, scheme NULL) holding len bytes
  * (1..128) of data, nameAlg SHA-256. policy NULL: opened with an empty
  * password (userWithAuth); else only with a session satisfying the policy

@@ -53,6 +53,18 @@ static rt_code selection_size(const TPML_PCR_SELECTION *sel, size_t *total, rt_e
   return RT_OK;
 }
 
+rt_code rt_pcr_values_digest(TPMI_ALG_HASH alg, const uint8_t *values, size_t values_len,
+                             TPM2B_DIGEST *out, rt_err *err) {
+  memset(out, 0, sizeof *out);
+  const char *md = rt_tpm_hash_name(alg);
+  if (md == NULL)
+    return rt_err_set(err, RT_E_INVALID, "PCR digest: unsupported hash 0x%04x", (unsigned)alg);
+  rt_code code = digest3(md, values, values_len, NULL, 0, NULL, 0, out->buffer, err);
+  if (code == RT_OK)
+    out->size = (UINT16)rt_tpm_hash_size(alg);
+  return code;
+}
+
 rt_code rt_policy_pcr_digest(TPMI_ALG_HASH alg, const TPML_PCR_SELECTION *sel,
                              const uint8_t *values, size_t values_len, TPM2B_DIGEST *out,
                              rt_err *err) {
@@ -79,9 +91,10 @@ rt_code rt_policy_pcr_digest(TPMI_ALG_HASH alg, const TPML_PCR_SELECTION *sel,
   /* digestTPM = H(values); then H(old policy (zero) || TPM_CC_PolicyPCR ||
    * pcrs || digestTPM). The selection is hashed as marshalled, select size
    * included: the TPM hashes the command's own bytes. */
-  uint8_t values_digest[64], zero[64] = {0}, mid[sizeof(UINT32) + sizeof(TPML_PCR_SELECTION)];
+  uint8_t zero[64] = {0}, mid[sizeof(UINT32) + sizeof(TPML_PCR_SELECTION)];
+  TPM2B_DIGEST values_digest;
   size_t mid_len = 0;
-  code = digest3(md, values, values_len, NULL, 0, NULL, 0, values_digest, err);
+  code = rt_pcr_values_digest(alg, values, values_len, &values_digest, err);
   if (code == RT_OK) {
     TSS2_RC rc = Tss2_MU_UINT32_Marshal(TPM2_CC_PolicyPCR, mid, sizeof mid, &mid_len);
     if (rc == TSS2_RC_SUCCESS)
@@ -90,7 +103,7 @@ rt_code rt_policy_pcr_digest(TPMI_ALG_HASH alg, const TPML_PCR_SELECTION *sel,
       code = rt_err_set(err, RT_E_INVALID, "marshalling the PCR selection: %s", Tss2_RC_Decode(rc));
   }
   if (code == RT_OK)
-    code = digest3(md, zero, dsize, mid, mid_len, values_digest, dsize, out->buffer, err);
+    code = digest3(md, zero, dsize, mid, mid_len, values_digest.buffer, dsize, out->buffer, err);
   if (code != RT_OK) {
     memset(out, 0, sizeof *out);
     rt_err_prefix(err, "PolicyPCR digest: ");

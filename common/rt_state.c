@@ -347,9 +347,10 @@ rt_code rt_state_check_secret(const rt_secret_entry *s, rt_err *err) {
       return rt_err_set(err, RT_E_INVALID, "cert_file: a sealed secret has no certificate");
     return RT_OK;
   }
-  /* The provider signs with the key without a policy session. */
-  if (s->pcrs[0] != '\0')
-    return rt_err_set(err, RT_E_INVALID, "pcrs: an rsa-key is used without a policy: must be \"\"");
+  /* An rsa-key's pcrs, when set, is the selection its signatures need a
+   * PolicyPCR session over; whether the key has that policy is checked
+   * where its public area is at hand (rattest-bootstrap receiving it, the
+   * provider loading it). */
   if (s->handle < 0x81000000u || s->handle > 0x817fffffu)
     return rt_err_set(err, RT_E_INVALID,
                       "handle: 0x%08x is not an owner persistent handle (0x81000000-0x817fffff)",

@@ -12,6 +12,8 @@
 #include <tss2/tss2_rc.h>
 
 #include "rt_file.h"
+#include "rt_kdf.h"
+#include "rt_pcrsel.h"
 
 /* The draft's types, with an rt_ prefix: tpm2-openssl's own TSSPRIVKEY_*
  * functions may live in the same process (the provider and ours loaded side
@@ -119,6 +121,40 @@ static rt_code decode_parent(const ASN1_INTEGER *ai, uint32_t *out, rt_err *err)
     return rt_err_set(err, RT_E_INVALID,
                       "parent: 0x%08x is neither a persistent nor a hierarchy handle",
                       (unsigned)*out);
+  return RT_OK;
+}
+
+/* The one policy rattest executes (rt_tss2key.h): exactly one TPMPolicy,
+ * TPM2_PolicyPCR, whose commandPolicy is TPML_PCR_SELECTION || pcrDigest.
+ * Other policies are left to has_policy: a loader refuses what it cannot
+ * run. Needs key->pub (the digest is of its nameAlg). */
+static rt_code decode_pcr_policy(const STACK_OF(rt_asn1_tpmpolicy) * pol, rt_tss2key *key,
+                                 rt_err *err) {
+  if (sk_rt_asn1_tpmpolicy_num(pol) != 1)
+    return RT_OK;
+  const rt_asn1_tpmpolicy *p = sk_rt_asn1_tpmpolicy_value(pol, 0);
+  int64_t cc = 0;
+  if (!ASN1_INTEGER_get_int64(&cc, p->command_code)) {
+    ERR_clear_error();
+    return RT_OK;
+  }
+  if (cc != TPM2_CC_PolicyPCR)
+    return RT_OK;
+  const uint8_t *d = p->command_policy->data;
+  size_t len = (size_t)p->command_policy->length, off = 0;
+  size_t want = rt_tpm_hash_size(key->pub.publicArea.nameAlg);
+  if (Tss2_MU_TPML_PCR_SELECTION_Unmarshal(d, len, &off, &key->policy_pcrs) != TSS2_RC_SUCCESS ||
+      rt_pcrsel_count(&key->policy_pcrs) == 0)
+    return rt_err_set(err, RT_E_INVALID,
+                      "policy: TPM2_PolicyPCR does not start with a PCR selection");
+  if (want == 0 || len - off != want)
+    return rt_err_set(err, RT_E_INVALID,
+                      "policy: TPM2_PolicyPCR has %zu bytes of PCR digest, the key's name "
+                      "algorithm needs %zu",
+                      len - off, want);
+  key->policy_pcr_digest.size = (UINT16)want;
+  memcpy(key->policy_pcr_digest.buffer, d + off, want);
+  key->has_pcr_policy = 1;
   return RT_OK;
 }
 
@@ -253,6 +289,8 @@ static rt_code decode_der(const uint8_t *der, size_t len, rt_tss2key *key, rt_er
     code = rt_err_set(err, RT_E_INVALID, "privkey: empty TPM2B_PRIVATE");
     goto out;
   }
+  if (k->policy != NULL)
+    code = decode_pcr_policy(k->policy, key, err);
 out:
   OPENSSL_free(again);
   rt_asn1_tpmkey_free(k);
@@ -304,11 +342,44 @@ rt_code rt_tss2key_read(const char *path, rt_tss2key *key, rt_err *err) {
   return code;
 }
 
+/* k->policy = { { TPM2_CC_PolicyPCR, pcrs || pcrDigest } }; checked by
+ * the caller. Freed with k. */
+static rt_code encode_pcr_policy(const rt_tss2key *key, rt_asn1_tpmkey *k) {
+  uint8_t buf[sizeof(TPML_PCR_SELECTION) + sizeof(TPMU_HA)];
+  size_t off = 0;
+  if (Tss2_MU_TPML_PCR_SELECTION_Marshal(&key->policy_pcrs, buf, sizeof buf, &off) !=
+      TSS2_RC_SUCCESS)
+    return RT_E_INVALID;
+  memcpy(buf + off, key->policy_pcr_digest.buffer, key->policy_pcr_digest.size);
+  off += key->policy_pcr_digest.size;
+  rt_asn1_tpmpolicy *p = (rt_asn1_tpmpolicy *)ASN1_item_new(ASN1_ITEM_rptr(rt_asn1_tpmpolicy));
+  if (p == NULL)
+    return RT_E_NOMEM;
+  if ((k->policy = sk_rt_asn1_tpmpolicy_new_null()) == NULL ||
+      !sk_rt_asn1_tpmpolicy_push(k->policy, p)) {
+    ASN1_item_free((ASN1_VALUE *)p, ASN1_ITEM_rptr(rt_asn1_tpmpolicy));
+    return RT_E_NOMEM;
+  }
+  if (!ASN1_INTEGER_set_uint64(p->command_code, TPM2_CC_PolicyPCR) ||
+      !ASN1_OCTET_STRING_set(p->command_policy, buf, (int)off))
+    return RT_E_NOMEM;
+  return RT_OK;
+}
+
 rt_code rt_tss2key_encode_der(const rt_tss2key *key, uint8_t **der, size_t *len, rt_err *err) {
   *der = NULL;
   *len = 0;
-  if (key->has_policy || key->has_auth_policy)
-    return rt_err_set(err, RT_E_INVALID, "cannot write a key with policies (they would be lost)");
+  if (key->has_auth_policy || (key->has_policy && !key->has_pcr_policy))
+    return rt_err_set(err, RT_E_INVALID,
+                      "cannot write a key with policies other than one PolicyPCR (they would be "
+                      "lost)");
+  if (key->has_pcr_policy &&
+      (rt_pcrsel_count(&key->policy_pcrs) == 0 ||
+       key->policy_pcr_digest.size != rt_tpm_hash_size(key->pub.publicArea.nameAlg) ||
+       key->policy_pcr_digest.size == 0))
+    return rt_err_set(err, RT_E_INVALID,
+                      "PolicyPCR: a PCR selection and a digest of the key's name algorithm are "
+                      "needed");
   if (key->type != RT_TSS2KEY_LOADABLE && key->type != RT_TSS2KEY_IMPORTABLE &&
       key->type != RT_TSS2KEY_SEALED)
     return rt_err_set(err, RT_E_INVALID, "unknown TPM key type %d", (int)key->type);
@@ -361,6 +432,8 @@ rt_code rt_tss2key_encode_der(const rt_tss2key *key, uint8_t **der, size_t *len,
     if (k->secret == NULL || !ASN1_OCTET_STRING_set(k->secret, secret, (int)secret_len))
       goto nomem;
   }
+  if (key->has_pcr_policy && encode_pcr_policy(key, k) != RT_OK)
+    goto nomem;
   if (key->description[0] != '\0') {
     k->description = ASN1_UTF8STRING_new();
     if (k->description == NULL ||

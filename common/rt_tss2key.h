@@ -57,10 +57,25 @@ typedef struct {
   TPM2B_ENCRYPTED_SECRET secret;
   /* UTF-8, cut at 255 bytes on a character boundary; "" when absent. */
   char description[256];
-  /* The key carries a policy / signed policies: loading it needs a policy
-   * session we do not build yet. Their content is checked for form only. */
+  /* The key carries a policy / signed policies. Their content is checked
+   * for form only, except for the one policy rattest writes and executes:
+   * exactly one TPM2_PolicyPCR (has_pcr_policy, below). */
   int has_policy;
   int has_auth_policy;
+  /* policy = one TPMPolicy { commandCode TPM2_CC_PolicyPCR (0x17f),
+   * commandPolicy = marshalled TPML_PCR_SELECTION pcrs || pcrDigest }, the
+   * encoding of openssl_tpm2_engine (the draft's reference implementation)
+   * and the kernel's trusted keys: the selection first, then the digest of
+   * the selected PCR values (banks in selection order, indexes ascending)
+   * with the key's nameAlg, its bytes without a size field. A loader
+   * replays TPM2_PolicyPCR(pcrDigest, pcrs) in a policy session. Decoding
+   * sets it for a policy of that form only; a PolicyPCR entry that does not
+   * unmarshal exactly, or whose digest is not of the nameAlg's size, is
+   * RT_E_INVALID. Encoding writes it when has_pcr_policy (with has_policy
+   * set too). */
+  int has_pcr_policy;
+  TPML_PCR_SELECTION policy_pcrs;
+  TPM2B_DIGEST policy_pcr_digest;
 } rt_tss2key;
 
 /* Parses a key file, PEM (-----BEGIN TSS2 PRIVATE KEY-----) or DER.
@@ -74,8 +89,9 @@ rt_code rt_tss2key_read(const char *path, rt_tss2key *key, rt_err *err);
 
 /* DER form, as tpm2-openssl writes it: emptyAuth TRUE when empty_auth (else
  * absent, as the draft recommends), the parent as a positive INTEGER,
- * description and rsaParent only when set. A key with policies cannot be
- * written (we would drop them): RT_E_INVALID. *der is OPENSSL_malloc'ed. */
+ * description and rsaParent only when set, the PolicyPCR policy when
+ * has_pcr_policy. A key with other policies or authPolicy cannot be written
+ * (we would drop them): RT_E_INVALID. *der is OPENSSL_malloc'ed. */
 rt_code rt_tss2key_encode_der(const rt_tss2key *key, uint8_t **der, size_t *len, rt_err *err);
 
 /* The same as PEM text, NUL-terminated (*len excludes the NUL); free with

@@ -11,6 +11,7 @@
 
 #include "provider.h"
 #include "rt_ek_parent.h"
+#include "rt_pcr_session.h"
 #include "rt_srk.h"
 
 rt_key *rt_key_new(rt_provctx *ctx) {
@@ -231,15 +232,55 @@ rt_code rt_key_tr(rt_key *key, rt_tpm *tpm, ESYS_TR *tr, rt_err *err) {
   return RT_OK;
 }
 
+#define KEY_SINCE "the key was delivered"
+
+/* A selection only for a key that signs with its policy alone, and such a
+ * key only with one: a key that also takes its password is not bound by
+ * the PCRs, and a policy we cannot satisfy fails every signature. Checked
+ * at load, so the error shows there and not at the first handshake. */
+static rt_code set_pcr_policy(rt_key *key, const TPML_PCR_SELECTION *sel, rt_err *err) {
+  int with_pcrs = sel != NULL && sel->count > 0;
+  int password = (key->pub.objectAttributes & TPMA_OBJECT_USERWITHAUTH) != 0;
+  int policy = key->pub.authPolicy.size > 0;
+  if (with_pcrs && (password || !policy))
+    return rt_err_set(err, RT_E_INVALID, "a PCR policy is recorded for the key, but the key %s",
+                      password ? "also signs with its password" : "has no policy");
+  if (!with_pcrs && !password)
+    return rt_err_set(err, RT_E_INVALID,
+                      "the key signs only in a policy session, and no PCR policy is known for it "
+                      "(rattest:NAME of a delivered key, or its key file, gives one)");
+  if (with_pcrs)
+    key->pcr_policy = *sel;
+  return RT_OK;
+}
+
+rt_code rt_key_auth(const rt_key *key, rt_tpm *tpm, ESYS_TR *session, rt_err *err) {
+  *session = ESYS_TR_PASSWORD;
+  if (key->pcr_policy.count == 0)
+    return RT_OK;
+  /* The policy digest is computed with the key's name algorithm. */
+  return rt_pcr_session_start(tpm, key->pub.nameAlg, &key->pcr_policy, KEY_SINCE, session, err);
+}
+
+rt_code rt_key_auth_fail(const rt_key *key, TSS2_RC rc, const char *command, rt_err *err) {
+  if (key->pcr_policy.count == 0)
+    return rt_tpm_rc(err, rc, command);
+  return rt_pcr_session_fail(rc, &key->pcr_policy, KEY_SINCE, command, err);
+}
+
 rt_code rt_key_from_file(rt_provctx *ctx, rt_tss2key *file, rt_key **out, rt_err *err) {
   *out = NULL;
   if (file->type != RT_TSS2KEY_LOADABLE) {
     free(file);
     return rt_err_set(err, RT_E_INVALID, "only loadable TSS2 keys are supported");
   }
-  if (!file->empty_auth || file->has_policy || file->has_auth_policy) {
+  /* The one policy we run is a single PolicyPCR (what rattest-bootstrap
+   * writes for a PCR-bound delivered key). */
+  if (!file->empty_auth || (file->has_policy && !file->has_pcr_policy) || file->has_auth_policy) {
     free(file);
-    return rt_err_set(err, RT_E_INVALID, "keys with a password or a policy are not supported yet");
+    return rt_err_set(err, RT_E_INVALID,
+                      "keys with a password or a policy other than one TPM2_PolicyPCR are not "
+                      "supported");
   }
   rt_key *key = rt_key_new(ctx);
   if (key == NULL) {
@@ -249,6 +290,8 @@ rt_code rt_key_from_file(rt_provctx *ctx, rt_tss2key *file, rt_key **out, rt_err
   key->file = file;
   key->tpm_resident = 1;
   rt_code rc = rt_key_set_public(key, &file->pub.publicArea, err);
+  if (rc == RT_OK)
+    rc = set_pcr_policy(key, file->has_pcr_policy ? &file->policy_pcrs : NULL, err);
   rt_tpm *tpm = NULL;
   ESYS_TR tr;
   if (rc == RT_OK && (rc = rt_prov_tpm_acquire(ctx, &tpm, err)) == RT_OK) {
@@ -263,7 +306,8 @@ rt_code rt_key_from_file(rt_provctx *ctx, rt_tss2key *file, rt_key **out, rt_err
   return RT_OK;
 }
 
-rt_code rt_key_from_handle(rt_provctx *ctx, uint32_t handle, rt_key **out, rt_err *err) {
+rt_code rt_key_from_handle(rt_provctx *ctx, uint32_t handle, const TPML_PCR_SELECTION *pcr_sel,
+                           rt_key **out, rt_err *err) {
   *out = NULL;
   if (handle < 0x81000000u || handle > 0x81ffffffu)
     return rt_err_set(err, RT_E_INVALID, "0x%08x is not a persistent handle", handle);
@@ -287,6 +331,8 @@ rt_code rt_key_from_handle(rt_provctx *ctx, uint32_t handle, rt_key **out, rt_er
     rt_prov_tpm_release(ctx);
     if (rc == RT_OK)
       rc = rt_key_set_public(key, &pub->publicArea, err);
+    if (rc == RT_OK)
+      rc = set_pcr_policy(key, pcr_sel, err);
     Esys_Free(pub);
   }
   if (rc != RT_OK) {

@@ -104,6 +104,11 @@ typedef struct rt_key {
   ESYS_TR tr;          /* in the provider instance's connection */
   pid_t pid;           /* the process that loaded it: only it flushes */
   EVP_PKEY *soft;      /* public key in software, built on first need */
+  /* The selection of the key's PolicyPCR authPolicy (count 0: none, the
+   * key signs with its empty password). Its one source per kind of key: a
+   * key file's policy field (rt_tss2key.h); for a persistent key the `pcrs`
+   * the state file records for the delivered rsa-key at that handle. */
+  TPML_PCR_SELECTION pcr_policy;
 } rt_key;
 
 rt_key *rt_key_new(rt_provctx *ctx);
@@ -113,7 +118,10 @@ void rt_key_move(rt_key *dst, rt_key *src);
 /* A key from a TSS2 PRIVATE KEY (takes ownership of file) or a persistent
  * handle; loads into the TPM now so errors show at load time. */
 rt_code rt_key_from_file(rt_provctx *ctx, rt_tss2key *file, rt_key **out, rt_err *err);
-rt_code rt_key_from_handle(rt_provctx *ctx, uint32_t handle, rt_key **out, rt_err *err);
+/* pcr_sel: the state's record of the key's PolicyPCR selection (NULL or
+ * count 0: none). */
+rt_code rt_key_from_handle(rt_provctx *ctx, uint32_t handle, const TPML_PCR_SELECTION *pcr_sel,
+                           rt_key **out, rt_err *err);
 /* Fills key->pub (and type) from a TPM public area; RT_E_INVALID for
  * algorithms the provider does not offer. */
 rt_code rt_key_set_public(rt_key *key, const TPMT_PUBLIC *pub, rt_err *err);
@@ -129,6 +137,17 @@ int rt_key_curve_nid(const rt_key *key);
 /* The ESYS handle of the key in the (already acquired) TPM, loading the
  * file key or reopening the persistent one if this context has not seen it. */
 rt_code rt_key_tr(rt_key *key, rt_tpm *tpm, ESYS_TR *tr, rt_err *err);
+
+/* The authorization of one signing command in the (already acquired) TPM:
+ * ESYS_TR_PASSWORD, or for a PCR-bound key a fresh policy session that ran
+ * TPM2_PolicyPCR(pcr_policy) over the current values (rt_pcr_session.h).
+ * The caller flushes it (rt_tpm_flush, a no-op for the password) right
+ * after the command, failed or not, before releasing the TPM. */
+rt_code rt_key_auth(const rt_key *key, rt_tpm *tpm, ESYS_TR *session, rt_err *err);
+/* The error of `command` run with that authorization: for a PCR-bound key
+ * a policy failure is "PCR policy not satisfied: a PCR in sha256:7 changed
+ * since the key was delivered". */
+rt_code rt_key_auth_fail(const rt_key *key, TSS2_RC rc, const char *command, rt_err *err);
 
 /* Parameter carrying the address of an rt_key pointer from our decoder's
  * export_object to our keymgmt's import (see decoder.c). */

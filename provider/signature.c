@@ -204,15 +204,20 @@ static int tpm_sign(rt_sigctx *s, unsigned char *sig, size_t *siglen, size_t sig
   TPM2B_PUBLIC_KEY_RSA *plain = NULL;
   rt_code rc = rt_prov_tpm_acquire(s->ctx, &tpm, &err);
   if (rc == RT_OK) {
+    /* The session (PCR-bound keys only) is started, used and flushed under
+     * the one lock: a process sharing the connection never sees it. */
+    ESYS_TR auth = ESYS_TR_NONE;
     rc = rt_key_tr(s->key, tpm, &tr, &err);
+    if (rc == RT_OK)
+      rc = rt_key_auth(s->key, tpm, &auth, &err);
     TSS2_RC trc = TSS2_RC_SUCCESS;
     if (rc == RT_OK && use_decrypt) {
       TPM2B_PUBLIC_KEY_RSA in = {.size = (UINT16)emlen};
       memcpy(in.buffer, em, emlen);
       TPMT_RSA_DECRYPT scheme = {.scheme = TPM2_ALG_NULL};
       TPM2B_DATA label = {.size = 0};
-      trc = Esys_RSA_Decrypt(tpm->esys, tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &in,
-                             &scheme, &label, &plain);
+      trc = Esys_RSA_Decrypt(tpm->esys, tr, auth, ESYS_TR_NONE, ESYS_TR_NONE, &in, &scheme, &label,
+                             &plain);
       OPENSSL_cleanse(&in, sizeof in);
     } else if (rc == RT_OK) {
       TPM2B_DIGEST digest = {.size = (UINT16)dlen};
@@ -220,11 +225,13 @@ static int tpm_sign(rt_sigctx *s, unsigned char *sig, size_t *siglen, size_t sig
       TPMT_SIG_SCHEME scheme = {.scheme = s->is_rsa ? TPM2_ALG_RSASSA : TPM2_ALG_ECDSA};
       scheme.details.any.hashAlg = halg;
       TPMT_TK_HASHCHECK ticket = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
-      trc = Esys_Sign(tpm->esys, tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme,
-                      &ticket, &tsig);
+      trc = Esys_Sign(tpm->esys, tr, auth, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme, &ticket,
+                      &tsig);
     }
+    rt_tpm_flush(tpm, &auth);
     if (rc == RT_OK && trc != TSS2_RC_SUCCESS)
-      rc = rt_tpm_rc(&err, trc, use_decrypt ? "TPM2_RSA_Decrypt (PSS)" : "TPM2_Sign");
+      rc =
+          rt_key_auth_fail(s->key, trc, use_decrypt ? "TPM2_RSA_Decrypt (PSS)" : "TPM2_Sign", &err);
     rt_prov_tpm_release(s->ctx);
   }
   OPENSSL_cleanse(em, sizeof em);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "provider.h"
+#include "rt_pcrsel.h"
 #include "rt_state.h"
 
 #define RT_SCHEME "rattest:"
@@ -127,27 +128,67 @@ static rt_code check_cert(rt_store *s, rt_err *err) {
   return RT_OK;
 }
 
+/* The PCR selection the state records for the delivered rsa-key at
+ * handle (count 0: none): the selection a persistent PCR-bound key signs
+ * with. A key rattest did not receive has no entry. */
+typedef struct {
+  uint32_t handle;
+  TPML_PCR_SELECTION *sel;
+  rt_err *err;
+  rt_code code;
+} pcrs_of;
+
+static int find_pcrs(const rt_secret_entry *e, void *arg) {
+  pcrs_of *p = arg;
+  if (e->type != RT_SECRET_TYPE_RSA_KEY || e->handle != p->handle || e->pcrs[0] == '\0')
+    return 0;
+  p->code = rt_pcrsel_parse(e->pcrs, p->sel, p->err);
+  if (p->code != RT_OK)
+    rt_err_prefix(p->err, "secrets.%s.pcrs: ", e->name);
+  return 1;
+}
+
+static rt_code recorded_pcrs(const rt_state *st, uint32_t handle, TPML_PCR_SELECTION *sel,
+                             rt_err *err) {
+  pcrs_of p = {.handle = handle, .sel = sel, .err = err, .code = RT_OK};
+  memset(sel, 0, sizeof *sel);
+  rt_code rc = rt_state_secret_foreach(st, find_pcrs, &p, err);
+  return rc != RT_OK ? rc : p.code;
+}
+
 static rt_code prepare(rt_store *s, rt_err *err) {
-  if (s->name[0] == '\0')
-    return rt_key_from_handle(s->ctx, s->handle, &s->key, err);
   rt_state *st = NULL;
   rt_identity id;
+  TPML_PCR_SELECTION sel = {.count = 0};
   const char *dir = rt_prov_state_dir(s->ctx);
   rt_code rc = rt_state_load(dir, &st, err);
+  if (s->name[0] == '\0') {
+    /* A handle needs no state file; one that loads gives the selection of
+     * a PCR-bound key persistent there. */
+    rc = rc == RT_OK ? recorded_pcrs(st, s->handle, &sel, err) : RT_OK;
+    rt_state_free(st);
+    if (rc != RT_OK)
+      return rt_err_prefix(err, "state directory %s: ", dir);
+    return rt_key_from_handle(s->ctx, s->handle, &sel, &s->key, err);
+  }
   if (rc != RT_OK)
     return rt_err_prefix(err, "state directory %s: ", dir);
   rc = rt_state_get(st, s->name, &id, err);
+  if (rc == RT_OK)
+    rc = recorded_pcrs(st, id.handle, &sel, err);
   rt_state_free(st);
-  if (rc != RT_OK)
+  if (rc == RT_E_NOT_FOUND)
     return rt_err_set(err, RT_E_NOT_FOUND, "rattest:%s: no identity of that name in %s/%s", s->name,
                       dir, RT_STATE_FILE);
+  if (rc != RT_OK)
+    return rt_err_prefix(err, "rattest:%s: state: ", s->name);
   s->handle = id.handle;
   rc = read_certs(s, id.cert_file, 1, err);
   if (rc == RT_OK)
     rc = read_certs(s, id.chain_file, 0, err);
   if (rc != RT_OK)
     return rt_err_prefix(err, "rattest:%s: ", s->name);
-  rc = rt_key_from_handle(s->ctx, id.handle, &s->key, err);
+  rc = rt_key_from_handle(s->ctx, id.handle, &sel, &s->key, err);
   if (rc != RT_OK)
     return rt_err_prefix(err, "rattest:%s: ", s->name);
   return check_cert(s, err);

@@ -51,13 +51,21 @@ openssl req -new -key "$work/legacy.key" -subj /CN=legacy -out "$work/legacy.csr
 printf 'extendedKeyUsage=clientAuth\n' > "$work/ext"
 openssl x509 -req -in "$work/legacy.csr" -CA "$work/legacy-ca.pem" -CAkey "$work/legacy-ca.key" \
   -CAcreateserial -days 2 -extfile "$work/ext" -out "$work/legacy.pem" 2> /dev/null
+# A second one, delivered bound to PCR 7 (it signs only while PCR 7 holds
+# the value the enrollment's quote proved).
+openssl genrsa -out "$work/bound.key" 2048 2> /dev/null
+openssl req -new -key "$work/bound.key" -subj /CN=bound -out "$work/bound.csr" 2> /dev/null
+openssl x509 -req -in "$work/bound.csr" -CA "$work/legacy-ca.pem" -CAkey "$work/legacy-ca.key" \
+  -CAcreateserial -days 2 -extfile "$work/ext" -out "$work/bound.pem" 2> /dev/null
 umask 022
 cat > "$work/policy.json" << EOF
 {"secrets": [
   {"name": "disk", "type": "sealed", "file": "$work/disk.secret", "pcrs": {"sha256": [7]}},
   {"name": "plain", "type": "sealed", "file": "$work/plain.secret"},
   {"name": "legacy", "type": "rsa-key", "key_file": "$work/legacy.key",
-   "cert_file": "$work/legacy.pem"}]}
+   "cert_file": "$work/legacy.pem"},
+  {"name": "bound", "type": "rsa-key", "key_file": "$work/bound.key",
+   "cert_file": "$work/bound.pem", "pcrs": {"sha256": [7]}}]}
 EOF
 
 start_verifier() {
@@ -99,9 +107,9 @@ start_verifier --policy "$work/policy.json"
 state=$work/state
 check "enroll with secrets" "$B" enroll --verifier "localhost:$port" --ca "$work/pki/tls-ca.pem" \
   --state-dir "$state" --key-alg ecc-p256 --ek "$ek" --event-log "$LOG" --timeout 60s
-grep -q '"method":"Finish","decision":"accept".*"secrets":"disk,plain,legacy"' "$work/audit.log" &&
+grep -q '"method":"Finish","decision":"accept".*"secrets":"disk,plain,legacy,bound"' "$work/audit.log" &&
   ok || bad "Finish audit: $(grep Finish "$work/audit.log")"
-grep -q '"method":"Confirm","decision":"accept".*"secrets":"disk,plain,legacy"' "$work/audit.log" &&
+grep -q '"method":"Confirm","decision":"accept".*"secrets":"disk,plain,legacy,bound"' "$work/audit.log" &&
   ok || bad "Confirm audit: $(grep Confirm "$work/audit.log" || echo none)"
 
 # The delivered key's name is not one enroll may take over.
@@ -176,12 +184,55 @@ tail -n 1 "$work/audit.log" | grep -q '"method":"Confirm","decision":"reject","c
 expect confirm-missing "PERMISSION_DENIED SECRET_PROOF"
 expect confirm-replayed "PERMISSION_DENIED TOKEN_REPLAYED"
 
+# --- the PCR-bound key: recorded with its selection, signs while PCR 7 holds ---
+# mtls KEY CERT OUT: s_client -key KEY -cert CERT against s_server
+# -Verify (started by start_server); output in OUT.out / OUT.err.
+mtls() { # KEY CERT OUT
+  printf 'GET / HTTP/1.0\r\n\r\n' | RATTEST_STATE_DIR=$state timeout 30 "${PRELOAD[@]}" \
+    openssl s_client -provider rattest -provider default -connect "127.0.0.1:$spd" \
+    -key "$1" -cert "$2" -CAfile "$work/pki/tls-ca.pem" -quiet > "$3.out" 2> "$3.err" || true
+}
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1]+"/state.json"))["secrets"]; print(s["bound"]["pcrs"], s["legacy"]["pcrs"] or "-")' "$state" > "$work/pcrs.txt"
+[ "$(cat "$work/pcrs.txt")" = "sha256:7 -" ] && ok || bad "state pcrs: $(cat "$work/pcrs.txt")"
+bkf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/state.json"))["identities"]["bound"]["key_file"])' "$state")
+# The key file carries the policy: [1] { { [0] 0x17f (TPM2_CC_PolicyPCR), [1] pcrs || digest } }.
+openssl asn1parse -in "$bkf" > "$work/bkf.asn1" 2>&1 || true
+grep -q "INTEGER *:017F" "$work/bkf.asn1" && grep -q "OCTET STRING *\[HEX DUMP\]:00000001000B03800000" "$work/bkf.asn1" &&
+  ok || bad "bound key file policy: $(cat "$work/bkf.asn1")"
+start_server
+mtls rattest:bound rattest:bound "$work/bound"
+grep -q "^HTTP/1.0 200" "$work/bound.out" && grep -q "Subject: CN *= *bound" "$work/bound.out" &&
+  ok || bad "mTLS with rattest:bound: $(head -c 400 "$work/bound.err")"
+mtls "$bkf" rattest:bound "$work/boundf"
+grep -q "^HTTP/1.0 200" "$work/boundf.out" && ok || bad "mTLS with the bound key file: $(head -c 400 "$work/boundf.err")"
+
 # --- a PCR change seals the secret away ----------------------------------------
 tpm2_pcrextend 7:sha256=0000000000000000000000000000000000000000000000000000000000000000 > /dev/null
 if "$B" unseal disk --state-dir "$state" > "$work/out" 2> "$work/err"; then bad "unsealed after PCR 7 changed"; else
   grep -q "PCR policy not satisfied" "$work/err" && ok || bad "PCR change message: $(cat "$work/err")"
 fi
 "$B" unseal plain --state-dir "$state" | cmp -s - "$work/plain.secret" && ok || bad "unbound secret after PCR change"
+# ... and the bound key away: the handshake fails with the provider's
+# message (by URI and by key file), the unbound key still works, and no
+# session or object is left behind.
+start_server
+mtls rattest:bound rattest:bound "$work/bound2"
+if grep -q "^HTTP/1.0 200" "$work/bound2.out"; then bad "rattest:bound answered 200 after PCR 7 changed"; else
+  grep -q "PCR policy not satisfied: a PCR in sha256:7 changed since the key was delivered" "$work/bound2.err" &&
+    ok || bad "rattest:bound after PCR change: $(head -c 600 "$work/bound2.err")"
+fi
+mtls "$bkf" rattest:bound "$work/boundf2"
+if grep -q "^HTTP/1.0 200" "$work/boundf2.out"; then bad "bound key file answered 200 after PCR 7 changed"; else
+  grep -q "PCR policy not satisfied" "$work/boundf2.err" && ok || bad "bound key file after PCR change: $(head -c 600 "$work/boundf2.err")"
+fi
+start_server
+mtls rattest:legacy rattest:legacy "$work/legacy2"
+grep -q "^HTTP/1.0 200" "$work/legacy2.out" && ok || bad "rattest:legacy after PCR change: $(head -c 400 "$work/legacy2.err")"
+if [ "${RATTEST_TPM_MODE:-direct}" = direct ]; then
+  n=$(tpm2_getcap handles-loaded-session 2> /dev/null | grep -c 0x || true)
+  m=$(tpm2_getcap handles-transient 2> /dev/null | grep -c 0x || true)
+  [ "$n$m" = 00 ] && ok || bad "$n sessions, $m transient objects left after the refused signatures"
+fi
 
 # --- the delivered key by its key FILE (parent: the EK) -------------------------
 # The identity's key_file is a TSS2 key naming the EK as parent (0x81010001

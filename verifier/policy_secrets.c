@@ -98,13 +98,7 @@ static int add_cert(const uint8_t *der, size_t len, void *arg) {
 }
 
 static rt_code parse_rsa_key(const char *path, json_t *v, rt_secret_conf *c, rt_err *err) {
-  static const char *const keys[] = {"name", "type", "key_file", "cert_file", NULL};
-  /* Said before the generic unknown-key error: a user may well expect it. */
-  if (json_object_get(v, "pcrs") != NULL)
-    return rt_err_set(err, RT_E_INVALID,
-                      "%s.pcrs: not supported for rsa-key (the provider runs no policy session "
-                      "to sign)",
-                      path);
+  static const char *const keys[] = {"name", "type", "key_file", "cert_file", "pcrs", NULL};
   rt_code code = rt_policy_check_keys(v, path, keys, err);
   if (code != RT_OK)
     return code;
@@ -160,20 +154,19 @@ static rt_code parse_one(const char *path, json_t *v, const TPML_PCR_SELECTION *
       return rt_err_set(err, RT_E_INVALID, "%s.name: \"%s\" used twice", path, name);
   if ((c->name = strdup(name)) == NULL)
     return nomem(err);
-  rt_code code;
-  if (type != NULL && strcmp(type, "sealed") == 0) {
-    c->kind = RT_SECRET_KIND_SEALED;
-    code = parse_sealed(path, v, c, err);
-  } else if (type != NULL && strcmp(type, "rsa-key") == 0) {
-    c->kind = RT_SECRET_KIND_RSA_KEY;
-    code = parse_rsa_key(path, v, c, err);
-  } else {
+  int sealed = type != NULL && strcmp(type, "sealed") == 0;
+  if (!sealed && (type == NULL || strcmp(type, "rsa-key") != 0))
     return rt_err_set(err, RT_E_INVALID, "%s.type: expected \"sealed\" or \"rsa-key\"", path);
-  }
+  /* The same rules for both kinds (an rsa-key then signs only in a
+   * PolicyPCR session), checked before any file is read. */
   json_t *pcrs = json_object_get(v, "pcrs");
-  if (code == RT_OK && pcrs != NULL)
-    code = parse_pcrs(path, pcrs, demanded, &c->pcrs, err);
-  return code;
+  if (pcrs != NULL) {
+    rt_code code = parse_pcrs(path, pcrs, demanded, &c->pcrs, err);
+    if (code != RT_OK)
+      return code;
+  }
+  c->kind = sealed ? RT_SECRET_KIND_SEALED : RT_SECRET_KIND_RSA_KEY;
+  return sealed ? parse_sealed(path, v, c, err) : parse_rsa_key(path, v, c, err);
 }
 
 rt_code rt_policy_secrets_parse(json_t *v, const TPML_PCR_SELECTION *demanded,

@@ -5,8 +5,16 @@
  *     {"name": "disk", "type": "sealed", "file": "/etc/rattest/disk.key",
  *      "pcrs": {"sha256": [0, 7]}},
  *     {"name": "legacy", "type": "rsa-key", "key_file": "/etc/rattest/legacy.key",
- *      "cert_file": "/etc/rattest/legacy.pem"}
+ *      "cert_file": "/etc/rattest/legacy.pem"},
+ *     {"name": "bound", "type": "rsa-key", "key_file": "/etc/rattest/bound.key",
+ *      "cert_file": "/etc/rattest/bound.pem", "pcrs": {"sha256": [7]}}
  *   ]
+ *
+ * "pcrs" (either kind): the object's authPolicy is TPM2_PolicyPCR over
+ * those PCRs with the values this enrollment's quote proved, so every PCR
+ * must be one the policy demands. A sealed secret then unseals, an rsa-key
+ * signs, only while they hold those values. Without it a sealed secret
+ * opens, and a key signs, with the empty password.
  *
  * Files are read when the policy loads, and must be 0600 (or stricter):
  * a secret readable by others is no secret. The bytes stay in this

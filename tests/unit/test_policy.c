@@ -397,8 +397,18 @@ static void test_rejections(void) {
        "secrets[0].fiel: unknown key"},
       {"{\"secrets\": [{\"name\": \"a\", \"type\": \"rsa-key\", \"key_file\": \"/x\"}]}",
        "secrets[0]: rsa-key needs key_file and cert_file"},
+      /* An rsa-key's pcrs follow the sealed rules, checked before its files. */
       {"{\"secrets\": [{\"name\": \"a\", \"type\": \"rsa-key\", \"pcrs\": {}}]}",
-       "secrets[0].pcrs: not supported for rsa-key"},
+       "secrets[0].pcrs: expected an object of banks"},
+      {"{\"pcrs\": {\"sha256\": [0, 7]}, \"secrets\": [{\"name\": \"a\", \"type\": "
+       "\"rsa-key\", \"pcrs\": {\"sha256\": [9]}}]}",
+       "secrets[0].pcrs.sha256[0]: PCR 9 is not in the policy's pcrs.sha256"},
+      {"{\"secrets\": [{\"name\": \"a\", \"type\": \"rsa-key\", \"pcrs\": {\"sha256\": "
+       "[7, 7]}}]}",
+       "secrets[0].pcrs.sha256[1]: PCR 7 listed twice"},
+      {"{\"secrets\": [{\"name\": \"a\", \"type\": \"rsa-key\", \"pcrs\": {\"sha256\": "
+       "[7]}, \"key_file\": \"/x\"}]}",
+       "secrets[0]: rsa-key needs key_file and cert_file"},
       /* ek_allowlist */
       {"{\"ek_allowlist\": \"ab\"}", "ek_allowlist: expected an array"},
       {"{\"ek_allowlist\": []}", "ek_allowlist: empty"},

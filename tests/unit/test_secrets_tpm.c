@@ -480,11 +480,11 @@ static void check_rsa_key(rt_tpm *tpm, const rt_ek *ek, rt_state *st, const rt_i
   rt_idkey_close(tpm, &foreign);
   TPM2B_PRIVATE priv;
   CHECK(rt_secret_import(tpm, ek, &d.pub, &d.dup, &d.seed, &priv, &err) == RT_OK, "%s", err.msg);
-  CHECK(rt_secret_persist(tpm, ek, &d.pub, &priv, RT_SECRET_HANDLE_FIRST + 1, NULL, &err) ==
+  CHECK(rt_secret_persist(tpm, ek, &d.pub, &priv, NULL, RT_SECRET_HANDLE_FIRST + 1, NULL, &err) ==
             RT_E_INVALID,
         "a foreign object was replaced");
   CHECK_STR_CONTAINS(err.msg, "did not put there");
-  CHECK(rt_secret_persist(tpm, ek, &d.pub, &priv, 0x81010001u, NULL, &err) == RT_E_INVALID,
+  CHECK(rt_secret_persist(tpm, ek, &d.pub, &priv, NULL, 0x81010001u, NULL, &err) == RT_E_INVALID,
         "EK handle accepted");
   uint32_t h = 0;
   TPM2B_PUBLIC ours;
@@ -499,7 +499,7 @@ static void check_rsa_key(rt_tpm *tpm, const rt_ek *ek, rt_state *st, const rt_i
   uint8_t b[8] = {1};
   rt_secret_delivery sd = sealed_for(tpm, ek, "x", b, sizeof b, NULL);
   CHECK(rt_secret_import(tpm, ek, &sd.pub, &sd.dup, &sd.seed, &priv, &err) == RT_OK, "%s", err.msg);
-  CHECK(rt_secret_persist(tpm, ek, &sd.pub, &priv, RT_SECRET_HANDLE_FIRST + 3, NULL, &err) ==
+  CHECK(rt_secret_persist(tpm, ek, &sd.pub, &priv, NULL, RT_SECRET_HANDLE_FIRST + 3, NULL, &err) ==
             RT_E_INVALID,
         "sealed object persisted as a key");
   CHECK_STR_CONTAINS(err.msg, "not an RSA key");
@@ -513,6 +513,135 @@ static void check_rsa_key(rt_tpm *tpm, const rt_ek *ek, rt_state *st, const rt_i
   OPENSSL_free(cert.data);
   OPENSSL_free(cert2.data);
   *key_out = k2;
+}
+
+/* A PCR-bound rsa-key (authPolicy PolicyPCR over sha256:16, userWithAuth
+ * clear): received with its selection, its proof is signed in a policy
+ * session and verifies; state and key file record the selection (and the
+ * file the PCR digest); the key and the selection must agree; after PCR 16
+ * changes the proof cannot be signed and a new delivery leaves nothing. */
+/* An rsa-key delivery "pcrkey" of a new key (returned) for EK `to`, its
+ * authPolicy `policy` (NULL: none). */
+static EVP_PKEY *key_delivery(const rt_ek *to, const TPM2B_DIGEST *policy, rt_bytes *cert,
+                              rt_secret_delivery *d) {
+  rt_err err;
+  EVP_PKEY *k = rsa_key_and_cert(cert);
+  memset(d, 0, sizeof *d);
+  d->name = "pcrkey";
+  d->type = RT_SECRET_TYPE_RSA_KEY;
+  d->certs = cert;
+  d->n_certs = 1;
+  rt_import_object obj;
+  CHECK(rt_import_rsa(k, policy, &obj, &err) == RT_OK, "rsa: %s", err.msg);
+  wrap(to, &obj, d);
+  return k;
+}
+
+static void check_bound_key(rt_tpm *tpm, const rt_ek *ek, rt_state *st, const rt_identity *via) {
+  rt_err err;
+  rt_bytes cert, proof = {0};
+  uint32_t handle = 0;
+  TPM2B_DIGEST policy;
+  TPML_PCR_SELECTION sel;
+  policy_now(tpm, "sha256:16", &sel, &policy);
+  rt_secret_delivery d;
+  EVP_PKEY *k = key_delivery(ek, &policy, &cert, &d);
+  d.pcrs = sel;
+  CHECK(!(d.pub.publicArea.objectAttributes & TPMA_OBJECT_USERWITHAUTH),
+        "a PCR-bound key signs with its password");
+
+  /* Key and selection must agree, checked before anything is persisted. */
+  rt_secret_delivery no_sel = d;
+  memset(&no_sel.pcrs, 0, sizeof no_sel.pcrs);
+  CHECK(rt_secret_receive(tpm, ek, st, state_dir, via, &no_sel, (const uint8_t *)"n", 1, &proof,
+                          &handle, &err) == RT_E_INVALID,
+        "policy key received without a selection");
+  CHECK_STR_CONTAINS(err.msg, "but no PCR selection came with it");
+  rt_bytes cert2;
+  rt_secret_delivery unbound;
+  EVP_PKEY *k2 = key_delivery(ek, NULL, &cert2, &unbound);
+  unbound.pcrs = sel;
+  CHECK(rt_secret_receive(tpm, ek, st, state_dir, via, &unbound, (const uint8_t *)"n", 1, &proof,
+                          &handle, &err) == RT_E_INVALID,
+        "key without policy received with a selection");
+  CHECK_STR_CONTAINS(err.msg, "but the key also signs with its password");
+  rt_secret_entry none;
+  CHECK(rt_state_secret_get(st, "pcrkey", &none, &err) == RT_E_NOT_FOUND, "refused key recorded");
+
+  uint8_t nonce[32];
+  RAND_bytes(nonce, sizeof nonce);
+  CHECK(rt_secret_receive(tpm, ek, st, state_dir, via, &d, nonce, sizeof nonce, &proof, &handle,
+                          &err) == RT_OK,
+        "receive PCR-bound key: %s", err.msg);
+  TPMT_SIGNATURE sig;
+  uint8_t *msg = NULL;
+  size_t msg_len = 0;
+  CHECK(rt_tpm_sig_unmarshal(proof.data, proof.len, &sig, &err) == RT_OK, "%s", err.msg);
+  rt_secret_proof_message("pcrkey", nonce, sizeof nonce, &msg, &msg_len, &err);
+  CHECK(rt_tpm_sig_verify(k, &sig, msg, msg_len, &err) == RT_OK,
+        "proof of the PCR-bound key does not verify: %s", err.msg);
+  free(msg);
+  rt_bytes_free(&proof);
+
+  rt_secret_entry s;
+  rt_identity id;
+  CHECK(rt_state_secret_get(st, "pcrkey", &s, &err) == RT_OK && strcmp(s.pcrs, "sha256:16") == 0 &&
+            s.handle == handle,
+        "state entry: %s / \"%s\"", err.msg, s.pcrs);
+  CHECK(rt_state_get(st, "pcrkey", &id, &err) == RT_OK, "identity: %s", err.msg);
+  rt_tss2key kf;
+  rt_pcr_value *vals = NULL;
+  size_t n = 0;
+  TPM2B_DIGEST want;
+  CHECK(rt_pcr_read_all(tpm, &d.pcrs, &vals, &n, &err) == RT_OK && n == 1, "%s", err.msg);
+  CHECK(vals != NULL && rt_pcr_values_digest(TPM2_ALG_SHA256, vals[0].value.buffer,
+                                             vals[0].value.size, &want, &err) == RT_OK,
+        "%s", err.msg);
+  free(vals);
+  CHECK(rt_tss2key_read(id.key_file, &kf, &err) == RT_OK && kf.has_policy && kf.has_pcr_policy &&
+            memcmp(&kf.policy_pcrs, &d.pcrs, sizeof d.pcrs) == 0 &&
+            kf.policy_pcr_digest.size == 32 &&
+            memcmp(kf.policy_pcr_digest.buffer, want.buffer, 32) == 0,
+        "key file policy: %s", err.msg);
+
+  /* Without its session the key does not sign; with it, it does. */
+  TPMT_SIGNATURE again;
+  CHECK(rt_secret_sign_proof(tpm, handle, &d.pub, NULL, "pcrkey", nonce, sizeof nonce, &again,
+                             &err) == RT_E_TPM,
+        "PCR-bound key signed with its password");
+  CHECK(rt_secret_sign_proof(tpm, handle, &d.pub, &d.pcrs, "pcrkey", nonce, sizeof nonce, &again,
+                             &err) == RT_OK,
+        "sign in the policy session: %s", err.msg);
+  extend(tpm, 16);
+  CHECK(rt_secret_sign_proof(tpm, handle, &d.pub, &d.pcrs, "pcrkey", nonce, sizeof nonce, &again,
+                             &err) == RT_E_INVALID,
+        "signed after PCR 16 changed");
+  CHECK(strcmp(err.msg, "PCR policy not satisfied: a PCR in sha256:16 changed since the key was "
+                        "delivered") == 0,
+        "message: %s", err.msg);
+  /* Delivered under the old values to another name: persisted, the proof
+   * fails, and the key is evicted again with nothing recorded. */
+  rt_secret_delivery late = d;
+  late.name = "pcrkey2";
+  int files_before = count_files_in(state_dir);
+  CHECK(rt_secret_receive(tpm, ek, st, state_dir, via, &late, nonce, sizeof nonce, &proof, &handle,
+                          &err) == RT_E_INVALID,
+        "a key bound to old PCR values was received");
+  CHECK_STR_CONTAINS(err.msg, "secret pcrkey2: PCR policy not satisfied");
+  CHECK(rt_state_secret_get(st, "pcrkey2", &none, &err) == RT_E_NOT_FOUND &&
+            count_files_in(state_dir) == files_before,
+        "a refused PCR-bound key left a record or files");
+  rt_handle_owner owner;
+  uint32_t next = 0;
+  TPM2B_PUBLIC ours;
+  int have_ours = 0;
+  CHECK(rt_secret_choose_handle(tpm, st, "pcrkey2", &next, &ours, &have_ours, &err) == RT_OK &&
+            rt_handle_owner_of(tpm, next, NULL, &owner, &err) == RT_OK && owner == RT_HANDLE_FREE,
+        "the refused key stayed persistent");
+  EVP_PKEY_free(k);
+  EVP_PKEY_free(k2);
+  OPENSSL_free(cert.data);
+  OPENSSL_free(cert2.data);
 }
 
 /* The enrolled identity a delivery comes with (its AK certificate file
@@ -735,6 +864,7 @@ int main(int argc, char **argv) {
   }
   EVP_PKEY *key = NULL;
   check_rsa_key(tpm, &ek, st, &via, &key);
+  check_bound_key(tpm, &ek, st, &via);
   rt_state_free(st);
   rt_ek_close(tpm, &ek);
   CHECK(rt_tpm_count_transients(tpm, &after, &err) == RT_OK && after == before,

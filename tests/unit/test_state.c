@@ -255,7 +255,10 @@ static void test_secrets(void) {
   BAD("cert_file", RT_SECRET_TYPE_SEALED, snprintf(s.cert_file, sizeof s.cert_file, "/c.pem"));
   BAD("handle", RT_SECRET_TYPE_RSA_KEY, s.handle = id.handle = 0x81800000);
   BAD("cert_file", RT_SECRET_TYPE_RSA_KEY, s.cert_file[0] = id.cert_file[0] = 'c');
-  BAD("pcrs", RT_SECRET_TYPE_RSA_KEY, snprintf(s.pcrs, sizeof s.pcrs, "sha256:7"));
+  /* An rsa-key's pcrs follow the sealed rules (a PCR-bound key). */
+  BAD("pcrs", RT_SECRET_TYPE_RSA_KEY, snprintf(s.pcrs, sizeof s.pcrs, "sha256:24"));
+  BAD("not in canonical form", RT_SECRET_TYPE_RSA_KEY,
+      snprintf(s.pcrs, sizeof s.pcrs, "sha256:7,0"));
   BAD("pub_file", RT_SECRET_TYPE_RSA_KEY, memset(s.pub_file, 'x', sizeof s.pub_file));
   /* The identity that comes with an rsa-key must be valid and be that key. */
   BAD("identity: algorithm", RT_SECRET_TYPE_RSA_KEY,
@@ -281,6 +284,8 @@ static void test_secrets(void) {
   rt_secret_entry key = sample_secret("svc", RT_SECRET_TYPE_RSA_KEY);
   rt_identity key_id = key_identity(&key);
   snprintf(key_id.algorithm, sizeof key_id.algorithm, "rsa-3072");
+  /* A PCR-bound rsa-key: its selection is recorded like a sealed one's. */
+  snprintf(key.pcrs, sizeof key.pcrs, "sha256:7");
   CHECK(rt_state_secret_put(st, &plain, NULL, &err) == RT_OK, "%s", err.msg);
   CHECK(rt_state_secret_put(st, &bound, NULL, &err) == RT_OK, "%s", err.msg);
   CHECK(rt_state_secret_put(st, &key, &key_id, &err) == RT_OK, "%s", err.msg);

@@ -600,8 +600,108 @@ static void test_encode(void) {
   rmdir(dir);
 }
 
+/* policy = { { [0] TPM2_CC_PolicyPCR (0x17f), [1] commandPolicy } } */
+static buf pcr_policy_field(const buf *command_policy) {
+  buf cc = RAW(0x02, 0x02, 0x01, 0x7f);
+  buf body = tlv(0x04, command_policy);
+  buf e0 = explicit_tag(0, &cc), e1 = explicit_tag(1, &body);
+  buf inner = cat(&e0, &e1);
+  buf one = tlv(0x30, &inner);
+  buf list = tlv(0x30, &one);
+  return explicit_tag(1, &list);
+}
+
+/* The PolicyPCR policy field, byte for byte as openssl_tpm2_engine writes
+ * it: marshalled TPML_PCR_SELECTION (sha256, PCR 7), then the 32-byte PCR
+ * digest without a size; decode, encode back identically, and the bad
+ * forms. */
+static void test_pcr_policy(void) {
+  rt_err err = {0};
+  rt_tss2key k, back;
+  uint8_t digest[32];
+  for (size_t i = 0; i < sizeof digest; i++)
+    digest[i] = (uint8_t)(0xa0 + i);
+  buf sel = RAW(0x00, 0x00, 0x00, 0x01, 0x00, 0x0b, 0x03, 0x80, 0x00, 0x00);
+  buf d = raw(digest, sizeof digest);
+  buf cp = cat(&sel, &d);
+  fields f = base_fields();
+  buf t = RAW(0x01, 0x01, 0xff);
+  f.empty_auth = explicit_tag(0, &t);
+  f.policy = pcr_policy_field(&cp);
+  buf b = seq(&f);
+  CHECK(decode(&b, &k, &err) == RT_OK, "PolicyPCR key: %s", err.msg);
+  CHECK(k.has_policy && k.has_pcr_policy && k.policy_pcrs.count == 1 &&
+            k.policy_pcrs.pcrSelections[0].hash == TPM2_ALG_SHA256 &&
+            k.policy_pcrs.pcrSelections[0].sizeofSelect == 3 &&
+            k.policy_pcrs.pcrSelections[0].pcrSelect[0] == 0x80 && k.policy_pcr_digest.size == 32 &&
+            memcmp(k.policy_pcr_digest.buffer, digest, 32) == 0,
+        "PolicyPCR fields");
+  uint8_t *der = NULL;
+  size_t der_len = 0;
+  CHECK(rt_tss2key_encode_der(&k, &der, &der_len, &err) == RT_OK, "encode PolicyPCR: %s", err.msg);
+  CHECK(der != NULL && der_len == b.n && memcmp(der, b.b, b.n) == 0,
+        "PolicyPCR key does not encode back to the same DER");
+  OPENSSL_free(der);
+  der = NULL;
+  /* Two banks round-trip too. */
+  k.policy_pcrs.count = 2;
+  k.policy_pcrs.pcrSelections[1] = k.policy_pcrs.pcrSelections[0];
+  k.policy_pcrs.pcrSelections[1].hash = TPM2_ALG_SHA1;
+  k.policy_pcrs.pcrSelections[1].pcrSelect[0] = 0x01;
+  CHECK(rt_tss2key_encode_der(&k, &der, &der_len, &err) == RT_OK &&
+            rt_tss2key_decode(der, der_len, &back, &err) == RT_OK && back.has_pcr_policy &&
+            memcmp(&back.policy_pcrs, &k.policy_pcrs, sizeof k.policy_pcrs) == 0 &&
+            memcmp(&back.policy_pcr_digest, &k.policy_pcr_digest, sizeof k.policy_pcr_digest) == 0,
+        "two-bank PolicyPCR round trip: %s", err.msg);
+  OPENSSL_free(der);
+  der = NULL;
+
+  /* A digest of another size than the key's nameAlg (SHA-256). */
+  buf short_d = raw(digest, 20), cp2 = cat(&sel, &short_d);
+  f.policy = pcr_policy_field(&cp2);
+  b = seq(&f);
+  expect_invalid(&b, "20 bytes of PCR digest, the key's name algorithm needs 32", "SHA-1 digest");
+  /* A selection that does not unmarshal (count 9 banks), or selects none. */
+  buf bad_sel = RAW(0x00, 0x00, 0x00, 0x09, 0x00, 0x0b, 0x03, 0x80, 0x00, 0x00);
+  buf cp3 = cat(&bad_sel, &d);
+  f.policy = pcr_policy_field(&cp3);
+  b = seq(&f);
+  expect_invalid(&b, "TPM2_PolicyPCR does not start with a PCR selection", "9 banks");
+  buf no_pcr = RAW(0x00, 0x00, 0x00, 0x01, 0x00, 0x0b, 0x03, 0x00, 0x00, 0x00);
+  buf cp4 = cat(&no_pcr, &d);
+  f.policy = pcr_policy_field(&cp4);
+  b = seq(&f);
+  expect_invalid(&b, "TPM2_PolicyPCR does not start with a PCR selection", "no PCR selected");
+  /* Another policy command is kept as a policy we do not execute. */
+  f.policy = policy_list();
+  b = seq(&f);
+  CHECK(decode(&b, &k, &err) == RT_OK && k.has_policy && !k.has_pcr_policy,
+        "PolicyAuthValue key: %s", err.msg);
+
+  /* What encode refuses: a PolicyPCR without selection or with a digest of
+   * the wrong size, an authPolicy next to it. */
+  CHECK(decode(&(buf){.n = 0}, &k, &err) == RT_E_INVALID, "empty input");
+  f.policy = pcr_policy_field(&cp);
+  b = seq(&f);
+  CHECK(decode(&b, &k, &err) == RT_OK, "%s", err.msg);
+  back = k;
+  back.policy_pcr_digest.size = 20;
+  CHECK(rt_tss2key_encode_der(&back, &der, &der_len, &err) == RT_E_INVALID && der == NULL,
+        "PolicyPCR with a 20-byte digest encoded");
+  CHECK_STR_CONTAINS(err.msg, "digest of the key's name algorithm");
+  back = k;
+  memset(&back.policy_pcrs, 0, sizeof back.policy_pcrs);
+  CHECK(rt_tss2key_encode_der(&back, &der, &der_len, &err) == RT_E_INVALID,
+        "PolicyPCR without selection encoded");
+  back = k;
+  back.has_auth_policy = 1;
+  CHECK(rt_tss2key_encode_der(&back, &der, &der_len, &err) == RT_E_INVALID, "authPolicy encoded");
+  CHECK_STR_CONTAINS(err.msg, "other than one PolicyPCR");
+}
+
 int main(void) {
   test_variants();
   test_encode();
+  test_pcr_policy();
   return rt_test_done("test_tss2key");
 }
