@@ -17,13 +17,10 @@ LOG="$src/tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin
 ek=${ekkind%-ek}
 work=$(mktemp -d)
 vpid=""
-stop_verifier() {
-  if [ -n "$vpid" ]; then kill "$vpid" 2>/dev/null || true; wait "$vpid" 2>/dev/null || true; fi
-  vpid=""
-}
 cleanup() { stop_verifier; rm -rf "$work"; }
 trap cleanup EXIT
 . "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/lib/verifier.sh"
 # Runs tpm2-tools or openssl with the TPM; under ASan our module needs the runtime preloaded.
 ossl() {
   if [ -n "${RATTEST_PRELOAD:-}" ]; then LD_PRELOAD="$RATTEST_PRELOAD" ASAN_OPTIONS=detect_leaks=0 openssl "$@"; else openssl "$@"; fi
@@ -34,18 +31,6 @@ ossl() {
 "$build/tests/rt_log_extend" "$LOG" > /dev/null
 
 # start_verifier [extra serve args...]
-start_verifier() {
-  stop_verifier
-  rm -f "$work/port"
-  "$V" serve --listen "127.0.0.1:${LISTEN_PORT:-0}" --tls-cert "$work/pki/server-chain.pem" \
-    --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
-    --issuer-key "$work/pki/issuer.key" --port-file "$work/port" "$@" \
-    > "$work/audit.log" 2> "$work/verifier.log" &
-  vpid=$!
-  for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
-  [ -s "$work/port" ] || { cat "$work/verifier.log" >&2; echo "verifier did not start" >&2; exit 1; }
-  port=$(cat "$work/port")
-}
 # enroll STATE_DIR [extra args...]
 enroll() {
   local dir=$1; shift

@@ -22,12 +22,10 @@ LOG="$src/tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin
 export RATTEST_TAMPER_LOG="$LOG"
 work=$(mktemp -d)
 vpid=""
-stop_verifier() {
-  if [ -n "$vpid" ]; then kill "$vpid" 2>/dev/null || true; wait "$vpid" 2>/dev/null || true; fi
-  vpid=""
-}
 trap 'stop_verifier; rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/lib/verifier.sh"
+VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE")
 
 "$src/certs/mkpki" "$work/pki" > /dev/null
 "$src/certs/mkpki" "$work/other-pki" > /dev/null
@@ -37,18 +35,6 @@ tpm2_nvread 0x01c00002 -o "$work/ek-rsa.der" 2> /dev/null
 tpm2_nvread 0x01c00016 -o "$work/ek-ecc.der" 2> /dev/null
 CAKEY=$RATTEST_TPM_DIR/ca/signkey.pem
 
-start_verifier() {
-  stop_verifier
-  rm -f "$work/port"
-  "$V" serve --listen 127.0.0.1:0 --tls-cert "$work/pki/server-chain.pem" \
-    --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
-    --issuer-key "$work/pki/issuer.key" --ek-ca "$RATTEST_EK_CA_BUNDLE" \
-    --port-file "$work/port" "$@" > "$work/audit.log" 2> "$work/verifier.log" &
-  vpid=$!
-  for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
-  [ -s "$work/port" ] || { cat "$work/verifier.log" >&2; echo "verifier did not start" >&2; exit 1; }
-  port=$(cat "$work/port")
-}
 enroll() { # STATE_DIR [args...]
   local dir=$1; shift
   "$B" enroll --verifier "localhost:$port" --ca "$work/pki/tls-ca.pem" --state-dir "$dir" \

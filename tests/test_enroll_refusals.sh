@@ -11,28 +11,14 @@ T="$build/tests/rt_enroll_tamper"
 export RATTEST_TAMPER_LOG="$src/tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin"
 work=$(mktemp -d)
 vpid=""
-stop_verifier() {
-  if [ -n "$vpid" ]; then kill "$vpid" 2>/dev/null || true; wait "$vpid" 2>/dev/null || true; fi
-  vpid=""
-}
 trap 'stop_verifier; rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/lib/verifier.sh"
+VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE")
 
 "$src/certs/mkpki" "$work/pki" > /dev/null
 "$build/tests/rt_log_extend" "$RATTEST_TAMPER_LOG" > /dev/null
 
-start_verifier() {
-  stop_verifier
-  rm -f "$work/port"
-  "$V" serve --listen 127.0.0.1:0 --tls-cert "$work/pki/server-chain.pem" \
-    --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
-    --issuer-key "$work/pki/issuer.key" --ek-ca "$RATTEST_EK_CA_BUNDLE" \
-    --port-file "$work/port" "$@" > "$work/audit.log" 2> "$work/verifier.log" &
-  vpid=$!
-  for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
-  [ -s "$work/port" ] || { cat "$work/verifier.log" >&2; exit 1; }
-  port=$(cat "$work/port")
-}
 
 # expect MUTATION "STATUS CODE"
 expect() {

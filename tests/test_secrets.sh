@@ -30,6 +30,8 @@ stop() {
 }
 trap 'stop; rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/lib/verifier.sh"
+VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE")
 # The provider under test; under ASan the uninstrumented openssl needs the
 # runtime preloaded to load it.
 export OPENSSL_MODULES="$build/lib"
@@ -68,17 +70,6 @@ cat > "$work/policy.json" << EOF
    "cert_file": "$work/bound.pem", "pcrs": {"sha256": [7]}}]}
 EOF
 
-start_verifier() {
-  rm -f "$work/port"
-  "$V" serve --listen 127.0.0.1:0 --tls-cert "$work/pki/server-chain.pem" \
-    --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
-    --issuer-key "$work/pki/issuer.key" --ek-ca "$RATTEST_EK_CA_BUNDLE" \
-    --port-file "$work/port" "$@" > "$work/audit.log" 2> "$work/verifier.log" &
-  vpid=$!
-  for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
-  [ -s "$work/port" ] || { cat "$work/verifier.log" >&2; exit 1; }
-  port=$(cat "$work/port")
-}
 
 # --- a secret file others may read is refused at start-up -------------------
 chmod 644 "$work/plain.secret"

@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# Sourced by the shell tests that run a verifier: start_verifier [ARGS...]
+# serves on a free loopback port with the development PKI in $work/pki,
+# audit lines in $work/audit.log and diagnostics in $work/verifier.log, sets
+# $port and $vpid; stop_verifier ends it. Needs $V (rattest-verifier) and
+# $work; ${VERIFIER_ARGS[@]} (e.g. --ek-ca) go to every start, and
+# $LISTEN_PORT picks a fixed port.
+vpid=""
+VERIFIER_ARGS=()
+stop_verifier() {
+  if [ -n "$vpid" ]; then kill "$vpid" 2> /dev/null || true; wait "$vpid" 2> /dev/null || true; fi
+  vpid=""
+}
+start_verifier() {
+  stop_verifier
+  rm -f "$work/port"
+  "$V" serve --listen "127.0.0.1:${LISTEN_PORT:-0}" --tls-cert "$work/pki/server-chain.pem" \
+    --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
+    --issuer-key "$work/pki/issuer.key" --port-file "$work/port" ${VERIFIER_ARGS[@]+"${VERIFIER_ARGS[@]}"} "$@" \
+    > "$work/audit.log" 2> "$work/verifier.log" &
+  vpid=$!
+  for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+  [ -s "$work/port" ] || { cat "$work/verifier.log" >&2; echo "verifier did not start" >&2; exit 1; }
+  port=$(cat "$work/port")
+}
