@@ -27,6 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 . "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/lib/provider.sh"
 # openssl with our module; under ASan the uninstrumented binary needs the
 # runtime preloaded to load the instrumented provider.
 ossl() {
@@ -138,18 +139,7 @@ expect_200 "EC TLS 1.2 ecdsa_secp256r1_sha256" "$EC" -tls1_2 -provider rattest -
 
 # curl (Debian's 7.88) with an openssl.cnf that only activates default and
 # rattest (no default_properties), the TSS2 key file and the certificate.
-cat > "$work/curl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-rattest = rattest_sect
-[default_sect]
-activate = 1
-[rattest_sect]
-activate = 1
-CNF
+write_provider_cnf "$work/curl.cnf"
 # Under ASan, curl with the ASan runtime preloaded hangs in its first
 # setlocale() before any TLS code runs (even `curl --version`), so curl is
 # exercised in the normal build only.

@@ -27,6 +27,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/lib/tpm2tools.sh"
 cd "$work" || exit 1
 TOOL="$build/tests/tss2key_tool"
 export OPENSSL_MODULES="$build/lib"
@@ -34,22 +35,6 @@ export OPENSSL_MODULES="$build/lib"
 OSSL=(openssl)
 [ -n "${RATTEST_PRELOAD:-}" ] && OSSL=(env LD_PRELOAD="$RATTEST_PRELOAD" ASAN_OPTIONS=detect_leaks=0 openssl)
 
-# Without a resource manager tpm2-tools leave objects and sessions loaded,
-# and swtpm has three object slots.
-tidy() {
-  tpm2_flushcontext -t > /dev/null 2>&1 || true
-  tpm2_flushcontext -s > /dev/null 2>&1 || true
-}
-# ek_cmd CMD...: CMD with the low-range EK authorized as "session:ek.sess".
-ek_cmd() {
-  local rc=0
-  tpm2_startauthsession --policy-session -S ek.sess > /dev/null || return 1
-  tpm2_policysecret -S ek.sess -c e > /dev/null || rc=1
-  if [ "$rc" -eq 0 ]; then "$@" > /dev/null || rc=$?; fi
-  tpm2_flushcontext ek.sess > /dev/null 2>&1 || true
-  tidy
-  return "$rc"
-}
 ATTRS="fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign|decrypt"
 # An RSA signing key (sign|decrypt, as delivered keys are) under each EK.
 ek_cmd tpm2_create -C 0x81010001 -P session:ek.sess -G rsa2048:null:null -a "$ATTRS" \

@@ -30,6 +30,7 @@ stop() {
 }
 trap 'stop; rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/lib/provider.sh"
 . "$(dirname "$0")/lib/verifier.sh"
 VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE")
 # The provider under test; under ASan the uninstrumented openssl needs the
@@ -243,18 +244,7 @@ printf 'GET / HTTP/1.0\r\n\r\n' | timeout 30 "${PRELOAD[@]}" openssl s_client -p
   -quiet > "$work/s_client.out" 2> "$work/s_client.err" || true
 grep -q "^HTTP/1.0 200" "$work/s_client.out" && grep -q "Subject: CN *= *legacy" "$work/s_client.out" &&
   ok || bad "mTLS with the key file: $(head -c 400 "$work/s_client.err")"
-cat > "$work/curl.cnf" << CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-rattest = rattest_sect
-[default_sect]
-activate = 1
-[rattest_sect]
-activate = 1
-CNF
+write_provider_cnf "$work/curl.cnf"
 # Under ASan, curl with the runtime preloaded hangs in setlocale() before any
 # TLS code (see test_provider.sh): curl runs in the normal build only.
 if [ -z "${RATTEST_PRELOAD:-}" ]; then
