@@ -148,7 +148,7 @@ if [ -z "${RATTEST_PRELOAD:-}" ]; then
     dir=${!kind}
     for ver in --tlsv1.3 "--tlsv1.2 --tls-max 1.2"; do
       # shellcheck disable=SC2086
-      if OPENSSL_CONF="$work/curl.cnf" timeout 30 curl -sS $ver --cacert "$work/pki/tls-ca.pem" \
+      if OPENSSL_CONF="$work/curl.cnf" timeout 30 curl -sS --retry 3 --retry-connrefused --retry-delay 1 $ver --cacert "$work/pki/tls-ca.pem" \
           --cert "$dir/default.cert.pem" --key "$dir/default.key.pem" "https://127.0.0.1:$sport/" \
           > "$work/curl.out" 2>&1 && grep -qi "s_server" "$work/curl.out"; then ok
       else bad "curl $kind $ver: $(head -c 600 "$work/curl.out") server: $(tail -n 3 "$work/server.log")"; fi
@@ -260,7 +260,9 @@ mkdir -p "$WEB"
   > "$work/enroll.log" 2>&1 || { cat "$work/enroll.log" >&2; exit 1; }
 kill "$vpid"; wait "$vpid" 2>/dev/null; vpid=""
 if start_rserver 1 "$WEB" -key rattest:web -cert rattest:web; then
-  code=$(timeout 30 curl -sS -o /dev/null -w '%{http_code}' --resolve "web.rattest.test:$rport:127.0.0.1" \
+  # A loaded machine (ASan, parallel tests) once refused the first connect
+  # right after s_server said ACCEPT: curl retries refused connects only.
+  code=$(timeout 30 curl -sS --retry 3 --retry-connrefused --retry-delay 1 -o /dev/null -w '%{http_code}' --resolve "web.rattest.test:$rport:127.0.0.1" \
     --cacert "$work/clientca.pem" "https://web.rattest.test:$rport/" 2>&1 || true)
   if [ "$code" = 200 ]; then ok; else bad "curl to the rattest server: $code $(tail -n 3 "$work/rserver.log")"; fi
 fi

@@ -250,7 +250,7 @@ write_provider_cnf "$work/curl.cnf"
 if [ -z "${RATTEST_PRELOAD:-}" ]; then
   for ver in --tlsv1.3 "--tlsv1.2 --tls-max 1.2"; do
     # shellcheck disable=SC2086
-    OPENSSL_CONF="$work/curl.cnf" timeout 30 curl -sS -i $ver --cacert "$work/pki/tls-ca.pem" \
+    OPENSSL_CONF="$work/curl.cnf" timeout 30 curl -sS --retry 3 --retry-connrefused --retry-delay 1 -i $ver --cacert "$work/pki/tls-ca.pem" \
       --key "$kf" --cert "$cf" "https://127.0.0.1:$spd/" > "$work/curl.out" 2>&1 || true
     grep -q "^HTTP/1.0 200" "$work/curl.out" && grep -q "Subject: CN *= *legacy" "$work/curl.out" &&
       ok || bad "curl $ver --key FILE: $(head -c 600 "$work/curl.out") server: $(tail -n 3 "$work/s_server.log")"
