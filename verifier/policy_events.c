@@ -22,16 +22,12 @@ typedef struct {
   uint8_t d[48];
 } digest;
 
+/* Boot application digests of any bank; dbx entries and authorities, which
+ * the policy names by SHA-256 only, in the same list with len 32. */
 typedef struct {
   size_t n;
   digest *v;
 } digest_list;
-
-/* SHA-256 digests (dbx entries, authorities). */
-typedef struct {
-  size_t n;
-  uint8_t (*v)[32];
-} sha256_list;
 
 struct rt_policy_events {
   bool secure_boot;       /* secure boot must be on */
@@ -39,8 +35,8 @@ struct rt_policy_events {
   uint32_t separators;    /* PCRs that need a verified, non-error separator */
   digest_list apps_allow; /* n == 0: no allow-list */
   digest_list apps_forbid;
-  sha256_list dbx_required;
-  sha256_list authorities; /* n == 0: no authority rule */
+  digest_list dbx_required;
+  digest_list authorities; /* n == 0: no authority rule */
   bool has_cmdline;
   regex_t cmdline;
   char *cmdline_src;
@@ -57,9 +53,13 @@ static rt_code need_pcr(const char *path, uint32_t quoted, uint32_t pcr, rt_err 
                     "%s: needs PCR %u in pcrs (the quote would not prove its events)", path, pcr);
 }
 
-static rt_code parse_digests(const char *path, json_t *v, digest_list *out, rt_err *err) {
+/* A non-empty array of hex digests: of any bank (20, 32, 48 bytes), or
+ * SHA-256 only. */
+static rt_code parse_digests(const char *path, json_t *v, bool sha256_only, digest_list *out,
+                             rt_err *err) {
   if (!json_is_array(v) || json_array_size(v) == 0)
-    return rt_err_set(err, RT_E_INVALID, "%s: expected a non-empty array of hex digests", path);
+    return rt_err_set(err, RT_E_INVALID, "%s: expected a non-empty array of %shex digests", path,
+                      sha256_only ? "SHA-256 " : "");
   out->v = calloc(json_array_size(v), sizeof *out->v);
   if (out->v == NULL)
     return nomem(err);
@@ -68,28 +68,15 @@ static rt_code parse_digests(const char *path, json_t *v, digest_list *out, rt_e
   json_array_foreach(v, i, e) {
     const char *hex = json_string_value(e);
     size_t len = hex != NULL ? strlen(hex) / 2 : 0;
-    if ((len != 20 && len != 32 && len != 48) || !rt_unhex(hex, out->v[i].d, len))
+    bool size_ok = sha256_only ? len == 32 : len == 20 || len == 32 || len == 48;
+    if (!size_ok || !rt_unhex(hex, out->v[i].d, len))
       return rt_err_set(err, RT_E_INVALID,
-                        "%s[%zu]: not a sha1, sha256 or sha384 digest (40, 64 or 96 hex digits)",
+                        sha256_only
+                            ? "%s[%zu]: not 64 hex digits"
+                            : "%s[%zu]: not a sha1, sha256 or sha384 digest (40, 64 or 96 hex "
+                              "digits)",
                         path, i);
     out->v[i].len = len;
-    out->n = i + 1;
-  }
-  return RT_OK;
-}
-
-static rt_code parse_sha256s(const char *path, json_t *v, sha256_list *out, rt_err *err) {
-  if (!json_is_array(v) || json_array_size(v) == 0)
-    return rt_err_set(err, RT_E_INVALID, "%s: expected a non-empty array of SHA-256 hex digests",
-                      path);
-  out->v = calloc(json_array_size(v), sizeof *out->v);
-  if (out->v == NULL)
-    return nomem(err);
-  size_t i;
-  json_t *e;
-  json_array_foreach(v, i, e) {
-    if (!rt_unhex(json_string_value(e), out->v[i], 32))
-      return rt_err_set(err, RT_E_INVALID, "%s[%zu]: not 64 hex digits", path, i);
     out->n = i + 1;
   }
   return RT_OK;
@@ -125,9 +112,9 @@ static rt_code parse_boot_apps(rt_policy_events *p, json_t *v, uint32_t quoted, 
   if (code == RT_OK)
     code = need_pcr("events.boot_apps", quoted, PCR_BOOT_APPS, err);
   if (code == RT_OK && (list = json_object_get(v, "allow")) != NULL)
-    code = parse_digests("events.boot_apps.allow", list, &p->apps_allow, err);
+    code = parse_digests("events.boot_apps.allow", list, false, &p->apps_allow, err);
   if (code == RT_OK && (list = json_object_get(v, "forbid")) != NULL)
-    code = parse_digests("events.boot_apps.forbid", list, &p->apps_forbid, err);
+    code = parse_digests("events.boot_apps.forbid", list, false, &p->apps_forbid, err);
   return code;
 }
 
@@ -181,12 +168,12 @@ static rt_code parse_all(rt_policy_events *p, json_t *v, uint32_t quoted, rt_err
   if (code == RT_OK && (e = json_object_get(v, "dbx_required")) != NULL) {
     code = need_pcr("events.dbx_required", quoted, PCR_SECURE_BOOT, err);
     if (code == RT_OK)
-      code = parse_sha256s("events.dbx_required", e, &p->dbx_required, err);
+      code = parse_digests("events.dbx_required", e, true, &p->dbx_required, err);
   }
   if (code == RT_OK && (e = json_object_get(v, "authorities")) != NULL) {
     code = need_pcr("events.authorities", quoted, PCR_SECURE_BOOT, err);
     if (code == RT_OK)
-      code = parse_sha256s("events.authorities", e, &p->authorities, err);
+      code = parse_digests("events.authorities", e, true, &p->authorities, err);
   }
   if (code == RT_OK && (e = json_object_get(v, "kernel_cmdline")) != NULL)
     code = parse_cmdline(p, e, quoted, err);
@@ -379,9 +366,10 @@ static bool check_boot_apps(const rt_policy_events *p, const rt_eventlog *log, c
   return true;
 }
 
-static bool in_sha256s(const sha256_list *list, const uint8_t d[32]) {
+/* Whether the SHA-256 d is on a list of SHA-256 digests. */
+static bool in_sha256s(const digest_list *list, const uint8_t d[32]) {
   for (size_t i = 0; i < list->n; i++)
-    if (memcmp(list->v[i], d, 32) == 0)
+    if (memcmp(list->v[i].d, d, 32) == 0)
       return true;
   return false;
 }
@@ -395,9 +383,9 @@ static bool check_dbx(const rt_policy_events *p, const rt_eventlog *log, const r
   for (size_t i = 0; i < p->dbx_required.n; i++) {
     bool found = false;
     for (size_t j = 0; j < st->n_dbx_sha256 && !found; j++)
-      found = memcmp(st->dbx_sha256[j], p->dbx_required.v[i], 32) == 0;
+      found = memcmp(st->dbx_sha256[j], p->dbx_required.v[i].d, 32) == 0;
     if (!found) {
-      rt_hex(p->dbx_required.v[i], 32, hex);
+      rt_hex(p->dbx_required.v[i].d, 32, hex);
       return fail(why, why_size, "rule events.dbx_required: %s dbx: revocation %s is missing",
                   event_label(log, st->dbx.event, l, sizeof l), hex);
     }
