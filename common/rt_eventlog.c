@@ -260,14 +260,12 @@ static rt_code parse_spec_id(rt_eventlog *log, const rt_eventlog_event *ev, rt_e
                      "Spec ID event: algorithm %" PRIu32 " of %" PRIu32
                      " runs past the end of its data",
                      i + 1, n_algs);
-    size_t want = rt_eventlog_alg_digest_size(alg);
+    /* Any non-zero size parses: whether the verifier knows the algorithm
+     * and its size is rt_eventlog_check_algs's question, with its own
+     * answer. */
     if (size == 0)
       return ev_fail(err, 0, ev->offset, "Spec ID event declares %s with digest size 0",
                      rt_eventlog_alg_label(alg, buf));
-    if (want != 0 && size != want)
-      return ev_fail(err, 0, ev->offset,
-                     "Spec ID event declares %s with digest size %u, expected %zu",
-                     rt_eventlog_alg_label(alg, buf), (unsigned)size, want);
     for (size_t j = 0; j < log->n_algs; j++)
       if (log->algs[j].alg == alg)
         return ev_fail(err, 0, ev->offset, "Spec ID event declares %s twice",
@@ -500,16 +498,37 @@ const rt_eventlog_bank *rt_eventlog_pcrs_bank(const rt_eventlog_pcrs *pcrs, TPM2
   return NULL;
 }
 
+rt_eventlog_alg_issue rt_eventlog_check_algs(const rt_eventlog *log, rt_err *err) {
+  char buf[8];
+  for (size_t i = 0; i < log->n_algs; i++) {
+    const rt_eventlog_alg *a = &log->algs[i];
+    size_t want = rt_eventlog_alg_digest_size(a->alg);
+    if (want == 0) {
+      rt_err_set(err, RT_E_INVALID,
+                 "the event log declares algorithm %s, which the verifier does not know: its "
+                 "digests prove nothing",
+                 rt_eventlog_alg_label(a->alg, buf));
+      return RT_EVENTLOG_ALG_UNKNOWN;
+    }
+    if (a->digest_size != want) {
+      rt_err_set(err, RT_E_INVALID, "the event log declares %s digests of %u bytes, not %zu",
+                 rt_eventlog_alg_label(a->alg, buf), (unsigned)a->digest_size, want);
+      return RT_EVENTLOG_ALG_DIGEST_SIZE;
+    }
+  }
+  return RT_EVENTLOG_ALG_OK;
+}
+
 rt_code rt_eventlog_replay(const rt_eventlog *log, rt_eventlog_pcrs *out, rt_err *err) {
   memset(out, 0, sizeof *out);
+  if (rt_eventlog_check_algs(log, err) != RT_EVENTLOG_ALG_OK)
+    return RT_E_INVALID;
   EVP_MD *md[RT_EVENTLOG_MAX_BANKS] = {NULL};
   EVP_MD_CTX *ctx = NULL;
   rt_code rc = RT_OK;
 
   for (size_t i = 0; i < log->n_algs; i++) {
-    int k = known_alg_index(log->algs[i].alg);
-    if (k < 0)
-      continue; /* declared, parsed, but not a bank replay can compute */
+    int k = known_alg_index(log->algs[i].alg); /* >= 0: rt_eventlog_check_algs */
     rt_eventlog_bank *bank = &out->banks[out->n_banks];
     bank->alg = known_algs[k].alg;
     bank->size = known_algs[k].size;

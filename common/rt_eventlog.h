@@ -100,8 +100,9 @@ typedef struct {
   size_t raw_len;
   size_t parsed_len; /* bytes covered by events; the rest was zero padding */
   bool legacy;       /* SHA1-only TCG_PCR_EVENT log, no Spec ID Event03 */
-  /* Algorithms in the Spec ID event (legacy: sha1 only). May include ones
-   * replay cannot compute; their digests are still parsed and kept. */
+  /* Algorithms in the Spec ID event (legacy: sha1 only), with the digest
+   * sizes it declares: parsing accepts any algorithm and any non-zero size,
+   * rt_eventlog_check_algs judges them. */
   size_t n_algs;
   rt_eventlog_alg algs[RT_EVENTLOG_MAX_ALGS];
   bool has_startup_locality; /* an EV_NO_ACTION "StartupLocality" event */
@@ -125,7 +126,7 @@ typedef struct {
 } rt_eventlog_bank;
 
 typedef struct {
-  size_t n_banks; /* the declared algorithms replay can compute, in log order */
+  size_t n_banks; /* the declared algorithms, in log order */
   rt_eventlog_bank banks[RT_EVENTLOG_MAX_BANKS];
 } rt_eventlog_pcrs;
 
@@ -143,7 +144,20 @@ rt_code rt_eventlog_read_file(const char *path, const rt_eventlog_limits *limits
 /* Frees what parsing allocated and clears *log; NULL and empty logs are fine. */
 void rt_eventlog_free(rt_eventlog *log);
 
-/* Replays the log into every bank it declares that replay can compute.
+typedef enum {
+  RT_EVENTLOG_ALG_OK = 0,
+  RT_EVENTLOG_ALG_UNKNOWN,     /* an algorithm without a name above */
+  RT_EVENTLOG_ALG_DIGEST_SIZE, /* a known algorithm with another digest size */
+} rt_eventlog_alg_issue;
+
+/* Whether every algorithm the log declares is one the verifier knows, with
+ * that algorithm's digest size. Digests of anything else can be any bytes
+ * the writer chose (no TPM bank computes them), so such a log is refused
+ * before anything reads it; err names the algorithm. */
+rt_eventlog_alg_issue rt_eventlog_check_algs(const rt_eventlog *log, rt_err *err);
+
+/* Replays the log into every bank it declares (RT_E_INVALID when
+ * rt_eventlog_check_algs finds an issue).
  * Per bank: PCRs start at 00..00, 17-22 at ff..ff, PCR0 at 00..0N with an
  * EV_NO_ACTION StartupLocality event of value N; then every event is
  * extended, pcr = H(pcr || digest), except EV_NO_ACTION events, PCR indexes

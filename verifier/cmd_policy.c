@@ -10,6 +10,7 @@
 
 #include "policy.h"
 #include "policy_events.h"
+#include "policy_judge.h"
 #include "rt_err.h"
 #include "rt_eventlog.h"
 #include "rt_evstate.h"
@@ -345,26 +346,17 @@ out:
 
 /* ---- check ---------------------------------------------------------------- */
 
-/* 0 pass, 1 fail (why says why). The PCRs are those the policy demands, from
- * the replayed log, as the service judges them after the quote matched. */
+/* 0 pass, 1 fail (why says why), as the service judges the log once the
+ * quote matched it (policy_judge.h). */
 static int judge(const rt_policy *policy, const loaded_log *l, char *why, size_t why_size) {
-  rt_policy_bank_sel sel[RT_POLICY_MAX_BANKS];
-  size_t n = rt_policy_selection(policy, sel);
-  for (size_t i = 0; i < n; i++) {
-    const rt_eventlog_bank *b = rt_eventlog_pcrs_bank(&l->pcrs, sel[i].bank);
-    if (b == NULL) {
-      snprintf(why, why_size, "the log has no %s bank", rt_eventlog_alg_name(sel[i].bank));
-      return 1;
-    }
-    for (uint32_t p = 0; p < RT_POLICY_NUM_PCRS; p++)
-      if ((sel[i].mask & (1u << p)) &&
-          rt_policy_check_pcrs(policy, sel[i].bank, p, b->pcr[p], b->size, why, why_size) !=
-              RT_POLICY_ALLOW)
-        return 1;
+  rt_log_verdict v;
+  rt_err err;
+  if (rt_policy_judge_replayed(policy, &l->log, &l->pcrs, &v, &err) != RT_OK) {
+    snprintf(why, why_size, "%.400s", err.msg);
+    return 1;
   }
-  bool pass = rt_policy_events_check(rt_policy_event_rules(policy), &l->log, &l->state,
-                                     rt_policy_quoted_pcrs(policy), why, why_size);
-  return pass ? 0 : 1;
+  snprintf(why, why_size, "%s", v.why);
+  return v.code == NULL ? 0 : 1;
 }
 
 static int check(int argc, char **argv) {

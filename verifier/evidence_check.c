@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "decision.h"
+#include "policy_judge.h"
 #include "rt_eventlog.h"
 #include "rt_pcrsel.h"
 #include "rt_possession.h"
@@ -115,6 +116,11 @@ grpc_status_code rt_check_pcrs(const rt_policy *policy, const TPMS_ATTEST *quote
       s = rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EVENTLOG_MALFORMED", "event log: %s", err.msg);
       goto out;
     }
+    const char *alg_code = rt_log_alg_code(&log, &err);
+    if (alg_code != NULL) {
+      s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, alg_code, "%s", err.msg);
+      goto out;
+    }
     if (rt_eventlog_replay(&log, replayed, &err) != RT_OK) {
       s = rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EVENTLOG_MALFORMED", "event log replay: %s",
                   err.msg);
@@ -164,7 +170,18 @@ grpc_status_code rt_check_pcrs(const rt_policy *policy, const TPMS_ATTEST *quote
     goto out;
   }
   /* Only now are the values known to be the TPM's: judge them. */
-  for (uint32_t b = 0; b < sel->count; b++) {
+  if (replayed != NULL) {
+    rt_log_verdict v;
+    if (rt_policy_judge_replayed(policy, &log, replayed, &v, &err) != RT_OK) {
+      s = rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "event log state: %s", err.msg);
+      goto out;
+    }
+    if (v.code != NULL) {
+      s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, v.code, "%s", v.why);
+      goto out;
+    }
+  }
+  for (uint32_t b = 0; b < sel->count && replayed == NULL; b++) {
     TPMI_ALG_HASH bank = sel->pcrSelections[b].hash;
     size_t size = rt_pcr_bank_size(bank);
     for (uint32_t i = 0; i < RT_PCR_COUNT; i++) {
@@ -176,20 +193,6 @@ grpc_status_code rt_check_pcrs(const rt_policy *policy, const TPMS_ATTEST *quote
         s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "POLICY_PCR", "%s", why);
         goto out;
       }
-    }
-  }
-  /* Event rules, on a log now known to be the one the TPM measured. */
-  if (replayed != NULL) {
-    char why[512] = "";
-    bool pass = true;
-    if (rt_policy_events_judge(rt_policy_event_rules(policy), &log, rt_policy_quoted_pcrs(policy),
-                               &pass, why, sizeof why, &err) != RT_OK) {
-      s = rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "event log state: %s", err.msg);
-      goto out;
-    }
-    if (!pass) {
-      s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "POLICY_EVENT", "%s", why);
-      goto out;
     }
   }
   if (proven != NULL) {

@@ -33,10 +33,4 @@ void rt_policy_events_free(rt_policy_events *ev);
 bool rt_policy_events_check(const rt_policy_events *ev, const rt_eventlog *log,
                             const rt_evstate *st, uint32_t quoted, char *why, size_t why_size);
 
-/* rt_evstate_derive then rt_policy_events_check: *pass says whether the log
- * passes. Errors are deriving's (RT_E_CRYPTO, RT_E_NOMEM). A NULL rule set
- * passes without deriving. */
-rt_code rt_policy_events_judge(const rt_policy_events *ev, const rt_eventlog *log, uint32_t quoted,
-                               bool *pass, char *why, size_t why_size, rt_err *err);
-
 #endif
