@@ -60,56 +60,84 @@ const char *rt_eventlog_alg_label(TPM2_ALG_ID alg, char buf[8]) {
   return buf;
 }
 
+/* PCR sets as bit masks (bit p = PCR p). */
+#define P(p) (UINT16_C(1) << (p))
+#define P0_7 ((uint16_t)0xff)
+
+/* Every event type the TCG PC Client Platform Firmware Profile defines, with
+ * where it places the type among PCRs 0-8: the PCRs it is measured into
+ * (the profile's table of event types, as Project Mu's TpmReplay schema
+ * summarises it, plus PCR 8 for boot loaders' EV_IPL strings), and those of
+ * them where it is measured only before the PCR's EV_SEPARATOR (pre-OS
+ * firmware and platform configuration; Secure Boot configuration in PCR 7).
+ * EV_IPL in PCR 4 is legacy BIOS IPL code. */
 static const struct {
   uint32_t type;
   const char *name;
+  uint16_t pcrs, before_separator;
 } event_types[] = {
-    {RT_EV_PREBOOT_CERT, "EV_PREBOOT_CERT"},
-    {RT_EV_POST_CODE, "EV_POST_CODE"},
-    {RT_EV_UNUSED, "EV_UNUSED"},
-    {RT_EV_NO_ACTION, "EV_NO_ACTION"},
-    {RT_EV_SEPARATOR, "EV_SEPARATOR"},
-    {RT_EV_ACTION, "EV_ACTION"},
-    {RT_EV_EVENT_TAG, "EV_EVENT_TAG"},
-    {RT_EV_S_CRTM_CONTENTS, "EV_S_CRTM_CONTENTS"},
-    {RT_EV_S_CRTM_VERSION, "EV_S_CRTM_VERSION"},
-    {RT_EV_CPU_MICROCODE, "EV_CPU_MICROCODE"},
-    {RT_EV_PLATFORM_CONFIG_FLAGS, "EV_PLATFORM_CONFIG_FLAGS"},
-    {RT_EV_TABLE_OF_DEVICES, "EV_TABLE_OF_DEVICES"},
-    {RT_EV_COMPACT_HASH, "EV_COMPACT_HASH"},
-    {RT_EV_IPL, "EV_IPL"},
-    {RT_EV_IPL_PARTITION_DATA, "EV_IPL_PARTITION_DATA"},
-    {RT_EV_NONHOST_CODE, "EV_NONHOST_CODE"},
-    {RT_EV_NONHOST_CONFIG, "EV_NONHOST_CONFIG"},
-    {RT_EV_NONHOST_INFO, "EV_NONHOST_INFO"},
-    {RT_EV_OMIT_BOOT_DEVICE_EVENTS, "EV_OMIT_BOOT_DEVICE_EVENTS"},
-    {RT_EV_EFI_EVENT_BASE, "EV_EFI_EVENT_BASE"},
-    {RT_EV_EFI_VARIABLE_DRIVER_CONFIG, "EV_EFI_VARIABLE_DRIVER_CONFIG"},
-    {RT_EV_EFI_VARIABLE_BOOT, "EV_EFI_VARIABLE_BOOT"},
-    {RT_EV_EFI_BOOT_SERVICES_APPLICATION, "EV_EFI_BOOT_SERVICES_APPLICATION"},
-    {RT_EV_EFI_BOOT_SERVICES_DRIVER, "EV_EFI_BOOT_SERVICES_DRIVER"},
-    {RT_EV_EFI_RUNTIME_SERVICES_DRIVER, "EV_EFI_RUNTIME_SERVICES_DRIVER"},
-    {RT_EV_EFI_GPT_EVENT, "EV_EFI_GPT_EVENT"},
-    {RT_EV_EFI_ACTION, "EV_EFI_ACTION"},
-    {RT_EV_EFI_PLATFORM_FIRMWARE_BLOB, "EV_EFI_PLATFORM_FIRMWARE_BLOB"},
-    {RT_EV_EFI_HANDOFF_TABLES, "EV_EFI_HANDOFF_TABLES"},
-    {RT_EV_EFI_PLATFORM_FIRMWARE_BLOB2, "EV_EFI_PLATFORM_FIRMWARE_BLOB2"},
-    {RT_EV_EFI_HANDOFF_TABLES2, "EV_EFI_HANDOFF_TABLES2"},
-    {RT_EV_EFI_VARIABLE_BOOT2, "EV_EFI_VARIABLE_BOOT2"},
-    {RT_EV_EFI_GPT_EVENT2, "EV_EFI_GPT_EVENT2"},
-    {RT_EV_EFI_HCRTM_EVENT, "EV_EFI_HCRTM_EVENT"},
-    {RT_EV_EFI_VARIABLE_AUTHORITY, "EV_EFI_VARIABLE_AUTHORITY"},
-    {RT_EV_EFI_SPDM_FIRMWARE_BLOB, "EV_EFI_SPDM_FIRMWARE_BLOB"},
-    {RT_EV_EFI_SPDM_FIRMWARE_CONFIG, "EV_EFI_SPDM_FIRMWARE_CONFIG"},
-    {RT_EV_EFI_SPDM_DEVICE_POLICY, "EV_EFI_SPDM_DEVICE_POLICY"},
-    {RT_EV_EFI_SPDM_DEVICE_AUTHORITY, "EV_EFI_SPDM_DEVICE_AUTHORITY"},
+    {RT_EV_PREBOOT_CERT, "EV_PREBOOT_CERT", 0, 0},
+    {RT_EV_POST_CODE, "EV_POST_CODE", P(0), P(0)},
+    {RT_EV_UNUSED, "EV_UNUSED", 0, 0},
+    {RT_EV_NO_ACTION, "EV_NO_ACTION", 0, 0},
+    {RT_EV_SEPARATOR, "EV_SEPARATOR", P0_7, 0},
+    {RT_EV_ACTION, "EV_ACTION", P(1) | P(2) | P(3) | P(4) | P(5) | P(6), 0},
+    {RT_EV_EVENT_TAG, "EV_EVENT_TAG", 0, 0},
+    {RT_EV_S_CRTM_CONTENTS, "EV_S_CRTM_CONTENTS", P(0), P(0)},
+    {RT_EV_S_CRTM_VERSION, "EV_S_CRTM_VERSION", P(0), P(0)},
+    {RT_EV_CPU_MICROCODE, "EV_CPU_MICROCODE", P(1), P(1)},
+    {RT_EV_PLATFORM_CONFIG_FLAGS, "EV_PLATFORM_CONFIG_FLAGS", P(1), P(1)},
+    {RT_EV_TABLE_OF_DEVICES, "EV_TABLE_OF_DEVICES", P(1), P(1)},
+    {RT_EV_COMPACT_HASH, "EV_COMPACT_HASH", P(4) | P(5) | P(6) | P(7), 0},
+    {RT_EV_IPL, "EV_IPL", P(4) | P(8), 0},
+    {RT_EV_IPL_PARTITION_DATA, "EV_IPL_PARTITION_DATA", P(5), 0},
+    {RT_EV_NONHOST_CODE, "EV_NONHOST_CODE", P(0) | P(2), P(0)},
+    {RT_EV_NONHOST_CONFIG, "EV_NONHOST_CONFIG", P(1) | P(3), P(1)},
+    {RT_EV_NONHOST_INFO, "EV_NONHOST_INFO", P(0), P(0)},
+    {RT_EV_OMIT_BOOT_DEVICE_EVENTS, "EV_OMIT_BOOT_DEVICE_EVENTS", P(4), 0},
+    {RT_EV_EFI_EVENT_BASE, "EV_EFI_EVENT_BASE", 0, 0},
+    {RT_EV_EFI_VARIABLE_DRIVER_CONFIG, "EV_EFI_VARIABLE_DRIVER_CONFIG", P(1) | P(3) | P(5) | P(7),
+     P(7)},
+    {RT_EV_EFI_VARIABLE_BOOT, "EV_EFI_VARIABLE_BOOT", P(1), 0},
+    {RT_EV_EFI_BOOT_SERVICES_APPLICATION, "EV_EFI_BOOT_SERVICES_APPLICATION", P(2) | P(4), 0},
+    {RT_EV_EFI_BOOT_SERVICES_DRIVER, "EV_EFI_BOOT_SERVICES_DRIVER", P(0) | P(2), P(0)},
+    {RT_EV_EFI_RUNTIME_SERVICES_DRIVER, "EV_EFI_RUNTIME_SERVICES_DRIVER", P(0) | P(2), P(0)},
+    {RT_EV_EFI_GPT_EVENT, "EV_EFI_GPT_EVENT", P(5), 0},
+    {RT_EV_EFI_ACTION, "EV_EFI_ACTION", P0_7 & ~P(0), 0},
+    {RT_EV_EFI_PLATFORM_FIRMWARE_BLOB, "EV_EFI_PLATFORM_FIRMWARE_BLOB", P(0) | P(2) | P(4), P(0)},
+    {RT_EV_EFI_HANDOFF_TABLES, "EV_EFI_HANDOFF_TABLES", P(1), P(1)},
+    {RT_EV_EFI_PLATFORM_FIRMWARE_BLOB2, "EV_EFI_PLATFORM_FIRMWARE_BLOB2", P(0) | P(2) | P(4), P(0)},
+    {RT_EV_EFI_HANDOFF_TABLES2, "EV_EFI_HANDOFF_TABLES2", P(1), P(1)},
+    {RT_EV_EFI_VARIABLE_BOOT2, "EV_EFI_VARIABLE_BOOT2", P(1), 0},
+    {RT_EV_EFI_GPT_EVENT2, "EV_EFI_GPT_EVENT2", P(5), 0},
+    {RT_EV_EFI_HCRTM_EVENT, "EV_EFI_HCRTM_EVENT", P(0), P(0)},
+    {RT_EV_EFI_VARIABLE_AUTHORITY, "EV_EFI_VARIABLE_AUTHORITY", P(7), 0},
+    {RT_EV_EFI_SPDM_FIRMWARE_BLOB, "EV_EFI_SPDM_FIRMWARE_BLOB", P(2), 0},
+    {RT_EV_EFI_SPDM_FIRMWARE_CONFIG, "EV_EFI_SPDM_FIRMWARE_CONFIG", P(3), 0},
+    {RT_EV_EFI_SPDM_DEVICE_POLICY, "EV_EFI_SPDM_DEVICE_POLICY", P(7), 0},
+    {RT_EV_EFI_SPDM_DEVICE_AUTHORITY, "EV_EFI_SPDM_DEVICE_AUTHORITY", P(7), 0},
 };
 
-const char *rt_eventlog_type_name(uint32_t type) {
+static int type_index(uint32_t type) {
   for (size_t i = 0; i < sizeof event_types / sizeof event_types[0]; i++)
     if (event_types[i].type == type)
-      return event_types[i].name;
-  return NULL;
+      return (int)i;
+  return -1;
+}
+
+bool rt_eventlog_type_in_pcr(uint32_t type, uint32_t pcr) {
+  int i = type_index(type);
+  return i >= 0 && pcr <= RT_EVENTLOG_PLACED_PCRS && (event_types[i].pcrs & P(pcr));
+}
+
+bool rt_eventlog_type_before_separator(uint32_t type, uint32_t pcr) {
+  int i = type_index(type);
+  return i >= 0 && pcr <= RT_EVENTLOG_PLACED_PCRS && (event_types[i].before_separator & P(pcr));
+}
+
+const char *rt_eventlog_type_name(uint32_t type) {
+  int i = type_index(type);
+  return i < 0 ? NULL : event_types[i].name;
 }
 
 /* ---- bounded little-endian reader ------------------------------------- */

@@ -187,4 +187,15 @@ size_t rt_eventlog_alg_digest_size(TPM2_ALG_ID alg);
  * define. */
 const char *rt_eventlog_type_name(uint32_t type);
 
+/* The PCRs the placement facts below cover: 0-8 (firmware, and the boot
+ * loader's PCR 8). */
+#define RT_EVENTLOG_PLACED_PCRS 8
+/* Whether the profile measures events of this type into pcr (0-8; false for
+ * other PCRs and unknown types). */
+bool rt_eventlog_type_in_pcr(uint32_t type, uint32_t pcr);
+/* Whether, in pcr (0-8), the profile measures this type only before the
+ * PCR's EV_SEPARATOR (pre-OS firmware, platform configuration, Secure Boot
+ * configuration in PCR 7). */
+bool rt_eventlog_type_before_separator(uint32_t type, uint32_t pcr);
+
 #endif

@@ -1,14 +1,15 @@
-/* What a TCG PC Client event log says about the machine that booted, with
- * every claim checked against the digests the TPM extended.
+/* What a TCG PC Client event log proves about the machine that booted.
  *
- * The PCR values prove the digests; the event data beside a digest proves
- * nothing by itself. For event types whose data *is* the hashed content
- * (UEFI variables, separators, actions, IPL strings, GPT, S-CRTM version)
- * the data is hashed again here and compared with each of the event's
- * digests; an event whose data does not hash to its digests is a
- * MISMATCH and contributes nothing to the derived state. Events whose
- * digest covers something the log does not carry (a PE image, firmware
- * volume) are UNCHECKED: only their digests are facts.
+ * Given what a quote proves (rt_evproof: for each bank, the quoted PCRs),
+ * every event is checked (rt_evcheck.h: does its data hash to the proven
+ * digests) and classified (rt_evclass.h: is it flawed, i.e. could it be
+ * something other than its label says). The derived state reads only
+ * unflawed events, and among them only facts: data that hashed to a proven
+ * digest, the digests themselves, and the order of events within one PCR.
+ * Never the order between PCRs, and never the label where the content
+ * decides (a boot application is any opaque measurement in PCR 4, whatever
+ * its type; a kernel command line is also any GRUB string that follows the
+ * `linux` command it completes, whatever its prefix).
  *
  * The derived state reads PCRs 0-9 and 14 only (firmware, boot loader,
  * secure boot, kernel command line, shim's MOK state). */
@@ -20,17 +21,9 @@
 #include <stdint.h>
 
 #include "rt_err.h"
+#include "rt_evcheck.h"
+#include "rt_evclass.h"
 #include "rt_eventlog.h"
-
-typedef enum {
-  /* The digest covers something outside the log (image, firmware blob), or
-   * the event is EV_NO_ACTION / not extended: nothing to check. */
-  RT_EVCHECK_UNCHECKED = 0,
-  /* The data hashes to every digest of a bank replay can compute. */
-  RT_EVCHECK_OK,
-  /* The data is the hashed content by type, yet some digest differs. */
-  RT_EVCHECK_MISMATCH,
-} rt_evcheck;
 
 typedef enum {
   RT_SECURE_BOOT_UNKNOWN = 0, /* no verified SecureBoot variable in PCR 7 */
@@ -39,7 +32,7 @@ typedef enum {
 } rt_secure_boot;
 
 /* A secure boot variable measured into PCR 7 (EV_EFI_VARIABLE_DRIVER_CONFIG,
- * verified). The first verified measurement of each variable counts. */
+ * verified, unflawed: so before PCR 7's separator and measured once). */
 typedef struct {
   bool present;
   uint32_t event;     /* index in the log */
@@ -58,17 +51,23 @@ typedef struct {
   char *variable;     /* "db", "MokList", "MokListX", ... (UTF-8) */
 } rt_evstate_authority;
 
-/* A boot application (EV_EFI_BOOT_SERVICES_APPLICATION in PCR 4). Its
- * digests are the image's Authenticode hashes: see the event's digests in
- * the log (rt_eventlog_event_digest(&log->events[event], alg)). */
+/* A boot application: an unflawed measurement in PCR 4 whose digest covers
+ * something the log does not carry (EV_EFI_BOOT_SERVICES_APPLICATION, and
+ * any other such type the profile allows there: legacy EV_IPL code,
+ * firmware blobs, EV_OMIT_BOOT_DEVICE_EVENTS). Its digests are the image's
+ * Authenticode hashes: see the event's digests in the log
+ * (rt_eventlog_event_digest(&log->events[event], alg)). */
 typedef struct {
   uint32_t event;
   char *path; /* the image's device path as text (UTF-8), NULL if none decodes */
 } rt_evstate_app;
 
-/* A kernel command line measured by the boot loader (GRUB's EV_IPL
- * "kernel_cmdline: ..." in PCR 8, or "grub_kernel_cmdline ..." from Red
- * Hat's GRUB, verified), without the prefix and NUL. */
+/* A kernel command line measured by the boot loader into PCR 8 (verified,
+ * unflawed), without prefix and NUL: GRUB's "kernel_cmdline: " or Red Hat's
+ * "grub_kernel_cmdline " string; any GRUB string, whatever its prefix, that
+ * follows a `linux`, `linux16` or `linuxefi` command in PCR 8 and is that
+ * command's arguments as GRUB passes them (quoted where they hold spaces);
+ * systemd-boot's load options. */
 typedef struct {
   uint32_t event;
   char *cmdline;
@@ -78,10 +77,10 @@ typedef struct {
   /* One per log event, same index as log->events. */
   size_t n_events;
   rt_evcheck *checks;
+  rt_evflaw *flaws;
   size_t n_mismatches; /* events that are RT_EVCHECK_MISMATCH */
+  size_t n_flawed;     /* events with a flaw */
 
-  /* UNKNOWN also when SecureBoot was measured twice with different values,
-   * or holds anything but nothing, 0x00 or 0x01. */
   rt_secure_boot secure_boot;
   uint32_t secure_boot_event; /* valid when secure_boot != UNKNOWN */
   rt_evstate_var pk, kek, db, dbx;
@@ -97,23 +96,25 @@ typedef struct {
   size_t n_cmdlines;
   rt_evstate_cmdline *cmdlines;
 
-  uint32_t separators;      /* bit i: PCR i has a verified EV_SEPARATOR */
+  uint32_t separators;      /* bit i: PCR i has a verified, unflawed EV_SEPARATOR */
   uint32_t separator_error; /* bit i: ... whose value is not 0x00000000
                                (firmware reports an error); Windows' "WBCL"
                                separator in PCRs 12-14 is not an error */
 } rt_evstate;
 
-/* Checks every event of a parsed log and derives the state. The log must
- * outlive nothing: *out owns copies of what it keeps. RT_E_CRYPTO if OpenSSL
- * cannot hash; malformed event data is never an error here (the event is a
- * MISMATCH if its digest disagrees, or ignored for the state). */
-rt_code rt_evstate_derive(const rt_eventlog *log, rt_evstate *out, rt_err *err);
+/* Checks and classifies every event of a parsed log against what proof says
+ * the quote proves, and derives the state. *out owns copies of what it
+ * keeps. RT_E_CRYPTO if OpenSSL cannot hash; malformed event data is never
+ * an error here (the event is flawed, or ignored for the state). */
+rt_code rt_evstate_derive(const rt_eventlog *log, const rt_evproof *proof, rt_evstate *out,
+                          rt_err *err);
 
 /* Frees and clears; NULL and cleared states are fine. */
 void rt_evstate_free(rt_evstate *st);
 
-/* "unchecked", "ok", "mismatch". */
-const char *rt_evcheck_name(rt_evcheck c);
+/* The first flawed event in pcr, or -1. */
+long rt_evstate_first_flaw(const rt_eventlog *log, const rt_evstate *st, uint32_t pcr);
+
 /* "unknown", "off", "on". */
 const char *rt_secure_boot_name(rt_secure_boot s);
 

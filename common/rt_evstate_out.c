@@ -65,14 +65,15 @@ static json_t *append_obj(json_t *arr) {
 }
 
 static bool lists(json_t *root, const rt_eventlog *log, const rt_evstate *st) {
-  json_t *dbx, *auth, *apps, *cmd, *mism;
+  json_t *dbx, *auth, *apps, *cmd, *mism, *flawed;
   /* Each array is owned by root once set; later ones are not made if one
    * fails. */
   if (!rt_jset(root, "dbx_sha256", dbx = json_array()) ||
       !rt_jset(root, "authorities", auth = json_array()) ||
       !rt_jset(root, "boot_apps", apps = json_array()) ||
       !rt_jset(root, "kernel_cmdlines", cmd = json_array()) ||
-      !rt_jset(root, "mismatches", mism = json_array()))
+      !rt_jset(root, "mismatches", mism = json_array()) ||
+      !rt_jset(root, "flawed", flawed = json_array()))
     return false;
   for (size_t i = 0; i < st->n_dbx_sha256; i++)
     if (json_array_append_new(dbx, hex_json(st->dbx_sha256[i], 32)) != 0)
@@ -101,10 +102,17 @@ static bool lists(json_t *root, const rt_eventlog *log, const rt_evstate *st) {
         !rt_jset(o, "cmdline", json_string(st->cmdlines[i].cmdline)))
       return false;
   }
-  for (size_t i = 0; i < st->n_events; i++)
+  for (size_t i = 0; i < st->n_events; i++) {
     if (st->checks[i] == RT_EVCHECK_MISMATCH &&
         json_array_append_new(mism, json_integer((json_int_t)i)) != 0)
       return false;
+    if (st->flaws[i] == RT_EVFLAW_NONE)
+      continue;
+    json_t *o = append_obj(flawed);
+    if (o == NULL || !rt_jset(o, "event", json_integer((json_int_t)i)) ||
+        !rt_jset(o, "flaw", json_string(rt_evflaw_name(st->flaws[i]))))
+      return false;
+  }
   return true;
 }
 
@@ -187,6 +195,15 @@ void rt_evstate_print(FILE *f, const rt_evstate *st) {
   for (size_t i = 0; i < st->n_events; i++)
     if (st->checks[i] == RT_EVCHECK_MISMATCH) {
       fprintf(f, "%s%zu", sep, i);
+      sep = ", ";
+    }
+  fprintf(f, "\n  %-15s ", "flawed");
+  if (st->n_flawed == 0)
+    fprintf(f, "none");
+  sep = "events ";
+  for (size_t i = 0; i < st->n_events; i++)
+    if (st->flaws[i] != RT_EVFLAW_NONE) {
+      fprintf(f, "%s%zu (%s)", sep, i, rt_evflaw_name(st->flaws[i]));
       sep = ", ";
     }
   fprintf(f, "\n");

@@ -13,14 +13,15 @@
  * "data_len"} | null, "kek", "db", "dbx", "dbx_sha256": [HEX], "authorities":
  * [{sha256, subject, variable, event}], "boot_apps": [{event, path, digests:
  * {BANK: HEX}}], "kernel_cmdlines": [{event, cmdline}], "separators": [PCR],
- * "separator_errors": [PCR], "mismatches": [EVENT]}; NULL when out of memory. */
+ * "separator_errors": [PCR], "mismatches": [EVENT], "flawed": [{event,
+ * flaw}]}; NULL when out of memory. */
 json_t *rt_evstate_json(const rt_eventlog *log, const rt_evstate *st);
 
 /* {BANK: HEX} of one event's digests; NULL when out of memory. */
 json_t *rt_evstate_digests_json(const rt_eventlog_event *ev);
 
 /* A few lines: secure boot, the key databases, authorities, boot
- * applications, command lines, separators, mismatches. */
+ * applications, command lines, separators, mismatches, flawed events. */
 void rt_evstate_print(FILE *f, const rt_evstate *st);
 
 #endif

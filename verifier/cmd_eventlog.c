@@ -28,24 +28,25 @@ void rt_cmd_eventlog_usage(FILE *f) {
              "state from the events that check out (PCRs 0-9 and 14): secure boot,\n"
              "PK/KEK/db/dbx, signing authorities, boot applications, kernel command\n"
              "lines, separators. An event marked MISMATCH carries data that does not hash\n"
-             "to its digests: the log was altered, and that event counts for nothing.\n"
+             "to its digests: the log was altered, and that event counts for nothing. An\n"
+             "event marked FLAWED could be something other than its label says (a type\n"
+             "the TCG PC Client profile does not define or place in that PCR, data that\n"
+             "is not what the type holds, a separator under another label, a second\n"
+             "separator, firmware or Secure Boot configuration after the separator): a\n"
+             "policy rule reading its PCR refuses the machine (docs/policy.md).\n"
              "\n"
              "Options:\n"
              "  --json       print {\"events\": [{index, pcr, type, digests, check, data},\n"
              "               ...], \"pcrs\": {BANK: {PCR: HEX}}, \"state\": {secure_boot,\n"
              "               pk, kek, db, dbx, dbx_sha256, authorities, boot_apps,\n"
-             "               kernel_cmdlines, separators, separator_errors, mismatches}};\n"
-             "               \"check\" is ok, mismatch or unchecked (the digest covers\n"
-             "               something the log does not carry); only PCRs that had\n"
-             "               events appear under \"pcrs\"\n"
+             "               kernel_cmdlines, separators, separator_errors, mismatches,\n"
+             "               flawed}}; \"check\" is ok, mismatch or unchecked (the digest\n"
+             "               covers something the log does not carry), \"flaw\" (when\n"
+             "               there is one) names why the event is flawed; only PCRs\n"
+             "               that had events appear under \"pcrs\"\n"
              "  -h, --help   show this help\n"
              "\n"
              "Exit status: 0 success, 1 unreadable or malformed log, 2 bad usage.\n");
-}
-
-static bool extended_in_log(const rt_eventlog *log, size_t i) {
-  const rt_eventlog_event *ev = &log->events[i];
-  return !(!log->legacy && i == 0) && ev->type != RT_EV_NO_ACTION && ev->pcr < RT_EVENTLOG_NUM_PCRS;
 }
 
 /* Short ASCII payloads (EV_EFI_ACTION strings, separators, versions) are
@@ -76,12 +77,15 @@ static void print_text(const char *path, const rt_eventlog *log, const rt_eventl
   for (size_t i = 0; i < log->n_events; i++) {
     const rt_eventlog_event *ev = &log->events[i];
     const char *name = rt_eventlog_type_name(ev->type);
+    char flaw[160];
     printf(
         "event %" PRIu32 ": PCR %" PRIu32 ", %s (0x%" PRIx32 "), %" PRIu32 " bytes of data%s%s\n",
         ev->index, ev->pcr, name != NULL ? name : "unknown type", ev->type, ev->data_len,
-        extended_in_log(log, i) ? "" : " [not extended]",
+        rt_evcheck_extended(log, i) ? "" : " [not extended]",
         st->checks[i] == RT_EVCHECK_MISMATCH ? " [MISMATCH: the data does not hash to the digests]"
                                              : "");
+    if (st->flaws[i] != RT_EVFLAW_NONE && st->flaws[i] != RT_EVFLAW_MISMATCH)
+      printf("  [FLAWED: %s]\n", rt_evflaw_text(st->flaws[i], ev, flaw, sizeof flaw));
     for (size_t d = 0; d < ev->n_digests; d++) {
       rt_hex(ev->digests[d].bytes,
              ev->digests[d].len > RT_EVENTLOG_MAX_DIGEST ? RT_EVENTLOG_MAX_DIGEST
@@ -149,6 +153,8 @@ static json_t *event_json(const rt_eventlog *log, const rt_evstate *st, size_t i
       !rt_jset(obj, "digests", rt_evstate_digests_json(ev)) ||
       !rt_jset(obj, "data_len", json_integer(ev->data_len)) ||
       !rt_jset(obj, "check", json_string(rt_evcheck_name(st->checks[i]))) ||
+      (st->flaws[i] != RT_EVFLAW_NONE &&
+       !rt_jset(obj, "flaw", json_string(rt_evflaw_name(st->flaws[i])))) ||
       !rt_jset(obj, "data", rt_evdecode_json(log, i))) {
     json_decref(obj);
     return NULL;
@@ -228,7 +234,9 @@ int rt_cmd_eventlog(int argc, char **argv) {
     return 1;
   }
   rt_evstate st;
-  if (rt_evstate_derive(&log, &st, &err) != RT_OK) {
+  rt_evproof all;
+  rt_evproof_all(&log, &all);
+  if (rt_evstate_derive(&log, &all, &st, &err) != RT_OK) {
     fprintf(stderr, PROG ": %s: %s\n", path, err.msg);
     rt_eventlog_free(&log);
     return 1;

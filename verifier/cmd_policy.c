@@ -41,8 +41,9 @@ void rt_cmd_policy_usage(FILE *f) {
              "Options:\n"
              "  --bank BANK  sha1, sha256 or sha384 (default sha256, or sha1 for a SHA1-only\n"
              "               log; sha1 also sets allow_sha1)\n"
-             "  --pin PCRS   PCRs whose values are pinned, e.g. 0-7,14 (default 0-7); other\n"
-             "               selected PCRs accept any value and are judged by the rules\n"
+             "  --pin PCRS   PCRs whose values are pinned, e.g. 0-7,14 (default 0-7), or\n"
+             "               none; other selected PCRs accept any value and are judged by\n"
+             "               the rules\n"
              "  --dbx        require every SHA-256 revocation of the log's dbx\n"
              "               (events.dbx_required): no machine with an older dbx passes\n"
              "  -h, --help   show this help\n"
@@ -62,7 +63,7 @@ static int usage_error(const char *fmt, ...) {
   return 2;
 }
 
-/* A log parsed, replayed and its state derived. */
+/* A log parsed and replayed; from-log derives its state for one bank. */
 typedef struct {
   rt_eventlog log;
   rt_eventlog_pcrs pcrs;
@@ -73,12 +74,33 @@ static int load_log(const char *path, loaded_log *l) {
   rt_err err;
   memset(l, 0, sizeof *l);
   if (rt_eventlog_read_file(path, NULL, &l->log, &err) != RT_OK ||
-      rt_eventlog_replay(&l->log, &l->pcrs, &err) != RT_OK ||
-      rt_evstate_derive(&l->log, &l->state, &err) != RT_OK) {
+      rt_eventlog_replay(&l->log, &l->pcrs, &err) != RT_OK) {
     fprintf(stderr, PROG ": %s\n", err.msg);
     return 1;
   }
   return 0;
+}
+
+/* The state as a quote of every PCR in bank would prove it. */
+static int derive_for(loaded_log *l, TPM2_ALG_ID bank) {
+  rt_err err;
+  rt_evproof proof = {.n = 1};
+  proof.banks[0].alg = bank;
+  proof.banks[0].pcrs = (UINT32_C(1) << RT_EVENTLOG_NUM_PCRS) - 1;
+  if (rt_evstate_derive(&l->log, &proof, &l->state, &err) != RT_OK) {
+    fprintf(stderr, PROG ": %s\n", err.msg);
+    return 1;
+  }
+  return 0;
+}
+
+/* Whether rules reading pcr can pass on this log: no flawed event there
+ * (PCR 7 also needs its separator, without an error). */
+static bool rules_can_read(const loaded_log *l, uint32_t selected, uint32_t pcr) {
+  const rt_evstate *st = &l->state;
+  if (!(selected & (1u << pcr)) || rt_evstate_first_flaw(&l->log, st, pcr) >= 0)
+    return false;
+  return pcr != 7 || ((st->separators & ~st->separator_error) & (1u << 7));
 }
 
 static void free_log(loaded_log *l) {
@@ -138,9 +160,13 @@ static json_t *event_rules(const loaded_log *l, TPM2_ALG_ID bank, uint32_t selec
   bool ok = true;
   if (st->n_mismatches == 0)
     ok = ok && rt_jset(ev, "no_mismatched_events", json_true());
-  if (st->secure_boot == RT_SECURE_BOOT_ON && (selected & (1u << 7)))
+  bool pcr7 = rules_can_read(l, selected, 7);
+  if (st->secure_boot == RT_SECURE_BOOT_ON && pcr7)
     ok = ok && rt_jset(ev, "secure_boot", json_true());
-  uint32_t seps = st->separators & ~st->separator_error & selected & 0xffu;
+  uint32_t seps = 0;
+  for (uint32_t p = 0; p < 8; p++)
+    if (rules_can_read(l, selected, p) && ((st->separators & ~st->separator_error) & (1u << p)))
+      seps |= 1u << p;
   if (seps != 0) {
     json_t *a = json_array();
     ok = ok && rt_jset(ev, "separators", a);
@@ -148,7 +174,7 @@ static json_t *event_rules(const loaded_log *l, TPM2_ALG_ID bank, uint32_t selec
       if (seps & (1u << p))
         ok = rt_jpush(a, json_integer(p));
   }
-  if (st->n_boot_apps > 0 && (selected & (1u << 4))) {
+  if (st->n_boot_apps > 0 && rules_can_read(l, selected, 4)) {
     json_t *apps = json_object(), *allow = json_array();
     ok = ok && rt_jset(ev, "boot_apps", apps) && rt_jset(apps, "allow", allow);
     for (size_t i = 0; ok && i < st->n_boot_apps; i++) {
@@ -157,19 +183,19 @@ static json_t *event_rules(const loaded_log *l, TPM2_ALG_ID bank, uint32_t selec
       ok = d != NULL && push_unique(allow, d->bytes, d->len);
     }
   }
-  if (dbx && st->n_dbx_sha256 > 0 && (selected & (1u << 7))) {
+  if (dbx && st->n_dbx_sha256 > 0 && pcr7) {
     json_t *a = json_array();
     ok = ok && rt_jset(ev, "dbx_required", a);
     for (size_t i = 0; ok && i < st->n_dbx_sha256; i++)
       ok = push_unique(a, st->dbx_sha256[i], 32);
   }
-  if (st->n_authorities > 0 && (selected & (1u << 7))) {
+  if (st->n_authorities > 0 && pcr7) {
     json_t *a = json_array();
     ok = ok && rt_jset(ev, "authorities", a);
     for (size_t i = 0; ok && i < st->n_authorities; i++)
       ok = push_unique(a, st->authorities[i].sha256, 32);
   }
-  if (st->n_cmdlines > 0 && (selected & (1u << 8))) {
+  if (st->n_cmdlines > 0 && rules_can_read(l, selected, 8)) {
     /* One expression for all of them: every measured line must match. */
     size_t len = 3;
     char **parts = calloc(st->n_cmdlines, sizeof *parts);
@@ -239,7 +265,32 @@ static json_t *policy_from_log(const loaded_log *l, TPM2_ALG_ID bank, uint32_t p
 
 static int judge(const rt_policy *policy, const loaded_log *l, char *why, size_t why_size);
 
-static int from_log(int argc, char **argv) {
+typedef struct {
+  const char *log;
+  TPM2_ALG_ID bank; /* TPM2_ALG_ERROR: sha256 if the log has it, else sha1 */
+  uint32_t pin;
+  bool dbx;
+} from_log_args;
+
+/* "0-7,14" or "none" (a rules-only policy: every selected PCR "any"). */
+static bool parse_pin(const char *arg, uint32_t *pin) {
+  char text[64];
+  TPML_PCR_SELECTION s;
+  rt_err err;
+  *pin = 0;
+  if (strcmp(arg, "none") == 0)
+    return true;
+  snprintf(text, sizeof text, "sha256:%.50s", arg);
+  if (rt_pcrsel_parse(text, &s, &err) != RT_OK)
+    return false;
+  for (uint32_t p = 0; p < RT_EVENTLOG_NUM_PCRS; p++)
+    if (rt_pcrsel_has(&s, TPM2_ALG_SHA256, p))
+      *pin |= 1u << p;
+  return true;
+}
+
+/* -1 to go on, else the exit status (help, usage error). */
+static int from_log_parse(int argc, char **argv, from_log_args *a) {
   static const struct option opts[] = {
       {"bank", required_argument, NULL, 'b'},
       {"pin", required_argument, NULL, 'p'},
@@ -247,99 +298,92 @@ static int from_log(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  const char *bank_name = NULL;
-  uint32_t pin = DEFAULT_PIN;
-  bool dbx = false;
-  rt_err err;
+  *a = (from_log_args){NULL, TPM2_ALG_ERROR, DEFAULT_PIN, false};
   int c;
   optind = 0;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'b':
-      bank_name = optarg;
-      break;
-    case 'p': {
-      char text[64];
-      TPML_PCR_SELECTION s;
-      snprintf(text, sizeof text, "sha256:%.50s", optarg);
-      if (rt_pcrsel_parse(text, &s, &err) != RT_OK)
-        return usage_error("--pin: not a PCR list such as 0-7,14: \"%s\"", optarg);
-      pin = 0;
-      for (uint32_t p = 0; p < RT_EVENTLOG_NUM_PCRS; p++)
-        if (rt_pcrsel_has(&s, TPM2_ALG_SHA256, p))
-          pin |= 1u << p;
-      break;
-    }
-    case 'd':
-      dbx = true;
-      break;
-    case 'h':
+    if (c == 'b') {
+      a->bank = rt_eventlog_alg_from_name(optarg);
+      if (a->bank != TPM2_ALG_SHA1 && a->bank != TPM2_ALG_SHA256 && a->bank != TPM2_ALG_SHA384)
+        return usage_error("--bank: \"%s\" is not sha1, sha256 or sha384", optarg);
+    } else if (c == 'p' && !parse_pin(optarg, &a->pin)) {
+      return usage_error("--pin: not a PCR list such as 0-7,14, or none: \"%s\"", optarg);
+    } else if (c == 'd') {
+      a->dbx = true;
+    } else if (c == 'h') {
       rt_cmd_policy_usage(stdout);
       return 0;
-    default:
+    } else if (c != 'p') {
       return usage_error("bad option");
     }
   }
   if (optind + 1 != argc)
     return usage_error("from-log takes exactly one LOG");
-  TPM2_ALG_ID bank = TPM2_ALG_ERROR;
-  if (bank_name != NULL) {
-    bank = rt_eventlog_alg_from_name(bank_name);
-    if (bank != TPM2_ALG_SHA1 && bank != TPM2_ALG_SHA256 && bank != TPM2_ALG_SHA384)
-      return usage_error("--bank: \"%s\" is not sha1, sha256 or sha384", bank_name);
-  }
+  a->log = argv[optind];
+  return -1;
+}
 
+/* The policy text for a loaded log, checked: what is printed must load, and
+ * the log it came from must pass it (else the generator is wrong, and the
+ * operator should not find out later). NULL after a message. */
+static char *generate(loaded_log *l, const from_log_args *a) {
+  rt_err err;
+  const rt_eventlog_bank *b = rt_eventlog_pcrs_bank(&l->pcrs, a->bank);
+  if (b == NULL) {
+    fprintf(stderr, PROG ": %s: the log has no %s bank\n", a->log, rt_eventlog_alg_name(a->bank));
+    return NULL;
+  }
+  if ((b->extended & STATE_PCRS) == 0) {
+    fprintf(stderr, PROG ": %s: no events in PCRs 0-9 or 14\n", a->log);
+    return NULL;
+  }
+  if (derive_for(l, a->bank) != 0)
+    return NULL;
+  json_t *policy = policy_from_log(l, a->bank, a->pin, a->dbx);
+  char *text = policy != NULL ? json_dumps(policy, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(policy);
+  if (text == NULL) {
+    fprintf(stderr, PROG ": out of memory\n");
+    return NULL;
+  }
+  rt_policy *p = NULL;
+  char why[512] = "", problem[600] = "";
+  if (rt_policy_parse(text, strlen(text), &p, &err) != RT_OK)
+    snprintf(problem, sizeof problem, "the generated policy does not load: %.400s", err.msg);
+  else if (judge(p, l, why, sizeof why) != 0)
+    snprintf(problem, sizeof problem, "the log fails its own policy: %s", why);
+  rt_policy_free(p);
+  if (problem[0] == '\0')
+    return text;
+  fprintf(stderr, PROG ": internal error: %s\n", problem);
+  free(text);
+  return NULL;
+}
+
+static int from_log(int argc, char **argv) {
+  from_log_args a;
+  int rc = from_log_parse(argc, argv, &a);
+  if (rc >= 0)
+    return rc;
   loaded_log l;
-  if (load_log(argv[optind], &l) != 0) {
+  if (load_log(a.log, &l) != 0) {
     free_log(&l);
     return 1;
   }
-  int rc = 1;
-  if (bank == TPM2_ALG_ERROR)
-    bank =
+  if (a.bank == TPM2_ALG_ERROR)
+    a.bank =
         rt_eventlog_pcrs_bank(&l.pcrs, TPM2_ALG_SHA256) != NULL ? TPM2_ALG_SHA256 : TPM2_ALG_SHA1;
-  const rt_eventlog_bank *b = rt_eventlog_pcrs_bank(&l.pcrs, bank);
-  json_t *policy = NULL;
-  char *text = NULL;
-  if (b == NULL) {
-    fprintf(stderr, PROG ": %s: the log has no %s bank\n", argv[optind],
-            rt_eventlog_alg_name(bank));
-    goto out;
-  }
-  if ((b->extended & STATE_PCRS) == 0) {
-    fprintf(stderr, PROG ": %s: no events in PCRs 0-9 or 14\n", argv[optind]);
-    goto out;
-  }
-  policy = policy_from_log(&l, bank, pin, dbx);
-  text = policy != NULL ? json_dumps(policy, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-  if (text == NULL) {
-    fprintf(stderr, PROG ": out of memory\n");
-    goto out;
-  }
-  /* What is printed must load, and the log it came from must pass it: else
-   * the generator is wrong, and the operator should not find out later. */
-  rt_policy *p = NULL;
-  char why[512] = "";
-  if (rt_policy_parse(text, strlen(text), &p, &err) != RT_OK) {
-    fprintf(stderr, PROG ": internal error: the generated policy does not load: %s\n", err.msg);
-    goto out;
-  }
-  int verdict = judge(p, &l, why, sizeof why);
-  rt_policy_free(p);
-  if (verdict != 0) {
-    fprintf(stderr, PROG ": internal error: the log fails its own policy: %s\n", why);
-    goto out;
-  }
-  if (l.state.n_mismatches > 0)
+  char *text = generate(&l, &a);
+  if (text != NULL && l.state.n_flawed > 0)
     fprintf(stderr,
-            PROG ": warning: %zu event(s) whose data does not hash to their digest; rules ignore "
-                 "them (see `rattest-verifier eventlog --json`)\n",
-            l.state.n_mismatches);
-  printf("%s\n", text);
-  rc = 0;
-out:
+            PROG ": warning: %zu flawed event(s) (data that does not hash to its digest, or a "
+                 "label the log cannot back); no rule reads their PCRs (see `rattest-verifier "
+                 "eventlog`)\n",
+            l.state.n_flawed);
+  rc = text != NULL ? 0 : 1;
+  if (text != NULL)
+    printf("%s\n", text);
   free(text);
-  json_decref(policy);
   free_log(&l);
   return rc;
 }

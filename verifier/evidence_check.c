@@ -97,117 +97,134 @@ static const uint8_t *pcr_value(const rt_eventlog_pcrs *replayed,
   return NULL;
 }
 
-grpc_status_code rt_check_pcrs(const rt_policy *policy, const TPMS_ATTEST *quote,
-                               TPMI_ALG_HASH digest_alg, const ProtobufCBinaryData *event_log,
-                               Rattest__V1__PcrValue *const *values, size_t n_values,
-                               rt_pcr_proven *proven, rt_rpc_status *st) {
-  rt_eventlog log;
-  rt_eventlog_pcrs *replayed = NULL;
+/* The sent log parsed, its algorithms checked, replayed into *replayed. */
+static grpc_status_code read_log(const ProtobufCBinaryData *event_log, rt_eventlog *log,
+                                 rt_eventlog_pcrs *replayed, rt_rpc_status *st) {
   rt_err err;
-  grpc_status_code s = GRPC_STATUS_OK;
-  EVP_MD_CTX *md = NULL;
-  memset(&log, 0, sizeof log);
+  if (rt_eventlog_parse(event_log->data, event_log->len, NULL, log, &err) != RT_OK)
+    return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EVENTLOG_MALFORMED", "event log: %s",
+                   err.msg);
+  const char *alg_code = rt_log_alg_code(log, &err);
+  if (alg_code != NULL)
+    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, alg_code, "%s", err.msg);
+  if (rt_eventlog_replay(log, replayed, &err) != RT_OK)
+    return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EVENTLOG_MALFORMED", "event log replay: %s",
+                   err.msg);
+  return GRPC_STATUS_OK;
+}
 
-  if (event_log->len > 0) {
-    replayed = calloc(1, sizeof *replayed);
-    if (replayed == NULL)
-      return rt_deny(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "INTERNAL", "out of memory");
-    if (rt_eventlog_parse(event_log->data, event_log->len, NULL, &log, &err) != RT_OK) {
-      s = rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EVENTLOG_MALFORMED", "event log: %s", err.msg);
-      goto out;
-    }
-    const char *alg_code = rt_log_alg_code(&log, &err);
-    if (alg_code != NULL) {
-      s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, alg_code, "%s", err.msg);
-      goto out;
-    }
-    if (rt_eventlog_replay(&log, replayed, &err) != RT_OK) {
-      s = rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EVENTLOG_MALFORMED", "event log replay: %s",
-                  err.msg);
-      goto out;
-    }
-  } else if (rt_policy_require_event_log(policy)) {
-    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EVENTLOG_REQUIRED",
-                   "the policy requires an event log and none was sent");
-  }
-
-  /* The TPM hashed the selected PCRs in the order of its pcrSelect, banks
-   * as listed, indexes ascending, with the signing scheme's hash. */
+/* Whether the selected PCR values (replayed, or sent) hash to the quote's
+ * pcrDigest: the TPM hashed them in the order of its pcrSelect, banks as
+ * listed, indexes ascending, with the signing scheme's hash. */
+static grpc_status_code digest_matches(const TPMS_ATTEST *quote, TPMI_ALG_HASH digest_alg,
+                                       const rt_eventlog_pcrs *replayed,
+                                       Rattest__V1__PcrValue *const *values, size_t n_values,
+                                       rt_rpc_status *st) {
   const TPML_PCR_SELECTION *sel = &quote->attested.quote.pcrSelect;
-  const EVP_MD *alg =
-      EVP_get_digestbyname(rt_pcr_bank_name(digest_alg) ? rt_pcr_bank_name(digest_alg) : "");
-  md = EVP_MD_CTX_new();
-  if (alg == NULL || md == NULL || EVP_DigestInit_ex(md, alg, NULL) != 1) {
+  const char *name = rt_pcr_bank_name(digest_alg);
+  const EVP_MD *alg = EVP_get_digestbyname(name != NULL ? name : "");
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  grpc_status_code s = GRPC_STATUS_OK;
+  if (alg == NULL || md == NULL || EVP_DigestInit_ex(md, alg, NULL) != 1)
     s = rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "cannot hash PCR values");
-    goto out;
-  }
-  for (uint32_t b = 0; b < sel->count; b++) {
+  for (uint32_t b = 0; b < sel->count && s == GRPC_STATUS_OK; b++) {
     TPMI_ALG_HASH bank = sel->pcrSelections[b].hash;
     size_t size = rt_pcr_bank_size(bank);
-    for (uint32_t i = 0; i < RT_PCR_COUNT; i++) {
+    for (uint32_t i = 0; i < RT_PCR_COUNT && s == GRPC_STATUS_OK; i++) {
       if (!rt_pcrsel_has(sel, bank, i))
         continue;
       const uint8_t *v = pcr_value(replayed, values, n_values, bank, i, size);
-      if (v == NULL) {
+      if (v == NULL)
         s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED,
                     replayed ? "EVENTLOG_BANK_MISSING" : "PCR_VALUE_MISSING",
                     "no %s value for PCR %u (%s)", rt_pcr_bank_name(bank), (unsigned)i,
                     replayed ? "the event log lacks this bank" : "not among the values sent");
-        goto out;
-      }
-      EVP_DigestUpdate(md, v, size);
+      else
+        EVP_DigestUpdate(md, v, size);
     }
   }
   uint8_t digest[EVP_MAX_MD_SIZE];
   unsigned int dlen = 0;
-  EVP_DigestFinal_ex(md, digest, &dlen);
   const TPM2B_DIGEST *quoted = &quote->attested.quote.pcrDigest;
-  if (quoted->size != dlen || memcmp(quoted->buffer, digest, dlen) != 0) {
+  if (s == GRPC_STATUS_OK && (EVP_DigestFinal_ex(md, digest, &dlen) != 1 || quoted->size != dlen ||
+                              memcmp(quoted->buffer, digest, dlen) != 0))
     s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED,
                 replayed ? "EVENTLOG_REPLAY_MISMATCH" : "QUOTE_PCR_DIGEST",
                 replayed ? "the event log does not replay to the quoted PCR values"
                          : "the PCR values sent are not the quoted ones");
-    goto out;
-  }
-  /* Only now are the values known to be the TPM's: judge them. */
-  if (replayed != NULL) {
-    rt_log_verdict v;
-    if (rt_policy_judge_replayed(policy, &log, replayed, &v, &err) != RT_OK) {
-      s = rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "event log state: %s", err.msg);
-      goto out;
-    }
-    if (v.code != NULL) {
-      s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, v.code, "%s", v.why);
-      goto out;
-    }
-  }
-  for (uint32_t b = 0; b < sel->count && replayed == NULL; b++) {
+  EVP_MD_CTX_free(md);
+  return s;
+}
+
+/* Without a log: each sent value (now known to be the TPM's) against the
+ * policy's allow-lists. */
+static grpc_status_code judge_values(const rt_policy *policy, const TPML_PCR_SELECTION *sel,
+                                     Rattest__V1__PcrValue *const *values, size_t n_values,
+                                     rt_rpc_status *st) {
+  for (uint32_t b = 0; b < sel->count; b++) {
     TPMI_ALG_HASH bank = sel->pcrSelections[b].hash;
     size_t size = rt_pcr_bank_size(bank);
     for (uint32_t i = 0; i < RT_PCR_COUNT; i++) {
-      if (!rt_pcrsel_has(sel, bank, i))
-        continue;
       char why[256] = "";
-      const uint8_t *v = pcr_value(replayed, values, n_values, bank, i, size);
-      if (rt_policy_check_pcrs(policy, bank, i, v, size, why, sizeof why) != RT_POLICY_ALLOW) {
-        s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "POLICY_PCR", "%s", why);
-        goto out;
-      }
+      if (rt_pcrsel_has(sel, bank, i) &&
+          rt_policy_check_pcrs(policy, bank, i, pcr_value(NULL, values, n_values, bank, i, size),
+                               size, why, sizeof why) != RT_POLICY_ALLOW)
+        return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "POLICY_PCR", "%s", why);
     }
   }
-  if (proven != NULL) {
-    memset(proven, 0, sizeof *proven);
-    proven->sel = *sel;
-    for (uint32_t b = 0; b < sel->count && b < TPM2_NUM_PCR_BANKS; b++) {
-      TPMI_ALG_HASH bank = sel->pcrSelections[b].hash;
-      size_t size = rt_pcr_bank_size(bank);
-      for (uint32_t i = 0; i < RT_PCR_COUNT; i++)
-        if (rt_pcrsel_has(sel, bank, i))
-          memcpy(proven->value[b][i], pcr_value(replayed, values, n_values, bank, i, size), size);
-    }
+  return GRPC_STATUS_OK;
+}
+
+/* With a log: the judgement `policy check` makes too (policy_judge.h). */
+static grpc_status_code judge_log(const rt_policy *policy, const rt_eventlog *log,
+                                  const rt_eventlog_pcrs *replayed, rt_rpc_status *st) {
+  rt_log_verdict v;
+  rt_err err;
+  if (rt_policy_judge_replayed(policy, log, replayed, &v, &err) != RT_OK)
+    return rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "event log state: %s", err.msg);
+  if (v.code != NULL)
+    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, v.code, "%s", v.why);
+  return GRPC_STATUS_OK;
+}
+
+static void record_proven(const TPML_PCR_SELECTION *sel, const rt_eventlog_pcrs *replayed,
+                          Rattest__V1__PcrValue *const *values, size_t n_values,
+                          rt_pcr_proven *proven) {
+  memset(proven, 0, sizeof *proven);
+  proven->sel = *sel;
+  for (uint32_t b = 0; b < sel->count && b < TPM2_NUM_PCR_BANKS; b++) {
+    TPMI_ALG_HASH bank = sel->pcrSelections[b].hash;
+    size_t size = rt_pcr_bank_size(bank);
+    for (uint32_t i = 0; i < RT_PCR_COUNT; i++)
+      if (rt_pcrsel_has(sel, bank, i))
+        memcpy(proven->value[b][i], pcr_value(replayed, values, n_values, bank, i, size), size);
   }
-out:
-  EVP_MD_CTX_free(md);
+}
+
+grpc_status_code rt_check_pcrs(const rt_policy *policy, const TPMS_ATTEST *quote,
+                               TPMI_ALG_HASH digest_alg, const ProtobufCBinaryData *event_log,
+                               Rattest__V1__PcrValue *const *values, size_t n_values,
+                               rt_pcr_proven *proven, rt_rpc_status *st) {
+  const TPML_PCR_SELECTION *sel = &quote->attested.quote.pcrSelect;
+  rt_eventlog log;
+  rt_eventlog_pcrs *replayed = NULL;
+  grpc_status_code s = GRPC_STATUS_OK;
+  memset(&log, 0, sizeof log);
+  if (event_log->len == 0 && rt_policy_require_event_log(policy))
+    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EVENTLOG_REQUIRED",
+                   "the policy requires an event log and none was sent");
+  if (event_log->len > 0 && (replayed = calloc(1, sizeof *replayed)) == NULL)
+    return rt_deny(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "INTERNAL", "out of memory");
+  if (replayed != NULL)
+    s = read_log(event_log, &log, replayed, st);
+  if (s == GRPC_STATUS_OK)
+    s = digest_matches(quote, digest_alg, replayed, values, n_values, st);
+  /* Only now are the values known to be the TPM's: judge them. */
+  if (s == GRPC_STATUS_OK)
+    s = replayed != NULL ? judge_log(policy, &log, replayed, st)
+                         : judge_values(policy, sel, values, n_values, st);
+  if (s == GRPC_STATUS_OK && proven != NULL)
+    record_proven(sel, replayed, values, n_values, proven);
   rt_eventlog_free(&log);
   free(replayed);
   return s;

@@ -471,6 +471,12 @@ static rt_code parse_platform_cert(rt_policy *p, json_t *v, rt_err *err) {
                     "platform_cert: expected \"ignore\", \"verify\" or \"required\"");
 }
 
+static rt_code parse_events(rt_policy *p, json_t *v, rt_err *err) {
+  rt_evproof proof;
+  rt_policy_proof(p, &proof);
+  return rt_policy_events_parse(v, &proof, &p->events, err);
+}
+
 static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
   static const char *const keys[] = {"pcrs",
                                      "expected",
@@ -509,7 +515,7 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
     if (!p->require_event_log)
       code = rt_err_set(err, RT_E_INVALID, "events: rules need require_event_log true");
     else
-      code = rt_policy_events_parse(v, rt_policy_quoted_pcrs(p), &p->events, err);
+      code = parse_events(p, v, err);
   }
   if (code == RT_OK && (v = json_object_get(root, "secrets")) != NULL) {
     TPML_PCR_SELECTION demanded;
@@ -660,11 +666,14 @@ const rt_policy_secrets *rt_policy_secrets_of(const rt_policy *p) {
 const rt_policy_events *rt_policy_event_rules(const rt_policy *p) {
   return p->events;
 }
-uint32_t rt_policy_quoted_pcrs(const rt_policy *p) {
-  uint32_t all = 0;
-  for (int b = 0; b < RT_POLICY_MAX_BANKS; b++)
-    all |= p->mask[b];
-  return all;
+void rt_policy_proof(const rt_policy *p, rt_evproof *out) {
+  rt_policy_bank_sel sel[RT_POLICY_MAX_BANKS];
+  memset(out, 0, sizeof *out);
+  out->n = rt_policy_selection(p, sel);
+  for (size_t i = 0; i < out->n; i++) {
+    out->banks[i].alg = sel[i].bank;
+    out->banks[i].pcrs = sel[i].mask;
+  }
 }
 bool rt_policy_has_ek_allowlist(const rt_policy *p) {
   return p->n_ek_allow > 0;

@@ -88,9 +88,9 @@ bool rt_policy_has_ek_allowlist(const rt_policy *policy);
 const rt_policy_secrets *rt_policy_secrets_of(const rt_policy *policy);
 /* The "events" rules, NULL when the policy has none (policy_events.h). */
 const rt_policy_events *rt_policy_event_rules(const rt_policy *policy);
-/* PCRs demanded in any bank (bit i = PCR i): the PCRs whose events the quote
- * proves. */
-uint32_t rt_policy_quoted_pcrs(const rt_policy *policy);
+/* What a quote of the demanded selection proves of an event log: each
+ * demanded bank's digests, in that bank's demanded PCRs (rt_evcheck.h). */
+void rt_policy_proof(const rt_policy *policy, rt_evproof *out);
 
 /* "platform_cert": what Begin does with the machine's TCG platform
  * certificate. UNSET (the key left out) means VERIFY when the verifier has

@@ -15,21 +15,22 @@
 #define PCR_CMDLINE 8
 #define MAX_CMDLINE_REGEX 4096
 
-/* A digest of any bank (20, 32 or 48 bytes): boot application allow-lists
- * name images by whichever bank the operator has. */
+/* A digest of one bank: boot application allow-lists name images by
+ * whichever bank the operator has (sha1, sha256, sha384 by their length);
+ * dbx entries and authorities are SHA-256. */
 typedef struct {
+  TPM2_ALG_ID alg;
   size_t len;
   uint8_t d[48];
 } digest;
 
-/* Boot application digests of any bank; dbx entries and authorities, which
- * the policy names by SHA-256 only, in the same list with len 32. */
 typedef struct {
   size_t n;
   digest *v;
 } digest_list;
 
 struct rt_policy_events {
+  rt_evproof proof;       /* what a quote of the policy's selection proves */
   bool secure_boot;       /* secure boot must be on */
   bool no_mismatch;       /* no event in a quoted PCR may lie about its data */
   uint32_t separators;    /* PCRs that need a verified, non-error separator */
@@ -53,10 +54,17 @@ static rt_code need_pcr(const char *path, uint32_t quoted, uint32_t pcr, rt_err 
                     "%s: needs PCR %u in pcrs (the quote would not prove its events)", path, pcr);
 }
 
+/* The bank of a digest by its length: the banks a policy may demand. */
+static TPM2_ALG_ID bank_of_len(size_t len) {
+  return len == 20 ? TPM2_ALG_SHA1 : len == 32 ? TPM2_ALG_SHA256 : TPM2_ALG_SHA384;
+}
+
 /* A non-empty array of hex digests: of any bank (20, 32, 48 bytes), or
- * SHA-256 only. */
-static rt_code parse_digests(const char *path, json_t *v, bool sha256_only, digest_list *out,
-                             rt_err *err) {
+ * SHA-256 only. A digest of any bank must be of a bank in which the policy
+ * demands PCR pcr: the quote proves no other (and a forbid-list entry that
+ * could never match would be silently void). */
+static rt_code parse_digests(const char *path, json_t *v, bool sha256_only, const rt_evproof *proof,
+                             uint32_t pcr, digest_list *out, rt_err *err) {
   if (!json_is_array(v) || json_array_size(v) == 0)
     return rt_err_set(err, RT_E_INVALID, "%s: expected a non-empty array of %shex digests", path,
                       sha256_only ? "SHA-256 " : "");
@@ -77,7 +85,14 @@ static rt_code parse_digests(const char *path, json_t *v, bool sha256_only, dige
                               "digits)",
                         path, i);
     out->v[i].len = len;
+    out->v[i].alg = bank_of_len(len);
     out->n = i + 1;
+    if (!sha256_only && !(rt_evproof_pcrs(proof, out->v[i].alg) & (1u << pcr)))
+      return rt_err_set(err, RT_E_INVALID,
+                        "%s[%zu]: a %s digest, but pcrs does not demand PCR %u in the %s bank "
+                        "(the quote would not prove it)",
+                        path, i, rt_eventlog_alg_name(out->v[i].alg), (unsigned)pcr,
+                        rt_eventlog_alg_name(out->v[i].alg));
   }
   return RT_OK;
 }
@@ -112,9 +127,11 @@ static rt_code parse_boot_apps(rt_policy_events *p, json_t *v, uint32_t quoted, 
   if (code == RT_OK)
     code = need_pcr("events.boot_apps", quoted, PCR_BOOT_APPS, err);
   if (code == RT_OK && (list = json_object_get(v, "allow")) != NULL)
-    code = parse_digests("events.boot_apps.allow", list, false, &p->apps_allow, err);
+    code = parse_digests("events.boot_apps.allow", list, false, &p->proof, PCR_BOOT_APPS,
+                         &p->apps_allow, err);
   if (code == RT_OK && (list = json_object_get(v, "forbid")) != NULL)
-    code = parse_digests("events.boot_apps.forbid", list, false, &p->apps_forbid, err);
+    code = parse_digests("events.boot_apps.forbid", list, false, &p->proof, PCR_BOOT_APPS,
+                         &p->apps_forbid, err);
   return code;
 }
 
@@ -168,26 +185,30 @@ static rt_code parse_all(rt_policy_events *p, json_t *v, uint32_t quoted, rt_err
   if (code == RT_OK && (e = json_object_get(v, "dbx_required")) != NULL) {
     code = need_pcr("events.dbx_required", quoted, PCR_SECURE_BOOT, err);
     if (code == RT_OK)
-      code = parse_digests("events.dbx_required", e, true, &p->dbx_required, err);
+      code = parse_digests("events.dbx_required", e, true, &p->proof, PCR_SECURE_BOOT,
+                           &p->dbx_required, err);
   }
   if (code == RT_OK && (e = json_object_get(v, "authorities")) != NULL) {
     code = need_pcr("events.authorities", quoted, PCR_SECURE_BOOT, err);
     if (code == RT_OK)
-      code = parse_digests("events.authorities", e, true, &p->authorities, err);
+      code = parse_digests("events.authorities", e, true, &p->proof, PCR_SECURE_BOOT,
+                           &p->authorities, err);
   }
   if (code == RT_OK && (e = json_object_get(v, "kernel_cmdline")) != NULL)
     code = parse_cmdline(p, e, quoted, err);
   return code;
 }
 
-rt_code rt_policy_events_parse(json_t *v, uint32_t quoted, rt_policy_events **out, rt_err *err) {
+rt_code rt_policy_events_parse(json_t *v, const rt_evproof *proof, rt_policy_events **out,
+                               rt_err *err) {
   *out = NULL;
   if (!json_is_object(v))
     return rt_err_set(err, RT_E_INVALID, "events: expected an object of rules");
   rt_policy_events *p = calloc(1, sizeof *p);
   if (p == NULL)
     return nomem(err);
-  rt_code code = parse_all(p, v, quoted, err);
+  p->proof = *proof;
+  rt_code code = parse_all(p, v, rt_evproof_any(proof), err);
   if (code != RT_OK) {
     rt_policy_events_free(p);
     return code;
@@ -247,88 +268,90 @@ static void printable(const char *s, char *out, size_t size) {
   out[o] = '\0';
 }
 
-/* The first event of type in pcr whose data was refused: a hint for rules
- * that found nothing verified. */
-static int first_mismatch(const rt_eventlog *log, const rt_evstate *st, uint32_t pcr,
-                          uint32_t type) {
-  for (size_t i = 0; i < log->n_events && i < st->n_events; i++)
-    if (log->events[i].pcr == pcr && log->events[i].type == type &&
-        st->checks[i] == RT_EVCHECK_MISMATCH)
-      return (int)i;
-  return -1;
+/* Every rule first asks that the PCR it reads holds no flawed event
+ * (rt_evclass.h): a flawed event could be what the rule judges, under a
+ * label the rule would not look at. */
+static bool pcr_clean(const char *rule, const rt_eventlog *log, const rt_evstate *st, uint32_t pcr,
+                      char *why, size_t why_size) {
+  char l[96], text[200];
+  long i = rt_evstate_first_flaw(log, st, pcr);
+  if (i < 0)
+    return true;
+  const rt_eventlog_event *ev = &log->events[i];
+  return fail(why, why_size, "rule events.%s: %s: %s", rule,
+              event_label(log, (uint32_t)i, l, sizeof l),
+              rt_evflaw_text(st->flaws[i], ev, text, sizeof text));
 }
 
-/* A rule found no verified event: names the first one of its kind whose
- * data was refused, if any, since that is usually why. */
-static bool missing(const rt_eventlog *log, const rt_evstate *st, const char *rule, uint32_t pcr,
-                    uint32_t type, const char *what, char *why, size_t why_size) {
-  char l[96];
-  int m = first_mismatch(log, st, pcr, type);
-  if (m >= 0)
+/* The separator the rules of PCR 7 rely on: without it, Secure Boot
+ * configuration cannot be told from events extended after boot. */
+static bool has_separator(const char *rule, const rt_evstate *st, uint32_t pcr, char *why,
+                          size_t why_size) {
+  if (!(st->separators & (1u << pcr)))
     return fail(why, why_size,
-                "rule events.%s: PCR %u: no verified %s (%s: data does not hash to its digest)",
-                rule, (unsigned)pcr, what, event_label(log, (uint32_t)m, l, sizeof l));
-  return fail(why, why_size, "rule events.%s: PCR %u: no verified %s in the log", rule,
-              (unsigned)pcr, what);
+                "rule events.%s: PCR %u: no verified EV_SEPARATOR, so what the firmware measured "
+                "cannot be told from what was extended after boot",
+                rule, (unsigned)pcr);
+  if (st->separator_error & (1u << pcr))
+    return fail(why, why_size, "rule events.%s: PCR %u: the separator reports a firmware error",
+                rule, (unsigned)pcr);
+  return true;
 }
 
-static bool check_no_mismatch(const rt_eventlog *log, const rt_evstate *st, uint32_t quoted,
-                              char *why, size_t why_size) {
+/* What the rules of one PCR share: a clean PCR and, for PCR 7, its
+ * separator. */
+static bool pcr_ready(const char *rule, const rt_eventlog *log, const rt_evstate *st, uint32_t pcr,
+                      char *why, size_t why_size) {
+  return pcr_clean(rule, log, st, pcr, why, why_size) &&
+         (pcr != PCR_SECURE_BOOT || has_separator(rule, st, pcr, why, why_size));
+}
+
+static bool check_no_mismatch(const rt_eventlog *log, const rt_evstate *st, char *why,
+                              size_t why_size) {
   char l[96];
-  for (size_t i = 0; i < log->n_events && i < st->n_events; i++) {
-    uint32_t pcr = log->events[i].pcr;
-    if (st->checks[i] == RT_EVCHECK_MISMATCH && pcr < 24 && (quoted & (1u << pcr)))
+  for (size_t i = 0; i < log->n_events && i < st->n_events; i++)
+    if (st->checks[i] == RT_EVCHECK_MISMATCH)
       return fail(why, why_size,
                   "rule events.no_mismatched_events: %s: the event's data does not hash to its "
                   "digest",
                   event_label(log, (uint32_t)i, l, sizeof l));
-  }
   return true;
 }
 
 static bool check_secure_boot(const rt_eventlog *log, const rt_evstate *st, char *why,
                               size_t why_size) {
   char l[96];
+  if (!pcr_ready("secure_boot", log, st, PCR_SECURE_BOOT, why, why_size))
+    return false;
   if (st->secure_boot == RT_SECURE_BOOT_ON)
     return true;
   if (st->secure_boot == RT_SECURE_BOOT_OFF)
     return fail(why, why_size, "rule events.secure_boot: %s SecureBoot: secure boot is off",
                 event_label(log, st->secure_boot_event, l, sizeof l));
-  return missing(log, st, "secure_boot", PCR_SECURE_BOOT, RT_EV_EFI_VARIABLE_DRIVER_CONFIG,
-                 "SecureBoot variable", why, why_size);
+  return fail(why, why_size,
+              "rule events.secure_boot: PCR 7: no verified SecureBoot variable before the "
+              "separator");
 }
 
 static bool check_separators(const rt_eventlog *log, const rt_evstate *st, uint32_t need, char *why,
                              size_t why_size) {
-  char l[96];
-  for (uint32_t pcr = 0; pcr < 24; pcr++) {
-    if (!(need & (1u << pcr)))
-      continue;
-    if (!(st->separators & (1u << pcr))) {
-      int m = first_mismatch(log, st, pcr, RT_EV_SEPARATOR);
-      if (m >= 0)
-        return fail(why, why_size,
-                    "rule events.separators: %s: the separator's data does not hash to its "
-                    "digest",
-                    event_label(log, (uint32_t)m, l, sizeof l));
-      return fail(why, why_size, "rule events.separators: PCR %u: no verified EV_SEPARATOR",
-                  (unsigned)pcr);
-    }
-    if (st->separator_error & (1u << pcr))
-      return fail(why, why_size,
-                  "rule events.separators: PCR %u: the separator reports a firmware error",
-                  (unsigned)pcr);
-  }
+  for (uint32_t pcr = 0; pcr < 24; pcr++)
+    if ((need & (1u << pcr)) && (!pcr_clean("separators", log, st, pcr, why, why_size) ||
+                                 !has_separator("separators", st, pcr, why, why_size)))
+      return false;
   return true;
 }
 
-/* Whether one of the event's digests equals one of the list's. */
-static bool app_in(const rt_eventlog_event *ev, const digest_list *list) {
-  for (size_t i = 0; i < list->n; i++)
-    for (size_t d = 0; d < ev->n_digests; d++)
-      if (ev->digests[d].len == list->v[i].len &&
-          memcmp(ev->digests[d].bytes, list->v[i].d, list->v[i].len) == 0)
-        return true;
+/* Whether one of the event's proven digests in PCR 4 is on the list:
+ * entries are compared with the digest of their own bank only, and only
+ * when the quote proves that bank's PCR 4. */
+static bool app_in(const rt_evproof *proof, const rt_eventlog_event *ev, const digest_list *list) {
+  for (size_t i = 0; i < list->n; i++) {
+    const rt_eventlog_digest *d = rt_eventlog_event_digest(ev, list->v[i].alg);
+    if (d != NULL && (rt_evproof_pcrs(proof, list->v[i].alg) & (1u << PCR_BOOT_APPS)) &&
+        d->len == list->v[i].len && memcmp(d->bytes, list->v[i].d, d->len) == 0)
+      return true;
+  }
   return false;
 }
 
@@ -348,18 +371,18 @@ static const char *app_hex(const rt_eventlog_event *ev, char out[2 * 64 + 16]) {
 }
 
 static bool check_boot_apps(const rt_policy_events *p, const rt_eventlog *log, const rt_evstate *st,
-                            uint32_t quoted, char *why, size_t why_size) {
+                            char *why, size_t why_size) {
   char l[96], hex[2 * 64 + 16], path[160];
+  if (!pcr_ready("boot_apps", log, st, PCR_BOOT_APPS, why, why_size))
+    return false;
   for (size_t i = 0; i < st->n_boot_apps; i++) {
     uint32_t e = st->boot_apps[i].event;
-    if (e >= log->n_events || log->events[e].pcr >= 24 || !(quoted & (1u << log->events[e].pcr)))
-      continue; /* not proven by the quote: parse made sure PCR 4 is */
     const rt_eventlog_event *ev = &log->events[e];
     printable(st->boot_apps[i].path != NULL ? st->boot_apps[i].path : "no path", path, sizeof path);
-    if (p->apps_forbid.n > 0 && app_in(ev, &p->apps_forbid))
+    if (p->apps_forbid.n > 0 && app_in(&p->proof, ev, &p->apps_forbid))
       return fail(why, why_size, "rule events.boot_apps.forbid: %s %s: %s is forbidden",
                   event_label(log, e, l, sizeof l), path, app_hex(ev, hex));
-    if (p->apps_allow.n > 0 && !app_in(ev, &p->apps_allow))
+    if (p->apps_allow.n > 0 && !app_in(&p->proof, ev, &p->apps_allow))
       return fail(why, why_size, "rule events.boot_apps.allow: %s %s: %s is not allowed",
                   event_label(log, e, l, sizeof l), path, app_hex(ev, hex));
   }
@@ -377,9 +400,11 @@ static bool in_sha256s(const digest_list *list, const uint8_t d[32]) {
 static bool check_dbx(const rt_policy_events *p, const rt_eventlog *log, const rt_evstate *st,
                       char *why, size_t why_size) {
   char l[96], hex[65];
+  if (!pcr_ready("dbx_required", log, st, PCR_SECURE_BOOT, why, why_size))
+    return false;
   if (!st->dbx.present)
-    return missing(log, st, "dbx_required", PCR_SECURE_BOOT, RT_EV_EFI_VARIABLE_DRIVER_CONFIG,
-                   "dbx", why, why_size);
+    return fail(why, why_size,
+                "rule events.dbx_required: PCR 7: no verified dbx variable before the separator");
   for (size_t i = 0; i < p->dbx_required.n; i++) {
     bool found = false;
     for (size_t j = 0; j < st->n_dbx_sha256 && !found; j++)
@@ -396,6 +421,8 @@ static bool check_dbx(const rt_policy_events *p, const rt_eventlog *log, const r
 static bool check_authorities(const rt_policy_events *p, const rt_eventlog *log,
                               const rt_evstate *st, char *why, size_t why_size) {
   char l[96], hex[65], subject[160];
+  if (!pcr_ready("authorities", log, st, PCR_SECURE_BOOT, why, why_size))
+    return false;
   for (size_t i = 0; i < st->n_authorities; i++) {
     const rt_evstate_authority *a = &st->authorities[i];
     if (in_sha256s(&p->authorities, a->sha256))
@@ -412,9 +439,11 @@ static bool check_authorities(const rt_policy_events *p, const rt_eventlog *log,
 static bool check_cmdline(const rt_policy_events *p, const rt_eventlog *log, const rt_evstate *st,
                           char *why, size_t why_size) {
   char l[96], text[200];
+  if (!pcr_ready("kernel_cmdline", log, st, PCR_CMDLINE, why, why_size))
+    return false;
   if (st->n_cmdlines == 0)
-    return missing(log, st, "kernel_cmdline", PCR_CMDLINE, RT_EV_IPL, "kernel command line", why,
-                   why_size);
+    return fail(why, why_size,
+                "rule events.kernel_cmdline: PCR 8: no verified kernel command line");
   for (size_t i = 0; i < st->n_cmdlines; i++) {
     if (regexec(&p->cmdline, st->cmdlines[i].cmdline, 0, NULL, 0) == 0)
       continue;
@@ -428,17 +457,16 @@ static bool check_cmdline(const rt_policy_events *p, const rt_eventlog *log, con
 }
 
 bool rt_policy_events_check(const rt_policy_events *p, const rt_eventlog *log, const rt_evstate *st,
-                            uint32_t quoted, char *why, size_t why_size) {
+                            char *why, size_t why_size) {
   if (p == NULL)
     return true;
-  if (p->no_mismatch && !check_no_mismatch(log, st, quoted, why, why_size))
+  if (p->no_mismatch && !check_no_mismatch(log, st, why, why_size))
     return false;
   if (p->secure_boot && !check_secure_boot(log, st, why, why_size))
     return false;
   if (p->separators != 0 && !check_separators(log, st, p->separators, why, why_size))
     return false;
-  if ((p->apps_allow.n > 0 || p->apps_forbid.n > 0) &&
-      !check_boot_apps(p, log, st, quoted, why, why_size))
+  if ((p->apps_allow.n > 0 || p->apps_forbid.n > 0) && !check_boot_apps(p, log, st, why, why_size))
     return false;
   if (p->dbx_required.n > 0 && !check_dbx(p, log, st, why, why_size))
     return false;
@@ -447,4 +475,8 @@ bool rt_policy_events_check(const rt_policy_events *p, const rt_eventlog *log, c
   if (p->has_cmdline && !check_cmdline(p, log, st, why, why_size))
     return false;
   return true;
+}
+
+const rt_evproof *rt_policy_events_proof(const rt_policy_events *p) {
+  return &p->proof;
 }

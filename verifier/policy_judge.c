@@ -17,18 +17,18 @@ static void refuse(rt_log_verdict *out, const char *code, const char *fmt, ...) 
   va_end(ap);
 }
 
-/* rt_evstate_derive then rt_policy_events_check: *pass says whether the log
- * passes. A NULL rule set passes without deriving. */
-static rt_code judge_events(const rt_policy_events *p, const rt_eventlog *log, uint32_t quoted,
-                            bool *pass, char *why, size_t why_size, rt_err *err) {
+/* rt_evstate_derive with what the selection proves, then the rules: *pass
+ * says whether the log passes. A NULL rule set passes without deriving. */
+static rt_code judge_events(const rt_policy_events *p, const rt_eventlog *log, bool *pass,
+                            char *why, size_t why_size, rt_err *err) {
   *pass = true;
   if (p == NULL)
     return RT_OK;
   rt_evstate st;
-  rt_code code = rt_evstate_derive(log, &st, err);
+  rt_code code = rt_evstate_derive(log, rt_policy_events_proof(p), &st, err);
   if (code != RT_OK)
     return code;
-  *pass = rt_policy_events_check(p, log, &st, quoted, why, why_size);
+  *pass = rt_policy_events_check(p, log, &st, why, why_size);
   rt_evstate_free(&st);
   return RT_OK;
 }
@@ -66,8 +66,8 @@ rt_code rt_policy_judge_replayed(const rt_policy *policy, const rt_eventlog *log
       }
   }
   bool pass = true;
-  rt_code code = judge_events(rt_policy_event_rules(policy), log, rt_policy_quoted_pcrs(policy),
-                              &pass, out->why, sizeof out->why, err);
+  rt_code code =
+      judge_events(rt_policy_event_rules(policy), log, &pass, out->why, sizeof out->why, err);
   if (code != RT_OK)
     return code;
   if (!pass)

@@ -820,7 +820,9 @@ static bool derive_and_decode(const char *what, const rt_eventlog *log, bool dec
                               mut_stats *st) {
   rt_evstate es;
   rt_err err = {0};
-  if (rt_evstate_derive(log, &es, &err) != RT_OK) {
+  rt_evproof all;
+  rt_evproof_all(log, &all);
+  if (rt_evstate_derive(log, &all, &es, &err) != RT_OK) {
     if (st->failures++ < 5)
       fprintf(stderr, "FAIL %s: derive failed: %s\n", what, err.msg);
     return false;

@@ -44,7 +44,9 @@ static bool load(const uint8_t *buf, size_t len, rt_eventlog *log, rt_evstate *s
     CHECK(0, "parse: %s", err.msg);
     return false;
   }
-  if (rt_evstate_derive(log, st, &err) != RT_OK) {
+  rt_evproof all;
+  rt_evproof_all(log, &all);
+  if (rt_evstate_derive(log, &all, st, &err) != RT_OK) {
     CHECK(0, "derive: %s", err.msg);
     rt_eventlog_free(log);
     return false;
@@ -633,7 +635,9 @@ static void test_malformed_payloads(void) {
     rt_evstate_free(&st), rt_eventlog_free(&log);
   }
 
-  /* SecureBoot measured twice, on then off: unknown. */
+  /* SecureBoot measured twice, on then off: the second is flawed (a
+   * variable measured again), so rules reading PCR 7 refuse the log; the
+   * state keeps the first. */
   b->n = 0;
   header(b);
   n = var(v, global, "SecureBoot", "\1", 1, 10, 1);
@@ -641,8 +645,10 @@ static void test_malformed_payloads(void) {
   n = var(v, global, "SecureBoot", "\0", 1, 10, 1);
   event(b, 7, RT_EV_EFI_VARIABLE_DRIVER_CONFIG, v, n);
   if (load(b->b, b->n, &log, &st)) {
-    CHECK(st.secure_boot == RT_SECURE_BOOT_UNKNOWN, "twice: %s",
-          rt_secure_boot_name(st.secure_boot));
+    CHECK(st.flaws[1] == RT_EVFLAW_NONE && st.flaws[2] == RT_EVFLAW_REPEATED &&
+              st.secure_boot == RT_SECURE_BOOT_ON && st.secure_boot_event == 1,
+          "twice: flaws [%s] [%s], secure boot %s", rt_evflaw_name(st.flaws[1]),
+          rt_evflaw_name(st.flaws[2]), rt_secure_boot_name(st.secure_boot));
     rt_evstate_free(&st), rt_eventlog_free(&log);
   }
   free(l);
@@ -661,6 +667,82 @@ static void test_names(void) {
   rt_evstate_free(NULL);
 }
 
+/* Loads with what a sha256 quote of PCRs 0-8 proves. */
+static bool load_proven(const uint8_t *buf, size_t len, rt_eventlog *log, rt_evstate *st) {
+  rt_err err = {0};
+  rt_evproof proof = {.n = 1};
+  proof.banks[0].alg = TPM2_ALG_SHA256;
+  proof.banks[0].pcrs = 0x1ff;
+  memset(st, 0, sizeof *st);
+  if (rt_eventlog_parse(buf, len, NULL, log, &err) != RT_OK) {
+    CHECK(0, "parse: %s", err.msg);
+    return false;
+  }
+  if (rt_evstate_derive(log, &proof, st, &err) != RT_OK) {
+    CHECK(0, "derive: %s", err.msg);
+    rt_eventlog_free(log);
+    return false;
+  }
+  return true;
+}
+
+/* Each flaw of rt_evclass.h on one event of a synthetic log, what it leaves
+ * out of the state, and the events beside it left unflawed. */
+static void test_flaws(void) {
+  bld *b = calloc(1, sizeof *b);
+  uint8_t v[256];
+  size_t n;
+  rt_eventlog log;
+  rt_evstate st;
+  static const uint8_t sep0[4] = {0, 0, 0, 0}, sep1[4] = {1, 0, 0, 0};
+  header(b);
+  n = var(v, global, "SecureBoot", "\0", 1, 10, 1);
+  event(b, 7, RT_EV_POST_CODE, v, n);    /*  1: SecureBoot=0 as EV_POST_CODE */
+  event(b, 7, RT_EV_SEPARATOR, sep0, 4); /*  2 */
+  n = var(v, global, "SecureBoot", "\1", 1, 10, 1);
+  event(b, 7, RT_EV_EFI_VARIABLE_DRIVER_CONFIG, v, n);   /*  3: appended after the separator */
+  event(b, 7, RT_EV_SEPARATOR, sep0, 4);                 /*  4: a second separator */
+  event(b, 4, RT_EV_EFI_BOOT_SERVICES_DRIVER, "img", 3); /* 5: a driver in PCR 4 */
+  event(b, 4, 0x8000beefu, "img", 3);                    /* 6: no such type */
+  event_h(b, 0, RT_EV_POST_CODE, "fw", 2, sep1, 4);      /*  7: error separator relabelled */
+  event(b, 0, RT_EV_SEPARATOR, sep0, 4);                 /*  8: a good one appended: a second */
+  event(b, 4, RT_EV_EFI_ACTION, "\x01\x02", 2);          /*  9: an action that is no text */
+  event(b, 8, RT_EV_IPL, "\x01\x02\x03", 3);             /* 10: no loader string */
+  event(b, 4, RT_EV_EFI_BOOT_SERVICES_APPLICATION, "img", 3); /* 11: fine */
+  event(b, 12, RT_EV_EFI_BOOT_SERVICES_DRIVER, "x", 1);       /* 12: PCR 12: not placed, fine */
+  if (load_proven(b->b, b->n, &log, &st)) {
+    static const rt_evflaw want[] = {RT_EVFLAW_NONE,
+                                     RT_EVFLAW_WRONG_PCR,
+                                     RT_EVFLAW_NONE,
+                                     RT_EVFLAW_AFTER_SEPARATOR,
+                                     RT_EVFLAW_SECOND_SEPARATOR,
+                                     RT_EVFLAW_WRONG_PCR,
+                                     RT_EVFLAW_UNKNOWN_TYPE,
+                                     RT_EVFLAW_DISGUISED_SEPARATOR,
+                                     RT_EVFLAW_SECOND_SEPARATOR,
+                                     RT_EVFLAW_MALFORMED,
+                                     RT_EVFLAW_MALFORMED,
+                                     RT_EVFLAW_NONE,
+                                     RT_EVFLAW_NONE};
+    CHECK(st.n_events == sizeof want / sizeof want[0], "flaws: %zu events", st.n_events);
+    for (size_t i = 0; i < st.n_events && i < sizeof want / sizeof want[0]; i++)
+      CHECK(st.flaws[i] == want[i], "event %zu: flaw [%s], want [%s]", i,
+            rt_evflaw_name(st.flaws[i]), rt_evflaw_name(want[i]));
+    CHECK(st.secure_boot == RT_SECURE_BOOT_UNKNOWN, "no SecureBoot before the separator: %s",
+          rt_secure_boot_name(st.secure_boot));
+    CHECK(st.n_boot_apps == 1 && st.boot_apps[0].event == 11, "boot apps: %zu", st.n_boot_apps);
+    CHECK(rt_evstate_first_flaw(&log, &st, 7) == 1 && rt_evstate_first_flaw(&log, &st, 4) == 5 &&
+              rt_evstate_first_flaw(&log, &st, 12) == -1,
+          "first flaws");
+    char text[200];
+    CHECK(strcmp(rt_evflaw_text(st.flaws[1], &log.events[1], text, sizeof text),
+                 "the TCG PC Client profile does not measure EV_POST_CODE into PCR 7") == 0,
+          "text: %s", text);
+    rt_evstate_free(&st), rt_eventlog_free(&log);
+  }
+  free(b);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: test_evstate DATA_DIR\n");
@@ -672,6 +754,7 @@ int main(int argc, char **argv) {
   test_laptop_arch_windows();
   test_altered();
   test_malformed_payloads();
+  test_flaws();
   test_names();
   return rt_test_done("evstate");
 }

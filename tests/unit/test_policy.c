@@ -153,14 +153,21 @@ static void test_events_parse(void) {
   rt_policy *p = parse("{}", &e);
   CHECK(p != NULL && rt_policy_event_rules(p) == NULL, "rules without \"events\"");
   rt_policy_free(p);
-  p = parse("{\"pcrs\": {\"sha256\": [0, 4, 7, 8]}, \"events\": {\"secure_boot\": true, "
+  p = parse("{\"allow_sha1\": true, \"pcrs\": {\"sha1\": [4], \"sha256\": [0, 4, 7, 8]}, "
+            "\"events\": {\"secure_boot\": true, "
             "\"no_mismatched_events\": true, \"separators\": [0, 4, 7], \"boot_apps\": "
             "{\"allow\": [\"" H64 "\", \"0011223344556677889900112233445566778899\"], "
             "\"forbid\": [\"" H64B "\"]}, \"dbx_required\": [\"" H64 "\"], "
             "\"authorities\": [\"" H64B "\"], \"kernel_cmdline\": \"^ro( |$)\"}}",
             &e);
   CHECK(p != NULL && rt_policy_event_rules(p) != NULL, "full event rules: %s", e.msg);
-  CHECK(p != NULL && rt_policy_quoted_pcrs(p) == 0x191, "quoted PCRs");
+  rt_evproof proof;
+  if (p != NULL)
+    rt_policy_proof(p, &proof);
+  CHECK(p != NULL && proof.n == 2 && proof.banks[0].alg == TPM2_ALG_SHA1 &&
+            proof.banks[0].pcrs == 0x10 && proof.banks[1].alg == TPM2_ALG_SHA256 &&
+            proof.banks[1].pcrs == 0x191,
+        "proof: the demanded banks and PCRs");
   rt_policy_free(p);
 }
 
@@ -379,6 +386,15 @@ static void test_rejections(void) {
       {"{\"events\": {\"boot_apps\": {\"deny\": []}}}", "events.boot_apps.deny: unknown key"},
       {"{\"events\": {\"boot_apps\": {\"allow\": [\"abc\"]}}}",
        "events.boot_apps.allow[0]: not a sha1, sha256 or sha384 digest"},
+      /* A digest of a bank the quote does not prove for PCR 4 could never
+       * match: an allow-list entry would be useless, a forbid entry void. */
+      {"{\"events\": {\"boot_apps\": {\"forbid\": "
+       "[\"0011223344556677889900112233445566778899\"]}}}",
+       "events.boot_apps.forbid[0]: a sha1 digest, but pcrs does not demand PCR 4 in the sha1 "
+       "bank"},
+      {"{\"allow_sha1\": true, \"pcrs\": {\"sha1\": [7], \"sha256\": [4]}, \"events\": "
+       "{\"boot_apps\": {\"allow\": [\"" H64 "\", \"0011223344556677889900112233445566778899\"]}}}",
+       "events.boot_apps.allow[1]: a sha1 digest, but pcrs does not demand PCR 4 in the sha1 bank"},
       {"{\"events\": {\"boot_apps\": {\"forbid\": []}}}",
        "events.boot_apps.forbid: expected a non-empty array"},
       {"{\"events\": {\"dbx_required\": [\"" H64 "00\"]}}",
