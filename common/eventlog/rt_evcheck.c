@@ -4,7 +4,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-#include "rt_evdecode.h"
+#include "rt_evdata.h"
 #include "rt_uefi.h"
 
 const char *rt_evcheck_name(rt_evcheck c) {
@@ -172,23 +172,6 @@ static rt_code match(hasher *h, const rt_evproof *proof, const rt_eventlog_event
  * EV_EFI_VARIABLE_DRIVER_CONFIG is not offered that form: it would let a
  * 1-byte variable pass for SecureBoot); GRUB's prefix, so which GRUB string
  * is the kernel command line rests on GRUB's label. */
-/* systemd-boot's kernel command line (EV_IPL in PCR 8): UTF-16LE load
- * options and a NUL. Its digest covers the text and a whole 2-byte NUL,
- * though the arch log's sd-boot logged only one byte of that NUL (365 bytes:
- * 182 units and a 0x00). The text has no NUL unit of its own. */
-bool rt_evcheck_sdboot_units(const uint8_t *d, size_t n, size_t *units) {
-  if (d == NULL || n < 3 || d[n - 1] != 0)
-    return false;
-  size_t text = n % 2 == 0 ? n - 2 : n - 1;
-  if (d[text] != 0)
-    return false;
-  for (size_t i = 0; i < text; i += 2)
-    if (d[i] == 0 && d[i + 1] == 0)
-      return false;
-  *units = text / 2;
-  return *units > 0;
-}
-
 static size_t candidates(const rt_eventlog *log, size_t i, cand c[2]) {
   const rt_eventlog_event *ev = &log->events[i];
   const uint8_t *d = ev->data;
@@ -221,11 +204,11 @@ static size_t candidates(const rt_eventlog *log, size_t i, cand c[2]) {
     c[1] = (cand){d, v.struct_len + 5, 0};
     return 2;
   case RT_EV_IPL:
-    if (ev->pcr == 8 && !rt_evdecode_grub(d, n, &g) && rt_evcheck_sdboot_units(d, n, &units)) {
+    if (ev->pcr == 8 && !rt_evdata_grub(d, n, &g) && rt_evdata_sdboot_units(d, n, &units)) {
       c[0] = (cand){d, 2 * units, 2};
       return 1;
     }
-    if (ev->pcr != 8 || !rt_evdecode_grub(d, n, &g))
+    if (ev->pcr != 8 || !rt_evdata_grub(d, n, &g))
       return 0;
     c[0] = (cand){g.text, g.len, 0};
     if (!g.nul)

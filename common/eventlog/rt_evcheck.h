@@ -72,11 +72,6 @@ rt_code rt_evcheck_all(const rt_eventlog *log, const rt_evproof *proof, rt_evche
  * opposed to something outside the log such as an image. */
 bool rt_evcheck_hashes_data(const rt_eventlog *log, size_t i);
 
-/* systemd-boot's kernel command line (EV_IPL in PCR 8): UTF-16LE load
- * options and a NUL. *units: the text's length in UTF-16 units, without the
- * NUL. */
-bool rt_evcheck_sdboot_units(const uint8_t *d, size_t n, size_t *units);
-
 /* "unchecked", "ok", "mismatch". */
 const char *rt_evcheck_name(rt_evcheck c);
 

@@ -1,17 +1,14 @@
-/* What one event's data says, decoded for display (`rattest-verifier
- * eventlog --json`) and for rt_evstate. Decoding says nothing about trust:
- * rt_evstate decides which events' data is backed by their digests. Every
- * length in event data is checked before it is followed; a malformed payload
- * decodes to less (or nothing), never to an error. */
-#ifndef RT_EVDECODE_H
-#define RT_EVDECODE_H
+/* Small readers of event data, shared by the checks (rt_evcheck,
+ * rt_evclass, rt_evstate) and the display (rt_evdecode): the boot loader
+ * strings measured into PCR 8 (GRUB's, systemd-boot's), SHA-256 of a
+ * payload, a certificate's subject. Every length is checked before it is
+ * followed; malformed data answers false or NULL, never an error. */
+#ifndef RT_EVDATA_H
+#define RT_EVDATA_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "rt_eventlog.h"
 
 /* The strings GRUB measures as EV_IPL events into PCR 8: its description
  * prefix, then the text. */
@@ -30,17 +27,18 @@ typedef struct {
 } rt_grub_string;
 
 /* True if d starts with a GRUB prefix. */
-bool rt_evdecode_grub(const uint8_t *d, size_t n, rt_grub_string *out);
+bool rt_evdata_grub(const uint8_t *d, size_t n, rt_grub_string *out);
 
 /* SHA-256 of d (EVP); false if OpenSSL fails. */
-bool rt_evdecode_sha256(const uint8_t *d, size_t n, uint8_t out[32]);
+bool rt_evdata_sha256(const uint8_t *d, size_t n, uint8_t out[32]);
 
 /* The subject of the DER certificate d as one RFC 2253 line, malloc'd; NULL
  * if it does not parse as X.509 (or out of memory). */
-char *rt_evdecode_x509_subject(const uint8_t *d, size_t n);
+char *rt_evdata_x509_subject(const uint8_t *d, size_t n);
 
-/* The decoded data of log->events[i] as a JSON object ({} when nothing is
- * known about its type or it is malformed); NULL only when out of memory. */
-json_t *rt_evdecode_json(const rt_eventlog *log, size_t i);
+/* systemd-boot's kernel command line (EV_IPL in PCR 8): UTF-16LE load
+ * options and a NUL. *units: the text's length in UTF-16 units, without the
+ * NUL. */
+bool rt_evdata_sdboot_units(const uint8_t *d, size_t n, size_t *units);
 
 #endif

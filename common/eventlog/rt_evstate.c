@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "rt_devpath.h"
-#include "rt_evdecode.h"
+#include "rt_evdata.h"
 #include "rt_uefi.h"
 
 /* The PCRs the derived state reads: firmware and boot loader (0-9), shim's
@@ -89,7 +89,7 @@ static rt_code driver_config(rt_evstate *st, const rt_eventlog_event *ev, rt_err
     slot = &st->dbx;
   if (slot == NULL)
     return RT_OK;
-  if (!rt_evdecode_sha256(v.data, v.data_len, slot->sha256))
+  if (!rt_evdata_sha256(v.data, v.data_len, slot->sha256))
     return rt_err_set(err, RT_E_CRYPTO, "event %" PRIu32 ": SHA-256 failed", ev->index);
   slot->present = true;
   slot->event = ev->index;
@@ -117,8 +117,8 @@ static rt_code authority(rt_evstate *st, const rt_eventlog_event *ev, rt_err *er
   if ((a->variable = rt_uefi_var_name(&v)) == NULL)
     return nomem(err);
   a->event = ev->index;
-  a->subject = rt_evdecode_x509_subject(sig, sig_len);
-  if (!rt_evdecode_sha256(sig, sig_len, a->sha256))
+  a->subject = rt_evdata_x509_subject(sig, sig_len);
+  if (!rt_evdata_sha256(sig, sig_len, a->sha256))
     return rt_err_set(err, RT_E_CRYPTO, "event %" PRIu32 ": SHA-256 failed", ev->index);
   return RT_OK;
 }
@@ -177,12 +177,12 @@ static rt_code cmdline(rt_evstate *st, const rt_eventlog_event *ev, rt_grub_stri
                        bool *has_prev, rt_err *err) {
   rt_grub_string g;
   size_t units = 0, n_args = 0;
-  bool grub = rt_evdecode_grub(ev->data, ev->data_len, &g);
+  bool grub = rt_evdata_grub(ev->data, ev->data_len, &g);
   const uint8_t *args = *has_prev ? linux_args(prev, &n_args) : NULL;
   *has_prev = grub;
   if (grub)
     *prev = g;
-  if (!grub && rt_evcheck_sdboot_units(ev->data, ev->data_len, &units))
+  if (!grub && rt_evdata_sdboot_units(ev->data, ev->data_len, &units))
     return add_cmdline(st, ev, rt_utf16_to_utf8(ev->data, units), err);
   if (!grub)
     return RT_OK;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "rt_devpath.h"
-#include "rt_evdecode.h"
+#include "rt_evdata.h"
 #include "rt_hex.h"
 #include "rt_json.h"
 #include "rt_uefi.h"
@@ -38,7 +38,7 @@ static bool sig_fields(json_t *obj, const uint8_t *type, const uint8_t *owner, c
   if (type != NULL && memcmp(type, RT_GUID_CERT_SHA256, 16) == 0)
     return rt_jset(obj, "type", json_string("sha256")) && rt_jset_hex(obj, "digest", d, n);
   if (type == NULL || memcmp(type, RT_GUID_CERT_X509, 16) == 0) {
-    char *subject = rt_evdecode_x509_subject(d, n);
+    char *subject = rt_evdata_x509_subject(d, n);
     if (type != NULL && !rt_jset(obj, "type", json_string("x509")))
       return false;
     if (subject != NULL && !rt_jset_str(obj, "subject", subject))
@@ -46,7 +46,7 @@ static bool sig_fields(json_t *obj, const uint8_t *type, const uint8_t *owner, c
   } else if (!jset_guid(obj, "type", type)) {
     return false;
   }
-  return rt_evdecode_sha256(d, n, sha) ? rt_jset_hex(obj, "sha256", sha, 32) : true;
+  return rt_evdata_sha256(d, n, sha) ? rt_jset_hex(obj, "sha256", sha, 32) : true;
 }
 
 static bool add_sig(const rt_uefi_sig *s, void *ctx) {
@@ -128,7 +128,7 @@ bool rt_evdecode_variable(json_t *obj, const uint8_t *d, size_t n, bool authorit
     return true;
   if (!jset_guid(obj, "guid", v.guid) || !rt_jset_str(obj, "name", rt_uefi_var_name(&v)) ||
       !rt_jset(obj, "data_len", json_integer((json_int_t)v.data_len)) ||
-      (rt_evdecode_sha256(v.data, v.data_len, sha) && !rt_jset_hex(obj, "data_sha256", sha, 32)))
+      (rt_evdata_sha256(v.data, v.data_len, sha) && !rt_jset_hex(obj, "data_sha256", sha, 32)))
     return false;
   if (!authority)
     return variable_value(obj, &v);

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rt_evdecode.h"
+#include "rt_evdata.h"
 #include "rt_uefi.h"
 
 #define PCR_SECURE_BOOT 7
@@ -54,9 +54,9 @@ static bool separator_value(const rt_eventlog_event *ev) {
 static bool loader_string(const rt_eventlog_event *ev) {
   rt_grub_string g;
   size_t units;
-  if (rt_evdecode_grub(ev->data, ev->data_len, &g))
+  if (rt_evdata_grub(ev->data, ev->data_len, &g))
     return memchr(g.text, 0, g.len) == NULL;
-  return rt_evcheck_sdboot_units(ev->data, ev->data_len, &units);
+  return rt_evdata_sdboot_units(ev->data, ev->data_len, &units);
 }
 
 /* Whether data whose digest checked is what the type holds. */
