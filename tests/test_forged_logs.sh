@@ -226,8 +226,11 @@ unknown_bank | unquoted_bank | relabelled_app)
     run_case "$ARCH" POLICY_EVENT 'rule events.boot_apps.allow' -- \
       --add-bank sm3_256:32:measured --copy-digest 23:sm3_256:22:sha256 ;;
   relabelled_app)
-    run_case "$ARCH" POLICY_EVENT 'rule events.boot_apps.allow' -- \
-      --relabel 23:EV_EFI_BOOT_SERVICES_DRIVER ;;
+    # Refused by the first rule reading PCR 4, whichever: the event's label
+    # is one the profile never puts there.
+    run_case "$ARCH" POLICY_EVENT \
+      'PCR 4 event 23 (EV_EFI_BOOT_SERVICES_DRIVER): the TCG PC Client profile does not measure EV_EFI_BOOT_SERVICES_DRIVER into PCR 4' \
+      POLICY_EVENT 'rule events.boot_apps.allow' -- --relabel 23:EV_EFI_BOOT_SERVICES_DRIVER ;;
   esac
   ;;
 # 3. Secure Boot off (arch event 3: SecureBoot zero-length). That event
@@ -286,7 +289,11 @@ dbx_required)
   "$F" sha256-list "$OWNER_MS" ${FACT[2]} "$need" > "$work/dbx.list"
   "$F" var "$GUID_IMAGE_DB" dbx "@$work/dbx.list" > "$work/dbx.bin"
   make_policy "$ARCH" "p['events']['dbx_required'] = ['$need']"
-  run_case "$ARCH" POLICY_EVENT 'rule events.dbx_required' -- \
+  # Refused by the first rule reading PCR 7: configuration after the
+  # separator can only have been extended after boot.
+  run_case "$ARCH" POLICY_EVENT \
+    "PCR 7 event 25 (EV_EFI_VARIABLE_DRIVER_CONFIG): after PCR 7's separator" \
+    POLICY_EVENT 'rule events.dbx_required' -- \
     --relabel 7:EV_EFI_VARIABLE_AUTHORITY --append "7:EV_EFI_VARIABLE_DRIVER_CONFIG:@$work/dbx.bin"
   ;;
 # 6. authorities: only the Microsoft UEFI CA (rhel8 event 21) is allowed;
@@ -299,8 +306,11 @@ authorities)
   sure "rhel8 event 27" 1 EV_EFI_VARIABLE_AUTHORITY
   sure "rhel8 event 27's variable" 2 Shim
   make_policy "$RHEL" "p['events']['authorities'] = ['${FACT[3]}']"
-  run_case "$RHEL" POLICY_EVENT 'rule events.authorities' -- \
-    --relabel 27:EV_EFI_VARIABLE_DRIVER_CONFIG
+  # Refused by the first rule reading PCR 7: the hidden authority is
+  # "configuration" after the separator.
+  run_case "$RHEL" POLICY_EVENT \
+    "PCR 7 event 27 (EV_EFI_VARIABLE_DRIVER_CONFIG): after PCR 7's separator" \
+    POLICY_EVENT 'rule events.authorities' -- --relabel 27:EV_EFI_VARIABLE_DRIVER_CONFIG
   ;;
 *)
   echo "unknown case $case_name (cases: ${CASES[*]})" >&2

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt_evdecode.h"
+#include "rt_evdata.h"
 #include "rt_uefi.h"
 
 /* Spec ID event data (TCG_EfiSpecIdEvent): signature[16], platformClass,
@@ -292,7 +292,7 @@ rt_code rt_forge_set_grub_prefix(rt_forge *f, size_t i, const char *prefix, rt_e
   if (rc != RT_OK)
     return rc;
   const rt_forge_event *ev = &f->events[i];
-  if (!rt_evdecode_grub(ev->data, ev->data_len, &g))
+  if (!rt_evdata_grub(ev->data, ev->data_len, &g))
     return rt_err_set(err, RT_E_INVALID, "grub-prefix: event %zu is not a GRUB string", i);
   size_t plen = strlen(prefix), tlen = g.len + (g.nul ? 1 : 0);
   uint8_t *d = malloc(plen + tlen + 1);
@@ -390,7 +390,7 @@ static size_t covers(const rt_forge_event *ev, cover c[6]) {
   rt_grub_string g;
   rt_uefi_var v;
   c[k++] = (cover){d, n, 0};
-  if (rt_evdecode_grub(d, n, &g)) {
+  if (rt_evdata_grub(d, n, &g)) {
     c[k++] = (cover){g.text, g.len, 0};
     c[k++] = (cover){g.text, g.len + 1, 0};
   }
