@@ -8,6 +8,7 @@
 
 #include "ek_check.h"
 #include "rt_hex.h"
+#include "rt_json.h"
 
 #define PROG "rattest-verifier ek-cert"
 #define MAX_INTERMEDIATES 16
@@ -65,7 +66,19 @@ static void free_certs(rt_cert_der *c, size_t n) {
     free((void *)c[i].der);
 }
 
-int rt_cmd_ekcert(int argc, char **argv) {
+#define MAX_CERTS 64
+
+/* The command line: roots, intermediates (read), options. */
+typedef struct {
+  const char *ek_ca;
+  const char *inter_files[MAX_INTERMEDIATES];
+  size_t n_inter_files;
+  rt_ek_opts ek;
+  bool json;
+} ekcert_opts;
+
+/* -1: go on; else the exit status (help printed, or bad usage reported). */
+static int parse_opts(int argc, char **argv, ekcert_opts *o) {
   enum { O_EK_CA = 1000, O_INTER, O_ADVISORY, O_JSON };
   static const struct option opts[] = {{"ek-ca", required_argument, NULL, O_EK_CA},
                                        {"intermediates", required_argument, NULL, O_INTER},
@@ -73,106 +86,136 @@ int rt_cmd_ekcert(int argc, char **argv) {
                                        {"json", no_argument, NULL, O_JSON},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-  const char *ek_ca = NULL;
-  const char *inter_files[MAX_INTERMEDIATES];
-  size_t n_inter_files = 0;
-  rt_ek_opts ek_opts = {0};
-  bool json = false;
   int c;
   optind = 0; /* glibc: 0 re-initializes getopt after main's own "+" parsing */
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case O_EK_CA:
-      ek_ca = optarg;
-      break;
-    case O_INTER:
-      if (n_inter_files == MAX_INTERMEDIATES) {
+    if (c == O_EK_CA) {
+      o->ek_ca = optarg;
+    } else if (c == O_INTER) {
+      if (o->n_inter_files == MAX_INTERMEDIATES) {
         fprintf(stderr, PROG ": at most %d --intermediates\n", MAX_INTERMEDIATES);
         return 2;
       }
-      inter_files[n_inter_files++] = optarg;
-      break;
-    case O_ADVISORY:
-      ek_opts.expiry_advisory = true;
-      break;
-    case O_JSON:
-      json = true;
-      break;
-    case 'h':
-      rt_cmd_ekcert_usage(stdout);
-      return 0;
-    default:
-      rt_cmd_ekcert_usage(stderr);
-      return 2;
+      o->inter_files[o->n_inter_files++] = optarg;
+    } else if (c == O_ADVISORY) {
+      o->ek.expiry_advisory = true;
+    } else if (c == O_JSON) {
+      o->json = true;
+    } else {
+      rt_cmd_ekcert_usage(c == 'h' ? stdout : stderr);
+      return c == 'h' ? 0 : 2;
     }
   }
-  if (ek_ca == NULL || optind >= argc) {
-    fprintf(stderr, PROG ": %s\n", ek_ca == NULL ? "--ek-ca is required" : "no CERT given");
-    rt_cmd_ekcert_usage(stderr);
-    return 2;
+  if (o->ek_ca != NULL && optind < argc)
+    return -1;
+  fprintf(stderr, PROG ": %s\n", o->ek_ca == NULL ? "--ek-ca is required" : "no CERT given");
+  rt_cmd_ekcert_usage(stderr);
+  return 2;
+}
+
+/* One certificate's outcome, as both output forms report it. */
+typedef struct {
+  const char *file;
+  rt_code code;
+  rt_ek_info info;
+  char sha_hex[65];
+  rt_err err;
+} ekcert_result;
+
+static void check_one(const char *file, const rt_ek_roots *roots, const rt_cert_der *inters,
+                      size_t n_inters, const rt_ek_opts *opts, ekcert_result *r) {
+  rt_cert_der cert[1];
+  size_t n = 0;
+  uint8_t sha[32];
+  memset(r, 0, sizeof *r);
+  r->file = file;
+  r->code = read_certs(file, cert, 1, &n, &r->err);
+  if (r->code == RT_OK)
+    r->code = rt_ek_check_cert(roots, &cert[0], inters, n_inters, opts, sha, &r->info, &r->err);
+  free_certs(cert, n);
+  if (r->code == RT_OK)
+    rt_hex(sha, 32, r->sha_hex);
+}
+
+/* false: out of memory. */
+static bool result_json(json_t *results, const ekcert_result *r) {
+  json_t *o = json_pack("{s:s, s:b}", "file", r->file, "verified", r->code == RT_OK);
+  if (o == NULL)
+    return false;
+  bool ok = r->code == RT_OK ? rt_jset(o, "ek_sha256", json_string(r->sha_hex)) &&
+                                   rt_jset(o, "vendor", json_string(r->info.vendor)) &&
+                                   rt_jset(o, "manufacturer", json_string(r->info.manufacturer)) &&
+                                   rt_jset(o, "model", json_string(r->info.model)) &&
+                                   rt_jset(o, "version", json_string(r->info.version)) &&
+                                   rt_jset(o, "not_after", json_string(r->info.not_after)) &&
+                                   rt_jset(o, "expired", json_boolean(r->info.expired))
+                             : rt_jset(o, "error", json_string(r->err.msg));
+  if (!ok) {
+    json_decref(o);
+    return false;
   }
+  return rt_jpush(results, o);
+}
+
+static void result_text(const ekcert_result *r) {
+  if (r->code == RT_OK)
+    printf("%s: verified; TPM vendor \"%s\" (manufacturer \"%s\") model \"%s\" version \"%s\"; "
+           "not after %s%s; ek_sha256 %s\n",
+           r->file, r->info.vendor, r->info.manufacturer, r->info.model, r->info.version,
+           r->info.not_after, r->info.expired ? " (EXPIRED, accepted as advisory)" : "",
+           r->sha_hex);
+  else
+    printf("%s: refused: %s\n", r->file, r->err.msg);
+}
+
+/* Checks and reports every CERT argument: 0 all verified, 1 otherwise. */
+static int check_all(int argc, char **argv, const ekcert_opts *o, const rt_ek_roots *roots,
+                     const rt_cert_der *inters, size_t n_inters) {
+  int status = 0;
+  json_t *results = o->json ? json_array() : NULL;
+  bool json_ok = !o->json || results != NULL;
+  for (int i = optind; i < argc; i++) {
+    ekcert_result r;
+    check_one(argv[i], roots, inters, n_inters, &o->ek, &r);
+    if (r.code != RT_OK)
+      status = 1;
+    if (!o->json)
+      result_text(&r);
+    else if (json_ok)
+      json_ok = result_json(results, &r);
+  }
+  char *s = json_ok && o->json ? json_dumps(results, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+  if (s != NULL)
+    puts(s);
+  else if (o->json)
+    status = (fprintf(stderr, PROG ": out of memory\n"), 1);
+  free(s);
+  json_decref(results);
+  return status;
+}
+
+int rt_cmd_ekcert(int argc, char **argv) {
+  ekcert_opts o = {0};
+  int status = parse_opts(argc, argv, &o);
+  if (status >= 0)
+    return status;
   rt_err err;
   rt_ek_roots *roots = NULL;
-  if (rt_ek_roots_load(ek_ca, &roots, &err) != RT_OK) {
+  if (rt_ek_roots_load(o.ek_ca, &roots, &err) != RT_OK) {
     fprintf(stderr, PROG ": %s\n", err.msg);
     return 1;
   }
-  rt_cert_der inters[64];
+  rt_cert_der inters[MAX_CERTS];
   size_t n_inters = 0;
-  for (size_t i = 0; i < n_inter_files; i++) {
-    if (read_certs(inter_files[i], inters, 64, &n_inters, &err) != RT_OK) {
+  status = -1;
+  for (size_t i = 0; i < o.n_inter_files && status < 0; i++) {
+    if (read_certs(o.inter_files[i], inters, MAX_CERTS, &n_inters, &err) != RT_OK) {
       fprintf(stderr, PROG ": intermediates %s\n", err.msg);
-      free_certs(inters, n_inters);
-      rt_ek_roots_free(roots);
-      return 1;
-    }
-  }
-  int status = 0;
-  json_t *results = json_array();
-  for (int i = optind; i < argc; i++) {
-    rt_cert_der cert[1];
-    size_t n = 0;
-    rt_ek_info info = {0};
-    uint8_t sha[32];
-    char hex[65] = "";
-    rt_code code = read_certs(argv[i], cert, 1, &n, &err);
-    if (code == RT_OK)
-      code = rt_ek_check_cert(roots, &cert[0], inters, n_inters, &ek_opts, sha, &info, &err);
-    free_certs(cert, n);
-    if (code == RT_OK)
-      rt_hex(sha, 32, hex);
-    else
       status = 1;
-    if (json) {
-      json_t *o = json_pack("{s:s, s:b}", "file", argv[i], "verified", code == RT_OK);
-      if (code == RT_OK) {
-        json_object_set_new(o, "ek_sha256", json_string(hex));
-        json_object_set_new(o, "vendor", json_string(info.vendor));
-        json_object_set_new(o, "manufacturer", json_string(info.manufacturer));
-        json_object_set_new(o, "model", json_string(info.model));
-        json_object_set_new(o, "version", json_string(info.version));
-        json_object_set_new(o, "not_after", json_string(info.not_after));
-        json_object_set_new(o, "expired", json_boolean(info.expired));
-      } else {
-        json_object_set_new(o, "error", json_string(err.msg));
-      }
-      json_array_append_new(results, o);
-    } else if (code == RT_OK) {
-      printf("%s: verified; TPM vendor \"%s\" (manufacturer \"%s\") model \"%s\" version \"%s\"; "
-             "not after %s%s; ek_sha256 %s\n",
-             argv[i], info.vendor, info.manufacturer, info.model, info.version, info.not_after,
-             info.expired ? " (EXPIRED, accepted as advisory)" : "", hex);
-    } else {
-      printf("%s: refused: %s\n", argv[i], err.msg);
     }
   }
-  if (json) {
-    char *s = json_dumps(results, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (s != NULL)
-      puts(s);
-    free(s);
-  }
-  json_decref(results);
+  if (status < 0)
+    status = check_all(argc, argv, &o, roots, inters, n_inters);
   free_certs(inters, n_inters);
   rt_ek_roots_free(roots);
   return status;

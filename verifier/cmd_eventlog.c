@@ -189,59 +189,69 @@ fail:
   return 1;
 }
 
-int rt_cmd_eventlog(int argc, char **argv) {
+/* -1: go on with *path; else the exit status (help, or bad usage). */
+static int parse_opts(int argc, char **argv, bool *json, const char **path) {
   static const struct option opts[] = {
       {"json", no_argument, NULL, 'j'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  bool json = false;
   int c;
   optind = 0; /* glibc: full re-initialisation for the command's options */
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'j':
-      json = true;
-      break;
-    case 'h':
+    if (c == 'j') {
+      *json = true;
+    } else if (c == 'h') {
       rt_cmd_eventlog_usage(stdout);
       return 0;
-    default:
+    } else {
       fprintf(stderr, "Try '" PROG " --help'.\n");
       return 2;
     }
   }
-  if (optind >= argc || argc - optind > 1) {
-    if (optind >= argc)
-      fprintf(stderr, PROG ": an event log FILE is required\n");
-    else
-      fprintf(stderr, PROG ": unexpected argument \"%s\"\n", argv[optind + 1]);
-    fprintf(stderr, "Try '" PROG " --help'.\n");
-    return 2;
+  if (optind + 1 == argc) {
+    *path = argv[optind];
+    return -1;
   }
-  const char *path = argv[optind];
+  if (optind >= argc)
+    fprintf(stderr, PROG ": an event log FILE is required\n");
+  else
+    fprintf(stderr, PROG ": unexpected argument \"%s\"\n", argv[optind + 1]);
+  fprintf(stderr, "Try '" PROG " --help'.\n");
+  return 2;
+}
 
+/* Reads, replays and reads the state of the log at path, with every digest
+ * taken as proven (there is no quote here). Reports its own errors. */
+static bool load_log(const char *path, rt_eventlog *log, rt_eventlog_pcrs *pcrs, rt_evstate *st) {
   rt_err err = {0};
+  if (rt_eventlog_read_file(path, NULL, log, &err) != RT_OK) {
+    fprintf(stderr, PROG ": %s\n", err.msg);
+    return false;
+  }
+  rt_evproof all;
+  rt_evproof_all(log, &all);
+  if (rt_eventlog_replay(log, pcrs, &err) != RT_OK ||
+      rt_evstate_derive(log, &all, st, &err) != RT_OK) {
+    fprintf(stderr, PROG ": %s: %s\n", path, err.msg);
+    rt_eventlog_free(log);
+    return false;
+  }
+  return true;
+}
+
+int rt_cmd_eventlog(int argc, char **argv) {
+  bool json = false;
+  const char *path = NULL;
+  int rc = parse_opts(argc, argv, &json, &path);
+  if (rc >= 0)
+    return rc;
   rt_eventlog log;
   rt_eventlog_pcrs pcrs;
-  if (rt_eventlog_read_file(path, NULL, &log, &err) != RT_OK) {
-    fprintf(stderr, PROG ": %s\n", err.msg);
-    return 1;
-  }
-  if (rt_eventlog_replay(&log, &pcrs, &err) != RT_OK) {
-    fprintf(stderr, PROG ": %s: %s\n", path, err.msg);
-    rt_eventlog_free(&log);
-    return 1;
-  }
   rt_evstate st;
-  rt_evproof all;
-  rt_evproof_all(&log, &all);
-  if (rt_evstate_derive(&log, &all, &st, &err) != RT_OK) {
-    fprintf(stderr, PROG ": %s: %s\n", path, err.msg);
-    rt_eventlog_free(&log);
+  if (!load_log(path, &log, &pcrs, &st))
     return 1;
-  }
-  int rc = 0;
+  rc = 0;
   if (json)
     rc = print_json(&log, &pcrs, &st);
   else

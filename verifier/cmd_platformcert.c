@@ -161,75 +161,84 @@ static void print_text(const char *file, const rt_platform_info *in, rt_code cod
            in->n_components);
 }
 
-int rt_cmd_platformcert(int argc, char **argv) {
+typedef struct {
+  const char *ca_path, *ek_path, *file;
+  bool json;
+} platformcert_opts;
+
+/* -1: go on; else the exit status (help printed, or bad usage reported). */
+static int parse_opts(int argc, char **argv, platformcert_opts *o) {
   enum { O_CA = 1000, O_EK, O_JSON };
   static const struct option opts[] = {{"platform-ca", required_argument, NULL, O_CA},
                                        {"ek-cert", required_argument, NULL, O_EK},
                                        {"json", no_argument, NULL, O_JSON},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-  const char *ca_path = NULL, *ek_path = NULL;
-  bool json = false;
   int c;
   optind = 0; /* glibc: 0 re-initializes getopt after main's own "+" parsing */
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case O_CA:
-      ca_path = optarg;
-      break;
-    case O_EK:
-      ek_path = optarg;
-      break;
-    case O_JSON:
-      json = true;
-      break;
-    case 'h':
-      rt_cmd_platformcert_usage(stdout);
-      return 0;
-    default:
-      rt_cmd_platformcert_usage(stderr);
-      return 2;
+    if (c == O_CA) {
+      o->ca_path = optarg;
+    } else if (c == O_EK) {
+      o->ek_path = optarg;
+    } else if (c == O_JSON) {
+      o->json = true;
+    } else {
+      rt_cmd_platformcert_usage(c == 'h' ? stdout : stderr);
+      return c == 'h' ? 0 : 2;
     }
   }
-  const char *missing = ca_path == NULL     ? "--platform-ca is required"
-                        : ek_path == NULL   ? "--ek-cert is required"
-                        : optind >= argc    ? "no FILE given"
-                        : argc - optind > 1 ? "exactly one FILE"
-                                            : NULL;
-  if (missing != NULL) {
-    fprintf(stderr, PROG ": %s\n", missing);
-    rt_cmd_platformcert_usage(stderr);
-    return 2;
+  const char *missing = o->ca_path == NULL   ? "--platform-ca is required"
+                        : o->ek_path == NULL ? "--ek-cert is required"
+                        : optind >= argc     ? "no FILE given"
+                        : argc - optind > 1  ? "exactly one FILE"
+                                             : NULL;
+  if (missing == NULL) {
+    o->file = argv[optind];
+    return -1;
   }
-  const char *file = argv[optind];
+  fprintf(stderr, PROG ": %s\n", missing);
+  rt_cmd_platformcert_usage(stderr);
+  return 2;
+}
+
+static void report(const platformcert_opts *o, const rt_platform_info *info, rt_code code,
+                   rt_platform_reason reason, const char *msg) {
+  if (!o->json) {
+    print_text(o->file, info, code, reason, msg);
+    return;
+  }
+  json_t *j = info_json(o->file, info, code, reason, msg);
+  char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  if (s != NULL)
+    puts(s);
+  free(s);
+  json_decref(j);
+}
+
+int rt_cmd_platformcert(int argc, char **argv) {
+  platformcert_opts o = {0};
+  int status = parse_opts(argc, argv, &o);
+  if (status >= 0)
+    return status;
   rt_err err;
   rt_platform_ca *ca = NULL;
   first_cert ek = {0};
   uint8_t *der = NULL;
   size_t len = 0;
-  int status = 1;
-  if (rt_platform_ca_load(ca_path, &ca, &err) != RT_OK ||
-      rt_cert_file_each(ek_path, keep_first, &ek, &err) != RT_OK ||
-      read_cert(file, &der, &len, &err) != RT_OK) {
+  status = 1;
+  if (rt_platform_ca_load(o.ca_path, &ca, &err) != RT_OK ||
+      rt_cert_file_each(o.ek_path, keep_first, &ek, &err) != RT_OK ||
+      read_cert(o.file, &der, &len, &err) != RT_OK) {
     fprintf(stderr, PROG ": %s\n", err.msg);
-    goto out;
-  }
-  rt_platform_info info;
-  rt_platform_reason reason = RT_PLATFORM_OK;
-  rt_code code =
-      rt_platform_cert_check(ca, der, len, ek.der, ek.len, time(NULL), &info, &reason, &err);
-  if (json) {
-    json_t *o = info_json(file, &info, code, reason, err.msg);
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (s != NULL)
-      puts(s);
-    free(s);
-    json_decref(o);
   } else {
-    print_text(file, &info, code, reason, err.msg);
+    rt_platform_info info;
+    rt_platform_reason reason = RT_PLATFORM_OK;
+    rt_code code =
+        rt_platform_cert_check(ca, der, len, ek.der, ek.len, time(NULL), &info, &reason, &err);
+    report(&o, &info, code, reason, err.msg);
+    status = code == RT_OK ? 0 : 1;
   }
-  status = code == RT_OK ? 0 : 1;
-out:
   free(der);
   free(ek.der);
   rt_platform_ca_free(ca);

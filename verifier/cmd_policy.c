@@ -152,78 +152,110 @@ static char *literal_regex(const char *s) {
   return out;
 }
 
+/* "separators": the PCRs 0-7 the rules can read whose separator is the
+ * normal one. false: out of memory. */
+static bool rule_separators(json_t *ev, const loaded_log *l, uint32_t selected) {
+  const rt_evstate *st = &l->state;
+  uint32_t seps = 0;
+  for (uint32_t p = 0; p < 8; p++)
+    if (rules_can_read(l, selected, p) && ((st->separators & ~st->separator_error) & (1u << p)))
+      seps |= 1u << p;
+  if (seps == 0)
+    return true;
+  json_t *a = json_array();
+  bool ok = rt_jset(ev, "separators", a);
+  for (int p = 0; ok && p < 8; p++)
+    if (seps & (1u << p))
+      ok = rt_jpush(a, json_integer(p));
+  return ok;
+}
+
+/* "boot_apps": {"allow": every boot application's digest in bank}. */
+static bool rule_boot_apps(json_t *ev, const loaded_log *l, TPM2_ALG_ID bank) {
+  const rt_evstate *st = &l->state;
+  json_t *apps = json_object(), *allow = json_array();
+  bool ok = rt_jset(ev, "boot_apps", apps) && rt_jset(apps, "allow", allow);
+  for (size_t i = 0; ok && i < st->n_boot_apps; i++) {
+    const rt_eventlog_digest *d =
+        rt_eventlog_event_digest(&l->log.events[st->boot_apps[i].event], bank);
+    ok = d != NULL && push_unique(allow, d->bytes, d->len);
+  }
+  return ok;
+}
+
+/* "dbx_required": every SHA-256 entry the log's dbx holds, each once. */
+static bool rule_dbx(json_t *ev, const rt_evstate *st) {
+  json_t *a = json_array();
+  bool ok = rt_jset(ev, "dbx_required", a);
+  for (size_t i = 0; ok && i < st->n_dbx_sha256; i++)
+    ok = push_unique(a, st->dbx_sha256[i], 32);
+  return ok;
+}
+
+static bool rule_authorities(json_t *ev, const rt_evstate *st) {
+  json_t *a = json_array();
+  bool ok = rt_jset(ev, "authorities", a);
+  for (size_t i = 0; ok && i < st->n_authorities; i++)
+    ok = push_unique(a, st->authorities[i].sha256, 32);
+  return ok;
+}
+
+/* The expression that matches exactly the measured lines: "(a|b)", or "a"
+ * for one line. NULL: out of memory. */
+static char *cmdline_regex(const rt_evstate *st) {
+  size_t len = 3;
+  char **parts = calloc(st->n_cmdlines, sizeof *parts);
+  bool ok = parts != NULL;
+  for (size_t i = 0; ok && i < st->n_cmdlines; i++) {
+    ok = (parts[i] = literal_regex(st->cmdlines[i].cmdline)) != NULL;
+    if (ok)
+      len += strlen(parts[i]) + 3;
+  }
+  char *re = ok ? malloc(len) : NULL;
+  if (re != NULL) {
+    strcpy(re, st->n_cmdlines > 1 ? "(" : "");
+    for (size_t i = 0; i < st->n_cmdlines; i++) {
+      if (i > 0)
+        strcat(re, "|");
+      strcat(re, parts[i]);
+    }
+    if (st->n_cmdlines > 1)
+      strcat(re, ")");
+  }
+  for (size_t i = 0; parts != NULL && i < st->n_cmdlines; i++)
+    free(parts[i]);
+  free(parts);
+  return re;
+}
+
+/* One expression for all of them: every measured line must match. */
+static bool rule_cmdline(json_t *ev, const rt_evstate *st) {
+  char *re = cmdline_regex(st);
+  bool ok = re != NULL && rt_jset(ev, "kernel_cmdline", json_string(re));
+  free(re);
+  return ok;
+}
+
+/* The "events" rules the log passes, for the PCRs the rules can read in
+ * bank. NULL: out of memory. */
 static json_t *event_rules(const loaded_log *l, TPM2_ALG_ID bank, uint32_t selected, bool dbx) {
   const rt_evstate *st = &l->state;
   json_t *ev = json_object();
   if (ev == NULL)
     return NULL;
-  bool ok = true;
-  if (st->n_mismatches == 0)
-    ok = ok && rt_jset(ev, "no_mismatched_events", json_true());
   bool pcr7 = rules_can_read(l, selected, 7);
-  if (st->secure_boot == RT_SECURE_BOOT_ON && pcr7)
-    ok = ok && rt_jset(ev, "secure_boot", json_true());
-  uint32_t seps = 0;
-  for (uint32_t p = 0; p < 8; p++)
-    if (rules_can_read(l, selected, p) && ((st->separators & ~st->separator_error) & (1u << p)))
-      seps |= 1u << p;
-  if (seps != 0) {
-    json_t *a = json_array();
-    ok = ok && rt_jset(ev, "separators", a);
-    for (int p = 0; ok && p < 8; p++)
-      if (seps & (1u << p))
-        ok = rt_jpush(a, json_integer(p));
-  }
-  if (st->n_boot_apps > 0 && rules_can_read(l, selected, 4)) {
-    json_t *apps = json_object(), *allow = json_array();
-    ok = ok && rt_jset(ev, "boot_apps", apps) && rt_jset(apps, "allow", allow);
-    for (size_t i = 0; ok && i < st->n_boot_apps; i++) {
-      const rt_eventlog_digest *d =
-          rt_eventlog_event_digest(&l->log.events[st->boot_apps[i].event], bank);
-      ok = d != NULL && push_unique(allow, d->bytes, d->len);
-    }
-  }
-  if (dbx && st->n_dbx_sha256 > 0 && pcr7) {
-    json_t *a = json_array();
-    ok = ok && rt_jset(ev, "dbx_required", a);
-    for (size_t i = 0; ok && i < st->n_dbx_sha256; i++)
-      ok = push_unique(a, st->dbx_sha256[i], 32);
-  }
-  if (st->n_authorities > 0 && pcr7) {
-    json_t *a = json_array();
-    ok = ok && rt_jset(ev, "authorities", a);
-    for (size_t i = 0; ok && i < st->n_authorities; i++)
-      ok = push_unique(a, st->authorities[i].sha256, 32);
-  }
-  if (st->n_cmdlines > 0 && rules_can_read(l, selected, 8)) {
-    /* One expression for all of them: every measured line must match. */
-    size_t len = 3;
-    char **parts = calloc(st->n_cmdlines, sizeof *parts);
-    ok = ok && parts != NULL;
-    for (size_t i = 0; ok && i < st->n_cmdlines; i++) {
-      ok = (parts[i] = literal_regex(st->cmdlines[i].cmdline)) != NULL;
-      if (ok)
-        len += strlen(parts[i]) + 3;
-    }
-    char *re = ok ? malloc(len) : NULL;
-    if (re != NULL) {
-      strcpy(re, st->n_cmdlines > 1 ? "(" : "");
-      for (size_t i = 0; i < st->n_cmdlines; i++) {
-        if (i > 0)
-          strcat(re, "|");
-        strcat(re, parts[i]);
-      }
-      if (st->n_cmdlines > 1)
-        strcat(re, ")");
-      ok = rt_jset(ev, "kernel_cmdline", json_string(re));
-    } else {
-      ok = false;
-    }
-    free(re);
-    for (size_t i = 0; parts != NULL && i < st->n_cmdlines; i++)
-      free(parts[i]);
-    free(parts);
-  }
+  bool ok = st->n_mismatches != 0 || rt_jset(ev, "no_mismatched_events", json_true());
+  if (ok && st->secure_boot == RT_SECURE_BOOT_ON && pcr7)
+    ok = rt_jset(ev, "secure_boot", json_true());
+  ok = ok && rule_separators(ev, l, selected);
+  if (ok && st->n_boot_apps > 0 && rules_can_read(l, selected, 4))
+    ok = rule_boot_apps(ev, l, bank);
+  if (ok && dbx && st->n_dbx_sha256 > 0 && pcr7)
+    ok = rule_dbx(ev, st);
+  if (ok && st->n_authorities > 0 && pcr7)
+    ok = rule_authorities(ev, st);
+  if (ok && st->n_cmdlines > 0 && rules_can_read(l, selected, 8))
+    ok = rule_cmdline(ev, st);
   if (!ok) {
     json_decref(ev);
     return NULL;

@@ -443,16 +443,9 @@ static rt_code add_san(X509 *x, const rt_cert_request *req, rt_err *err) {
   return ok ? RT_OK : rt_err_set(err, RT_E_CRYPTO, "issuing: cannot add subjectAltName");
 }
 
-rt_code rt_issuer_issue(const rt_issuer *is, const rt_cert_request *req, uint8_t **der,
-                        size_t *der_len, rt_err *err) {
-  *der = NULL;
-  *der_len = 0;
-  rt_code code = check_request(req, err);
-  if (code != RT_OK)
-    return code;
-  X509 *x = X509_new();
-  if (x == NULL)
-    return rt_err_set(err, RT_E_NOMEM, "issuing: out of memory");
+/* Version, issuer, key, serial, validity and subject. */
+static rt_code set_fields(X509 *x, const rt_issuer *is, const rt_cert_request *req, rt_err *err) {
+  rt_code code = RT_OK;
   if (X509_set_version(x, X509_VERSION_3) != 1 ||
       X509_set_issuer_name(x, X509_get_subject_name(is->cert)) != 1 ||
       X509_set_pubkey(x, req->public_key) != 1)
@@ -463,14 +456,17 @@ rt_code rt_issuer_issue(const rt_issuer *is, const rt_cert_request *req, uint8_t
     code = set_validity(x, is, req, err);
   if (code == RT_OK)
     code = set_subject(x, req, err);
+  return code;
+}
 
+static rt_code set_extensions(X509 *x, const rt_issuer *is, const rt_cert_request *req,
+                              rt_err *err) {
   X509V3_CTX ctx;
   /* Fixed extension values through OpenSSL's own v3 config parser; the
    * issuer certificate gives AKI its keyid, the new certificate's public key
    * gives SKI its hash. */
   X509V3_set_ctx(&ctx, is->cert, x, NULL, NULL, 0);
-  if (code == RT_OK)
-    code = add_conf_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE", err);
+  rt_code code = add_conf_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE", err);
   if (code == RT_OK)
     code = add_conf_ext(x, &ctx, NID_key_usage, "critical,digitalSignature", err);
   if (code == RT_OK)
@@ -485,28 +481,54 @@ rt_code rt_issuer_issue(const rt_issuer *is, const rt_cert_request *req, uint8_t
     code = add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", err);
   if (code == RT_OK)
     code = add_san(x, req, err);
+  return code;
+}
 
-  if (code == RT_OK && X509_sign(x, is->key, EVP_sha256()) <= 0) {
+static rt_code sign_and_check(X509 *x, const rt_issuer *is, rt_err *err) {
+  if (X509_sign(x, is->key, EVP_sha256()) <= 0) {
     char why[256];
-    code =
-        rt_err_set(err, RT_E_CRYPTO, "issuing: signing failed: %s", ossl_reason(why, sizeof why));
+    return rt_err_set(err, RT_E_CRYPTO, "issuing: signing failed: %s",
+                      ossl_reason(why, sizeof why));
   }
   /* A faulty signature (hardware fault, broken provider) must not leave the
    * verifier; and an RSA fault could even leak the key if published. */
-  if (code == RT_OK && X509_verify(x, X509_get0_pubkey(is->cert)) != 1)
-    code = rt_err_set(err, RT_E_CRYPTO, "issuing: the new certificate's signature does not verify");
+  if (X509_verify(x, X509_get0_pubkey(is->cert)) != 1)
+    return rt_err_set(err, RT_E_CRYPTO, "issuing: the new certificate's signature does not verify");
+  return RT_OK;
+}
 
-  if (code == RT_OK) {
-    unsigned char *buf = NULL;
-    int len = i2d_X509(x, &buf);
-    if (len > 0 && (*der = malloc((size_t)len)) != NULL) {
-      memcpy(*der, buf, (size_t)len);
-      *der_len = (size_t)len;
-    } else {
-      code = rt_err_set(err, RT_E_CRYPTO, "issuing: DER encoding failed");
-    }
-    OPENSSL_free(buf);
+/* The certificate's DER in memory the caller frees with free(). */
+static rt_code encode_der(X509 *x, uint8_t **der, size_t *der_len, rt_err *err) {
+  rt_code code = RT_OK;
+  unsigned char *buf = NULL;
+  int len = i2d_X509(x, &buf);
+  if (len > 0 && (*der = malloc((size_t)len)) != NULL) {
+    memcpy(*der, buf, (size_t)len);
+    *der_len = (size_t)len;
+  } else {
+    code = rt_err_set(err, RT_E_CRYPTO, "issuing: DER encoding failed");
   }
+  OPENSSL_free(buf);
+  return code;
+}
+
+rt_code rt_issuer_issue(const rt_issuer *is, const rt_cert_request *req, uint8_t **der,
+                        size_t *der_len, rt_err *err) {
+  *der = NULL;
+  *der_len = 0;
+  rt_code code = check_request(req, err);
+  if (code != RT_OK)
+    return code;
+  X509 *x = X509_new();
+  if (x == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "issuing: out of memory");
+  code = set_fields(x, is, req, err);
+  if (code == RT_OK)
+    code = set_extensions(x, is, req, err);
+  if (code == RT_OK)
+    code = sign_and_check(x, is, err);
+  if (code == RT_OK)
+    code = encode_der(x, der, der_len, err);
   ERR_clear_error();
   X509_free(x);
   return code;

@@ -272,6 +272,55 @@ static rt_code read_x509(X509 *x, rt_platform_info *info, rt_err *err) {
 
 /* ---- Parse ---------------------------------------------------------------------- */
 
+/* Why the attribute form failed: the first reason ("wrong tag") and the
+ * innermost field it happened in ("Field=holder, Type=RT_AC_INFO"), which
+ * names a missing or broken field. Empties OpenSSL's error queue. */
+static void ac_failure(char *why, size_t size) {
+  char reason[64] = "not DER", field[96] = "";
+  const char *data = NULL;
+  int flags = 0;
+  unsigned long e;
+  bool first = true;
+  while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+    if (first && ERR_reason_error_string(e) != NULL)
+      snprintf(reason, sizeof reason, "%s", ERR_reason_error_string(e));
+    first = false;
+    if (field[0] == '\0' && data != NULL && (flags & ERR_TXT_STRING) && strstr(data, "Field="))
+      snprintf(field, sizeof field, ": %s", data);
+  }
+  snprintf(why, size, "%s%s", reason, field);
+  ERR_clear_error();
+}
+
+/* Decodes der as an attribute certificate, else as an X.509 certificate
+ * with the platform EKU; *end: where the decoded certificate ends. */
+static rt_code decode_either(rt_platform_cert *pc, const uint8_t *der, size_t len,
+                             const unsigned char **end, rt_err *err) {
+  const unsigned char *p = der;
+  pc->ac = d2i_RT_AC(NULL, &p, (long)len);
+  *end = p;
+  if (pc->ac != NULL) {
+    pc->form = RT_PLATFORM_FORM_ATTRIBUTE;
+    return RT_OK;
+  }
+  char why[160];
+  ac_failure(why, sizeof why);
+  p = der;
+  pc->x509 = d2i_X509(NULL, &p, (long)len);
+  *end = p;
+  if (pc->x509 != NULL && has_platform_eku(pc->x509)) {
+    pc->form = RT_PLATFORM_FORM_X509;
+    return RT_OK;
+  }
+  if (pc->x509 != NULL)
+    return rt_err_set(err, RT_E_INVALID,
+                      "an X.509 certificate without EKU tcg-kp-PlatformCertificate (%s) is "
+                      "not a platform certificate",
+                      RT_OID_KP_PLATFORM_CERT);
+  return rt_err_set(err, RT_E_INVALID, "not a DER platform certificate (attribute certificate: %s)",
+                    why);
+}
+
 rt_code rt_platform_cert_parse(const uint8_t *der, size_t len, rt_platform_cert **out,
                                rt_platform_info *info, rt_err *err) {
   *out = NULL;
@@ -287,48 +336,11 @@ rt_code rt_platform_cert_parse(const uint8_t *der, size_t len, rt_platform_cert 
   rt_platform_cert *pc = calloc(1, sizeof *pc);
   if (pc == NULL)
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
-  rt_code code = RT_OK;
-  const unsigned char *p = der;
-  pc->ac = d2i_RT_AC(NULL, &p, (long)len);
-  if (pc->ac != NULL) {
-    pc->form = RT_PLATFORM_FORM_ATTRIBUTE;
-  } else {
-    /* Why the attribute form failed, e.g. "Field=holder, Type=RT_AC_INFO":
-     * names the missing or broken field. */
-    /* Why the attribute form failed: the first reason ("wrong tag") and
-     * the innermost field it happened in ("Field=holder, Type=RT_AC_INFO"),
-     * which names a missing or broken field. */
-    char reason[64] = "not DER", field[96] = "";
-    const char *data = NULL;
-    int flags = 0;
-    unsigned long e;
-    bool first = true;
-    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
-      if (first && ERR_reason_error_string(e) != NULL)
-        snprintf(reason, sizeof reason, "%s", ERR_reason_error_string(e));
-      first = false;
-      if (field[0] == '\0' && data != NULL && (flags & ERR_TXT_STRING) && strstr(data, "Field="))
-        snprintf(field, sizeof field, ": %s", data);
-    }
-    char why[160];
-    snprintf(why, sizeof why, "%s%s", reason, field);
-    ERR_clear_error();
-    p = der;
-    pc->x509 = d2i_X509(NULL, &p, (long)len);
-    if (pc->x509 != NULL && has_platform_eku(pc->x509))
-      pc->form = RT_PLATFORM_FORM_X509;
-    else if (pc->x509 != NULL)
-      code = rt_err_set(err, RT_E_INVALID,
-                        "an X.509 certificate without EKU tcg-kp-PlatformCertificate (%s) is "
-                        "not a platform certificate",
-                        RT_OID_KP_PLATFORM_CERT);
-    else
-      code = rt_err_set(err, RT_E_INVALID,
-                        "not a DER platform certificate (attribute certificate: %s)", why);
-  }
-  if (code == RT_OK && p != der + len)
+  const unsigned char *end = der;
+  rt_code code = decode_either(pc, der, len, &end, err);
+  if (code == RT_OK && end != der + len)
     code = rt_err_set(err, RT_E_INVALID, "%zu trailing bytes after the platform certificate",
-                      (size_t)(der + len - p));
+                      (size_t)(der + len - end));
   if (code == RT_OK && pc->form == RT_PLATFORM_FORM_ATTRIBUTE)
     code = check_ac(pc->ac, err);
   if (code == RT_OK)

@@ -93,30 +93,6 @@ static rt_code nomem(rt_err *err) {
   return rt_err_set(err, RT_E_NOMEM, "policy: out of memory");
 }
 
-rt_code rt_policy_check_keys(json_t *obj, const char *prefix, const char *const *allowed,
-                             rt_err *err) {
-  const char *key;
-  json_t *v;
-  json_object_foreach(obj, key, v) {
-    size_t i = 0;
-    while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
-      i++;
-    if (allowed[i] == NULL)
-      return rt_err_set(err, RT_E_INVALID, "%s%s%s: unknown key", prefix, *prefix ? "." : "", key);
-  }
-  return RT_OK;
-}
-
-static rt_code get_bool(json_t *root, const char *key, bool *out, rt_err *err) {
-  json_t *v = json_object_get(root, key);
-  if (v == NULL)
-    return RT_OK;
-  if (!json_is_boolean(v))
-    return rt_err_set(err, RT_E_INVALID, "%s: expected true or false", key);
-  *out = json_is_true(v);
-  return RT_OK;
-}
-
 static rt_code parse_pcrs(rt_policy *p, json_t *v, rt_err *err) {
   if (!json_is_object(v))
     return rt_err_set(err, RT_E_INVALID, "pcrs: expected an object of banks");
@@ -477,6 +453,61 @@ static rt_code parse_events(rt_policy *p, json_t *v, rt_err *err) {
   return rt_policy_events_parse(v, &proof, &p->events, err);
 }
 
+static rt_code parse_flags(rt_policy *p, json_t *root, rt_err *err) {
+  rt_code code = rt_policy_get_bool(root, "", "allow_sha1", &p->allow_sha1, err);
+  if (code == RT_OK)
+    code = rt_policy_get_bool(root, "", "require_event_log", &p->require_event_log, err);
+  if (code == RT_OK)
+    code = rt_policy_get_bool(root, "", "server_auth", &p->server_auth, err);
+  if (code == RT_OK)
+    code = rt_policy_get_bool(root, "", "ek_expiry_advisory", &p->ek_expiry_advisory, err);
+  return code;
+}
+
+/* What the machine must prove: PCRs, event rules, sealed secrets, EKs. */
+static rt_code parse_evidence(rt_policy *p, json_t *root, rt_err *err) {
+  rt_code code = RT_OK;
+  json_t *v;
+  if ((v = json_object_get(root, "pcrs")) != NULL)
+    code = parse_pcrs(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "expected")) != NULL)
+    code = parse_expected(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "events")) != NULL) {
+    /* Rules read the log: without one there is nothing they could judge. */
+    if (!p->require_event_log)
+      code = rt_err_set(err, RT_E_INVALID, "events: rules need require_event_log true");
+    else
+      code = parse_events(p, v, err);
+  }
+  if (code == RT_OK && (v = json_object_get(root, "secrets")) != NULL) {
+    TPML_PCR_SELECTION demanded;
+    rt_policy_tpml_selection(p, &demanded);
+    code = rt_policy_secrets_parse(v, &demanded, &p->secrets, err);
+  }
+  if (code == RT_OK && (v = json_object_get(root, "ek_allowlist")) != NULL)
+    code = parse_ek_allowlist(p, v, err);
+  return code;
+}
+
+/* What the issued certificate may be: key types, lifetime, names. */
+static rt_code parse_issuance(rt_policy *p, json_t *root, rt_err *err) {
+  rt_code code = RT_OK;
+  json_t *v;
+  if ((v = json_object_get(root, "key_algorithms")) != NULL)
+    code = parse_algs("key_algorithms", v, &p->key_algs, err);
+  if (code == RT_OK && (v = json_object_get(root, "ak_algorithms")) != NULL)
+    code = parse_algs("ak_algorithms", v, &p->ak_algs, err);
+  if (code == RT_OK && (v = json_object_get(root, "cert_lifetime")) != NULL)
+    code = parse_lifetime(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "subject")) != NULL)
+    code = parse_subject(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "dns_sans")) != NULL)
+    code = parse_dns_sans(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "platform_cert")) != NULL)
+    code = parse_platform_cert(p, v, err);
+  return code;
+}
+
 static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
   static const char *const keys[] = {"pcrs",
                                      "expected",
@@ -498,44 +529,11 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
   /* Fixed order, not the file's: allow_sha1 decides whether a sha1 bank may
    * be demanded, and pcrs whether an expected value can ever be checked. */
   if (code == RT_OK)
-    code = get_bool(root, "allow_sha1", &p->allow_sha1, err);
+    code = parse_flags(p, root, err);
   if (code == RT_OK)
-    code = get_bool(root, "require_event_log", &p->require_event_log, err);
+    code = parse_evidence(p, root, err);
   if (code == RT_OK)
-    code = get_bool(root, "server_auth", &p->server_auth, err);
-  if (code == RT_OK)
-    code = get_bool(root, "ek_expiry_advisory", &p->ek_expiry_advisory, err);
-  json_t *v;
-  if (code == RT_OK && (v = json_object_get(root, "pcrs")) != NULL)
-    code = parse_pcrs(p, v, err);
-  if (code == RT_OK && (v = json_object_get(root, "expected")) != NULL)
-    code = parse_expected(p, v, err);
-  if (code == RT_OK && (v = json_object_get(root, "events")) != NULL) {
-    /* Rules read the log: without one there is nothing they could judge. */
-    if (!p->require_event_log)
-      code = rt_err_set(err, RT_E_INVALID, "events: rules need require_event_log true");
-    else
-      code = parse_events(p, v, err);
-  }
-  if (code == RT_OK && (v = json_object_get(root, "secrets")) != NULL) {
-    TPML_PCR_SELECTION demanded;
-    rt_policy_tpml_selection(p, &demanded);
-    code = rt_policy_secrets_parse(v, &demanded, &p->secrets, err);
-  }
-  if (code == RT_OK && (v = json_object_get(root, "ek_allowlist")) != NULL)
-    code = parse_ek_allowlist(p, v, err);
-  if (code == RT_OK && (v = json_object_get(root, "key_algorithms")) != NULL)
-    code = parse_algs("key_algorithms", v, &p->key_algs, err);
-  if (code == RT_OK && (v = json_object_get(root, "ak_algorithms")) != NULL)
-    code = parse_algs("ak_algorithms", v, &p->ak_algs, err);
-  if (code == RT_OK && (v = json_object_get(root, "cert_lifetime")) != NULL)
-    code = parse_lifetime(p, v, err);
-  if (code == RT_OK && (v = json_object_get(root, "subject")) != NULL)
-    code = parse_subject(p, v, err);
-  if (code == RT_OK && (v = json_object_get(root, "dns_sans")) != NULL)
-    code = parse_dns_sans(p, v, err);
-  if (code == RT_OK && (v = json_object_get(root, "platform_cert")) != NULL)
-    code = parse_platform_cert(p, v, err);
+    code = parse_issuance(p, root, err);
   /* A subject built from the platform certificate needs one from every
    * machine: under "verify" a machine without one would pass Begin and
    * fail only at Finish. */

@@ -156,16 +156,6 @@ static rt_code parse_cmdline(rt_policy_events *p, json_t *v, uint32_t quoted, rt
   return p->cmdline_src != NULL ? RT_OK : nomem(err);
 }
 
-static rt_code get_flag(json_t *v, const char *key, bool *out, rt_err *err) {
-  json_t *b = json_object_get(v, key);
-  if (b == NULL)
-    return RT_OK;
-  if (!json_is_boolean(b))
-    return rt_err_set(err, RT_E_INVALID, "events.%s: expected true or false", key);
-  *out = json_is_true(b);
-  return RT_OK;
-}
-
 static rt_code parse_all(rt_policy_events *p, json_t *v, uint32_t quoted, rt_err *err) {
   static const char *const keys[] = {"secure_boot",          "separators",  "boot_apps",
                                      "dbx_required",         "authorities", "kernel_cmdline",
@@ -173,9 +163,9 @@ static rt_code parse_all(rt_policy_events *p, json_t *v, uint32_t quoted, rt_err
   json_t *e;
   rt_code code = rt_policy_check_keys(v, "events", keys, err);
   if (code == RT_OK)
-    code = get_flag(v, "secure_boot", &p->secure_boot, err);
+    code = rt_policy_get_bool(v, "events", "secure_boot", &p->secure_boot, err);
   if (code == RT_OK)
-    code = get_flag(v, "no_mismatched_events", &p->no_mismatch, err);
+    code = rt_policy_get_bool(v, "events", "no_mismatched_events", &p->no_mismatch, err);
   if (code == RT_OK && p->secure_boot)
     code = need_pcr("events.secure_boot", quoted, PCR_SECURE_BOOT, err);
   if (code == RT_OK && (e = json_object_get(v, "separators")) != NULL)

@@ -1,6 +1,7 @@
 #include "rt_json.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "rt_hex.h"
 
@@ -24,4 +25,17 @@ bool rt_jset_hex(json_t *obj, const char *key, const uint8_t *d, size_t n) {
 
 bool rt_jpush(json_t *arr, json_t *val) {
   return val != NULL && json_array_append_new(arr, val) == 0;
+}
+
+const char *rt_json_unknown_key(json_t *obj, const char *const *allowed) {
+  const char *key;
+  json_t *v;
+  json_object_foreach(obj, key, v) {
+    size_t i = 0;
+    while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
+      i++;
+    if (allowed[i] == NULL)
+      return key;
+  }
+  return NULL;
 }
