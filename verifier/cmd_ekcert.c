@@ -122,7 +122,7 @@ typedef struct {
   rt_err err;
 } ekcert_result;
 
-static void check_one(const char *file, const rt_ek_roots *roots, const rt_cert_der *inters,
+static void check_one(const char *file, const rt_ca_set *roots, const rt_cert_der *inters,
                       size_t n_inters, const rt_ek_opts *opts, ekcert_result *r) {
   rt_cert_der cert[1];
   size_t n = 0;
@@ -169,7 +169,7 @@ static void result_text(const ekcert_result *r) {
 }
 
 /* Checks and reports every CERT argument: 0 all verified, 1 otherwise. */
-static int check_all(int argc, char **argv, const ekcert_opts *o, const rt_ek_roots *roots,
+static int check_all(int argc, char **argv, const ekcert_opts *o, const rt_ca_set *roots,
                      const rt_cert_der *inters, size_t n_inters) {
   int status = 0;
   json_t *results = o->json ? json_array() : NULL;
@@ -200,8 +200,8 @@ int rt_cmd_ekcert(int argc, char **argv) {
   if (status >= 0)
     return status;
   rt_err err;
-  rt_ek_roots *roots = NULL;
-  if (rt_ek_roots_load(o.ek_ca, &roots, &err) != RT_OK) {
+  rt_ca_set *roots = NULL;
+  if (rt_ca_set_load(o.ek_ca, "EK CA", &roots, &err) != RT_OK) {
     fprintf(stderr, PROG ": %s\n", err.msg);
     return 1;
   }
@@ -217,6 +217,6 @@ int rt_cmd_ekcert(int argc, char **argv) {
   if (status < 0)
     status = check_all(argc, argv, &o, roots, inters, n_inters);
   free_certs(inters, n_inters);
-  rt_ek_roots_free(roots);
+  rt_ca_set_free(roots);
   return status;
 }

@@ -222,12 +222,12 @@ int rt_cmd_platformcert(int argc, char **argv) {
   if (status >= 0)
     return status;
   rt_err err;
-  rt_platform_ca *ca = NULL;
+  rt_ca_set *ca = NULL;
   first_cert ek = {0};
   uint8_t *der = NULL;
   size_t len = 0;
   status = 1;
-  if (rt_platform_ca_load(o.ca_path, &ca, &err) != RT_OK ||
+  if (rt_ca_set_load(o.ca_path, "platform CA", &ca, &err) != RT_OK ||
       rt_cert_file_each(o.ek_path, keep_first, &ek, &err) != RT_OK ||
       read_cert(o.file, &der, &len, &err) != RT_OK) {
     fprintf(stderr, PROG ": %s\n", err.msg);
@@ -241,6 +241,6 @@ int rt_cmd_platformcert(int argc, char **argv) {
   }
   free(der);
   free(ek.der);
-  rt_platform_ca_free(ca);
+  rt_ca_set_free(ca);
   return status;
 }

@@ -186,7 +186,7 @@ bad:
 }
 
 static rt_code load_trust(const serve_opts *o, rt_verifier *v, rt_err *err) {
-  if (rt_ek_roots_load(o->ek_ca, &v->ek_roots, err) != RT_OK ||
+  if (rt_ca_set_load(o->ek_ca, "EK CA", &v->ek_roots, err) != RT_OK ||
       rt_issuer_load(o->issuer_cert, o->issuer_key, &v->issuer, err) != RT_OK ||
       (o->policy_file ? rt_policy_load(o->policy_file, &v->policy, err)
                       : rt_policy_default(&v->policy, err)) != RT_OK ||
@@ -194,9 +194,9 @@ static rt_code load_trust(const serve_opts *o, rt_verifier *v, rt_err *err) {
                     : rt_token_key_random(&v->token_key, err)) != RT_OK ||
       rt_replay_guard_new(RT_REPLAY_GUARD_DEFAULT_CAP, &v->guard, err) != RT_OK)
     return RT_E_INVALID;
-  rt_info("trusting %zu EK CA certificate(s) from %s", rt_ek_roots_count(v->ek_roots), o->ek_ca);
+  rt_info("trusting %zu EK CA certificate(s) from %s", rt_ca_set_count(v->ek_roots), o->ek_ca);
   if ((o->platform_ca != NULL &&
-       rt_platform_ca_load(o->platform_ca, &v->platform_ca, err) != RT_OK) ||
+       rt_ca_set_load(o->platform_ca, "platform CA", &v->platform_ca, err) != RT_OK) ||
       rt_platform_config_check(v->policy, v->platform_ca != NULL, err) != RT_OK)
     return RT_E_INVALID;
   return RT_OK;
@@ -206,7 +206,7 @@ static rt_code load_trust(const serve_opts *o, rt_verifier *v, rt_err *err) {
 static void log_configuration(const serve_opts *o, const rt_verifier *v) {
   static const char *const modes[] = {"", "ignored", "verified when sent", "required"};
   if (v->platform_ca != NULL)
-    rt_info("trusting %zu platform CA certificate(s) from %s", rt_platform_ca_count(v->platform_ca),
+    rt_info("trusting %zu platform CA certificate(s) from %s", rt_ca_set_count(v->platform_ca),
             o->platform_ca);
   rt_info("platform certificates: %s", modes[rt_platform_mode(v->policy, v->platform_ca != NULL)]);
   if (rt_policy_is_default(v->policy))
@@ -281,7 +281,7 @@ int rt_cmd_serve(int argc, char **argv) {
   rt_token_key_free(v.token_key);
   rt_policy_free(v.policy);
   rt_issuer_free(v.issuer);
-  rt_ek_roots_free(v.ek_roots);
-  rt_platform_ca_free(v.platform_ca);
+  rt_ca_set_free(v.ek_roots);
+  rt_ca_set_free(v.platform_ca);
   return status;
 }

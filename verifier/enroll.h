@@ -15,8 +15,8 @@
 #include "token.h"
 
 typedef struct rt_verifier {
-  rt_ek_roots *ek_roots;
-  rt_platform_ca *platform_ca; /* --platform-ca, NULL without */
+  rt_ca_set *ek_roots;
+  rt_ca_set *platform_ca; /* --platform-ca, NULL without */
   rt_policy *policy;
   rt_issuer *issuer;
   rt_token_key *token_key;

@@ -7,54 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ek_check.h" /* rt_cert_file_each */
-
-struct rt_platform_ca {
-  X509_STORE *store;    /* every certificate: the roots anchor chains */
-  STACK_OF(X509) * all; /* the same, to find a signer by its name */
-};
-
-static bool add_cert(const uint8_t *der, size_t len, void *arg) {
-  rt_platform_ca *ca = arg;
-  const unsigned char *p = der;
-  X509 *x = d2i_X509(NULL, &p, (long)len);
-  bool taken = x != NULL && X509_STORE_add_cert(ca->store, x) == 1 && sk_X509_push(ca->all, x) > 0;
-  if (taken)
-    x = NULL; /* the stack owns it now */
-  X509_free(x);
-  ERR_clear_error();
-  return taken;
-}
-
-rt_code rt_platform_ca_load(const char *path, rt_platform_ca **out, rt_err *err) {
-  *out = NULL;
-  rt_platform_ca *ca = calloc(1, sizeof *ca);
-  if (ca == NULL || (ca->store = X509_STORE_new()) == NULL ||
-      (ca->all = sk_X509_new_null()) == NULL) {
-    rt_platform_ca_free(ca);
-    return rt_err_set(err, RT_E_NOMEM, "out of memory");
-  }
-  rt_code code = rt_cert_path_each(path, "platform CA", add_cert, ca, err);
-  if (code != RT_OK) {
-    rt_platform_ca_free(ca);
-    return code;
-  }
-  *out = ca;
-  return RT_OK;
-}
-
-void rt_platform_ca_free(rt_platform_ca *ca) {
-  if (ca == NULL)
-    return;
-  X509_STORE_free(ca->store);
-  sk_X509_pop_free(ca->all, X509_free);
-  free(ca);
-}
-
-size_t rt_platform_ca_count(const rt_platform_ca *ca) {
-  return (size_t)sk_X509_num(ca->all);
-}
-
 void rt_platform_name_text(const X509_NAME *name, char *out, size_t len) {
   out[0] = '\0';
   BIO *b = BIO_new(BIO_s_mem());
@@ -82,11 +34,12 @@ static const char *signer_refusal(X509 *x, bool need_ca) {
 }
 
 /* The signer's own chain, at `now`, up to a configured root. */
-static rt_code verify_chain(const rt_platform_ca *ca, X509 *signer, time_t now, const char *who,
+static rt_code verify_chain(const rt_ca_set *ca, X509 *signer, time_t now, const char *who,
                             rt_err *err) {
   rt_code code = RT_OK;
   X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-  if (ctx == NULL || X509_STORE_CTX_init(ctx, ca->store, signer, ca->all) != 1) {
+  if (ctx == NULL ||
+      X509_STORE_CTX_init(ctx, rt_ca_set_store(ca), signer, rt_ca_set_certs(ca)) != 1) {
     X509_STORE_CTX_free(ctx);
     return rt_err_set(err, RT_E_NOMEM, "cannot set up the platform CA chain check");
   }
@@ -102,15 +55,15 @@ static rt_code verify_chain(const rt_platform_ca *ca, X509 *signer, time_t now, 
   return code;
 }
 
-rt_code rt_platform_ca_check_signer(const rt_platform_ca *ca, const X509_NAME *issuer, bool need_ca,
+rt_code rt_platform_ca_check_signer(const rt_ca_set *ca, const X509_NAME *issuer, bool need_ca,
                                     time_t now, rt_platform_sig_check sig_check, void *arg,
                                     rt_err *err) {
   char who[256];
   rt_platform_name_text(issuer, who, sizeof who);
   rt_code code = rt_err_set(err, RT_E_CRYPTO,
                             "unknown issuer: no configured platform CA is named \"%s\"", who);
-  for (int i = 0; i < sk_X509_num(ca->all); i++) {
-    X509 *x = sk_X509_value(ca->all, i);
+  for (int i = 0; i < sk_X509_num(rt_ca_set_certs(ca)); i++) {
+    X509 *x = sk_X509_value(rt_ca_set_certs(ca), i);
     if (X509_NAME_cmp(X509_get_subject_name(x), issuer) != 0)
       continue;
     const char *refusal = signer_refusal(x, need_ca);

@@ -422,7 +422,7 @@ static rt_code check_holder(const rt_platform_cert *pc, X509 *ek, rt_err *err) {
                     holder, holder_issuer, ek_serial, ek_issuer);
 }
 
-rt_code rt_platform_cert_verify(const rt_platform_ca *ca, const rt_platform_cert *pc,
+rt_code rt_platform_cert_verify(const rt_ca_set *ca, const rt_platform_cert *pc,
                                 const uint8_t *ek_der, size_t ek_len, time_t now,
                                 rt_platform_reason *reason, rt_err *err) {
   rt_code code;
@@ -460,7 +460,7 @@ rt_code rt_platform_cert_verify(const rt_platform_ca *ca, const rt_platform_cert
   return code;
 }
 
-rt_code rt_platform_cert_check(const rt_platform_ca *ca, const uint8_t *der, size_t len,
+rt_code rt_platform_cert_check(const rt_ca_set *ca, const uint8_t *der, size_t len,
                                const uint8_t *ek_der, size_t ek_len, time_t now,
                                rt_platform_info *info, rt_platform_reason *reason, rt_err *err) {
   rt_platform_cert *pc = NULL;

@@ -95,13 +95,13 @@ void rt_platform_cert_free(rt_platform_cert *pc);
  * certificate the verifier accepted (RT_PLATFORM_HOLDER; an unparsable
  * ek_der is RT_E_INVALID with RT_PLATFORM_HOLDER). Returns RT_OK or an
  * error whose *reason says which; the message says why. */
-rt_code rt_platform_cert_verify(const rt_platform_ca *ca, const rt_platform_cert *pc,
+rt_code rt_platform_cert_verify(const rt_ca_set *ca, const rt_platform_cert *pc,
                                 const uint8_t *ek_der, size_t ek_len, time_t now,
                                 rt_platform_reason *reason, rt_err *err);
 
 /* Parse and verify in one: *reason is RT_PLATFORM_MALFORMED when parsing
  * fails. info (may be NULL) is filled whenever the certificate parsed. */
-rt_code rt_platform_cert_check(const rt_platform_ca *ca, const uint8_t *der, size_t len,
+rt_code rt_platform_cert_check(const rt_ca_set *ca, const uint8_t *der, size_t len,
                                const uint8_t *ek_der, size_t ek_len, time_t now,
                                rt_platform_info *info, rt_platform_reason *reason, rt_err *err);
 
