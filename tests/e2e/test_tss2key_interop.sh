@@ -19,7 +19,7 @@ tool=$build/tests/tss2key_tool
 export TPM2OPENSSL_TCTI=$RATTEST_TCTI
 work=$(mktemp -d "${TMPDIR:-/tmp}/test_tss2key_interop.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/../lib/assert.sh"
 cd "$work"
 # Commands and checks write to ./out; failures show it.
 RT_TEST_OUT=out

@@ -15,7 +15,7 @@
 # Usage (under with-swtpm): test_provider.sh BUILD_DIR
 set -uo pipefail
 build=${1:?usage: test_provider.sh BUILD_DIR}
-src=$(cd "$(dirname "$0")/.." && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
 V="$build/bin/rattest-verifier"
 B="$build/bin/rattest-bootstrap"
 LOG="$src/tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin"
@@ -26,8 +26,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-. "$(dirname "$0")/lib/assert.sh"
-. "$(dirname "$0")/lib/provider.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/provider.sh"
 # openssl with our module; under ASan the uninstrumented binary needs the
 # runtime preloaded to load the instrumented provider.
 ossl() {
@@ -361,7 +361,7 @@ if [ "$RATTEST_TPM_MODE" = direct ]; then
 fi
 
 # TPM commands counted with tpm2-tss's pcap TCTI wrapped around ours
-# (TCTI_PCAP_FILE names the capture; tests/tpm_pcap_count.py reads it).
+# (TCTI_PCAP_FILE names the capture; tests/tools/tpm_pcap_count.py reads it).
 # After TPM2_Load come the SRK's flush (right after the load, see
 # provider.md), then exactly one TPM command per handshake: the signature
 # (TPM2_Sign, or TPM2_RSA_Decrypt for PSS), then the key's flush at exit.
@@ -373,7 +373,7 @@ pcap_run() {
   local name=$1; shift
   rm -f "$work/$name.pcap"
   RATTEST_TCTI="pcap:$RATTEST_TCTI" TCTI_PCAP_FILE="$work/$name.pcap" "$@" > "$work/$name.out" 2>&1
-  python3 "$src/tests/tpm_pcap_count.py" "$work/$name.pcap" > "$work/$name.count" 2>&1
+  python3 "$src/tests/tools/tpm_pcap_count.py" "$work/$name.pcap" > "$work/$name.count" 2>&1
 }
 # expect_after_load WHAT NAME EXPECTED: the commands after the key's load.
 expect_after_load() {

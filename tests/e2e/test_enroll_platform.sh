@@ -13,7 +13,7 @@
 # Usage (under with-swtpm): test_enroll_platform.sh BUILD_DIR
 set -euo pipefail
 build=${1:?usage}
-src=$(cd "$(dirname "$0")/.." && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
 V="$build/bin/rattest-verifier"
 B="$build/bin/rattest-bootstrap"
 TAMPER="$build/tests/rt_enroll_tamper"
@@ -23,8 +23,8 @@ export RATTEST_TAMPER_LOG="$LOG"
 work=$(mktemp -d)
 vpid=""
 trap 'stop_verifier; rm -rf "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
-. "$(dirname "$0")/lib/verifier.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/verifier.sh"
 VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE")
 
 "$src/certs/mkpki" "$work/pki" > /dev/null

@@ -5,15 +5,15 @@
 # and a "reject" audit line. Usage (under with-swtpm): test_enroll_refusals.sh BUILD_DIR
 set -euo pipefail
 build=${1:?usage}
-src=$(cd "$(dirname "$0")/.." && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
 V="$build/bin/rattest-verifier"
 T="$build/tests/rt_enroll_tamper"
 export RATTEST_TAMPER_LOG="$src/tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin"
 work=$(mktemp -d)
 vpid=""
 trap 'stop_verifier; rm -rf "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
-. "$(dirname "$0")/lib/verifier.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/verifier.sh"
 VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE")
 
 "$src/certs/mkpki" "$work/pki" > /dev/null

@@ -6,7 +6,7 @@ set -euo pipefail
 build=${1:?usage: test_tpm.sh BUILD_DIR}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/../lib/assert.sh"
 
 tpm2_nvread 0x01c00002 -o "$work/ek-rsa.der" 2>/dev/null
 tpm2_nvread 0x01c00016 -o "$work/ek-ecc.der" 2>/dev/null

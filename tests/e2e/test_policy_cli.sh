@@ -11,7 +11,7 @@ V="$build/bin/rattest-verifier"
 PY=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/../lib/assert.sh"
 
 RHEL8=$data/rhel8-gce-vtpm/rhel8-uefi.bin
 LAPTOP=$data/glinux-alex-laptop/glinux-alex.bin

@@ -10,7 +10,7 @@
 # Usage (under with-swtpm): test_enroll.sh BUILD_DIR rsa-ek|ecc-ek ecc-p256|rsa-2048
 set -euo pipefail
 build=${1:?usage} ekkind=${2:?usage} alg=${3:?usage}
-src=$(cd "$(dirname "$0")/.." && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
 V="$build/bin/rattest-verifier"
 B="$build/bin/rattest-bootstrap"
 LOG="$src/tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin"
@@ -19,8 +19,8 @@ work=$(mktemp -d)
 vpid=""
 cleanup() { stop_verifier; rm -rf "$work"; }
 trap cleanup EXIT
-. "$(dirname "$0")/lib/assert.sh"
-. "$(dirname "$0")/lib/verifier.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/verifier.sh"
 # Runs tpm2-tools or openssl with the TPM; under ASan our module needs the runtime preloaded.
 ossl() {
   if [ -n "${RATTEST_PRELOAD:-}" ]; then LD_PRELOAD="$RATTEST_PRELOAD" ASAN_OPTIONS=detect_leaks=0 openssl "$@"; else openssl "$@"; fi

@@ -22,12 +22,12 @@
 # Usage (under with-swtpm): test_provider_ek.sh BUILD_DIR
 set -uo pipefail
 build=${1:?usage: test_provider_ek.sh BUILD_DIR}
-src=$(cd "$(dirname "$0")/.." && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
 : "${TPM2TOOLS_TCTI:?run under tests/harness/with-swtpm}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
-. "$(dirname "$0")/lib/tpm2tools.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/tpm2tools.sh"
 cd "$work" || exit 1
 TOOL="$build/tests/tss2key_tool"
 export OPENSSL_MODULES="$build/lib"
@@ -78,7 +78,7 @@ pcap_all() {
   RATTEST_TCTI="pcap:$RATTEST_TCTI" TCTI_PCAP_FILE="$work/$1.pcap" "${OSSL[@]}" pkeyutl \
     -provider rattest -provider default -sign -inkey "$2.pem" -pkeyopt digest:sha256 \
     -in msg.dgst -out "$1.sig" > "$1.out" 2>&1
-  python3 "$src/tests/tpm_pcap_count.py" "$1.pcap" > "$1.count" 2>&1
+  python3 "$src/tests/tools/tpm_pcap_count.py" "$1.pcap" > "$1.count" 2>&1
   sed -n 's/^all: //p' "$1.count"
 }
 expect_cmds() { # WHAT NAME KEY EXPECTED

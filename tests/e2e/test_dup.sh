@@ -20,8 +20,8 @@ mctool=$build/tests/rt_makecred_tool
 : "${TPM2TOOLS_TCTI:?run under tests/harness/with-swtpm}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/test_dup.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
-. "$(dirname "$0")/lib/tpm2tools.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/tpm2tools.sh"
 cd "$work"
 # Commands and checks write to ./out; failures show it.
 RT_TEST_OUT=out

@@ -10,13 +10,13 @@
 # Usage: test_ekcerts.sh BUILD_DIR
 set -uo pipefail
 build=${1:?usage: test_ekcerts.sh BUILD_DIR}
-src=$(cd "$(dirname "$0")/.." && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
 V="$build/bin/rattest-verifier"
 D="$src/tests/data/ekcerts"
 G="$D/google-vtpm" N="$D/nuvoton-npct75x-lenovo-sr630"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/../lib/assert.sh"
 
 same() { # WHAT GOT WANT
   if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi

@@ -5,7 +5,7 @@ set -euo pipefail
 mkpki=${1:?usage: test_pki.sh MKPKI}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/../lib/assert.sh"
 
 d="$work/pki"
 check "mkpki runs" "$mkpki" --san DNS:verifier.example "$d"

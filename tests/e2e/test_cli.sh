@@ -10,7 +10,7 @@ work=$(mktemp -d)
 vpid=""
 cleanup() { [ -z "$vpid" ] || kill "$vpid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-. "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/../lib/assert.sh"
 # expect STATUS PATTERN CMD...: exit status and a pattern in stdout+stderr.
 expect() {
   local want=$1 pat=$2; shift 2

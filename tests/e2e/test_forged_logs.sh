@@ -25,7 +25,7 @@ set -euo pipefail
 build=${1:?usage: test_forged_logs.sh BUILD_DIR [CASE...]}
 shift
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=$(cd "$here/.." && pwd)
+src=$(cd "$here/../.." && pwd)
 CASES=(unknown_bank unquoted_bank relabelled_app secure_boot cmdline_relabelled
   cmdline_prefix dbx_required authorities)
 
@@ -38,7 +38,7 @@ if [ "${1:-}" != --case ]; then
   total_pass=0 total_fail=0
   for c in "${CASES[@]}"; do
     set +e
-    FORGED_PKI="$top/pki" "$here/harness/with-swtpm" -- "$here/test_forged_logs.sh" "$build" --case "$c" \
+    FORGED_PKI="$top/pki" "$here/../harness/with-swtpm" -- "$here/test_forged_logs.sh" "$build" --case "$c" \
       > "$top/$c.out" 2>&1
     rc=$?
     set -e
@@ -78,9 +78,9 @@ work=$(mktemp -d)
 # FORGED_KEEP=1 keeps the case's files (logs, policy, audit) for a look.
 trap 'stop_verifier; if [ -n "${FORGED_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi' EXIT
 # shellcheck source=lib/assert.sh
-. "$here/lib/assert.sh"
+. "$here/../lib/assert.sh"
 # shellcheck source=lib/verifier.sh
-. "$here/lib/verifier.sh"
+. "$here/../lib/verifier.sh"
 VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE")
 if [ -n "${FORGED_PKI:-}" ]; then
   cp -r "$FORGED_PKI" "$work/pki"

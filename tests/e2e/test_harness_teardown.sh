@@ -13,7 +13,7 @@ set -uo pipefail
 
 prog=test_harness_teardown
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
-with_swtpm=${WITH_SWTPM:-$here/harness/with-swtpm}
+with_swtpm=${WITH_SWTPM:-$here/../harness/with-swtpm}
 
 if [[ ! -x $with_swtpm ]]; then
 	printf '%s: %s is not executable\n' "$prog" "$with_swtpm" >&2

@@ -11,7 +11,7 @@ V="$build/bin/rattest-verifier"
 PY=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
+. "$(dirname "$0")/../lib/assert.sh"
 # expect STATUS PATTERN CMD...: exit status and a pattern in stdout+stderr.
 expect() {
   local want=$1 pat=$2; shift 2

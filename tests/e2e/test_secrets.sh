@@ -16,7 +16,7 @@
 set -euo pipefail
 build=${1:?usage}
 ek=${2:-rsa}
-src=$(cd "$(dirname "$0")/.." && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
 V="$build/bin/rattest-verifier"
 B="$build/bin/rattest-bootstrap"
 TAMPER="$build/tests/rt_enroll_tamper"
@@ -29,9 +29,9 @@ stop() {
   vpid="" spid=""
 }
 trap 'stop; rm -rf "$work"' EXIT
-. "$(dirname "$0")/lib/assert.sh"
-. "$(dirname "$0")/lib/provider.sh"
-. "$(dirname "$0")/lib/verifier.sh"
+. "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/provider.sh"
+. "$(dirname "$0")/../lib/verifier.sh"
 VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE")
 # The provider under test; under ASan the uninstrumented openssl needs the
 # runtime preloaded to load it.
