@@ -78,7 +78,7 @@ static void usage_enroll(FILE *f) {
              "Options:\n"
              "  --verifier HOST:PORT  the verifier's gRPC address\n"
              "  --ca FILE             PEM CA the verifier's TLS certificate must chain to\n"
-             "  --state-dir DIR       where state and files go (default " RT_DEFAULT_STATE_DIR ")\n"
+             "  --state-dir DIR       where state and files go (default " RT_STATE_DIR_DEFAULT ")\n"
              "  --tcti STR            TPM TCTI (default $RATTEST_TCTI, then tpm2-tss default)\n"
              "  --name NAME           identity name (default \"default\")\n"
              "  --key-alg ALG         ecc-p256 (default) or rsa-2048\n"
@@ -266,7 +266,7 @@ static int cmd_enroll(int argc, char **argv) {
       {NULL, 0, NULL, 0},
   };
   rt_enroll_opts o = {
-      .state_dir = RT_DEFAULT_STATE_DIR,
+      .state_dir = RT_STATE_DIR_DEFAULT,
       .name = "default",
       .key_alg = RT_ALG_ECC_P256,
       .ek = RT_EK_AUTO,
@@ -371,7 +371,7 @@ static void usage_unseal(FILE *f) {
              "\n"
              "Options:\n"
              "  --out FILE       write the secret to FILE (mode 0600) instead of stdout\n"
-             "  --state-dir DIR  state directory (default " RT_DEFAULT_STATE_DIR ")\n"
+             "  --state-dir DIR  state directory (default " RT_STATE_DIR_DEFAULT ")\n"
              "  --tcti STR       TPM TCTI (default $RATTEST_TCTI, then tpm2-tss default)\n"
              "  --ek KIND        rsa, ecc or auto (default): the EK the secret was\n"
              "                   delivered to; auto finds it\n"
@@ -393,7 +393,7 @@ static int cmd_unseal(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  rt_unseal_opts o = {.state_dir = RT_DEFAULT_STATE_DIR, .ek = RT_EK_AUTO};
+  rt_unseal_opts o = {.state_dir = RT_STATE_DIR_DEFAULT, .ek = RT_EK_AUTO};
   rt_err err = {0};
   int c;
   optind = 0;
@@ -449,7 +449,7 @@ static int cmd_status(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  const char *dir = RT_DEFAULT_STATE_DIR;
+  const char *dir = RT_STATE_DIR_DEFAULT;
   int json = 0, c;
   optind = 0;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
