@@ -60,7 +60,8 @@ void rt_cli_usage(const rt_cli_program *p, FILE *f);
 /* Parses the global options up to the command (getopt's "+": the command's
  * options are the command's). Returns RT_CLI_RUN_COMMAND, or the exit status
  * when there is nothing to run: 0 after -h or -V, 2 after a bad option or
- * without a command (usage on stderr). */
+ * without a command (usage on stderr). Apart from rt_cli_dispatch so that a
+ * program can act on the log level -v set before its command runs. */
 int rt_cli_globals(const rt_cli_program *p, int argc, char **argv);
 
 /* Runs the command argv[0] (argc >= 1): one of the table's, `help
