@@ -77,60 +77,77 @@ static rt_code open_persistent(rt_tpm *tpm, uint32_t handle, ESYS_TR *tr, TPM2B_
   return RT_OK;
 }
 
+/* The EK of kind k whose public key is the certified one: the persistent
+ * EK when it matches, else one created from the TCG template (*transient).
+ * RT_E_NOT_FOUND when there is neither; what did not match is closed or
+ * flushed again. */
+static rt_code open_certified(rt_tpm *tpm, const struct ek_kind *k, EVP_PKEY *certified,
+                              ESYS_TR *tr, TPM2B_PUBLIC *pub, int *transient, rt_err *err) {
+  *transient = 0;
+  rt_code code = open_persistent(tpm, k->persistent, tr, pub, err);
+  if (code == RT_OK && !rt_tpm_pub_matches(&pub->publicArea, certified)) {
+    /* Someone else's key at the EK handle: do not prove with it. */
+    rt_warn("persistent key 0x%08x does not match the %s EK certificate", (unsigned)k->persistent,
+            k->label);
+    rt_tpm_tr_close(tpm, tr);
+    code = RT_E_NOT_FOUND;
+  }
+  if (code == RT_E_NOT_FOUND && k->template_alg != RT_ALG_NONE) {
+    code = rt_ek_create(tpm, k->template_alg, tr, pub, err);
+    *transient = code == RT_OK;
+    if (code == RT_OK && !rt_tpm_pub_matches(&pub->publicArea, certified)) {
+      rt_warn("the %s EK from the TCG template does not match its certificate", k->label);
+      rt_tpm_flush(tpm, tr);
+      code = RT_E_NOT_FOUND;
+    }
+  }
+  return code;
+}
+
+/* Opens the EK of kind k into ek when the TPM holds a certificate for it
+ * and the key matches; RT_E_NOT_FOUND when this kind cannot prove the TPM. */
+static rt_code open_kind(rt_tpm *tpm, const struct ek_kind *k, rt_ek *ek, rt_err *err) {
+  const rt_nv_cert *cert = find_cert(ek, k->cert_index);
+  if (cert == NULL)
+    return RT_E_NOT_FOUND;
+  EVP_PKEY *certified = cert_key(cert);
+  if (certified == NULL) {
+    rt_warn("EK certificate in NV 0x%08x does not parse; skipped", (unsigned)k->cert_index);
+    return RT_E_NOT_FOUND;
+  }
+  ESYS_TR tr = ESYS_TR_NONE;
+  TPM2B_PUBLIC pub;
+  int transient = 0;
+  rt_code code = open_certified(tpm, k, certified, &tr, &pub, &transient, err);
+  EVP_PKEY_free(certified);
+  if (code != RT_OK)
+    return code;
+  ek->handle = tr;
+  ek->transient = transient;
+  ek->pub = pub;
+  ek->cert = cert;
+  rt_debug("using the %s EK (%s), certificate NV 0x%08x", k->label,
+           transient ? "from template" : "persistent", (unsigned)k->cert_index);
+  return RT_OK;
+}
+
 rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, rt_ek *ek, rt_err *err) {
   memset(ek, 0, sizeof *ek);
   ek->handle = ESYS_TR_NONE;
   rt_code code = read_certs(tpm, ek, err);
   if (code != RT_OK)
     goto fail;
-
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-    const struct ek_kind *k = &kinds[i];
-    if (choice != RT_EK_AUTO && choice != k->family)
+    if (choice != RT_EK_AUTO && choice != kinds[i].family)
       continue;
-    const rt_nv_cert *cert = find_cert(ek, k->cert_index);
-    if (cert == NULL)
-      continue;
-    EVP_PKEY *certified = cert_key(cert);
-    if (certified == NULL) {
-      rt_warn("EK certificate in NV 0x%08x does not parse; skipped", (unsigned)k->cert_index);
-      continue;
-    }
-    ESYS_TR tr = ESYS_TR_NONE;
-    TPM2B_PUBLIC pub;
     rt_err why;
-    int transient = 0;
-    code = open_persistent(tpm, k->persistent, &tr, &pub, &why);
-    if (code == RT_OK && !rt_tpm_pub_matches(&pub.publicArea, certified)) {
-      /* Someone else's key at the EK handle: do not prove with it. */
-      rt_warn("persistent key 0x%08x does not match the %s EK certificate", (unsigned)k->persistent,
-              k->label);
-      rt_tpm_tr_close(tpm, &tr);
-      code = RT_E_NOT_FOUND;
-    }
-    if (code == RT_E_NOT_FOUND && k->template_alg != RT_ALG_NONE) {
-      code = rt_ek_create(tpm, k->template_alg, &tr, &pub, &why);
-      transient = code == RT_OK;
-      if (code == RT_OK && !rt_tpm_pub_matches(&pub.publicArea, certified)) {
-        rt_warn("the %s EK from the TCG template does not match its certificate", k->label);
-        rt_tpm_flush(tpm, &tr);
-        code = RT_E_NOT_FOUND;
-      }
-    }
-    EVP_PKEY_free(certified);
-    if (code == RT_E_NOT_FOUND)
-      continue;
-    if (code != RT_OK) {
+    code = open_kind(tpm, &kinds[i], ek, &why);
+    if (code == RT_OK)
+      return RT_OK;
+    if (code != RT_E_NOT_FOUND) {
       *err = why;
       goto fail;
     }
-    ek->handle = tr;
-    ek->transient = transient;
-    ek->pub = pub;
-    ek->cert = cert;
-    rt_debug("using the %s EK (%s), certificate NV 0x%08x", k->label,
-             transient ? "from template" : "persistent", (unsigned)k->cert_index);
-    return RT_OK;
   }
   code = rt_err_set(err, RT_E_NOT_FOUND,
                     ek->n_certs == 0 ? "the TPM holds no EK certificate in NV"

@@ -25,7 +25,6 @@ typedef struct {
   uint64_t timeout_ms;          /* overall deadline, retries included */
 } rt_enroll_opts;
 
-#define RT_DEFAULT_STATE_DIR "/var/lib/rattest"
 #define RT_DEFAULT_EVENT_LOG "/sys/kernel/security/tpm0/binary_bios_measurements"
 #define RT_DEFAULT_HANDLE 0x81000100u
 

@@ -1,4 +1,5 @@
-/* rattest-bootstrap: the CLI a machine runs at first boot. */
+/* rattest-bootstrap: the CLI a machine runs at first boot. Each command
+ * turns its options into the options of the module that does the work. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -18,29 +19,87 @@
 #include "tpm_info.h"
 #include "unseal.h"
 
-static void usage(FILE *f) {
-  fprintf(f, "Usage: rattest-bootstrap [-v]... COMMAND [OPTIONS]\n"
-             "\n"
-             "Proves this machine's TPM identity to a rattest verifier and keeps the\n"
-             "issued identity's key inside the TPM.\n"
-             "\n"
-             "Commands:\n"
-             "  enroll     prove this TPM to the verifier and keep the issued identity\n"
-             "  status     show the enrolled identities (state file)\n"
-             "  unseal     print a sealed secret the verifier delivered to this TPM\n"
-             "  ping       check that the verifier answers over TLS (gRPC Ping)\n"
-             "  tpm-info   describe the local TPM: vendor, PCR banks, EK and platform\n"
-             "             certificates in NV (JSON)\n"
-             "  help       show this help, or `help COMMAND` for a command's options\n"
-             "  version    print the version\n"
-             "\n"
-             "Global options:\n"
-             "  -v, --verbose   more log output on stderr (repeat for debug)\n"
-             "  -h, --help      show this help\n"
-             "  -V, --version   print the version\n"
-             "\n"
-             "The TPM is reached through --tcti STR, else $RATTEST_TCTI, else the\n"
-             "tpm2-tss default (/dev/tpmrm0, /dev/tpm0, tpm2-abrmd).\n");
+/* The commands' long options without a short form. */
+enum {
+  O_VERIFIER = 256,
+  O_CA,
+  O_TIMEOUT,
+  O_MESSAGE,
+  O_STATE,
+  O_TCTI,
+  O_NAME,
+  O_KEYALG,
+  O_EK,
+  O_LOG,
+  O_PCRS,
+  O_HANDLE,
+  O_FORCE,
+  O_RENEW,
+  O_EKINTER,
+  O_OUT,
+  O_JSON,
+};
+
+/* An option handler's answer when parsing goes on; anything else is the
+ * status to exit with. */
+#define GO_ON (-1)
+
+static int fail(const char *cmd, const char *msg, int status) {
+  fprintf(stderr, "rattest-bootstrap %s: %s\n", cmd, msg);
+  if (status == 2)
+    fprintf(stderr, "Try 'rattest-bootstrap %s --help'.\n", cmd);
+  return status;
+}
+
+/* Takes one option (getopt's c and optarg) into a command's options. */
+typedef int (*option_fn)(int c, const char *arg, void *opts);
+
+/* Runs getopt over a command's arguments: GO_ON when every option was
+ * taken, else the status a handler answered. */
+static int parse_options(int argc, char **argv, const char *shortopts,
+                         const struct option *longopts, option_fn take, void *opts) {
+  int c, status = GO_ON;
+  optind = 0; /* glibc: full re-initialisation for the command's options */
+  while (status == GO_ON && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1)
+    status = take(c, optarg, opts);
+  return status;
+}
+
+/* What every command does with -v, -h and an option it does not know. */
+static int common_option(int c, void (*usage)(FILE *)) {
+  switch (c) {
+  case 'v':
+    rt_log_set_level(rt_log_get_level() + 1);
+    return GO_ON;
+  case 'h':
+    usage(stdout);
+    return 0;
+  default:
+    usage(stderr);
+    return 2;
+  }
+}
+
+static int parse_timeout(const char *cmd, const char *arg, uint64_t max_ms, const char *range,
+                         uint64_t *out) {
+  rt_err err = {0};
+  if (rt_cli_parse_duration_ms("--timeout", arg, out, &err) != RT_OK)
+    return fail(cmd, err.msg, 2);
+  if (*out == 0 || *out > max_ms)
+    return fail(cmd, range, 2);
+  return GO_ON;
+}
+
+static int parse_ek(const char *cmd, const char *arg, rt_ek_choice *out) {
+  if (strcmp(arg, "rsa") == 0)
+    *out = RT_EK_RSA;
+  else if (strcmp(arg, "ecc") == 0)
+    *out = RT_EK_ECC;
+  else if (strcmp(arg, "auto") == 0)
+    *out = RT_EK_AUTO;
+  else
+    return fail(cmd, "--ek must be rsa, ecc or auto", 2);
+  return GO_ON;
 }
 
 static void usage_ping(FILE *f) {
@@ -55,6 +114,78 @@ static void usage_ping(FILE *f) {
              "  -h, --help            show this help\n");
 }
 
+typedef struct {
+  const char *verifier, *ca, *message;
+  uint64_t timeout_ms;
+} ping_opts;
+
+static int ping_option(int c, const char *arg, void *opts) {
+  ping_opts *o = opts;
+  switch (c) {
+  case O_VERIFIER:
+    o->verifier = arg;
+    return GO_ON;
+  case O_CA:
+    o->ca = arg;
+    return GO_ON;
+  case O_TIMEOUT:
+    return parse_timeout("ping", arg, 3600 * 1000, "--timeout must be between 1ms and 1h",
+                         &o->timeout_ms);
+  case O_MESSAGE:
+    o->message = arg;
+    return GO_ON;
+  default:
+    return common_option(c, usage_ping);
+  }
+}
+
+/* One gRPC Ping: the verifier answers over TLS with its version. */
+static int ping_verifier(const ping_opts *o) {
+  rt_err err = {0};
+  rt_grpc_client *client = NULL;
+  if (rt_grpc_client_new(o->verifier, o->ca, 0, &client, &err) != RT_OK)
+    return fail("ping", err.msg, 1);
+  Rattest__V1__PingRequest req = RATTEST__V1__PING_REQUEST__INIT;
+  req.message = (char *)o->message;
+  ProtobufCMessage *out = NULL;
+  rt_rpc_result res;
+  grpc_status_code st =
+      rt_grpc_call(client, RT_METHOD_PING, &req.base, &rattest__v1__ping_response__descriptor,
+                   (int)o->timeout_ms, &out, &res);
+  rt_grpc_client_free(client);
+  if (st != GRPC_STATUS_OK) {
+    fprintf(stderr, "rattest-bootstrap ping: %s: %s%s%s\n", rt_grpc_status_name(st), res.message,
+            res.code[0] ? " " : "", res.code);
+    return 1;
+  }
+  Rattest__V1__PingResponse *resp = (Rattest__V1__PingResponse *)out;
+  printf("verifier %s answered: version %s, message \"%s\", time %lld\n", o->verifier,
+         resp->version, resp->message, (long long)resp->server_time_unix);
+  protobuf_c_message_free_unpacked(out, NULL);
+  return 0;
+}
+
+static int cmd_ping(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"verifier", required_argument, NULL, O_VERIFIER},
+      {"ca", required_argument, NULL, O_CA},
+      {"timeout", required_argument, NULL, O_TIMEOUT},
+      {"message", required_argument, NULL, O_MESSAGE},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  ping_opts o = {.message = "ping", .timeout_ms = 10000};
+  int status = parse_options(argc, argv, "vh", opts, ping_option, &o);
+  if (status != GO_ON)
+    return status;
+  if (optind < argc)
+    return fail("ping", "unexpected argument", 2);
+  if (o.verifier == NULL || o.ca == NULL)
+    return fail("ping", "--verifier and --ca are required", 2);
+  return ping_verifier(&o);
+}
+
 static void usage_tpm_info(FILE *f) {
   fprintf(f, "Usage: rattest-bootstrap tpm-info [--tcti STR]\n"
              "\n"
@@ -65,6 +196,42 @@ static void usage_tpm_info(FILE *f) {
              "               device:/dev/tpmrm0, tabrmd:bus_type=session\n"
              "  -v, --verbose\n"
              "  -h, --help\n");
+}
+
+static int tpm_info_option(int c, const char *arg, void *opts) {
+  if (c != O_TCTI)
+    return common_option(c, usage_tpm_info);
+  *(const char **)opts = arg;
+  return GO_ON;
+}
+
+static int cmd_tpm_info(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"tcti", required_argument, NULL, O_TCTI},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  const char *tcti = NULL;
+  int status = parse_options(argc, argv, "vh", opts, tpm_info_option, &tcti);
+  if (status != GO_ON)
+    return status;
+  if (optind < argc)
+    return fail("tpm-info", "unexpected argument", 2);
+  rt_err err = {0};
+  rt_tpm *tpm = NULL;
+  rt_tpm_quiet_tss_logs();
+  if (rt_tpm_open(tcti, &tpm, &err) != RT_OK)
+    return fail("tpm-info", err.msg, 1);
+  json_t *info = NULL;
+  rt_code code = rt_tpm_describe(tpm, &info, &err);
+  rt_tpm_close(tpm);
+  if (code != RT_OK)
+    return fail("tpm-info", err.msg, 1);
+  json_dumpf(info, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  fputc('\n', stdout);
+  json_decref(info);
+  return 0;
 }
 
 static void usage_enroll(FILE *f) {
@@ -78,7 +245,7 @@ static void usage_enroll(FILE *f) {
              "Options:\n"
              "  --verifier HOST:PORT  the verifier's gRPC address\n"
              "  --ca FILE             PEM CA the verifier's TLS certificate must chain to\n"
-             "  --state-dir DIR       where state and files go (default " RT_DEFAULT_STATE_DIR ")\n"
+             "  --state-dir DIR       where state and files go (default " RT_STATE_DIR_DEFAULT ")\n"
              "  --tcti STR            TPM TCTI (default $RATTEST_TCTI, then tpm2-tss default)\n"
              "  --name NAME           identity name (default \"default\")\n"
              "  --key-alg ALG         ecc-p256 (default) or rsa-2048\n"
@@ -98,154 +265,79 @@ static void usage_enroll(FILE *f) {
              "  -h, --help            show this help\n");
 }
 
-static void usage_status(FILE *f) {
-  fprintf(f, "Usage: rattest-bootstrap status [--state-dir DIR] [--json]\n"
-             "\n"
-             "Prints the enrolled identities and the delivered secrets (where they\n"
-             "are kept, never what they hold) recorded in DIR/state.json.\n");
+static int parse_key_alg(const char *arg, rt_key_alg *out) {
+  *out = rt_key_alg_parse(arg);
+  if (*out == RT_ALG_NONE)
+    return fail("enroll", "--key-alg must be ecc-p256 or rsa-2048", 2);
+  return GO_ON;
 }
 
-static int fail(const char *cmd, const char *msg, int status) {
-  fprintf(stderr, "rattest-bootstrap %s: %s\n", cmd, msg);
-  if (status == 2)
-    fprintf(stderr, "Try 'rattest-bootstrap %s --help'.\n", cmd);
-  return status;
-}
-
-static int cmd_ping(int argc, char **argv) {
-  enum { O_VERIFIER = 256, O_CA, O_TIMEOUT, O_MESSAGE };
-  static const struct option opts[] = {
-      {"verifier", required_argument, NULL, O_VERIFIER},
-      {"ca", required_argument, NULL, O_CA},
-      {"timeout", required_argument, NULL, O_TIMEOUT},
-      {"message", required_argument, NULL, O_MESSAGE},
-      {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
-  };
-  const char *verifier = NULL, *ca = NULL, *message = "ping";
-  uint64_t timeout_ms = 10000;
+/* Checked now, used by the enrollment as the text it is. */
+static int parse_pcrs(const char *arg, const char **out) {
   rt_err err = {0};
-  int c;
-  optind = 0; /* glibc: full re-initialisation for the command's options */
-  while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-    switch (c) {
-    case O_VERIFIER:
-      verifier = optarg;
-      break;
-    case O_CA:
-      ca = optarg;
-      break;
-    case O_TIMEOUT:
-      if (rt_cli_parse_duration_ms("--timeout", optarg, &timeout_ms, &err) != RT_OK)
-        return fail("ping", err.msg, 2);
-      if (timeout_ms == 0 || timeout_ms > 3600 * 1000)
-        return fail("ping", "--timeout must be between 1ms and 1h", 2);
-      break;
-    case O_MESSAGE:
-      message = optarg;
-      break;
-    case 'v':
-      rt_log_set_level(rt_log_get_level() + 1);
-      break;
-    case 'h':
-      usage_ping(stdout);
-      return 0;
-    default:
-      usage_ping(stderr);
-      return 2;
-    }
-  }
-  if (optind < argc)
-    return fail("ping", "unexpected argument", 2);
-  if (verifier == NULL || ca == NULL)
-    return fail("ping", "--verifier and --ca are required", 2);
-
-  rt_grpc_client *client = NULL;
-  if (rt_grpc_client_new(verifier, ca, 0, &client, &err) != RT_OK)
-    return fail("ping", err.msg, 1);
-  Rattest__V1__PingRequest req = RATTEST__V1__PING_REQUEST__INIT;
-  req.message = (char *)message;
-  ProtobufCMessage *out = NULL;
-  rt_rpc_result res;
-  grpc_status_code st =
-      rt_grpc_call(client, RT_METHOD_PING, &req.base, &rattest__v1__ping_response__descriptor,
-                   (int)timeout_ms, &out, &res);
-  rt_grpc_client_free(client);
-  if (st != GRPC_STATUS_OK) {
-    fprintf(stderr, "rattest-bootstrap ping: %s: %s%s%s\n", rt_grpc_status_name(st), res.message,
-            res.code[0] ? " " : "", res.code);
-    return 1;
-  }
-  Rattest__V1__PingResponse *resp = (Rattest__V1__PingResponse *)out;
-  printf("verifier %s answered: version %s, message \"%s\", time %lld\n", verifier, resp->version,
-         resp->message, (long long)resp->server_time_unix);
-  protobuf_c_message_free_unpacked(out, NULL);
-  return 0;
+  TPML_PCR_SELECTION sel;
+  if (rt_pcrsel_parse(arg, &sel, &err) != RT_OK)
+    return fail("enroll", err.msg, 2);
+  *out = arg;
+  return GO_ON;
 }
 
-static int cmd_tpm_info(int argc, char **argv) {
-  enum { O_TCTI = 256 };
-  static const struct option opts[] = {
-      {"tcti", required_argument, NULL, O_TCTI},
-      {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
-  };
-  const char *tcti = NULL;
-  int c;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-    switch (c) {
-    case O_TCTI:
-      tcti = optarg;
-      break;
-    case 'v':
-      rt_log_set_level(rt_log_get_level() + 1);
-      break;
-    case 'h':
-      usage_tpm_info(stdout);
-      return 0;
-    default:
-      usage_tpm_info(stderr);
-      return 2;
-    }
-  }
-  if (optind < argc)
-    return fail("tpm-info", "unexpected argument", 2);
+static int parse_handle(const char *arg, uint32_t *out) {
   rt_err err = {0};
-  rt_tpm *tpm = NULL;
-  rt_tpm_quiet_tss_logs();
-  if (rt_tpm_open(tcti, &tpm, &err) != RT_OK)
-    return fail("tpm-info", err.msg, 1);
-  json_t *info = NULL;
-  rt_code code = rt_tpm_describe(tpm, &info, &err);
-  rt_tpm_close(tpm);
-  if (code != RT_OK)
-    return fail("tpm-info", err.msg, 1);
-  json_dumpf(info, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-  fputc('\n', stdout);
-  json_decref(info);
-  return 0;
+  uint64_t v;
+  if (rt_cli_parse_u64("--handle", arg, 0x81000000u, 0x817fffffu, &v, &err) != RT_OK)
+    return fail("enroll", err.msg, 2);
+  *out = (uint32_t)v;
+  return GO_ON;
+}
+
+static int enroll_option(int c, const char *arg, void *opts) {
+  rt_enroll_opts *o = opts;
+  switch (c) {
+  case O_VERIFIER:
+    o->verifier = arg;
+    return GO_ON;
+  case O_CA:
+    o->ca_file = arg;
+    return GO_ON;
+  case O_STATE:
+    o->state_dir = arg;
+    return GO_ON;
+  case O_TCTI:
+    o->tcti = arg;
+    return GO_ON;
+  case O_NAME:
+    o->name = arg;
+    return GO_ON;
+  case O_LOG:
+    o->event_log = arg;
+    return GO_ON;
+  case O_EKINTER:
+    o->ek_intermediates = arg;
+    return GO_ON;
+  case O_FORCE:
+    o->force = 1;
+    return GO_ON;
+  case O_RENEW:
+    o->renew = 1;
+    return GO_ON;
+  case O_KEYALG:
+    return parse_key_alg(arg, &o->key_alg);
+  case O_EK:
+    return parse_ek("enroll", arg, &o->ek);
+  case O_PCRS:
+    return parse_pcrs(arg, &o->pcrs);
+  case O_HANDLE:
+    return parse_handle(arg, &o->handle);
+  case O_TIMEOUT:
+    return parse_timeout("enroll", arg, 24 * 3600 * 1000u, "--timeout must be between 1ms and 24h",
+                         &o->timeout_ms);
+  default:
+    return common_option(c, usage_enroll);
+  }
 }
 
 static int cmd_enroll(int argc, char **argv) {
-  enum {
-    O_VERIFIER = 256,
-    O_CA,
-    O_STATE,
-    O_TCTI,
-    O_NAME,
-    O_KEYALG,
-    O_EK,
-    O_LOG,
-    O_PCRS,
-    O_HANDLE,
-    O_FORCE,
-    O_RENEW,
-    O_TIMEOUT,
-    O_EKINTER
-  };
   static const struct option opts[] = {
       {"verifier", required_argument, NULL, O_VERIFIER},
       {"ca", required_argument, NULL, O_CA},
@@ -266,7 +358,7 @@ static int cmd_enroll(int argc, char **argv) {
       {NULL, 0, NULL, 0},
   };
   rt_enroll_opts o = {
-      .state_dir = RT_DEFAULT_STATE_DIR,
+      .state_dir = RT_STATE_DIR_DEFAULT,
       .name = "default",
       .key_alg = RT_ALG_ECC_P256,
       .ek = RT_EK_AUTO,
@@ -275,87 +367,14 @@ static int cmd_enroll(int argc, char **argv) {
       .handle = RT_DEFAULT_HANDLE,
       .timeout_ms = 60000,
   };
-  rt_err err = {0};
-  uint64_t v;
-  int c;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-    switch (c) {
-    case O_VERIFIER:
-      o.verifier = optarg;
-      break;
-    case O_CA:
-      o.ca_file = optarg;
-      break;
-    case O_STATE:
-      o.state_dir = optarg;
-      break;
-    case O_TCTI:
-      o.tcti = optarg;
-      break;
-    case O_NAME:
-      o.name = optarg;
-      break;
-    case O_KEYALG:
-      o.key_alg = rt_key_alg_parse(optarg);
-      if (o.key_alg == RT_ALG_NONE)
-        return fail("enroll", "--key-alg must be ecc-p256 or rsa-2048", 2);
-      break;
-    case O_EK:
-      if (strcmp(optarg, "rsa") == 0)
-        o.ek = RT_EK_RSA;
-      else if (strcmp(optarg, "ecc") == 0)
-        o.ek = RT_EK_ECC;
-      else if (strcmp(optarg, "auto") == 0)
-        o.ek = RT_EK_AUTO;
-      else
-        return fail("enroll", "--ek must be rsa, ecc or auto", 2);
-      break;
-    case O_LOG:
-      o.event_log = optarg;
-      break;
-    case O_EKINTER:
-      o.ek_intermediates = optarg;
-      break;
-    case O_PCRS: {
-      TPML_PCR_SELECTION sel;
-      if (rt_pcrsel_parse(optarg, &sel, &err) != RT_OK)
-        return fail("enroll", err.msg, 2);
-      o.pcrs = optarg;
-      break;
-    }
-    case O_HANDLE:
-      if (rt_cli_parse_u64("--handle", optarg, 0x81000000u, 0x817fffffu, &v, &err) != RT_OK)
-        return fail("enroll", err.msg, 2);
-      o.handle = (uint32_t)v;
-      break;
-    case O_FORCE:
-      o.force = 1;
-      break;
-    case O_RENEW:
-      o.renew = 1;
-      break;
-    case O_TIMEOUT:
-      if (rt_cli_parse_duration_ms("--timeout", optarg, &o.timeout_ms, &err) != RT_OK)
-        return fail("enroll", err.msg, 2);
-      if (o.timeout_ms == 0 || o.timeout_ms > 24 * 3600 * 1000u)
-        return fail("enroll", "--timeout must be between 1ms and 24h", 2);
-      break;
-    case 'v':
-      rt_log_set_level(rt_log_get_level() + 1);
-      break;
-    case 'h':
-      usage_enroll(stdout);
-      return 0;
-    default:
-      usage_enroll(stderr);
-      return 2;
-    }
-  }
+  int status = parse_options(argc, argv, "vh", opts, enroll_option, &o);
+  if (status != GO_ON)
+    return status;
   if (optind < argc)
     return fail("enroll", "unexpected argument", 2);
   if (o.verifier == NULL || o.ca_file == NULL)
     return fail("enroll", "--verifier and --ca are required", 2);
+  rt_err err = {0};
   if (rt_state_check_name(o.name, &err) != RT_OK)
     return fail("enroll", err.msg, 2);
   return rt_enroll(&o);
@@ -371,7 +390,7 @@ static void usage_unseal(FILE *f) {
              "\n"
              "Options:\n"
              "  --out FILE       write the secret to FILE (mode 0600) instead of stdout\n"
-             "  --state-dir DIR  state directory (default " RT_DEFAULT_STATE_DIR ")\n"
+             "  --state-dir DIR  state directory (default " RT_STATE_DIR_DEFAULT ")\n"
              "  --tcti STR       TPM TCTI (default $RATTEST_TCTI, then tpm2-tss default)\n"
              "  --ek KIND        rsa, ecc or auto (default): the EK the secret was\n"
              "                   delivered to; auto finds it\n"
@@ -382,8 +401,26 @@ static void usage_unseal(FILE *f) {
              "policy not satisfied, TPM unreachable, ...), 2 usage error.\n");
 }
 
+static int unseal_option(int c, const char *arg, void *opts) {
+  rt_unseal_opts *o = opts;
+  switch (c) {
+  case O_OUT:
+    o->out = arg;
+    return GO_ON;
+  case O_STATE:
+    o->state_dir = arg;
+    return GO_ON;
+  case O_TCTI:
+    o->tcti = arg;
+    return GO_ON;
+  case O_EK:
+    return parse_ek("unseal", arg, &o->ek);
+  default:
+    return common_option(c, usage_unseal);
+  }
+}
+
 static int cmd_unseal(int argc, char **argv) {
-  enum { O_OUT = 256, O_STATE, O_TCTI, O_EK };
   static const struct option opts[] = {
       {"out", required_argument, NULL, O_OUT},
       {"state-dir", required_argument, NULL, O_STATE},
@@ -393,47 +430,16 @@ static int cmd_unseal(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  rt_unseal_opts o = {.state_dir = RT_DEFAULT_STATE_DIR, .ek = RT_EK_AUTO};
-  rt_err err = {0};
-  int c;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-    switch (c) {
-    case O_OUT:
-      o.out = optarg;
-      break;
-    case O_STATE:
-      o.state_dir = optarg;
-      break;
-    case O_TCTI:
-      o.tcti = optarg;
-      break;
-    case O_EK:
-      if (strcmp(optarg, "rsa") == 0)
-        o.ek = RT_EK_RSA;
-      else if (strcmp(optarg, "ecc") == 0)
-        o.ek = RT_EK_ECC;
-      else if (strcmp(optarg, "auto") == 0)
-        o.ek = RT_EK_AUTO;
-      else
-        return fail("unseal", "--ek must be rsa, ecc or auto", 2);
-      break;
-    case 'v':
-      rt_log_set_level(rt_log_get_level() + 1);
-      break;
-    case 'h':
-      usage_unseal(stdout);
-      return 0;
-    default:
-      usage_unseal(stderr);
-      return 2;
-    }
-  }
+  rt_unseal_opts o = {.state_dir = RT_STATE_DIR_DEFAULT, .ek = RT_EK_AUTO};
+  int status = parse_options(argc, argv, "vh", opts, unseal_option, &o);
+  if (status != GO_ON)
+    return status;
   if (optind >= argc)
     return fail("unseal", "the secret's NAME is required", 2);
   if (optind + 1 < argc)
     return fail("unseal", "unexpected argument", 2);
   o.name = argv[optind];
+  rt_err err = {0};
   if (rt_state_check_name(o.name, &err) != RT_OK)
     return fail("unseal", err.msg, 2);
   if (o.out != NULL && o.out[0] == '\0')
@@ -441,100 +447,74 @@ static int cmd_unseal(int argc, char **argv) {
   return rt_unseal(&o);
 }
 
+static void usage_status(FILE *f) {
+  fprintf(f, "Usage: rattest-bootstrap status [--state-dir DIR] [--json]\n"
+             "\n"
+             "Prints the enrolled identities and the delivered secrets (where they\n"
+             "are kept, never what they hold) recorded in DIR/state.json.\n");
+}
+
+typedef struct {
+  const char *dir;
+  int json;
+} status_opts;
+
+static int status_option(int c, const char *arg, void *opts) {
+  status_opts *o = opts;
+  switch (c) {
+  case O_STATE:
+    o->dir = arg;
+    return GO_ON;
+  case O_JSON:
+    o->json = 1;
+    return GO_ON;
+  default:
+    return common_option(c, usage_status);
+  }
+}
+
 static int cmd_status(int argc, char **argv) {
-  enum { O_STATE = 256, O_JSON };
   static const struct option opts[] = {
       {"state-dir", required_argument, NULL, O_STATE},
       {"json", no_argument, NULL, O_JSON},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  const char *dir = RT_DEFAULT_STATE_DIR;
-  int json = 0, c;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case O_STATE:
-      dir = optarg;
-      break;
-    case O_JSON:
-      json = 1;
-      break;
-    case 'h':
-      usage_status(stdout);
-      return 0;
-    default:
-      usage_status(stderr);
-      return 2;
-    }
-  }
+  status_opts o = {.dir = RT_STATE_DIR_DEFAULT};
+  int status = parse_options(argc, argv, "h", opts, status_option, &o);
+  if (status != GO_ON)
+    return status;
   if (optind < argc)
     return fail("status", "unexpected argument", 2);
-  return rt_status_print(dir, json);
+  return rt_status_print(o.dir, o.json);
 }
 
+/* The one list of commands: dispatch and the help's command list. */
+static const rt_cli_command commands[] = {
+    {"enroll", cmd_enroll, usage_enroll,
+     "prove this TPM to the verifier and keep the issued identity"},
+    {"status", cmd_status, usage_status, "show the enrolled identities (state file)"},
+    {"unseal", cmd_unseal, usage_unseal,
+     "print a sealed secret the verifier delivered to this TPM"},
+    {"ping", cmd_ping, usage_ping, "check that the verifier answers over TLS (gRPC Ping)"},
+    {"tpm-info", cmd_tpm_info, usage_tpm_info,
+     "describe the local TPM: vendor, PCR banks, EK and platform\ncertificates in NV (JSON)"},
+};
+
+static const rt_cli_program program = {
+    .name = "rattest-bootstrap",
+    .about = "Proves this machine's TPM identity to a rattest verifier and keeps the\n"
+             "issued identity's key inside the TPM.\n",
+    .commands = commands,
+    .n_commands = sizeof commands / sizeof commands[0],
+    .epilogue = "The TPM is reached through --tcti STR, else $RATTEST_TCTI, else the\n"
+                "tpm2-tss default (/dev/tpmrm0, /dev/tpm0, tpm2-abrmd).\n",
+};
+
 int main(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},
-      {NULL, 0, NULL, 0},
-  };
-  rt_log_set_prog("rattest-bootstrap");
-  int c;
-  while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
-    switch (c) {
-    case 'v':
-      rt_log_set_level(rt_log_get_level() + 1);
-      break;
-    case 'h':
-      usage(stdout);
-      return 0;
-    case 'V':
-      printf("rattest-bootstrap %s\n", RATTEST_VERSION);
-      return 0;
-    default:
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (optind >= argc) {
-    usage(stderr);
-    return 2;
-  }
-  const char *cmd = argv[optind];
-  int sub_argc = argc - optind;
-  char **sub_argv = argv + optind;
-  if (strcmp(cmd, "enroll") == 0)
-    return cmd_enroll(sub_argc, sub_argv);
-  if (strcmp(cmd, "status") == 0)
-    return cmd_status(sub_argc, sub_argv);
-  if (strcmp(cmd, "ping") == 0)
-    return cmd_ping(sub_argc, sub_argv);
-  if (strcmp(cmd, "tpm-info") == 0)
-    return cmd_tpm_info(sub_argc, sub_argv);
-  if (strcmp(cmd, "unseal") == 0)
-    return cmd_unseal(sub_argc, sub_argv);
-  if (strcmp(cmd, "version") == 0) {
-    printf("rattest-bootstrap %s\n", RATTEST_VERSION);
-    return 0;
-  }
-  if (strcmp(cmd, "help") == 0) {
-    if (sub_argc > 1 && strcmp(sub_argv[1], "enroll") == 0)
-      usage_enroll(stdout);
-    else if (sub_argc > 1 && strcmp(sub_argv[1], "status") == 0)
-      usage_status(stdout);
-    else if (sub_argc > 1 && strcmp(sub_argv[1], "ping") == 0)
-      usage_ping(stdout);
-    else if (sub_argc > 1 && strcmp(sub_argv[1], "unseal") == 0)
-      usage_unseal(stdout);
-    else if (sub_argc > 1 && strcmp(sub_argv[1], "tpm-info") == 0)
-      usage_tpm_info(stdout);
-    else
-      usage(stdout);
-    return 0;
-  }
-  fprintf(stderr, "rattest-bootstrap: unknown command \"%s\"\n", cmd);
-  usage(stderr);
-  return 2;
+  rt_log_set_prog(program.name);
+  int status = rt_cli_globals(&program, argc, argv);
+  if (status != RT_CLI_RUN_COMMAND)
+    return status;
+  return rt_cli_dispatch(&program, argc - optind, argv + optind);
 }

@@ -208,6 +208,86 @@ static void files_of(const rt_secret_entry *s, const rt_identity *id,
     snprintf(paths[i], RT_STATE_PATH_MAX, "%s", p[i]);
 }
 
+/* One store in progress: where the files go, what the state will say, and
+ * what it said before. */
+typedef struct {
+  char dir[RT_STATE_PATH_MAX];
+  char tag[9]; /* random: this store's file names */
+  char *pem, *chain;
+  size_t pem_len, chain_len;
+  rt_secret_entry s, prev;
+  rt_identity id, prev_id;
+  int have_prev, prev_key;
+  char paths[N_FILES][RT_STATE_PATH_MAX];
+  char old[N_FILES][RT_STATE_PATH_MAX];
+} store_job;
+
+/* Fresh file names: the previous files stay whole until the state no
+ * longer points at them. */
+static rt_code fresh_tag(char tag[9], rt_err *err) {
+  uint8_t rnd[4];
+  if (RAND_bytes(rnd, sizeof rnd) != 1)
+    return rt_err_set(err, RT_E_CRYPTO, "RAND_bytes failed");
+  snprintf(tag, 9, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+  return RT_OK;
+}
+
+/* Everything the state will say, checked before a file is written; and the
+ * entry it replaces. */
+static rt_code plan(const rt_state *st, const char *state_dir, const rt_secret_record *r,
+                    store_job *j, rt_err *err) {
+  rt_code code = secrets_dir(state_dir, j->dir, sizeof j->dir, err);
+  if (code != RT_OK || (code = fresh_tag(j->tag, err)) != RT_OK)
+    return code;
+  time_t not_after = 0;
+  if (r->type == RT_SECRET_TYPE_RSA_KEY &&
+      (code = cert_pems(r, &j->pem, &j->pem_len, &j->chain, &j->chain_len, &not_after, err)) !=
+          RT_OK)
+    return code;
+  if ((code = describe(r, j->dir, j->tag, not_after, &j->s, &j->id, j->paths, err)) != RT_OK ||
+      (code = rt_state_check_secret(&j->s, err)) != RT_OK ||
+      (r->type == RT_SECRET_TYPE_RSA_KEY && (code = rt_state_check_identity(&j->id, err)) != RT_OK))
+    return rt_err_prefix(err, "secret %s: ", r->name);
+  j->have_prev = rt_state_secret_get(st, r->name, &j->prev, NULL) == RT_OK;
+  j->prev_key = j->have_prev && j->prev.type == RT_SECRET_TYPE_RSA_KEY &&
+                rt_state_get(st, r->name, &j->prev_id, NULL) == RT_OK;
+  return RT_OK;
+}
+
+/* The public area and this TPM's private blob, each marshalled alone. */
+static rt_code write_blobs(const rt_secret_record *r, char (*paths)[RT_STATE_PATH_MAX],
+                           rt_err *err) {
+  uint8_t buf[sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE)];
+  size_t off = 0;
+  if (Tss2_MU_TPM2B_PUBLIC_Marshal(r->pub, buf, sizeof buf, &off) != TSS2_RC_SUCCESS)
+    return rt_err_set(err, RT_E_INVALID, "secret %s: the public area does not marshal", r->name);
+  rt_code code = write_blob(paths[F_PUB], buf, off, err);
+  if (code != RT_OK)
+    return code;
+  off = 0;
+  if (Tss2_MU_TPM2B_PRIVATE_Marshal(r->priv, buf, sizeof buf, &off) != TSS2_RC_SUCCESS)
+    code = rt_err_set(err, RT_E_INVALID, "secret %s: the private blob does not marshal", r->name);
+  else
+    code = write_blob(paths[F_PRIV], buf, off, err);
+  OPENSSL_cleanse(buf, sizeof buf);
+  return code;
+}
+
+/* Puts the entry and saves the state; when saving fails, memory goes back
+ * to what is still on disk. */
+static rt_code record(rt_state *st, const rt_secret_record *r, const store_job *j, rt_err *err) {
+  rt_code code =
+      rt_state_secret_put(st, &j->s, r->type == RT_SECRET_TYPE_RSA_KEY ? &j->id : NULL, err);
+  if (code != RT_OK || (code = rt_state_save(st, err)) == RT_OK)
+    return code;
+  rt_err ignored;
+  if (j->have_prev)
+    rt_state_secret_put(st, &j->prev, j->prev_key ? &j->prev_id : NULL, &ignored);
+  else
+    rt_state_secret_remove(st, r->name, &ignored);
+  return code;
+}
+
 rt_code rt_secret_store(rt_state *st, const char *state_dir, const rt_secret_record *r,
                         rt_err *err) {
   if (rt_state_check_name(r->name, err) != RT_OK)
@@ -215,92 +295,32 @@ rt_code rt_secret_store(rt_state *st, const char *state_dir, const rt_secret_rec
   if (r->type == RT_SECRET_TYPE_RSA_KEY && r->via == NULL)
     return rt_err_set(err, RT_E_INVALID, "secret %s: an rsa-key needs the enrolled identity",
                       r->name);
-  char dir[RT_STATE_PATH_MAX];
-  rt_code code = secrets_dir(state_dir, dir, sizeof dir, err);
+  /* Paths and entries make this too large for the stack. */
+  store_job *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  int written = 0;
+  rt_code code = plan(st, state_dir, r, j, err);
   if (code != RT_OK)
-    return code;
-  /* Fresh file names: the previous files stay whole until the state no
-   * longer points at them. */
-  uint8_t rnd[4];
-  char tag[9];
-  if (RAND_bytes(rnd, sizeof rnd) != 1)
-    return rt_err_set(err, RT_E_CRYPTO, "RAND_bytes failed");
-  snprintf(tag, sizeof tag, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
-
-  char *pem = NULL, *chain = NULL;
-  size_t pem_len = 0, chain_len = 0;
-  time_t not_after = 0;
-  rt_secret_entry *s = calloc(1, sizeof *s), *prev = calloc(1, sizeof *prev);
-  rt_identity *id = calloc(1, sizeof *id), *prev_id = calloc(1, sizeof *prev_id);
-  char(*paths)[RT_STATE_PATH_MAX] = calloc(N_FILES, RT_STATE_PATH_MAX);
-  char(*old)[RT_STATE_PATH_MAX] = calloc(N_FILES, RT_STATE_PATH_MAX);
-  int written = 0, have_prev = 0, prev_key = 0;
-  if (s == NULL || prev == NULL || id == NULL || prev_id == NULL || paths == NULL || old == NULL) {
-    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
     goto out;
-  }
-  if (r->type == RT_SECRET_TYPE_RSA_KEY &&
-      (code = cert_pems(r, &pem, &pem_len, &chain, &chain_len, &not_after, err)) != RT_OK)
-    goto out;
-  /* Everything the state will say is checked before a file is written. */
-  if ((code = describe(r, dir, tag, not_after, s, id, paths, err)) != RT_OK ||
-      (code = rt_state_check_secret(s, err)) != RT_OK ||
-      (r->type == RT_SECRET_TYPE_RSA_KEY && (code = rt_state_check_identity(id, err)) != RT_OK)) {
-    rt_err_prefix(err, "secret %s: ", r->name);
-    goto out;
-  }
-  have_prev = rt_state_secret_get(st, r->name, prev, NULL) == RT_OK;
-  prev_key = have_prev && prev->type == RT_SECRET_TYPE_RSA_KEY &&
-             rt_state_get(st, r->name, prev_id, NULL) == RT_OK;
-
-  uint8_t buf[sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE)];
-  size_t off = 0;
   written = 1;
-  if (Tss2_MU_TPM2B_PUBLIC_Marshal(r->pub, buf, sizeof buf, &off) != TSS2_RC_SUCCESS) {
-    code = rt_err_set(err, RT_E_INVALID, "secret %s: the public area does not marshal", r->name);
+  if ((code = write_blobs(r, j->paths, err)) != RT_OK ||
+      (r->type == RT_SECRET_TYPE_RSA_KEY &&
+       (code = write_key_files(r, j->paths, j->pem, j->pem_len, j->chain, j->chain_len, err)) !=
+           RT_OK) ||
+      (code = record(st, r, j, err)) != RT_OK)
     goto out;
-  }
-  if ((code = write_blob(paths[F_PUB], buf, off, err)) != RT_OK)
-    goto out;
-  off = 0;
-  if (Tss2_MU_TPM2B_PRIVATE_Marshal(r->priv, buf, sizeof buf, &off) != TSS2_RC_SUCCESS) {
-    code = rt_err_set(err, RT_E_INVALID, "secret %s: the private blob does not marshal", r->name);
-    goto out;
-  }
-  code = write_blob(paths[F_PRIV], buf, off, err);
-  OPENSSL_cleanse(buf, sizeof buf);
-  if (code != RT_OK || (r->type == RT_SECRET_TYPE_RSA_KEY &&
-                        (code = write_key_files(r, paths, pem, pem_len, chain, chain_len, err))))
-    goto out;
-
-  if ((code = rt_state_secret_put(st, s, r->type == RT_SECRET_TYPE_RSA_KEY ? id : NULL, err)) !=
-      RT_OK)
-    goto out;
-  if ((code = rt_state_save(st, err)) != RT_OK) {
-    /* Memory back to what is still on disk. */
-    rt_err ignored;
-    if (have_prev)
-      rt_state_secret_put(st, prev, prev_key ? prev_id : NULL, &ignored);
-    else
-      rt_state_secret_remove(st, r->name, &ignored);
-    goto out;
-  }
   written = 0; /* in use now */
-  if (have_prev) {
-    files_of(prev, prev_key ? prev_id : NULL, old);
-    remove_files(old, N_FILES);
+  if (j->have_prev) {
+    files_of(&j->prev, j->prev_key ? &j->prev_id : NULL, j->old);
+    remove_files(j->old, N_FILES);
   }
 out:
   if (written)
-    remove_files(paths, N_FILES);
-  free(pem);
-  free(chain);
-  free(s);
-  free(prev);
-  free(id);
-  free(prev_id);
-  free(paths);
-  free(old);
+    remove_files(j->paths, N_FILES);
+  free(j->pem);
+  free(j->chain);
+  free(j);
   return code;
 }
 

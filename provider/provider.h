@@ -12,12 +12,12 @@
 #include <tss2/tss2_esys.h>
 
 #include "rt_err.h"
+#include "rt_state.h"
 #include "rt_tpm.h"
 #include "rt_tss2key.h"
 
 /* Environment variable naming the state directory when openssl.cnf does not. */
 #define RT_STATE_DIR_ENV "RATTEST_STATE_DIR"
-#define RT_STATE_DIR_DEFAULT "/var/lib/rattest"
 
 /* Property query for the software operations we delegate (digests, public
  * keys): anything but ourselves, so a fetch never comes back into this

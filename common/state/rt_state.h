@@ -17,6 +17,9 @@
 
 #include "rt_err.h"
 
+/* Where the bootstrap keeps the state and the provider looks for it when
+ * told nothing else. */
+#define RT_STATE_DIR_DEFAULT "/var/lib/rattest"
 #define RT_STATE_FILE "state.json"
 #define RT_STATE_VERSION 1
 /* Larger files are refused rather than parsed. */

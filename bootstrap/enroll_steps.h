@@ -1,0 +1,71 @@
+/* The steps of one enrollment, which rt_enroll (enroll.c) runs in order:
+ * Begin (enroll_begin.c), Finish (enroll_finish.c), keeping what was issued
+ * (enroll_keep.c), receiving delivered secrets (enroll_secrets.c); and what
+ * they share to talk to the verifier and report (enroll_rpc.c). */
+#ifndef RT_BOOTSTRAP_ENROLL_STEPS_H
+#define RT_BOOTSTRAP_ENROLL_STEPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ak.h"
+#include "ek.h"
+#include "enroll.h"
+#include "idkey.h"
+#include "rattest.pb-c.h"
+#include "rt_grpc.h"
+#include "rt_state.h"
+
+/* Everything one enrollment holds, released in one place (rt_enroll). */
+typedef struct {
+  const rt_enroll_opts *o;
+  rt_tpm *tpm;
+  rt_ek ek;
+  rt_ak ak;
+  rt_idkey key;
+  rt_grpc_client *client;
+  uint8_t *platform_cert;
+  size_t platform_cert_len;
+  Rattest__V1__BeginResponse *challenge;
+  Rattest__V1__FinishResponse *result;
+  rt_state *state;
+} rt_enrollment;
+
+/* Each step returns 0 when done, 1 after reporting why it failed. */
+
+/* Sends the EK certificates and public areas and the AK; keeps the
+ * challenge in e->challenge. */
+int rt_enroll_begin(rt_enrollment *e, uint64_t deadline);
+
+/* Answers the challenge (activation, quote, PCR values, event log, a new
+ * identity key certified by the AK); keeps the verifier's answer in
+ * e->result. */
+int rt_enroll_finish(rt_enrollment *e, uint64_t deadline);
+
+/* Keeps what was issued: persistent key, key file, certificates, state;
+ * previous is the identity of the same name recorded before, or NULL. */
+int rt_enroll_keep(rt_enrollment *e, const rt_identity *previous);
+
+/* Receives the secrets e->result delivered and confirms their receipt. */
+int rt_enroll_secrets(rt_enrollment *e, uint64_t deadline);
+
+/* Milliseconds of CLOCK_MONOTONIC: deadlines. */
+uint64_t rt_enroll_now_ms(void);
+
+/* Calls with exponential backoff until the deadline. retry_all_transient:
+ * retried whenever the verifier was unreachable or busy; else only when it
+ * was unreachable (a single-use token must not be spent twice). */
+grpc_status_code rt_enroll_call(rt_enrollment *e, const char *method, const ProtobufCMessage *req,
+                                const ProtobufCMessageDescriptor *type, uint64_t deadline,
+                                int retry_all_transient, ProtobufCMessage **resp,
+                                rt_rpc_result *res);
+
+/* "rattest-bootstrap enroll: WHAT: MSG" on stderr; returns 1. */
+int rt_enroll_fail(const char *what, const char *msg);
+/* The same for a refused call, with its gRPC status and refusal code. */
+int rt_enroll_fail_rpc(const char *what, grpc_status_code s, const rt_rpc_result *res);
+
+/* A marshalled TPM2B_PUBLIC for a message; out->data is malloc'ed. */
+rt_code rt_enroll_marshal_public(const TPM2B_PUBLIC *pub, ProtobufCBinaryData *out, rt_err *err);
+
+#endif
