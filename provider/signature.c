@@ -35,14 +35,15 @@ typedef struct {
   EVP_MD *mgf1;
 } rt_sigctx;
 
-static void raise_err(rt_sigctx *s, const rt_err *err) {
-  rt_prov_raise(s->ctx, err);
-}
+/* Macros, so that errors show where they were raised. */
+#define raise_err(s, err) rt_prov_raise((s)->ctx, err)
+#define raise_msg(s, code, msg) raise_msg_at(s, code, msg, OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC)
 
-static void raise_msg(rt_sigctx *s, rt_code code, const char *msg) {
+static void raise_msg_at(const rt_sigctx *s, rt_code code, const char *msg, const char *file,
+                         int line, const char *func) {
   rt_err err;
   rt_err_set(&err, code, "%s", msg);
-  raise_err(s, &err);
+  rt_prov_raise_at(s->ctx, &err, file, line, func);
 }
 
 static void *sig_newctx(rt_provctx *provctx, int is_rsa) {
