@@ -15,13 +15,18 @@
 #include "rt_srk.h"
 
 rt_key *rt_key_new(rt_provctx *ctx) {
-  rt_key *key = calloc(1, sizeof *key);
+  rt_key *key = OPENSSL_zalloc(sizeof *key);
   if (key == NULL)
     return NULL;
   key->magic = RT_KEY_MAGIC;
   key->ctx = ctx;
   key->tr = ESYS_TR_NONE;
   return key;
+}
+
+void rt_key_free_file(rt_tss2key *file) {
+  if (file != NULL)
+    OPENSSL_clear_free(file, sizeof *file);
 }
 
 void rt_key_free(rt_key *key) {
@@ -42,17 +47,15 @@ void rt_key_free(rt_key *key) {
       rt_prov_tpm_release(key->ctx);
     }
   }
-  if (key->file != NULL)
-    OPENSSL_cleanse(key->file, sizeof *key->file);
-  free(key->file);
+  rt_key_free_file(key->file);
   EVP_PKEY_free(key->soft);
   key->magic = 0;
-  free(key);
+  OPENSSL_free(key);
 }
 
 void rt_key_move(rt_key *dst, rt_key *src) {
   EVP_PKEY_free(dst->soft);
-  free(dst->file);
+  rt_key_free_file(dst->file);
   *dst = *src;
   src->type = 0;
   src->tpm_resident = 0;
@@ -271,20 +274,20 @@ rt_code rt_key_auth_fail(const rt_key *key, TSS2_RC rc, const char *command, rt_
 rt_code rt_key_from_file(rt_provctx *ctx, rt_tss2key *file, rt_key **out, rt_err *err) {
   *out = NULL;
   if (file->type != RT_TSS2KEY_LOADABLE) {
-    free(file);
+    rt_key_free_file(file);
     return rt_err_set(err, RT_E_INVALID, "only loadable TSS2 keys are supported");
   }
   /* The one policy we run is a single PolicyPCR (what rattest-bootstrap
    * writes for a PCR-bound delivered key). */
   if (!file->empty_auth || (file->has_policy && !file->has_pcr_policy) || file->has_auth_policy) {
-    free(file);
+    rt_key_free_file(file);
     return rt_err_set(err, RT_E_INVALID,
                       "keys with a password or a policy other than one TPM2_PolicyPCR are not "
                       "supported");
   }
   rt_key *key = rt_key_new(ctx);
   if (key == NULL) {
-    free(file);
+    rt_key_free_file(file);
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
   }
   key->file = file;

@@ -21,7 +21,7 @@ static void read_core_param(const OSSL_CORE_HANDLE *handle, OSSL_FUNC_core_get_p
 }
 
 rt_provctx *rt_provctx_new(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in) {
-  rt_provctx *ctx = calloc(1, sizeof *ctx);
+  rt_provctx *ctx = OPENSSL_zalloc(sizeof *ctx);
   if (ctx == NULL)
     return NULL;
   ctx->handle = handle;
@@ -51,18 +51,18 @@ rt_provctx *rt_provctx_new(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *
   ctx->libctx = OSSL_LIB_CTX_new_child(handle, in);
   if (getrandom(ctx->tag, sizeof ctx->tag, 0) != (ssize_t)sizeof ctx->tag) {
     OSSL_LIB_CTX_free(ctx->libctx);
-    free(ctx);
+    OPENSSL_free(ctx);
     return NULL;
   }
   if (ctx->libctx == NULL || pthread_mutex_init(&ctx->soft_lock, NULL) != 0) {
     OSSL_LIB_CTX_free(ctx->libctx);
-    free(ctx);
+    OPENSSL_free(ctx);
     return NULL;
   }
   if (!rt_prov_conn_init(ctx)) {
     pthread_mutex_destroy(&ctx->soft_lock);
     OSSL_LIB_CTX_free(ctx->libctx);
-    free(ctx);
+    OPENSSL_free(ctx);
     return NULL;
   }
   return ctx;
@@ -74,7 +74,7 @@ void rt_provctx_free(rt_provctx *ctx) {
   rt_prov_conn_free(ctx);
   pthread_mutex_destroy(&ctx->soft_lock);
   OSSL_LIB_CTX_free(ctx->libctx);
-  free(ctx);
+  OPENSSL_free(ctx);
 }
 
 const char *rt_prov_state_dir(const rt_provctx *ctx) {

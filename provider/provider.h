@@ -124,6 +124,9 @@ typedef struct rt_key {
 
 rt_key *rt_key_new(rt_provctx *ctx);
 void rt_key_free(rt_key *key);
+/* Frees a key file (OPENSSL_zalloc'd), cleared first: it holds the key's
+ * private blob. */
+void rt_key_free_file(rt_tss2key *file);
 /* Moves everything from src into dst (a fresh key), leaving src empty. */
 void rt_key_move(rt_key *dst, rt_key *src);
 /* A key from a TSS2 PRIVATE KEY (takes ownership of file) or a persistent
