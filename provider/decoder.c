@@ -20,10 +20,15 @@
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/pem.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "provider.h"
+
+static OSSL_FUNC_decoder_newctx_fn dec_newctx;
+static OSSL_FUNC_decoder_freectx_fn dec_freectx;
+static OSSL_FUNC_decoder_decode_fn dec_pem_decode, dec_der_decode, dec_loaded_decode_ec,
+    dec_loaded_decode_rsa;
+static OSSL_FUNC_decoder_export_object_fn dec_export_object;
 
 static void *dec_newctx(void *provctx) {
   return provctx;

@@ -9,12 +9,30 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/obj_mac.h>
-#include <openssl/param_build.h>
 #include <openssl/params.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "provider.h"
+
+static OSSL_FUNC_keymgmt_new_fn km_new_ec, km_new_rsa;
+static OSSL_FUNC_keymgmt_free_fn km_free;
+static OSSL_FUNC_keymgmt_load_fn km_load;
+static OSSL_FUNC_keymgmt_has_fn km_has;
+static OSSL_FUNC_keymgmt_match_fn km_match;
+static OSSL_FUNC_keymgmt_get_params_fn km_get_params;
+static OSSL_FUNC_keymgmt_gettable_params_fn km_gettable_ec, km_gettable_rsa;
+static OSSL_FUNC_keymgmt_export_fn km_export;
+static OSSL_FUNC_keymgmt_import_fn km_import;
+static OSSL_FUNC_keymgmt_set_params_fn km_set_params;
+static OSSL_FUNC_keymgmt_settable_params_fn km_settable_ec, km_settable_rsa;
+static OSSL_FUNC_keymgmt_gen_init_fn km_gen_init_ec, km_gen_init_rsa;
+static OSSL_FUNC_keymgmt_gen_set_params_fn km_gen_set_params;
+static OSSL_FUNC_keymgmt_gen_settable_params_fn km_gen_settable_params;
+static OSSL_FUNC_keymgmt_gen_set_template_fn km_gen_set_template;
+static OSSL_FUNC_keymgmt_gen_fn km_gen;
+static OSSL_FUNC_keymgmt_gen_cleanup_fn km_gen_cleanup;
+static OSSL_FUNC_keymgmt_import_types_fn km_types_ec, km_types_rsa;
+static OSSL_FUNC_keymgmt_export_types_fn km_types_ec, km_types_rsa;
+static OSSL_FUNC_keymgmt_query_operation_name_fn km_opname_ec, km_opname_rsa;
 
 static void *km_new_type(void *provctx, int type) {
   rt_key *key = rt_key_new(provctx);

@@ -12,6 +12,13 @@
 
 #include "provider.h"
 
+static OSSL_FUNC_provider_teardown_fn rattest_teardown;
+static OSSL_FUNC_provider_gettable_params_fn rattest_gettable_params;
+static OSSL_FUNC_provider_get_params_fn rattest_get_params;
+static OSSL_FUNC_provider_query_operation_fn rattest_query_operation;
+static OSSL_FUNC_provider_get_capabilities_fn rattest_get_capabilities;
+static OSSL_FUNC_provider_get_reason_strings_fn rattest_get_reason_strings;
+
 static const OSSL_PARAM *rattest_gettable_params(void *provctx) {
   (void)provctx;
   static const OSSL_PARAM params[] = {

@@ -22,6 +22,13 @@
 #include "rt_pcrsel.h"
 #include "rt_state.h"
 
+static OSSL_FUNC_store_open_fn store_open;
+static OSSL_FUNC_store_settable_ctx_params_fn store_settable_ctx_params;
+static OSSL_FUNC_store_set_ctx_params_fn store_set_ctx_params;
+static OSSL_FUNC_store_load_fn store_load;
+static OSSL_FUNC_store_eof_fn store_eof;
+static OSSL_FUNC_store_close_fn store_close;
+
 #define RT_SCHEME "rattest:"
 #define RT_MAX_CERTS 16
 
