@@ -20,10 +20,15 @@
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/pem.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "provider.h"
+
+static OSSL_FUNC_decoder_newctx_fn dec_newctx;
+static OSSL_FUNC_decoder_freectx_fn dec_freectx;
+static OSSL_FUNC_decoder_decode_fn dec_pem_decode, dec_der_decode, dec_loaded_decode_ec,
+    dec_loaded_decode_rsa;
+static OSSL_FUNC_decoder_export_object_fn dec_export_object;
 
 static void *dec_newctx(void *provctx) {
   return provctx;
@@ -36,11 +41,11 @@ static void dec_freectx(void *ctx) {
 /* Reads the whole input (at most RT_TSS2KEY_MAX_FILE + 1 bytes). */
 static unsigned char *read_all(rt_provctx *ctx, OSSL_CORE_BIO *cin, size_t *len) {
   BIO *in = BIO_new_from_core_bio(ctx->libctx, cin);
-  unsigned char *buf = malloc(RT_TSS2KEY_MAX_FILE + 1);
+  unsigned char *buf = OPENSSL_malloc(RT_TSS2KEY_MAX_FILE + 1);
   *len = 0;
   if (in == NULL || buf == NULL) {
     BIO_free(in);
-    free(buf);
+    OPENSSL_free(buf);
     return NULL;
   }
   size_t got;
@@ -71,7 +76,7 @@ static _Thread_local int key_step_failed;
 /* Hands DER on to the key step, prefixed with the per-process tag. */
 static int pass_tagged(rt_provctx *ctx, const unsigned char *der, size_t dlen,
                        OSSL_CALLBACK *data_cb, void *data_cbarg) {
-  unsigned char *tagged = malloc(sizeof ctx->tag + dlen);
+  unsigned char *tagged = OPENSSL_malloc(sizeof ctx->tag + dlen);
   if (tagged == NULL)
     return 0;
   memcpy(tagged, ctx->tag, sizeof ctx->tag);
@@ -82,7 +87,7 @@ static int pass_tagged(rt_provctx *ctx, const unsigned char *der, size_t dlen,
       OSSL_PARAM_END};
   key_step_failed = 0;
   int ok = data_cb(params, data_cbarg);
-  free(tagged);
+  OPENSSL_free(tagged);
   if (!ok && key_step_failed)
     rt_prov_raise(ctx, &key_step_err);
   key_step_failed = 0;
@@ -119,7 +124,7 @@ static int dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CA
     OPENSSL_free(der);
     BIO_free(mem);
   }
-  free(buf);
+  OPENSSL_free(buf);
   return ok;
 }
 
@@ -155,7 +160,7 @@ static int dec_der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CA
   int ok = 1; /* not a TSS2 key: other decoders get their turn */
   if (len <= RT_TSS2KEY_MAX_FILE && is_tss2_der(buf, len))
     ok = pass_tagged(ctx, buf, len, data_cb, data_cbarg);
-  free(buf);
+  OPENSSL_free(buf);
   return ok;
 }
 
@@ -168,24 +173,24 @@ static int dec_loaded_decode(rt_provctx *ctx, int type_wanted, OSSL_CORE_BIO *ci
     return 0;
   if (len <= sizeof ctx->tag || len > RT_TSS2KEY_MAX_FILE ||
       CRYPTO_memcmp(buf, ctx->tag, sizeof ctx->tag) != 0) {
-    free(buf);
+    OPENSSL_free(buf);
     return 1; /* not from our step 1 */
   }
   rt_err err;
-  rt_tss2key *file = calloc(1, sizeof *file);
+  rt_tss2key *file = OPENSSL_zalloc(sizeof *file);
   rt_key *key = NULL;
   rt_code rc = file == NULL
                    ? rt_err_set(&err, RT_E_NOMEM, "out of memory")
                    : rt_tss2key_decode(buf + sizeof ctx->tag, len - sizeof ctx->tag, file, &err);
-  free(buf);
+  OPENSSL_free(buf);
   if (rc == RT_OK) {
     if ((file->pub.publicArea.type == TPM2_ALG_ECC) != (type_wanted == EVP_PKEY_EC)) {
-      free(file);
+      rt_key_free_file(file);
       return 1;
     }
     rc = rt_key_from_file(ctx, file, &key, &err); /* takes file */
   } else {
-    free(file);
+    rt_key_free_file(file);
   }
   if (rc != RT_OK) {
     rt_err_prefix(&err, "TSS2 PRIVATE KEY: ");

@@ -8,6 +8,11 @@
 
 #include "provider.h"
 
+static OSSL_FUNC_encoder_newctx_fn enc_newctx;
+static OSSL_FUNC_encoder_freectx_fn enc_freectx;
+static OSSL_FUNC_encoder_does_selection_fn enc_does_selection;
+static OSSL_FUNC_encoder_encode_fn enc_encode_der, enc_encode_pem;
+
 static void *enc_newctx(void *provctx) {
   return provctx;
 }

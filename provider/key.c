@@ -1,27 +1,30 @@
 /* The key object shared by keymgmt, signature, store, decoder and encoder:
  * its TPM public area, where the private part lives in the TPM, and a
  * software copy of the public key for what needs no TPM. */
-#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
-#include <openssl/param_build.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "provider.h"
 #include "rt_ek_parent.h"
 #include "rt_pcr_session.h"
 #include "rt_srk.h"
+#include "rt_tpm_pub.h"
 
 rt_key *rt_key_new(rt_provctx *ctx) {
-  rt_key *key = calloc(1, sizeof *key);
+  rt_key *key = OPENSSL_zalloc(sizeof *key);
   if (key == NULL)
     return NULL;
   key->magic = RT_KEY_MAGIC;
   key->ctx = ctx;
   key->tr = ESYS_TR_NONE;
   return key;
+}
+
+void rt_key_free_file(rt_tss2key *file) {
+  if (file != NULL)
+    OPENSSL_clear_free(file, sizeof *file);
 }
 
 void rt_key_free(rt_key *key) {
@@ -42,17 +45,15 @@ void rt_key_free(rt_key *key) {
       rt_prov_tpm_release(key->ctx);
     }
   }
-  if (key->file != NULL)
-    OPENSSL_cleanse(key->file, sizeof *key->file);
-  free(key->file);
+  rt_key_free_file(key->file);
   EVP_PKEY_free(key->soft);
   key->magic = 0;
-  free(key);
+  OPENSSL_free(key);
 }
 
 void rt_key_move(rt_key *dst, rt_key *src) {
   EVP_PKEY_free(dst->soft);
-  free(dst->file);
+  rt_key_free_file(dst->file);
   *dst = *src;
   src->type = 0;
   src->tpm_resident = 0;
@@ -113,54 +114,16 @@ int rt_key_max_size(const rt_key *key) {
   return 3 + 2 * (2 + n) + (rt_key_bits(key) > 256 ? 1 : 0);
 }
 
+/* The software copy of the public key, built once (rt_tpm_pub, in the child
+ * library context, away from this provider). */
 static EVP_PKEY *build_soft(rt_key *key, rt_err *err) {
-  if (key->soft != NULL || key->is_soft) {
-    if (key->soft == NULL)
-      rt_err_set(err, RT_E_INVALID, "empty key");
+  if (key->soft != NULL)
     return key->soft;
-  }
-  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-  BIGNUM *n = NULL, *e = NULL;
-  OSSL_PARAM *params = NULL;
-  EVP_PKEY_CTX *pctx = NULL;
-  unsigned char point[1 + 2 * 48];
-  int ok = bld != NULL;
-  if (ok && key->type == EVP_PKEY_RSA) {
-    uint32_t exp = key->pub.parameters.rsaDetail.exponent;
-    n = BN_bin2bn(key->pub.unique.rsa.buffer, key->pub.unique.rsa.size, NULL);
-    e = BN_new();
-    ok = n != NULL && e != NULL && BN_set_word(e, exp == 0 ? 65537 : exp) &&
-         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
-         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e);
-  } else if (ok) {
-    const TPMS_ECC_POINT *q = &key->pub.unique.ecc;
-    size_t fl = (size_t)rt_key_bits(key) / 8;
-    ok = q->x.size == fl && q->y.size == fl;
-    if (ok) {
-      point[0] = 0x04; /* uncompressed */
-      memcpy(point + 1, q->x.buffer, fl);
-      memcpy(point + 1 + fl, q->y.buffer, fl);
-      ok = OSSL_PARAM_BLD_push_utf8_string(
-               bld, OSSL_PKEY_PARAM_GROUP_NAME,
-               rt_key_curve_nid(key) == NID_secp384r1 ? "P-384" : "P-256", 0) &&
-           OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * fl);
-    }
-  }
-  if (ok)
-    ok = (params = OSSL_PARAM_BLD_to_param(bld)) != NULL;
-  if (ok)
-    ok = (pctx = EVP_PKEY_CTX_new_from_name(
-              key->ctx->libctx, key->type == EVP_PKEY_RSA ? "RSA" : "EC", RT_PROPQ_OTHERS)) != NULL;
-  if (ok)
-    ok = EVP_PKEY_fromdata_init(pctx) > 0 &&
-         EVP_PKEY_fromdata(pctx, &key->soft, EVP_PKEY_PUBLIC_KEY, params) > 0;
-  if (!ok)
-    rt_err_set(err, RT_E_CRYPTO, "cannot build the public key in software");
-  EVP_PKEY_CTX_free(pctx);
-  OSSL_PARAM_free(params);
-  OSSL_PARAM_BLD_free(bld);
-  BN_free(n);
-  BN_free(e);
+  if (key->is_soft)
+    rt_err_set(err, RT_E_INVALID, "empty key");
+  else if (rt_tpm_pub_to_evp_ex(&key->pub, key->ctx->libctx, RT_PROPQ_OTHERS, &key->soft, err) !=
+           RT_OK)
+    rt_err_prefix(err, "the public key in software: ");
   return key->soft;
 }
 
@@ -271,20 +234,20 @@ rt_code rt_key_auth_fail(const rt_key *key, TSS2_RC rc, const char *command, rt_
 rt_code rt_key_from_file(rt_provctx *ctx, rt_tss2key *file, rt_key **out, rt_err *err) {
   *out = NULL;
   if (file->type != RT_TSS2KEY_LOADABLE) {
-    free(file);
+    rt_key_free_file(file);
     return rt_err_set(err, RT_E_INVALID, "only loadable TSS2 keys are supported");
   }
   /* The one policy we run is a single PolicyPCR (what rattest-bootstrap
    * writes for a PCR-bound delivered key). */
   if (!file->empty_auth || (file->has_policy && !file->has_pcr_policy) || file->has_auth_policy) {
-    free(file);
+    rt_key_free_file(file);
     return rt_err_set(err, RT_E_INVALID,
                       "keys with a password or a policy other than one TPM2_PolicyPCR are not "
                       "supported");
   }
   rt_key *key = rt_key_new(ctx);
   if (key == NULL) {
-    free(file);
+    rt_key_free_file(file);
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
   }
   key->file = file;

@@ -9,12 +9,30 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/obj_mac.h>
-#include <openssl/param_build.h>
 #include <openssl/params.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "provider.h"
+
+static OSSL_FUNC_keymgmt_new_fn km_new_ec, km_new_rsa;
+static OSSL_FUNC_keymgmt_free_fn km_free;
+static OSSL_FUNC_keymgmt_load_fn km_load;
+static OSSL_FUNC_keymgmt_has_fn km_has;
+static OSSL_FUNC_keymgmt_match_fn km_match;
+static OSSL_FUNC_keymgmt_get_params_fn km_get_params;
+static OSSL_FUNC_keymgmt_gettable_params_fn km_gettable_ec, km_gettable_rsa;
+static OSSL_FUNC_keymgmt_export_fn km_export;
+static OSSL_FUNC_keymgmt_import_fn km_import;
+static OSSL_FUNC_keymgmt_set_params_fn km_set_params;
+static OSSL_FUNC_keymgmt_settable_params_fn km_settable_ec, km_settable_rsa;
+static OSSL_FUNC_keymgmt_gen_init_fn km_gen_init_ec, km_gen_init_rsa;
+static OSSL_FUNC_keymgmt_gen_set_params_fn km_gen_set_params;
+static OSSL_FUNC_keymgmt_gen_settable_params_fn km_gen_settable_params;
+static OSSL_FUNC_keymgmt_gen_set_template_fn km_gen_set_template;
+static OSSL_FUNC_keymgmt_gen_fn km_gen;
+static OSSL_FUNC_keymgmt_gen_cleanup_fn km_gen_cleanup;
+static OSSL_FUNC_keymgmt_import_types_fn km_types_ec, km_types_rsa;
+static OSSL_FUNC_keymgmt_export_types_fn km_types_ec, km_types_rsa;
+static OSSL_FUNC_keymgmt_query_operation_name_fn km_opname_ec, km_opname_rsa;
 
 static void *km_new_type(void *provctx, int type) {
   rt_key *key = rt_key_new(provctx);
@@ -86,45 +104,10 @@ static int km_match(const void *a, const void *b, int selection) {
   return EVP_PKEY_parameters_eq(p1, p2) == 1;
 }
 
-/* OpenSSL's short names: libssl maps the group name with OBJ_txt2nid,
- * which knows "prime256v1" but not "P-256". */
-static const char *group_name(const rt_key *key) {
-  return rt_key_curve_nid(key) == NID_secp384r1 ? "secp384r1" : "prime256v1";
-}
-
-/* The uncompressed point 04 || x || y; returns its length. */
-static size_t ec_point(const rt_key *key, unsigned char *out) {
-  const TPMS_ECC_POINT *q = &key->pub.unique.ecc;
-  out[0] = 0x04;
-  memcpy(out + 1, q->x.buffer, q->x.size);
-  memcpy(out + 1 + q->x.size, q->y.buffer, q->y.size);
-  return 1 + (size_t)q->x.size + q->y.size;
-}
-
-static int set_bn(OSSL_PARAM *p, const unsigned char *buf, size_t len) {
-  BIGNUM *bn = BN_bin2bn(buf, (int)len, NULL);
-  int ok = bn != NULL && OSSL_PARAM_set_BN(p, bn);
-  BN_free(bn);
-  return ok;
-}
-
-static int set_exponent(OSSL_PARAM *p, const rt_key *key) {
-  uint32_t e = key->pub.parameters.rsaDetail.exponent;
-  unsigned char be[4] = {0, 1, 0, 1};
-  if (e != 0) {
-    be[0] = (unsigned char)(e >> 24);
-    be[1] = (unsigned char)(e >> 16);
-    be[2] = (unsigned char)(e >> 8);
-    be[3] = (unsigned char)e;
-  }
-  return set_bn(p, be, 4);
-}
-
-static int km_get_params(void *keydata, OSSL_PARAM params[]) {
-  rt_key *key = keydata;
+/* What the TPM key answers itself: sizes and the digest it signs with by
+ * default (SHA-384 for P-384, where OpenSSL's EC keys say SHA-256). */
+static int key_info_params(const rt_key *key, OSSL_PARAM params[]) {
   OSSL_PARAM *p;
-  if (key->is_soft)
-    return key->soft != NULL && EVP_PKEY_get_params(key->soft, params);
   if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_BITS)) != NULL &&
       !OSSL_PARAM_set_int(p, rt_key_bits(key)))
     return 0;
@@ -137,29 +120,23 @@ static int km_get_params(void *keydata, OSSL_PARAM params[]) {
   if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_DEFAULT_DIGEST)) != NULL &&
       !OSSL_PARAM_set_utf8_string(p, rt_key_curve_nid(key) == NID_secp384r1 ? "SHA384" : "SHA256"))
     return 0;
-  if (key->type == EVP_PKEY_EC) {
-    unsigned char point[1 + 2 * 48];
-    size_t plen = ec_point(key, point);
-    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_GROUP_NAME)) != NULL &&
-        !OSSL_PARAM_set_utf8_string(p, group_name(key)))
-      return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT)) != NULL &&
-        !OSSL_PARAM_set_utf8_string(p, "uncompressed"))
-      return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY)) != NULL &&
-        !OSSL_PARAM_set_octet_string(p, point, plen))
-      return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_PUB_KEY)) != NULL &&
-        !OSSL_PARAM_set_octet_string(p, point, plen))
-      return 0;
-  } else {
-    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_RSA_N)) != NULL &&
-        !set_bn(p, key->pub.unique.rsa.buffer, key->pub.unique.rsa.size))
-      return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_RSA_E)) != NULL && !set_exponent(p, key))
-      return 0;
-  }
   return 1;
+}
+
+/* The key material (group, point, modulus, exponent) comes from the
+ * software copy of the public key, the one conversion of the TPM public
+ * area (rt_key_soft); sizes and the default digest from the key itself. */
+static int km_get_params(void *keydata, OSSL_PARAM params[]) {
+  rt_key *key = keydata;
+  if (key->is_soft)
+    return key->soft != NULL && EVP_PKEY_get_params(key->soft, params);
+  rt_err err;
+  EVP_PKEY *soft = rt_key_soft(key, &err);
+  if (soft == NULL) {
+    rt_prov_raise(key->ctx, &err);
+    return 0;
+  }
+  return EVP_PKEY_get_params(soft, params) && key_info_params(key, params);
 }
 
 static const OSSL_PARAM *km_gettable_ec(void *provctx) {
@@ -195,40 +172,17 @@ static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbar
     return key->soft != NULL && EVP_PKEY_export(key->soft, selection, cb, cbarg);
   if (key == NULL || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY))
     return 0; /* the private key stays in the TPM */
-  unsigned char point[1 + 2 * 48];
-  unsigned char ebuf[4] = {0, 1, 0, 1};
-  BIGNUM *n = NULL, *e = NULL;
-  int ok = 0;
-  if (key->type == EVP_PKEY_EC) {
-    size_t plen = ec_point(key, point);
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group_name(key), 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, plen), OSSL_PARAM_END};
-    if (!(selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY))
-      params[1] = OSSL_PARAM_construct_end();
-    return cb(params, cbarg);
+  rt_err err;
+  EVP_PKEY *soft = rt_key_soft(key, &err);
+  if (soft == NULL) {
+    rt_prov_raise(key->ctx, &err);
+    return 0;
   }
-  uint32_t ev = key->pub.parameters.rsaDetail.exponent;
-  if (ev != 0) {
-    ebuf[0] = (unsigned char)(ev >> 24);
-    ebuf[1] = (unsigned char)(ev >> 16);
-    ebuf[2] = (unsigned char)(ev >> 8);
-    ebuf[3] = (unsigned char)ev;
-  }
-  n = BN_bin2bn(key->pub.unique.rsa.buffer, key->pub.unique.rsa.size, NULL);
-  e = BN_bin2bn(ebuf, 4, NULL);
-  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-  OSSL_PARAM *params = NULL;
-  if (n != NULL && e != NULL && bld != NULL &&
-      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
-      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) &&
-      (params = OSSL_PARAM_BLD_to_param(bld)) != NULL)
-    ok = cb(params, cbarg);
-  OSSL_PARAM_free(params);
-  OSSL_PARAM_BLD_free(bld);
-  BN_free(n);
-  BN_free(e);
-  return ok;
+  /* OpenSSL's EC keymgmt exports (and imports) a public key only with its
+   * domain parameters, and the group always went with our point. */
+  if (key->type == EVP_PKEY_EC)
+    selection |= OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS;
+  return EVP_PKEY_export(soft, selection, cb, cbarg);
 }
 
 static int km_import(void *keydata, int selection, const OSSL_PARAM params[]) {
@@ -335,13 +289,11 @@ static int km_gen_set_template(void *genctx, void *templ) {
   if (g->type != EVP_PKEY_EC || t == NULL)
     return 1;
   char group[64];
-  if (t->is_soft) {
-    if (t->soft == NULL || !EVP_PKEY_get_utf8_string_param(t->soft, OSSL_PKEY_PARAM_GROUP_NAME,
-                                                           group, sizeof group, NULL))
-      return 0;
-  } else {
-    snprintf(group, sizeof group, "%s", group_name(t));
-  }
+  rt_err err;
+  EVP_PKEY *soft = rt_key_soft(t, &err);
+  if (soft == NULL ||
+      !EVP_PKEY_get_utf8_string_param(soft, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, NULL))
+    return 0;
   return EVP_PKEY_CTX_set_group_name(g->pctx, group) > 0;
 }
 

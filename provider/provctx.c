@@ -21,7 +21,7 @@ static void read_core_param(const OSSL_CORE_HANDLE *handle, OSSL_FUNC_core_get_p
 }
 
 rt_provctx *rt_provctx_new(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in) {
-  rt_provctx *ctx = calloc(1, sizeof *ctx);
+  rt_provctx *ctx = OPENSSL_zalloc(sizeof *ctx);
   if (ctx == NULL)
     return NULL;
   ctx->handle = handle;
@@ -51,18 +51,18 @@ rt_provctx *rt_provctx_new(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *
   ctx->libctx = OSSL_LIB_CTX_new_child(handle, in);
   if (getrandom(ctx->tag, sizeof ctx->tag, 0) != (ssize_t)sizeof ctx->tag) {
     OSSL_LIB_CTX_free(ctx->libctx);
-    free(ctx);
+    OPENSSL_free(ctx);
     return NULL;
   }
   if (ctx->libctx == NULL || pthread_mutex_init(&ctx->soft_lock, NULL) != 0) {
     OSSL_LIB_CTX_free(ctx->libctx);
-    free(ctx);
+    OPENSSL_free(ctx);
     return NULL;
   }
   if (!rt_prov_conn_init(ctx)) {
     pthread_mutex_destroy(&ctx->soft_lock);
     OSSL_LIB_CTX_free(ctx->libctx);
-    free(ctx);
+    OPENSSL_free(ctx);
     return NULL;
   }
   return ctx;
@@ -74,7 +74,7 @@ void rt_provctx_free(rt_provctx *ctx) {
   rt_prov_conn_free(ctx);
   pthread_mutex_destroy(&ctx->soft_lock);
   OSSL_LIB_CTX_free(ctx->libctx);
-  free(ctx);
+  OPENSSL_free(ctx);
 }
 
 const char *rt_prov_state_dir(const rt_provctx *ctx) {
@@ -86,18 +86,23 @@ const char *rt_prov_state_dir(const rt_provctx *ctx) {
   return RT_STATE_DIR_DEFAULT;
 }
 
-static void raise_msg(const rt_provctx *ctx, int reason, const char *fmt, ...) {
-  if (ctx == NULL || ctx->core_new_error == NULL || ctx->core_vset_error == NULL)
-    return;
+/* core_vset_error takes a va_list: the message goes through "%s". */
+static void vset_error(const rt_provctx *ctx, uint32_t reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void vset_error(const rt_provctx *ctx, uint32_t reason, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  ctx->core_new_error(ctx->handle);
-  if (ctx->core_set_error_debug != NULL)
-    ctx->core_set_error_debug(ctx->handle, "rattest", 0, "rattest");
   ctx->core_vset_error(ctx->handle, reason, fmt, ap);
   va_end(ap);
 }
 
-void rt_prov_raise(const rt_provctx *ctx, const rt_err *err) {
-  raise_msg(ctx, 1 + (int)err->code, "%s", err->msg);
+void rt_prov_raise_at(const rt_provctx *ctx, const rt_err *err, const char *file, int line,
+                      const char *func) {
+  if (ctx == NULL || ctx->core_new_error == NULL || ctx->core_vset_error == NULL)
+    return;
+  ctx->core_new_error(ctx->handle);
+  if (ctx->core_set_error_debug != NULL)
+    ctx->core_set_error_debug(ctx->handle, file, line, func);
+  vset_error(ctx, (uint32_t)RT_PROV_REASON(err->code), "%s", err->msg);
 }

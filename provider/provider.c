@@ -12,6 +12,13 @@
 
 #include "provider.h"
 
+static OSSL_FUNC_provider_teardown_fn rattest_teardown;
+static OSSL_FUNC_provider_gettable_params_fn rattest_gettable_params;
+static OSSL_FUNC_provider_get_params_fn rattest_get_params;
+static OSSL_FUNC_provider_query_operation_fn rattest_query_operation;
+static OSSL_FUNC_provider_get_capabilities_fn rattest_get_capabilities;
+static OSSL_FUNC_provider_get_reason_strings_fn rattest_get_reason_strings;
+
 static const OSSL_PARAM *rattest_gettable_params(void *provctx) {
   (void)provctx;
   static const OSSL_PARAM params[] = {
@@ -138,6 +145,24 @@ static int rattest_get_capabilities(void *provctx, const char *capability, OSSL_
   return 1;
 }
 
+/* What OpenSSL prints for the reasons rt_prov_raise raises: each rt_code's
+ * name, rt_err.h's codes being RT_E_INVALID to RT_E_INTERNAL. The core
+ * keeps the pointers, so the table is filled once and never changes. */
+static OSSL_ITEM reason_strings[RT_E_INTERNAL - RT_E_INVALID + 2]; /* + the {0, NULL} end */
+static pthread_once_t reason_strings_once = PTHREAD_ONCE_INIT;
+
+static void fill_reason_strings(void) {
+  for (rt_code c = RT_E_INVALID; c <= RT_E_INTERNAL; c++)
+    reason_strings[c - RT_E_INVALID] =
+        (OSSL_ITEM){(unsigned)RT_PROV_REASON(c), (void *)rt_code_name(c)};
+}
+
+static const OSSL_ITEM *rattest_get_reason_strings(void *provctx) {
+  (void)provctx;
+  pthread_once(&reason_strings_once, fill_reason_strings);
+  return reason_strings;
+}
+
 static void rattest_teardown(void *provctx) {
   rt_provctx_free(provctx);
 }
@@ -148,6 +173,7 @@ static const OSSL_DISPATCH rattest_dispatch[] = {
     {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))rattest_get_params},
     {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))rattest_query_operation},
     {OSSL_FUNC_PROVIDER_GET_CAPABILITIES, (void (*)(void))rattest_get_capabilities},
+    {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, (void (*)(void))rattest_get_reason_strings},
     {0, NULL}};
 
 /* The only symbol the module exports (everything else is hidden). */

@@ -6,6 +6,7 @@
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/evp.h>
+#include <openssl/macros.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
@@ -79,8 +80,18 @@ void rt_prov_tpm_release(rt_provctx *ctx);
  * /var/lib/rattest. */
 const char *rt_prov_state_dir(const rt_provctx *ctx);
 
-/* Reports err on OpenSSL's error stack (ERR_LIB_PROV, reason 1 + code). */
-void rt_prov_raise(const rt_provctx *ctx, const rt_err *err);
+/* The reason code an rt_code is raised with, named by the provider's reason
+ * strings (provider.c). Reason 0 is where OpenSSL's string table keeps the
+ * library's own name. */
+#define RT_PROV_REASON(code) (1 + (int)(code))
+
+/* Reports err on OpenSSL's error stack through the core's error functions:
+ * under the library number the core gave this provider, which OpenSSL
+ * prints as the provider's name ("rattest"), with reason
+ * RT_PROV_REASON(err->code), at the caller's file, line and function. */
+#define rt_prov_raise(ctx, err) rt_prov_raise_at(ctx, err, OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC)
+void rt_prov_raise_at(const rt_provctx *ctx, const rt_err *err, const char *file, int line,
+                      const char *func);
 
 /* The key object. A key with `tpm_resident` set signs in the TPM: a
  * persistent handle used in place, or a key file loaded once under its
@@ -113,6 +124,9 @@ typedef struct rt_key {
 
 rt_key *rt_key_new(rt_provctx *ctx);
 void rt_key_free(rt_key *key);
+/* Frees a key file (OPENSSL_zalloc'd), cleared first: it holds the key's
+ * private blob. */
+void rt_key_free_file(rt_tss2key *file);
 /* Moves everything from src into dst (a fresh key), leaving src empty. */
 void rt_key_move(rt_key *dst, rt_key *src);
 /* A key from a TSS2 PRIVATE KEY (takes ownership of file) or a persistent

@@ -13,8 +13,6 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
-#include <openssl/ecdsa.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/params.h>
@@ -23,6 +21,27 @@
 #include <string.h>
 
 #include "provider.h"
+#include "rt_kdf.h"
+#include "rt_tpm_pub.h"
+
+static OSSL_FUNC_signature_newctx_fn sig_newctx_ecdsa, sig_newctx_rsa;
+static OSSL_FUNC_signature_freectx_fn sig_freectx;
+static OSSL_FUNC_signature_dupctx_fn sig_dupctx;
+static OSSL_FUNC_signature_sign_init_fn sig_init;
+static OSSL_FUNC_signature_verify_init_fn sig_init;
+static OSSL_FUNC_signature_sign_fn sig_sign;
+static OSSL_FUNC_signature_verify_fn sig_verify;
+static OSSL_FUNC_signature_digest_sign_init_fn sig_digest_init;
+static OSSL_FUNC_signature_digest_verify_init_fn sig_digest_init;
+static OSSL_FUNC_signature_digest_sign_update_fn sig_digest_update;
+static OSSL_FUNC_signature_digest_verify_update_fn sig_digest_update;
+static OSSL_FUNC_signature_digest_sign_final_fn sig_digest_sign_final;
+static OSSL_FUNC_signature_digest_verify_final_fn sig_digest_verify_final;
+static OSSL_FUNC_signature_get_ctx_params_fn sig_get_ctx_params;
+static OSSL_FUNC_signature_gettable_ctx_params_fn sig_gettable_ctx_params;
+static OSSL_FUNC_signature_set_ctx_params_fn sig_set_ctx_params;
+static OSSL_FUNC_signature_settable_ctx_params_fn sig_settable_ctx_params,
+    sig_settable_ctx_params_ec;
 
 typedef struct {
   rt_provctx *ctx;
@@ -35,14 +54,15 @@ typedef struct {
   EVP_MD *mgf1;
 } rt_sigctx;
 
-static void raise_err(rt_sigctx *s, const rt_err *err) {
-  rt_prov_raise(s->ctx, err);
-}
+/* Macros, so that errors show where they were raised. */
+#define raise_err(s, err) rt_prov_raise((s)->ctx, err)
+#define raise_msg(s, code, msg) raise_msg_at(s, code, msg, OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC)
 
-static void raise_msg(rt_sigctx *s, rt_code code, const char *msg) {
+static void raise_msg_at(const rt_sigctx *s, rt_code code, const char *msg, const char *file,
+                         int line, const char *func) {
   rt_err err;
   rt_err_set(&err, code, "%s", msg);
-  raise_err(s, &err);
+  rt_prov_raise_at(s->ctx, &err, file, line, func);
 }
 
 static void *sig_newctx(rt_provctx *provctx, int is_rsa) {
@@ -95,14 +115,13 @@ static void *sig_dupctx(void *vs) {
   return d;
 }
 
-/* The TPM's name for a digest we support, TPM2_ALG_ERROR otherwise. */
+/* The TPM's name for a digest we sign with (SHA-256, SHA-384, SHA-512),
+ * TPM2_ALG_ERROR otherwise. */
 static TPM2_ALG_ID tpm_hash(const EVP_MD *md) {
-  if (EVP_MD_is_a(md, "SHA256"))
-    return TPM2_ALG_SHA256;
-  if (EVP_MD_is_a(md, "SHA384"))
-    return TPM2_ALG_SHA384;
-  if (EVP_MD_is_a(md, "SHA512"))
-    return TPM2_ALG_SHA512;
+  static const TPM2_ALG_ID supported[] = {TPM2_ALG_SHA256, TPM2_ALG_SHA384, TPM2_ALG_SHA512};
+  for (size_t i = 0; i < sizeof supported / sizeof supported[0]; i++)
+    if (EVP_MD_is_a(md, rt_tpm_hash_name(supported[i])))
+      return supported[i];
   return TPM2_ALG_ERROR;
 }
 
@@ -119,8 +138,6 @@ static int set_md(rt_sigctx *s, EVP_MD **slot, const char *name) {
   *slot = md;
   return 1;
 }
-
-static int sig_set_ctx_params(void *vs, const OSSL_PARAM params[]);
 
 static int sig_init(void *vs, void *provkey, const OSSL_PARAM params[]) {
   rt_sigctx *s = vs;
@@ -152,128 +169,184 @@ static int pss_salt(const rt_sigctx *s, size_t hlen) {
   }
 }
 
-/* The signature over a digest, made in the TPM. */
-static int tpm_sign(rt_sigctx *s, unsigned char *sig, size_t *siglen, size_t sigsize,
-                    const unsigned char *dgst, size_t dlen) {
-  rt_err err;
-  const EVP_MD *md = s->md;
-  EVP_MD *fetched = NULL;
-  if (md == NULL) {
-    /* Sign of a precomputed digest without a digest set: infer it. */
+/* One signature in the TPM: the digest, its algorithm, and for RSA-PSS the
+ * EMSA-PSS block the TPM's raw RSA operation turns into the signature. */
+typedef struct {
+  const unsigned char *dgst;
+  size_t dlen;
+  TPM2_ALG_ID halg;
+  int pss;
+  unsigned char em[512];
+  size_t emlen; /* the modulus size: PSS block and RSA signature length */
+} sign_job;
+
+/* The TPM's answer: a TPM2_Sign signature, or for PSS the raw RSA result. */
+typedef struct {
+  TPMT_SIGNATURE *sig;
+  TPM2B_PUBLIC_KEY_RSA *raw;
+} sign_answer;
+
+/* The digest algorithm of a signature over dlen bytes: the one set, else
+ * (EVP_PKEY_sign of a precomputed digest without one) inferred from dlen.
+ * Returns 0, with the error raised, when dlen does not fit it. */
+static int sign_md(rt_sigctx *s, size_t dlen, EVP_MD **fetched, const EVP_MD **md) {
+  *fetched = NULL;
+  *md = s->md;
+  if (*md == NULL) {
     const char *name = dlen == 48 ? "SHA384" : dlen == 64 ? "SHA512" : "SHA256";
-    md = fetched = EVP_MD_fetch(s->ctx->libctx, name, RT_PROPQ_OTHERS);
+    *md = *fetched = EVP_MD_fetch(s->ctx->libctx, name, RT_PROPQ_OTHERS);
   }
-  if (md == NULL || (size_t)EVP_MD_get_size(md) != dlen) {
-    EVP_MD_free(fetched);
+  if (*md == NULL || (size_t)EVP_MD_get_size(*md) != dlen) {
     raise_msg(s, RT_E_INVALID, "digest length does not fit the digest algorithm");
     return 0;
   }
-  TPM2_ALG_ID halg = tpm_hash(md);
-  int use_decrypt = s->is_rsa && s->pad == RSA_PKCS1_PSS_PADDING &&
-                    (s->key->pub.objectAttributes & TPMA_OBJECT_DECRYPT) &&
-                    s->key->pub.parameters.rsaDetail.scheme.scheme == TPM2_ALG_NULL;
-  unsigned char em[512];
-  size_t emlen = (size_t)rt_key_bits(s->key) / 8;
-  if (s->is_rsa && s->pad == RSA_PKCS1_PSS_PADDING) {
-    EVP_PKEY *soft = rt_key_soft(s->key, &err);
-    const RSA *rsa = soft != NULL ? EVP_PKEY_get0_RSA(soft) : NULL;
-    int salt = pss_salt(s, dlen);
-    if (rsa == NULL || !use_decrypt) {
-      EVP_MD_free(fetched);
-      raise_msg(s, RT_E_INVALID,
-                rsa == NULL ? "no public key for PSS padding"
-                            : "RSA-PSS needs a key with the decrypt attribute and no scheme");
-      return 0;
-    }
-    if (salt < 0 || !RSA_padding_add_PKCS1_PSS_mgf1((RSA *)rsa, em, dgst, md,
-                                                    s->mgf1 != NULL ? s->mgf1 : md, salt)) {
-      EVP_MD_free(fetched);
-      raise_msg(s, RT_E_CRYPTO, "PSS padding failed (salt too long for the key?)");
-      return 0;
-    }
-  }
-  EVP_MD_free(fetched);
-  if (halg == TPM2_ALG_ERROR) {
-    raise_msg(s, RT_E_INVALID, "unsupported digest");
-    return 0;
-  }
+  return 1;
+}
 
-  rt_tpm *tpm = NULL;
-  ESYS_TR tr;
-  TPMT_SIGNATURE *tsig = NULL;
-  TPM2B_PUBLIC_KEY_RSA *plain = NULL;
-  rt_code rc = rt_prov_tpm_acquire(s->ctx, &tpm, &err);
-  if (rc == RT_OK) {
-    /* The session (PCR-bound keys only) is started, used and flushed under
-     * the one lock: a process sharing the connection never sees it. */
-    ESYS_TR auth = ESYS_TR_NONE;
-    rc = rt_key_tr(s->key, tpm, &tr, &err);
-    if (rc == RT_OK)
-      rc = rt_key_auth(s->key, tpm, &auth, &err);
-    TSS2_RC trc = TSS2_RC_SUCCESS;
-    if (rc == RT_OK && use_decrypt) {
-      TPM2B_PUBLIC_KEY_RSA in = {.size = (UINT16)emlen};
-      memcpy(in.buffer, em, emlen);
-      TPMT_RSA_DECRYPT scheme = {.scheme = TPM2_ALG_NULL};
-      TPM2B_DATA label = {.size = 0};
-      trc = Esys_RSA_Decrypt(tpm->esys, tr, auth, ESYS_TR_NONE, ESYS_TR_NONE, &in, &scheme, &label,
-                             &plain);
-      OPENSSL_cleanse(&in, sizeof in);
-    } else if (rc == RT_OK) {
-      TPM2B_DIGEST digest = {.size = (UINT16)dlen};
-      memcpy(digest.buffer, dgst, dlen);
-      TPMT_SIG_SCHEME scheme = {.scheme = s->is_rsa ? TPM2_ALG_RSASSA : TPM2_ALG_ECDSA};
-      scheme.details.any.hashAlg = halg;
-      TPMT_TK_HASHCHECK ticket = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
-      trc = Esys_Sign(tpm->esys, tr, auth, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme, &ticket,
-                      &tsig);
-    }
-    rt_tpm_flush(tpm, &auth);
-    if (rc == RT_OK && trc != TSS2_RC_SUCCESS)
-      rc =
-          rt_key_auth_fail(s->key, trc, use_decrypt ? "TPM2_RSA_Decrypt (PSS)" : "TPM2_Sign", &err);
-    rt_prov_tpm_release(s->ctx);
-  }
-  OPENSSL_cleanse(em, sizeof em);
-  if (rc != RT_OK) {
-    raise_err(s, &err);
-    Esys_Free(tsig);
-    Esys_Free(plain);
+/* RSA-PSS in the TPM is a raw RSA operation (TPM2_RSA_Decrypt with the null
+ * scheme) on a block padded here, which only a decrypt key without a scheme
+ * does. */
+static int pss_encode(rt_sigctx *s, const EVP_MD *md, sign_job *job) {
+  rt_err err;
+  EVP_PKEY *soft = rt_key_soft(s->key, &err);
+  const RSA *rsa = soft != NULL ? EVP_PKEY_get0_RSA(soft) : NULL;
+  const TPMT_PUBLIC *pub = &s->key->pub;
+  if (rsa == NULL) {
+    raise_msg(s, RT_E_INVALID, "no public key for PSS padding");
     return 0;
   }
-  int ok = 0;
-  if (use_decrypt || s->is_rsa) {
-    const TPM2B_PUBLIC_KEY_RSA *r = use_decrypt ? plain : &tsig->signature.rsassa.sig;
-    /* The TPM may drop leading zero bytes; the signature is modulus-sized. */
-    if (r->size <= emlen && sigsize >= emlen) {
-      memset(sig, 0, emlen - r->size);
-      memcpy(sig + emlen - r->size, r->buffer, r->size);
-      *siglen = emlen;
-      ok = 1;
-    }
-  } else {
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *br = BN_bin2bn(tsig->signature.ecdsa.signatureR.buffer,
-                           tsig->signature.ecdsa.signatureR.size, NULL);
-    BIGNUM *bs = BN_bin2bn(tsig->signature.ecdsa.signatureS.buffer,
-                           tsig->signature.ecdsa.signatureS.size, NULL);
-    if (es != NULL && br != NULL && bs != NULL && ECDSA_SIG_set0(es, br, bs)) {
-      br = bs = NULL;
-      int len = i2d_ECDSA_SIG(es, NULL);
-      if (len > 0 && (size_t)len <= sigsize) {
-        unsigned char *p = sig;
-        *siglen = (size_t)i2d_ECDSA_SIG(es, &p);
-        ok = 1;
-      }
-    }
-    BN_free(br);
-    BN_free(bs);
-    ECDSA_SIG_free(es);
+  if (!(pub->objectAttributes & TPMA_OBJECT_DECRYPT) ||
+      pub->parameters.rsaDetail.scheme.scheme != TPM2_ALG_NULL) {
+    raise_msg(s, RT_E_INVALID, "RSA-PSS needs a key with the decrypt attribute and no scheme");
+    return 0;
   }
-  Esys_Free(tsig);
-  Esys_Free(plain);
-  if (!ok)
+  int salt = pss_salt(s, job->dlen);
+  if (salt < 0 || !RSA_padding_add_PKCS1_PSS_mgf1((RSA *)rsa, job->em, job->dgst, md,
+                                                  s->mgf1 != NULL ? s->mgf1 : md, salt)) {
+    raise_msg(s, RT_E_CRYPTO, "PSS padding failed (salt too long for the key?)");
+    return 0;
+  }
+  return 1;
+}
+
+/* Fills job: the digest's TPM algorithm and for PSS the padded block.
+ * Returns 0 with the error raised. */
+static int sign_prepare(rt_sigctx *s, sign_job *job) {
+  EVP_MD *fetched = NULL;
+  const EVP_MD *md = NULL;
+  int ok = sign_md(s, job->dlen, &fetched, &md);
+  if (ok && (job->halg = tpm_hash(md)) == TPM2_ALG_ERROR) {
+    raise_msg(s, RT_E_INVALID, "unsupported digest");
+    ok = 0;
+  }
+  if (ok && job->pss)
+    ok = pss_encode(s, md, job);
+  EVP_MD_free(fetched);
+  return ok;
+}
+
+static TSS2_RC esys_rsa_raw(rt_tpm *tpm, ESYS_TR key, ESYS_TR auth, const sign_job *job,
+                            TPM2B_PUBLIC_KEY_RSA **out) {
+  TPM2B_PUBLIC_KEY_RSA in = {.size = (UINT16)job->emlen};
+  memcpy(in.buffer, job->em, job->emlen);
+  TPMT_RSA_DECRYPT scheme = {.scheme = TPM2_ALG_NULL};
+  TPM2B_DATA label = {.size = 0};
+  TSS2_RC trc =
+      Esys_RSA_Decrypt(tpm->esys, key, auth, ESYS_TR_NONE, ESYS_TR_NONE, &in, &scheme, &label, out);
+  OPENSSL_cleanse(&in, sizeof in);
+  return trc;
+}
+
+/* TPM2_Sign with a null ticket: the key is unrestricted. */
+static TSS2_RC esys_sign(rt_tpm *tpm, ESYS_TR key, ESYS_TR auth, int is_rsa, const sign_job *job,
+                         TPMT_SIGNATURE **out) {
+  TPM2B_DIGEST digest = {.size = (UINT16)job->dlen};
+  memcpy(digest.buffer, job->dgst, job->dlen);
+  TPMT_SIG_SCHEME scheme = {.scheme = is_rsa ? TPM2_ALG_RSASSA : TPM2_ALG_ECDSA};
+  scheme.details.any.hashAlg = job->halg;
+  TPMT_TK_HASHCHECK ticket = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
+  return Esys_Sign(tpm->esys, key, auth, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme, &ticket,
+                   out);
+}
+
+/* Runs the one signing command under the connection's lock. The session
+ * (PCR-bound keys only) is started, used and flushed under the same lock:
+ * a process sharing the connection never sees it. */
+static rt_code sign_in_tpm(rt_sigctx *s, const sign_job *job, sign_answer *ans, rt_err *err) {
+  rt_tpm *tpm = NULL;
+  rt_code rc = rt_prov_tpm_acquire(s->ctx, &tpm, err);
+  if (rc != RT_OK)
+    return rc;
+  ESYS_TR tr, auth = ESYS_TR_NONE;
+  rc = rt_key_tr(s->key, tpm, &tr, err);
+  if (rc == RT_OK)
+    rc = rt_key_auth(s->key, tpm, &auth, err);
+  TSS2_RC trc = TSS2_RC_SUCCESS;
+  if (rc == RT_OK)
+    trc = job->pss ? esys_rsa_raw(tpm, tr, auth, job, &ans->raw)
+                   : esys_sign(tpm, tr, auth, s->is_rsa, job, &ans->sig);
+  rt_tpm_flush(tpm, &auth);
+  if (rc == RT_OK && trc != TSS2_RC_SUCCESS)
+    rc = rt_key_auth_fail(s->key, trc, job->pss ? "TPM2_RSA_Decrypt (PSS)" : "TPM2_Sign", err);
+  rt_prov_tpm_release(s->ctx);
+  return rc;
+}
+
+/* An RSA signature is modulus-sized; the TPM may drop leading zero bytes. */
+static int rsa_sig_out(const TPM2B_PUBLIC_KEY_RSA *r, size_t emlen, unsigned char *sig,
+                       size_t *siglen, size_t sigsize) {
+  if (r->size > emlen || sigsize < emlen)
+    return 0;
+  memset(sig, 0, emlen - r->size);
+  memcpy(sig + emlen - r->size, r->buffer, r->size);
+  *siglen = emlen;
+  return 1;
+}
+
+/* An ECDSA signature is the DER ECDSA-Sig-Value of the TPM's r and s. */
+static int ecdsa_sig_out(const TPMS_SIGNATURE_ECC *ecc, unsigned char *sig, size_t *siglen,
+                         size_t sigsize) {
+  uint8_t *der = NULL;
+  size_t der_len = 0;
+  rt_err err;
+  if (rt_tpm_sig_ecdsa_der(ecc, &der, &der_len, &err) != RT_OK)
+    return 0;
+  int ok = der_len <= sigsize;
+  if (ok) {
+    memcpy(sig, der, der_len);
+    *siglen = der_len;
+  }
+  OPENSSL_free(der);
+  return ok;
+}
+
+/* The signature over a digest, made in the TPM. */
+static int tpm_sign(rt_sigctx *s, unsigned char *sig, size_t *siglen, size_t sigsize,
+                    const unsigned char *dgst, size_t dlen) {
+  sign_job job = {.dgst = dgst,
+                  .dlen = dlen,
+                  .pss = s->is_rsa && s->pad == RSA_PKCS1_PSS_PADDING,
+                  .emlen = (size_t)rt_key_bits(s->key) / 8};
+  if (!sign_prepare(s, &job)) {
+    OPENSSL_cleanse(job.em, sizeof job.em);
+    return 0;
+  }
+  sign_answer ans = {NULL, NULL};
+  rt_err err;
+  rt_code rc = sign_in_tpm(s, &job, &ans, &err);
+  OPENSSL_cleanse(job.em, sizeof job.em);
+  int ok = 0;
+  if (rc != RT_OK)
+    raise_err(s, &err);
+  else if (job.pss || s->is_rsa)
+    ok = rsa_sig_out(job.pss ? ans.raw : &ans.sig->signature.rsassa.sig, job.emlen, sig, siglen,
+                     sigsize);
+  else
+    ok = ecdsa_sig_out(&ans.sig->signature.ecdsa, sig, siglen, sigsize);
+  if (rc == RT_OK && !ok)
     raise_msg(s, RT_E_INVALID, "signature buffer too small or TPM answer malformed");
+  Esys_Free(ans.sig);
+  Esys_Free(ans.raw);
   return ok;
 }
 

@@ -22,6 +22,13 @@
 #include "rt_pcrsel.h"
 #include "rt_state.h"
 
+static OSSL_FUNC_store_open_fn store_open;
+static OSSL_FUNC_store_settable_ctx_params_fn store_settable_ctx_params;
+static OSSL_FUNC_store_set_ctx_params_fn store_set_ctx_params;
+static OSSL_FUNC_store_load_fn store_load;
+static OSSL_FUNC_store_eof_fn store_eof;
+static OSSL_FUNC_store_close_fn store_close;
+
 #define RT_SCHEME "rattest:"
 #define RT_MAX_CERTS 16
 
@@ -43,7 +50,7 @@ static void *store_open(void *provctx, const char *uri) {
   if (strncmp(uri, RT_SCHEME, strlen(RT_SCHEME)) != 0)
     return NULL;
   const char *rest = uri + strlen(RT_SCHEME);
-  rt_store *s = calloc(1, sizeof *s);
+  rt_store *s = OPENSSL_zalloc(sizeof *s);
   if (s == NULL)
     return NULL;
   s->ctx = ctx;
@@ -54,14 +61,14 @@ static void *store_open(void *provctx, const char *uri) {
     if (rest[7] == '\0' || *end != '\0' || h < 0x81000000ul || h > 0x81fffffful) {
       rt_err_set(&err, RT_E_INVALID, "%s: not a persistent handle (0x81000000-0x81ffffff)", uri);
       rt_prov_raise(ctx, &err);
-      free(s);
+      OPENSSL_free(s);
       return NULL;
     }
     s->handle = (uint32_t)h;
   } else if (rt_state_check_name(rest, &err) != RT_OK) {
     rt_err_prefix(&err, "%s: ", uri);
     rt_prov_raise(ctx, &err);
-    free(s);
+    OPENSSL_free(s);
     return NULL;
   } else {
     snprintf(s->name, sizeof s->name, "%s", rest);
@@ -251,7 +258,7 @@ static int store_close(void *vs) {
   rt_key_free(s->key);
   for (int i = 0; i < s->ncerts; i++)
     OPENSSL_free(s->der[i]);
-  free(s);
+  OPENSSL_free(s);
   return 1;
 }
 

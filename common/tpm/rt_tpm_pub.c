@@ -102,9 +102,17 @@ rt_code rt_tpm_attest_unmarshal(const uint8_t *buf, size_t len, TPMS_ATTEST *out
   return RT_OK;
 }
 
-static rt_code fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **out, rt_err *err) {
+/* Where the keys are built: the library context and property query of
+ * rt_tpm_pub_to_evp_ex. */
+typedef struct {
+  OSSL_LIB_CTX *libctx;
+  const char *propq;
+} ossl_where;
+
+static rt_code fromdata(const ossl_where *at, const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **out,
+                        rt_err *err) {
   OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(at->libctx, type, at->propq);
   int ok = params != NULL && ctx != NULL && EVP_PKEY_fromdata_init(ctx) == 1 &&
            EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) == 1;
   EVP_PKEY_CTX_free(ctx);
@@ -112,7 +120,8 @@ static rt_code fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **out, r
   return ok ? RT_OK : rt_ossl_err(err, "building the public key");
 }
 
-static rt_code rsa_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out, rt_err *err) {
+static rt_code rsa_to_evp(const ossl_where *at, const TPMT_PUBLIC *pub, EVP_PKEY **out,
+                          rt_err *err) {
   const TPMS_RSA_PARMS *p = &pub->parameters.rsaDetail;
   unsigned bits = p->keyBits;
   if (bits != 1024 && bits != 2048 && bits != 3072 && bits != 4096)
@@ -136,14 +145,15 @@ static rt_code rsa_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out, rt_err *err) {
            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) != 1)
     code = rt_ossl_err(err, "RSA key parameters");
   else
-    code = fromdata("RSA", bld, out, err);
+    code = fromdata(at, "RSA", bld, out, err);
   OSSL_PARAM_BLD_free(bld);
   BN_free(n);
   BN_free(e);
   return code;
 }
 
-static rt_code ecc_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out, rt_err *err) {
+static rt_code ecc_to_evp(const ossl_where *at, const TPMT_PUBLIC *pub, EVP_PKEY **out,
+                          rt_err *err) {
   const char *group, *curve;
   size_t field;
   switch (pub->parameters.eccDetail.curveID) {
@@ -179,9 +189,10 @@ static rt_code ecc_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out, rt_err *err) {
   /* fromdata refuses a point off the curve; the public check adds the
    * point at infinity and the order. */
   EVP_PKEY *pkey = NULL;
-  rt_code code = fromdata("EC", bld, &pkey, err);
+  rt_code code = fromdata(at, "EC", bld, &pkey, err);
   OSSL_PARAM_BLD_free(bld);
-  EVP_PKEY_CTX *check = code == RT_OK ? EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL) : NULL;
+  EVP_PKEY_CTX *check =
+      code == RT_OK ? EVP_PKEY_CTX_new_from_pkey(at->libctx, pkey, at->propq) : NULL;
   if (code != RT_OK || check == NULL || EVP_PKEY_public_check(check) != 1) {
     ERR_clear_error();
     EVP_PKEY_CTX_free(check);
@@ -194,14 +205,20 @@ static rt_code ecc_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out, rt_err *err) {
 }
 
 rt_code rt_tpm_pub_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out, rt_err *err) {
+  return rt_tpm_pub_to_evp_ex(pub, NULL, NULL, out, err);
+}
+
+rt_code rt_tpm_pub_to_evp_ex(const TPMT_PUBLIC *pub, OSSL_LIB_CTX *libctx, const char *propq,
+                             EVP_PKEY **out, rt_err *err) {
   if (out == NULL || pub == NULL)
     return rt_err_set(err, RT_E_INVALID, "public key: no input");
   *out = NULL;
+  ossl_where at = {.libctx = libctx, .propq = propq};
   switch (pub->type) {
   case TPM2_ALG_RSA:
-    return rsa_to_evp(pub, out, err);
+    return rsa_to_evp(&at, pub, out, err);
   case TPM2_ALG_ECC:
-    return ecc_to_evp(pub, out, err);
+    return ecc_to_evp(&at, pub, out, err);
   default:
     return rt_err_set(err, RT_E_INVALID,
                       "unsupported TPM key type 0x%04x (only RSA and ECC keys are)",
@@ -263,9 +280,8 @@ TPMI_ALG_HASH rt_tpm_sig_hash(const TPMT_SIGNATURE *sig) {
   }
 }
 
-/* ECDSA r and s as the DER ECDSA-Sig-Value OpenSSL verifies. */
-static rt_code ecdsa_der(const TPMS_SIGNATURE_ECC *ecc, uint8_t **der, size_t *der_len,
-                         rt_err *err) {
+rt_code rt_tpm_sig_ecdsa_der(const TPMS_SIGNATURE_ECC *ecc, uint8_t **der, size_t *der_len,
+                             rt_err *err) {
   ECDSA_SIG *s = ECDSA_SIG_new();
   BIGNUM *r = BN_bin2bn(ecc->signatureR.buffer, ecc->signatureR.size, NULL);
   BIGNUM *sv = BN_bin2bn(ecc->signatureS.buffer, ecc->signatureS.size, NULL);
@@ -333,7 +349,7 @@ rt_code rt_tpm_sig_verify(EVP_PKEY *key, const TPMT_SIGNATURE *sig, const uint8_
     return rt_err_set(err, RT_E_INVALID, "signature: unsupported hash 0x%04x in a %s signature",
                       (unsigned)hash, scheme_name(sig->sigAlg));
   if (sig->sigAlg == TPM2_ALG_ECDSA) {
-    rt_code code = ecdsa_der(&sig->signature.ecdsa, &der, &sig_len, err);
+    rt_code code = rt_tpm_sig_ecdsa_der(&sig->signature.ecdsa, &der, &sig_len, err);
     if (code != RT_OK)
       return code;
     sig_bytes = der;

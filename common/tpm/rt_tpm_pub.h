@@ -23,6 +23,13 @@ rt_code rt_tpm_pub_unmarshal(const uint8_t *buf, size_t len, TPM2B_PUBLIC *out, 
  * be on the curve. Anything else is RT_E_INVALID naming what was refused. */
 rt_code rt_tpm_pub_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out, rt_err *err);
 
+/* rt_tpm_pub_to_evp in libctx with the property query propq for its fetches
+ * (NULL, NULL: the default context, any provider). An OpenSSL provider
+ * builds its keys' software copies so, in its child library context and
+ * away from itself. */
+rt_code rt_tpm_pub_to_evp_ex(const TPMT_PUBLIC *pub, OSSL_LIB_CTX *libctx, const char *propq,
+                             EVP_PKEY **out, rt_err *err);
+
 /* The object's name: nameAlg (2 bytes, big endian) || H_nameAlg(marshalled
  * TPMT_PUBLIC). */
 rt_code rt_tpm_pub_name(const TPMT_PUBLIC *pub, TPM2B_NAME *name, rt_err *err);
@@ -45,6 +52,11 @@ TPMI_ALG_HASH rt_tpm_sig_hash(const TPMT_SIGNATURE *sig);
  * "signature does not verify". */
 rt_code rt_tpm_sig_verify(EVP_PKEY *key, const TPMT_SIGNATURE *sig, const uint8_t *msg,
                           size_t msg_len, rt_err *err);
+
+/* The r and s of a TPM ECDSA signature as the DER ECDSA-Sig-Value OpenSSL
+ * signs and verifies (free *der with OPENSSL_free). */
+rt_code rt_tpm_sig_ecdsa_der(const TPMS_SIGNATURE_ECC *ecc, uint8_t **der, size_t *der_len,
+                             rt_err *err);
 
 /* Parses a marshalled TPMT_SIGNATURE (tpm2_quote -s, Esys signature). */
 rt_code rt_tpm_sig_unmarshal(const uint8_t *buf, size_t len, TPMT_SIGNATURE *out, rt_err *err);

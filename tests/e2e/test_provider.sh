@@ -497,6 +497,10 @@ expect_refused "s_client with the wrong-parent key file" "parent 0x81000009" "$E
   -provider rattest -provider default -key "$work/wrong-parent.der" -cert "$EC/default.cert.pem"
 pkey_fail "unknown identity" "no identity of that name" "$EC" -in rattest:nosuch
 pkey_fail "invalid identity name" "rattest:bad/name" "$EC" -in rattest:bad/name
+# The provider's errors are named: library "rattest", the rt_code as reason
+# (its reason strings), and where they were raised.
+pkey_fail "provider error with reason string" "error:[0-9A-F]+:rattest:[a-z_]+:invalid:provider/store\.c:" \
+  "$EC" -in rattest:bad/name
 pkey_fail "missing state dir" "no identity of that name|state directory" "$work/missing" -in rattest:default
 pkey_fail "not a persistent handle" "not a persistent handle" "$EC" -in rattest:handle:0x40000001
 pkey_fail "absent persistent handle" "persistent key 0x81000123" "$EC" -in rattest:handle:0x81000123

@@ -6,6 +6,7 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/provider.h>
 #include <openssl/rsa.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,6 +362,38 @@ static void test_name(void) {
   CHECK(rt_tpm_pub_name(&p, &name, &e) == RT_E_INVALID, "unknown type marshalled");
 }
 
+/* rt_tpm_pub_to_evp_ex builds in the library context and with the property
+ * query it is given (what the provider's software copies rely on). */
+static void test_to_evp_ex(EVP_PKEY *rsa, EVP_PKEY *p256) {
+  rt_err e = {0};
+  TPMT_PUBLIC pr = rsa_public(rsa), pe = ecc_public(p256, TPM2_ECC_NIST_P256);
+  OSSL_LIB_CTX *with_default = OSSL_LIB_CTX_new(), *base_only = OSSL_LIB_CTX_new();
+  OSSL_PROVIDER *dflt = OSSL_PROVIDER_load(with_default, "default");
+  OSSL_PROVIDER *base = OSSL_PROVIDER_load(base_only, "base");
+  CHECK(dflt != NULL && base != NULL, "fixture: providers");
+  const TPMT_PUBLIC *pubs[] = {&pr, &pe};
+  EVP_PKEY *keys[] = {rsa, p256};
+  for (size_t i = 0; i < 2; i++) {
+    EVP_PKEY *k = NULL;
+    CHECK(rt_tpm_pub_to_evp_ex(pubs[i], with_default, "provider=default", &k, &e) == RT_OK,
+          "key %zu in a library context: %s", i, e.msg);
+    CHECK(k != NULL && EVP_PKEY_eq(k, keys[i]) == 1, "key %zu differs", i);
+    CHECK(k != NULL && strcmp(OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(k)), "default") == 0,
+          "key %zu not in the default provider", i);
+    EVP_PKEY_free(k);
+    k = NULL;
+    CHECK(rt_tpm_pub_to_evp_ex(pubs[i], with_default, "provider=nosuch", &k, &e) != RT_OK &&
+              k == NULL,
+          "key %zu built against its property query", i);
+    CHECK(rt_tpm_pub_to_evp_ex(pubs[i], base_only, NULL, &k, &e) != RT_OK && k == NULL,
+          "key %zu built outside its library context", i);
+  }
+  OSSL_PROVIDER_unload(dflt);
+  OSSL_PROVIDER_unload(base);
+  OSSL_LIB_CTX_free(with_default);
+  OSSL_LIB_CTX_free(base_only);
+}
+
 /* Signs msg with OpenSSL and wraps the result as the TPM would. */
 static TPMT_SIGNATURE sign(EVP_PKEY *k, TPMI_ALG_SIG_SCHEME scheme, TPMI_ALG_HASH hash,
                            int pss_salt, const uint8_t *msg, size_t len) {
@@ -393,6 +426,33 @@ static TPMT_SIGNATURE sign(EVP_PKEY *k, TPMI_ALG_SIG_SCHEME scheme, TPMI_ALG_HAS
     memcpy(s.signature.rsassa.sig.buffer, der, der_len);
   }
   return s;
+}
+
+/* A TPM ECDSA signature as DER verifies as OpenSSL's own signature does,
+ * also with r and s shorter than the field (leading zeros dropped). */
+static void test_ecdsa_der(EVP_PKEY *p256) {
+  rt_err e = {0};
+  uint8_t msg[32] = {1, 2, 3};
+  TPMT_SIGNATURE s = sign(p256, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, 0, msg, sizeof msg);
+  uint8_t *der = NULL;
+  size_t der_len = 0;
+  CHECK(rt_tpm_sig_ecdsa_der(&s.signature.ecdsa, &der, &der_len, &e) == RT_OK, "%s", e.msg);
+  EVP_MD_CTX *m = EVP_MD_CTX_new();
+  CHECK(der != NULL && m != NULL && EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, p256) == 1 &&
+            EVP_DigestVerify(m, der, der_len, msg, sizeof msg) == 1,
+        "DER signature does not verify");
+  EVP_MD_CTX_free(m);
+  OPENSSL_free(der);
+  TPMS_SIGNATURE_ECC small = {.hash = TPM2_ALG_SHA256};
+  small.signatureR.size = small.signatureS.size = 1;
+  small.signatureR.buffer[0] = 0x05;
+  small.signatureS.buffer[0] = 0x80; /* an INTEGER with its sign byte */
+  static const uint8_t want[] = {0x30, 0x07, 0x02, 0x01, 0x05, 0x02, 0x02, 0x00, 0x80};
+  der = NULL;
+  CHECK(rt_tpm_sig_ecdsa_der(&small, &der, &der_len, &e) == RT_OK, "%s", e.msg);
+  CHECK(der != NULL && der_len == sizeof want && memcmp(der, want, sizeof want) == 0,
+        "short r and s encoded wrongly");
+  OPENSSL_free(der);
 }
 
 static void test_sig(EVP_PKEY *rsa, EVP_PKEY *rsa2, EVP_PKEY *p256, EVP_PKEY *p384) {
@@ -1023,6 +1083,8 @@ int main(void) {
     test_pub_unmarshal(&pr);
     test_pub_unmarshal(&pe);
     test_to_evp(rsa, rsa2, p256, p384, p521);
+    test_to_evp_ex(rsa, p256);
+    test_ecdsa_der(p256);
     test_name();
     test_sig(rsa, rsa2, p256, p384);
     test_attest(p256);
