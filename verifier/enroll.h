@@ -41,7 +41,4 @@ grpc_status_code rt_enroll_confirm(void *verifier, const rt_rpc_call_info *info,
                                    rt_rpc_status *st);
 void rt_enroll_confirm_free(ProtobufCMessage *resp);
 
-/* Identity names: [A-Za-z0-9._-], 1 to 64 characters. */
-int rt_identity_name_valid(const char *name);
-
 #endif

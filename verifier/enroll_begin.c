@@ -15,22 +15,10 @@
 #include "rattest.pb-c.h"
 #include "rt_hex.h"
 #include "rt_makecred.h"
+#include "rt_name.h"
 #include "rt_pcrsel.h"
 #include "rt_templates.h"
 #include "rt_tpm_pub.h"
-
-int rt_identity_name_valid(const char *name) {
-  size_t n = strlen(name);
-  if (n == 0 || n > 64)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = name[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-          c == '_' || c == '-'))
-      return 0;
-  }
-  return 1;
-}
 
 static rt_key_alg wire_alg(Rattest__V1__KeyAlgorithm a) {
   switch (a) {
@@ -79,9 +67,10 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
                               const char **ek_trust, rt_platform_seen *platform,
                               rt_rpc_status *st) {
   rt_err err;
-  if (!rt_identity_name_valid(req->name))
-    return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "NAME_INVALID",
-                   "identity name must be 1-64 characters of [A-Za-z0-9._-]");
+  /* The rule the bootstrap's state file applies: a name it would refuse
+   * must not get a certificate. */
+  if (rt_name_check(req->name, &err) != RT_OK)
+    return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "NAME_INVALID", "%s", err.msg);
   TPM2B_PUBLIC ek, ak;
   if (rt_tpm_pub_unmarshal(req->ek_public.data, req->ek_public.len, &ek, &err) != RT_OK)
     return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EK_MALFORMED", "EK public: %s", err.msg);
