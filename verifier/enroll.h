@@ -7,12 +7,15 @@
 
 #include <stdint.h>
 
+#include "confirm_token.h"
 #include "ek_check.h"
 #include "issuer.h"
 #include "platform_ca.h"
 #include "policy.h"
+#include "replay_guard.h"
 #include "rt_grpc.h"
-#include "token.h"
+#include "session_token.h"
+#include "token_key.h"
 
 typedef struct rt_verifier {
   rt_ek_roots *ek_roots;

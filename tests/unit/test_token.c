@@ -1,6 +1,7 @@
-/* verifier/token: sealed session tokens (layout, every tampering refused
- * with its reason, expiry, key files) and the replay guard (replay, expiry
- * pruning against a model, cap, concurrent marking). */
+/* The verifier's session building blocks: sealed session and confirm
+ * tokens (layout, every tampering refused with its reason, expiry, key
+ * files) and the replay guard (replay, expiry pruning against a model, cap,
+ * concurrent marking). */
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -11,8 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "confirm_token.h"
+#include "replay_guard.h"
 #include "rt_test.h"
-#include "token.h"
+#include "session_token.h"
+#include "token_key.h"
 
 /* A known key, so the test can build tokens by hand from the documented
  * layout and prove the format, not just round trips through our code. */
@@ -346,7 +350,7 @@ static void test_key_files(const char *dir) {
     CHECK(rt_token_key_load(path, &key, &e) == RT_E_INVALID && key == NULL, "bad key %zu", i);
     CHECK_STR_CONTAINS(e.msg, "expected exactly 64 hex digits");
   }
-  /* A long file is cut off by the reader, and still refused. */
+  /* A long file is refused by its size, before it is read. */
   char big[5000];
   memset(big, 'a', sizeof big - 1);
   big[sizeof big - 1] = '\0';
