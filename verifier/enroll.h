@@ -1,7 +1,6 @@
 /* The enrollment methods of rattest.v1.Attestation: Begin, Finish and
- * Confirm, and
- * the verifier state they share (trust anchors, policy, issuing CA, token
- * key, replay guard). */
+ * Confirm (each on the one wrapper of handler.h), and the verifier state
+ * they share (trust anchors, policy, issuing CA, token key, replay guard). */
 #ifndef RT_VERIFIER_ENROLL_H
 #define RT_VERIFIER_ENROLL_H
 
