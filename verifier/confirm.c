@@ -7,19 +7,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "audit.h"
 #include "decision.h"
 #include "enroll.h"
+#include "handler.h"
 #include "rattest.pb-c.h"
 #include "rt_hex.h"
 #include "rt_secret_proof.h"
 #include "rt_tpm_pub.h"
-
-typedef struct {
-  char name[65];
-  char ek_hex[65];
-  char secrets[RT_SECRET_MAX * 66];
-} confirm_audit;
 
 static const rt_secret_conf *find_conf(const rt_policy *policy, const char *name) {
   const rt_policy_secrets *s = rt_policy_secrets_of(policy);
@@ -79,8 +73,53 @@ static grpc_status_code check_proof(const rt_secret_conf *c, const Rattest__V1__
   return GRPC_STATUS_OK;
 }
 
+/* Each delivered secret needs exactly one proof, checked against the
+ * secret the policy still holds under that name and kind. */
+static grpc_status_code check_delivered(const rt_verifier *v,
+                                        const Rattest__V1__ConfirmRequest *req,
+                                        const rt_confirm_state *cs, size_t i, rt_rpc_status *st) {
+  const char *name = cs->delivered[i]->name;
+  size_t count = 0;
+  const Rattest__V1__SecretProof *p = find_proof(req, name, &count);
+  const rt_secret_conf *c = find_conf(v->policy, name);
+  if (count != 1)
+    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "SECRET_PROOF",
+                   "secret %s: %zu proofs (one expected)", name, count);
+  if (c == NULL || c->kind != cs->delivered[i]->kind)
+    return rt_deny(st, GRPC_STATUS_FAILED_PRECONDITION, "SECRET_UNKNOWN",
+                   "secret %s is no longer in the verifier's policy", name);
+  return check_proof(c, p, cs, st);
+}
+
+/* Every proof, recording each confirmed name in the response and the
+ * audit line. */
+static grpc_status_code check_proofs(const rt_verifier *v, const Rattest__V1__ConfirmRequest *req,
+                                     const rt_confirm_state *cs, Rattest__V1__ConfirmResponse *r,
+                                     rt_call_audit *a, rt_rpc_status *st) {
+  if (req->n_proofs != cs->n_delivered)
+    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "SECRET_PROOF",
+                   "%zu proofs for %zu delivered secrets", req->n_proofs, cs->n_delivered);
+  r->confirmed = calloc(cs->n_delivered, sizeof *r->confirmed);
+  if (r->confirmed == NULL)
+    return rt_deny_nomem(st, "the Confirm response");
+  size_t used = 0;
+  for (size_t i = 0; i < cs->n_delivered; i++) {
+    grpc_status_code s = check_delivered(v, req, cs, i, st);
+    if (s != GRPC_STATUS_OK)
+      return s;
+    const char *name = cs->delivered[i]->name;
+    if ((r->confirmed[r->n_confirmed] = strdup(name)) == NULL)
+      return rt_deny_nomem(st, "the Confirm response");
+    r->n_confirmed++;
+    int n = snprintf(a->secrets + used, sizeof a->secrets - used, "%s%s", i > 0 ? "," : "", name);
+    if (n > 0 && (size_t)n < sizeof a->secrets - used)
+      used += (size_t)n;
+  }
+  return GRPC_STATUS_OK;
+}
+
 static grpc_status_code confirm(rt_verifier *v, const Rattest__V1__ConfirmRequest *req,
-                                Rattest__V1__ConfirmResponse *r, confirm_audit *a,
+                                Rattest__V1__ConfirmResponse *r, rt_call_audit *a,
                                 rt_rpc_status *st) {
   rt_err err;
   rt_token_reason why = RT_TOKEN_OK;
@@ -88,86 +127,40 @@ static grpc_status_code confirm(rt_verifier *v, const Rattest__V1__ConfirmReques
   rt_confirm_state *cs = NULL;
   if (rt_confirm_open(v->token_key, req->confirm_token.data, req->confirm_token.len, now, &cs, &why,
                       &err) != RT_OK)
-    return rt_deny(
-        st, why == RT_TOKEN_FAILURE ? GRPC_STATUS_INTERNAL : GRPC_STATUS_PERMISSION_DENIED,
-        rt_token_reason_code(why) ? rt_token_reason_code(why) : "TOKEN_INVALID", "%s", err.msg);
+    return rt_deny_token(st, why, err.msg);
   snprintf(a->name, sizeof a->name, "%s", cs->name);
+  a->line.name = a->name;
   rt_hex(cs->ek_cert_sha256.data, 32, a->ek_hex);
-  grpc_status_code s = GRPC_STATUS_OK;
+  a->line.ek_sha256 = a->ek_hex;
+  a->line.secrets = a->secrets;
+  grpc_status_code s;
   /* One Confirm per delivery: a wrong proof cannot be retried. */
   if (rt_replay_check_and_mark(v->guard, cs->token_id.data, (time_t)cs->expires_unix, now, &why,
-                               &err) != RT_OK) {
-    s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED,
-                rt_token_reason_code(why) ? rt_token_reason_code(why) : "TOKEN_REPLAYED", "%s",
-                err.msg);
-    goto out;
-  }
-  if (req->n_proofs != cs->n_delivered) {
-    s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "SECRET_PROOF",
-                "%zu proofs for %zu delivered secrets", req->n_proofs, cs->n_delivered);
-    goto out;
-  }
-  r->confirmed = calloc(cs->n_delivered, sizeof *r->confirmed);
-  if (r->confirmed == NULL) {
-    s = rt_deny(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "INTERNAL", "out of memory");
-    goto out;
-  }
-  size_t used = 0;
-  for (size_t i = 0; i < cs->n_delivered; i++) {
-    const char *name = cs->delivered[i]->name;
-    size_t count = 0;
-    const Rattest__V1__SecretProof *p = find_proof(req, name, &count);
-    const rt_secret_conf *c = find_conf(v->policy, name);
-    if (count != 1) {
-      s = rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "SECRET_PROOF",
-                  "secret %s: %zu proofs (one expected)", name, count);
-      goto out;
-    }
-    if (c == NULL || c->kind != cs->delivered[i]->kind) {
-      s = rt_deny(st, GRPC_STATUS_FAILED_PRECONDITION, "SECRET_UNKNOWN",
-                  "secret %s is no longer in the verifier's policy", name);
-      goto out;
-    }
-    s = check_proof(c, p, cs, st);
-    if (s != GRPC_STATUS_OK)
-      goto out;
-    if ((r->confirmed[r->n_confirmed] = strdup(name)) == NULL) {
-      s = rt_deny(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "INTERNAL", "out of memory");
-      goto out;
-    }
-    r->n_confirmed++;
-    int n = snprintf(a->secrets + used, sizeof a->secrets - used, "%s%s", i > 0 ? "," : "", name);
-    if (n > 0 && (size_t)n < sizeof a->secrets - used)
-      used += (size_t)n;
-  }
-out:
+                               &err) != RT_OK)
+    s = rt_deny_token(st, why, err.msg);
+  else
+    s = check_proofs(v, req, cs, r, a, st);
   rt_confirm_state_free(cs);
   return s;
 }
 
+static grpc_status_code confirm_step(rt_verifier *v, const ProtobufCMessage *req,
+                                     ProtobufCMessage *resp, rt_call_audit *a, rt_rpc_status *st) {
+  return confirm(v, (const Rattest__V1__ConfirmRequest *)req, (Rattest__V1__ConfirmResponse *)resp,
+                 a, st);
+}
+
+static const rt_handler confirm_handler = {
+    .method = "Confirm",
+    .response = &rattest__v1__confirm_response__descriptor,
+    .step = confirm_step,
+    .free_response = rt_enroll_confirm_free,
+};
+
 grpc_status_code rt_enroll_confirm(void *verifier, const rt_rpc_call_info *info,
                                    const ProtobufCMessage *msg, ProtobufCMessage **resp,
                                    rt_rpc_status *st) {
-  const Rattest__V1__ConfirmRequest *req = (const Rattest__V1__ConfirmRequest *)msg;
-  Rattest__V1__ConfirmResponse *r = calloc(1, sizeof *r);
-  if (r == NULL)
-    return rt_deny(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "INTERNAL", "out of memory");
-  rattest__v1__confirm_response__init(r);
-  confirm_audit a;
-  memset(&a, 0, sizeof a);
-  grpc_status_code s = confirm(verifier, req, r, &a, st);
-  rt_audit au = {.method = "Confirm",
-                 .peer = info->peer,
-                 .name = a.name,
-                 .ek_sha256 = a.ek_hex,
-                 .secrets = a.secrets};
-  rt_audit_decision(&au, s, st);
-  if (s != GRPC_STATUS_OK) {
-    rt_enroll_confirm_free(&r->base);
-    return s;
-  }
-  *resp = &r->base;
-  return GRPC_STATUS_OK;
+  return rt_handle(&confirm_handler, verifier, info, msg, resp, st);
 }
 
 void rt_enroll_confirm_free(ProtobufCMessage *msg) {

@@ -1,18 +1,20 @@
 /* The enrollment methods of rattest.v1.Attestation: Begin, Finish and
- * Confirm, and
- * the verifier state they share (trust anchors, policy, issuing CA, token
- * key, replay guard). */
+ * Confirm (each on the one wrapper of handler.h), and the verifier state
+ * they share (trust anchors, policy, issuing CA, token key, replay guard). */
 #ifndef RT_VERIFIER_ENROLL_H
 #define RT_VERIFIER_ENROLL_H
 
 #include <stdint.h>
 
+#include "confirm_token.h"
 #include "ek_check.h"
 #include "issuer.h"
 #include "platform_ca.h"
 #include "policy.h"
+#include "replay_guard.h"
 #include "rt_grpc.h"
-#include "token.h"
+#include "session_token.h"
+#include "token_key.h"
 
 typedef struct rt_verifier {
   rt_ca_set *ek_roots;
@@ -40,8 +42,5 @@ grpc_status_code rt_enroll_confirm(void *verifier, const rt_rpc_call_info *info,
                                    const ProtobufCMessage *req, ProtobufCMessage **resp,
                                    rt_rpc_status *st);
 void rt_enroll_confirm_free(ProtobufCMessage *resp);
-
-/* Identity names: [A-Za-z0-9._-], 1 to 64 characters. */
-int rt_identity_name_valid(const char *name);
 
 #endif

@@ -13,8 +13,8 @@
 #include "policy_json.h"
 #include "rt_eventlog.h"
 #include "rt_file.h"
+#include "rt_name.h" /* secret names follow identity names */
 #include "rt_pcrsel.h"
-#include "rt_state.h" /* rt_state_check_name: secret names follow identity names */
 
 #define MAX_KEY_FILE (64 * 1024)
 
@@ -146,9 +146,8 @@ static rt_code parse_one(const char *path, json_t *v, const TPML_PCR_SELECTION *
   if (!json_is_object(v))
     return rt_err_set(err, RT_E_INVALID, "%s: expected an object", path);
   const char *name = get_string(v, "name"), *type = get_string(v, "type");
-  if (name == NULL || rt_state_check_name(name, err) != RT_OK)
-    return rt_err_set(err, RT_E_INVALID, "%s.name: expected 1-64 characters of [A-Za-z0-9._-]",
-                      path);
+  if (rt_name_check(name, err) != RT_OK)
+    return rt_err_prefix(err, "%s.name: ", path);
   for (size_t i = 0; i < done->n; i++)
     if (strcmp(done->v[i].name, name) == 0)
       return rt_err_set(err, RT_E_INVALID, "%s.name: \"%s\" used twice", path, name);

@@ -84,7 +84,7 @@ static grpc_status_code wrap_one(const rt_secret_conf *c, const TPMT_PUBLIC *ek,
   else if ((d->name = strdup(c->name)) == NULL || copy_bytes(&d->public_, pub_buf, pub_len) ||
            copy_bytes(&d->duplicate, dup_buf, dup_len) ||
            copy_bytes(&d->encrypted_seed, seed_buf, seed_len) || wire_selection(&c->pcrs, d))
-    s = rt_deny(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "INTERNAL", "out of memory");
+    s = rt_deny_nomem(st, "a delivered secret");
   d->kind = c->kind == RT_SECRET_KIND_SEALED ? RATTEST__V1__SECRET_KIND__SECRET_KIND_SEALED
                                              : RATTEST__V1__SECRET_KIND__SECRET_KIND_RSA_KEY;
   if (s == GRPC_STATUS_OK && c->n_certs > 0) {
@@ -95,7 +95,7 @@ static grpc_status_code wrap_one(const rt_secret_conf *c, const TPMT_PUBLIC *ek,
       d->n_certificates++;
     }
     if (d->n_certificates != c->n_certs)
-      s = rt_deny(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "INTERNAL", "out of memory");
+      s = rt_deny_nomem(st, "a delivered secret");
   }
   OPENSSL_cleanse(dup_buf, sizeof dup_buf);
   return s;

@@ -1,10 +1,10 @@
 #include "service.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "decision.h"
 #include "enroll.h"
 #include "rattest.pb-c.h"
 
@@ -14,21 +14,15 @@ static grpc_status_code ping(void *user, const rt_rpc_call_info *info, const Pro
   (void)info;
   const Rattest__V1__PingRequest *req = (const Rattest__V1__PingRequest *)msg;
   size_t len = strlen(req->message);
-  if (len > RT_PING_MAX_MESSAGE) {
-    st->status = GRPC_STATUS_INVALID_ARGUMENT;
-    st->code = "PING_TOO_LONG";
-    snprintf(st->message, sizeof st->message, "ping message is %zu bytes, at most %d allowed", len,
-             RT_PING_MAX_MESSAGE);
-    return st->status;
-  }
+  if (len > RT_PING_MAX_MESSAGE)
+    return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "PING_TOO_LONG",
+                   "ping message is %zu bytes, at most %d allowed", len, RT_PING_MAX_MESSAGE);
   Rattest__V1__PingResponse *r = malloc(sizeof *r);
   char *echo = strdup(req->message);
   if (r == NULL || echo == NULL) {
     free(r);
     free(echo);
-    st->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
-    snprintf(st->message, sizeof st->message, "out of memory");
-    return st->status;
+    return rt_deny_nomem(st, "the Ping response");
   }
   rattest__v1__ping_response__init(r);
   r->message = echo;
@@ -53,10 +47,8 @@ static grpc_status_code not_configured(void *user, const rt_rpc_call_info *info,
   (void)info;
   (void)msg;
   (void)resp;
-  st->status = GRPC_STATUS_UNIMPLEMENTED;
-  st->code = "NOT_CONFIGURED";
-  snprintf(st->message, sizeof st->message, "this verifier is not configured for enrollment");
-  return st->status;
+  return rt_deny(st, GRPC_STATUS_UNIMPLEMENTED, "NOT_CONFIGURED",
+                 "this verifier is not configured for enrollment");
 }
 
 size_t rt_verifier_methods(struct rt_verifier *verifier, rt_rpc_method out[RT_VERIFIER_N_METHODS]) {

@@ -15,8 +15,8 @@
 struct rt_verifier;
 
 /* Fills out with the service's methods and returns their number. With a
- * NULL verifier only Ping works; Begin and Finish answer UNIMPLEMENTED
- * "NOT_CONFIGURED" (transport tests use that). */
+ * NULL verifier only Ping works; Begin, Finish and Confirm answer
+ * UNIMPLEMENTED "NOT_CONFIGURED" (transport tests use that). */
 size_t rt_verifier_methods(struct rt_verifier *verifier, rt_rpc_method out[RT_VERIFIER_N_METHODS]);
 
 #endif

@@ -39,23 +39,7 @@ static const string_field string_fields[] = {
 #define N_STRING_FIELDS (sizeof string_fields / sizeof string_fields[0])
 
 rt_code rt_state_check_name(const char *name, rt_err *err) {
-  size_t n = strlen(name);
-  if (n == 0 || n > RT_STATE_NAME_MAX)
-    return rt_err_set(err, RT_E_INVALID, "identity name must be 1 to %d characters, got %zu",
-                      RT_STATE_NAME_MAX, n);
-  for (size_t i = 0; i < n; i++) {
-    /* Spelled out: isalnum() depends on the locale. */
-    char c = name[i];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-          c == '_' || c == '-'))
-      return rt_err_set(err, RT_E_INVALID,
-                        "identity name \"%.64s\": only A-Z a-z 0-9 . _ - are allowed", name);
-  }
-  /* Names become parts of file names (NAME.key, ...): "." and ".." would
-   * name directories. */
-  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-    return rt_err_set(err, RT_E_INVALID, "identity name \"%s\" is reserved", name);
-  return RT_OK;
+  return rt_name_check(name, err);
 }
 
 static int is_hex(char c) {

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "rt_err.h"
+#include "rt_name.h"
 
 /* Where the bootstrap keeps the state and the provider looks for it when
  * told nothing else. */
@@ -25,7 +26,7 @@
 /* Larger files are refused rather than parsed. */
 #define RT_STATE_MAX_FILE (1024 * 1024)
 
-#define RT_STATE_NAME_MAX 64
+#define RT_STATE_NAME_MAX RT_NAME_MAX
 #define RT_STATE_PATH_MAX 4096
 /* "2025-01-31T23:59:59Z" and the NUL. */
 #define RT_STATE_TIME_LEN 21
@@ -35,7 +36,7 @@
 
 /* One enrolled identity. All strings are NUL-terminated. */
 typedef struct {
-  char name[RT_STATE_NAME_MAX + 1]; /* [A-Za-z0-9._-]{1,64}, not "." or ".." */
+  char name[RT_STATE_NAME_MAX + 1]; /* rt_name_check */
   uint32_t handle;                  /* persistent, owner range 0x81000000-0x817fffff */
   char key_file[RT_STATE_PATH_MAX]; /* absolute paths, stored as given */
   char cert_file[RT_STATE_PATH_MAX];
@@ -108,7 +109,8 @@ rt_code rt_state_save(const rt_state *st, rt_err *err);
 typedef int (*rt_state_visit_fn)(const rt_identity *id, void *ctx);
 rt_code rt_state_foreach(const rt_state *st, rt_state_visit_fn fn, void *ctx, rt_err *err);
 
-/* The checks load and put apply, for command lines to use early. */
+/* The checks load and put apply, for command lines to use early. Names:
+ * rt_name_check, the rule the verifier applies too. */
 rt_code rt_state_check_name(const char *name, rt_err *err);
 rt_code rt_state_check_identity(const rt_identity *id, rt_err *err);
 rt_code rt_state_check_secret(const rt_secret_entry *s, rt_err *err);

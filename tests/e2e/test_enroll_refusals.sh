@@ -58,6 +58,17 @@ expect token-replayed "PERMISSION_DENIED TOKEN_REPLAYED"
 start_verifier --session-ttl 2s
 expect token-expired "PERMISSION_DENIED TOKEN_EXPIRED"
 
+# Identity names: the verifier refuses at Begin every name the bootstrap's
+# state file would refuse (one rule, rt_name_check), so it never issues a
+# certificate for an identity that cannot be stored. "." and ".." are the
+# names of directories.
+long=$(printf 'a%.0s' $(seq 65))
+for name in . .. a/b "" "$long" "a b" ../x; do
+  RATTEST_TAMPER_NAME=$name expect none "INVALID_ARGUMENT NAME_INVALID"
+done
+RATTEST_TAMPER_NAME=${long:1} expect none "OK -"
+RATTEST_TAMPER_NAME=.a..b expect none "OK -"
+
 # TPMs without an EK certificate: refused, unless the policy's ek_allowlist
 # names the EK's key (SHA-256 of its SubjectPublicKeyInfo, computed here by
 # openssl from the EK certificate in NV, not by our code).

@@ -13,7 +13,9 @@
  *   confirm-missing confirm-replayed
  * With $RATTEST_TAMPER_FINISH_AT=HOST:PORT, Finish goes to that (second)
  * verifier instead; with $RATTEST_TAMPER_PLATFORM_CERT=FILE, Begin sends
- * that file as the platform certificate (else none). */
+ * that file as the platform certificate (else none); with
+ * $RATTEST_TAMPER_NAME=NAME (even empty), Begin asks for that identity name
+ * (else "tamper"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,7 +181,8 @@ int main(int argc, char **argv) {
     cptr[nc] = &certs[nc];
     nc++;
   }
-  breq.name = "tamper";
+  const char *name = getenv("RATTEST_TAMPER_NAME");
+  breq.name = (char *)(name != NULL ? name : "tamper");
   breq.ek_certs = cptr;
   breq.n_ek_certs = nc;
   const char *plat_path = getenv("RATTEST_TAMPER_PLATFORM_CERT");

@@ -1,4 +1,5 @@
-/* common/: errors, logging levels, file limits, the CLI parsers, hex. */
+/* common/: errors, logging levels, file limits, the CLI parsers, hex, the
+ * name rule. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "rt_file.h"
 #include "rt_hex.h"
 #include "rt_log.h"
+#include "rt_name.h"
 #include "rt_secret_proof.h"
 #include "rt_test.h"
 
@@ -129,6 +131,24 @@ static void test_hex(void) {
   CHECK(rt_unhex("", out, 0), "empty for 0 bytes");
 }
 
+/* The one name rule (identities, secrets): 1-64 of [A-Za-z0-9._-], never a
+ * path or a directory's name. */
+static void test_name(void) {
+  rt_err e;
+  char longest[RT_NAME_MAX + 2];
+  memset(longest, 'a', sizeof longest);
+  longest[RT_NAME_MAX] = '\0';
+  const char *good[] = {"web-1.prod_X", "a", ".a", "a..b", "...", longest};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    CHECK(rt_name_check(good[i], &e) == RT_OK, "refused \"%s\": %s", good[i], e.msg);
+  longest[RT_NAME_MAX] = 'a';
+  longest[RT_NAME_MAX + 1] = '\0';
+  const char *bad[] = {NULL, "", longest, ".", "..", "a/b", "../x", "a b", "x:y", "caf\xc3\xa9"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECK(rt_name_check(bad[i], &e) == RT_E_INVALID, "accepted \"%s\"", bad[i] ? bad[i] : "NULL");
+  CHECK(rt_name_check("..", &e) == RT_E_INVALID && strstr(e.msg, "reserved") != NULL, "%s", e.msg);
+}
+
 /* Known answers from Python's hmac/hashlib over the documented message. */
 static void test_secret_proof(void) {
   const uint8_t nonce[3] = {1, 2, 3};
@@ -164,6 +184,7 @@ int main(void) {
     return 2;
   test_err();
   test_hex();
+  test_name();
   test_secret_proof();
   test_cli();
   test_file(dir);

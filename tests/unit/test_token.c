@@ -1,6 +1,7 @@
-/* verifier/token: sealed session tokens (layout, every tampering refused
- * with its reason, expiry, key files) and the replay guard (replay, expiry
- * pruning against a model, cap, concurrent marking). */
+/* The verifier's session building blocks: sealed session and confirm
+ * tokens (layout, every tampering refused with its reason, expiry, key
+ * files), the replay guard (replay, expiry pruning against a model, cap,
+ * concurrent marking), and the refusal each reason becomes on the wire. */
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -11,8 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "confirm_token.h"
+#include "decision.h"
+#include "replay_guard.h"
 #include "rt_test.h"
-#include "token.h"
+#include "session_token.h"
+#include "token_key.h"
 
 /* A known key, so the test can build tokens by hand from the documented
  * layout and prove the format, not just round trips through our code. */
@@ -346,7 +351,7 @@ static void test_key_files(const char *dir) {
     CHECK(rt_token_key_load(path, &key, &e) == RT_E_INVALID && key == NULL, "bad key %zu", i);
     CHECK_STR_CONTAINS(e.msg, "expected exactly 64 hex digits");
   }
-  /* A long file is cut off by the reader, and still refused. */
+  /* A long file is refused by its size, before it is read. */
   char big[5000];
   memset(big, 'a', sizeof big - 1);
   big[sizeof big - 1] = '\0';
@@ -602,6 +607,36 @@ static void test_confirm(void) {
   rt_token_key_free(key);
 }
 
+/* Each reason's status and code as docs/protocol.md lists them: every
+ * refused token is PERMISSION_DENIED; only the verifier's own failure (for
+ * instance no memory left in the replay guard) is INTERNAL. */
+static void test_deny(void) {
+  static const struct {
+    rt_token_reason why;
+    grpc_status_code status;
+    const char *code;
+  } want[] = {
+      {RT_TOKEN_TOO_SHORT, GRPC_STATUS_PERMISSION_DENIED, "TOKEN_INVALID"},
+      {RT_TOKEN_TOO_LONG, GRPC_STATUS_PERMISSION_DENIED, "TOKEN_INVALID"},
+      {RT_TOKEN_BAD_VERSION, GRPC_STATUS_PERMISSION_DENIED, "TOKEN_INVALID"},
+      {RT_TOKEN_BAD_TAG, GRPC_STATUS_PERMISSION_DENIED, "TOKEN_INVALID"},
+      {RT_TOKEN_BAD_PLAINTEXT, GRPC_STATUS_PERMISSION_DENIED, "TOKEN_INVALID"},
+      {RT_TOKEN_EXPIRED, GRPC_STATUS_PERMISSION_DENIED, "TOKEN_EXPIRED"},
+      {RT_TOKEN_REPLAYED, GRPC_STATUS_PERMISSION_DENIED, "TOKEN_REPLAYED"},
+      {RT_TOKEN_GUARD_FULL, GRPC_STATUS_PERMISSION_DENIED, "TOKEN_GUARD_FULL"},
+      {RT_TOKEN_FAILURE, GRPC_STATUS_INTERNAL, "INTERNAL"},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    rt_rpc_status st;
+    memset(&st, 0, sizeof st);
+    grpc_status_code s = rt_deny_token(&st, want[i].why, "why");
+    CHECK(s == want[i].status && st.status == want[i].status && st.code != NULL &&
+              strcmp(st.code, want[i].code) == 0 && strcmp(st.message, "why") == 0,
+          "%s: %s %s", rt_token_reason_name(want[i].why), rt_grpc_status_name(s),
+          st.code ? st.code : "(none)");
+  }
+}
+
 int main(void) {
   char dir[] = "/tmp/rt_test_token.XXXXXX";
   if (mkdtemp(dir) == NULL)
@@ -612,6 +647,7 @@ int main(void) {
   test_key_files(dir);
   test_guard();
   test_race();
+  test_deny();
   CHECK(rt_token_reason_code(RT_TOKEN_OK) == NULL, "ok has no code");
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -1,0 +1,32 @@
+#include "handler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "decision.h"
+
+grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_call_info *info,
+                           const ProtobufCMessage *req, ProtobufCMessage **resp,
+                           rt_rpc_status *st) {
+  /* Zeroed: every audit field the step does not reach stays empty. */
+  rt_call_audit a;
+  memset(&a, 0, sizeof a);
+  a.line.method = h->method;
+  a.line.peer = info->peer;
+  grpc_status_code s;
+  ProtobufCMessage *r = calloc(1, h->response->sizeof_message);
+  if (r == NULL) {
+    s = rt_deny_nomem(st, "the response");
+  } else {
+    protobuf_c_message_init(h->response, r);
+    s = h->step(verifier, req, r, &a, st);
+  }
+  rt_audit_decision(&a.line, s, st);
+  if (s != GRPC_STATUS_OK) {
+    if (r != NULL)
+      h->free_response(r);
+    return s;
+  }
+  *resp = r;
+  return GRPC_STATUS_OK;
+}
