@@ -7,49 +7,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_alg.h"
 #include "rt_file.h"
 
 /* ---- algorithms and event types --------------------------------------- */
 
-static const struct {
-  TPM2_ALG_ID alg;
-  const char *name;
-  const char *evp_name;
-  uint16_t size;
-} known_algs[RT_EVENTLOG_MAX_BANKS] = {
-    {TPM2_ALG_SHA1, "sha1", "SHA1", 20},       {TPM2_ALG_SHA256, "sha256", "SHA256", 32},
-    {TPM2_ALG_SHA384, "sha384", "SHA384", 48}, {TPM2_ALG_SHA512, "sha512", "SHA512", 64},
-    {TPM2_ALG_SM3_256, "sm3_256", "SM3", 32},
-};
-
-static int known_alg_index(TPM2_ALG_ID alg) {
-  for (int i = 0; i < RT_EVENTLOG_MAX_BANKS; i++)
-    if (known_algs[i].alg == alg)
-      return i;
-  return -1;
-}
-
+/* Every algorithm of the rt_alg table is one the log may declare and replay
+ * can compute. */
 const char *rt_eventlog_alg_name(TPM2_ALG_ID alg) {
-  int i = known_alg_index(alg);
-  return i < 0 ? NULL : known_algs[i].name;
+  const rt_alg *a = rt_alg_by_id(alg);
+  return a == NULL ? NULL : a->name;
 }
 
 const char *rt_eventlog_alg_evp_name(TPM2_ALG_ID alg) {
-  int i = known_alg_index(alg);
-  return i < 0 ? NULL : known_algs[i].evp_name;
+  const rt_alg *a = rt_alg_by_id(alg);
+  return a == NULL ? NULL : a->evp_name;
 }
 
 TPM2_ALG_ID rt_eventlog_alg_from_name(const char *name) {
-  if (name != NULL)
-    for (int i = 0; i < RT_EVENTLOG_MAX_BANKS; i++)
-      if (strcmp(known_algs[i].name, name) == 0)
-        return known_algs[i].alg;
-  return TPM2_ALG_ERROR;
+  const rt_alg *a = rt_alg_by_name(name);
+  return a == NULL ? TPM2_ALG_ERROR : a->id;
 }
 
 size_t rt_eventlog_alg_digest_size(TPM2_ALG_ID alg) {
-  int i = known_alg_index(alg);
-  return i < 0 ? 0 : known_algs[i].size;
+  const rt_alg *a = rt_alg_by_id(alg);
+  return a == NULL ? 0 : a->size;
 }
 
 const char *rt_eventlog_alg_label(TPM2_ALG_ID alg, char buf[8]) {
@@ -547,6 +529,51 @@ rt_eventlog_alg_issue rt_eventlog_check_algs(const rt_eventlog *log, rt_err *err
   return RT_EVENTLOG_ALG_OK;
 }
 
+/* A bank of alg at its reset values (PCRs 17-22 all ones, PCR 0 the startup
+ * locality), and the digest that extends it. */
+static rt_code start_bank(const rt_eventlog *log, const rt_alg *alg, rt_eventlog_bank *bank,
+                          EVP_MD **md, rt_err *err) {
+  bank->alg = alg->id;
+  bank->size = alg->size;
+  for (int pcr = 17; pcr <= 22; pcr++)
+    memset(bank->pcr[pcr], 0xff, bank->size);
+  if (log->has_startup_locality)
+    bank->pcr[0][bank->size - 1] = log->startup_locality;
+  *md = EVP_MD_fetch(NULL, alg->evp_name, NULL);
+  if (*md == NULL)
+    return rt_err_set(err, RT_E_CRYPTO, "replaying the event log: OpenSSL has no %s digest",
+                      alg->evp_name);
+  return RT_OK;
+}
+
+/* pcr = H(pcr || digest) in every bank, md[b] being bank b's digest. */
+static rt_code extend_event(rt_eventlog_pcrs *out, EVP_MD *const md[], EVP_MD_CTX *ctx,
+                            const rt_eventlog_event *ev, rt_err *err) {
+  for (size_t b = 0; b < out->n_banks; b++) {
+    rt_eventlog_bank *bank = &out->banks[b];
+    const rt_eventlog_digest *d = rt_eventlog_event_digest(ev, bank->alg);
+    if (d == NULL || d->len != bank->size)
+      return rt_err_set(err, RT_E_INTERNAL, "event %" PRIu32 " has no %u-byte digest for bank %s",
+                        ev->index, (unsigned)bank->size, rt_eventlog_alg_name(bank->alg));
+    uint8_t *pcr = bank->pcr[ev->pcr];
+    unsigned int outlen = 0;
+    if (EVP_DigestInit_ex2(ctx, md[b], NULL) != 1 || EVP_DigestUpdate(ctx, pcr, bank->size) != 1 ||
+        EVP_DigestUpdate(ctx, d->bytes, d->len) != 1 ||
+        EVP_DigestFinal_ex(ctx, pcr, &outlen) != 1 || outlen != bank->size)
+      return rt_err_set(err, RT_E_CRYPTO, "replaying event %" PRIu32 ": %s extend failed",
+                        ev->index, rt_eventlog_alg_name(bank->alg));
+    bank->extended |= UINT32_C(1) << ev->pcr;
+  }
+  return RT_OK;
+}
+
+/* Whether replay extends the event: not the Spec ID event, EV_NO_ACTION
+ * events or PCR indexes past 23. */
+static bool extends(const rt_eventlog *log, size_t i) {
+  const rt_eventlog_event *ev = &log->events[i];
+  return !(!log->legacy && i == 0) && ev->type != RT_EV_NO_ACTION && ev->pcr < RT_EVENTLOG_NUM_PCRS;
+}
+
 rt_code rt_eventlog_replay(const rt_eventlog *log, rt_eventlog_pcrs *out, rt_err *err) {
   memset(out, 0, sizeof *out);
   if (rt_eventlog_check_algs(log, err) != RT_EVENTLOG_ALG_OK)
@@ -554,56 +581,15 @@ rt_code rt_eventlog_replay(const rt_eventlog *log, rt_eventlog_pcrs *out, rt_err
   EVP_MD *md[RT_EVENTLOG_MAX_BANKS] = {NULL};
   EVP_MD_CTX *ctx = NULL;
   rt_code rc = RT_OK;
-
-  for (size_t i = 0; i < log->n_algs; i++) {
-    int k = known_alg_index(log->algs[i].alg); /* >= 0: rt_eventlog_check_algs */
-    rt_eventlog_bank *bank = &out->banks[out->n_banks];
-    bank->alg = known_algs[k].alg;
-    bank->size = known_algs[k].size;
-    for (int pcr = 17; pcr <= 22; pcr++)
-      memset(bank->pcr[pcr], 0xff, bank->size);
-    if (log->has_startup_locality)
-      bank->pcr[0][bank->size - 1] = log->startup_locality;
-    md[out->n_banks] = EVP_MD_fetch(NULL, known_algs[k].evp_name, NULL);
-    if (md[out->n_banks] == NULL) {
-      rc = rt_err_set(err, RT_E_CRYPTO, "replaying the event log: OpenSSL has no %s digest",
-                      known_algs[k].evp_name);
-      goto done;
-    }
-    out->n_banks++;
-  }
-  if ((ctx = EVP_MD_CTX_new()) == NULL) {
+  /* Every algorithm is known (rt_eventlog_check_algs) and declared once
+   * (rt_eventlog_parse), so there are at most RT_EVENTLOG_MAX_BANKS. */
+  for (size_t i = 0; i < log->n_algs && rc == RT_OK; i++, out->n_banks++)
+    rc = start_bank(log, rt_alg_by_id(log->algs[i].alg), &out->banks[i], &md[i], err);
+  if (rc == RT_OK && (ctx = EVP_MD_CTX_new()) == NULL)
     rc = rt_err_set(err, RT_E_NOMEM, "replaying the event log: out of memory");
-    goto done;
-  }
-
-  for (size_t i = 0; i < log->n_events; i++) {
-    const rt_eventlog_event *ev = &log->events[i];
-    if ((!log->legacy && i == 0) || ev->type == RT_EV_NO_ACTION || ev->pcr >= RT_EVENTLOG_NUM_PCRS)
-      continue;
-    for (size_t b = 0; b < out->n_banks; b++) {
-      rt_eventlog_bank *bank = &out->banks[b];
-      const rt_eventlog_digest *d = rt_eventlog_event_digest(ev, bank->alg);
-      if (d == NULL || d->len != bank->size) {
-        rc = rt_err_set(err, RT_E_INTERNAL, "event %" PRIu32 " has no %u-byte digest for bank %s",
-                        ev->index, (unsigned)bank->size, rt_eventlog_alg_name(bank->alg));
-        goto done;
-      }
-      uint8_t *pcr = bank->pcr[ev->pcr];
-      unsigned int outlen = 0;
-      if (EVP_DigestInit_ex2(ctx, md[b], NULL) != 1 ||
-          EVP_DigestUpdate(ctx, pcr, bank->size) != 1 ||
-          EVP_DigestUpdate(ctx, d->bytes, d->len) != 1 ||
-          EVP_DigestFinal_ex(ctx, pcr, &outlen) != 1 || outlen != bank->size) {
-        rc = rt_err_set(err, RT_E_CRYPTO, "replaying event %" PRIu32 ": %s extend failed",
-                        ev->index, rt_eventlog_alg_name(bank->alg));
-        goto done;
-      }
-      bank->extended |= UINT32_C(1) << ev->pcr;
-    }
-  }
-
-done:
+  for (size_t i = 0; i < log->n_events && rc == RT_OK; i++)
+    if (extends(log, i))
+      rc = extend_event(out, md, ctx, &log->events[i], err);
   EVP_MD_CTX_free(ctx);
   for (size_t b = 0; b < RT_EVENTLOG_MAX_BANKS; b++)
     EVP_MD_free(md[b]);
