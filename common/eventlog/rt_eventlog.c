@@ -369,14 +369,20 @@ static rt_code check_startup_locality(rt_eventlog *log, const rt_eventlog_event 
   return RT_OK;
 }
 
-rt_code rt_eventlog_parse(const uint8_t *data, size_t len, const rt_eventlog_limits *limits,
-                          rt_eventlog *log, rt_err *err) {
-  memset(log, 0, sizeof *log);
-  size_t max_size = RT_EVENTLOG_DEFAULT_MAX_SIZE, max_events = RT_EVENTLOG_DEFAULT_MAX_EVENTS;
-  if (limits != NULL && limits->max_size != 0)
-    max_size = limits->max_size;
-  if (limits != NULL && limits->max_events != 0)
-    max_events = limits->max_events;
+static size_t max_size_of(const rt_eventlog_limits *limits) {
+  return limits != NULL && limits->max_size != 0 ? limits->max_size : RT_EVENTLOG_DEFAULT_MAX_SIZE;
+}
+
+static size_t max_events_of(const rt_eventlog_limits *limits) {
+  return limits != NULL && limits->max_events != 0 ? limits->max_events
+                                                   : RT_EVENTLOG_DEFAULT_MAX_EVENTS;
+}
+
+/* Sets *end to the end of the log's events. Firmware hands out the log in a
+ * buffer that may have zero padding after the last event: parsing stops
+ * once only zero bytes remain. */
+static rt_code content_end_of(const uint8_t *data, size_t len, size_t max_size, size_t *end,
+                              rt_err *err) {
   if (len == 0)
     return rt_err_set(err, RT_E_INVALID, "event log is empty");
   if (data == NULL)
@@ -384,96 +390,109 @@ rt_code rt_eventlog_parse(const uint8_t *data, size_t len, const rt_eventlog_lim
   if (len > max_size)
     return rt_err_set(err, RT_E_INVALID, "event log is %zu bytes, over the limit of %zu bytes", len,
                       max_size);
-  /* Firmware hands out the log in a buffer that may have zero padding after
-   * the last event: parsing stops once only zero bytes remain. */
-  size_t content_end = len;
-  while (content_end > 0 && data[content_end - 1] == 0)
-    content_end--;
-  if (content_end == 0)
+  *end = len;
+  while (*end > 0 && data[*end - 1] == 0)
+    (*end)--;
+  if (*end == 0)
     return rt_err_set(err, RT_E_INVALID, "event log has only zero bytes");
+  return RT_OK;
+}
 
+static bool is_spec_id(const rt_eventlog_event *ev) {
+  return ev->type == RT_EV_NO_ACTION && ev->data_len >= sizeof spec_id_sig &&
+         memcmp(ev->data, spec_id_sig, sizeof spec_id_sig) == 0;
+}
+
+/* The first event is a TCG_PCR_EVENT in both formats; in a crypto-agile log
+ * it is the Spec ID event, which declares the algorithms. */
+static rt_code parse_first_event(parser *p, cursor *c, rt_err *err) {
+  rt_eventlog *log = p->log;
+  rt_code rc;
+  /* Until the first event is known, assume sha1 only. */
+  log->n_algs = 1;
+  log->algs[0].alg = TPM2_ALG_SHA1;
+  log->algs[0].digest_size = 20;
+  log->legacy = true;
+  if ((rc = grow(p, err)) != RT_OK ||
+      (rc = parse_pcr_event(c, 0, &log->events[0], &log->digest_store[0], err)) != RT_OK)
+    return rc;
+  log->n_events = 1;
+  rt_eventlog_event *first = &log->events[0];
+  if (!is_spec_id(first))
+    return check_startup_locality(log, first, err);
+  log->legacy = false;
+  log->n_algs = 0;
+  if ((rc = parse_spec_id(log, first, err)) != RT_OK)
+    return rc;
+  /* The digest store holds n_algs digests per event from now on; the Spec
+   * ID event keeps its sha1 digest in slot 0 and n_digests 1. */
+  rt_eventlog_digest spec_digest = log->digest_store[0];
+  rt_eventlog_digest *dg = realloc(log->digest_store, p->cap * log->n_algs * sizeof *dg);
+  if (dg == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory for event digests");
+  log->digest_store = dg;
+  log->digest_store[0] = spec_digest;
+  return RT_OK;
+}
+
+/* Every event after the first, up to content_end. */
+static rt_code parse_events(parser *p, cursor *c, size_t content_end, rt_err *err) {
+  rt_eventlog *log = p->log;
+  rt_code rc;
+  while (c->pos < content_end) {
+    uint32_t index = (uint32_t)log->n_events;
+    if (log->n_events >= p->max_events)
+      return ev_fail(err, index, c->pos, "more than %zu events", p->max_events);
+    if ((rc = grow(p, err)) != RT_OK)
+      return rc;
+    rt_eventlog_event *ev = &log->events[log->n_events];
+    rt_eventlog_digest *dg = &log->digest_store[log->n_events * log->n_algs];
+    if (log->legacy)
+      rc = parse_pcr_event(c, index, ev, dg, err);
+    else
+      rc = parse_pcr_event2(c, log, index, ev, dg, err);
+    if (rc != RT_OK)
+      return rc;
+    log->n_events++;
+    if ((rc = check_startup_locality(log, ev, err)) != RT_OK)
+      return rc;
+  }
+  return RT_OK;
+}
+
+rt_code rt_eventlog_parse(const uint8_t *data, size_t len, const rt_eventlog_limits *limits,
+                          rt_eventlog *log, rt_err *err) {
+  memset(log, 0, sizeof *log);
+  size_t content_end = 0;
+  rt_code rc = content_end_of(data, len, max_size_of(limits), &content_end, err);
+  if (rc != RT_OK)
+    return rc;
   log->raw = malloc(len);
   if (log->raw == NULL)
     return rt_err_set(err, RT_E_NOMEM, "out of memory for a %zu-byte event log", len);
   memcpy(log->raw, data, len);
   log->raw_len = len;
 
-  parser p = {.log = log, .cap = 0, .max_events = max_events};
+  parser p = {.log = log, .cap = 0, .max_events = max_events_of(limits)};
   cursor c = {log->raw, len, 0};
-  rt_code rc;
-
-  /* The first event is a TCG_PCR_EVENT in both formats; in a crypto-agile
-   * log it is the Spec ID event. Until it is known, assume sha1 only. */
-  log->n_algs = 1;
-  log->algs[0].alg = TPM2_ALG_SHA1;
-  log->algs[0].digest_size = 20;
-  log->legacy = true;
-  if ((rc = grow(&p, err)) != RT_OK)
-    goto fail;
-  if ((rc = parse_pcr_event(&c, 0, &log->events[0], &log->digest_store[0], err)) != RT_OK)
-    goto fail;
-  log->n_events = 1;
-  rt_eventlog_event *first = &log->events[0];
-  if (first->type == RT_EV_NO_ACTION && first->data_len >= sizeof spec_id_sig &&
-      memcmp(first->data, spec_id_sig, sizeof spec_id_sig) == 0) {
-    log->legacy = false;
-    log->n_algs = 0;
-    if ((rc = parse_spec_id(log, first, err)) != RT_OK)
-      goto fail;
-    /* The digest store holds n_algs digests per event from now on; the
-     * Spec ID event keeps its sha1 digest in slot 0 and n_digests 1. */
-    rt_eventlog_digest spec_digest = log->digest_store[0];
-    rt_eventlog_digest *dg = realloc(log->digest_store, p.cap * log->n_algs * sizeof *dg);
-    if (dg == NULL) {
-      rc = rt_err_set(err, RT_E_NOMEM, "out of memory for event digests");
-      goto fail;
-    }
-    log->digest_store = dg;
-    log->digest_store[0] = spec_digest;
-  } else if ((rc = check_startup_locality(log, first, err)) != RT_OK) {
-    goto fail;
-  }
-
-  while (c.pos < content_end) {
-    uint32_t index = (uint32_t)log->n_events;
-    if (log->n_events >= max_events) {
-      rc = ev_fail(err, index, c.pos, "more than %zu events", max_events);
-      goto fail;
-    }
-    if ((rc = grow(&p, err)) != RT_OK)
-      goto fail;
-    rt_eventlog_event *ev = &log->events[log->n_events];
-    rt_eventlog_digest *dg = &log->digest_store[log->n_events * log->n_algs];
-    if (log->legacy)
-      rc = parse_pcr_event(&c, index, ev, dg, err);
-    else
-      rc = parse_pcr_event2(&c, log, index, ev, dg, err);
-    if (rc != RT_OK)
-      goto fail;
-    log->n_events++;
-    if ((rc = check_startup_locality(log, ev, err)) != RT_OK)
-      goto fail;
+  if ((rc = parse_first_event(&p, &c, err)) != RT_OK ||
+      (rc = parse_events(&p, &c, content_end, err)) != RT_OK) {
+    rt_eventlog_free(log);
+    return rc;
   }
   log->parsed_len = c.pos;
   /* The digest store is final: point each event at its digests. */
   for (size_t i = 0; i < log->n_events; i++)
     log->events[i].digests = &log->digest_store[i * log->n_algs];
   return RT_OK;
-
-fail:
-  rt_eventlog_free(log);
-  return rc;
 }
 
 rt_code rt_eventlog_read_file(const char *path, const rt_eventlog_limits *limits, rt_eventlog *log,
                               rt_err *err) {
   memset(log, 0, sizeof *log);
-  size_t max_size = RT_EVENTLOG_DEFAULT_MAX_SIZE;
-  if (limits != NULL && limits->max_size != 0)
-    max_size = limits->max_size;
   uint8_t *buf = NULL;
   size_t len = 0;
-  rt_code rc = rt_file_read(path, max_size, &buf, &len, err);
+  rt_code rc = rt_file_read(path, max_size_of(limits), &buf, &len, err);
   if (rc != RT_OK)
     return rc;
   rc = rt_eventlog_parse(buf, len, limits, log, err);
