@@ -11,9 +11,9 @@
 
 #include "policy_json.h"
 #include "rattest.pb-c.h"
-#include "rt_alg.h"
 #include "rt_cli.h"
 #include "rt_file.h"
+#include "rt_hash.h"
 #include "rt_hex.h"
 
 /* The policy stores algorithms as bits (1 << rt_key_alg), and requests
@@ -35,7 +35,7 @@ _Static_assert((int)RT_ALG_RSA_2048 == (int)RATTEST__V1__KEY_ALGORITHM__KEY_ALGO
 #define PATH_LEN 96
 
 /* The banks a policy may demand, in the order of its mask and expected
- * arrays; names and digest sizes are rt_alg's. */
+ * arrays; names and digest sizes are rt_hash's. */
 static const TPM2_ALG_ID banks[RT_POLICY_MAX_BANKS] = {TPM2_ALG_SHA1, TPM2_ALG_SHA256,
                                                        TPM2_ALG_SHA384};
 
@@ -79,12 +79,12 @@ static int bank_index(TPM2_ALG_ID alg) {
 }
 
 static int bank_by_name(const char *name) {
-  const rt_alg *a = rt_alg_by_name(name);
+  const rt_hash *a = rt_hash_by_name(name);
   return a == NULL ? -1 : bank_index(a->id);
 }
 
-static const rt_alg *bank_alg(int b) {
-  return rt_alg_by_id(banks[b]);
+static const rt_hash *bank_alg(int b) {
+  return rt_hash_by_id(banks[b]);
 }
 
 static rt_code nomem(rt_err *err) {

@@ -7,30 +7,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt_alg.h"
 #include "rt_file.h"
+#include "rt_hash.h"
 
 /* ---- algorithms and event types --------------------------------------- */
 
-/* Every algorithm of the rt_alg table is one the log may declare and replay
+/* Every algorithm of the rt_hash table is one the log may declare and replay
  * can compute. */
 const char *rt_eventlog_alg_name(TPM2_ALG_ID alg) {
-  const rt_alg *a = rt_alg_by_id(alg);
+  const rt_hash *a = rt_hash_by_id(alg);
   return a == NULL ? NULL : a->name;
 }
 
 const char *rt_eventlog_alg_evp_name(TPM2_ALG_ID alg) {
-  const rt_alg *a = rt_alg_by_id(alg);
+  const rt_hash *a = rt_hash_by_id(alg);
   return a == NULL ? NULL : a->evp_name;
 }
 
 TPM2_ALG_ID rt_eventlog_alg_from_name(const char *name) {
-  const rt_alg *a = rt_alg_by_name(name);
+  const rt_hash *a = rt_hash_by_name(name);
   return a == NULL ? TPM2_ALG_ERROR : a->id;
 }
 
 size_t rt_eventlog_alg_digest_size(TPM2_ALG_ID alg) {
-  const rt_alg *a = rt_alg_by_id(alg);
+  const rt_hash *a = rt_hash_by_id(alg);
   return a == NULL ? 0 : a->size;
 }
 
@@ -550,7 +550,7 @@ rt_eventlog_alg_issue rt_eventlog_check_algs(const rt_eventlog *log, rt_err *err
 
 /* A bank of alg at its reset values (PCRs 17-22 all ones, PCR 0 the startup
  * locality), and the digest that extends it. */
-static rt_code start_bank(const rt_eventlog *log, const rt_alg *alg, rt_eventlog_bank *bank,
+static rt_code start_bank(const rt_eventlog *log, const rt_hash *alg, rt_eventlog_bank *bank,
                           EVP_MD **md, rt_err *err) {
   bank->alg = alg->id;
   bank->size = alg->size;
@@ -603,7 +603,7 @@ rt_code rt_eventlog_replay(const rt_eventlog *log, rt_eventlog_pcrs *out, rt_err
   /* Every algorithm is known (rt_eventlog_check_algs) and declared once
    * (rt_eventlog_parse), so there are at most RT_EVENTLOG_MAX_BANKS. */
   for (size_t i = 0; i < log->n_algs && rc == RT_OK; i++, out->n_banks++)
-    rc = start_bank(log, rt_alg_by_id(log->algs[i].alg), &out->banks[i], &md[i], err);
+    rc = start_bank(log, rt_hash_by_id(log->algs[i].alg), &out->banks[i], &md[i], err);
   if (rc == RT_OK && (ctx = EVP_MD_CTX_new()) == NULL)
     rc = rt_err_set(err, RT_E_NOMEM, "replaying the event log: out of memory");
   for (size_t i = 0; i < log->n_events && rc == RT_OK; i++)

@@ -9,21 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt_alg.h"
+#include "rt_hash.h"
 
-/* The rt_alg table's TPM algorithms. */
-static const rt_alg *tpm_hash(TPMI_ALG_HASH alg) {
-  const rt_alg *a = rt_alg_by_id(alg);
+/* The rt_hash table's TPM algorithms. */
+static const rt_hash *tpm_hash(TPMI_ALG_HASH alg) {
+  const rt_hash *a = rt_hash_by_id(alg);
   return a != NULL && a->tpm ? a : NULL;
 }
 
 const char *rt_tpm_hash_name(TPMI_ALG_HASH alg) {
-  const rt_alg *a = tpm_hash(alg);
+  const rt_hash *a = tpm_hash(alg);
   return a == NULL ? NULL : a->evp_name;
 }
 
 size_t rt_tpm_hash_size(TPMI_ALG_HASH alg) {
-  const rt_alg *a = tpm_hash(alg);
+  const rt_hash *a = tpm_hash(alg);
   return a == NULL ? 0 : a->size;
 }
 

@@ -2,7 +2,7 @@
  * OpenSSL's EVP_KDF implementations, plus the mapping from TPM hash algorithm
  * identifiers to OpenSSL digests that the TPM crypto files share.
  *
- * Only SHA-1, SHA-256, SHA-384 and SHA-512 (rt_alg.h's TPM algorithms) are
+ * Only SHA-1, SHA-256, SHA-384 and SHA-512 (rt_hash.h's TPM algorithms) are
  * supported. Output lengths are whole bytes: every key rattest derives is. */
 #ifndef RT_KDF_H
 #define RT_KDF_H

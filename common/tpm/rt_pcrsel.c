@@ -4,25 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt_alg.h"
+#include "rt_hash.h"
 
-/* The banks rattest selects PCRs of: the rt_alg table's TPM algorithms. */
-static const rt_alg *bank_alg(const rt_alg *a) {
+/* The banks rattest selects PCRs of: the rt_hash table's TPM algorithms. */
+static const rt_hash *bank_alg(const rt_hash *a) {
   return a != NULL && a->tpm ? a : NULL;
 }
 
 TPMI_ALG_HASH rt_pcr_bank_parse(const char *name) {
-  const rt_alg *a = bank_alg(rt_alg_by_name(name));
+  const rt_hash *a = bank_alg(rt_hash_by_name(name));
   return a == NULL ? TPM2_ALG_ERROR : a->id;
 }
 
 const char *rt_pcr_bank_name(TPMI_ALG_HASH alg) {
-  const rt_alg *a = bank_alg(rt_alg_by_id(alg));
+  const rt_hash *a = bank_alg(rt_hash_by_id(alg));
   return a == NULL ? NULL : a->name;
 }
 
 size_t rt_pcr_bank_size(TPMI_ALG_HASH alg) {
-  const rt_alg *a = bank_alg(rt_alg_by_id(alg));
+  const rt_hash *a = bank_alg(rt_hash_by_id(alg));
   return a == NULL ? 0 : a->size;
 }
 
@@ -130,8 +130,8 @@ rt_code rt_pcrsel_parse(const char *text, TPML_PCR_SELECTION *sel, rt_err *err) 
 int rt_pcrsel_equal(const TPML_PCR_SELECTION *a, const TPML_PCR_SELECTION *b) {
   /* Compare as sets of (bank, index): the wire may order banks or pad
    * select bitmaps differently for the same selection. */
-  for (size_t k = 0; k < RT_ALG_COUNT; k++) {
-    const rt_alg *bank = bank_alg(rt_alg_at(k));
+  for (size_t k = 0; k < RT_HASH_COUNT; k++) {
+    const rt_hash *bank = bank_alg(rt_hash_at(k));
     for (uint32_t i = 0; bank != NULL && i < RT_PCR_COUNT; i++)
       if (rt_pcrsel_has(a, bank->id, i) != rt_pcrsel_has(b, bank->id, i))
         return 0;

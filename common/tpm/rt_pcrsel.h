@@ -11,7 +11,7 @@
 
 #define RT_PCR_COUNT 24
 
-/* "sha1", "sha256", "sha384", "sha512" (rt_alg.h's TPM algorithms) ->
+/* "sha1", "sha256", "sha384", "sha512" (rt_hash.h's TPM algorithms) ->
  * TPM2_ALG_*, TPM2_ALG_ERROR if unknown; and back (NULL if unknown). */
 TPMI_ALG_HASH rt_pcr_bank_parse(const char *name);
 const char *rt_pcr_bank_name(TPMI_ALG_HASH alg);

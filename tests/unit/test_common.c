@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rt_alg.h"
 #include "rt_cli.h"
 #include "rt_err.h"
 #include "rt_file.h"
+#include "rt_hash.h"
 #include "rt_hex.h"
 #include "rt_kdf.h"
 #include "rt_log.h"
@@ -165,19 +165,20 @@ static void test_secret_proof(void) {
 
 /* The one algorithm table: lookups both ways, sizes OpenSSL agrees with,
  * and the TPM subset the PCR-bank and KDF lookups take from it. */
-static void test_alg(void) {
-  const rt_alg *a = rt_alg_by_name("sha384");
+static void test_hash(void) {
+  const rt_hash *a = rt_hash_by_name("sha384");
   CHECK(a != NULL && a->id == TPM2_ALG_SHA384 && a->size == 48 && a->tpm, "sha384");
   CHECK(a != NULL && strcmp(a->evp_name, "SHA384") == 0, "sha384 EVP name");
-  CHECK(rt_alg_by_id(TPM2_ALG_SM3_256) != NULL && !rt_alg_by_id(TPM2_ALG_SM3_256)->tpm, "sm3_256");
-  CHECK(rt_alg_by_name(NULL) == NULL && rt_alg_by_name("SHA256") == NULL &&
-            rt_alg_by_name("sha3_256") == NULL && rt_alg_by_id(TPM2_ALG_SHA3_256) == NULL,
+  CHECK(rt_hash_by_id(TPM2_ALG_SM3_256) != NULL && !rt_hash_by_id(TPM2_ALG_SM3_256)->tpm,
+        "sm3_256");
+  CHECK(rt_hash_by_name(NULL) == NULL && rt_hash_by_name("SHA256") == NULL &&
+            rt_hash_by_name("sha3_256") == NULL && rt_hash_by_id(TPM2_ALG_SHA3_256) == NULL,
         "unknown algorithms");
-  CHECK(rt_alg_at(RT_ALG_COUNT) == NULL, "past the end");
-  for (size_t i = 0; i < RT_ALG_COUNT; i++) {
-    const rt_alg *e = rt_alg_at(i);
-    CHECK(rt_alg_by_id(e->id) == e && rt_alg_by_name(e->name) == e, "%s lookups", e->name);
-    CHECK(e->size <= RT_ALG_MAX_DIGEST, "%s size", e->name);
+  CHECK(rt_hash_at(RT_HASH_COUNT) == NULL, "past the end");
+  for (size_t i = 0; i < RT_HASH_COUNT; i++) {
+    const rt_hash *e = rt_hash_at(i);
+    CHECK(rt_hash_by_id(e->id) == e && rt_hash_by_name(e->name) == e, "%s lookups", e->name);
+    CHECK(e->size <= RT_HASH_MAX_DIGEST, "%s size", e->name);
     EVP_MD *md = EVP_MD_fetch(NULL, e->evp_name, NULL);
     CHECK(md == NULL ? e->id == TPM2_ALG_SM3_256 : EVP_MD_get_size(md) == e->size,
           "%s: OpenSSL's %s", e->name, e->evp_name);
@@ -196,7 +197,7 @@ int main(void) {
     return 2;
   test_err();
   test_hex();
-  test_alg();
+  test_hash();
   test_secret_proof();
   test_cli();
   test_file(dir);
