@@ -13,6 +13,7 @@
 #include "rattest.pb-c.h"
 #include "rt_cli.h"
 #include "rt_file.h"
+#include "rt_hash.h"
 #include "rt_hex.h"
 
 /* The policy stores algorithms as bits (1 << rt_key_alg), and requests
@@ -33,15 +34,10 @@ _Static_assert((int)RT_ALG_RSA_2048 == (int)RATTEST__V1__KEY_ALGORITHM__KEY_ALGO
 /* JSON paths in messages are at most this long; policies are shallow. */
 #define PATH_LEN 96
 
-static const struct {
-  const char *name;
-  TPM2_ALG_ID alg;
-  size_t digest_len;
-} banks[RT_POLICY_MAX_BANKS] = {
-    {"sha1", TPM2_ALG_SHA1, 20},
-    {"sha256", TPM2_ALG_SHA256, 32},
-    {"sha384", TPM2_ALG_SHA384, 48},
-};
+/* The banks a policy may demand, in the order of its mask and expected
+ * arrays; names and digest sizes are rt_hash's. */
+static const TPM2_ALG_ID banks[RT_POLICY_MAX_BANKS] = {TPM2_ALG_SHA1, TPM2_ALG_SHA256,
+                                                       TPM2_ALG_SHA384};
 
 /* Allowed values of one PCR; n == 0 means any value. */
 typedef struct {
@@ -77,16 +73,18 @@ struct rt_policy {
 
 static int bank_index(TPM2_ALG_ID alg) {
   for (int i = 0; i < RT_POLICY_MAX_BANKS; i++)
-    if (banks[i].alg == alg)
+    if (banks[i] == alg)
       return i;
   return -1;
 }
 
 static int bank_by_name(const char *name) {
-  for (int i = 0; i < RT_POLICY_MAX_BANKS; i++)
-    if (strcmp(banks[i].name, name) == 0)
-      return i;
-  return -1;
+  const rt_hash *a = rt_hash_by_name(name);
+  return a == NULL ? -1 : bank_index(a->id);
+}
+
+static const rt_hash *bank_alg(int b) {
+  return rt_hash_by_id(banks[b]);
 }
 
 static rt_code nomem(rt_err *err) {
@@ -105,7 +103,7 @@ static rt_code parse_pcrs(rt_policy *p, json_t *v, rt_err *err) {
     int b = bank_by_name(key);
     if (b < 0)
       return rt_err_set(err, RT_E_INVALID, "pcrs.%s: unknown bank (use sha1, sha256, sha384)", key);
-    if (banks[b].alg == TPM2_ALG_SHA1 && !p->allow_sha1)
+    if (banks[b] == TPM2_ALG_SHA1 && !p->allow_sha1)
       return rt_err_set(err, RT_E_INVALID, "pcrs.sha1: sha1 bank demanded but allow_sha1 is false");
     if (!json_is_array(arr))
       return rt_err_set(err, RT_E_INVALID, "pcrs.%s: expected an array of PCR indexes", key);
@@ -151,7 +149,7 @@ static rt_code parse_allow_list(int b, const char *path, json_t *v, allow_list *
                       "%s: an empty list allows nothing (use \"any\" or list "
                       "values)",
                       path);
-  size_t dlen = banks[b].digest_len;
+  size_t dlen = bank_alg(b)->size;
   out->values = malloc(n * dlen);
   if (out->values == NULL)
     return nomem(err);
@@ -608,7 +606,7 @@ size_t rt_policy_selection(const rt_policy *p, rt_policy_bank_sel out[RT_POLICY_
   size_t n = 0;
   for (int b = 0; b < RT_POLICY_MAX_BANKS; b++)
     if (p->mask[b] != 0) {
-      out[n].bank = banks[b].alg;
+      out[n].bank = banks[b];
       out[n].mask = p->mask[b];
       n++;
     }
@@ -695,12 +693,12 @@ rt_policy_verdict rt_policy_check_pcrs(const rt_policy *p, TPM2_ALG_ID bank, uin
                                        const uint8_t *value, size_t len, char *why,
                                        size_t why_size) {
   int b = bank_index(bank);
-  const char *bname = b < 0 ? "unknown" : banks[b].name;
+  const char *bname = b < 0 ? "unknown" : bank_alg(b)->name;
   if (b < 0 || index >= RT_POLICY_NUM_PCRS || !(p->mask[b] & (1u << index))) {
     say(why, why_size, "PCR %s:%u is not in the policy's selection", bname, index);
     return RT_POLICY_DENY;
   }
-  size_t dlen = banks[b].digest_len;
+  size_t dlen = bank_alg(b)->size;
   if (value == NULL || len != dlen) {
     say(why, why_size, "PCR %s:%u value is %zu bytes, the bank's digests are %zu", bname, index,
         len, dlen);

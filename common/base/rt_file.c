@@ -13,13 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *len, rt_err *err) {
-  *data = NULL;
-  *len = 0;
+/* Opens path for reading, refusing a directory. */
+static rt_code open_readable(const char *path, int *fd_out, rt_err *err) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return rt_err_set(err, RT_E_IO, "cannot open %s: %s", path, strerror(errno));
-
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;
@@ -30,44 +28,60 @@ rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *l
     close(fd);
     return rt_err_set(err, RT_E_INVALID, "%s is a directory, expected a file", path);
   }
+  *fd_out = fd;
+  return RT_OK;
+}
 
-  /* Read in chunks rather than trusting st_size: securityfs files such as the
-   * firmware event log report size 0. */
-  size_t cap = 4096, used = 0;
-  uint8_t *buf = malloc(cap + 1);
-  if (buf == NULL) {
-    close(fd);
+/* Reads fd to its end, or until it has more than max_len bytes, into *buf
+ * of *cap + 1 bytes. In chunks rather than trusting st_size: securityfs
+ * files such as the firmware event log report size 0. */
+static rt_code read_chunks(int fd, const char *path, size_t max_len, uint8_t **buf, size_t *cap,
+                           size_t *used, rt_err *err) {
+  *cap = 4096;
+  *used = 0;
+  if ((*buf = malloc(*cap + 1)) == NULL)
     return rt_err_set(err, RT_E_NOMEM, "out of memory reading %s", path);
-  }
   for (;;) {
-    if (used == cap) {
-      if (cap > max_len) {
+    if (*used == *cap) {
+      if (*cap > max_len)
+        return RT_OK;
+      uint8_t *nbuf = realloc(*buf, *cap * 2 + 1);
+      if (nbuf == NULL)
         break;
-      }
-      size_t ncap = cap * 2;
-      uint8_t *nbuf = realloc(buf, ncap + 1);
-      if (nbuf == NULL) {
-        OPENSSL_clear_free(buf, cap + 1);
-        close(fd);
-        return rt_err_set(err, RT_E_NOMEM, "out of memory reading %s", path);
-      }
-      buf = nbuf;
-      cap = ncap;
+      *buf = nbuf;
+      *cap *= 2;
     }
-    ssize_t n = read(fd, buf + used, cap - used);
+    ssize_t n = read(fd, *buf + *used, *cap - *used);
+    if (n < 0 && errno == EINTR)
+      continue;
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
       int e = errno;
-      OPENSSL_clear_free(buf, cap + 1);
-      close(fd);
+      OPENSSL_clear_free(*buf, *cap + 1);
+      *buf = NULL;
       return rt_err_set(err, RT_E_IO, "cannot read %s: %s", path, strerror(e));
     }
     if (n == 0)
-      break;
-    used += (size_t)n;
+      return RT_OK;
+    *used += (size_t)n;
   }
+  OPENSSL_clear_free(*buf, *cap + 1);
+  *buf = NULL;
+  return rt_err_set(err, RT_E_NOMEM, "out of memory reading %s", path);
+}
+
+rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *len, rt_err *err) {
+  *data = NULL;
+  *len = 0;
+  int fd = -1;
+  rt_code code = open_readable(path, &fd, err);
+  if (code != RT_OK)
+    return code;
+  uint8_t *buf = NULL;
+  size_t cap = 0, used = 0;
+  code = read_chunks(fd, path, max_len, &buf, &cap, &used, err);
   close(fd);
+  if (code != RT_OK)
+    return code;
   if (used > max_len) {
     OPENSSL_clear_free(buf, cap + 1);
     return rt_err_set(err, RT_E_INVALID, "%s is larger than the limit of %zu bytes", path, max_len);
@@ -161,88 +175,89 @@ static int write_all(int fd, const uint8_t *p, size_t len) {
   return 0;
 }
 
-rt_code rt_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                             rt_err *err) {
+/* The directory of path, to sync after the rename, and the name template
+ * of the temp file: ".NAME.XXXXXX", hidden, and recognisably ours if a crash
+ * leaves it. It must live in the target's directory: rename is only atomic
+ * within one file system. The caller frees both, also on failure. */
+static rt_code temp_names(const char *path, char **dir, char **tmp, rt_err *err) {
   if (path == NULL || path[0] == '\0')
     return rt_err_set(err, RT_E_INVALID, "empty file name");
-  /* The temp file must live in the target's directory: rename is only atomic
-   * within one file system. */
   const char *slash = strrchr(path, '/');
   const char *base = slash ? slash + 1 : path;
   if (base[0] == '\0')
     return rt_err_set(err, RT_E_INVALID, "%s names a directory, expected a file", path);
   size_t dir_len = slash ? (size_t)(slash - path) : 0;
-  char *dir = NULL, *tmp = NULL;
-  rt_code code = RT_OK;
-  int fd = -1;
-
-  dir = malloc(dir_len + 2);
-  /* ".NAME.XXXXXX": hidden, and recognisably ours if a crash leaves it. */
   size_t tmp_cap = strlen(path) + 16;
-  tmp = malloc(tmp_cap);
-  if (dir == NULL || tmp == NULL) {
-    code = rt_err_set(err, RT_E_NOMEM, "out of memory writing %s", path);
-    goto out_no_tmp;
-  }
+  *dir = malloc(dir_len + 2);
+  *tmp = malloc(tmp_cap);
+  if (*dir == NULL || *tmp == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory writing %s", path);
   if (slash == NULL)
-    snprintf(dir, dir_len + 2, ".");
+    snprintf(*dir, dir_len + 2, ".");
   else if (dir_len == 0)
-    snprintf(dir, dir_len + 2, "/");
+    snprintf(*dir, dir_len + 2, "/");
   else
-    snprintf(dir, dir_len + 2, "%.*s", (int)dir_len, path);
-  snprintf(tmp, tmp_cap, "%.*s.%s.XXXXXX", (int)(base - path), path, base);
+    snprintf(*dir, dir_len + 2, "%.*s", (int)dir_len, path);
+  snprintf(*tmp, tmp_cap, "%.*s.%s.XXXXXX", (int)(base - path), path, base);
+  return RT_OK;
+}
 
-  fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd < 0) {
-    code = rt_err_set(err, RT_E_IO, "cannot create a temp file in %s for %s: %s", dir, path,
-                      strerror(errno));
-    goto out_no_tmp;
-  }
-  /* Before the first byte, so a secret is never readable under a wider
-   * mode, whatever the umask. */
-  if (fchmod(fd, mode) != 0) {
+/* The temp file's mode, its bytes, synced; closes fd. The mode comes before
+ * the first byte, so a secret is never readable under a wider mode,
+ * whatever the umask. */
+static rt_code fill_temp(int fd, const char *tmp, const void *data, size_t len, mode_t mode,
+                         rt_err *err) {
+  rt_code code = RT_OK;
+  if (fchmod(fd, mode) != 0)
     code = rt_err_set(err, RT_E_IO, "cannot set mode %04o on %s: %s", (unsigned)mode, tmp,
                       strerror(errno));
-    goto out;
-  }
-  if (write_all(fd, data, len) != 0) {
+  else if (write_all(fd, data, len) != 0)
     code = rt_err_set(err, RT_E_IO, "cannot write %s: %s", tmp, strerror(errno));
-    goto out;
-  }
-  if (fsync(fd) != 0) {
+  else if (fsync(fd) != 0)
     code = rt_err_set(err, RT_E_IO, "cannot sync %s: %s", tmp, strerror(errno));
-    goto out;
-  }
-  int rc = close(fd);
-  fd = -1;
-  if (rc != 0) {
+  if (close(fd) != 0 && code == RT_OK)
     code = rt_err_set(err, RT_E_IO, "cannot close %s: %s", tmp, strerror(errno));
-    goto out;
-  }
-  if (rename(tmp, path) != 0) {
-    code = rt_err_set(err, RT_E_IO, "cannot replace %s: %s", path, strerror(errno));
-    goto out;
-  }
-  /* The file is in place; what remains makes the rename itself durable. */
-  tmp[0] = '\0';
+  return code;
+}
+
+/* Makes the rename of path durable by syncing its directory. */
+static rt_code sync_dir(const char *path, const char *dir, rt_err *err) {
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) {
-    code = rt_err_set(err, RT_E_IO, "%s written, but cannot open %s to sync it: %s", path, dir,
+  if (dfd < 0)
+    return rt_err_set(err, RT_E_IO, "%s written, but cannot open %s to sync it: %s", path, dir,
                       strerror(errno));
-    goto out;
-  }
+  rt_code code = RT_OK;
   /* Some file systems cannot sync a directory (EINVAL): nothing more can be
    * done there, and the rename has happened. */
   if (fsync(dfd) != 0 && errno != EINVAL)
     code = rt_err_set(err, RT_E_IO, "%s written, but syncing %s failed: %s", path, dir,
                       strerror(errno));
   close(dfd);
-out:
-  if (fd >= 0)
-    close(fd);
-  if (tmp != NULL && tmp[0] != '\0')
+  return code;
+}
+
+rt_code rt_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                             rt_err *err) {
+  char *dir = NULL, *tmp = NULL;
+  rt_code code = temp_names(path, &dir, &tmp, err);
+  if (code != RT_OK)
+    goto out;
+  int fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0) {
+    code = rt_err_set(err, RT_E_IO, "cannot create a temp file in %s for %s: %s", dir, path,
+                      strerror(errno));
+    goto out;
+  }
+  code = fill_temp(fd, tmp, data, len, mode, err);
+  if (code == RT_OK && rename(tmp, path) != 0)
+    code = rt_err_set(err, RT_E_IO, "cannot replace %s: %s", path, strerror(errno));
+  if (code != RT_OK) {
     unlink(tmp);
-out_no_tmp:
+    goto out;
+  }
+  /* The file is in place; what remains makes the rename itself durable. */
+  code = sync_dir(path, dir, err);
+out:
   free(tmp);
   free(dir);
   return code;

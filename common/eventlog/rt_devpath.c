@@ -63,137 +63,131 @@ static void node_generic(sbuf *s, uint8_t type, uint8_t sub, const uint8_t *d, s
 #define EISA_PNP0A03 0x0a0341d0u
 #define EISA_PNP0A08 0x0a0841d0u
 
-/* One node's text; d/n are the node's data after its 4-byte header. */
-static void node_text(sbuf *s, uint8_t type, uint8_t sub, const uint8_t *d, size_t n) {
-  switch (type << 8 | sub) {
-  case 0x0101: /* Hardware / PCI: Function, Device */
-    if (n >= 2) {
-      sb_printf(s, "Pci(0x%x,0x%x)", d[1], d[0]);
-      return;
-    }
-    break;
-  case 0x0104: /* Hardware / Vendor */
-    if (n >= 16) {
-      sb_printf(s, "VenHw(");
-      sb_guid(s, d);
-      sb_printf(s, ")");
-      return;
-    }
-    break;
-  case 0x0201: /* ACPI / ACPI: _HID, _UID */
-    if (n >= 8) {
-      uint32_t hid = rt_le32(d), uid = rt_le32(d + 4);
-      if (hid == EISA_PNP0A03) {
-        sb_printf(s, "PciRoot(0x%x)", (unsigned)uid);
-        return;
-      }
-      if (hid == EISA_PNP0A08) {
-        sb_printf(s, "PcieRoot(0x%x)", (unsigned)uid);
-        return;
-      }
-      sb_printf(s, "Acpi(0x%08x,0x%x)", (unsigned)hid, (unsigned)uid);
-      return;
-    }
-    break;
-  case 0x0302: /* Messaging / SCSI: Pun, Lun */
-    if (n >= 4) {
-      sb_printf(s, "Scsi(0x%x,0x%x)", rt_le16(d), rt_le16(d + 2));
-      return;
-    }
-    break;
-  case 0x0305: /* Messaging / USB: parent port, interface */
-    if (n >= 2) {
-      sb_printf(s, "USB(0x%x,0x%x)", d[0], d[1]);
-      return;
-    }
-    break;
-  case 0x030a: /* Messaging / Vendor */
-    if (n >= 16) {
-      sb_printf(s, "VenMsg(");
-      sb_guid(s, d);
-      sb_printf(s, ")");
-      return;
-    }
-    break;
-  case 0x030b: /* Messaging / MAC: 32-byte address (6 used for Ethernet), IfType */
-    if (n >= 33) {
-      sb_printf(s, "MAC(%02x%02x%02x%02x%02x%02x,0x%x)", d[0], d[1], d[2], d[3], d[4], d[5], d[32]);
-      return;
-    }
-    break;
-  case 0x0312: /* Messaging / SATA: HBA port, port multiplier port, LUN */
-    if (n >= 6) {
-      sb_printf(s, "Sata(0x%x,0x%x,0x%x)", rt_le16(d), rt_le16(d + 2), rt_le16(d + 4));
-      return;
-    }
-    break;
-  case 0x0317: /* Messaging / NVMe: namespace id, EUI-64 */
-    if (n >= 12) {
-      sb_printf(s, "NVMe(0x%x,%02X-%02X-%02X-%02X-%02X-%02X-%02X-%02X)", (unsigned)rt_le32(d), d[4],
-                d[5], d[6], d[7], d[8], d[9], d[10], d[11]);
-      return;
-    }
-    break;
-  case 0x0401: /* Media / hard drive: number, start, size, signature, MBR type, sig type */
-    if (n >= 38) {
-      unsigned part = (unsigned)rt_le32(d);
-      unsigned long long start = rt_le64(d + 4), size = rt_le64(d + 12);
-      if (d[37] == 2) {
-        sb_printf(s, "HD(%u,GPT,", part);
-        sb_guid(s, d + 20);
-      } else if (d[37] == 1) {
-        sb_printf(s, "HD(%u,MBR,0x%08x", part, (unsigned)rt_le32(d + 20));
-      } else {
-        sb_printf(s, "HD(%u,%u,0", part, (unsigned)d[37]);
-      }
-      sb_printf(s, ",0x%llx,0x%llx)", start, size);
-      return;
-    }
-    break;
-  case 0x0402: /* Media / CD-ROM: boot entry, start, size */
-    if (n >= 20) {
-      sb_printf(s, "CDROM(0x%x,0x%llx,0x%llx)", (unsigned)rt_le32(d),
-                (unsigned long long)rt_le64(d + 4), (unsigned long long)rt_le64(d + 12));
-      return;
-    }
-    break;
-  case 0x0403: /* Media / Vendor */
-    if (n >= 16) {
-      sb_printf(s, "VenMedia(");
-      sb_guid(s, d);
-      sb_printf(s, ")");
-      return;
-    }
-    break;
-  case 0x0404: { /* Media / file path: UTF-16 string */
-    char *path = rt_utf16_to_utf8(d, n / 2);
-    if (path == NULL) {
-      s->oom = true;
-      return;
-    }
-    sb_printf(s, "%s", path);
-    free(path);
+/* A node with a text form of its own. */
+typedef struct {
+  const char *name; /* a GUID node's text form name ("VenHw") */
+  const uint8_t *d; /* the node's data after its 4-byte header */
+  size_t n;
+} node;
+
+/* Name(GUID): vendor and firmware volume/file nodes. */
+static void text_guid(sbuf *s, const node *nd) {
+  sb_printf(s, "%s(", nd->name);
+  sb_guid(s, nd->d);
+  sb_printf(s, ")");
+}
+
+/* Function, Device. */
+static void text_pci(sbuf *s, const node *nd) {
+  sb_printf(s, "Pci(0x%x,0x%x)", nd->d[1], nd->d[0]);
+}
+
+/* _HID, _UID; PCI root bridges by their own names. */
+static void text_acpi(sbuf *s, const node *nd) {
+  uint32_t hid = rt_le32(nd->d), uid = rt_le32(nd->d + 4);
+  if (hid == EISA_PNP0A03)
+    sb_printf(s, "PciRoot(0x%x)", (unsigned)uid);
+  else if (hid == EISA_PNP0A08)
+    sb_printf(s, "PcieRoot(0x%x)", (unsigned)uid);
+  else
+    sb_printf(s, "Acpi(0x%08x,0x%x)", (unsigned)hid, (unsigned)uid);
+}
+
+/* Pun, Lun. */
+static void text_scsi(sbuf *s, const node *nd) {
+  sb_printf(s, "Scsi(0x%x,0x%x)", rt_le16(nd->d), rt_le16(nd->d + 2));
+}
+
+/* Parent port, interface. */
+static void text_usb(sbuf *s, const node *nd) {
+  sb_printf(s, "USB(0x%x,0x%x)", nd->d[0], nd->d[1]);
+}
+
+/* 32-byte address (6 used for Ethernet), IfType. */
+static void text_mac(sbuf *s, const node *nd) {
+  const uint8_t *d = nd->d;
+  sb_printf(s, "MAC(%02x%02x%02x%02x%02x%02x,0x%x)", d[0], d[1], d[2], d[3], d[4], d[5], d[32]);
+}
+
+/* HBA port, port multiplier port, LUN. */
+static void text_sata(sbuf *s, const node *nd) {
+  sb_printf(s, "Sata(0x%x,0x%x,0x%x)", rt_le16(nd->d), rt_le16(nd->d + 2), rt_le16(nd->d + 4));
+}
+
+/* Namespace id, EUI-64. */
+static void text_nvme(sbuf *s, const node *nd) {
+  const uint8_t *d = nd->d;
+  sb_printf(s, "NVMe(0x%x,%02X-%02X-%02X-%02X-%02X-%02X-%02X-%02X)", (unsigned)rt_le32(d), d[4],
+            d[5], d[6], d[7], d[8], d[9], d[10], d[11]);
+}
+
+/* Partition number, start, size, signature, MBR type, signature type. */
+static void text_hd(sbuf *s, const node *nd) {
+  const uint8_t *d = nd->d;
+  unsigned part = (unsigned)rt_le32(d);
+  unsigned long long start = rt_le64(d + 4), size = rt_le64(d + 12);
+  if (d[37] == 2) {
+    sb_printf(s, "HD(%u,GPT,", part);
+    sb_guid(s, d + 20);
+  } else if (d[37] == 1) {
+    sb_printf(s, "HD(%u,MBR,0x%08x", part, (unsigned)rt_le32(d + 20));
+  } else {
+    sb_printf(s, "HD(%u,%u,0", part, (unsigned)d[37]);
+  }
+  sb_printf(s, ",0x%llx,0x%llx)", start, size);
+}
+
+/* Boot entry, start, size. */
+static void text_cdrom(sbuf *s, const node *nd) {
+  sb_printf(s, "CDROM(0x%x,0x%llx,0x%llx)", (unsigned)rt_le32(nd->d),
+            (unsigned long long)rt_le64(nd->d + 4), (unsigned long long)rt_le64(nd->d + 12));
+}
+
+/* A UTF-16 string. */
+static void text_file_path(sbuf *s, const node *nd) {
+  char *path = rt_utf16_to_utf8(nd->d, nd->n / 2);
+  if (path == NULL) {
+    s->oom = true;
     return;
   }
-  case 0x0406: /* Media / PIWG firmware file */
-    if (n >= 16) {
-      sb_printf(s, "FvFile(");
-      sb_guid(s, d);
-      sb_printf(s, ")");
+  sb_printf(s, "%s", path);
+  free(path);
+}
+
+/* The nodes with a text form of their own, by type << 8 | subtype, and the
+ * data bytes the form needs: a shorter node prints as Path(). */
+static const struct {
+  uint16_t kind;
+  size_t min_len;
+  const char *name;
+  void (*text)(sbuf *s, const node *nd);
+} node_kinds[] = {
+    {0x0101, 2, NULL, text_pci},         /* Hardware / PCI */
+    {0x0104, 16, "VenHw", text_guid},    /* Hardware / Vendor */
+    {0x0201, 8, NULL, text_acpi},        /* ACPI / ACPI */
+    {0x0302, 4, NULL, text_scsi},        /* Messaging / SCSI */
+    {0x0305, 2, NULL, text_usb},         /* Messaging / USB */
+    {0x030a, 16, "VenMsg", text_guid},   /* Messaging / Vendor */
+    {0x030b, 33, NULL, text_mac},        /* Messaging / MAC */
+    {0x0312, 6, NULL, text_sata},        /* Messaging / SATA */
+    {0x0317, 12, NULL, text_nvme},       /* Messaging / NVMe */
+    {0x0401, 38, NULL, text_hd},         /* Media / hard drive */
+    {0x0402, 20, NULL, text_cdrom},      /* Media / CD-ROM */
+    {0x0403, 16, "VenMedia", text_guid}, /* Media / Vendor */
+    {0x0404, 0, NULL, text_file_path},   /* Media / file path */
+    {0x0406, 16, "FvFile", text_guid},   /* Media / PIWG firmware file */
+    {0x0407, 16, "Fv", text_guid},       /* Media / PIWG firmware volume */
+};
+
+/* One node's text; d/n are the node's data after its 4-byte header. */
+static void node_text(sbuf *s, uint8_t type, uint8_t sub, const uint8_t *d, size_t n) {
+  unsigned kind = (unsigned)type << 8 | sub;
+  for (size_t i = 0; i < sizeof node_kinds / sizeof node_kinds[0]; i++)
+    if (node_kinds[i].kind == kind && n >= node_kinds[i].min_len) {
+      node nd = {node_kinds[i].name, d, n};
+      node_kinds[i].text(s, &nd);
       return;
     }
-    break;
-  case 0x0407: /* Media / PIWG firmware volume */
-    if (n >= 16) {
-      sb_printf(s, "Fv(");
-      sb_guid(s, d);
-      sb_printf(s, ")");
-      return;
-    }
-    break;
-  default:
-    break;
-  }
   node_generic(s, type, sub, d, n);
 }
 

@@ -8,48 +8,30 @@
 #include <string.h>
 
 #include "rt_file.h"
+#include "rt_hash.h"
 
 /* ---- algorithms and event types --------------------------------------- */
 
-static const struct {
-  TPM2_ALG_ID alg;
-  const char *name;
-  const char *evp_name;
-  uint16_t size;
-} known_algs[RT_EVENTLOG_MAX_BANKS] = {
-    {TPM2_ALG_SHA1, "sha1", "SHA1", 20},       {TPM2_ALG_SHA256, "sha256", "SHA256", 32},
-    {TPM2_ALG_SHA384, "sha384", "SHA384", 48}, {TPM2_ALG_SHA512, "sha512", "SHA512", 64},
-    {TPM2_ALG_SM3_256, "sm3_256", "SM3", 32},
-};
-
-static int known_alg_index(TPM2_ALG_ID alg) {
-  for (int i = 0; i < RT_EVENTLOG_MAX_BANKS; i++)
-    if (known_algs[i].alg == alg)
-      return i;
-  return -1;
-}
-
+/* Every algorithm of the rt_hash table is one the log may declare and replay
+ * can compute. */
 const char *rt_eventlog_alg_name(TPM2_ALG_ID alg) {
-  int i = known_alg_index(alg);
-  return i < 0 ? NULL : known_algs[i].name;
+  const rt_hash *a = rt_hash_by_id(alg);
+  return a == NULL ? NULL : a->name;
 }
 
 const char *rt_eventlog_alg_evp_name(TPM2_ALG_ID alg) {
-  int i = known_alg_index(alg);
-  return i < 0 ? NULL : known_algs[i].evp_name;
+  const rt_hash *a = rt_hash_by_id(alg);
+  return a == NULL ? NULL : a->evp_name;
 }
 
 TPM2_ALG_ID rt_eventlog_alg_from_name(const char *name) {
-  if (name != NULL)
-    for (int i = 0; i < RT_EVENTLOG_MAX_BANKS; i++)
-      if (strcmp(known_algs[i].name, name) == 0)
-        return known_algs[i].alg;
-  return TPM2_ALG_ERROR;
+  const rt_hash *a = rt_hash_by_name(name);
+  return a == NULL ? TPM2_ALG_ERROR : a->id;
 }
 
 size_t rt_eventlog_alg_digest_size(TPM2_ALG_ID alg) {
-  int i = known_alg_index(alg);
-  return i < 0 ? 0 : known_algs[i].size;
+  const rt_hash *a = rt_hash_by_id(alg);
+  return a == NULL ? 0 : a->size;
 }
 
 const char *rt_eventlog_alg_label(TPM2_ALG_ID alg, char buf[8]) {
@@ -387,14 +369,20 @@ static rt_code check_startup_locality(rt_eventlog *log, const rt_eventlog_event 
   return RT_OK;
 }
 
-rt_code rt_eventlog_parse(const uint8_t *data, size_t len, const rt_eventlog_limits *limits,
-                          rt_eventlog *log, rt_err *err) {
-  memset(log, 0, sizeof *log);
-  size_t max_size = RT_EVENTLOG_DEFAULT_MAX_SIZE, max_events = RT_EVENTLOG_DEFAULT_MAX_EVENTS;
-  if (limits != NULL && limits->max_size != 0)
-    max_size = limits->max_size;
-  if (limits != NULL && limits->max_events != 0)
-    max_events = limits->max_events;
+static size_t max_size_of(const rt_eventlog_limits *limits) {
+  return limits != NULL && limits->max_size != 0 ? limits->max_size : RT_EVENTLOG_DEFAULT_MAX_SIZE;
+}
+
+static size_t max_events_of(const rt_eventlog_limits *limits) {
+  return limits != NULL && limits->max_events != 0 ? limits->max_events
+                                                   : RT_EVENTLOG_DEFAULT_MAX_EVENTS;
+}
+
+/* Sets *end to the end of the log's events. Firmware hands out the log in a
+ * buffer that may have zero padding after the last event: parsing stops
+ * once only zero bytes remain. */
+static rt_code content_end_of(const uint8_t *data, size_t len, size_t max_size, size_t *end,
+                              rt_err *err) {
   if (len == 0)
     return rt_err_set(err, RT_E_INVALID, "event log is empty");
   if (data == NULL)
@@ -402,96 +390,109 @@ rt_code rt_eventlog_parse(const uint8_t *data, size_t len, const rt_eventlog_lim
   if (len > max_size)
     return rt_err_set(err, RT_E_INVALID, "event log is %zu bytes, over the limit of %zu bytes", len,
                       max_size);
-  /* Firmware hands out the log in a buffer that may have zero padding after
-   * the last event: parsing stops once only zero bytes remain. */
-  size_t content_end = len;
-  while (content_end > 0 && data[content_end - 1] == 0)
-    content_end--;
-  if (content_end == 0)
+  *end = len;
+  while (*end > 0 && data[*end - 1] == 0)
+    (*end)--;
+  if (*end == 0)
     return rt_err_set(err, RT_E_INVALID, "event log has only zero bytes");
+  return RT_OK;
+}
 
+static bool is_spec_id(const rt_eventlog_event *ev) {
+  return ev->type == RT_EV_NO_ACTION && ev->data_len >= sizeof spec_id_sig &&
+         memcmp(ev->data, spec_id_sig, sizeof spec_id_sig) == 0;
+}
+
+/* The first event is a TCG_PCR_EVENT in both formats; in a crypto-agile log
+ * it is the Spec ID event, which declares the algorithms. */
+static rt_code parse_first_event(parser *p, cursor *c, rt_err *err) {
+  rt_eventlog *log = p->log;
+  rt_code rc;
+  /* Until the first event is known, assume sha1 only. */
+  log->n_algs = 1;
+  log->algs[0].alg = TPM2_ALG_SHA1;
+  log->algs[0].digest_size = 20;
+  log->legacy = true;
+  if ((rc = grow(p, err)) != RT_OK ||
+      (rc = parse_pcr_event(c, 0, &log->events[0], &log->digest_store[0], err)) != RT_OK)
+    return rc;
+  log->n_events = 1;
+  rt_eventlog_event *first = &log->events[0];
+  if (!is_spec_id(first))
+    return check_startup_locality(log, first, err);
+  log->legacy = false;
+  log->n_algs = 0;
+  if ((rc = parse_spec_id(log, first, err)) != RT_OK)
+    return rc;
+  /* The digest store holds n_algs digests per event from now on; the Spec
+   * ID event keeps its sha1 digest in slot 0 and n_digests 1. */
+  rt_eventlog_digest spec_digest = log->digest_store[0];
+  rt_eventlog_digest *dg = realloc(log->digest_store, p->cap * log->n_algs * sizeof *dg);
+  if (dg == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory for event digests");
+  log->digest_store = dg;
+  log->digest_store[0] = spec_digest;
+  return RT_OK;
+}
+
+/* Every event after the first, up to content_end. */
+static rt_code parse_events(parser *p, cursor *c, size_t content_end, rt_err *err) {
+  rt_eventlog *log = p->log;
+  rt_code rc;
+  while (c->pos < content_end) {
+    uint32_t index = (uint32_t)log->n_events;
+    if (log->n_events >= p->max_events)
+      return ev_fail(err, index, c->pos, "more than %zu events", p->max_events);
+    if ((rc = grow(p, err)) != RT_OK)
+      return rc;
+    rt_eventlog_event *ev = &log->events[log->n_events];
+    rt_eventlog_digest *dg = &log->digest_store[log->n_events * log->n_algs];
+    if (log->legacy)
+      rc = parse_pcr_event(c, index, ev, dg, err);
+    else
+      rc = parse_pcr_event2(c, log, index, ev, dg, err);
+    if (rc != RT_OK)
+      return rc;
+    log->n_events++;
+    if ((rc = check_startup_locality(log, ev, err)) != RT_OK)
+      return rc;
+  }
+  return RT_OK;
+}
+
+rt_code rt_eventlog_parse(const uint8_t *data, size_t len, const rt_eventlog_limits *limits,
+                          rt_eventlog *log, rt_err *err) {
+  memset(log, 0, sizeof *log);
+  size_t content_end = 0;
+  rt_code rc = content_end_of(data, len, max_size_of(limits), &content_end, err);
+  if (rc != RT_OK)
+    return rc;
   log->raw = malloc(len);
   if (log->raw == NULL)
     return rt_err_set(err, RT_E_NOMEM, "out of memory for a %zu-byte event log", len);
   memcpy(log->raw, data, len);
   log->raw_len = len;
 
-  parser p = {.log = log, .cap = 0, .max_events = max_events};
+  parser p = {.log = log, .cap = 0, .max_events = max_events_of(limits)};
   cursor c = {log->raw, len, 0};
-  rt_code rc;
-
-  /* The first event is a TCG_PCR_EVENT in both formats; in a crypto-agile
-   * log it is the Spec ID event. Until it is known, assume sha1 only. */
-  log->n_algs = 1;
-  log->algs[0].alg = TPM2_ALG_SHA1;
-  log->algs[0].digest_size = 20;
-  log->legacy = true;
-  if ((rc = grow(&p, err)) != RT_OK)
-    goto fail;
-  if ((rc = parse_pcr_event(&c, 0, &log->events[0], &log->digest_store[0], err)) != RT_OK)
-    goto fail;
-  log->n_events = 1;
-  rt_eventlog_event *first = &log->events[0];
-  if (first->type == RT_EV_NO_ACTION && first->data_len >= sizeof spec_id_sig &&
-      memcmp(first->data, spec_id_sig, sizeof spec_id_sig) == 0) {
-    log->legacy = false;
-    log->n_algs = 0;
-    if ((rc = parse_spec_id(log, first, err)) != RT_OK)
-      goto fail;
-    /* The digest store holds n_algs digests per event from now on; the
-     * Spec ID event keeps its sha1 digest in slot 0 and n_digests 1. */
-    rt_eventlog_digest spec_digest = log->digest_store[0];
-    rt_eventlog_digest *dg = realloc(log->digest_store, p.cap * log->n_algs * sizeof *dg);
-    if (dg == NULL) {
-      rc = rt_err_set(err, RT_E_NOMEM, "out of memory for event digests");
-      goto fail;
-    }
-    log->digest_store = dg;
-    log->digest_store[0] = spec_digest;
-  } else if ((rc = check_startup_locality(log, first, err)) != RT_OK) {
-    goto fail;
-  }
-
-  while (c.pos < content_end) {
-    uint32_t index = (uint32_t)log->n_events;
-    if (log->n_events >= max_events) {
-      rc = ev_fail(err, index, c.pos, "more than %zu events", max_events);
-      goto fail;
-    }
-    if ((rc = grow(&p, err)) != RT_OK)
-      goto fail;
-    rt_eventlog_event *ev = &log->events[log->n_events];
-    rt_eventlog_digest *dg = &log->digest_store[log->n_events * log->n_algs];
-    if (log->legacy)
-      rc = parse_pcr_event(&c, index, ev, dg, err);
-    else
-      rc = parse_pcr_event2(&c, log, index, ev, dg, err);
-    if (rc != RT_OK)
-      goto fail;
-    log->n_events++;
-    if ((rc = check_startup_locality(log, ev, err)) != RT_OK)
-      goto fail;
+  if ((rc = parse_first_event(&p, &c, err)) != RT_OK ||
+      (rc = parse_events(&p, &c, content_end, err)) != RT_OK) {
+    rt_eventlog_free(log);
+    return rc;
   }
   log->parsed_len = c.pos;
   /* The digest store is final: point each event at its digests. */
   for (size_t i = 0; i < log->n_events; i++)
     log->events[i].digests = &log->digest_store[i * log->n_algs];
   return RT_OK;
-
-fail:
-  rt_eventlog_free(log);
-  return rc;
 }
 
 rt_code rt_eventlog_read_file(const char *path, const rt_eventlog_limits *limits, rt_eventlog *log,
                               rt_err *err) {
   memset(log, 0, sizeof *log);
-  size_t max_size = RT_EVENTLOG_DEFAULT_MAX_SIZE;
-  if (limits != NULL && limits->max_size != 0)
-    max_size = limits->max_size;
   uint8_t *buf = NULL;
   size_t len = 0;
-  rt_code rc = rt_file_read(path, max_size, &buf, &len, err);
+  rt_code rc = rt_file_read(path, max_size_of(limits), &buf, &len, err);
   if (rc != RT_OK)
     return rc;
   rc = rt_eventlog_parse(buf, len, limits, log, err);
@@ -547,6 +548,51 @@ rt_eventlog_alg_issue rt_eventlog_check_algs(const rt_eventlog *log, rt_err *err
   return RT_EVENTLOG_ALG_OK;
 }
 
+/* A bank of alg at its reset values (PCRs 17-22 all ones, PCR 0 the startup
+ * locality), and the digest that extends it. */
+static rt_code start_bank(const rt_eventlog *log, const rt_hash *alg, rt_eventlog_bank *bank,
+                          EVP_MD **md, rt_err *err) {
+  bank->alg = alg->id;
+  bank->size = alg->size;
+  for (int pcr = 17; pcr <= 22; pcr++)
+    memset(bank->pcr[pcr], 0xff, bank->size);
+  if (log->has_startup_locality)
+    bank->pcr[0][bank->size - 1] = log->startup_locality;
+  *md = EVP_MD_fetch(NULL, alg->evp_name, NULL);
+  if (*md == NULL)
+    return rt_err_set(err, RT_E_CRYPTO, "replaying the event log: OpenSSL has no %s digest",
+                      alg->evp_name);
+  return RT_OK;
+}
+
+/* pcr = H(pcr || digest) in every bank, md[b] being bank b's digest. */
+static rt_code extend_event(rt_eventlog_pcrs *out, EVP_MD *const md[], EVP_MD_CTX *ctx,
+                            const rt_eventlog_event *ev, rt_err *err) {
+  for (size_t b = 0; b < out->n_banks; b++) {
+    rt_eventlog_bank *bank = &out->banks[b];
+    const rt_eventlog_digest *d = rt_eventlog_event_digest(ev, bank->alg);
+    if (d == NULL || d->len != bank->size)
+      return rt_err_set(err, RT_E_INTERNAL, "event %" PRIu32 " has no %u-byte digest for bank %s",
+                        ev->index, (unsigned)bank->size, rt_eventlog_alg_name(bank->alg));
+    uint8_t *pcr = bank->pcr[ev->pcr];
+    unsigned int outlen = 0;
+    if (EVP_DigestInit_ex2(ctx, md[b], NULL) != 1 || EVP_DigestUpdate(ctx, pcr, bank->size) != 1 ||
+        EVP_DigestUpdate(ctx, d->bytes, d->len) != 1 ||
+        EVP_DigestFinal_ex(ctx, pcr, &outlen) != 1 || outlen != bank->size)
+      return rt_err_set(err, RT_E_CRYPTO, "replaying event %" PRIu32 ": %s extend failed",
+                        ev->index, rt_eventlog_alg_name(bank->alg));
+    bank->extended |= UINT32_C(1) << ev->pcr;
+  }
+  return RT_OK;
+}
+
+/* Whether replay extends the event: not the Spec ID event, EV_NO_ACTION
+ * events or PCR indexes past 23. */
+static bool extends(const rt_eventlog *log, size_t i) {
+  const rt_eventlog_event *ev = &log->events[i];
+  return !(!log->legacy && i == 0) && ev->type != RT_EV_NO_ACTION && ev->pcr < RT_EVENTLOG_NUM_PCRS;
+}
+
 rt_code rt_eventlog_replay(const rt_eventlog *log, rt_eventlog_pcrs *out, rt_err *err) {
   memset(out, 0, sizeof *out);
   if (rt_eventlog_check_algs(log, err) != RT_EVENTLOG_ALG_OK)
@@ -554,56 +600,15 @@ rt_code rt_eventlog_replay(const rt_eventlog *log, rt_eventlog_pcrs *out, rt_err
   EVP_MD *md[RT_EVENTLOG_MAX_BANKS] = {NULL};
   EVP_MD_CTX *ctx = NULL;
   rt_code rc = RT_OK;
-
-  for (size_t i = 0; i < log->n_algs; i++) {
-    int k = known_alg_index(log->algs[i].alg); /* >= 0: rt_eventlog_check_algs */
-    rt_eventlog_bank *bank = &out->banks[out->n_banks];
-    bank->alg = known_algs[k].alg;
-    bank->size = known_algs[k].size;
-    for (int pcr = 17; pcr <= 22; pcr++)
-      memset(bank->pcr[pcr], 0xff, bank->size);
-    if (log->has_startup_locality)
-      bank->pcr[0][bank->size - 1] = log->startup_locality;
-    md[out->n_banks] = EVP_MD_fetch(NULL, known_algs[k].evp_name, NULL);
-    if (md[out->n_banks] == NULL) {
-      rc = rt_err_set(err, RT_E_CRYPTO, "replaying the event log: OpenSSL has no %s digest",
-                      known_algs[k].evp_name);
-      goto done;
-    }
-    out->n_banks++;
-  }
-  if ((ctx = EVP_MD_CTX_new()) == NULL) {
+  /* Every algorithm is known (rt_eventlog_check_algs) and declared once
+   * (rt_eventlog_parse), so there are at most RT_EVENTLOG_MAX_BANKS. */
+  for (size_t i = 0; i < log->n_algs && rc == RT_OK; i++, out->n_banks++)
+    rc = start_bank(log, rt_hash_by_id(log->algs[i].alg), &out->banks[i], &md[i], err);
+  if (rc == RT_OK && (ctx = EVP_MD_CTX_new()) == NULL)
     rc = rt_err_set(err, RT_E_NOMEM, "replaying the event log: out of memory");
-    goto done;
-  }
-
-  for (size_t i = 0; i < log->n_events; i++) {
-    const rt_eventlog_event *ev = &log->events[i];
-    if ((!log->legacy && i == 0) || ev->type == RT_EV_NO_ACTION || ev->pcr >= RT_EVENTLOG_NUM_PCRS)
-      continue;
-    for (size_t b = 0; b < out->n_banks; b++) {
-      rt_eventlog_bank *bank = &out->banks[b];
-      const rt_eventlog_digest *d = rt_eventlog_event_digest(ev, bank->alg);
-      if (d == NULL || d->len != bank->size) {
-        rc = rt_err_set(err, RT_E_INTERNAL, "event %" PRIu32 " has no %u-byte digest for bank %s",
-                        ev->index, (unsigned)bank->size, rt_eventlog_alg_name(bank->alg));
-        goto done;
-      }
-      uint8_t *pcr = bank->pcr[ev->pcr];
-      unsigned int outlen = 0;
-      if (EVP_DigestInit_ex2(ctx, md[b], NULL) != 1 ||
-          EVP_DigestUpdate(ctx, pcr, bank->size) != 1 ||
-          EVP_DigestUpdate(ctx, d->bytes, d->len) != 1 ||
-          EVP_DigestFinal_ex(ctx, pcr, &outlen) != 1 || outlen != bank->size) {
-        rc = rt_err_set(err, RT_E_CRYPTO, "replaying event %" PRIu32 ": %s extend failed",
-                        ev->index, rt_eventlog_alg_name(bank->alg));
-        goto done;
-      }
-      bank->extended |= UINT32_C(1) << ev->pcr;
-    }
-  }
-
-done:
+  for (size_t i = 0; i < log->n_events && rc == RT_OK; i++)
+    if (extends(log, i))
+      rc = extend_event(out, md, ctx, &log->events[i], err);
   EVP_MD_CTX_free(ctx);
   for (size_t b = 0; b < RT_EVENTLOG_MAX_BANKS; b++)
     EVP_MD_free(md[b]);

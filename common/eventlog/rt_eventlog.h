@@ -20,15 +20,16 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "rt_err.h"
+#include "rt_hash.h"
 
 #define RT_EVENTLOG_DEFAULT_MAX_SIZE ((size_t)16 * 1024 * 1024)
 #define RT_EVENTLOG_DEFAULT_MAX_EVENTS ((size_t)65536)
 /* Algorithms a Spec ID event may declare (known or not). */
 #define RT_EVENTLOG_MAX_ALGS 8
-/* Banks replay can compute: sha1, sha256, sha384, sha512, sm3_256. */
-#define RT_EVENTLOG_MAX_BANKS 5
+/* Banks replay can compute: every algorithm of rt_hash.h. */
+#define RT_EVENTLOG_MAX_BANKS RT_HASH_COUNT
 #define RT_EVENTLOG_NUM_PCRS 24
-#define RT_EVENTLOG_MAX_DIGEST 64
+#define RT_EVENTLOG_MAX_DIGEST RT_HASH_MAX_DIGEST
 
 /* Event types, TCG PC Client Platform Firmware Profile 1.06, 10.4.1. */
 #define RT_EV_PREBOOT_CERT 0x00000000u
@@ -171,7 +172,8 @@ const rt_eventlog_bank *rt_eventlog_pcrs_bank(const rt_eventlog_pcrs *pcrs, TPM2
 /* The event's digest for alg, or NULL. */
 const rt_eventlog_digest *rt_eventlog_event_digest(const rt_eventlog_event *ev, TPM2_ALG_ID alg);
 
-/* "sha1", "sha256", "sha384", "sha512", "sm3_256"; NULL for other ids. */
+/* The algorithms of rt_hash.h, all of which a log may declare:
+ * "sha1", "sha256", "sha384", "sha512", "sm3_256"; NULL for other ids. */
 const char *rt_eventlog_alg_name(TPM2_ALG_ID alg);
 /* The name, or "0x0027" (written into buf) for an algorithm without one. */
 const char *rt_eventlog_alg_label(TPM2_ALG_ID alg, char buf[8]);

@@ -74,113 +74,145 @@ static void result_set(rt_rpc_result *res, grpc_status_code status, const char *
   snprintf(res->message, sizeof res->message, "%s", msg);
 }
 
+/* One unary call: its grpc objects and what its batch receives. */
+typedef struct {
+  grpc_completion_queue *cq;
+  grpc_call *call;
+  grpc_byte_buffer *request, *response;
+  grpc_metadata_array initial_md, trailing_md;
+  grpc_status_code status;
+  grpc_slice details;
+  const char *error_string;
+} unary;
+
+/* The call to method with req as its message; 0 if grpc cannot create it
+ * (nothing is left to free then). */
+static int unary_new(rt_grpc_client *client, const char *method, const uint8_t *req, size_t req_len,
+                     int timeout_ms, unary *u) {
+  memset(u, 0, sizeof *u);
+  u->cq = grpc_completion_queue_create_for_pluck(NULL);
+  gpr_timespec deadline =
+      gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+  grpc_slice path = grpc_slice_from_copied_string(method);
+  u->call = grpc_channel_create_call(client->channel, NULL, GRPC_PROPAGATE_DEFAULTS, u->cq, path,
+                                     NULL, deadline, NULL);
+  grpc_slice_unref(path);
+  if (u->call == NULL) {
+    grpc_completion_queue_destroy(u->cq);
+    return 0;
+  }
+  grpc_slice body = grpc_slice_from_copied_buffer((const char *)req, req_len);
+  u->request = grpc_raw_byte_buffer_create(&body, 1);
+  grpc_slice_unref(body);
+  grpc_metadata_array_init(&u->initial_md);
+  grpc_metadata_array_init(&u->trailing_md);
+  u->status = GRPC_STATUS_UNKNOWN;
+  u->details = grpc_empty_slice();
+  return 1;
+}
+
+static void unary_free(unary *u) {
+  if (u->error_string != NULL)
+    gpr_free((void *)u->error_string);
+  grpc_slice_unref(u->details);
+  grpc_metadata_array_destroy(&u->initial_md);
+  grpc_metadata_array_destroy(&u->trailing_md);
+  if (u->response != NULL)
+    grpc_byte_buffer_destroy(u->response);
+  grpc_byte_buffer_destroy(u->request);
+  grpc_call_unref(u->call);
+  grpc_completion_queue_shutdown(u->cq);
+  grpc_completion_queue_destroy(u->cq);
+}
+
+/* Sends the request and waits for the whole answer; NULL once it is in,
+ * else what went wrong. */
+static const char *unary_run(unary *u) {
+  grpc_op ops[6];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = u->request;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &u->initial_md;
+  ops[4].op = GRPC_OP_RECV_MESSAGE;
+  ops[4].data.recv_message.recv_message = &u->response;
+  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[5].data.recv_status_on_client.trailing_metadata = &u->trailing_md;
+  ops[5].data.recv_status_on_client.status = &u->status;
+  ops[5].data.recv_status_on_client.status_details = &u->details;
+  ops[5].data.recv_status_on_client.error_string = &u->error_string;
+  int tag = 0;
+  if (grpc_call_start_batch(u->call, ops, 6, &tag, NULL) != GRPC_CALL_OK)
+    return "cannot start the call";
+  /* The call's deadline bounds this wait. */
+  grpc_event ev =
+      grpc_completion_queue_pluck(u->cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  return ev.type == GRPC_OP_COMPLETE ? NULL : "call did not complete";
+}
+
+/* The status, its details, and the rattest error code among the trailers. */
+static void read_status(const unary *u, rt_rpc_result *res) {
+  res->status = u->status;
+  char *msg = grpc_slice_to_c_string(u->details);
+  snprintf(res->message, sizeof res->message, "%s", msg);
+  gpr_free(msg);
+  for (size_t i = 0; i < u->trailing_md.count; i++) {
+    if (grpc_slice_str_cmp(u->trailing_md.metadata[i].key, RT_GRPC_ERROR_KEY) == 0) {
+      char *v = grpc_slice_to_c_string(u->trailing_md.metadata[i].value);
+      snprintf(res->code, sizeof res->code, "%s", v);
+      gpr_free(v);
+    }
+  }
+}
+
+/* The response message of an OK call, copied into *resp. */
+static void read_response(grpc_byte_buffer *response, uint8_t **resp, size_t *resp_len,
+                          rt_rpc_result *res) {
+  if (response == NULL) {
+    result_set(res, GRPC_STATUS_INTERNAL, "server answered OK without a message");
+    return;
+  }
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, response)) {
+    result_set(res, GRPC_STATUS_INTERNAL, "response cannot be decompressed");
+    return;
+  }
+  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  size_t n = GRPC_SLICE_LENGTH(all);
+  *resp = malloc(n ? n : 1);
+  if (*resp == NULL) {
+    result_set(res, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+  } else {
+    memcpy(*resp, GRPC_SLICE_START_PTR(all), n);
+    *resp_len = n;
+  }
+  grpc_slice_unref(all);
+}
+
 grpc_status_code rt_grpc_call_raw(rt_grpc_client *client, const char *method, const uint8_t *req,
                                   size_t req_len, int timeout_ms, uint8_t **resp, size_t *resp_len,
                                   rt_rpc_result *res) {
   memset(res, 0, sizeof *res);
   *resp = NULL;
   *resp_len = 0;
-  if (timeout_ms <= 0)
-    timeout_ms = DEFAULT_TIMEOUT_MS;
-
-  grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-  gpr_timespec deadline =
-      gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
-  grpc_slice path = grpc_slice_from_copied_string(method);
-  grpc_call *call = grpc_channel_create_call(client->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                             path, NULL, deadline, NULL);
-  grpc_slice_unref(path);
-  if (call == NULL) {
-    grpc_completion_queue_destroy(cq);
+  unary u;
+  if (!unary_new(client, method, req, req_len, timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS,
+                 &u)) {
     result_set(res, GRPC_STATUS_INTERNAL, "cannot create the call");
     return res->status;
   }
-
-  grpc_slice body = grpc_slice_from_copied_buffer((const char *)req, req_len);
-  grpc_byte_buffer *request = grpc_raw_byte_buffer_create(&body, 1);
-  grpc_slice_unref(body);
-
-  grpc_metadata_array initial_md, trailing_md;
-  grpc_metadata_array_init(&initial_md);
-  grpc_metadata_array_init(&trailing_md);
-  grpc_byte_buffer *response = NULL;
-  grpc_status_code status = GRPC_STATUS_UNKNOWN;
-  grpc_slice details = grpc_empty_slice();
-  const char *error_string = NULL;
-
-  grpc_op ops[6];
-  memset(ops, 0, sizeof ops);
-  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-  ops[1].op = GRPC_OP_SEND_MESSAGE;
-  ops[1].data.send_message.send_message = request;
-  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-  ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
-  ops[4].op = GRPC_OP_RECV_MESSAGE;
-  ops[4].data.recv_message.recv_message = &response;
-  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-  ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
-  ops[5].data.recv_status_on_client.status = &status;
-  ops[5].data.recv_status_on_client.status_details = &details;
-  ops[5].data.recv_status_on_client.error_string = &error_string;
-
-  int tag = 0;
-  grpc_call_error e = grpc_call_start_batch(call, ops, 6, &tag, NULL);
-  if (e != GRPC_CALL_OK) {
-    result_set(res, GRPC_STATUS_INTERNAL, "cannot start the call");
+  const char *failure = unary_run(&u);
+  if (failure != NULL) {
+    result_set(res, GRPC_STATUS_INTERNAL, failure);
   } else {
-    /* The call's deadline bounds this wait. */
-    grpc_event ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    if (ev.type != GRPC_OP_COMPLETE) {
-      result_set(res, GRPC_STATUS_INTERNAL, "call did not complete");
-    } else {
-      res->status = status;
-      char *msg = grpc_slice_to_c_string(details);
-      snprintf(res->message, sizeof res->message, "%s", msg);
-      gpr_free(msg);
-      for (size_t i = 0; i < trailing_md.count; i++) {
-        if (grpc_slice_str_cmp(trailing_md.metadata[i].key, RT_GRPC_ERROR_KEY) == 0) {
-          char *v = grpc_slice_to_c_string(trailing_md.metadata[i].value);
-          snprintf(res->code, sizeof res->code, "%s", v);
-          gpr_free(v);
-        }
-      }
-      if (status == GRPC_STATUS_OK) {
-        if (response == NULL) {
-          result_set(res, GRPC_STATUS_INTERNAL, "server answered OK without a message");
-        } else {
-          grpc_byte_buffer_reader reader;
-          if (!grpc_byte_buffer_reader_init(&reader, response)) {
-            result_set(res, GRPC_STATUS_INTERNAL, "response cannot be decompressed");
-          } else {
-            grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-            grpc_byte_buffer_reader_destroy(&reader);
-            size_t n = GRPC_SLICE_LENGTH(all);
-            *resp = malloc(n ? n : 1);
-            if (*resp == NULL) {
-              result_set(res, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-            } else {
-              memcpy(*resp, GRPC_SLICE_START_PTR(all), n);
-              *resp_len = n;
-            }
-            grpc_slice_unref(all);
-          }
-        }
-      }
-    }
+    read_status(&u, res);
+    if (u.status == GRPC_STATUS_OK)
+      read_response(u.response, resp, resp_len, res);
   }
-
-  if (error_string != NULL)
-    gpr_free((void *)error_string);
-  grpc_slice_unref(details);
-  grpc_metadata_array_destroy(&initial_md);
-  grpc_metadata_array_destroy(&trailing_md);
-  if (response != NULL)
-    grpc_byte_buffer_destroy(response);
-  grpc_byte_buffer_destroy(request);
-  grpc_call_unref(call);
-  grpc_completion_queue_shutdown(cq);
-  grpc_completion_queue_destroy(cq);
+  unary_free(&u);
   return res->status;
 }
 

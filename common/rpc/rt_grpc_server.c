@@ -131,6 +131,53 @@ static size_t method_index(struct rt_grpc_server *srv, const rt_rpc_method *m) {
   return (size_t)(m - srv->methods);
 }
 
+/* The call's request message, or NULL with the status saying why. */
+static ProtobufCMessage *unpack_request(const struct rpc_call *c, grpc_status_code *status,
+                                        rt_rpc_status *st) {
+  *status = GRPC_STATUS_INVALID_ARGUMENT;
+  if (c->request == NULL) {
+    snprintf(st->message, sizeof st->message, "request carries no message");
+    return NULL;
+  }
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, c->request)) {
+    snprintf(st->message, sizeof st->message, "request message cannot be decompressed");
+    return NULL;
+  }
+  grpc_slice body = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  ProtobufCMessage *req = protobuf_c_message_unpack(
+      c->method->request_type, NULL, GRPC_SLICE_LENGTH(body), GRPC_SLICE_START_PTR(body));
+  grpc_slice_unref(body);
+  if (req == NULL) {
+    snprintf(st->message, sizeof st->message, "request is not a valid %s message",
+             c->method->request_type->name);
+    return NULL;
+  }
+  *status = GRPC_STATUS_OK;
+  return req;
+}
+
+/* The handler's response as the call's message; frees resp. */
+static grpc_status_code pack_response(struct rpc_call *c, ProtobufCMessage *resp,
+                                      rt_rpc_status *st) {
+  size_t len = protobuf_c_message_get_packed_size(resp);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf != NULL)
+    protobuf_c_message_pack(resp, buf);
+  if (c->method->free_response != NULL)
+    c->method->free_response(resp);
+  if (buf == NULL) {
+    snprintf(st->message, sizeof st->message, "out of memory packing the response");
+    return GRPC_STATUS_RESOURCE_EXHAUSTED;
+  }
+  /* grpc takes the buffer and frees it once sent. */
+  grpc_slice slice = grpc_slice_new(buf, len, free);
+  c->response = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  return GRPC_STATUS_OK;
+}
+
 /* Decodes the request, runs the handler and fills the status and response
  * of the call. Never fails: every problem becomes a gRPC status. */
 static void run_handler(struct rpc_call *c, grpc_status_code *status, rt_rpc_status *st,
@@ -145,31 +192,9 @@ static void run_handler(struct rpc_call *c, grpc_status_code *status, rt_rpc_sta
     gpr_free(path);
     return;
   }
-
-  if (c->request == NULL) {
-    *status = GRPC_STATUS_INVALID_ARGUMENT;
-    snprintf(st->message, sizeof st->message, "request carries no message");
+  ProtobufCMessage *req = unpack_request(c, status, st);
+  if (req == NULL)
     return;
-  }
-  grpc_byte_buffer_reader reader;
-  if (!grpc_byte_buffer_reader_init(&reader, c->request)) {
-    *status = GRPC_STATUS_INVALID_ARGUMENT;
-    snprintf(st->message, sizeof st->message, "request message cannot be decompressed");
-    return;
-  }
-  grpc_slice body = grpc_byte_buffer_reader_readall(&reader);
-  grpc_byte_buffer_reader_destroy(&reader);
-
-  ProtobufCMessage *req = protobuf_c_message_unpack(m->request_type, NULL, GRPC_SLICE_LENGTH(body),
-                                                    GRPC_SLICE_START_PTR(body));
-  grpc_slice_unref(body);
-  if (req == NULL) {
-    *status = GRPC_STATUS_INVALID_ARGUMENT;
-    snprintf(st->message, sizeof st->message, "request is not a valid %s message",
-             m->request_type->name);
-    return;
-  }
-
   rt_rpc_call_info info = {.peer = peer};
   ProtobufCMessage *resp = NULL;
   *status = m->handler(m->user, &info, req, &resp, st);
@@ -184,22 +209,7 @@ static void run_handler(struct rpc_call *c, grpc_status_code *status, rt_rpc_sta
     snprintf(st->message, sizeof st->message, "handler returned no response");
     return;
   }
-  size_t len = protobuf_c_message_get_packed_size(resp);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) {
-    if (m->free_response != NULL)
-      m->free_response(resp);
-    *status = GRPC_STATUS_RESOURCE_EXHAUSTED;
-    snprintf(st->message, sizeof st->message, "out of memory packing the response");
-    return;
-  }
-  protobuf_c_message_pack(resp, buf);
-  if (m->free_response != NULL)
-    m->free_response(resp);
-  /* grpc takes the buffer and frees it once sent. */
-  grpc_slice slice = grpc_slice_new(buf, len, free);
-  c->response = grpc_raw_byte_buffer_create(&slice, 1);
-  grpc_slice_unref(slice);
+  *status = pack_response(c, resp, st);
 }
 
 static void serve_call(struct rpc_call *c) {
@@ -284,41 +294,41 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **out, rt_err *err) {
-  *out = NULL;
+/* The worker threads and the message size limit cfg asks for. */
+static rt_code check_config(const rt_grpc_server_config *cfg, int *threads, size_t *max_msg,
+                            rt_err *err) {
   if (cfg->n_methods == 0 || cfg->listen == NULL)
     return rt_err_set(err, RT_E_INVALID, "server needs a listen address and methods");
-  int threads = cfg->threads > 0 ? cfg->threads : RT_GRPC_DEFAULT_THREADS;
-  if (threads > MAX_THREADS)
+  *threads = cfg->threads > 0 ? cfg->threads : RT_GRPC_DEFAULT_THREADS;
+  if (*threads > MAX_THREADS)
     return rt_err_set(err, RT_E_INVALID, "at most %d server threads", MAX_THREADS);
-  size_t max_msg = cfg->max_message_size ? cfg->max_message_size : RT_GRPC_DEFAULT_MAX_MESSAGE;
-  if (max_msg > (size_t)INT32_MAX)
+  *max_msg = cfg->max_message_size ? cfg->max_message_size : RT_GRPC_DEFAULT_MAX_MESSAGE;
+  if (*max_msg > (size_t)INT32_MAX)
     return rt_err_set(err, RT_E_INVALID, "max message size too large");
+  return RT_OK;
+}
 
-  rt_tls_pair tls;
-  rt_code code = rt_tls_pair_load(cfg->tls_cert_file, cfg->tls_key_file, &tls, err);
-  if (code != RT_OK)
-    return code;
-
-  rt_grpc_init();
+/* The server's own state, before any grpc server: *out is set whenever
+ * something was allocated, for discard_unstarted. */
+static rt_code server_new(const rt_grpc_server_config *cfg, int threads,
+                          struct rt_grpc_server **out, rt_err *err) {
   struct rt_grpc_server *srv = calloc(1, sizeof *srv);
-  if (srv == NULL) {
-    rt_tls_pair_free(&tls);
-    grpc_shutdown();
+  if ((*out = srv) == NULL)
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
-  }
   pthread_mutex_init(&srv->lock, NULL);
   pthread_cond_init(&srv->shutdown_done_cv, NULL);
   srv->n_methods = cfg->n_methods;
   srv->methods = calloc(cfg->n_methods, sizeof *srv->methods);
   srv->registered = calloc(cfg->n_methods, sizeof *srv->registered);
   srv->threads = calloc((size_t)threads, sizeof *srv->threads);
-  if (srv->methods == NULL || srv->registered == NULL || srv->threads == NULL) {
-    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
-    goto fail;
-  }
+  if (srv->methods == NULL || srv->registered == NULL || srv->threads == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
   memcpy(srv->methods, cfg->methods, cfg->n_methods * sizeof *srv->methods);
+  return RT_OK;
+}
 
+/* The grpc server, its completion queue and its registered methods. */
+static rt_code server_create(struct rt_grpc_server *srv, size_t max_msg, rt_err *err) {
   grpc_arg args[3];
   args[0].type = GRPC_ARG_INTEGER;
   args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -336,52 +346,31 @@ rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **
   srv->server = grpc_server_create(&chargs, NULL);
   srv->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
-  for (size_t i = 0; i < cfg->n_methods; i++) {
-    srv->registered[i] = grpc_server_register_method(srv->server, cfg->methods[i].path, NULL,
+  for (size_t i = 0; i < srv->n_methods; i++) {
+    srv->registered[i] = grpc_server_register_method(srv->server, srv->methods[i].path, NULL,
                                                      GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-    if (srv->registered[i] == NULL) {
-      code = rt_err_set(err, RT_E_INVALID, "cannot register method %s", cfg->methods[i].path);
-      goto fail;
-    }
+    if (srv->registered[i] == NULL)
+      return rt_err_set(err, RT_E_INVALID, "cannot register method %s", srv->methods[i].path);
   }
+  return RT_OK;
+}
 
-  grpc_ssl_pem_key_cert_pair pair = {.private_key = tls.key_pem, .cert_chain = tls.cert_pem};
+static rt_code server_listen(struct rt_grpc_server *srv, const char *listen, const rt_tls_pair *tls,
+                             rt_err *err) {
+  grpc_ssl_pem_key_cert_pair pair = {.private_key = tls->key_pem, .cert_chain = tls->cert_pem};
   grpc_server_credentials *creds = grpc_ssl_server_credentials_create_ex(
       NULL, &pair, 1, GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
-  srv->port = grpc_server_add_http2_port(srv->server, cfg->listen, creds);
+  srv->port = grpc_server_add_http2_port(srv->server, listen, creds);
   grpc_server_credentials_release(creds);
-  rt_tls_pair_free(&tls);
-  if (srv->port <= 0) {
-    code =
-        rt_err_set(err, RT_E_NET, "cannot listen on %s (address in use or invalid)", cfg->listen);
-    goto fail;
-  }
-  grpc_server_start(srv->server);
-
-  for (int k = 0; k < threads * REQUESTS_PER_THREAD; k++) {
-    int failed = request_unknown(srv) != 0;
-    for (size_t i = 0; i < cfg->n_methods && !failed; i++)
-      failed = request_call(srv, i) != 0;
-    if (failed) {
-      code = rt_err_set(err, RT_E_INTERNAL, "cannot request gRPC calls");
-      rt_grpc_server_stop(srv);
-      return code;
-    }
-  }
-  for (int t = 0; t < threads; t++) {
-    if (pthread_create(&srv->threads[t], NULL, worker, srv) != 0) {
-      code = rt_err_set(err, RT_E_INTERNAL, "cannot start server thread %d", t);
-      rt_grpc_server_stop(srv);
-      return code;
-    }
-    srv->n_threads++;
-  }
-  *out = srv;
+  if (srv->port <= 0)
+    return rt_err_set(err, RT_E_NET, "cannot listen on %s (address in use or invalid)", listen);
   return RT_OK;
+}
 
-fail:
-  rt_tls_pair_free(&tls);
-  if (srv->server != NULL) {
+/* Frees a server that never started, and the grpc_init of
+ * rt_grpc_server_start. */
+static void discard_unstarted(struct rt_grpc_server *srv) {
+  if (srv != NULL && srv->server != NULL) {
     /* Never started and no listener: grpc allows destroying it directly. */
     grpc_server_destroy(srv->server);
     grpc_completion_queue_shutdown(srv->cq);
@@ -390,14 +379,62 @@ fail:
     }
     grpc_completion_queue_destroy(srv->cq);
   }
-  free(srv->methods);
-  free(srv->registered);
-  free(srv->threads);
-  pthread_mutex_destroy(&srv->lock);
-  pthread_cond_destroy(&srv->shutdown_done_cv);
-  free(srv);
+  if (srv != NULL) {
+    free(srv->methods);
+    free(srv->registered);
+    free(srv->threads);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->shutdown_done_cv);
+    free(srv);
+  }
   grpc_shutdown();
-  return code;
+}
+
+/* Requests the first calls of every method, then starts the workers; the
+ * caller stops the server if this fails. */
+static rt_code server_run(struct rt_grpc_server *srv, int threads, rt_err *err) {
+  for (int k = 0; k < threads * REQUESTS_PER_THREAD; k++) {
+    int failed = request_unknown(srv) != 0;
+    for (size_t i = 0; i < srv->n_methods && !failed; i++)
+      failed = request_call(srv, i) != 0;
+    if (failed)
+      return rt_err_set(err, RT_E_INTERNAL, "cannot request gRPC calls");
+  }
+  for (int t = 0; t < threads; t++) {
+    if (pthread_create(&srv->threads[t], NULL, worker, srv) != 0)
+      return rt_err_set(err, RT_E_INTERNAL, "cannot start server thread %d", t);
+    srv->n_threads++;
+  }
+  return RT_OK;
+}
+
+rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **out, rt_err *err) {
+  *out = NULL;
+  int threads = 0;
+  size_t max_msg = 0;
+  rt_code code = check_config(cfg, &threads, &max_msg, err);
+  if (code != RT_OK)
+    return code;
+  rt_tls_pair tls;
+  if ((code = rt_tls_pair_load(cfg->tls_cert_file, cfg->tls_key_file, &tls, err)) != RT_OK)
+    return code;
+  rt_grpc_init();
+  struct rt_grpc_server *srv = NULL;
+  if ((code = server_new(cfg, threads, &srv, err)) == RT_OK &&
+      (code = server_create(srv, max_msg, err)) == RT_OK)
+    code = server_listen(srv, cfg->listen, &tls, err);
+  rt_tls_pair_free(&tls);
+  if (code != RT_OK) {
+    discard_unstarted(srv);
+    return code;
+  }
+  grpc_server_start(srv->server);
+  if ((code = server_run(srv, threads, err)) != RT_OK) {
+    rt_grpc_server_stop(srv);
+    return code;
+  }
+  *out = srv;
+  return RT_OK;
 }
 
 int rt_grpc_server_port(const rt_grpc_server *srv) {

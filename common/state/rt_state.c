@@ -421,8 +421,9 @@ static rt_code check_link(const rt_secret_entry *s, const rt_identity *id, rt_er
   return RT_OK;
 }
 
-/* Checks a parsed file against the schema. */
-static rt_code validate_root(json_t *root, rt_err *err) {
+/* The top level: its fields, the version, and objects of identities and
+ * secrets. */
+static rt_code check_top(json_t *root, rt_err *err) {
   if (!json_is_object(root))
     return rt_err_set(err, RT_E_INVALID, "expected a JSON object at the top");
   const char *key;
@@ -445,59 +446,73 @@ static rt_code validate_root(json_t *root, rt_err *err) {
     return rt_err_set(err, RT_E_INVALID, "secrets: missing");
   if (!json_is_object(v))
     return rt_err_set(err, RT_E_INVALID, "secrets: expected an object");
-  json_t *ids = json_object_get(root, "identities");
-  if (ids == NULL)
+  v = json_object_get(root, "identities");
+  if (v == NULL)
     return rt_err_set(err, RT_E_INVALID, "identities: missing");
-  if (!json_is_object(ids))
+  if (!json_is_object(v))
     return rt_err_set(err, RT_E_INVALID, "identities: expected an object");
-  json_t *secrets = v;
-  rt_identity *id = malloc(sizeof *id);
-  rt_secret_entry *sec = malloc(sizeof *sec);
-  if (id == NULL || sec == NULL) {
-    free(id);
-    free(sec);
-    return rt_err_set(err, RT_E_NOMEM, "out of memory");
-  }
-  rt_code code = RT_OK;
+  return RT_OK;
+}
+
+/* Every identity, each under a valid name that is its own; id is scratch. */
+static rt_code check_identities(json_t *ids, rt_identity *id, rt_err *err) {
+  const char *key;
+  json_t *v;
   json_object_foreach(ids, key, v) {
-    if (rt_state_check_name(key, err) != RT_OK) {
-      code = rt_err_prefix(err, "identities: ");
-      break;
-    }
+    if (rt_state_check_name(key, err) != RT_OK)
+      return rt_err_prefix(err, "identities: ");
     char where[96];
     snprintf(where, sizeof where, "identities.%s", key);
-    if ((code = identity_from_json(where, v, id, err)) != RT_OK)
-      break;
-    if (strcmp(id->name, key) != 0) {
-      code = rt_err_set(err, RT_E_INVALID, "identities.%s.name: \"%s\" differs from its key", key,
+    rt_code code = identity_from_json(where, v, id, err);
+    if (code != RT_OK)
+      return code;
+    if (strcmp(id->name, key) != 0)
+      return rt_err_set(err, RT_E_INVALID, "identities.%s.name: \"%s\" differs from its key", key,
                         id->name);
-      break;
-    }
   }
-  if (code != RT_OK)
-    secrets = NULL; /* stop at the first error */
+  return RT_OK;
+}
+
+/* Every secret, each under a valid name that is its own, an rsa-key with
+ * the identity of its name (ids); id and sec are scratch. */
+static rt_code check_secrets(json_t *secrets, json_t *ids, rt_identity *id, rt_secret_entry *sec,
+                             rt_err *err) {
+  const char *key;
+  json_t *v;
   json_object_foreach(secrets, key, v) {
-    if (rt_state_check_name(key, err) != RT_OK) {
-      code = rt_err_prefix(err, "secrets: ");
-      break;
-    }
+    if (rt_state_check_name(key, err) != RT_OK)
+      return rt_err_prefix(err, "secrets: ");
     char where[96];
     snprintf(where, sizeof where, "secrets.%s", key);
-    if ((code = secret_from_json(where, v, sec, err)) != RT_OK)
-      break;
-    if (strcmp(sec->name, key) != 0) {
-      code = rt_err_set(err, RT_E_INVALID, "secrets.%s.name: \"%s\" differs from its key", key,
+    rt_code code = secret_from_json(where, v, sec, err);
+    if (code != RT_OK)
+      return code;
+    if (strcmp(sec->name, key) != 0)
+      return rt_err_set(err, RT_E_INVALID, "secrets.%s.name: \"%s\" differs from its key", key,
                         sec->name);
-      break;
-    }
-    if (sec->type == RT_SECRET_TYPE_RSA_KEY) {
-      json_t *linked = json_object_get(ids, key);
-      if (linked != NULL && (code = identity_from_json("identities", linked, id, err)) != RT_OK)
-        break;
-      if ((code = check_link(sec, linked ? id : NULL, err)) != RT_OK)
-        break;
-    }
+    if (sec->type != RT_SECRET_TYPE_RSA_KEY)
+      continue;
+    json_t *linked = json_object_get(ids, key);
+    if (linked != NULL && (code = identity_from_json("identities", linked, id, err)) != RT_OK)
+      return code;
+    if ((code = check_link(sec, linked ? id : NULL, err)) != RT_OK)
+      return code;
   }
+  return RT_OK;
+}
+
+/* Checks a parsed file against the schema, stopping at the first error. */
+static rt_code validate_root(json_t *root, rt_err *err) {
+  rt_code code = check_top(root, err);
+  if (code != RT_OK)
+    return code;
+  json_t *ids = json_object_get(root, "identities");
+  rt_identity *id = malloc(sizeof *id);
+  rt_secret_entry *sec = malloc(sizeof *sec);
+  if (id == NULL || sec == NULL)
+    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
+  else if ((code = check_identities(ids, id, err)) == RT_OK)
+    code = check_secrets(json_object_get(root, "secrets"), ids, id, sec, err);
   free(id);
   free(sec);
   return code;

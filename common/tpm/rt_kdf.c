@@ -9,34 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_hash.h"
+
+/* The rt_hash table's TPM algorithms. */
+static const rt_hash *tpm_hash(TPMI_ALG_HASH alg) {
+  const rt_hash *a = rt_hash_by_id(alg);
+  return a != NULL && a->tpm ? a : NULL;
+}
+
 const char *rt_tpm_hash_name(TPMI_ALG_HASH alg) {
-  switch (alg) {
-  case TPM2_ALG_SHA1:
-    return "SHA1";
-  case TPM2_ALG_SHA256:
-    return "SHA256";
-  case TPM2_ALG_SHA384:
-    return "SHA384";
-  case TPM2_ALG_SHA512:
-    return "SHA512";
-  default:
-    return NULL;
-  }
+  const rt_hash *a = tpm_hash(alg);
+  return a == NULL ? NULL : a->evp_name;
 }
 
 size_t rt_tpm_hash_size(TPMI_ALG_HASH alg) {
-  switch (alg) {
-  case TPM2_ALG_SHA1:
-    return TPM2_SHA1_DIGEST_SIZE;
-  case TPM2_ALG_SHA256:
-    return TPM2_SHA256_DIGEST_SIZE;
-  case TPM2_ALG_SHA384:
-    return TPM2_SHA384_DIGEST_SIZE;
-  case TPM2_ALG_SHA512:
-    return TPM2_SHA512_DIGEST_SIZE;
-  default:
-    return 0;
-  }
+  const rt_hash *a = tpm_hash(alg);
+  return a == NULL ? 0 : a->size;
 }
 
 rt_code rt_ossl_err(rt_err *err, const char *what) {

@@ -2,8 +2,8 @@
  * OpenSSL's EVP_KDF implementations, plus the mapping from TPM hash algorithm
  * identifiers to OpenSSL digests that the TPM crypto files share.
  *
- * Only SHA-1, SHA-256, SHA-384 and SHA-512 are supported. Output lengths are
- * whole bytes: every key rattest derives is. */
+ * Only SHA-1, SHA-256, SHA-384 and SHA-512 (rt_hash.h's TPM algorithms) are
+ * supported. Output lengths are whole bytes: every key rattest derives is. */
 #ifndef RT_KDF_H
 #define RT_KDF_H
 

@@ -4,36 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct {
-  const char *name;
-  TPMI_ALG_HASH alg;
-  size_t size;
-} banks[] = {
-    {"sha1", TPM2_ALG_SHA1, 20},
-    {"sha256", TPM2_ALG_SHA256, 32},
-    {"sha384", TPM2_ALG_SHA384, 48},
-    {"sha512", TPM2_ALG_SHA512, 64},
-};
+#include "rt_hash.h"
+
+/* The banks rattest selects PCRs of: the rt_hash table's TPM algorithms. */
+static const rt_hash *bank_alg(const rt_hash *a) {
+  return a != NULL && a->tpm ? a : NULL;
+}
 
 TPMI_ALG_HASH rt_pcr_bank_parse(const char *name) {
-  for (size_t i = 0; i < sizeof banks / sizeof banks[0]; i++)
-    if (strcmp(banks[i].name, name) == 0)
-      return banks[i].alg;
-  return TPM2_ALG_ERROR;
+  const rt_hash *a = bank_alg(rt_hash_by_name(name));
+  return a == NULL ? TPM2_ALG_ERROR : a->id;
 }
 
 const char *rt_pcr_bank_name(TPMI_ALG_HASH alg) {
-  for (size_t i = 0; i < sizeof banks / sizeof banks[0]; i++)
-    if (banks[i].alg == alg)
-      return banks[i].name;
-  return NULL;
+  const rt_hash *a = bank_alg(rt_hash_by_id(alg));
+  return a == NULL ? NULL : a->name;
 }
 
 size_t rt_pcr_bank_size(TPMI_ALG_HASH alg) {
-  for (size_t i = 0; i < sizeof banks / sizeof banks[0]; i++)
-    if (banks[i].alg == alg)
-      return banks[i].size;
-  return 0;
+  const rt_hash *a = bank_alg(rt_hash_by_id(alg));
+  return a == NULL ? 0 : a->size;
 }
 
 static TPMS_PCR_SELECTION *bank_entry(TPML_PCR_SELECTION *sel, TPMI_ALG_HASH bank, int create) {
@@ -140,10 +130,12 @@ rt_code rt_pcrsel_parse(const char *text, TPML_PCR_SELECTION *sel, rt_err *err) 
 int rt_pcrsel_equal(const TPML_PCR_SELECTION *a, const TPML_PCR_SELECTION *b) {
   /* Compare as sets of (bank, index): the wire may order banks or pad
    * select bitmaps differently for the same selection. */
-  for (size_t k = 0; k < sizeof banks / sizeof banks[0]; k++)
-    for (uint32_t i = 0; i < RT_PCR_COUNT; i++)
-      if (rt_pcrsel_has(a, banks[k].alg, i) != rt_pcrsel_has(b, banks[k].alg, i))
+  for (size_t k = 0; k < RT_HASH_COUNT; k++) {
+    const rt_hash *bank = bank_alg(rt_hash_at(k));
+    for (uint32_t i = 0; bank != NULL && i < RT_PCR_COUNT; i++)
+      if (rt_pcrsel_has(a, bank->id, i) != rt_pcrsel_has(b, bank->id, i))
         return 0;
+  }
   /* Banks we do not know must not hide in either. */
   size_t na = rt_pcrsel_count(a), nb = rt_pcrsel_count(b);
   return na == nb;

@@ -11,8 +11,8 @@
 
 #define RT_PCR_COUNT 24
 
-/* "sha1", "sha256", "sha384", "sha512" -> TPM2_ALG_*, TPM2_ALG_ERROR if
- * unknown; and back (NULL if unknown). */
+/* "sha1", "sha256", "sha384", "sha512" (rt_hash.h's TPM algorithms) ->
+ * TPM2_ALG_*, TPM2_ALG_ERROR if unknown; and back (NULL if unknown). */
 TPMI_ALG_HASH rt_pcr_bank_parse(const char *name);
 const char *rt_pcr_bank_name(TPMI_ALG_HASH alg);
 /* Digest size of a bank's algorithm, 0 if unknown. */

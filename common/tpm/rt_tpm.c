@@ -123,75 +123,89 @@ static uint16_t nv_buffer_max(rt_tpm *tpm) {
   return max;
 }
 
+/* The ESYS handle of an NV index; RT_E_NOT_FOUND when there is none. */
+static rt_code nv_lookup(rt_tpm *tpm, TPM2_HANDLE index, ESYS_TR *nv, rt_err *err) {
+  TSS2_RC rc =
+      Esys_TR_FromTPMPublic(tpm->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, nv);
+  if (rc == TSS2_RC_SUCCESS)
+    return RT_OK;
+  if (rt_tpm_rc_is_handle(rc))
+    return rt_err_set(err, RT_E_NOT_FOUND, "NV index 0x%08x does not exist", (unsigned)index);
+  char what[96];
+  snprintf(what, sizeof what, "looking up NV index 0x%08x", (unsigned)index);
+  return rt_tpm_rc(err, rc, what);
+}
+
+/* Who authorizes reading the index, ESYS_TR_NONE if no one rattest can be.
+ * EK certificate indexes are readable with their own empty auth (AUTHREAD)
+ * or by the owner (OWNERREAD); prefer the index itself. */
+static ESYS_TR nv_reader(TPMA_NV attrs, ESYS_TR nv) {
+  if (attrs & TPMA_NV_AUTHREAD)
+    return nv;
+  if (attrs & TPMA_NV_OWNERREAD)
+    return ESYS_TR_RH_OWNER;
+  if (attrs & TPMA_NV_PPREAD)
+    return ESYS_TR_RH_PLATFORM;
+  return ESYS_TR_NONE;
+}
+
+/* size bytes of the index into buf, in reads the TPM's NV buffer holds. */
+static rt_code nv_read_all(rt_tpm *tpm, TPM2_HANDLE index, ESYS_TR nv, ESYS_TR auth, uint8_t *buf,
+                           size_t size, rt_err *err) {
+  uint16_t chunk = nv_buffer_max(tpm);
+  for (size_t off = 0; off < size;) {
+    uint16_t n = (uint16_t)((size - off) < chunk ? (size - off) : chunk);
+    TPM2B_MAX_NV_BUFFER *part = NULL;
+    TSS2_RC rc = Esys_NV_Read(tpm->esys, auth, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, n,
+                              (uint16_t)off, &part);
+    if (rc != TSS2_RC_SUCCESS) {
+      char what[96];
+      snprintf(what, sizeof what, "NV_Read of 0x%08x at offset %zu", (unsigned)index, off);
+      return rt_tpm_rc(err, rc, what);
+    }
+    if (part->size != n) {
+      rt_code code = rt_err_set(err, RT_E_TPM, "NV_Read of 0x%08x returned %u bytes, asked %u",
+                                (unsigned)index, (unsigned)part->size, (unsigned)n);
+      Esys_Free(part);
+      return code;
+    }
+    memcpy(buf + off, part->buffer, n);
+    Esys_Free(part);
+    off += n;
+  }
+  return RT_OK;
+}
+
 rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len, rt_err *err) {
   *data = NULL;
   *len = 0;
   ESYS_TR nv = ESYS_TR_NONE;
   TPM2B_NV_PUBLIC *pub = NULL;
   uint8_t *buf = NULL;
-  rt_code code = RT_OK;
-  char what[96];
-
-  TSS2_RC rc =
-      Esys_TR_FromTPMPublic(tpm->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
-  if (rc != TSS2_RC_SUCCESS) {
-    if (rt_tpm_rc_is_handle(rc)) {
-      code = rt_err_set(err, RT_E_NOT_FOUND, "NV index 0x%08x does not exist", (unsigned)index);
-    } else {
-      snprintf(what, sizeof what, "looking up NV index 0x%08x", (unsigned)index);
-      code = rt_tpm_rc(err, rc, what);
-    }
+  rt_code code = nv_lookup(tpm, index, &nv, err);
+  if (code != RT_OK)
     goto out;
-  }
-  rc = Esys_NV_ReadPublic(tpm->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL);
+  TSS2_RC rc =
+      Esys_NV_ReadPublic(tpm->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL);
   if (rc != TSS2_RC_SUCCESS) {
+    char what[96];
     snprintf(what, sizeof what, "NV_ReadPublic of 0x%08x", (unsigned)index);
     code = rt_tpm_rc(err, rc, what);
     goto out;
   }
-  TPMA_NV attrs = pub->nvPublic.attributes;
   size_t size = pub->nvPublic.dataSize;
-  /* EK certificate indexes are readable with their own empty auth
-   * (AUTHREAD) or by the owner (OWNERREAD); prefer the index itself. */
-  ESYS_TR auth;
-  if (attrs & TPMA_NV_AUTHREAD)
-    auth = nv;
-  else if (attrs & TPMA_NV_OWNERREAD)
-    auth = ESYS_TR_RH_OWNER;
-  else if (attrs & TPMA_NV_PPREAD)
-    auth = ESYS_TR_RH_PLATFORM;
-  else {
+  ESYS_TR auth = nv_reader(pub->nvPublic.attributes, nv);
+  if (auth == ESYS_TR_NONE) {
     code = rt_err_set(err, RT_E_TPM, "NV index 0x%08x allows no read we can authorize",
                       (unsigned)index);
     goto out;
   }
-  buf = malloc(size ? size : 1);
-  if (buf == NULL) {
+  if ((buf = malloc(size ? size : 1)) == NULL) {
     code = rt_err_set(err, RT_E_NOMEM, "out of memory");
     goto out;
   }
-  uint16_t chunk = nv_buffer_max(tpm);
-  size_t off = 0;
-  while (off < size) {
-    uint16_t n = (uint16_t)((size - off) < chunk ? (size - off) : chunk);
-    TPM2B_MAX_NV_BUFFER *part = NULL;
-    rc = Esys_NV_Read(tpm->esys, auth, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, n,
-                      (uint16_t)off, &part);
-    if (rc != TSS2_RC_SUCCESS) {
-      snprintf(what, sizeof what, "NV_Read of 0x%08x at offset %zu", (unsigned)index, off);
-      code = rt_tpm_rc(err, rc, what);
-      goto out;
-    }
-    if (part->size != n) {
-      code = rt_err_set(err, RT_E_TPM, "NV_Read of 0x%08x returned %u bytes, asked %u",
-                        (unsigned)index, (unsigned)part->size, (unsigned)n);
-      Esys_Free(part);
-      goto out;
-    }
-    memcpy(buf + off, part->buffer, n);
-    Esys_Free(part);
-    off += n;
-  }
+  if ((code = nv_read_all(tpm, index, nv, auth, buf, size, err)) != RT_OK)
+    goto out;
   *data = buf;
   *len = size;
   buf = NULL;

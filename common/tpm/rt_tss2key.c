@@ -158,34 +158,41 @@ static rt_code decode_pcr_policy(const STACK_OF(rt_asn1_tpmpolicy) * pol, rt_tss
   return RT_OK;
 }
 
-static rt_code decode_der(const uint8_t *der, size_t len, rt_tss2key *key, rt_err *err) {
+/* The DER of one TPMKey and nothing after it; *k is set on success. */
+static rt_code parse_der(const uint8_t *der, size_t len, rt_asn1_tpmkey **k, rt_err *err) {
   if (len > LONG_MAX)
     return rt_err_set(err, RT_E_INVALID, "key file too large");
   const unsigned char *p = der;
-  rt_asn1_tpmkey *k = d2i_rt_asn1_tpmkey(NULL, &p, (long)len);
-  if (k == NULL)
+  *k = d2i_rt_asn1_tpmkey(NULL, &p, (long)len);
+  if (*k == NULL)
     return rt_err_set(err, RT_E_INVALID, "not a TSS2 private key: %s", ossl_reason());
   rt_code code = RT_OK;
   uint8_t *again = NULL;
+  int n;
   if ((size_t)(p - der) != len) {
     code = rt_err_set(err, RT_E_INVALID, "%zu trailing bytes after the TSS2 key",
                       len - (size_t)(p - der));
-    goto out;
-  }
-  /* OpenSSL's decoder also takes BER (indefinite or long-form lengths);
-   * the format is DER, and for DER decoding then encoding is the identity. */
-  int n = i2d_rt_asn1_tpmkey(k, &again);
-  if (n < 0 || (size_t)n != len || memcmp(again, der, len) != 0) {
+  } else if ((n = i2d_rt_asn1_tpmkey(*k, &again)) < 0 || (size_t)n != len ||
+             memcmp(again, der, len) != 0) {
+    /* OpenSSL's decoder also takes BER (indefinite or long-form lengths);
+     * the format is DER, and for DER decoding then encoding is the
+     * identity. */
     ERR_clear_error();
     code = rt_err_set(err, RT_E_INVALID, "TSS2 key is not DER encoded");
-    goto out;
   }
+  OPENSSL_free(again);
+  if (code != RT_OK) {
+    rt_asn1_tpmkey_free(*k);
+    *k = NULL;
+  }
+  return code;
+}
 
+static rt_code decode_type(const rt_asn1_tpmkey *k, rt_tss2key *key, rt_err *err) {
   char oid[64];
   if (OBJ_obj2txt(oid, sizeof oid, k->type, 1) <= 0) {
     ERR_clear_error();
-    code = rt_err_set(err, RT_E_INVALID, "type: unreadable OBJECT IDENTIFIER");
-    goto out;
+    return rt_err_set(err, RT_E_INVALID, "type: unreadable OBJECT IDENTIFIER");
   }
   if (strcmp(oid, OID_TPMKEY_PREFIX "3") == 0)
     key->type = RT_TSS2KEY_LOADABLE;
@@ -193,106 +200,108 @@ static rt_code decode_der(const uint8_t *der, size_t len, rt_tss2key *key, rt_er
     key->type = RT_TSS2KEY_IMPORTABLE;
   else if (strcmp(oid, OID_TPMKEY_PREFIX "5") == 0)
     key->type = RT_TSS2KEY_SEALED;
-  else {
-    code = rt_err_set(err, RT_E_INVALID, "type: unknown TPM key type %s", oid);
-    goto out;
-  }
+  else
+    return rt_err_set(err, RT_E_INVALID, "type: unknown TPM key type %s", oid);
+  return RT_OK;
+}
 
+/* The draft: secret MUST be present for importable keys and MUST NOT be for
+ * any other. Needs key->type. */
+static rt_code decode_secret(const rt_asn1_tpmkey *k, rt_tss2key *key, rt_err *err) {
+  if ((k->secret != NULL) != (key->type == RT_TSS2KEY_IMPORTABLE))
+    return rt_err_set(err, RT_E_INVALID,
+                      key->type == RT_TSS2KEY_IMPORTABLE
+                          ? "secret: missing, required for an importable key"
+                          : "secret: present, allowed only for an importable key");
+  if (k->secret == NULL)
+    return RT_OK;
+  size_t off = 0;
+  TSS2_RC rc = Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(k->secret->data, (size_t)k->secret->length,
+                                                        &off, &key->secret);
+  if (rc != TSS2_RC_SUCCESS || off != (size_t)k->secret->length)
+    return rt_err_set(err, RT_E_INVALID, "secret: not exactly one TPM2B_ENCRYPTED_SECRET");
+  key->has_secret = 1;
+  return RT_OK;
+}
+
+static rt_code decode_description(const rt_asn1_tpmkey *k, rt_tss2key *key, rt_err *err) {
+  if (k->description == NULL)
+    return RT_OK;
+  const unsigned char *d = ASN1_STRING_get0_data(k->description);
+  size_t dlen = (size_t)ASN1_STRING_length(k->description);
+  if (memchr(d, '\0', dlen) != NULL)
+    return rt_err_set(err, RT_E_INVALID, "description: contains a NUL character");
+  /* Informational only: a long one is cut, on a UTF-8 character boundary
+   * (never before a continuation byte), rather than refused. */
+  size_t keep = dlen;
+  if (keep >= sizeof key->description) {
+    keep = sizeof key->description - 1;
+    while (keep > 0 && (d[keep] & 0xc0) == 0x80)
+      keep--;
+  }
+  memcpy(key->description, d, keep);
+  key->description[keep] = '\0';
+  return RT_OK;
+}
+
+/* Strict, as for every blob: the TPM2B_PUBLIC must fill its OCTET STRING
+ * exactly; a trailing byte means the file was not written from it. */
+static rt_code decode_pubkey(const ASN1_OCTET_STRING *os, TPM2B_PUBLIC *pub, rt_err *err) {
+  size_t off = 0;
+  TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(os->data, (size_t)os->length, &off, pub);
+  if (rc != TSS2_RC_SUCCESS)
+    return rt_err_set(err, RT_E_INVALID, "pubkey: not a TPM2B_PUBLIC: %s", Tss2_RC_Decode(rc));
+  /* tss2-mu reads the TPMT_PUBLIC by its own structure and keeps the size
+   * field as written; the two must agree. */
+  if ((size_t)pub->size + 2 != off)
+    return rt_err_set(err, RT_E_INVALID,
+                      "pubkey: TPM2B_PUBLIC size field %u does not match its %zu-byte content",
+                      (unsigned)pub->size, off - 2);
+  if (off != (size_t)os->length)
+    return rt_err_set(err, RT_E_INVALID, "pubkey: %zu trailing bytes after the TPM2B_PUBLIC",
+                      (size_t)os->length - off);
+  if (pub->size == 0)
+    return rt_err_set(err, RT_E_INVALID, "pubkey: empty TPM2B_PUBLIC");
+  return RT_OK;
+}
+
+static rt_code decode_privkey(const ASN1_OCTET_STRING *os, TPM2B_PRIVATE *priv, rt_err *err) {
+  size_t off = 0;
+  TSS2_RC rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(os->data, (size_t)os->length, &off, priv);
+  if (rc != TSS2_RC_SUCCESS)
+    return rt_err_set(err, RT_E_INVALID, "privkey: not a TPM2B_PRIVATE: %s", Tss2_RC_Decode(rc));
+  if (off != (size_t)os->length)
+    return rt_err_set(err, RT_E_INVALID, "privkey: %zu trailing bytes after the TPM2B_PRIVATE",
+                      (size_t)os->length - off);
+  if (priv->size == 0)
+    return rt_err_set(err, RT_E_INVALID, "privkey: empty TPM2B_PRIVATE");
+  return RT_OK;
+}
+
+/* The fields in the order their errors were always reported: type, secret,
+ * description, parent, pubkey, privkey, then the policy (which needs the
+ * public area's name algorithm). */
+static rt_code decode_der(const uint8_t *der, size_t len, rt_tss2key *key, rt_err *err) {
+  rt_asn1_tpmkey *k = NULL;
+  rt_code code = parse_der(der, len, &k, err);
+  if (code != RT_OK)
+    return code;
+  if ((code = decode_type(k, key, err)) != RT_OK)
+    goto out;
   /* Absent (-1) and FALSE (0) both mean an authorization is needed. */
   key->empty_auth = k->empty_auth > 0;
   key->rsa_parent = k->rsa_parent > 0;
   key->has_policy = k->policy != NULL;
   key->has_auth_policy = k->auth_policy != NULL;
-
-  /* The draft: secret MUST be present for importable keys and MUST NOT be
-   * for any other. */
-  if ((k->secret != NULL) != (key->type == RT_TSS2KEY_IMPORTABLE)) {
-    code = rt_err_set(err, RT_E_INVALID,
-                      key->type == RT_TSS2KEY_IMPORTABLE
-                          ? "secret: missing, required for an importable key"
-                          : "secret: present, allowed only for an importable key");
+  if ((code = decode_secret(k, key, err)) != RT_OK ||
+      (code = decode_description(k, key, err)) != RT_OK ||
+      (code = decode_parent(k->parent, &key->parent, err)) != RT_OK ||
+      (code = decode_pubkey(k->pubkey, &key->pub, err)) != RT_OK ||
+      (code = decode_privkey(k->privkey, &key->priv, err)) != RT_OK)
     goto out;
-  }
-  if (k->secret != NULL) {
-    size_t off = 0;
-    TSS2_RC rc = Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(
-        k->secret->data, (size_t)k->secret->length, &off, &key->secret);
-    if (rc != TSS2_RC_SUCCESS || off != (size_t)k->secret->length) {
-      code = rt_err_set(err, RT_E_INVALID, "secret: not exactly one TPM2B_ENCRYPTED_SECRET");
-      goto out;
-    }
-    key->has_secret = 1;
-  }
-
-  if (k->description != NULL) {
-    const unsigned char *d = ASN1_STRING_get0_data(k->description);
-    size_t dlen = (size_t)ASN1_STRING_length(k->description);
-    if (memchr(d, '\0', dlen) != NULL) {
-      code = rt_err_set(err, RT_E_INVALID, "description: contains a NUL character");
-      goto out;
-    }
-    /* Informational only: a long one is cut, on a UTF-8 character boundary
-     * (never before a continuation byte), rather than refused. */
-    size_t keep = dlen;
-    if (keep >= sizeof key->description) {
-      keep = sizeof key->description - 1;
-      while (keep > 0 && (d[keep] & 0xc0) == 0x80)
-        keep--;
-    }
-    memcpy(key->description, d, keep);
-    key->description[keep] = '\0';
-  }
-
-  code = decode_parent(k->parent, &key->parent, err);
-  if (code != RT_OK)
-    goto out;
-
-  /* Strict: the blobs must fill their OCTET STRINGs exactly; a trailing
-   * byte means the file was not written from these structures. */
-  size_t off = 0;
-  TSS2_RC rc =
-      Tss2_MU_TPM2B_PUBLIC_Unmarshal(k->pubkey->data, (size_t)k->pubkey->length, &off, &key->pub);
-  if (rc != TSS2_RC_SUCCESS) {
-    code = rt_err_set(err, RT_E_INVALID, "pubkey: not a TPM2B_PUBLIC: %s", Tss2_RC_Decode(rc));
-    goto out;
-  }
-  /* tss2-mu reads the TPMT_PUBLIC by its own structure and keeps the size
-   * field as written; the two must agree. */
-  if ((size_t)key->pub.size + 2 != off) {
-    code = rt_err_set(err, RT_E_INVALID,
-                      "pubkey: TPM2B_PUBLIC size field %u does not match its %zu-byte content",
-                      (unsigned)key->pub.size, off - 2);
-    goto out;
-  }
-  if (off != (size_t)k->pubkey->length) {
-    code = rt_err_set(err, RT_E_INVALID, "pubkey: %zu trailing bytes after the TPM2B_PUBLIC",
-                      (size_t)k->pubkey->length - off);
-    goto out;
-  }
-  if (key->pub.size == 0) {
-    code = rt_err_set(err, RT_E_INVALID, "pubkey: empty TPM2B_PUBLIC");
-    goto out;
-  }
-  off = 0;
-  rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(k->privkey->data, (size_t)k->privkey->length, &off,
-                                       &key->priv);
-  if (rc != TSS2_RC_SUCCESS) {
-    code = rt_err_set(err, RT_E_INVALID, "privkey: not a TPM2B_PRIVATE: %s", Tss2_RC_Decode(rc));
-    goto out;
-  }
-  if (off != (size_t)k->privkey->length) {
-    code = rt_err_set(err, RT_E_INVALID, "privkey: %zu trailing bytes after the TPM2B_PRIVATE",
-                      (size_t)k->privkey->length - off);
-    goto out;
-  }
-  if (key->priv.size == 0) {
-    code = rt_err_set(err, RT_E_INVALID, "privkey: empty TPM2B_PRIVATE");
-    goto out;
-  }
   if (k->policy != NULL)
     code = decode_pcr_policy(k->policy, key, err);
 out:
-  OPENSSL_free(again);
   rt_asn1_tpmkey_free(k);
   return code;
 }
@@ -366,9 +375,9 @@ static rt_code encode_pcr_policy(const rt_tss2key *key, rt_asn1_tpmkey *k) {
   return RT_OK;
 }
 
-rt_code rt_tss2key_encode_der(const rt_tss2key *key, uint8_t **der, size_t *len, rt_err *err) {
-  *der = NULL;
-  *len = 0;
+/* What a key must be for its file to say all of it: policies rattest cannot
+ * write would be lost. */
+static rt_code check_encodable(const rt_tss2key *key, rt_err *err) {
   if (key->has_auth_policy || (key->has_policy && !key->has_pcr_policy))
     return rt_err_set(err, RT_E_INVALID,
                       "cannot write a key with policies other than one PolicyPCR (they would be "
@@ -390,68 +399,84 @@ rt_code rt_tss2key_encode_der(const rt_tss2key *key, uint8_t **der, size_t *len,
                       (unsigned)key->parent);
   if (memchr(key->description, '\0', sizeof key->description) == NULL)
     return rt_err_set(err, RT_E_INVALID, "description is not NUL-terminated");
+  return RT_OK;
+}
 
-  /* Marshalled forms are bounded by the structures' own sizes. */
+/* The key's TPM2B structures, marshalled; their forms are bounded by the
+ * structures' own sizes. */
+typedef struct {
   uint8_t pub[sizeof(TPM2B_PUBLIC)], priv[sizeof(TPM2B_PRIVATE)],
       secret[sizeof(TPM2B_ENCRYPTED_SECRET)];
-  size_t pub_len = 0, priv_len = 0, secret_len = 0;
-  TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Marshal(&key->pub, pub, sizeof pub, &pub_len);
+  size_t pub_len, priv_len, secret_len;
+} blobs;
+
+static rt_code marshal_blobs(const rt_tss2key *key, blobs *b, rt_err *err) {
+  b->pub_len = b->priv_len = b->secret_len = 0;
+  TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Marshal(&key->pub, b->pub, sizeof b->pub, &b->pub_len);
   if (rc != TSS2_RC_SUCCESS)
     return rt_err_set(err, RT_E_INVALID, "pub: cannot marshal: %s", Tss2_RC_Decode(rc));
-  rc = Tss2_MU_TPM2B_PRIVATE_Marshal(&key->priv, priv, sizeof priv, &priv_len);
+  rc = Tss2_MU_TPM2B_PRIVATE_Marshal(&key->priv, b->priv, sizeof b->priv, &b->priv_len);
   if (rc != TSS2_RC_SUCCESS)
     return rt_err_set(err, RT_E_INVALID, "priv: cannot marshal: %s", Tss2_RC_Decode(rc));
   if (key->has_secret) {
-    rc = Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&key->secret, secret, sizeof secret, &secret_len);
+    rc = Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&key->secret, b->secret, sizeof b->secret,
+                                                &b->secret_len);
     if (rc != TSS2_RC_SUCCESS)
       return rt_err_set(err, RT_E_INVALID, "secret: cannot marshal: %s", Tss2_RC_Decode(rc));
   }
+  return RT_OK;
+}
 
-  rt_code code = RT_OK;
-  unsigned char *out = NULL;
+/* k's fields from key and its blobs; 0 when OpenSSL could not allocate them
+ * (or, which check_encodable rules out, the policy did not marshal). */
+static int fill_asn1(const rt_tss2key *key, const blobs *b, rt_asn1_tpmkey *k) {
   char oid[32];
   snprintf(oid, sizeof oid, OID_TPMKEY_PREFIX "%d", (int)key->type);
-  rt_asn1_tpmkey *k = rt_asn1_tpmkey_new();
-  if (k == NULL)
-    goto nomem;
   ASN1_OBJECT_free(k->type);
-  k->type = OBJ_txt2obj(oid, 1);
-  if (k->type == NULL)
-    goto nomem;
+  if ((k->type = OBJ_txt2obj(oid, 1)) == NULL)
+    return 0;
   /* DER's TRUE is 0xff; FALSE is written as absence, as the draft
    * recommends (-1 leaves the optional field out). */
   k->empty_auth = key->empty_auth ? 0xff : -1;
   k->rsa_parent = key->rsa_parent ? 0xff : -1;
   /* set_uint64: the positive form even for handles with the top bit set. */
   if (!ASN1_INTEGER_set_uint64(k->parent, key->parent) ||
-      !ASN1_OCTET_STRING_set(k->pubkey, pub, (int)pub_len) ||
-      !ASN1_OCTET_STRING_set(k->privkey, priv, (int)priv_len))
-    goto nomem;
-  if (key->has_secret) {
-    k->secret = ASN1_OCTET_STRING_new();
-    if (k->secret == NULL || !ASN1_OCTET_STRING_set(k->secret, secret, (int)secret_len))
-      goto nomem;
-  }
+      !ASN1_OCTET_STRING_set(k->pubkey, b->pub, (int)b->pub_len) ||
+      !ASN1_OCTET_STRING_set(k->privkey, b->priv, (int)b->priv_len))
+    return 0;
+  if (key->has_secret && ((k->secret = ASN1_OCTET_STRING_new()) == NULL ||
+                          !ASN1_OCTET_STRING_set(k->secret, b->secret, (int)b->secret_len)))
+    return 0;
   if (key->has_pcr_policy && encode_pcr_policy(key, k) != RT_OK)
-    goto nomem;
-  if (key->description[0] != '\0') {
-    k->description = ASN1_UTF8STRING_new();
-    if (k->description == NULL ||
-        !ASN1_STRING_set(k->description, key->description, (int)strlen(key->description)))
-      goto nomem;
-  }
-  int n = i2d_rt_asn1_tpmkey(k, &out);
-  if (n <= 0) {
+    return 0;
+  if (key->description[0] != '\0' &&
+      ((k->description = ASN1_UTF8STRING_new()) == NULL ||
+       !ASN1_STRING_set(k->description, key->description, (int)strlen(key->description))))
+    return 0;
+  return 1;
+}
+
+rt_code rt_tss2key_encode_der(const rt_tss2key *key, uint8_t **der, size_t *len, rt_err *err) {
+  *der = NULL;
+  *len = 0;
+  blobs b;
+  rt_code code = check_encodable(key, err);
+  if (code == RT_OK)
+    code = marshal_blobs(key, &b, err);
+  if (code != RT_OK)
+    return code;
+  rt_asn1_tpmkey *k = rt_asn1_tpmkey_new();
+  unsigned char *out = NULL;
+  int n;
+  if (k == NULL || !fill_asn1(key, &b, k)) {
+    ERR_clear_error();
+    code = rt_err_set(err, RT_E_NOMEM, "out of memory encoding the TSS2 key");
+  } else if ((n = i2d_rt_asn1_tpmkey(k, &out)) <= 0) {
     code = rt_err_set(err, RT_E_CRYPTO, "encoding the TSS2 key: %s", ossl_reason());
-    goto done;
+  } else {
+    *der = out;
+    *len = (size_t)n;
   }
-  *der = out;
-  *len = (size_t)n;
-  goto done;
-nomem:
-  ERR_clear_error();
-  code = rt_err_set(err, RT_E_NOMEM, "out of memory encoding the TSS2 key");
-done:
   rt_asn1_tpmkey_free(k);
   return code;
 }

@@ -1,6 +1,7 @@
 /* common/: errors, logging levels, file limits, the CLI parsers, hex, the
- * name rule. */
+ * name rule, the hash algorithm table. */
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,12 @@
 #include "rt_cli.h"
 #include "rt_err.h"
 #include "rt_file.h"
+#include "rt_hash.h"
 #include "rt_hex.h"
+#include "rt_kdf.h"
 #include "rt_log.h"
 #include "rt_name.h"
+#include "rt_pcrsel.h"
 #include "rt_secret_proof.h"
 #include "rt_test.h"
 
@@ -178,6 +182,34 @@ static void test_secret_proof(void) {
   CHECK(rt_secret_proof_digest("", nonce, 3, digest, &e) == RT_E_INVALID, "empty name");
 }
 
+/* The one algorithm table: lookups both ways, sizes OpenSSL agrees with,
+ * and the TPM subset the PCR-bank and KDF lookups take from it. */
+static void test_hash(void) {
+  const rt_hash *a = rt_hash_by_name("sha384");
+  CHECK(a != NULL && a->id == TPM2_ALG_SHA384 && a->size == 48 && a->tpm, "sha384");
+  CHECK(a != NULL && strcmp(a->evp_name, "SHA384") == 0, "sha384 EVP name");
+  CHECK(rt_hash_by_id(TPM2_ALG_SM3_256) != NULL && !rt_hash_by_id(TPM2_ALG_SM3_256)->tpm,
+        "sm3_256");
+  CHECK(rt_hash_by_name(NULL) == NULL && rt_hash_by_name("SHA256") == NULL &&
+            rt_hash_by_name("sha3_256") == NULL && rt_hash_by_id(TPM2_ALG_SHA3_256) == NULL,
+        "unknown algorithms");
+  CHECK(rt_hash_at(RT_HASH_COUNT) == NULL, "past the end");
+  for (size_t i = 0; i < RT_HASH_COUNT; i++) {
+    const rt_hash *e = rt_hash_at(i);
+    CHECK(rt_hash_by_id(e->id) == e && rt_hash_by_name(e->name) == e, "%s lookups", e->name);
+    CHECK(e->size <= RT_HASH_MAX_DIGEST, "%s size", e->name);
+    EVP_MD *md = EVP_MD_fetch(NULL, e->evp_name, NULL);
+    CHECK(md == NULL ? e->id == TPM2_ALG_SM3_256 : EVP_MD_get_size(md) == e->size,
+          "%s: OpenSSL's %s", e->name, e->evp_name);
+    EVP_MD_free(md);
+    /* PCR banks and TPM hashes are exactly the table's TPM algorithms. */
+    CHECK((rt_pcr_bank_parse(e->name) == e->id) == e->tpm, "%s bank", e->name);
+    CHECK((rt_pcr_bank_size(e->id) == e->size) == e->tpm, "%s bank size", e->name);
+    CHECK((rt_tpm_hash_name(e->id) == e->evp_name) == e->tpm, "%s hash name", e->name);
+    CHECK((rt_tpm_hash_size(e->id) == e->size) == e->tpm, "%s hash size", e->name);
+  }
+}
+
 int main(void) {
   char dir[] = "/tmp/rt_test_common.XXXXXX";
   if (mkdtemp(dir) == NULL)
@@ -185,6 +217,7 @@ int main(void) {
   test_err();
   test_hex();
   test_name();
+  test_hash();
   test_secret_proof();
   test_cli();
   test_file(dir);

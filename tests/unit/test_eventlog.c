@@ -5,7 +5,8 @@
  * rt_evstate_derive and every event's decoding, once as they are (mostly
  * MISMATCH) and once with each event's digests recomputed over its data, so
  * that malformed payloads reach the decoders as if the TPM had measured
- * them (ASan catches any read out of bounds).
+ * them (ASan catches any read out of bounds). Also UEFI device paths as
+ * text, every node kind.
  *
  * Usage: test_eventlog DATA_DIR            (ctest: eventlog)
  *        test_eventlog --mutate DATA_DIR   (ctest: eventlog_mutation)
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rt_devpath.h"
 #include "rt_evdecode.h"
 #include "rt_eventlog.h"
 #include "rt_evstate.h"
@@ -978,6 +980,100 @@ static void run_mutations(const char *data_dir) {
          total_parsed, total_rejected);
 }
 
+/* Every node kind rt_devpath_text has a text form for, each at its
+ * shortest, one byte too short (the generic form), instances, the end node
+ * and malformed lengths. */
+typedef struct {
+  uint8_t b[512];
+  size_t len;
+} dp_buf;
+
+static void dp_node(dp_buf *p, uint8_t type, uint8_t sub, const void *data, size_t n) {
+  p->b[p->len] = type;
+  p->b[p->len + 1] = sub;
+  p->b[p->len + 2] = (uint8_t)((n + 4) & 0xff);
+  p->b[p->len + 3] = (uint8_t)((n + 4) >> 8);
+  memcpy(p->b + p->len + 4, data, n);
+  p->len += n + 4;
+}
+
+static void check_node(uint8_t type, uint8_t sub, const void *data, size_t n, const char *want) {
+  dp_buf p = {{0}, 0};
+  dp_node(&p, type, sub, data, n);
+  char *got = rt_devpath_text(p.b, p.len);
+  CHECK(got != NULL && strcmp(got, want) == 0, "node %02x/%02x: \"%s\", not \"%s\"", type, sub,
+        got ? got : "(null)", want);
+  free(got);
+}
+
+static void test_devpath(void) {
+  static const uint8_t guid[16] = {0x4c, 0x37, 0x72, 0xef, 0x30, 0x26, 0xa1, 0x46,
+                                   0x88, 0xd6, 0x08, 0x26, 0x93, 0x78, 0x11, 0x40};
+  const char *gs = "ef72374c-2630-46a1-88d6-082693781140";
+  char want[128];
+  uint8_t d[64];
+  for (size_t i = 0; i < sizeof d; i++)
+    d[i] = (uint8_t)(i + 1);
+  check_node(1, 1, "\x00\x03", 2, "Pci(0x3,0x0)");
+  check_node(1, 1, "\x07", 1, "Path(1,1,07)");
+  static const struct {
+    uint8_t type, sub;
+    const char *name;
+  } guid_nodes[] = {
+      {1, 4, "VenHw"}, {3, 10, "VenMsg"}, {4, 3, "VenMedia"}, {4, 6, "FvFile"}, {4, 7, "Fv"}};
+  for (size_t i = 0; i < sizeof guid_nodes / sizeof guid_nodes[0]; i++) {
+    snprintf(want, sizeof want, "%s(%s)", guid_nodes[i].name, gs);
+    check_node(guid_nodes[i].type, guid_nodes[i].sub, guid, 16, want);
+    snprintf(want, sizeof want, "Path(%u,%u,4c3772ef3026a14688d60826937811)", guid_nodes[i].type,
+             guid_nodes[i].sub);
+    check_node(guid_nodes[i].type, guid_nodes[i].sub, guid, 15, want);
+  }
+  check_node(2, 1, "\xd0\x41\x03\x0a\x00\x00\x00\x00", 8, "PciRoot(0x0)");
+  check_node(2, 1, "\xd0\x41\x08\x0a\x01\x00\x00\x00", 8, "PcieRoot(0x1)");
+  check_node(2, 1, "\xd0\x41\x01\x05\x02\x00\x00\x00", 8, "Acpi(0x050141d0,0x2)");
+  check_node(2, 1, "\xd0\x41\x03\x0a\x00\x00\x00", 7, "Path(2,1,d041030a000000)");
+  check_node(3, 2, "\x01\x00\x02\x00", 4, "Scsi(0x1,0x2)");
+  check_node(3, 5, "\x03\x01", 2, "USB(0x3,0x1)");
+  check_node(3, 11, d, 33, "MAC(010203040506,0x21)");
+  check_node(3, 11, d, 32,
+             "Path(3,11,0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20)");
+  check_node(3, 18, "\x01\x00\xff\xff\x00\x00", 6, "Sata(0x1,0xffff,0x0)");
+  check_node(3, 23, d, 12, "NVMe(0x4030201,05-06-07-08-09-0A-0B-0C)");
+  uint8_t hd[38] = {1, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0x40, 6};
+  memcpy(hd + 20, guid, 16);
+  hd[36] = 2;
+  hd[37] = 2;
+  snprintf(want, sizeof want, "HD(1,GPT,%s,0x800,0x64000)", gs);
+  check_node(4, 1, hd, 38, want);
+  hd[37] = 1;
+  check_node(4, 1, hd, 38, "HD(1,MBR,0xef72374c,0x800,0x64000)");
+  hd[37] = 7;
+  check_node(4, 1, hd, 38, "HD(1,7,0,0x800,0x64000)");
+  check_node(4, 2, d, 20, "CDROM(0x4030201,0xc0b0a0908070605,0x14131211100f0e0d)");
+  check_node(4, 4, "\\\0E\0F\0I\0", 8, "\\EFI");
+  check_node(4, 4, "", 0, "");
+  check_node(5, 1, "\x12\x34", 2, "Path(5,1,1234)");
+
+  /* Two instances: the end-of-instance node gives a comma. */
+  dp_buf p = {{0}, 0};
+  dp_node(&p, 1, 1, "\x00\x03", 2);
+  dp_node(&p, 3, 5, "\x03\x01", 2);
+  dp_node(&p, 0x7f, 0x01, "", 0);
+  dp_node(&p, 1, 1, "\x01\x02", 2);
+  dp_node(&p, 0x7f, 0xff, "", 0);
+  dp_node(&p, 1, 1, "\x00\x04", 2); /* after the end: not read */
+  char *got = rt_devpath_text(p.b, p.len);
+  CHECK(got != NULL && strcmp(got, "Pci(0x3,0x0)/USB(0x3,0x1),Pci(0x2,0x1)") == 0, "\"%s\"",
+        got ? got : "(null)");
+  free(got);
+  CHECK(rt_devpath_text(p.b, 0) == NULL, "empty path");
+  CHECK(rt_devpath_text(p.b, 3) == NULL, "truncated header");
+  CHECK(rt_devpath_text(p.b, 5) == NULL, "node past the end");
+  p.b[2] = 3;
+  CHECK(rt_devpath_text(p.b, p.len) == NULL, "node length under 4");
+  CHECK(rt_devpath_text((const uint8_t *)"\x7f\xff\x04\x00", 4) == NULL, "no node");
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--mutate") == 0) {
     run_mutations(argv[2]);
@@ -993,5 +1089,6 @@ int main(int argc, char **argv) {
   test_malformed(argv[1]);
   test_synthetic_replay();
   test_names();
+  test_devpath();
   return rt_test_done("eventlog");
 }

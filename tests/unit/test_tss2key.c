@@ -388,6 +388,12 @@ static void test_variants(void) {
       CHECK(0, "test bug: content %zu bytes", c2.n);
   }
 
+  /* A byte after the key's SEQUENCE. */
+  f = base_fields();
+  b = seq(&f);
+  put(&b, "\x00", 1);
+  expect_invalid(&b, "1 trailing bytes after the TSS2 key", "byte after the key");
+
   /* TPM blobs: a trailing byte, a short blob, an empty one. */
   f = base_fields();
   {
