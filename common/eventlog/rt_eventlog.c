@@ -311,7 +311,9 @@ static rt_code parse_spec_id(rt_eventlog *log, const rt_eventlog_event *ev, rt_e
 static rt_code parse_pcr_event2(cursor *c, const rt_eventlog *log, uint32_t index,
                                 rt_eventlog_event *ev, rt_eventlog_digest *dg, rt_err *err) {
   size_t off = c->pos;
-  uint32_t count, size;
+  /* Initialised for GCC 12 at -O3 (Release), which cannot see that cur_u32
+   * sets count once the 12 bytes are checked. */
+  uint32_t count = 0, size = 0;
   bool seen[RT_EVENTLOG_MAX_ALGS] = {false};
   char buf[8];
   if (cur_left(c) < 12)
