@@ -221,10 +221,11 @@ rt_code rt_forge_serialize(const rt_forge *f, uint8_t **out, size_t *len, rt_err
   uint8_t *p = buf;
   for (size_t i = 0; i < f->n_events; i++)
     p = write_event(f, i, p);
-  if ((size_t)(p - buf) != total) {
+  size_t written = (size_t)(p - buf);
+  if (written != total) {
     free(buf);
-    return rt_err_set(err, RT_E_INTERNAL, "forge: serialized %zu bytes, expected %zu",
-                      (size_t)(p - buf), total);
+    return rt_err_set(err, RT_E_INTERNAL, "forge: serialized %zu bytes, expected %zu", written,
+                      total);
   }
   *out = buf;
   *len = total;
