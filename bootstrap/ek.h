@@ -43,7 +43,7 @@ void rt_ek_close(rt_tpm *tpm, rt_ek *ek);
 rt_code rt_platform_cert_read(rt_tpm *tpm, uint8_t **der, size_t *len, rt_err *err);
 
 /* The authorization for using the EK as a parent or for ActivateCredential
- * (USER role): rt_ek_auth_session (common/rt_ek_parent.h) for this EK, a
+ * (USER role): rt_ek_auth_session (common/tpm/rt_ek_parent.h) for this EK, a
  * PolicySecret(TPM_RH_ENDORSEMENT) session or ESYS_TR_PASSWORD; flush it
  * with rt_tpm_flush after the one command. */
 rt_code rt_ek_auth(rt_tpm *tpm, const rt_ek *ek, ESYS_TR *session, rt_err *err);

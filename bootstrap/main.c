@@ -375,7 +375,7 @@ static int cmd_enroll(int argc, char **argv) {
   if (o.verifier == NULL || o.ca_file == NULL)
     return fail("enroll", "--verifier and --ca are required", 2);
   rt_err err = {0};
-  if (rt_state_check_name(o.name, &err) != RT_OK)
+  if (rt_name_check(o.name, &err) != RT_OK)
     return fail("enroll", err.msg, 2);
   return rt_enroll(&o);
 }
@@ -440,7 +440,7 @@ static int cmd_unseal(int argc, char **argv) {
     return fail("unseal", "unexpected argument", 2);
   o.name = argv[optind];
   rt_err err = {0};
-  if (rt_state_check_name(o.name, &err) != RT_OK)
+  if (rt_name_check(o.name, &err) != RT_OK)
     return fail("unseal", err.msg, 2);
   if (o.out != NULL && o.out[0] == '\0')
     return fail("unseal", "--out needs a file name", 2);

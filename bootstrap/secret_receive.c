@@ -184,7 +184,7 @@ rt_code rt_secret_receive(rt_tpm *tpm, const rt_ek *ek, rt_state *st, const char
   proof->data = NULL;
   proof->len = 0;
   *handle = 0;
-  rt_code code = rt_state_check_name(d->name, err);
+  rt_code code = rt_name_check(d->name, err);
   if (code != RT_OK)
     return rt_err_prefix(err, "secret: ");
   if (rt_secret_type_name(d->type) == NULL)

@@ -14,7 +14,7 @@
 
 /* A secret as the verifier sent it (rt_dup.h's blobs, unmarshalled). */
 typedef struct {
-  const char *name; /* rt_state_check_name rules */
+  const char *name; /* rt_name_check rules */
   rt_secret_type type;
   TPM2B_PUBLIC pub;
   TPM2B_PRIVATE dup;

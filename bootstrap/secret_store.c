@@ -290,7 +290,7 @@ static rt_code record(rt_state *st, const rt_secret_record *r, const store_job *
 
 rt_code rt_secret_store(rt_state *st, const char *state_dir, const rt_secret_record *r,
                         rt_err *err) {
-  if (rt_state_check_name(r->name, err) != RT_OK)
+  if (rt_name_check(r->name, err) != RT_OK)
     return rt_err_prefix(err, "secret: ");
   if (r->type == RT_SECRET_TYPE_RSA_KEY && r->via == NULL)
     return rt_err_set(err, RT_E_INVALID, "secret %s: an rsa-key needs the enrolled identity",

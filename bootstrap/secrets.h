@@ -1,5 +1,5 @@
 /* Delivered secrets, the TPM's part: objects the verifier wrapped to this
- * machine's EK in the TPM2_Import format (common/rt_dup.h) are imported
+ * machine's EK in the TPM2_Import format (common/crypto/rt_dup.h) are imported
  * under the EK, then either unsealed (a "sealed" data object, optionally
  * bound to PCR values by a PolicyPCR authPolicy) or made persistent (an
  * "rsa-key" that becomes an identity). Every function flushes what it

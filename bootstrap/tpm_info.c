@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_hash.h"
+
 static const struct {
   TPM2_HANDLE index;
   const char *kind;
@@ -98,26 +100,8 @@ static rt_code pcr_banks(rt_tpm *tpm, json_t *obj, rt_err *err) {
       active |= sel->pcrSelections[i].pcrSelect[b] != 0;
     if (!active)
       continue; /* allocated but switched off */
-    const char *name = NULL;
-    switch (sel->pcrSelections[i].hash) {
-    case TPM2_ALG_SHA1:
-      name = "sha1";
-      break;
-    case TPM2_ALG_SHA256:
-      name = "sha256";
-      break;
-    case TPM2_ALG_SHA384:
-      name = "sha384";
-      break;
-    case TPM2_ALG_SHA512:
-      name = "sha512";
-      break;
-    case TPM2_ALG_SM3_256:
-      name = "sm3_256";
-      break;
-    default:
-      break;
-    }
+    const rt_hash *h = rt_hash_by_id(sel->pcrSelections[i].hash);
+    const char *name = h != NULL ? h->name : NULL;
     if (name != NULL)
       json_array_append_new(banks, json_string(name));
   }

@@ -142,7 +142,7 @@ EVP_PKEY *rt_key_soft(rt_key *key, rt_err *err) {
  *     as rattest-bootstrap writes a key the verifier delivered; the EK
  *     (persistent and checked to be one, or re-created from its TCG
  *     template) needs a PolicySecret(endorsement) session, see
- *     common/rt_ek_parent.h.
+ *     common/tpm/rt_ek_parent.h.
  * Either way at most two transient objects exist at any time (parent and
  * key) and only the key stays, so no resource manager is needed. Any other
  * persistent parent is refused: its authorization is unknown to us, and a

@@ -65,7 +65,7 @@ static void *store_open(void *provctx, const char *uri) {
       return NULL;
     }
     s->handle = (uint32_t)h;
-  } else if (rt_state_check_name(rest, &err) != RT_OK) {
+  } else if (rt_name_check(rest, &err) != RT_OK) {
     rt_err_prefix(&err, "%s: ", uri);
     rt_prov_raise(ctx, &err);
     OPENSSL_free(s);

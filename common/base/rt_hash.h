@@ -2,7 +2,7 @@
  * name tpm2-tools, policies and event-log displays spell it with, digest
  * size and OpenSSL's digest name. Which of them a use accepts is that use's
  * rule: every one for event-log replay, the `tpm` ones for PCR selections
- * and KDFs (rt_pcrsel, rt_kdf), three for policy banks (verifier/policy.c).
+ * and KDFs (rt_pcrsel, rt_kdf), three for policy banks (verifier/policy/policy.c).
  * Key algorithms are another thing: rt_key_alg (rt_templates.h). */
 #ifndef RT_HASH_H
 #define RT_HASH_H

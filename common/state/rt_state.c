@@ -38,10 +38,6 @@ static const string_field string_fields[] = {
 #undef FIELD
 #define N_STRING_FIELDS (sizeof string_fields / sizeof string_fields[0])
 
-rt_code rt_state_check_name(const char *name, rt_err *err) {
-  return rt_name_check(name, err);
-}
-
 static int is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
@@ -125,7 +121,7 @@ rt_code rt_state_check_identity(const rt_identity *id, rt_err *err) {
     if (field_str(id, &string_fields[i]) == NULL)
       return rt_err_set(err, RT_E_INVALID, "%s: not NUL-terminated", string_fields[i].key);
   }
-  rt_code code = rt_state_check_name(id->name, err);
+  rt_code code = rt_name_check(id->name, err);
   if (code != RT_OK)
     return rt_err_prefix(err, "name: ");
   /* Owner-created persistent objects live in 0x81000000-0x817fffff; the
@@ -309,7 +305,7 @@ rt_code rt_state_check_secret(const rt_secret_entry *s, rt_err *err) {
   }
   if (secret_str(s, &secret_cert_field) == NULL)
     return rt_err_set(err, RT_E_INVALID, "cert_file: not NUL-terminated");
-  if (rt_state_check_name(s->name, err) != RT_OK)
+  if (rt_name_check(s->name, err) != RT_OK)
     return rt_err_prefix(err, "name: ");
   if (rt_secret_type_name(s->type) == NULL)
     return rt_err_set(err, RT_E_INVALID, "type: %d is not sealed or rsa-key", (int)s->type);
@@ -459,7 +455,7 @@ static rt_code check_identities(json_t *ids, rt_identity *id, rt_err *err) {
   const char *key;
   json_t *v;
   json_object_foreach(ids, key, v) {
-    if (rt_state_check_name(key, err) != RT_OK)
+    if (rt_name_check(key, err) != RT_OK)
       return rt_err_prefix(err, "identities: ");
     char where[96];
     snprintf(where, sizeof where, "identities.%s", key);
@@ -480,7 +476,7 @@ static rt_code check_secrets(json_t *secrets, json_t *ids, rt_identity *id, rt_s
   const char *key;
   json_t *v;
   json_object_foreach(secrets, key, v) {
-    if (rt_state_check_name(key, err) != RT_OK)
+    if (rt_name_check(key, err) != RT_OK)
       return rt_err_prefix(err, "secrets: ");
     char where[96];
     snprintf(where, sizeof where, "secrets.%s", key);

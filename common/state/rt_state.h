@@ -109,9 +109,8 @@ rt_code rt_state_save(const rt_state *st, rt_err *err);
 typedef int (*rt_state_visit_fn)(const rt_identity *id, void *ctx);
 rt_code rt_state_foreach(const rt_state *st, rt_state_visit_fn fn, void *ctx, rt_err *err);
 
-/* The checks load and put apply, for command lines to use early. Names:
- * rt_name_check, the rule the verifier applies too. */
-rt_code rt_state_check_name(const char *name, rt_err *err);
+/* The checks load and put apply, for command lines to use early. Names
+ * follow rt_name_check (rt_name.h), the rule the verifier applies too. */
 rt_code rt_state_check_identity(const rt_identity *id, rt_err *err);
 rt_code rt_state_check_secret(const rt_secret_entry *s, rt_err *err);
 

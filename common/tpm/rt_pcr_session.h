@@ -1,5 +1,5 @@
 /* Policy sessions for PCR-bound objects: a sealed secret or a delivered key
- * whose authPolicy is TPM2_PolicyPCR over a selection (common/rt_dup.h,
+ * whose authPolicy is TPM2_PolicyPCR over a selection (common/crypto/rt_dup.h,
  * rt_policy_pcr_digest). The bootstrap unseals and signs its proof of
  * receipt with them, the provider signs with them; one copy of the session
  * and of the message a PCR change gives. */

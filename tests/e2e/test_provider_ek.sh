@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The rattest provider with TSS2 key files whose parent is an EK
-# (common/rt_ek_parent.c), on a fresh swtpm whose RSA 2048 EK (0x81010001,
+# (common/tpm/rt_ek_parent.c), on a fresh swtpm whose RSA 2048 EK (0x81010001,
 # TCG low range: PolicySecret(endorsement)) and ECC P-384 EK (0x81010016,
 # high range: userWithAuth) are persistent. Keys made under each EK with
 # tpm2-tools, written as key files by our own writer (tss2key_tool encode):

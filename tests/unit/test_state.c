@@ -112,15 +112,15 @@ static void test_names(void) {
   char longest[RT_STATE_NAME_MAX + 2];
   memset(longest, 'a', sizeof longest);
   longest[RT_STATE_NAME_MAX] = '\0';
-  CHECK(rt_state_check_name("web-1.prod_X", &err) == RT_OK, "%s", err.msg);
-  CHECK(rt_state_check_name(longest, &err) == RT_OK, "64 characters: %s", err.msg);
+  CHECK(rt_name_check("web-1.prod_X", &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_name_check(longest, &err) == RT_OK, "64 characters: %s", err.msg);
   longest[RT_STATE_NAME_MAX] = 'a';
   longest[RT_STATE_NAME_MAX + 1] = '\0';
-  CHECK(rt_state_check_name(longest, &err) == RT_E_INVALID, "65 characters accepted");
+  CHECK(rt_name_check(longest, &err) == RT_E_INVALID, "65 characters accepted");
   CHECK_STR_CONTAINS(err.msg, "1 to 64");
   const char *bad[] = {"", "a/b", "a b", "caf\xc3\xa9", "x:y", ".", "..", "a\\b"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    CHECK(rt_state_check_name(bad[i], &err) == RT_E_INVALID, "accepted name \"%s\"", bad[i]);
+    CHECK(rt_name_check(bad[i], &err) == RT_E_INVALID, "accepted name \"%s\"", bad[i]);
 }
 
 /* Each bad field value is refused by put, with the field named. */

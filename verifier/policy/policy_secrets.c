@@ -9,10 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ek_check.h" /* rt_cert_file_each */
+#include "cert_files.h"
+#include "policy.h" /* rt_policy_bank_known */
 #include "policy_json.h"
-#include "rt_eventlog.h"
 #include "rt_file.h"
+#include "rt_hash.h"
 #include "rt_name.h" /* secret names follow identity names */
 #include "rt_pcrsel.h"
 
@@ -34,8 +35,9 @@ static rt_code parse_pcrs(const char *path, json_t *v, const TPML_PCR_SELECTION 
   const char *bank;
   json_t *arr;
   json_object_foreach(v, bank, arr) {
-    TPM2_ALG_ID alg = rt_eventlog_alg_from_name(bank);
-    if (alg != TPM2_ALG_SHA1 && alg != TPM2_ALG_SHA256 && alg != TPM2_ALG_SHA384)
+    const rt_hash *h = rt_hash_by_name(bank);
+    TPM2_ALG_ID alg = h != NULL ? h->id : TPM2_ALG_ERROR;
+    if (!rt_policy_bank_known(alg))
       return rt_err_set(err, RT_E_INVALID, "%s.pcrs.%.16s: unknown bank", path, bank);
     if (!json_is_array(arr) || json_array_size(arr) == 0)
       return rt_err_set(err, RT_E_INVALID, "%s.pcrs.%s: expected a non-empty array of PCRs", path,

@@ -336,7 +336,7 @@ static int from_log_parse(int argc, char **argv, from_log_args *a) {
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     if (c == 'b') {
       a->bank = rt_eventlog_alg_from_name(optarg);
-      if (a->bank != TPM2_ALG_SHA1 && a->bank != TPM2_ALG_SHA256 && a->bank != TPM2_ALG_SHA384)
+      if (!rt_policy_bank_known(a->bank))
         return usage_error("--bank: \"%s\" is not sha1, sha256 or sha384", optarg);
     } else if (c == 'p' && !parse_pin(optarg, &a->pin)) {
       return usage_error("--pin: not a PCR list such as 0-7,14, or none: \"%s\"", optarg);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt_eventlog.h"
+#include "rt_hash.h"
 
 rt_code rt_token_state_new(time_t now, int64_t ttl_seconds, rt_session_state **out, rt_err *err) {
   *out = NULL;
@@ -91,8 +91,9 @@ static rt_code check_selection(const rt_session_state *st, rt_err *err) {
     return rt_err_set(err, RT_E_INVALID, "session state: no PCR selection");
   for (size_t i = 0; i < st->n_pcr_selection; i++) {
     const Rattest__Internal__V1__PcrSelection *sel = st->pcr_selection[i];
-    TPM2_ALG_ID alg = rt_eventlog_alg_from_name(sel->bank);
-    if (alg != TPM2_ALG_SHA1 && alg != TPM2_ALG_SHA256 && alg != TPM2_ALG_SHA384)
+    const rt_hash *h = rt_hash_by_name(sel->bank);
+    /* Begin wrote the policy's banks; any bank the TPM selects is sane. */
+    if (h == NULL || !h->tpm)
       return rt_err_set(err, RT_E_INVALID, "session state: PCR bank \"%s\" unknown", sel->bank);
     for (size_t j = 0; j < sel->n_pcrs; j++)
       if (sel->pcrs[j] > 23 || (j > 0 && sel->pcrs[j] <= sel->pcrs[j - 1]))

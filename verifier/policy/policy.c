@@ -78,6 +78,10 @@ static int bank_index(TPM2_ALG_ID alg) {
   return -1;
 }
 
+bool rt_policy_bank_known(TPM2_ALG_ID bank) {
+  return bank_index(bank) >= 0;
+}
+
 static int bank_by_name(const char *name) {
   const rt_hash *a = rt_hash_by_name(name);
   return a == NULL ? -1 : bank_index(a->id);

@@ -56,6 +56,10 @@ typedef struct {
   uint32_t mask;    /* bit i set: PCR i selected; never 0 */
 } rt_policy_bank_sel;
 
+/* Whether a policy can demand the bank: sha1, sha256, sha384 (the one rule
+ * for policies, their secrets and `policy from-log --bank`). */
+bool rt_policy_bank_known(TPM2_ALG_ID bank);
+
 /* The demanded selection, banks in the order sha1, sha256, sha384, only
  * banks with at least one PCR. Returns the number of entries written. */
 size_t rt_policy_selection(const rt_policy *policy, rt_policy_bank_sel out[RT_POLICY_MAX_BANKS]);

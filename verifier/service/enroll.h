@@ -37,7 +37,7 @@ grpc_status_code rt_enroll_finish(void *verifier, const rt_rpc_call_info *info,
 void rt_enroll_finish_free(ProtobufCMessage *resp);
 
 /* Confirm: the proofs of receipt of the secrets Finish delivered
- * (verifier/confirm.c, docs/secrets.md). */
+ * (verifier/service/confirm.c, docs/secrets.md). */
 grpc_status_code rt_enroll_confirm(void *verifier, const rt_rpc_call_info *info,
                                    const ProtobufCMessage *req, ProtobufCMessage **resp,
                                    rt_rpc_status *st);
