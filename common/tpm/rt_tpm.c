@@ -5,6 +5,7 @@
 #include <string.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
+#include <unistd.h>
 
 #include "rt_log.h"
 
@@ -35,12 +36,27 @@ int rt_tpm_rc_is_handle(TSS2_RC rc) {
   return 0;
 }
 
+/* With no TCTI configured, tctildr's default search tries tpm2-abrmd, the
+ * two TPM devices, then simulators on their default ports, and every miss
+ * prints on stderr: a GLib CRITICAL from the tabrmd TCTI (which TSS2_LOG
+ * does not silence) and tss ERROR lines. On a machine without a TPM device
+ * the search can find only a broker or simulator nobody configured, so
+ * there is no TPM: one error saying so and how to name one replaces it. */
+static int tpm_device_exists(void) {
+  return access("/dev/tpmrm0", F_OK) == 0 || access("/dev/tpm0", F_OK) == 0;
+}
+
 rt_code rt_tpm_open(const char *explicit_tcti, rt_tpm **out, rt_err *err) {
   *out = NULL;
+  const char *conf = rt_tpm_tcti_resolve(explicit_tcti);
+  if (conf == NULL && !tpm_device_exists())
+    return rt_err_set(err, RT_E_TPM,
+                      "no TPM: no TCTI is configured and neither /dev/tpmrm0 nor /dev/tpm0 "
+                      "exists (name one in " RT_TCTI_ENV
+                      ", e.g. \"swtpm:host=127.0.0.1,port=2321\" or \"tabrmd\")");
   rt_tpm *tpm = calloc(1, sizeof *tpm);
   if (tpm == NULL)
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
-  const char *conf = rt_tpm_tcti_resolve(explicit_tcti);
   snprintf(tpm->tcti_name, sizeof tpm->tcti_name, "%s", conf ? conf : "default");
 
   TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &tpm->tcti);

@@ -38,7 +38,10 @@ const char *rt_tpm_tcti_resolve(const char *explicit_tcti);
  * variable, so call it before any thread starts. */
 void rt_tpm_quiet_tss_logs(void);
 
-/* Opens the TPM. On failure *out is NULL and err says which TCTI failed. */
+/* Opens the TPM. On failure *out is NULL and err says which TCTI failed.
+ * With no TCTI configured (resolve gives NULL) and neither /dev/tpmrm0 nor
+ * /dev/tpm0 present, it fails at once ("no TPM: ...") instead of running
+ * tctildr's default search, whose misses fill stderr. */
 rt_code rt_tpm_open(const char *explicit_tcti, rt_tpm **out, rt_err *err);
 void rt_tpm_close(rt_tpm *tpm);
 

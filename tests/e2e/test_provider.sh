@@ -11,7 +11,7 @@
 # commands per handshake counted with the pcap TCTI; 200 handshakes in a row.
 # Then the refusals: another identity's key with this cert, bad key files
 # (PEM and DER, wrong parent, another TPM's key), unknown names, a missing
-# state dir, a cert that does not match the key.
+# state dir, a cert that does not match the key, no TPM configured at all.
 # Usage (under with-swtpm): test_provider.sh BUILD_DIR
 set -uo pipefail
 build=${1:?usage: test_provider.sh BUILD_DIR}
@@ -578,6 +578,18 @@ if RATTEST_STATE_DIR="$EC" RATTEST_TCTI="swtpm:host=127.0.0.1,port=1" ossl pkey 
   bad "unreachable TPM accepted"
 elif grep -q "swtpm:host=127.0.0.1,port=1" "$work/pkey.out"; then ok
 else bad "unreachable TPM: $(cat "$work/pkey.out")"; fi
+# No TPM configured (no tcti, no RATTEST_TCTI) and no TPM device: one
+# rattest error naming RATTEST_TCTI, and no GLib CRITICAL or tss ERROR lines
+# from a default TCTI search. A machine with a TPM device cannot show it.
+if [ -e /dev/tpmrm0 ] || [ -e /dev/tpm0 ]; then
+  echo "skipped: no-TPM case (this machine has a TPM device)"
+elif (unset RATTEST_TCTI; RATTEST_STATE_DIR="$EC" ossl pkey -provider rattest -provider default \
+    -in rattest:default -pubout) > /dev/null 2> "$work/notpm.err"; then
+  bad "no TPM accepted"
+elif [ "$(grep -c ':rattest:' "$work/notpm.err")" = 1 ] &&
+     grep -q 'no TPM: no TCTI is configured.*RATTEST_TCTI' "$work/notpm.err" &&
+     ! grep -Eq 'CRITICAL|ERROR:|WARNING:' "$work/notpm.err"; then ok
+else bad "no TPM: $(cat "$work/notpm.err")"; fi
 
 # Interop: keys made by tpm2-openssl (genpkey -provider tpm2) load and sign
 # here; tpm2-openssl's own view of the public key verifies the signature.

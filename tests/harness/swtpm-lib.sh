@@ -144,6 +144,41 @@ _rt_swtpm_probe() {
 		timeout 10 tpm2_getrandom 8 --hex >/dev/null
 }
 
+# With RT_SWTPM_SHOW=1 (scripts/demo shows every command it runs), the files
+# and commands that make and start the TPM are printed on stdout as a shell
+# would take them, before they run; their own output still goes to the logs.
+_rt_showing() {
+	[[ ${RT_SWTPM_SHOW:-0} == 1 ]]
+}
+
+# rt_cmdline WORDS...: the words as one command line a shell reads back as
+# the same words (scripts/demo shows its own commands with it). Words of
+# only plain characters stay bare, others are single-quoted: easier to read
+# than printf %q, which escapes every comma.
+rt_cmdline() {
+	local a line=""
+	for a in "$@"; do
+		if [[ -n $a && $a =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
+			line+="${line:+ }$a"
+		else
+			line+="${line:+ }'${a//\'/\'\\\'\'}'"
+		fi
+	done
+	printf '%s' "$line"
+}
+
+_rt_show_cmd() {
+	_rt_showing || return 0
+	printf '$ %s\n' "$(rt_cmdline "$@")"
+}
+
+_rt_show_file() {
+	_rt_showing || return 0
+	printf '$ cat > %s << EOF\n' "$(rt_cmdline "$1")"
+	cat -- "$1"
+	printf 'EOF\n'
+}
+
 # ---------------------------------------------------------------------------
 
 # rt_tpm_manufacture DIR
@@ -175,19 +210,24 @@ rt_tpm_manufacture() {
 		create_certs_tool_options = $dir/swtpm-localca.options
 		active_pcr_banks = sha1,sha256
 	EOF
+	_rt_show_file "$dir/swtpm-localca.conf"
+	_rt_show_file "$dir/swtpm-localca.options"
+	_rt_show_file "$dir/swtpm_setup.conf"
 
 	# swtpm_setup prints "TPM is listening on Unix socket." on stdout even
 	# with --logfile, and some errors go to stderr only; keep both.  Its
 	# scratch dir (swtpm_setup.certs.*) is left behind when it is interrupted,
 	# so it goes inside DIR to be removed along with it.
-	if ! TMPDIR=$dir swtpm_setup --tpm2 \
-		--tpmstate "$dir/state" \
-		--config "$dir/swtpm_setup.conf" \
-		--create-ek-cert --create-platform-cert --lock-nvram \
-		--pcr-banks sha1,sha256 \
-		--write-ek-cert-files "$dir/ekcerts" \
-		--logfile "$dir/swtpm_setup.log" \
-		</dev/null >"$dir/swtpm_setup.out" 2>&1; then
+	# shellcheck disable=SC2054 # the commas are inside arguments
+	local setup=(swtpm_setup --tpm2
+		--tpmstate "$dir/state"
+		--config "$dir/swtpm_setup.conf"
+		--create-ek-cert --create-platform-cert --lock-nvram
+		--pcr-banks sha1,sha256
+		--write-ek-cert-files "$dir/ekcerts"
+		--logfile "$dir/swtpm_setup.log")
+	_rt_show_cmd TMPDIR="$dir" "${setup[@]}"
+	if ! TMPDIR=$dir "${setup[@]}" </dev/null >"$dir/swtpm_setup.out" 2>&1; then
 		_rt_err "swtpm_setup failed in $dir"
 		cat -- "$dir/swtpm_setup.log" "$dir/swtpm_setup.out" >&2 2>/dev/null || true
 		return 1
@@ -199,8 +239,11 @@ rt_tpm_manufacture() {
 		cat -- "$dir/swtpm_setup.log" "$dir/swtpm_setup.out" >&2 2>/dev/null || true
 		return 1
 	fi
+	_rt_show_cmd cp -- "$root" "$dir/ek-ca-root.pem"
 	cp -- "$root" "$dir/ek-ca-root.pem" || return 1
+	_rt_show_cmd cp -- "$inter" "$dir/ek-ca-intermediate.pem"
 	cp -- "$inter" "$dir/ek-ca-intermediate.pem" || return 1
+	! _rt_showing || printf '$ %s > %s\n' "$(rt_cmdline cat -- "$inter" "$root")" "$(rt_cmdline "$dir/ek-ca-bundle.pem")"
 	cat -- "$inter" "$root" >"$dir/ek-ca-bundle.pem" || return 1
 }
 
@@ -213,7 +256,7 @@ rt_swtpm_start() {
 	[[ -d $dir/state ]] || { _rt_err "$dir/state missing; run rt_tpm_manufacture first"; return 1; }
 	command -v swtpm >/dev/null 2>&1 || { _rt_err "swtpm not found in PATH"; return 1; }
 
-	local range lo hi port pid try i ready
+	local range lo hi port pid try i ready swtpm
 	: >"$dir/swtpm.out" || return 1
 	range=$(_rt_port_range) || return 1
 	read -r lo hi <<<"$range"
@@ -225,14 +268,16 @@ rt_swtpm_start() {
 
 		rm -f -- "$dir/swtpm.pid"
 		printf 'rattest: attempt %d, ports %d/%d\n' "$try" "$port" "$((port + 1))" >>"$dir/swtpm.out"
-		swtpm socket --tpm2 \
-			--tpmstate "dir=$dir/state" \
-			--server "type=tcp,port=$port,bindaddr=127.0.0.1" \
-			--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
-			--flags not-need-init,startup-clear \
-			--pid "file=$dir/swtpm.pid" \
-			--log "file=$dir/swtpm.log,level=1" \
-			</dev/null >>"$dir/swtpm.out" 2>&1 &
+		# shellcheck disable=SC2054 # the commas are inside arguments
+		swtpm=(swtpm socket --tpm2
+			--tpmstate "dir=$dir/state"
+			--server "type=tcp,port=$port,bindaddr=127.0.0.1"
+			--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1"
+			--flags not-need-init,startup-clear
+			--pid "file=$dir/swtpm.pid"
+			--log "file=$dir/swtpm.log,level=1")
+		! _rt_showing || printf '$ %s &\n' "$(rt_cmdline "${swtpm[@]}")"
+		"${swtpm[@]}" </dev/null >>"$dir/swtpm.out" 2>&1 &
 		pid=$!
 		# Written by us as well as by swtpm (same pid) so that a caller
 		# interrupted from here on still finds something to stop.

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tss2/tss2_esys.h>
+#include <unistd.h>
 
 #include "rt_file.h"
 #include "rt_log.h"
@@ -50,6 +51,14 @@ int main(int argc, char **argv) {
   CHECK(strcmp(rt_tpm_tcti_resolve(""), saved_tcti) == 0, "environment TCTI not used");
   unsetenv(RT_TCTI_ENV);
   CHECK(rt_tpm_tcti_resolve(NULL) == NULL, "default TCTI should be NULL");
+  /* Nothing configured and no TPM device: one error naming the variable,
+   * no default search (machines with a TPM device cannot check this). */
+  if (access("/dev/tpmrm0", F_OK) != 0 && access("/dev/tpm0", F_OK) != 0) {
+    rt_tpm *none = NULL;
+    CHECK(rt_tpm_open(NULL, &none, &err) == RT_E_TPM && none == NULL, "no TPM accepted");
+    CHECK_STR_CONTAINS(err.msg, "no TPM: no TCTI is configured");
+    CHECK_STR_CONTAINS(err.msg, RT_TCTI_ENV);
+  }
   setenv(RT_TCTI_ENV, saved_tcti, 1);
 
   /* Failures name the TCTI that failed. */
