@@ -90,6 +90,15 @@ static int parse_timeout(const char *cmd, const char *arg, uint64_t max_ms, cons
   return GO_ON;
 }
 
+/* HOST:PORT, the port 1-65535: gRPC would take a missing port as 443. */
+static int parse_verifier(const char *cmd, const char *arg, const char **out) {
+  rt_err err = {0};
+  if (rt_cli_parse_hostport("--verifier", arg, 1, NULL, &err) != RT_OK)
+    return fail(cmd, err.msg, 2);
+  *out = arg;
+  return GO_ON;
+}
+
 static int parse_ek(const char *cmd, const char *arg, rt_ek_choice *out) {
   if (strcmp(arg, "rsa") == 0)
     *out = RT_EK_RSA;
@@ -123,8 +132,7 @@ static int ping_option(int c, const char *arg, void *opts) {
   ping_opts *o = opts;
   switch (c) {
   case O_VERIFIER:
-    o->verifier = arg;
-    return GO_ON;
+    return parse_verifier("ping", arg, &o->verifier);
   case O_CA:
     o->ca = arg;
     return GO_ON;
@@ -295,8 +303,7 @@ static int enroll_option(int c, const char *arg, void *opts) {
   rt_enroll_opts *o = opts;
   switch (c) {
   case O_VERIFIER:
-    o->verifier = arg;
-    return GO_ON;
+    return parse_verifier("enroll", arg, &o->verifier);
   case O_CA:
     o->ca_file = arg;
     return GO_ON;

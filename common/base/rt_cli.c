@@ -1,5 +1,6 @@
 #include "rt_cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -92,6 +93,81 @@ rt_code rt_cli_parse_duration_ms(const char *opt, const char *s, uint64_t *out, 
     return rt_err_set(err, RT_E_INVALID, "%s: unknown duration unit in \"%s\" (use ms, s, m, h)",
                       opt, s);
   return scale(opt, s, v, mult, out, err);
+}
+
+static int name_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-' || c == '_';
+}
+
+/* A name or IPv4 address; inside brackets an IPv6 address (hex digits,
+ * colons, dots for an embedded IPv4), which may name a zone ("%eth0"). */
+static int host_ok(const char *h, size_t n) {
+  if (n < 2 || h[0] != '[' || h[n - 1] != ']') {
+    for (size_t i = 0; i < n; i++)
+      if (!name_char(h[i]))
+        return 0;
+    return 1;
+  }
+  int zone = 0;
+  for (size_t i = 1; i + 1 < n; i++) {
+    char c = h[i];
+    if (c == '%' && !zone)
+      zone = 1;
+    else if (zone ? !name_char(c) : !(isxdigit((unsigned char)c) || c == ':' || c == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+/* Where HOST ends in s (at its port's colon, or at the end), or NULL when
+ * s is not HOST:PORT-shaped: an unclosed bracket, or a colon in an IPv6
+ * address without brackets, whose last group would be taken for the port. */
+static const char *host_end(const char *s) {
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    return close != NULL && (close[1] == ':' || close[1] == '\0') ? close + 1 : NULL;
+  }
+  const char *colon = strchr(s, ':');
+  if (colon == NULL)
+    return s + strlen(s);
+  return strchr(colon + 1, ':') == NULL ? colon : NULL;
+}
+
+rt_code rt_cli_parse_hostport(const char *opt, const char *s, unsigned min_port, uint16_t *port,
+                              rt_err *err) {
+  if (s == NULL || *s == '\0')
+    return rt_err_set(err, RT_E_INVALID, "%s: an address HOST:PORT is required", opt);
+  const char *end = host_end(s);
+  if (end == NULL)
+    return rt_err_set(err, RT_E_INVALID,
+                      "%s: \"%s\" is not HOST:PORT (an IPv6 address goes in brackets, e.g. "
+                      "[::1]:50051)",
+                      opt, s);
+  size_t host_len = (size_t)(end - s);
+  if (host_len == 0 || (s[0] == '[' && host_len == 2))
+    return rt_err_set(err, RT_E_INVALID, "%s: \"%s\" has no host (HOST:PORT)", opt, s);
+  if (!host_ok(s, host_len))
+    return rt_err_set(err, RT_E_INVALID,
+                      "%s: \"%s\": the host must be a name, an IPv4 address or an IPv6 address "
+                      "in brackets",
+                      opt, s);
+  if (end[0] != ':' || end[1] == '\0')
+    return rt_err_set(err, RT_E_INVALID, "%s: \"%s\" has no port (HOST:PORT, e.g. localhost:50051)",
+                      opt, s);
+  const char *p = end + 1;
+  /* Plain decimal: no sign, no 0x, no leading zero (the state file keeps
+   * the address as written, so one port has one spelling). */
+  size_t digits = strlen(p);
+  if (strspn(p, "0123456789") != digits || (p[0] == '0' && digits > 1))
+    return rt_err_set(err, RT_E_INVALID, "%s: \"%s\": the port \"%s\" is not a number", opt, s, p);
+  unsigned long v = digits <= 5 ? strtoul(p, NULL, 10) : 99999;
+  if (v < min_port || v > 65535)
+    return rt_err_set(err, RT_E_INVALID, "%s: \"%s\": port %s is out of range [%u, 65535]", opt, s,
+                      p, min_port);
+  if (port != NULL)
+    *port = (uint16_t)v;
+  return RT_OK;
 }
 
 /* The command list's name column: names up to this width are padded to it;

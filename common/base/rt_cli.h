@@ -22,6 +22,14 @@ rt_code rt_cli_parse_size(const char *opt, const char *s, size_t *out, rt_err *e
  * seconds. */
 rt_code rt_cli_parse_duration_ms(const char *opt, const char *s, uint64_t *out, rt_err *err);
 
+/* An address "HOST:PORT": HOST a name or IPv4 address ([A-Za-z0-9._-]),
+ * or an IPv6 address in brackets ("[::1]:50051"); PORT decimal, in
+ * [min_port, 65535] (min_port 0 lets a listener pick a free port). Required
+ * in full: gRPC would take a missing port as 443 and a larger one modulo
+ * 65536. Errors name opt. *port (may be NULL) gets the port. */
+rt_code rt_cli_parse_hostport(const char *opt, const char *s, unsigned min_port, uint16_t *port,
+                              rt_err *err);
+
 /* One subcommand of a program. */
 typedef struct {
   const char *name;

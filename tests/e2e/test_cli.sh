@@ -7,8 +7,11 @@ build=${1:?usage} pki=${2:?usage} other=${3:?usage}
 V="$build/bin/rattest-verifier"
 B="$build/bin/rattest-bootstrap"
 work=$(mktemp -d)
-vpid=""
-cleanup() { [ -z "$vpid" ] || kill "$vpid" 2>/dev/null || true; rm -rf "$work"; }
+vpid="" v6pid=""
+cleanup() {
+  for p in $vpid $v6pid; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 . "$(dirname "$0")/../lib/assert.sh"
 # expect STATUS PATTERN CMD...: exit status and a pattern in stdout+stderr.
@@ -51,6 +54,28 @@ expect 1 'no certificate' "$V" serve --listen 127.0.0.1:0 --tls-cert "$pki/serve
   --issuer-key "$pki/issuer.key"
 expect 2 '--session-ttl must be between' "$V" serve --session-ttl 2h
 
+# Addresses are HOST:PORT in full, the port 1-65535 (0 too for --listen,
+# which then picks a free port): gRPC would take a missing port as 443 and
+# localhost:99999 as port 34463. Refused before anything is opened.
+expect 2 '^rattest-bootstrap ping: --verifier: "localhost:99999": port 99999 is out of range \[1, 65535\]' \
+  "$B" ping --verifier localhost:99999 --ca y
+expect 2 '--verifier: "localhost" has no port' "$B" ping --verifier localhost --ca y
+expect 2 '--verifier: "127.0.0.1:0": port 0 is out of range' "$B" ping --verifier 127.0.0.1:0 --ca y
+expect 2 '--verifier: "::1:50051" is not HOST:PORT \(an IPv6 address goes in brackets' \
+  "$B" ping --verifier ::1:50051 --ca y
+expect 2 '--verifier: "localhost:99999": port 99999' "$B" enroll --verifier localhost:99999 --ca y \
+  --state-dir "$work/never"
+expect 2 '--verifier: "verifier.example" has no port' "$B" enroll --verifier verifier.example \
+  --ca y --state-dir "$work/never"
+if [ ! -e "$work/never" ]; then ok; else bad "a refused enroll created its state directory"; fi
+SERVE=(--tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key" --ek-ca "$pki/tls-ca.pem"
+  --issuer-cert "$pki/issuer-chain.pem" --issuer-key "$pki/issuer.key")
+# (timeout: a verifier that takes the address serves until stopped)
+expect 2 '^rattest-verifier serve: --listen: "127.0.0.1:99999": port 99999 is out of range \[0, 65535\]' \
+  timeout 10 "$V" serve --listen 127.0.0.1:99999 "${SERVE[@]}"
+expect 2 '--listen: "127.0.0.1" has no port' timeout 10 "$V" serve --listen 127.0.0.1 "${SERVE[@]}"
+expect 2 '--listen: ":" has no host' timeout 10 "$V" serve --listen : "${SERVE[@]}"
+
 # A real verifier on a free port.
 "$V" serve --listen 127.0.0.1:0 --tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key" \
   "${ENROLL[@]}" --port-file "$work/port" 2> "$work/verifier.log" &
@@ -62,6 +87,15 @@ expect 0 'answered: version [0-9.]+, message "hi there"' \
 expect 1 'certificate verify failed' \
   "$B" ping --verifier "localhost:$port" --ca "$other/tls-ca.pem" --timeout 5s
 expect 1 'UNAVAILABLE' "$B" ping --verifier "localhost:1" --ca "$pki/tls-ca.pem" --timeout 3s
+# An IPv6 address in brackets, listening and connecting.
+"$V" serve --listen "[::1]:0" "${SERVE[@]}" --port-file "$work/port6" 2> "$work/verifier6.log" &
+v6pid=$!
+for _ in $(seq 100); do [ -s "$work/port6" ] && break; sleep 0.05; done
+expect 0 "verifier \\[::1\\]:$(cat "$work/port6") answered" \
+  "$B" ping --verifier "[::1]:$(cat "$work/port6")" --ca "$pki/tls-ca.pem"
+kill -TERM "$v6pid"
+wait "$v6pid" || bad "IPv6 verifier: $(cat "$work/verifier6.log")"
+v6pid=""
 # The port is taken: a second verifier must fail, not share it.
 expect 1 'cannot listen on 127.0.0.1:'"$port" "$V" serve --listen "127.0.0.1:$port" \
   --tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key" "${ENROLL[@]}"

@@ -149,6 +149,10 @@ static void test_put_checks(rt_state *st) {
   BAD("verifier", snprintf(id.verifier, sizeof id.verifier, "verifier.example:70000"));
   BAD("verifier", snprintf(id.verifier, sizeof id.verifier, ":443"));
   BAD("verifier", snprintf(id.verifier, sizeof id.verifier, "bad host:443"));
+  /* The rule of --verifier (rt_cli_parse_hostport): what enroll accepts is
+   * what the state can record. */
+  BAD("verifier", snprintf(id.verifier, sizeof id.verifier, "::1:50051"));
+  BAD("verifier", snprintf(id.verifier, sizeof id.verifier, "verifier.example:050051"));
   BAD("not_after", snprintf(id.not_after, sizeof id.not_after, "2026-03-01"));
   BAD("enrolled_at", snprintf(id.enrolled_at, sizeof id.enrolled_at, "2025-02-30T00:00:00Z"));
   BAD("verifier", memset(id.verifier, 'x', sizeof id.verifier));

@@ -22,8 +22,8 @@ void rt_cmd_serve_usage(FILE *f) {
           "Serves rattest.v1.Attestation over gRPC with TLS until SIGINT or SIGTERM.\n"
           "\n"
           "Options:\n"
-          "  --listen ADDR            address to listen on (default " DEFAULT_LISTEN ");\n"
-          "                           port 0 picks a free port\n"
+          "  --listen HOST:PORT       address to listen on (default " DEFAULT_LISTEN ");\n"
+          "                           port 0 picks a free port, IPv6 in brackets: [::]:PORT\n"
           "  --tls-cert FILE          server certificate chain, PEM, leaf first\n"
           "  --tls-key FILE           server private key, PEM\n"
           "  --max-message-size SIZE  largest request accepted (default 4MiB)\n"
@@ -144,14 +144,16 @@ static const char **path_opt(serve_opts *o, int c) {
   }
 }
 
-static rt_code check_required(const serve_opts *o, int argc, char **argv, rt_err *err) {
+/* What no single option can check: arguments left over, the required
+ * options, and the listen address (in full: HOST:PORT). */
+static rt_code check_args(const serve_opts *o, int argc, char **argv, rt_err *err) {
   if (optind < argc)
     return rt_err_set(err, RT_E_INVALID, "unexpected argument \"%s\"", argv[optind]);
   if (o->cfg.tls_cert_file == NULL || o->cfg.tls_key_file == NULL)
     return rt_err_set(err, RT_E_INVALID, "--tls-cert and --tls-key are required");
   if (o->ek_ca == NULL || o->issuer_cert == NULL || o->issuer_key == NULL)
     return rt_err_set(err, RT_E_INVALID, "--ek-ca, --issuer-cert and --issuer-key are required");
-  return RT_OK;
+  return rt_cli_parse_hostport("--listen", o->cfg.listen, 0, NULL, err);
 }
 
 /* -1: go on and serve; else the exit status (help printed, or bad usage
@@ -177,7 +179,7 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
       return 2;
     }
   }
-  if (check_required(o, argc, argv, &err) == RT_OK)
+  if (check_args(o, argc, argv, &err) == RT_OK)
     return -1;
 bad:
   fprintf(stderr, "rattest-verifier serve: %s\n", err.msg);
