@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "enroll.h"
+#include "idkey.h"
 #include "rattest.pb-c.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
@@ -290,13 +292,30 @@ static int parse_pcrs(const char *arg, const char **out) {
   return GO_ON;
 }
 
+/* The range rt_idkey_persist will hold the handle to, checked now: after
+ * Finish the verifier has issued (and audited) a certificate. */
 static int parse_handle(const char *arg, uint32_t *out) {
   rt_err err = {0};
   uint64_t v;
-  if (rt_cli_parse_u64("--handle", arg, 0x81000000u, 0x817fffffu, &v, &err) != RT_OK)
+  if (rt_cli_parse_u64("--handle", arg, 0, UINT32_MAX, &v, &err) != RT_OK)
     return fail("enroll", err.msg, 2);
+  if (rt_idkey_handle_check((uint32_t)v, &err) != RT_OK) {
+    rt_err_prefix(&err, "--handle: ");
+    return fail("enroll", err.msg, 2);
+  }
   *out = (uint32_t)v;
   return GO_ON;
+}
+
+/* A state directory only this user (or root) can change, or none yet
+ * (enroll creates it, 0700). */
+static int check_state_dir(const char *dir) {
+  rt_err err = {0};
+  rt_code code = rt_state_dir_check(dir, geteuid(), &err);
+  if (code == RT_OK || code == RT_E_NOT_FOUND)
+    return GO_ON;
+  rt_err_prefix(&err, "--state-dir ");
+  return fail("enroll", err.msg, 2);
 }
 
 static int enroll_option(int c, const char *arg, void *opts) {
@@ -384,7 +403,8 @@ static int cmd_enroll(int argc, char **argv) {
   rt_err err = {0};
   if (rt_name_check(o.name, &err) != RT_OK)
     return fail("enroll", err.msg, 2);
-  return rt_enroll(&o);
+  status = check_state_dir(o.state_dir);
+  return status != GO_ON ? status : rt_enroll(&o);
 }
 
 static void usage_unseal(FILE *f) {

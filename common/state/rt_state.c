@@ -567,6 +567,26 @@ rt_code rt_state_load(const char *dir, rt_state **out, rt_err *err) {
   return RT_OK;
 }
 
+rt_code rt_state_dir_check(const char *dir, uid_t user, rt_err *err) {
+  struct stat sb;
+  if (stat(dir, &sb) != 0)
+    return rt_err_set(err, errno == ENOENT ? RT_E_NOT_FOUND : RT_E_IO, "%s: %s", dir,
+                      strerror(errno));
+  if (!S_ISDIR(sb.st_mode))
+    return rt_err_set(err, RT_E_INVALID, "%s: not a directory", dir);
+  if (sb.st_uid != user && sb.st_uid != 0)
+    return rt_err_set(err, RT_E_INVALID,
+                      "%s: owned by uid %u, neither this user (uid %u) nor root, who could swap "
+                      "the key files the state points at",
+                      dir, (unsigned)sb.st_uid, (unsigned)user);
+  if ((sb.st_mode & 022) != 0)
+    return rt_err_set(err, RT_E_INVALID,
+                      "%s: mode %04o: group or other users can write to it, and so swap the key "
+                      "files the state points at (chmod go-w it)",
+                      dir, (unsigned)(sb.st_mode & 07777));
+  return RT_OK;
+}
+
 void rt_state_free(rt_state *st) {
   if (st == NULL)
     return;
