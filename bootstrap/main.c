@@ -117,12 +117,15 @@ static void usage_ping(FILE *f) {
   fprintf(f, "Usage: rattest-bootstrap ping --verifier HOST:PORT --ca FILE [OPTIONS]\n"
              "\n"
              "Options:\n"
-             "  --verifier HOST:PORT  the verifier's gRPC address\n"
-             "  --ca FILE             PEM CA the verifier's TLS certificate must chain to\n"
+             "  --verifier HOST:PORT  the verifier's gRPC address (required)\n"
+             "  --ca FILE             PEM CA the verifier's certificate chains to (required)\n"
              "  --timeout DURATION    give up after this long (default 10s)\n"
              "  --message TEXT        text the verifier echoes back (default \"ping\")\n"
              "  -v, --verbose         more log output\n"
-             "  -h, --help            show this help\n");
+             "  -h, --help            show this help\n"
+             "\n"
+             "Exit status: 0 the verifier answered, 1 it did not (unreachable, TLS\n"
+             "verification failed, refused), 2 bad usage.\n");
 }
 
 typedef struct {
@@ -204,8 +207,10 @@ static void usage_tpm_info(FILE *f) {
              "Options:\n"
              "  --tcti STR   TCTI configuration, e.g. swtpm:host=127.0.0.1,port=2321,\n"
              "               device:/dev/tpmrm0, tabrmd:bus_type=session\n"
-             "  -v, --verbose\n"
-             "  -h, --help\n");
+             "  -v, --verbose  more log output\n"
+             "  -h, --help     show this help\n"
+             "\n"
+             "Exit status: 0 described, 1 the TPM could not be opened or read, 2 bad usage.\n");
 }
 
 static int tpm_info_option(int c, const char *arg, void *opts) {
@@ -253,8 +258,8 @@ static void usage_enroll(FILE *f) {
              "file, its certificate and chain, and state.json linking them.\n"
              "\n"
              "Options:\n"
-             "  --verifier HOST:PORT  the verifier's gRPC address\n"
-             "  --ca FILE             PEM CA the verifier's TLS certificate must chain to\n"
+             "  --verifier HOST:PORT  the verifier's gRPC address (required)\n"
+             "  --ca FILE             PEM CA the verifier's certificate chains to (required)\n"
              "  --state-dir DIR       where state and files go (default " RT_STATE_DIR_DEFAULT ")\n"
              "  --tcti STR            TPM TCTI (default $RATTEST_TCTI, then tpm2-tss default)\n"
              "  --name NAME           identity name (default \"default\")\n"
@@ -272,7 +277,16 @@ static void usage_enroll(FILE *f) {
              "  --renew               enroll again even when the identity is still valid\n"
              "  --timeout DURATION    give up after this long, retries included (default 60s)\n"
              "  -v, --verbose         more log output\n"
-             "  -h, --help            show this help\n");
+             "  -h, --help            show this help\n"
+             "\n"
+             "Every argument is checked before anything is sent: --handle in the owner\n"
+             "range, not the EK range, and free or holding this identity's key (or\n"
+             "--force); --state-dir writable by no one but this user (or root). A first\n"
+             "enrollment that fails leaves no state directory behind.\n"
+             "\n"
+             "Exit status: 0 enrolled, or still enrolled and valid (nothing to do),\n"
+             "1 failed (TPM, verifier unreachable or refusing, files, --handle taken),\n"
+             "2 bad usage (an option's value, a --state-dir others can write to).\n");
 }
 
 static int parse_key_alg(const char *arg, rt_key_alg *out) {
@@ -478,7 +492,16 @@ static void usage_status(FILE *f) {
   fprintf(f, "Usage: rattest-bootstrap status [--state-dir DIR] [--json]\n"
              "\n"
              "Prints the enrolled identities and the delivered secrets (where they\n"
-             "are kept, never what they hold) recorded in DIR/state.json.\n");
+             "are kept, never what they hold) recorded in DIR/state.json.\n"
+             "\n"
+             "Options:\n"
+             "  --state-dir DIR  state directory (default " RT_STATE_DIR_DEFAULT ")\n"
+             "  --json           print {state_file, identities: [...], secrets: [...]}\n"
+             "                   as JSON, with the fields of docs/state.md\n"
+             "  -h, --help       show this help\n"
+             "\n"
+             "Exit status: 0 printed (also when nothing is enrolled), 1 the state file\n"
+             "could not be read or is invalid, 2 bad usage.\n");
 }
 
 typedef struct {

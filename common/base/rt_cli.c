@@ -182,8 +182,20 @@ typedef struct {
   const char *summary;
 } builtin_command;
 
+static int is_builtin(const char *name);
+
+static int unknown_command(const rt_cli_program *p, const char *name) {
+  fprintf(stderr, "%s: unknown command \"%s\"\n", p->name, name);
+  rt_cli_usage(p, stderr);
+  return 2;
+}
+
+/* `help COMMAND` of a command that does not exist is the same error as
+ * running it. */
 static int run_help(const rt_cli_program *p, int argc, char **argv) {
   const rt_cli_command *c = argc > 1 ? rt_cli_find(p, argv[1]) : NULL;
+  if (argc > 1 && c == NULL && !is_builtin(argv[1]))
+    return unknown_command(p, argv[1]);
   if (c != NULL && c->usage != NULL)
     c->usage(stdout);
   else
@@ -202,6 +214,13 @@ static const builtin_command builtins[] = {
     {"help", run_help, "show this help, or `help COMMAND` for a command's options"},
     {"version", run_version, "print the version"},
 };
+
+static int is_builtin(const char *name) {
+  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+    if (strcmp(builtins[i].name, name) == 0)
+      return 1;
+  return 0;
+}
 
 static void list_command(FILE *f, const char *name, const char *summary) {
   if (strlen(name) <= NAME_WIDTH)
@@ -276,7 +295,5 @@ int rt_cli_dispatch(const rt_cli_program *p, int argc, char **argv) {
   for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
     if (strcmp(builtins[i].name, argv[0]) == 0)
       return builtins[i].run(p, argc, argv);
-  fprintf(stderr, "%s: unknown command \"%s\"\n", p->name, argv[0]);
-  rt_cli_usage(p, stderr);
-  return 2;
+  return unknown_command(p, argv[0]);
 }

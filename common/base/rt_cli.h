@@ -36,7 +36,8 @@ typedef struct {
   /* Runs the command: argv[0] is its name, the rest its arguments. Returns
    * the exit status. */
   int (*run)(int argc, char **argv);
-  /* Prints the command's help for `help NAME`; NULL: the program's. */
+  /* Prints the command's help for `help NAME`, ending with its exit
+   * statuses; NULL: the program's. */
   void (*usage)(FILE *f);
   /* Its line in the program's command list; a '\n' continues under the
    * summary column. */
@@ -73,8 +74,8 @@ void rt_cli_usage(const rt_cli_program *p, FILE *f);
 int rt_cli_globals(const rt_cli_program *p, int argc, char **argv);
 
 /* Runs the command argv[0] (argc >= 1): one of the table's, `help
- * [COMMAND]` or `version`. An unknown command is reported with the usage on
- * stderr, status 2. */
+ * [COMMAND]` or `version`. An unknown command, run or asked for by `help`,
+ * is reported with the usage on stderr, status 2. */
 int rt_cli_dispatch(const rt_cli_program *p, int argc, char **argv);
 
 #endif

@@ -54,6 +54,39 @@ expect 1 'no certificate' "$V" serve --listen 127.0.0.1:0 --tls-cert "$pki/serve
   --issuer-key "$pki/issuer.key"
 expect 2 '--session-ttl must be between' "$V" serve --session-ttl 2h
 
+# Help: `help COMMAND` of an unknown command is an error like running it
+# (exit 2, stderr only); every command's help, by `help COMMAND` or
+# `COMMAND --help` alike, ends with the exit statuses it uses.
+expect 2 '^rattest-verifier: unknown command "nosuch"' "$V" help nosuch
+expect 2 '^rattest-bootstrap: unknown command "nosuch"' "$B" help nosuch
+if [ -z "$("$V" help nosuch 2> /dev/null)$("$B" help nosuch 2> /dev/null)" ]; then ok; else
+  bad "help nosuch wrote to stdout"; fi
+commands() { "$1" --help | awk '/^Commands:/ {f = 1; next} /^$/ {f = 0} f && /^  [a-z]/ {print $1}'; }
+for bin in "$V" "$B"; do
+  for c in $(commands "$bin"); do
+    case $c in help | version) continue ;; esac
+    "$bin" help "$c" > "$work/help" 2>&1 || bad "$bin help $c: exit $?"
+    "$bin" "$c" --help > "$work/help2" 2>&1 || bad "$bin $c --help: exit $?"
+    cmp -s "$work/help" "$work/help2" || bad "$(basename "$bin") help $c differs from $c --help"
+    # The last paragraph: "Exit status: 0 ..., 1 ..., 2 ..."
+    last=$(awk 'BEGIN {RS = ""} {p = $0} END {print p}' "$work/help" | tr '\n' ' ')
+    case $last in
+      "Exit status: 0 "*", 1 "*", 2 "*) ok ;;
+      *) bad "$(basename "$bin") help $c does not end with its exit statuses: $last" ;;
+    esac
+  done
+done
+# The options a command cannot run without say so.
+for f in tls-cert tls-key ek-ca issuer-cert issuer-key; do
+  expect 0 "^  --$f [A-Z]+ .*\(required\)" "$V" serve --help
+done
+for f in verifier ca; do
+  expect 0 "^  --$f [A-Z:]+ .*\(required\)" "$B" enroll --help
+  expect 0 "^  --$f [A-Z:]+ .*\(required\)" "$B" ping --help
+done
+expect 0 '^  --state-dir DIR ' "$B" status --help
+expect 0 '^  --json ' "$B" status --help
+
 # Addresses are HOST:PORT in full, the port 1-65535 (0 too for --listen,
 # which then picks a free port): gRPC would take a missing port as 443 and
 # localhost:99999 as port 34463. Refused before anything is opened.

@@ -17,27 +17,28 @@
 
 void rt_cmd_serve_usage(FILE *f) {
   fprintf(f,
-          "Usage: rattest-verifier serve --tls-cert FILE --tls-key FILE [OPTIONS]\n"
+          "Usage: rattest-verifier serve --tls-cert FILE --tls-key FILE --ek-ca PATH\n"
+          "       --issuer-cert FILE --issuer-key FILE [OPTIONS]\n"
           "\n"
           "Serves rattest.v1.Attestation over gRPC with TLS until SIGINT or SIGTERM.\n"
           "\n"
           "Options:\n"
           "  --listen HOST:PORT       address to listen on (default " DEFAULT_LISTEN ");\n"
           "                           port 0 picks a free port, IPv6 in brackets: [::]:PORT\n"
-          "  --tls-cert FILE          server certificate chain, PEM, leaf first\n"
-          "  --tls-key FILE           server private key, PEM\n"
+          "  --tls-cert FILE          server certificate chain, PEM, leaf first (required)\n"
+          "  --tls-key FILE           server private key, PEM (required)\n"
           "  --max-message-size SIZE  largest request accepted (default 4MiB)\n"
           "  --threads N              worker threads (default %d)\n"
           "  --port-file FILE         write the bound port to FILE once listening\n"
           "\n"
           "Enrollment:\n"
-          "  --ek-ca PATH             manufacturer EK CA certificates (roots and\n"
-          "                           intermediates): a PEM/DER file or a directory\n"
+          "  --ek-ca PATH             manufacturer EK CA certificates (required): roots\n"
+          "                           and intermediates, a PEM/DER file or a directory\n"
           "  --platform-ca PATH       platform certificate CAs (file or directory): the\n"
           "                           machine's TCG platform certificate is then checked\n"
           "                           (policy \"platform_cert\", default \"verify\")\n"
-          "  --issuer-cert FILE       issuing CA certificate, PEM, then its chain\n"
-          "  --issuer-key FILE        issuing CA private key, PEM\n"
+          "  --issuer-cert FILE       issuing CA certificate and its chain, PEM (required)\n"
+          "  --issuer-key FILE        issuing CA private key, PEM (required)\n"
           "  --policy FILE            attestation policy, JSON (docs/policy.md); without\n"
           "                           it the permissive development policy applies\n"
           "  --session-ttl DURATION   time allowed between Begin and Finish (default 5m)\n"
@@ -45,7 +46,11 @@ void rt_cmd_serve_usage(FILE *f) {
           "                           that must finish each other's sessions; default:\n"
           "                           a random key per process\n"
           "  -v, --verbose            more log output (repeat for debug)\n"
-          "  -h, --help               show this help\n",
+          "  -h, --help               show this help\n"
+          "\n"
+          "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start (a file\n"
+          "unreadable or invalid, the address taken) or could not write --port-file,\n"
+          "2 bad usage.\n",
           RT_GRPC_DEFAULT_THREADS);
 }
 
