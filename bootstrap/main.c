@@ -205,8 +205,8 @@ static void usage_tpm_info(FILE *f) {
              "Prints a JSON description of the TPM.\n"
              "\n"
              "Options:\n"
-             "  --tcti STR   TCTI configuration, e.g. swtpm:host=127.0.0.1,port=2321,\n"
-             "               device:/dev/tpmrm0, tabrmd:bus_type=session\n"
+             "  --tcti STR     TCTI configuration, e.g. swtpm:host=127.0.0.1,port=2321,\n"
+             "                 device:/dev/tpmrm0, tabrmd:bus_type=session\n"
              "  -v, --verbose  more log output\n"
              "  -h, --help     show this help\n"
              "\n"
@@ -439,7 +439,7 @@ static void usage_unseal(FILE *f) {
              "  -h, --help       show this help\n"
              "\n"
              "Exit status: 0 written, 1 failed (unknown name, not a sealed secret, PCR\n"
-             "policy not satisfied, TPM unreachable, ...), 2 usage error.\n");
+             "policy not satisfied, TPM unreachable, ...), 2 bad usage.\n");
 }
 
 static int unseal_option(int c, const char *arg, void *opts) {
