@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "enroll_steps.h"
 #include "rt_tss2key.h"
@@ -31,7 +32,11 @@ static int still_valid(rt_enrollment *e, const rt_identity *id) {
 static int open_state(rt_enrollment *e, rt_identity *previous, int *have_previous) {
   const rt_enroll_opts *o = e->o;
   rt_err err;
-  if (mkdir(o->state_dir, 0700) != 0 && errno != EEXIST)
+  /* Made now, so that a directory that cannot be made stops the run before
+   * Begin; removed again by rt_enroll if the run fails. */
+  if (mkdir(o->state_dir, 0700) == 0)
+    e->created_state_dir = 1;
+  else if (errno != EEXIST)
     return rt_enroll_fail(o->state_dir, strerror(errno));
   if (rt_state_load(o->state_dir, &e->state, &err) != RT_OK)
     return rt_enroll_fail("state", err.msg);
@@ -72,7 +77,8 @@ static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t
            e->o->name, previous->not_after);
     return 0;
   }
-  if (prepare(e) != 0 || rt_enroll_begin(e, deadline) != 0 || rt_enroll_finish(e, deadline) != 0)
+  if (rt_enroll_handle_usable(e, previous) != 0 || prepare(e) != 0 ||
+      rt_enroll_begin(e, deadline) != 0 || rt_enroll_finish(e, deadline) != 0)
     return 1;
   int rc = rt_enroll_keep(e, previous);
   /* Secrets are loaded under the EK one at a time: the AK and the key's
@@ -111,5 +117,9 @@ int rt_enroll(const rt_enroll_opts *o) {
   if (rc == 0)
     rc = enroll_on_tpm(&e, have_previous ? &previous : NULL, deadline);
   release(&e);
+  /* A first enrollment that failed leaves no directory behind; one that
+   * kept anything (rmdir fails: not empty) leaves what it kept. */
+  if (rc != 0 && e.created_state_dir)
+    (void)rmdir(o->state_dir);
   return rc;
 }

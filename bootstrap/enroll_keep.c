@@ -183,19 +183,37 @@ static void remove_identity_files(const rt_identity *id, const rt_identity *keep
   }
 }
 
+/* The key the state recorded at --handle (ours to replace there), in *buf;
+ * NULL when it recorded none. */
+static const TPM2B_PUBLIC *recorded_at_handle(const rt_enrollment *e, const rt_identity *previous,
+                                              TPM2B_PUBLIC *buf) {
+  rt_err err;
+  rt_tss2key k;
+  if (previous == NULL || previous->handle != e->o->handle ||
+      rt_tss2key_read(previous->key_file, &k, &err) != RT_OK)
+    return NULL;
+  *buf = k.pub;
+  return buf;
+}
+
+int rt_enroll_handle_usable(rt_enrollment *e, const rt_identity *previous) {
+  rt_err err;
+  TPM2B_PUBLIC buf;
+  rt_handle_owner owner;
+  if (rt_idkey_handle_usable(e->tpm, e->o->handle, recorded_at_handle(e, previous, &buf),
+                             e->o->force, &owner, &err) != RT_OK)
+    return rt_enroll_fail("--handle", err.msg);
+  return 0;
+}
+
 /* Only once the files are complete the TPM: the key makes the one
  * previously recorded at the handle (ours to replace) give way; then the
  * state, which only ever points at files that are complete. */
 static int persist_and_record(rt_enrollment *e, const rt_identity *id,
                               const rt_identity *previous) {
   rt_err err;
-  TPM2B_PUBLIC old_pub, *old = NULL;
-  rt_tss2key old_key;
-  if (previous != NULL && previous->handle == e->o->handle &&
-      rt_tss2key_read(previous->key_file, &old_key, &err) == RT_OK) {
-    old_pub = old_key.pub;
-    old = &old_pub;
-  }
+  TPM2B_PUBLIC old_pub;
+  const TPM2B_PUBLIC *old = recorded_at_handle(e, previous, &old_pub);
   if (rt_idkey_persist(e->tpm, &e->key, e->o->handle, old, e->o->force, &err) != RT_OK)
     return rt_enroll_fail("persisting the key", err.msg);
   if (rt_state_put(e->state, id, &err) != RT_OK || rt_state_save(e->state, &err) != RT_OK)

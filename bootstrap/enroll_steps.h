@@ -29,9 +29,15 @@ typedef struct {
   Rattest__V1__BeginResponse *challenge;
   Rattest__V1__FinishResponse *result;
   rt_state *state;
+  int created_state_dir; /* this run made --state-dir: removed if it fails */
 } rt_enrollment;
 
 /* Each step returns 0 when done, 1 after reporting why it failed. */
+
+/* Before Begin: whether the key may go to --handle (free, the key the state
+ * recorded there, or --force), so that no certificate is issued for a key
+ * that could not be kept. rt_enroll_keep checks again when it persists. */
+int rt_enroll_handle_usable(rt_enrollment *e, const rt_identity *previous);
 
 /* Sends the EK certificates and public areas and the AK; keeps the
  * challenge in e->challenge. */

@@ -83,27 +83,40 @@ static rt_code evict(rt_tpm *tpm, ESYS_TR object, TPM2_HANDLE handle, ESYS_TR *o
   return RT_OK;
 }
 
-rt_code rt_idkey_persist(rt_tpm *tpm, const rt_idkey *key, TPM2_HANDLE handle,
-                         const TPM2B_PUBLIC *ours, int force, rt_err *err) {
-  /* Owner persistent range only, and never the EK range inside it: with
-   * --force a typo must not be able to evict the endorsement key. */
+rt_code rt_idkey_handle_check(TPM2_HANDLE handle, rt_err *err) {
   if (handle < 0x81000000u || handle > 0x817fffffu)
     return rt_err_set(err, RT_E_INVALID,
-                      "0x%08x is not an owner persistent handle (0x81000000-0x817fffff)",
+                      "0x%08x is out of range: not an owner persistent handle "
+                      "(0x81000000-0x817fffff)",
                       (unsigned)handle);
   if (handle >= 0x81010000u && handle <= 0x8101ffffu)
     return rt_err_set(err, RT_E_INVALID,
                       "0x%08x is in the endorsement key range (0x81010000-0x8101ffff)",
                       (unsigned)handle);
-  rt_handle_owner owner;
-  rt_code code = rt_handle_owner_of(tpm, handle, ours, &owner, err);
+  return RT_OK;
+}
+
+rt_code rt_idkey_handle_usable(rt_tpm *tpm, TPM2_HANDLE handle, const TPM2B_PUBLIC *ours, int force,
+                               rt_handle_owner *owner, rt_err *err) {
+  rt_code code = rt_idkey_handle_check(handle, err);
+  if (code == RT_OK)
+    code = rt_handle_owner_of(tpm, handle, ours, owner, err);
   if (code != RT_OK)
     return code;
-  if (owner == RT_HANDLE_FOREIGN && !force)
+  if (*owner == RT_HANDLE_FOREIGN && !force)
     return rt_err_set(err, RT_E_INVALID,
                       "persistent handle 0x%08x holds an object rattest did not put there; "
                       "choose another --handle or use --force to replace it",
                       (unsigned)handle);
+  return RT_OK;
+}
+
+rt_code rt_idkey_persist(rt_tpm *tpm, const rt_idkey *key, TPM2_HANDLE handle,
+                         const TPM2B_PUBLIC *ours, int force, rt_err *err) {
+  rt_handle_owner owner;
+  rt_code code = rt_idkey_handle_usable(tpm, handle, ours, force, &owner, err);
+  if (code != RT_OK)
+    return code;
   if (owner != RT_HANDLE_FREE) {
     ESYS_TR old = ESYS_TR_NONE, gone = ESYS_TR_NONE;
     TSS2_RC rc =

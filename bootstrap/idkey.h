@@ -27,10 +27,21 @@ typedef enum { RT_HANDLE_FREE, RT_HANDLE_OURS, RT_HANDLE_FOREIGN } rt_handle_own
 rt_code rt_handle_owner_of(rt_tpm *tpm, TPM2_HANDLE handle, const TPM2B_PUBLIC *ours,
                            rt_handle_owner *owner, rt_err *err);
 
+/* Whether rattest may put a key at handle: the owner's persistent range
+ * 0x81000000-0x817fffff, never the endorsement key range 0x81010000-
+ * 0x8101ffff inside it (even with --force a typo must not evict the EK).
+ * RT_E_INVALID naming the handle and the range otherwise. */
+rt_code rt_idkey_handle_check(TPM2_HANDLE handle, rt_err *err);
+
+/* Whether a key may be made persistent at handle now: rt_idkey_handle_check,
+ * and whatever is there (*owner) is ours or force is set; a foreign object
+ * without force is RT_E_INVALID. */
+rt_code rt_idkey_handle_usable(rt_tpm *tpm, TPM2_HANDLE handle, const TPM2B_PUBLIC *ours, int force,
+                               rt_handle_owner *owner, rt_err *err);
+
 /* Makes the loaded key persistent at handle (EvictControl). An object
  * already there is replaced when it is ours (see rt_handle_owner_of) or
- * when force is set; a foreign one is refused with RT_E_INVALID. Handles
- * outside the owner range, or in its EK sub-range, are always refused. */
+ * when force is set (rt_idkey_handle_usable decides). */
 rt_code rt_idkey_persist(rt_tpm *tpm, const rt_idkey *key, TPM2_HANDLE handle,
                          const TPM2B_PUBLIC *ours, int force, rt_err *err);
 

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "enroll.h"
+#include "idkey.h"
 #include "rattest.pb-c.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
@@ -90,6 +92,15 @@ static int parse_timeout(const char *cmd, const char *arg, uint64_t max_ms, cons
   return GO_ON;
 }
 
+/* HOST:PORT, the port 1-65535: gRPC would take a missing port as 443. */
+static int parse_verifier(const char *cmd, const char *arg, const char **out) {
+  rt_err err = {0};
+  if (rt_cli_parse_hostport("--verifier", arg, 1, NULL, &err) != RT_OK)
+    return fail(cmd, err.msg, 2);
+  *out = arg;
+  return GO_ON;
+}
+
 static int parse_ek(const char *cmd, const char *arg, rt_ek_choice *out) {
   if (strcmp(arg, "rsa") == 0)
     *out = RT_EK_RSA;
@@ -106,12 +117,15 @@ static void usage_ping(FILE *f) {
   fprintf(f, "Usage: rattest-bootstrap ping --verifier HOST:PORT --ca FILE [OPTIONS]\n"
              "\n"
              "Options:\n"
-             "  --verifier HOST:PORT  the verifier's gRPC address\n"
-             "  --ca FILE             PEM CA the verifier's TLS certificate must chain to\n"
+             "  --verifier HOST:PORT  the verifier's gRPC address (required)\n"
+             "  --ca FILE             PEM CA the verifier's certificate chains to (required)\n"
              "  --timeout DURATION    give up after this long (default 10s)\n"
              "  --message TEXT        text the verifier echoes back (default \"ping\")\n"
              "  -v, --verbose         more log output\n"
-             "  -h, --help            show this help\n");
+             "  -h, --help            show this help\n"
+             "\n"
+             "Exit status: 0 the verifier answered, 1 it did not (unreachable, TLS\n"
+             "verification failed, refused), 2 bad usage.\n");
 }
 
 typedef struct {
@@ -123,8 +137,7 @@ static int ping_option(int c, const char *arg, void *opts) {
   ping_opts *o = opts;
   switch (c) {
   case O_VERIFIER:
-    o->verifier = arg;
-    return GO_ON;
+    return parse_verifier("ping", arg, &o->verifier);
   case O_CA:
     o->ca = arg;
     return GO_ON;
@@ -192,10 +205,12 @@ static void usage_tpm_info(FILE *f) {
              "Prints a JSON description of the TPM.\n"
              "\n"
              "Options:\n"
-             "  --tcti STR   TCTI configuration, e.g. swtpm:host=127.0.0.1,port=2321,\n"
-             "               device:/dev/tpmrm0, tabrmd:bus_type=session\n"
-             "  -v, --verbose\n"
-             "  -h, --help\n");
+             "  --tcti STR     TCTI configuration, e.g. swtpm:host=127.0.0.1,port=2321,\n"
+             "                 device:/dev/tpmrm0, tabrmd:bus_type=session\n"
+             "  -v, --verbose  more log output\n"
+             "  -h, --help     show this help\n"
+             "\n"
+             "Exit status: 0 described, 1 the TPM could not be opened or read, 2 bad usage.\n");
 }
 
 static int tpm_info_option(int c, const char *arg, void *opts) {
@@ -243,8 +258,8 @@ static void usage_enroll(FILE *f) {
              "file, its certificate and chain, and state.json linking them.\n"
              "\n"
              "Options:\n"
-             "  --verifier HOST:PORT  the verifier's gRPC address\n"
-             "  --ca FILE             PEM CA the verifier's TLS certificate must chain to\n"
+             "  --verifier HOST:PORT  the verifier's gRPC address (required)\n"
+             "  --ca FILE             PEM CA the verifier's certificate chains to (required)\n"
              "  --state-dir DIR       where state and files go (default " RT_STATE_DIR_DEFAULT ")\n"
              "  --tcti STR            TPM TCTI (default $RATTEST_TCTI, then tpm2-tss default)\n"
              "  --name NAME           identity name (default \"default\")\n"
@@ -262,7 +277,16 @@ static void usage_enroll(FILE *f) {
              "  --renew               enroll again even when the identity is still valid\n"
              "  --timeout DURATION    give up after this long, retries included (default 60s)\n"
              "  -v, --verbose         more log output\n"
-             "  -h, --help            show this help\n");
+             "  -h, --help            show this help\n"
+             "\n"
+             "Every argument is checked before anything is sent: --handle in the owner\n"
+             "range, not the EK range, and free or holding this identity's key (or\n"
+             "--force); --state-dir writable by no one but this user (or root). A first\n"
+             "enrollment that fails leaves no state directory behind.\n"
+             "\n"
+             "Exit status: 0 enrolled, or still enrolled and valid (nothing to do),\n"
+             "1 failed (TPM, verifier unreachable or refusing, files, --handle taken),\n"
+             "2 bad usage (an option's value, a --state-dir others can write to).\n");
 }
 
 static int parse_key_alg(const char *arg, rt_key_alg *out) {
@@ -282,21 +306,37 @@ static int parse_pcrs(const char *arg, const char **out) {
   return GO_ON;
 }
 
+/* The range rt_idkey_persist will hold the handle to, checked now: after
+ * Finish the verifier has issued (and audited) a certificate. */
 static int parse_handle(const char *arg, uint32_t *out) {
   rt_err err = {0};
   uint64_t v;
-  if (rt_cli_parse_u64("--handle", arg, 0x81000000u, 0x817fffffu, &v, &err) != RT_OK)
+  if (rt_cli_parse_u64("--handle", arg, 0, UINT32_MAX, &v, &err) != RT_OK)
     return fail("enroll", err.msg, 2);
+  if (rt_idkey_handle_check((uint32_t)v, &err) != RT_OK) {
+    rt_err_prefix(&err, "--handle: ");
+    return fail("enroll", err.msg, 2);
+  }
   *out = (uint32_t)v;
   return GO_ON;
+}
+
+/* A state directory only this user (or root) can change, or none yet
+ * (enroll creates it, 0700). */
+static int check_state_dir(const char *dir) {
+  rt_err err = {0};
+  rt_code code = rt_state_dir_check(dir, geteuid(), &err);
+  if (code == RT_OK || code == RT_E_NOT_FOUND)
+    return GO_ON;
+  rt_err_prefix(&err, "--state-dir ");
+  return fail("enroll", err.msg, 2);
 }
 
 static int enroll_option(int c, const char *arg, void *opts) {
   rt_enroll_opts *o = opts;
   switch (c) {
   case O_VERIFIER:
-    o->verifier = arg;
-    return GO_ON;
+    return parse_verifier("enroll", arg, &o->verifier);
   case O_CA:
     o->ca_file = arg;
     return GO_ON;
@@ -377,7 +417,8 @@ static int cmd_enroll(int argc, char **argv) {
   rt_err err = {0};
   if (rt_name_check(o.name, &err) != RT_OK)
     return fail("enroll", err.msg, 2);
-  return rt_enroll(&o);
+  status = check_state_dir(o.state_dir);
+  return status != GO_ON ? status : rt_enroll(&o);
 }
 
 static void usage_unseal(FILE *f) {
@@ -398,7 +439,7 @@ static void usage_unseal(FILE *f) {
              "  -h, --help       show this help\n"
              "\n"
              "Exit status: 0 written, 1 failed (unknown name, not a sealed secret, PCR\n"
-             "policy not satisfied, TPM unreachable, ...), 2 usage error.\n");
+             "policy not satisfied, TPM unreachable, ...), 2 bad usage.\n");
 }
 
 static int unseal_option(int c, const char *arg, void *opts) {
@@ -451,7 +492,16 @@ static void usage_status(FILE *f) {
   fprintf(f, "Usage: rattest-bootstrap status [--state-dir DIR] [--json]\n"
              "\n"
              "Prints the enrolled identities and the delivered secrets (where they\n"
-             "are kept, never what they hold) recorded in DIR/state.json.\n");
+             "are kept, never what they hold) recorded in DIR/state.json.\n"
+             "\n"
+             "Options:\n"
+             "  --state-dir DIR  state directory (default " RT_STATE_DIR_DEFAULT ")\n"
+             "  --json           print {state_file, identities: [...], secrets: [...]}\n"
+             "                   as JSON, with the fields of docs/state.md\n"
+             "  -h, --help       show this help\n"
+             "\n"
+             "Exit status: 0 printed (also when nothing is enrolled), 1 the state file\n"
+             "could not be read or is invalid, 2 bad usage.\n");
 }
 
 typedef struct {

@@ -1,5 +1,6 @@
 #include "rt_cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -94,6 +95,81 @@ rt_code rt_cli_parse_duration_ms(const char *opt, const char *s, uint64_t *out, 
   return scale(opt, s, v, mult, out, err);
 }
 
+static int name_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-' || c == '_';
+}
+
+/* A name or IPv4 address; inside brackets an IPv6 address (hex digits,
+ * colons, dots for an embedded IPv4), which may name a zone ("%eth0"). */
+static int host_ok(const char *h, size_t n) {
+  if (n < 2 || h[0] != '[' || h[n - 1] != ']') {
+    for (size_t i = 0; i < n; i++)
+      if (!name_char(h[i]))
+        return 0;
+    return 1;
+  }
+  int zone = 0;
+  for (size_t i = 1; i + 1 < n; i++) {
+    char c = h[i];
+    if (c == '%' && !zone)
+      zone = 1;
+    else if (zone ? !name_char(c) : !(isxdigit((unsigned char)c) || c == ':' || c == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+/* Where HOST ends in s (at its port's colon, or at the end), or NULL when
+ * s is not HOST:PORT-shaped: an unclosed bracket, or a colon in an IPv6
+ * address without brackets, whose last group would be taken for the port. */
+static const char *host_end(const char *s) {
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    return close != NULL && (close[1] == ':' || close[1] == '\0') ? close + 1 : NULL;
+  }
+  const char *colon = strchr(s, ':');
+  if (colon == NULL)
+    return s + strlen(s);
+  return strchr(colon + 1, ':') == NULL ? colon : NULL;
+}
+
+rt_code rt_cli_parse_hostport(const char *opt, const char *s, unsigned min_port, uint16_t *port,
+                              rt_err *err) {
+  if (s == NULL || *s == '\0')
+    return rt_err_set(err, RT_E_INVALID, "%s: an address HOST:PORT is required", opt);
+  const char *end = host_end(s);
+  if (end == NULL)
+    return rt_err_set(err, RT_E_INVALID,
+                      "%s: \"%s\" is not HOST:PORT (an IPv6 address goes in brackets, e.g. "
+                      "[::1]:50051)",
+                      opt, s);
+  size_t host_len = (size_t)(end - s);
+  if (host_len == 0 || (s[0] == '[' && host_len == 2))
+    return rt_err_set(err, RT_E_INVALID, "%s: \"%s\" has no host (HOST:PORT)", opt, s);
+  if (!host_ok(s, host_len))
+    return rt_err_set(err, RT_E_INVALID,
+                      "%s: \"%s\": the host must be a name, an IPv4 address or an IPv6 address "
+                      "in brackets",
+                      opt, s);
+  if (end[0] != ':' || end[1] == '\0')
+    return rt_err_set(err, RT_E_INVALID, "%s: \"%s\" has no port (HOST:PORT, e.g. localhost:50051)",
+                      opt, s);
+  const char *p = end + 1;
+  /* Plain decimal: no sign, no 0x, no leading zero (the state file keeps
+   * the address as written, so one port has one spelling). */
+  size_t digits = strlen(p);
+  if (strspn(p, "0123456789") != digits || (p[0] == '0' && digits > 1))
+    return rt_err_set(err, RT_E_INVALID, "%s: \"%s\": the port \"%s\" is not a number", opt, s, p);
+  unsigned long v = digits <= 5 ? strtoul(p, NULL, 10) : 99999;
+  if (v < min_port || v > 65535)
+    return rt_err_set(err, RT_E_INVALID, "%s: \"%s\": port %s is out of range [%u, 65535]", opt, s,
+                      p, min_port);
+  if (port != NULL)
+    *port = (uint16_t)v;
+  return RT_OK;
+}
+
 /* The command list's name column: names up to this width are padded to it;
  * a longer name is followed by two spaces, so it never touches its summary. */
 #define NAME_WIDTH 10
@@ -106,8 +182,20 @@ typedef struct {
   const char *summary;
 } builtin_command;
 
+static int is_builtin(const char *name);
+
+static int unknown_command(const rt_cli_program *p, const char *name) {
+  fprintf(stderr, "%s: unknown command \"%s\"\n", p->name, name);
+  rt_cli_usage(p, stderr);
+  return 2;
+}
+
+/* `help COMMAND` of a command that does not exist is the same error as
+ * running it. */
 static int run_help(const rt_cli_program *p, int argc, char **argv) {
   const rt_cli_command *c = argc > 1 ? rt_cli_find(p, argv[1]) : NULL;
+  if (argc > 1 && c == NULL && !is_builtin(argv[1]))
+    return unknown_command(p, argv[1]);
   if (c != NULL && c->usage != NULL)
     c->usage(stdout);
   else
@@ -126,6 +214,13 @@ static const builtin_command builtins[] = {
     {"help", run_help, "show this help, or `help COMMAND` for a command's options"},
     {"version", run_version, "print the version"},
 };
+
+static int is_builtin(const char *name) {
+  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+    if (strcmp(builtins[i].name, name) == 0)
+      return 1;
+  return 0;
+}
 
 static void list_command(FILE *f, const char *name, const char *summary) {
   if (strlen(name) <= NAME_WIDTH)
@@ -200,7 +295,5 @@ int rt_cli_dispatch(const rt_cli_program *p, int argc, char **argv) {
   for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
     if (strcmp(builtins[i].name, argv[0]) == 0)
       return builtins[i].run(p, argc, argv);
-  fprintf(stderr, "%s: unknown command \"%s\"\n", p->name, argv[0]);
-  rt_cli_usage(p, stderr);
-  return 2;
+  return unknown_command(p, argv[0]);
 }

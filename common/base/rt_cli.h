@@ -22,13 +22,22 @@ rt_code rt_cli_parse_size(const char *opt, const char *s, size_t *out, rt_err *e
  * seconds. */
 rt_code rt_cli_parse_duration_ms(const char *opt, const char *s, uint64_t *out, rt_err *err);
 
+/* An address "HOST:PORT": HOST a name or IPv4 address ([A-Za-z0-9._-]),
+ * or an IPv6 address in brackets ("[::1]:50051"); PORT decimal, in
+ * [min_port, 65535] (min_port 0 lets a listener pick a free port). Required
+ * in full: gRPC would take a missing port as 443 and a larger one modulo
+ * 65536. Errors name opt. *port (may be NULL) gets the port. */
+rt_code rt_cli_parse_hostport(const char *opt, const char *s, unsigned min_port, uint16_t *port,
+                              rt_err *err);
+
 /* One subcommand of a program. */
 typedef struct {
   const char *name;
   /* Runs the command: argv[0] is its name, the rest its arguments. Returns
    * the exit status. */
   int (*run)(int argc, char **argv);
-  /* Prints the command's help for `help NAME`; NULL: the program's. */
+  /* Prints the command's help for `help NAME`, ending with its exit
+   * statuses; NULL: the program's. */
   void (*usage)(FILE *f);
   /* Its line in the program's command list; a '\n' continues under the
    * summary column. */
@@ -65,8 +74,8 @@ void rt_cli_usage(const rt_cli_program *p, FILE *f);
 int rt_cli_globals(const rt_cli_program *p, int argc, char **argv);
 
 /* Runs the command argv[0] (argc >= 1): one of the table's, `help
- * [COMMAND]` or `version`. An unknown command is reported with the usage on
- * stderr, status 2. */
+ * [COMMAND]` or `version`. An unknown command, run or asked for by `help`,
+ * is reported with the usage on stderr, status 2. */
 int rt_cli_dispatch(const rt_cli_program *p, int argc, char **argv);
 
 #endif

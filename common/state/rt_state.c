@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rt_cli.h"
 #include "rt_file.h"
 #include "rt_pcrsel.h"
 #include "rt_templates.h"
@@ -88,28 +89,6 @@ rt_code rt_state_time_format(time_t t, char out[RT_STATE_TIME_LEN], rt_err *err)
   return RT_OK;
 }
 
-/* "host:port": a non-empty host without spaces (an IPv6 literal in
- * brackets is fine, the port follows the last colon) and a port 1-65535. */
-static int verifier_ok(const char *v) {
-  const char *colon = strrchr(v, ':');
-  if (colon == NULL || colon == v)
-    return 0;
-  for (const char *p = v; p < colon; p++) {
-    if (isspace((unsigned char)*p) || !isprint((unsigned char)*p))
-      return 0;
-  }
-  const char *port = colon + 1;
-  size_t n = strlen(port);
-  if (n == 0 || n > 5 || port[0] == '0')
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!(port[i] >= '0' && port[i] <= '9'))
-      return 0;
-  }
-  long p = strtol(port, NULL, 10);
-  return p >= 1 && p <= 65535;
-}
-
 /* The field must hold a NUL within its buffer before anything reads it. */
 static const char *field_str(const rt_identity *id, const string_field *f) {
   const char *s = (const char *)id + f->offset;
@@ -157,8 +136,9 @@ rt_code rt_state_check_identity(const rt_identity *id, rt_err *err) {
     hex = is_hex(id->ek_sha256[i]);
   if (!hex)
     return rt_err_set(err, RT_E_INVALID, "ek_sha256: expected 64 lowercase hex digits");
-  if (!verifier_ok(id->verifier))
-    return rt_err_set(err, RT_E_INVALID, "verifier: \"%.200s\" is not host:port", id->verifier);
+  /* The rule --verifier follows, so what enroll accepts the state records. */
+  if (rt_cli_parse_hostport("verifier", id->verifier, 1, NULL, err) != RT_OK)
+    return RT_E_INVALID;
   time_t t;
   if (rt_state_time_parse(id->not_after, &t, err) != RT_OK)
     return rt_err_prefix(err, "not_after: ");
@@ -584,6 +564,26 @@ rt_code rt_state_load(const char *dir, rt_state **out, rt_err *err) {
     return code;
   }
   *out = st;
+  return RT_OK;
+}
+
+rt_code rt_state_dir_check(const char *dir, uid_t user, rt_err *err) {
+  struct stat sb;
+  if (stat(dir, &sb) != 0)
+    return rt_err_set(err, errno == ENOENT ? RT_E_NOT_FOUND : RT_E_IO, "%s: %s", dir,
+                      strerror(errno));
+  if (!S_ISDIR(sb.st_mode))
+    return rt_err_set(err, RT_E_INVALID, "%s: not a directory", dir);
+  if (sb.st_uid != user && sb.st_uid != 0)
+    return rt_err_set(err, RT_E_INVALID,
+                      "%s: owned by uid %u, neither this user (uid %u) nor root, who could swap "
+                      "the key files the state points at",
+                      dir, (unsigned)sb.st_uid, (unsigned)user);
+  if ((sb.st_mode & 022) != 0)
+    return rt_err_set(err, RT_E_INVALID,
+                      "%s: mode %04o: group or other users can write to it, and so swap the key "
+                      "files the state points at (chmod go-w it)",
+                      dir, (unsigned)(sb.st_mode & 07777));
   return RT_OK;
 }
 

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "rt_err.h"
@@ -80,6 +81,13 @@ typedef struct rt_state rt_state;
  * duplicate keys, another version, unknown fields, wrong types or bad
  * values; the message names the field ("identities.web.handle: ..."). */
 rt_code rt_state_load(const char *dir, rt_state **out, rt_err *err);
+
+/* Whether dir can hold a state: a directory that only user (or root) can
+ * change, i.e. owned by user or root and not group- or other-writable;
+ * whoever can change it can swap the key files the state points at.
+ * RT_E_NOT_FOUND when it does not exist; RT_E_INVALID, the message
+ * starting with dir, when it is unfit. */
+rt_code rt_state_dir_check(const char *dir, uid_t user, rt_err *err);
 void rt_state_free(rt_state *st);
 
 /* The file this state loads from and saves to. */

@@ -46,6 +46,57 @@ ids = [i for i in json.load(sys.stdin)['identities'] if i['name'] == 'default']
 print(ids[0]['$2'])"
 }
 
+# --- 0. Arguments checked before anything is sent ------------------------
+# Nothing listens at the verifier address: an argument checked only after
+# Begin would show as the verifier unreachable (exit 1), and against a
+# real verifier as a certificate issued, audited and thrown away.
+unreachable() {
+  local dir=$1; shift
+  "$B" enroll --verifier localhost:1 --ca "$work/pki/tls-ca.pem" --state-dir "$dir" \
+    --key-alg "$alg" --ek "$ek" --event-log "$LOG" --timeout 2s "$@"
+}
+# early WHAT STATUS PATTERN DIR [ARGS...]: unreachable exits STATUS, says
+# PATTERN, and DIR (absent before) is not there after.
+early() {
+  local what=$1 want=$2 pat=$3 dir=$4; shift 4
+  set +e; unreachable "$dir" "$@" > "$work/out" 2>&1; local rc=$?; set -e
+  if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" "$work/out" && [ ! -e "$dir" ]; then ok; else
+    bad "$what: rc=$rc (want $want), $dir $([ -e "$dir" ] && echo exists || echo absent): $(head -c 400 "$work/out")"
+  fi
+}
+early "--handle in the EK range" 2 '--handle: 0x81010001 is in the endorsement key range' \
+  "$work/s0" --handle 0x81010001
+early "--handle outside the owner range" 2 '--handle: 0x81800000 is out of range' \
+  "$work/s0" --handle 0x81800000
+early "--key-alg enroll cannot create" 2 '--key-alg must be ecc-p256 or rsa-2048' \
+  "$work/s0" --key-alg rsa-3072
+# A state directory another user could change is refused, named, untouched.
+mkdir "$work/s777" && chmod 0777 "$work/s777"
+set +e; unreachable "$work/s777" > "$work/out" 2>&1; rc=$?; set -e
+if [ "$rc" -eq 2 ] && grep -q -- "--state-dir $work/s777: " "$work/out" &&
+  grep -q 'group or other users can write to it' "$work/out" && [ -z "$(ls -A "$work/s777")" ]; then ok
+else bad "0777 state directory: rc=$rc $(cat "$work/out")"; fi
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -m 0700 "$work/s-nobody" && chown nobody "$work/s-nobody"
+  set +e; unreachable "$work/s-nobody" > "$work/out" 2>&1; rc=$?; set -e
+  if [ "$rc" -eq 2 ] && grep -q -- "--state-dir $work/s-nobody: owned by uid $(id -u nobody)" "$work/out"
+  then ok; else bad "state directory of another user: rc=$rc $(cat "$work/out")"; fi
+fi
+# A first enroll that fails leaves no state directory; one that was there
+# before stays.
+early "first enroll, verifier unreachable" 1 '.' "$work/s-fail"
+mkdir -m 0700 "$work/s-there"
+set +e; unreachable "$work/s-there" > /dev/null 2>&1; set -e
+check "an existing state directory stays" test -d "$work/s-there"
+# An object rattest did not put at --handle: refused before Begin too.
+tpm2_createprimary -C o -c "$work/foreign.ctx" > /dev/null 2>&1
+tpm2_evictcontrol -C o -c "$work/foreign.ctx" 0x81000110 > /dev/null 2>&1
+tpm2_flushcontext -t > /dev/null 2>&1
+early "foreign object at --handle" 1 'persistent handle 0x81000110 holds an object rattest did not put there' \
+  "$work/s-foreign" --handle 0x81000110
+tpm2_evictcontrol -C o -c 0x81000110 > /dev/null 2>&1
+check "nothing left loaded by the early refusals" test "$(transients)" = 0
+
 # --- 1. Enrollment with the development policy -------------------------
 start_verifier --ek-ca "$RATTEST_EK_CA_BUNDLE"
 S="$work/state"
@@ -126,7 +177,7 @@ check "audit line for the refusal" grep -q '"decision":"reject"' "$work/audit.lo
 # A verifier that trusts another manufacturer refuses the EK.
 start_verifier --ek-ca "$work/other-pki/tls-ca.pem"
 set +e
-enroll "$work/state-other" > "$work/out" 2>&1; rc=$?
+enroll "$work/state-other" --handle 0x81000108 > "$work/out" 2>&1; rc=$?
 set -e
 if [ "$rc" -ne 0 ] && grep -q 'EK_CHAIN' "$work/out"; then ok; else bad "wrong EK CA: rc=$rc $(cat "$work/out")"; fi
 check "nothing issued: no state written" test ! -e "$work/state-other/state.json"

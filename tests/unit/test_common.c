@@ -210,6 +210,68 @@ static void test_hash(void) {
   }
 }
 
+/* Addresses: HOST:PORT with a port the kernel can bind, never a default
+ * port or one gRPC would wrap modulo 65536. */
+static void test_hostport(void) {
+  rt_err e;
+  uint16_t port = 0;
+  static const struct {
+    const char *s;
+    unsigned min;
+    uint16_t port;
+  } good[] = {
+      {"localhost:50051", 1, 50051},
+      {"127.0.0.1:1", 1, 1},
+      {"verifier.example:65535", 1, 65535},
+      {"[::1]:50051", 1, 50051},
+      {"[fe80::1%eth0]:443", 1, 443},
+      {"127.0.0.1:0", 0, 0},
+      {"[::]:0", 0, 0},
+      {"my_host-1.example:8", 1, 8},
+  };
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    rt_code c = rt_cli_parse_hostport("--a", good[i].s, good[i].min, &port, &e);
+    CHECK(c == RT_OK && port == good[i].port, "%s: %s", good[i].s, c == RT_OK ? "port" : e.msg);
+  }
+  CHECK(rt_cli_parse_hostport("--a", "h:1", 1, NULL, &e) == RT_OK, "NULL port out");
+  static const struct {
+    const char *s;
+    unsigned min;
+    const char *why;
+  } bad[] = {
+      {"localhost:99999", 1, "port 99999 is out of range [1, 65535]"},
+      {"localhost:65536", 1, "out of range"},
+      {"127.0.0.1:0", 1, "port 0 is out of range [1, 65535]"},
+      {"localhost", 1, "has no port"},
+      {"localhost:", 1, "has no port"},
+      {"[::1]", 1, "has no port"},
+      {"::1", 1, "an IPv6 address goes in brackets"},
+      {"::1:50051", 1, "an IPv6 address goes in brackets"},
+      {":50051", 1, "has no host"},
+      {"[]:50051", 1, "has no host"},
+      {"[::1:50051", 1, "an IPv6 address goes in brackets"},
+      {"[::1]x:1", 1, "is not HOST:PORT"},
+      {"a b:1", 1, "host"},
+      {"dns:///v:1", 1, "is not HOST:PORT"},
+      {"v/x:1", 1, "the host must be"},
+      {"[::g]:1", 1, "the host must be"},
+      {"h:+1", 1, "is not a number"},
+      {"h:-1", 1, "is not a number"},
+      {"h:0x10", 1, "is not a number"},
+      {"h:050051", 1, "is not a number"},
+      {"h:1 ", 1, "is not a number"},
+      {"h:99999999999999999999", 1, "out of range"},
+      {"", 1, "HOST:PORT is required"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK(rt_cli_parse_hostport("--a", bad[i].s, bad[i].min, &port, &e) == RT_E_INVALID,
+          "%s accepted", bad[i].s);
+    CHECK_STR_CONTAINS(e.msg, bad[i].why);
+    CHECK(strncmp(e.msg, "--a: ", 5) == 0, "flag not named: %s", e.msg);
+  }
+  CHECK(rt_cli_parse_hostport("--a", NULL, 1, &port, &e) == RT_E_INVALID, "NULL accepted");
+}
+
 int main(void) {
   char dir[] = "/tmp/rt_test_common.XXXXXX";
   if (mkdtemp(dir) == NULL)
@@ -220,6 +282,7 @@ int main(void) {
   test_hash();
   test_secret_proof();
   test_cli();
+  test_hostport();
   test_file(dir);
   test_log(dir);
   char cmd[600];

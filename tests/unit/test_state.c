@@ -149,6 +149,10 @@ static void test_put_checks(rt_state *st) {
   BAD("verifier", snprintf(id.verifier, sizeof id.verifier, "verifier.example:70000"));
   BAD("verifier", snprintf(id.verifier, sizeof id.verifier, ":443"));
   BAD("verifier", snprintf(id.verifier, sizeof id.verifier, "bad host:443"));
+  /* The rule of --verifier (rt_cli_parse_hostport): what enroll accepts is
+   * what the state can record. */
+  BAD("verifier", snprintf(id.verifier, sizeof id.verifier, "::1:50051"));
+  BAD("verifier", snprintf(id.verifier, sizeof id.verifier, "verifier.example:050051"));
   BAD("not_after", snprintf(id.not_after, sizeof id.not_after, "2026-03-01"));
   BAD("enrolled_at", snprintf(id.enrolled_at, sizeof id.enrolled_at, "2025-02-30T00:00:00Z"));
   BAD("verifier", memset(id.verifier, 'x', sizeof id.verifier));
@@ -802,6 +806,45 @@ static void test_atomic(void) {
   free(before);
 }
 
+/* The directory a state may live in: only its user (or root) can change
+ * it. */
+static void test_dir_check(void) {
+  char dir[512];
+  rt_err err;
+  uid_t me = geteuid();
+  snprintf(dir, sizeof dir, "%s/dir-check", tmp_root);
+  CHECK(rt_state_dir_check(dir, me, &err) == RT_E_NOT_FOUND, "missing: %s", err.msg);
+  CHECK(mkdir(dir, 0700) == 0, "mkdir");
+  CHECK(rt_state_dir_check(dir, me, &err) == RT_OK, "0700: %s", err.msg);
+  static const mode_t fine[] = {0755, 0750, 0711, 0700};
+  static const mode_t unfit[] = {0777, 0770, 0702, 0720, 01777};
+  for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+    chmod(dir, fine[i]);
+    CHECK(rt_state_dir_check(dir, me, &err) == RT_OK, "%04o: %s", (unsigned)fine[i], err.msg);
+  }
+  for (size_t i = 0; i < sizeof unfit / sizeof unfit[0]; i++) {
+    chmod(dir, unfit[i]);
+    CHECK(rt_state_dir_check(dir, me, &err) == RT_E_INVALID, "%04o accepted", (unsigned)unfit[i]);
+    CHECK(strncmp(err.msg, dir, strlen(dir)) == 0, "directory not named: %s", err.msg);
+    CHECK_STR_CONTAINS(err.msg, "group or other users can write to it");
+  }
+  chmod(dir, 0700);
+  /* Another user's: as root, a directory given to uid 65534 and judged for
+   * uid 1; otherwise our own, judged for another uid. Root's are fine for
+   * anyone. */
+  uid_t judged_for = me == 0 ? 1 : me + 1;
+  if (me == 0)
+    CHECK(chown(dir, 65534, (gid_t)-1) == 0, "chown");
+  CHECK(rt_state_dir_check(dir, judged_for, &err) == RT_E_INVALID,
+        "another user's directory accepted");
+  CHECK_STR_CONTAINS(err.msg, "owned by uid");
+  CHECK(rt_state_dir_check("/", judged_for, &err) == RT_OK, "root's: %s", err.msg);
+  char file[600];
+  snprintf(file, sizeof file, "%s/f", dir);
+  CHECK(rt_file_write_atomic(file, "x", 1, 0600, &err) == RT_OK, "write: %s", err.msg);
+  CHECK(rt_state_dir_check(file, me, &err) == RT_E_INVALID, "a file accepted as directory");
+}
+
 int main(void) {
   const char *t = getenv("TMPDIR");
   snprintf(tmp_root, sizeof tmp_root, "%s/rt-state-XXXXXX", t && t[0] ? t : "/tmp");
@@ -815,6 +858,7 @@ int main(void) {
   test_secrets();
   test_refusals();
   test_atomic();
+  test_dir_check();
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
   if (system(cmd) != 0)

@@ -23,7 +23,7 @@ void rt_cmd_ekcert_usage(FILE *f) {
              "sends). Prints the TPM manufacturer, model and version the certificate names.\n"
              "\n"
              "Options:\n"
-             "  --ek-ca PATH           manufacturer CAs: a PEM/DER file or a directory of them\n"
+             "  --ek-ca PATH           manufacturer CAs, a PEM/DER file or directory (required)\n"
              "  --intermediates FILE   untrusted intermediates (PEM bundle or DER), repeatable\n"
              "  --expiry-advisory      accept an expired EK certificate (the policy's\n"
              "                         \"ek_expiry_advisory\"), still reported\n"

@@ -17,27 +17,28 @@
 
 void rt_cmd_serve_usage(FILE *f) {
   fprintf(f,
-          "Usage: rattest-verifier serve --tls-cert FILE --tls-key FILE [OPTIONS]\n"
+          "Usage: rattest-verifier serve --tls-cert FILE --tls-key FILE --ek-ca PATH\n"
+          "       --issuer-cert FILE --issuer-key FILE [OPTIONS]\n"
           "\n"
           "Serves rattest.v1.Attestation over gRPC with TLS until SIGINT or SIGTERM.\n"
           "\n"
           "Options:\n"
-          "  --listen ADDR            address to listen on (default " DEFAULT_LISTEN ");\n"
-          "                           port 0 picks a free port\n"
-          "  --tls-cert FILE          server certificate chain, PEM, leaf first\n"
-          "  --tls-key FILE           server private key, PEM\n"
+          "  --listen HOST:PORT       address to listen on (default " DEFAULT_LISTEN ");\n"
+          "                           port 0 picks a free port, IPv6 in brackets: [::]:PORT\n"
+          "  --tls-cert FILE          server certificate chain, PEM, leaf first (required)\n"
+          "  --tls-key FILE           server private key, PEM (required)\n"
           "  --max-message-size SIZE  largest request accepted (default 4MiB)\n"
           "  --threads N              worker threads (default %d)\n"
           "  --port-file FILE         write the bound port to FILE once listening\n"
           "\n"
           "Enrollment:\n"
-          "  --ek-ca PATH             manufacturer EK CA certificates (roots and\n"
-          "                           intermediates): a PEM/DER file or a directory\n"
+          "  --ek-ca PATH             manufacturer EK CA certificates (required): roots\n"
+          "                           and intermediates, a PEM/DER file or a directory\n"
           "  --platform-ca PATH       platform certificate CAs (file or directory): the\n"
           "                           machine's TCG platform certificate is then checked\n"
           "                           (policy \"platform_cert\", default \"verify\")\n"
-          "  --issuer-cert FILE       issuing CA certificate, PEM, then its chain\n"
-          "  --issuer-key FILE        issuing CA private key, PEM\n"
+          "  --issuer-cert FILE       issuing CA certificate and its chain, PEM (required)\n"
+          "  --issuer-key FILE        issuing CA private key, PEM (required)\n"
           "  --policy FILE            attestation policy, JSON (docs/policy.md); without\n"
           "                           it the permissive development policy applies\n"
           "  --session-ttl DURATION   time allowed between Begin and Finish (default 5m)\n"
@@ -45,7 +46,11 @@ void rt_cmd_serve_usage(FILE *f) {
           "                           that must finish each other's sessions; default:\n"
           "                           a random key per process\n"
           "  -v, --verbose            more log output (repeat for debug)\n"
-          "  -h, --help               show this help\n",
+          "  -h, --help               show this help\n"
+          "\n"
+          "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start (a file\n"
+          "unreadable or invalid, the address taken) or could not write --port-file,\n"
+          "2 bad usage.\n",
           RT_GRPC_DEFAULT_THREADS);
 }
 
@@ -144,14 +149,16 @@ static const char **path_opt(serve_opts *o, int c) {
   }
 }
 
-static rt_code check_required(const serve_opts *o, int argc, char **argv, rt_err *err) {
+/* What no single option can check: arguments left over, the required
+ * options, and the listen address (in full: HOST:PORT). */
+static rt_code check_args(const serve_opts *o, int argc, char **argv, rt_err *err) {
   if (optind < argc)
     return rt_err_set(err, RT_E_INVALID, "unexpected argument \"%s\"", argv[optind]);
   if (o->cfg.tls_cert_file == NULL || o->cfg.tls_key_file == NULL)
     return rt_err_set(err, RT_E_INVALID, "--tls-cert and --tls-key are required");
   if (o->ek_ca == NULL || o->issuer_cert == NULL || o->issuer_key == NULL)
     return rt_err_set(err, RT_E_INVALID, "--ek-ca, --issuer-cert and --issuer-key are required");
-  return RT_OK;
+  return rt_cli_parse_hostport("--listen", o->cfg.listen, 0, NULL, err);
 }
 
 /* -1: go on and serve; else the exit status (help printed, or bad usage
@@ -177,7 +184,7 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
       return 2;
     }
   }
-  if (check_required(o, argc, argv, &err) == RT_OK)
+  if (check_args(o, argc, argv, &err) == RT_OK)
     return -1;
 bad:
   fprintf(stderr, "rattest-verifier serve: %s\n", err.msg);

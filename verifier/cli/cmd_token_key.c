@@ -10,7 +10,13 @@ void rt_cmd_token_key_usage(FILE *f) {
              "\n"
              "Writes a new random 32-byte session token key to FILE (mode 0600; an\n"
              "existing file is never overwritten). Give the same file to every\n"
-             "verifier behind one address with --token-key.\n");
+             "verifier behind one address with --token-key.\n"
+             "\n"
+             "Options:\n"
+             "  -h, --help  show this help\n"
+             "\n"
+             "Exit status: 0 written, 1 not written (FILE exists, or cannot be created),\n"
+             "2 bad usage.\n");
 }
 
 /* Verifiers that share this key can finish each other's sessions. */

@@ -22,8 +22,8 @@ static const rt_cli_command commands[] = {
      "make a policy from a known-good event log, or check a log"},
     {"platform-cert", rt_cmd_platformcert, rt_cmd_platformcert_usage,
      "check a TCG platform certificate against platform CAs"},
-    /* No usage: `help token-key` prints the program's help, as before. */
-    {"token-key", rt_cmd_token_key, NULL, "write a new session token key file (for --token-key)"},
+    {"token-key", rt_cmd_token_key, rt_cmd_token_key_usage,
+     "write a new session token key file (for --token-key)"},
 };
 
 static const rt_cli_program program = {

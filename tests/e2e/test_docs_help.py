@@ -1,0 +1,248 @@
+#!/usr/bin/python3
+"""What the binaries say and what the docs say cannot drift apart.
+
+- For every command of both binaries (and their global options), the long
+  options of its help, of its getopt table in the source and of its table
+  in docs/cli.md are the same set; docs/cli.md has a section for each
+  command and no other.
+- The options a command's usage line shows outside brackets are the ones
+  its help marks "(required)".
+- Every refusal code the verifier's libraries can send appears in
+  docs/protocol.md's "Error codes" table, and every code there exists in
+  the source.
+
+Then the same comparisons run on copies with one option or one code added
+or removed on one side, and must fail: a check that cannot fail proves
+nothing. Fast, no TPM.
+
+Usage: test_docs_help.py SOURCE_DIR BUILD_DIR
+"""
+import glob
+import os
+import re
+import subprocess
+import sys
+
+SRC, BUILD = sys.argv[1], sys.argv[2]
+PROGRAMS = {
+    # program: (binary, folder of its command table main.c and commands)
+    "rattest-verifier": ("bin/rattest-verifier", "verifier/cli"),
+    "rattest-bootstrap": ("bin/rattest-bootstrap", "bootstrap"),
+}
+GLOBAL = "-"  # the "command" of a program's global options
+
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}", file=sys.stderr)
+
+
+def read(path):
+    with open(os.path.join(SRC, path), encoding="utf-8") as f:
+        return f.read()
+
+
+def run_help(prog, cmd):
+    args = ["--help"] if cmd == GLOBAL else ["help", cmd]
+    binary = os.path.join(BUILD, PROGRAMS[prog][0])
+    return subprocess.run([binary] + args, check=True, capture_output=True, text=True).stdout
+
+
+def commands(program_help):
+    """The commands of a program's help's command list (not help, version)."""
+    block = re.search(r"^Commands:\n(.*?)\n\n", program_help, re.S | re.M).group(1)
+    names = re.findall(r"^  ([a-z][a-z-]*)", block, re.M)
+    return sorted(n for n in names if n not in ("help", "version"))
+
+
+OPTION_LINE = re.compile(r"^ {2,4}(?:-[A-Za-z], )?(--[a-z0-9-]+)", re.M)
+
+
+def help_options(text):
+    """Long options of the help's option lines (2-4 spaces, then -x, or --x);
+    not --help, which every command has (checked apart)."""
+    return set(OPTION_LINE.findall(text)) - {"--help"}
+
+
+GETOPT = re.compile(r'\{"([a-z0-9-]+)", (?:no|required|optional)_argument')
+
+
+def source_options(prog, cmd):
+    """Long options of the command's getopt table: the command table
+    (main.c) names the function that runs the command; its option table is
+    in that function, or else in the file defining it. The global options
+    are rt_cli_globals'."""
+    if cmd == GLOBAL:
+        text = read("common/base/rt_cli.c")
+        body = text[text.index("int rt_cli_globals(") :]
+        body = body[: body.index("NULL, 0, NULL, 0")]
+    else:
+        folder = PROGRAMS[prog][1]
+        fn = re.search(r'\{"%s", ([a-z_]+)' % re.escape(cmd), read(f"{folder}/main.c")).group(1)
+        define = re.compile(r"^(?:static )?int %s\(.*?^}" % fn, re.S | re.M)
+        for path in sorted(glob.glob(os.path.join(SRC, folder, "*.c"))):
+            text = read(path)
+            m = define.search(text)
+            if m:
+                body = m.group(0) if "struct option" in m.group(0) else text
+                break
+        else:
+            raise SystemExit(f"{prog} {cmd}: no definition of {fn} in {folder}")
+    return {"--" + o for o in GETOPT.findall(body)} - {"--help"}
+
+
+def doc_options(doc):
+    """From docs/cli.md: {program: [commands with a section]} and
+    {(program, command): options in the first column of its tables}.
+    "## PROGRAM", then "### COMMAND"; the global options come before the
+    first "###"."""
+    cmds, opts = {}, {}
+    prog = cmd = None
+    for line in doc.splitlines():
+        if line.startswith("## "):
+            prog, cmd = line.split()[1], GLOBAL
+            cmds.setdefault(prog, [])
+        elif line.startswith("### ") and prog:
+            cmd = line.split()[1]
+            cmds[prog].append(cmd)
+        elif prog and re.match(r"^\| *`-", line):
+            cell = line.split("|")[1]
+            opts.setdefault((prog, cmd), set()).update(re.findall(r"--[a-z0-9-]+", cell))
+    return cmds, {k: v - {"--help"} for k, v in opts.items()}
+
+
+def differ(what, a, b, a_name, b_name):
+    """'' when the sets are equal, else what differs."""
+    a, b = set(a), set(b)
+    if a == b:
+        return ""
+    only_a = " ".join(sorted(a - b))
+    only_b = " ".join(sorted(b - a))
+    return f"{what}: only in {a_name}: [{only_a}], only in {b_name}: [{only_b}]\n"
+
+
+def check_source(helps, sources):
+    """Every help lists --help and exactly its getopt table's options."""
+    out = ""
+    for (prog, cmd), text in helps.items():
+        if not re.search(r"^ {2,4}(-h, )?--help", text, re.M):
+            out += f"{prog} {cmd}: its help does not list --help\n"
+        out += differ(f"{prog} {cmd}", help_options(text), sources[prog, cmd], "--help", "source")
+    return out
+
+
+def check_doc(helps, program_cmds, doc):
+    """docs/cli.md has a section per command and no other, and each lists
+    exactly the options of the command's help."""
+    cmds, opts = doc_options(doc)
+    out = ""
+    for prog, names in program_cmds.items():
+        out += differ(f"{prog} commands", names, cmds.get(prog, []), "--help", "docs/cli.md")
+    for (prog, cmd), text in helps.items():
+        out += differ(f"{prog} {cmd}", help_options(text), opts.get((prog, cmd), set()),
+                      "--help", "docs/cli.md")
+    return out
+
+
+def check_required(helps):
+    """Options outside brackets on the usage line = options marked (required)."""
+    out = ""
+    for (prog, cmd), text in helps.items():
+        if cmd == GLOBAL:
+            continue
+        usage = re.search(r"^Usage:.*?(?=\n\n|\Z)", text, re.S | re.M).group(0)
+        shown = set(re.findall(r"--[a-z0-9-]+", re.sub(r"\[[^]]*\]", "", usage)))
+        marked = set(re.findall(r"^ {2,4}(--[a-z0-9-]+) .*\(required\)", text, re.M))
+        out += differ(f"{prog} {cmd} required", shown, marked, "usage line", "(required)")
+    return out
+
+
+def source_codes():
+    """The refusal codes the verifier's libraries can send: the upper-case
+    string literals (comments removed) of verifier/{service,session,policy,
+    trust,issuance}: rt_deny's argument, or a table or function that
+    supplies one (evidence_check.c, token_reason.c, policy_judge.c,
+    platform_cert.c). The only other upper-case literals there are
+    algorithm names for EVP."""
+    codes = set()
+    for lib in ("service", "session", "policy", "trust", "issuance"):
+        for path in glob.glob(os.path.join(SRC, "verifier", lib, "*.c")):
+            text = re.sub(r"/\*.*?\*/|//[^\n]*", "", read(path), flags=re.S)
+            codes.update(re.findall(r'"([A-Z][A-Z0-9_]+)"', text))
+    return codes - {"EC", "RSA"}
+
+
+def doc_codes(doc):
+    """The codes in the first column of the "## Error codes" table."""
+    section = re.search(r"^## Error codes\n(.*?)(?=^## |\Z)", doc, re.S | re.M).group(1)
+    codes = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            codes.update(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
+    return codes
+
+
+def main():
+    program_cmds, helps, sources = {}, {}, {}
+    for prog in PROGRAMS:
+        top = run_help(prog, GLOBAL)
+        program_cmds[prog] = commands(top)
+        for cmd in [GLOBAL] + program_cmds[prog]:
+            helps[prog, cmd] = top if cmd == GLOBAL else run_help(prog, cmd)
+            sources[prog, cmd] = source_options(prog, cmd)
+    check(len(helps) >= 13 and all(sources[k] for k in helps if k[1] == "serve"),
+          f"too little found: {sorted(helps)}")
+    cli, protocol = read("docs/cli.md"), read("docs/protocol.md")
+    codes = source_codes()
+    check(len(codes) > 40 and len(doc_codes(protocol)) > 40, "too few refusal codes found")
+
+    for what, out in [
+        ("help and getopt tables", check_source(helps, sources)),
+        ("help and docs/cli.md", check_doc(helps, program_cmds, cli)),
+        ("required options", check_required(helps)),
+        ("refusal codes", differ("codes", codes, doc_codes(protocol), "source", "docs/protocol.md")),
+    ]:
+        check(out == "", f"{what} disagree:\n{out}")
+
+    # The checks fail when one side gains or loses an option or a code.
+    row = "| `--listen HOST:PORT` |"
+    check(row in cli, f"docs/cli.md has no row starting {row}")
+    extra = cli.replace(row, "| `--listen-backlog N` | (not an option) |\n" + row, 1)
+    check("only in docs/cli.md: [--listen-backlog]" in check_doc(helps, program_cmds, extra),
+          "an option only in the doc passed")
+    less = "\n".join(l for l in cli.splitlines() if not l.startswith("| `--json` |"))
+    check("rattest-bootstrap status: only in --help: [--json]" in
+          check_doc(helps, program_cmds, less), "an option missing from the doc passed")
+    new_cmd = cli + "\n### frobnicate\n"
+    check("only in docs/cli.md: [frobnicate]" in check_doc(helps, program_cmds, new_cmd),
+          "a command only in the doc passed")
+    short = dict(helps)
+    key = ("rattest-bootstrap", "status")
+    short[key] = "\n".join(l for l in helps[key].splitlines() if not l.startswith("  --json"))
+    check("only in source: [--json]" in check_source(short, sources),
+          "an option missing from --help passed")
+    unmarked = dict(helps)
+    key = ("rattest-verifier", "serve")
+    unmarked[key] = helps[key].replace("PEM (required)", "PEM", 1)
+    check("only in usage line" in check_required(unmarked), "an unmarked required option passed")
+    check("only in docs/protocol.md: [NOT_A_CODE]" in
+          differ("codes", codes, doc_codes(protocol.replace(
+              "| `PING_TOO_LONG` |", "| `NOT_A_CODE` | INTERNAL | x |\n| `PING_TOO_LONG` |", 1)),
+              "source", "docs/protocol.md"), "a code only in the doc passed")
+    less_codes = "\n".join(l for l in protocol.splitlines() if "`PING_TOO_LONG`" not in l)
+    check("only in source: [PING_TOO_LONG]" in
+          differ("codes", codes, doc_codes(less_codes), "source", "docs/protocol.md"),
+          "a code missing from the doc passed")
+
+    print(f"test_docs_help.py: {passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
