@@ -51,12 +51,14 @@ static int open_state(rt_enrollment *e, rt_identity *previous, int *have_previou
   return 0;
 }
 
-/* What Begin sends besides the name: the EK with its certificates, the
- * platform certificate, a new AK; and the connection to the verifier. */
+/* What Begin sends besides the name: the EK with its certificates and the
+ * chain the TPM carries, the platform certificate, a new AK; and the connection to the verifier. */
 static int prepare(rt_enrollment *e) {
   rt_err err;
   if (rt_ek_open(e->tpm, e->o->ek, &e->ek, &err) != RT_OK)
     return rt_enroll_fail("EK", err.msg);
+  if (rt_ek_chain_read(e->tpm, &e->chain, &err) != RT_OK)
+    return rt_enroll_fail("EK chain", err.msg);
   if (rt_platform_cert_read(e->tpm, &e->platform_cert, &e->platform_cert_len, &err) != RT_OK ||
       rt_ak_create(e->tpm, &e->ek, RT_ALG_NONE, &e->ak, &err) != RT_OK)
     return rt_enroll_fail("AK", err.msg);
@@ -101,6 +103,7 @@ static void release(rt_enrollment *e) {
     protobuf_c_message_free_unpacked(&e->challenge->base, NULL);
   if (e->result != NULL)
     protobuf_c_message_free_unpacked(&e->result->base, NULL);
+  rt_ek_chain_free(&e->chain);
   free(e->platform_cert);
   rt_state_free(e->state);
 }

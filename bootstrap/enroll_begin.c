@@ -11,13 +11,14 @@
 #include "rt_file.h"
 #include "rt_methods.h"
 
-#define MAX_INTERMEDIATES 8
+#define MAX_INTERMEDIATES RT_MAX_EK_CHAIN
 
 /* The EK intermediates a machine may carry for a verifier that only trusts
- * the manufacturer's root: DER certificates from a PEM bundle. */
+ * the manufacturer's root: DER certificates from a PEM bundle, appended to
+ * out[*n]. */
 static rt_code read_intermediates(const char *path, ProtobufCBinaryData *out, size_t *n,
                                   rt_err *err) {
-  *n = 0;
+  size_t first = *n;
   uint8_t *pem = NULL;
   size_t len = 0;
   rt_code code = rt_file_read(path, 1u << 20, &pem, &len, err);
@@ -39,7 +40,7 @@ static rt_code read_intermediates(const char *path, ProtobufCBinaryData *out, si
   BIO_free(bio);
   free(pem);
   ERR_clear_error();
-  if (*n == 0)
+  if (*n == first && first < MAX_INTERMEDIATES)
     return rt_err_set(err, RT_E_INVALID, "--ek-intermediates: %s holds no PEM certificate", path);
   return RT_OK;
 }
@@ -64,8 +65,11 @@ int rt_enroll_begin(rt_enrollment *e, uint64_t deadline) {
                           ? RATTEST__V1__KEY_ALGORITHM__KEY_ALGORITHM_RSA_2048
                           : RATTEST__V1__KEY_ALGORITHM__KEY_ALGORITHM_ECC_P256;
   int rc = 1;
+  /* The TPM's own chain first, then the operator's file. */
   ProtobufCBinaryData inters[MAX_INTERMEDIATES];
-  size_t n_inters = 0;
+  size_t n_chain = e->chain.n, n_inters = n_chain;
+  for (size_t i = 0; i < n_chain; i++)
+    inters[i] = (ProtobufCBinaryData){e->chain.certs[i].len, e->chain.certs[i].der};
   if (e->o->ek_intermediates != NULL &&
       read_intermediates(e->o->ek_intermediates, inters, &n_inters, &err) != RT_OK) {
     rt_enroll_fail("Begin", err.msg);
@@ -90,7 +94,7 @@ int rt_enroll_begin(rt_enrollment *e, uint64_t deadline) {
   e->challenge = (Rattest__V1__BeginResponse *)resp;
   rc = 0;
 out:
-  for (size_t i = 0; i < n_inters; i++)
+  for (size_t i = n_chain; i < n_inters; i++)
     OPENSSL_free(inters[i].data);
   free(req.ek_public.data);
   free(req.ak_public.data);

@@ -10,6 +10,7 @@
 
 #include "ak.h"
 #include "ek.h"
+#include "ek_chain.h"
 #include "enroll.h"
 #include "idkey.h"
 #include "rattest.pb-c.h"
@@ -21,6 +22,7 @@ typedef struct {
   const rt_enroll_opts *o;
   rt_tpm *tpm;
   rt_ek ek;
+  rt_ek_chain chain; /* the TPM's own EK chain indices */
   rt_ak ak;
   rt_idkey key;
   rt_grpc_client *client;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ek_chain.h"
 #include "rt_hash.h"
 
 static const struct {
@@ -148,6 +149,22 @@ static rt_code read_optional(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **der, size
   return code;
 }
 
+/* The EK chain indices (EK Credential Profile 2.3+), one entry a
+ * certificate. */
+static rt_code ek_chain(rt_tpm *tpm, json_t *obj, rt_err *err) {
+  rt_ek_chain chain;
+  rt_code code = rt_ek_chain_read(tpm, &chain, err);
+  if (code != RT_OK)
+    return code;
+  json_t *arr = json_array();
+  for (size_t i = 0; i < chain.n; i++)
+    json_array_append_new(
+        arr, describe_cert(chain.certs[i].nv_index, NULL, chain.certs[i].der, chain.certs[i].len));
+  json_object_set_new(obj, "ek_chain", arr);
+  rt_ek_chain_free(&chain);
+  return RT_OK;
+}
+
 rt_code rt_tpm_describe(rt_tpm *tpm, json_t **out, rt_err *err) {
   json_t *obj = json_object();
   json_object_set_new(obj, "tcti", json_string(tpm->tcti_name));
@@ -171,6 +188,8 @@ rt_code rt_tpm_describe(rt_tpm *tpm, json_t **out, rt_err *err) {
           certs, describe_cert(ek_cert_indexes[i].index, ek_cert_indexes[i].kind, der, len));
     free(der);
   }
+  if ((code = ek_chain(tpm, obj, err)) != RT_OK)
+    goto fail;
   code = read_optional(tpm, RT_NV_PLATFORM_CERT, &der, &len, err);
   if (code != RT_OK)
     goto fail;

@@ -232,6 +232,33 @@ out:
   return code;
 }
 
+rt_code rt_tpm_nv_list(rt_tpm *tpm, TPM2_HANDLE first, TPM2_HANDLE last, TPM2_HANDLE *out,
+                       size_t max, size_t *n, rt_err *err) {
+  *n = 0;
+  TPMI_YES_NO more = TPM2_YES;
+  for (TPM2_HANDLE from = first; more == TPM2_YES && from <= last && *n < max;) {
+    TPMS_CAPABILITY_DATA *cap = NULL;
+    TSS2_RC rc = Esys_GetCapability(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                    TPM2_CAP_HANDLES, from, TPM2_MAX_CAP_HANDLES, &more, &cap);
+    if (rc != TSS2_RC_SUCCESS)
+      return rt_tpm_rc(err, rc, "GetCapability(NV handles)");
+    const TPML_HANDLE *h = &cap->data.handles;
+    /* The list runs on past last into other NV indices: stop there. */
+    for (uint32_t i = 0; i < h->count; i++) {
+      if (h->handle[i] > last || *n == max) {
+        more = TPM2_NO;
+        break;
+      }
+      out[(*n)++] = h->handle[i];
+      from = h->handle[i] + 1;
+    }
+    if (h->count == 0)
+      more = TPM2_NO;
+    Esys_Free(cap);
+  }
+  return RT_OK;
+}
+
 rt_code rt_tpm_count_transients(rt_tpm *tpm, uint32_t *count, rt_err *err) {
   /* The header's TPM2_TRANSIENT_FIRST shifts a signed int into its sign bit
    * (undefined behaviour that UBSan reports): spell the handle out. */

@@ -15,6 +15,9 @@
 #define RT_NV_EK_CERT_ECC_P256 0x01c0000au
 #define RT_NV_EK_CERT_ECC_P384 0x01c00016u
 #define RT_NV_PLATFORM_CERT 0x01c08000u
+/* EK Credential Profile 2.3+: the EK certificates' chain (intermediates). */
+#define RT_NV_EK_CHAIN_FIRST 0x01c00100u
+#define RT_NV_EK_CHAIN_LAST 0x01c001ffu
 
 /* Environment variable consulted when no TCTI is given explicitly. */
 #define RT_TCTI_ENV "RATTEST_TCTI"
@@ -71,6 +74,11 @@ rt_code rt_tpm_create(rt_tpm *tpm, ESYS_TR parent, ESYS_TR session, const TPM2B_
  * when the index does not exist, RT_E_TPM when it cannot be read; *data is
  * malloc'ed. */
 rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len, rt_err *err);
+
+/* The NV indices that exist in [first, last], ascending, at most max of
+ * them (TPM2_GetCapability(TPM_CAP_HANDLES)). */
+rt_code rt_tpm_nv_list(rt_tpm *tpm, TPM2_HANDLE first, TPM2_HANDLE last, TPM2_HANDLE *out,
+                       size_t max, size_t *n, rt_err *err);
 
 /* Number of transient objects the TPM (or, behind a resource manager, this
  * connection) holds: lets tests prove nothing was leaked. */

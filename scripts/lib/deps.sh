@@ -6,6 +6,7 @@ RATTEST_PACKAGES=(
   # build
   build-essential cmake pkg-config
   libssl-dev libtss2-dev libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libjansson-dev
+  libcurl4-openssl-dev
   # software TPM and the peers that judge our output
   swtpm swtpm-tools gnutls-bin tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0 dbus
   openssl curl nginx-light

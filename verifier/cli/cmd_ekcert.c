@@ -15,7 +15,7 @@
 
 void rt_cmd_ekcert_usage(FILE *f) {
   fprintf(f, "Usage: " PROG " CERT... --ek-ca PATH [--intermediates FILE]... [--expiry-advisory]\n"
-             "       [--json]\n"
+             "       [--ek-aia-fetch [--ek-aia-cache DIR]] [--json]\n"
              "\n"
              "Checks EK certificates (PEM or DER, one per file) the way the service does:\n"
              "the chain must end at a self-signed certificate of the --ek-ca file or\n"
@@ -27,6 +27,10 @@ void rt_cmd_ekcert_usage(FILE *f) {
              "  --intermediates FILE   untrusted intermediates (PEM bundle or DER), repeatable\n"
              "  --expiry-advisory      accept an expired EK certificate (the policy's\n"
              "                         \"ek_expiry_advisory\"), still reported\n"
+             "  --ek-aia-fetch         fetch a missing issuer from the certificate's AIA\n"
+             "                         caIssuers URL (http only, 64 KiB, 5 s), as the\n"
+             "                         service does with the same option\n"
+             "  --ek-aia-cache DIR     keep fetched issuers in DIR and use them from there\n"
              "  --json                 one JSON array of results\n"
              "  -h, --help             show this help\n"
              "\n"
@@ -74,16 +78,19 @@ typedef struct {
   const char *inter_files[MAX_INTERMEDIATES];
   size_t n_inter_files;
   rt_ek_opts ek;
+  rt_aia_opts aia; /* ek.aia points here with --ek-aia-fetch */
   bool json;
 } ekcert_opts;
 
 /* -1: go on; else the exit status (help printed, or bad usage reported). */
 static int parse_opts(int argc, char **argv, ekcert_opts *o) {
-  enum { O_EK_CA = 1000, O_INTER, O_ADVISORY, O_JSON };
+  enum { O_EK_CA = 1000, O_INTER, O_ADVISORY, O_JSON, O_AIA_FETCH, O_AIA_CACHE };
   static const struct option opts[] = {{"ek-ca", required_argument, NULL, O_EK_CA},
                                        {"intermediates", required_argument, NULL, O_INTER},
                                        {"expiry-advisory", no_argument, NULL, O_ADVISORY},
                                        {"json", no_argument, NULL, O_JSON},
+                                       {"ek-aia-fetch", no_argument, NULL, O_AIA_FETCH},
+                                       {"ek-aia-cache", required_argument, NULL, O_AIA_CACHE},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   int c;
@@ -101,10 +108,18 @@ static int parse_opts(int argc, char **argv, ekcert_opts *o) {
       o->ek.expiry_advisory = true;
     } else if (c == O_JSON) {
       o->json = true;
+    } else if (c == O_AIA_FETCH) {
+      o->ek.aia = &o->aia;
+    } else if (c == O_AIA_CACHE) {
+      o->aia.cache_dir = optarg;
     } else {
       rt_cmd_ekcert_usage(c == 'h' ? stdout : stderr);
       return c == 'h' ? 0 : 2;
     }
+  }
+  if (o->aia.cache_dir != NULL && o->ek.aia == NULL) {
+    fprintf(stderr, PROG ": --ek-aia-cache needs --ek-aia-fetch\n");
+    return 2;
   }
   if (o->ek_ca != NULL && optind < argc)
     return -1;
@@ -201,7 +216,8 @@ int rt_cmd_ekcert(int argc, char **argv) {
     return status;
   rt_err err;
   rt_ca_set *roots = NULL;
-  if (rt_ca_set_load(o.ek_ca, "EK CA", &roots, &err) != RT_OK) {
+  if ((o.aia.cache_dir != NULL && rt_aia_cache_check(o.aia.cache_dir, &err) != RT_OK) ||
+      rt_ca_set_load(o.ek_ca, "EK CA", &roots, &err) != RT_OK) {
     fprintf(stderr, PROG ": %s\n", err.msg);
     return 1;
   }

@@ -34,6 +34,10 @@ void rt_cmd_serve_usage(FILE *f) {
           "Enrollment:\n"
           "  --ek-ca PATH             manufacturer EK CA certificates (required): roots\n"
           "                           and intermediates, a PEM/DER file or a directory\n"
+          "  --ek-aia-fetch           fetch an EK issuer missing from the chain from the\n"
+          "                           certificate's AIA caIssuers URL (http only, 64 KiB,\n"
+          "                           5 s; off by default: clients steer the fetches)\n"
+          "  --ek-aia-cache DIR       keep fetched EK issuers in DIR, used before fetching\n"
           "  --platform-ca PATH       platform certificate CAs (file or directory): the\n"
           "                           machine's TCG platform certificate is then checked\n"
           "                           (policy \"platform_cert\", default \"verify\")\n"
@@ -60,6 +64,8 @@ typedef struct {
   const char *port_file, *ek_ca, *issuer_cert, *issuer_key;
   const char *policy_file, *token_key, *platform_ca;
   uint64_t ttl_ms;
+  bool ek_aia_fetch;
+  const char *ek_aia_cache;
 } serve_opts;
 
 enum {
@@ -75,7 +81,9 @@ enum {
   O_POLICY,
   O_TTL,
   O_TOKEN_KEY,
-  O_PLATFORM_CA
+  O_PLATFORM_CA,
+  O_AIA_FETCH,
+  O_AIA_CACHE
 };
 
 static const struct option serve_options[] = {
@@ -92,6 +100,8 @@ static const struct option serve_options[] = {
     {"session-ttl", required_argument, NULL, O_TTL},
     {"token-key", required_argument, NULL, O_TOKEN_KEY},
     {"platform-ca", required_argument, NULL, O_PLATFORM_CA},
+    {"ek-aia-fetch", no_argument, NULL, O_AIA_FETCH},
+    {"ek-aia-cache", required_argument, NULL, O_AIA_CACHE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -144,6 +154,8 @@ static const char **path_opt(serve_opts *o, int c) {
     return &o->platform_ca;
   case O_TOKEN_KEY:
     return &o->token_key;
+  case O_AIA_CACHE:
+    return &o->ek_aia_cache;
   default:
     return NULL;
   }
@@ -158,6 +170,8 @@ static rt_code check_args(const serve_opts *o, int argc, char **argv, rt_err *er
     return rt_err_set(err, RT_E_INVALID, "--tls-cert and --tls-key are required");
   if (o->ek_ca == NULL || o->issuer_cert == NULL || o->issuer_key == NULL)
     return rt_err_set(err, RT_E_INVALID, "--ek-ca, --issuer-cert and --issuer-key are required");
+  if (o->ek_aia_cache != NULL && !o->ek_aia_fetch)
+    return rt_err_set(err, RT_E_INVALID, "--ek-aia-cache needs --ek-aia-fetch");
   return rt_cli_parse_hostport("--listen", o->cfg.listen, 0, NULL, err);
 }
 
@@ -174,6 +188,8 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
     } else if (c == O_MAXMSG || c == O_THREADS || c == O_TTL) {
       if (parse_number_opt(o, c, optarg, &err) != RT_OK)
         goto bad;
+    } else if (c == O_AIA_FETCH) {
+      o->ek_aia_fetch = true;
     } else if (c == 'v') {
       rt_log_set_level(rt_log_get_level() + 1);
     } else if (c == 'h') {
@@ -202,6 +218,13 @@ static rt_code load_trust(const serve_opts *o, rt_verifier *v, rt_err *err) {
       rt_replay_guard_new(RT_REPLAY_GUARD_DEFAULT_CAP, &v->guard, err) != RT_OK)
     return RT_E_INVALID;
   rt_info("trusting %zu EK CA certificate(s) from %s", rt_ca_set_count(v->ek_roots), o->ek_ca);
+  v->ek_aia = (rt_aia_opts){.cache_dir = o->ek_aia_cache};
+  v->ek_aia_fetch = o->ek_aia_fetch;
+  if (o->ek_aia_cache != NULL && rt_aia_cache_check(o->ek_aia_cache, err) != RT_OK)
+    return RT_E_INVALID;
+  if (o->ek_aia_fetch)
+    rt_info("EK issuers missing from a chain are fetched from AIA URLs (http only)%s%s",
+            o->ek_aia_cache ? ", cached in " : "", o->ek_aia_cache ? o->ek_aia_cache : "");
   if ((o->platform_ca != NULL &&
        rt_ca_set_load(o->platform_ca, "platform CA", &v->platform_ca, err) != RT_OK) ||
       rt_platform_config_check(v->policy, v->platform_ca != NULL, err) != RT_OK)

@@ -4,6 +4,7 @@
 #ifndef RT_VERIFIER_ENROLL_H
 #define RT_VERIFIER_ENROLL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "confirm_token.h"
@@ -18,6 +19,8 @@
 
 typedef struct rt_verifier {
   rt_ca_set *ek_roots;
+  rt_aia_opts ek_aia; /* used when ek_aia_fetch (--ek-aia-fetch) */
+  bool ek_aia_fetch;
   rt_ca_set *platform_ca; /* --platform-ca, NULL without */
   rt_policy *policy;
   rt_issuer *issuer;

@@ -31,7 +31,6 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx) {
   return ok;
 }
 
-/* Verifies leaf's chain and fills the outputs; takes nothing over. */
 static rt_code spki_sha256(EVP_PKEY *key, uint8_t out[32], rt_err *err) {
   unsigned char *spki = NULL;
   int spki_len = key != NULL ? i2d_PUBKEY(key, &spki) : -1;
@@ -52,42 +51,131 @@ rt_code rt_ek_key_sha256(const TPMT_PUBLIC *ek, uint8_t out[32], rt_err *err) {
   return code;
 }
 
+/* The untrusted intermediates, parsed. */
+static rt_code parse_all(const rt_cert_der *intermediates, size_t n, STACK_OF(X509) * *out,
+                         rt_err *err) {
+  *out = sk_X509_new_null();
+  if (*out == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    X509 *x = parse(&intermediates[i]);
+    if (x == NULL)
+      return rt_err_set(err, RT_E_INVALID, "EK intermediate %zu is not a DER certificate", i);
+    sk_X509_push(*out, x);
+  }
+  return RT_OK;
+}
+
+/* One X509_verify_cert of leaf. On a failure for a missing issuer,
+ * *orphan is (a reference to) the certificate whose issuer is missing. */
+static rt_code verify_once(const rt_ca_set *roots, X509 *leaf, STACK_OF(X509) * untrusted,
+                           const rt_ek_opts *opts, X509 **orphan, rt_err *err) {
+  rt_code code = RT_OK;
+  X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+  if (ctx == NULL || X509_STORE_CTX_init(ctx, rt_ca_set_store(roots), leaf, untrusted) != 1 ||
+      X509_STORE_CTX_set_app_data(ctx, (void *)opts) != 1) {
+    code = rt_err_set(err, RT_E_NOMEM, "cannot set up the EK chain check");
+  } else {
+    X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+    if (X509_verify_cert(ctx) != 1) {
+      int e = X509_STORE_CTX_get_error(ctx);
+      code = rt_err_set(err, RT_E_CRYPTO,
+                        "EK certificate does not chain to a trusted manufacturer CA: %s (depth %d)",
+                        X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
+      X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+      if ((e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+           e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) &&
+          cur != NULL && X509_up_ref(cur) == 1)
+        *orphan = cur;
+    }
+  }
+  ERR_clear_error();
+  X509_STORE_CTX_free(ctx);
+  return code;
+}
+
+/* Most issuers fetched for one chain (a manufacturer's chain has one or two
+ * intermediates). */
+#define MAX_AIA_FETCHES 3
+
+/* The issuers fetched for one chain, kept in the cache once it verifies. */
+typedef struct {
+  char url[MAX_AIA_FETCHES][1024];
+  X509 *cert[MAX_AIA_FETCHES]; /* owned by the untrusted stack */
+  int n;
+} fetched;
+
+/* The missing issuer of orphan from its AIA URL, pushed onto untrusted and
+ * noted in f unless it came from the cache. */
+static rt_code fetch_issuer(const rt_aia_opts *aia, X509 *orphan, STACK_OF(X509) * untrusted,
+                            fetched *f, rt_err *err) {
+  char *url = f->url[f->n];
+  X509 *issuer = NULL;
+  int cached = 0;
+  rt_code code = rt_aia_ca_issuers(orphan, url, sizeof f->url[0], err);
+  /* The same URL again: what it gave was not the issuer after all. */
+  for (int i = 0; code == RT_OK && i < f->n; i++)
+    if (strcmp(f->url[i], url) == 0)
+      code =
+          rt_err_set(err, RT_E_CRYPTO, "AIA %s: no path to a root with the certificate there", url);
+  if (code == RT_OK)
+    code = rt_aia_get(aia, url, &issuer, &cached, err);
+  if (code != RT_OK)
+    return code;
+  if (sk_X509_push(untrusted, issuer) <= 0) {
+    X509_free(issuer);
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  }
+  if (!cached)
+    f->cert[f->n] = issuer;
+  f->n++;
+  return RT_OK;
+}
+
+/* verify_once, and while an issuer is missing and opts->aia allows, the
+ * issuer from the orphan's AIA URL as one more untrusted certificate. A
+ * refusal after a fetch says what was fetched from where. */
+static rt_code verify_chain(const rt_ca_set *roots, X509 *leaf, STACK_OF(X509) * untrusted,
+                            const rt_ek_opts *opts, rt_err *err) {
+  fetched f = {.n = 0};
+  for (;;) {
+    X509 *orphan = NULL;
+    rt_code code = verify_once(roots, leaf, untrusted, opts, &orphan, err);
+    if (code != RT_E_CRYPTO || orphan == NULL || opts == NULL || opts->aia == NULL ||
+        f.n == MAX_AIA_FETCHES) {
+      X509_free(orphan);
+      if (code == RT_E_CRYPTO && f.n > 0)
+        rt_err_prefix(err, "with the issuer from AIA %s (no path to a root): ", f.url[f.n - 1]);
+      for (int i = 0; code == RT_OK && i < f.n; i++)
+        if (f.cert[i] != NULL)
+          rt_aia_cache_put(opts->aia, f.url[i], f.cert[i]);
+      return code;
+    }
+    rt_err why;
+    code = fetch_issuer(opts->aia, orphan, untrusted, &f, &why);
+    X509_free(orphan);
+    if (code != RT_OK) {
+      rt_err chain = *err;
+      return rt_err_set(err, code == RT_E_NOMEM ? code : RT_E_CRYPTO, "%s; the missing issuer: %s",
+                        chain.msg, why.msg);
+    }
+  }
+}
+
+/* Verifies leaf's chain and fills the outputs; takes nothing over. */
 static rt_code verify_leaf(const rt_ca_set *roots, X509 *leaf, const rt_cert_der *intermediates,
                            size_t n_intermediates, const rt_ek_opts *opts,
                            uint8_t ek_key_sha256[32], rt_ek_info *info, rt_err *err) {
-  rt_code code = RT_OK;
-  X509_STORE_CTX *ctx = NULL;
-  STACK_OF(X509) *untrusted = sk_X509_new_null();
-  for (size_t i = 0; untrusted != NULL && i < n_intermediates; i++) {
-    X509 *x = parse(&intermediates[i]);
-    if (x == NULL) {
-      code = rt_err_set(err, RT_E_INVALID, "EK intermediate %zu is not a DER certificate", i);
-      goto out;
-    }
-    sk_X509_push(untrusted, x);
-  }
-  ctx = X509_STORE_CTX_new();
-  if (untrusted == NULL || ctx == NULL ||
-      X509_STORE_CTX_init(ctx, rt_ca_set_store(roots), leaf, untrusted) != 1 ||
-      X509_STORE_CTX_set_app_data(ctx, (void *)opts) != 1) {
-    code = rt_err_set(err, RT_E_NOMEM, "cannot set up the EK chain check");
-    goto out;
-  }
-  X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
-  if (X509_verify_cert(ctx) != 1) {
-    int e = X509_STORE_CTX_get_error(ctx);
-    code = rt_err_set(err, RT_E_CRYPTO,
-                      "EK certificate does not chain to a trusted manufacturer CA: %s (depth %d)",
-                      X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
-    goto out;
-  }
+  STACK_OF(X509) *untrusted = NULL;
+  rt_code code = parse_all(intermediates, n_intermediates, &untrusted, err);
+  if (code == RT_OK)
+    code = verify_chain(roots, leaf, untrusted, opts, err);
   /* The identity of the EK: the hash of its public key as certified. */
-  code = spki_sha256(X509_get0_pubkey(leaf), ek_key_sha256, err);
+  if (code == RT_OK)
+    code = spki_sha256(X509_get0_pubkey(leaf), ek_key_sha256, err);
   if (code == RT_OK && info != NULL)
     rt_ek_info_read(leaf, info);
-out:
   ERR_clear_error();
-  X509_STORE_CTX_free(ctx);
   sk_X509_pop_free(untrusted, X509_free);
   return code;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "aia_fetch.h"
 #include "ca_set.h"
 #include "ek_info.h"
 #include "rt_err.h"
@@ -21,6 +22,10 @@ typedef struct {
    * still reported in rt_ek_info. Only the EK certificate's own notAfter;
    * CA certificates must be valid. */
   bool expiry_advisory;
+  /* When the chain lacks an issuer, fetch it from the certificate's AIA
+   * caIssuers URL (aia_fetch.h) and try again with it as one more untrusted
+   * intermediate; NULL: never fetch. */
+  const rt_aia_opts *aia;
 } rt_ek_opts;
 
 /* Finds, among certs, the one whose key equals ek, and verifies its chain
