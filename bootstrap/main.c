@@ -124,8 +124,8 @@ static void usage_ping(FILE *f) {
              "  -v, --verbose         more log output\n"
              "  -h, --help            show this help\n"
              "\n"
-             "Exit status: 0 the verifier answered, 1 it did not (unreachable, TLS\n"
-             "verification failed, refused), 2 bad usage.\n");
+             "Exit status: 0 the verifier answered, 1 no answer (--ca unreadable,\n"
+             "unreachable, TLS verification failed, refused), 2 bad usage.\n");
 }
 
 typedef struct {
