@@ -124,8 +124,8 @@ static void usage_ping(FILE *f) {
              "  -v, --verbose         more log output\n"
              "  -h, --help            show this help\n"
              "\n"
-             "Exit status: 0 the verifier answered, 1 it did not (unreachable, TLS\n"
-             "verification failed, refused), 2 bad usage.\n");
+             "Exit status: 0 the verifier answered, 1 no answer (--ca unreadable,\n"
+             "unreachable, TLS verification failed, refused), 2 bad usage.\n");
 }
 
 typedef struct {
@@ -282,8 +282,8 @@ static void usage_enroll(FILE *f) {
              "\n"
              "Every argument is checked before anything is sent: --handle in the owner\n"
              "range, not the EK range, and free or holding this identity's key (or\n"
-             "--force); --state-dir writable by no one but this user (or root). A first\n"
-             "enrollment that fails leaves no state directory behind.\n"
+             "--force); --state-dir an absolute path writable by no one but this user\n"
+             "(or root). A first enrollment that fails leaves no state directory behind.\n"
              "\n"
              "Exit status: 0 enrolled, or still enrolled and valid (nothing to do),\n"
              "1 failed (TPM, verifier unreachable or refusing, files, --handle taken),\n"
@@ -322,11 +322,22 @@ static int parse_handle(const char *arg, uint32_t *out) {
   return GO_ON;
 }
 
-/* A state directory only this user (or root) can change, or none yet
- * (enroll creates it, 0700). */
-static int check_state_dir(const char *dir) {
+/* What the state will record, checked now (after Finish the verifier has
+ * issued a certificate): the verifier address in its field, and absolute
+ * file paths in a directory only this user (or root) can change, or none
+ * yet (enroll creates it, 0700). */
+static int check_recorded(const rt_enroll_opts *o) {
+  if (strlen(o->verifier) >= sizeof((rt_identity *)NULL)->verifier)
+    return fail("enroll", "--verifier: longer than 255 characters", 2);
+  /* Room for the longest name enroll adds, "/secrets/NAME-TAG.chain.pem". */
+  if (strlen(o->state_dir) + 100 >= RT_STATE_PATH_MAX)
+    return fail("enroll", "--state-dir: too long for the state's file paths", 2);
   rt_err err = {0};
-  rt_code code = rt_state_dir_check(dir, geteuid(), &err);
+  if (o->state_dir[0] != '/') {
+    rt_err_set(&err, RT_E_INVALID, "--state-dir: \"%s\" is not an absolute path", o->state_dir);
+    return fail("enroll", err.msg, 2);
+  }
+  rt_code code = rt_state_dir_check(o->state_dir, geteuid(), &err);
   if (code == RT_OK || code == RT_E_NOT_FOUND)
     return GO_ON;
   rt_err_prefix(&err, "--state-dir ");
@@ -418,7 +429,7 @@ static int cmd_enroll(int argc, char **argv) {
   rt_err err = {0};
   if (rt_name_check(o.name, &err) != RT_OK)
     return fail("enroll", err.msg, 2);
-  status = check_state_dir(o.state_dir);
+  status = check_recorded(&o);
   return status != GO_ON ? status : rt_enroll(&o);
 }
 

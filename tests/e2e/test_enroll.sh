@@ -70,6 +70,12 @@ early "--handle outside the owner range" 2 '--handle: 0x81800000 is out of range
   "$work/s0" --handle 0x81800000
 early "--key-alg enroll cannot create" 2 '--key-alg must be ecc-p256 or rsa-2048' \
   "$work/s0" --key-alg rsa-3072
+# The state records absolute paths, and the verifier in 255 characters.
+cd "$work"
+early "relative --state-dir" 2 '--state-dir: "rel-state" is not an absolute path' rel-state
+cd - > /dev/null
+early "overlong --verifier" 2 '--verifier: longer than 255 characters' "$work/s0" \
+  --verifier "$(printf 'v%.0s' $(seq 260)).example:1"
 # A state directory another user could change is refused, named, untouched.
 mkdir "$work/s777" && chmod 0777 "$work/s777"
 set +e; unreachable "$work/s777" > "$work/out" 2>&1; rc=$?; set -e

@@ -146,7 +146,7 @@ attempt() {
   set -e
   tail -n +"$((before + 1))" "$work/audit.log" > "$work/$label.audit"
   local certs
-  certs=$(find "$st" -type f \( -name '*.pem' -o -name '*.crt' -o -name '*.der' \) 2> /dev/null | wc -l)
+  certs=$({ find "$st" -type f \( -name '*.pem' -o -name '*.crt' -o -name '*.der' \) 2> /dev/null || true; } | wc -l)
   if [ "$rc" -eq 0 ]; then
     # The attack worked: say so in one line, with what it obtained.
     local unsealed=no secrets
@@ -171,10 +171,9 @@ attempt() {
   if grep -q '"method":"Finish","decision":"accept"\|"method":"Confirm"' "$work/$label.audit"; then
     bad "$what: a Finish was accepted or a Confirm made: $(cat "$work/$label.audit")"
   else ok; fi
-  # Nothing issued, nothing delivered.
-  local files
-  files=$(find "$st" -type f ! -name state.json 2> /dev/null)
-  if [ -z "$files" ]; then ok; else bad "$what: files in the state directory: $files"; fi
+  # Nothing issued, nothing delivered: a refused first enrollment leaves no
+  # state directory at all.
+  if [ ! -e "$st" ]; then ok; else bad "$what: the state directory was left: $(find "$st")"; fi
   "$B" status --state-dir "$st" --json > "$work/status.json" 2>&1 || true
   if grep -q '^  "identities": \[\],$' "$work/status.json" && grep -q '^  "secrets": \[\]$' "$work/status.json"; then
     ok
