@@ -79,6 +79,9 @@ start_server() { # [extra s_server args]
   for p in $spid; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   for _ in $(seq 20); do
     sport=$((20000 + RANDOM % 20000))
+    # Emptied here, not by the background redirection, which may run after
+    # the grep below and let it read the last server's ACCEPT.
+    : > "$work/server.log"
     openssl s_server -accept "127.0.0.1:$sport" -www -Verify 1 -verify_return_error \
       -CAfile "$work/clientca.pem" -cert "$work/pki/server-chain.pem" -key "$work/pki/server.key" \
       "$@" > "$work/server.log" 2>&1 &
@@ -175,6 +178,7 @@ start_rserver() { # N DIR ARGS...: s_server with rattest on $rport for N connect
   stop_rserver
   for _ in $(seq 20); do
     rport=$((20000 + RANDOM % 20000))
+    : > "$work/rserver.log" # not by the background redirection: see start_server
     RATTEST_STATE_DIR="$dir" "${OSSL[@]}" s_server -accept "127.0.0.1:$rport" -www -naccept "$n" \
       -provider rattest -provider default "$@" > "$work/rserver.log" 2>&1 &
     rpid=$!
@@ -260,8 +264,9 @@ mkdir -p "$WEB"
   > "$work/enroll.log" 2>&1 || { cat "$work/enroll.log" >&2; exit 1; }
 kill "$vpid"; wait "$vpid" 2>/dev/null; vpid=""
 if start_rserver 1 "$WEB" -key rattest:web -cert rattest:web; then
-  # A loaded machine (ASan, parallel tests) once refused the first connect
-  # right after s_server said ACCEPT: curl retries refused connects only.
+  # A loaded machine once refused the first connect "after ACCEPT": the
+  # ACCEPT was the previous server's, read before the new log was emptied
+  # (fixed in start_rserver). curl still retries refused connects only.
   code=$(timeout 30 curl -sS --retry 3 --retry-connrefused --retry-delay 1 -o /dev/null -w '%{http_code}' --resolve "web.rattest.test:$rport:127.0.0.1" \
     --cacert "$work/clientca.pem" "https://web.rattest.test:$rport/" 2>&1 || true)
   if [ "$code" = 200 ]; then ok; else bad "curl to the rattest server: $code $(tail -n 3 "$work/rserver.log")"; fi

@@ -126,6 +126,9 @@ start_server() {
   if [ -n "$spid" ]; then kill "$spid" 2> /dev/null || true; wait "$spid" 2> /dev/null || true; fi
   for _ in $(seq 20); do
     spd=$((20000 + RANDOM % 20000))
+    # Emptied here, not by the background redirection, which may run after
+    # the grep below and let it read the last server's ACCEPT.
+    : > "$work/s_server.log"
     openssl s_server -www -accept "127.0.0.1:$spd" -cert "$work/pki/server-chain.pem" \
       -key "$work/pki/server.key" -Verify 1 -verify_return_error -CAfile "$work/legacy-ca.pem" \
       > "$work/s_server.log" 2>&1 &
