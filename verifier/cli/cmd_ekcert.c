@@ -37,39 +37,6 @@ void rt_cmd_ekcert_usage(FILE *f) {
              "Exit status: 0 all verified, 1 one did not or could not be read, 2 bad usage.\n");
 }
 
-typedef struct {
-  rt_cert_der *out;
-  size_t max, n;
-} cert_list;
-
-/* Keeps a copy of each certificate while there is room. */
-static int keep_cert(const uint8_t *der, size_t len, void *arg) {
-  cert_list *l = arg;
-  if (l->n == l->max)
-    return 0;
-  uint8_t *copy = malloc(len ? len : 1);
-  if (copy == NULL)
-    return 0;
-  memcpy(copy, der, len);
-  l->out[l->n++] = (rt_cert_der){copy, len};
-  return 1;
-}
-
-/* Every certificate of a PEM bundle, or the file as one DER certificate. */
-static rt_code read_certs(const char *path, rt_cert_der *out, size_t max, size_t *n, rt_err *err) {
-  cert_list l = {out, max, *n};
-  rt_code code = rt_cert_file_each(path, keep_cert, &l, err);
-  if (code == RT_OK && l.n == *n)
-    code = rt_err_set(err, RT_E_INVALID, "%s: too many certificates", path);
-  *n = l.n;
-  return code;
-}
-
-static void free_certs(rt_cert_der *c, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    free((void *)c[i].der);
-}
-
 #define MAX_CERTS 64
 
 /* The command line: roots, intermediates (read), options. */
@@ -144,10 +111,10 @@ static void check_one(const char *file, const rt_ca_set *roots, const rt_cert_de
   uint8_t sha[32];
   memset(r, 0, sizeof *r);
   r->file = file;
-  r->code = read_certs(file, cert, 1, &n, &r->err);
+  r->code = rt_cert_file_read(file, cert, 1, &n, &r->err);
   if (r->code == RT_OK)
     r->code = rt_ek_check_cert(roots, &cert[0], inters, n_inters, opts, sha, &r->info, &r->err);
-  free_certs(cert, n);
+  rt_cert_der_free(cert, n);
   if (r->code == RT_OK)
     rt_hex(sha, 32, r->sha_hex);
 }
@@ -200,10 +167,12 @@ static int check_all(int argc, char **argv, const ekcert_opts *o, const rt_ca_se
       json_ok = result_json(results, &r);
   }
   char *s = json_ok && o->json ? json_dumps(results, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-  if (s != NULL)
+  if (s != NULL) {
     puts(s);
-  else if (o->json)
-    status = (fprintf(stderr, PROG ": out of memory\n"), 1);
+  } else if (o->json) {
+    fprintf(stderr, PROG ": out of memory\n");
+    status = 1;
+  }
   free(s);
   json_decref(results);
   return status;
@@ -225,14 +194,14 @@ int rt_cmd_ekcert(int argc, char **argv) {
   size_t n_inters = 0;
   status = -1;
   for (size_t i = 0; i < o.n_inter_files && status < 0; i++) {
-    if (read_certs(o.inter_files[i], inters, MAX_CERTS, &n_inters, &err) != RT_OK) {
+    if (rt_cert_file_read(o.inter_files[i], inters, MAX_CERTS, &n_inters, &err) != RT_OK) {
       fprintf(stderr, PROG ": intermediates %s\n", err.msg);
       status = 1;
     }
   }
   if (status < 0)
     status = check_all(argc, argv, &o, roots, inters, n_inters);
-  free_certs(inters, n_inters);
+  rt_cert_der_free(inters, n_inters);
   rt_ca_set_free(roots);
   return status;
 }

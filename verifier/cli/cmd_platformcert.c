@@ -64,21 +64,6 @@ static rt_code read_cert(const char *path, uint8_t **der, size_t *len, rt_err *e
   return RT_OK;
 }
 
-typedef struct {
-  uint8_t *der;
-  size_t len;
-} first_cert;
-
-static int keep_first(const uint8_t *der, size_t len, void *arg) {
-  first_cert *c = arg;
-  c->der = malloc(len ? len : 1);
-  if (c->der != NULL) {
-    memcpy(c->der, der, len);
-    c->len = len;
-  }
-  return 0;
-}
-
 static const char *form_name(rt_platform_form f) {
   return f == RT_PLATFORM_FORM_ATTRIBUTE ? "attribute" : f == RT_PLATFORM_FORM_X509 ? "x509" : "";
 }
@@ -223,12 +208,13 @@ int rt_cmd_platformcert(int argc, char **argv) {
     return status;
   rt_err err;
   rt_ca_set *ca = NULL;
-  first_cert ek = {0};
+  rt_cert_der ek = {0};
+  size_t n_ek = 0;
   uint8_t *der = NULL;
   size_t len = 0;
   status = 1;
   if (rt_ca_set_load(o.ca_path, "platform CA", &ca, &err) != RT_OK ||
-      rt_cert_file_each(o.ek_path, keep_first, &ek, &err) != RT_OK ||
+      rt_cert_file_read(o.ek_path, &ek, 1, &n_ek, &err) != RT_OK ||
       read_cert(o.file, &der, &len, &err) != RT_OK) {
     fprintf(stderr, PROG ": %s\n", err.msg);
   } else {
@@ -240,7 +226,7 @@ int rt_cmd_platformcert(int argc, char **argv) {
     status = code == RT_OK ? 0 : 1;
   }
   free(der);
-  free(ek.der);
+  rt_cert_der_free(&ek, n_ek);
   rt_ca_set_free(ca);
   return status;
 }

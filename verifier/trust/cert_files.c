@@ -93,3 +93,35 @@ rt_code rt_cert_path_each(const char *path, const char *what, rt_cert_take_cb ta
     code = rt_err_set(err, RT_E_INVALID, "%s directory %s holds no certificate", what, path);
   return code;
 }
+
+typedef struct {
+  rt_cert_der *out;
+  size_t max, n;
+} cert_list;
+
+/* Keeps a copy of each certificate while there is room. */
+static int keep_cert(const uint8_t *der, size_t len, void *arg) {
+  cert_list *l = arg;
+  if (l->n == l->max)
+    return 0;
+  uint8_t *copy = malloc(len ? len : 1);
+  if (copy == NULL)
+    return 0;
+  memcpy(copy, der, len);
+  l->out[l->n++] = (rt_cert_der){copy, len};
+  return 1;
+}
+
+rt_code rt_cert_file_read(const char *path, rt_cert_der *out, size_t max, size_t *n, rt_err *err) {
+  cert_list l = {out, max, *n};
+  rt_code code = rt_cert_file_each(path, keep_cert, &l, err);
+  if (code == RT_OK && l.n == *n)
+    code = rt_err_set(err, RT_E_INVALID, "%s: too many certificates", path);
+  *n = l.n;
+  return code;
+}
+
+void rt_cert_der_free(rt_cert_der *c, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free((void *)c[i].der);
+}

@@ -31,4 +31,10 @@ typedef bool (*rt_cert_take_cb)(const uint8_t *der, size_t len, void *arg);
 rt_code rt_cert_path_each(const char *path, const char *what, rt_cert_take_cb take, void *arg,
                           rt_err *err);
 
+/* Copies of the certificates rt_cert_file_each hands over, appended at
+ * out[*n] while *n < max (*n counts them). RT_E_INVALID "PATH: too many
+ * certificates" when none could be kept. Free with rt_cert_der_free. */
+rt_code rt_cert_file_read(const char *path, rt_cert_der *out, size_t max, size_t *n, rt_err *err);
+void rt_cert_der_free(rt_cert_der *certs, size_t n);
+
 #endif
