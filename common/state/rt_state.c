@@ -12,6 +12,7 @@
 
 #include "rt_cli.h"
 #include "rt_file.h"
+#include "rt_json.h"
 #include "rt_pcrsel.h"
 #include "rt_templates.h"
 
@@ -402,14 +403,11 @@ static rt_code check_link(const rt_secret_entry *s, const rt_identity *id, rt_er
 static rt_code check_top(json_t *root, rt_err *err) {
   if (!json_is_object(root))
     return rt_err_set(err, RT_E_INVALID, "expected a JSON object at the top");
-  const char *key;
-  json_t *v;
-  json_object_foreach(root, key, v) {
-    if (strcmp(key, "version") != 0 && strcmp(key, "identities") != 0 &&
-        strcmp(key, "secrets") != 0)
-      return rt_err_set(err, RT_E_INVALID, "unknown field \"%.64s\"", key);
-  }
-  v = json_object_get(root, "version");
+  static const char *const keys[] = {"version", "identities", "secrets", NULL};
+  const char *key = rt_json_unknown_key(root, keys);
+  if (key != NULL)
+    return rt_err_set(err, RT_E_INVALID, "unknown field \"%.64s\"", key);
+  json_t *v = json_object_get(root, "version");
   if (v == NULL)
     return rt_err_set(err, RT_E_INVALID, "version: missing");
   if (!json_is_integer(v))
