@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ek_fetch.h"
 #include "rt_ek_parent.h"
 #include "rt_log.h"
 #include "rt_templates.h"
@@ -124,6 +125,7 @@ static rt_code open_kind(rt_tpm *tpm, const struct ek_kind *k, rt_ek *ek, rt_err
     return code;
   ek->handle = tr;
   ek->transient = transient;
+  ek->template_alg = k->template_alg;
   ek->pub = pub;
   ek->cert = cert;
   rt_debug("using the %s EK (%s), certificate NV 0x%08x", k->label,
@@ -131,30 +133,97 @@ static rt_code open_kind(rt_tpm *tpm, const struct ek_kind *k, rt_ek *ek, rt_err
   return RT_OK;
 }
 
-rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, rt_ek *ek, rt_err *err) {
+/* A TPM without a certificate for kind k in NV: the EK from the TCG
+ * template, its certificate from the manufacturer's service at url
+ * (kept with NV index 0: not read from NV). */
+static rt_code open_fetched(rt_tpm *tpm, const struct ek_kind *k, const char *url, rt_ek *ek,
+                            rt_err *err) {
+  if (k->template_alg == RT_ALG_NONE || find_cert(ek, k->cert_index) != NULL ||
+      ek->n_certs == RT_MAX_EK_CERTS)
+    return RT_E_NOT_FOUND;
+  ESYS_TR tr = ESYS_TR_NONE;
+  TPM2B_PUBLIC pub;
+  uint8_t *der = NULL;
+  size_t len = 0;
+  if (rt_ek_create(tpm, k->template_alg, &tr, &pub, err) != RT_OK)
+    return err->code;
+  if (rt_ek_fetch(tpm, url, &pub.publicArea, &der, &len, err) != RT_OK) {
+    rt_tpm_flush(tpm, &tr);
+    return err->code;
+  }
+  ek->certs[ek->n_certs] = (rt_nv_cert){0, der, len};
+  ek->cert = &ek->certs[ek->n_certs++];
+  ek->handle = tr;
+  ek->transient = 1;
+  ek->template_alg = k->template_alg;
+  ek->pub = pub;
+  rt_debug("using the %s EK (from template), certificate from %s", k->label, url);
+  return RT_OK;
+}
+
+/* The first kind the choice allows that open (open_kind or open_fetched)
+ * accepts; RT_E_NOT_FOUND when none, another code when one failed. */
+static rt_code open_first(rt_tpm *tpm, rt_ek_choice choice, const char *url, rt_ek *ek,
+                          rt_err *err) {
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    if (choice != RT_EK_AUTO && choice != kinds[i].family)
+      continue;
+    rt_code code = url == NULL ? open_kind(tpm, &kinds[i], ek, err)
+                               : open_fetched(tpm, &kinds[i], url, ek, err);
+    if (code != RT_E_NOT_FOUND)
+      return code;
+  }
+  return RT_E_NOT_FOUND;
+}
+
+rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, const char *cert_url, rt_ek *ek, rt_err *err) {
   memset(ek, 0, sizeof *ek);
   ek->handle = ESYS_TR_NONE;
   rt_code code = read_certs(tpm, ek, err);
   if (code != RT_OK)
     goto fail;
-  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-    if (choice != RT_EK_AUTO && choice != kinds[i].family)
-      continue;
-    rt_err why;
-    code = open_kind(tpm, &kinds[i], ek, &why);
-    if (code == RT_OK)
-      return RT_OK;
-    if (code != RT_E_NOT_FOUND) {
-      *err = why;
-      goto fail;
-    }
+  rt_err why;
+  code = open_first(tpm, choice, NULL, ek, &why);
+  if (code == RT_E_NOT_FOUND && cert_url != NULL)
+    code = open_first(tpm, choice, cert_url, ek, &why);
+  if (code == RT_OK)
+    return RT_OK;
+  if (code != RT_E_NOT_FOUND) {
+    *err = why;
+    goto fail;
   }
   code = rt_err_set(err, RT_E_NOT_FOUND,
-                    ek->n_certs == 0 ? "the TPM holds no EK certificate in NV"
-                                     : "no EK of the requested kind matches an EK certificate");
+                    ek->n_certs == 0 ? "the TPM holds no EK certificate in NV%s"
+                                     : "no EK of the requested kind matches an EK certificate%s",
+                    cert_url == NULL ? " (--ek-cert-url fetches it from the manufacturer)" : "");
 fail:
   rt_ek_close(tpm, ek);
   return code;
+}
+
+/* The same object: the same name (the hash of the whole public area). */
+static int same_object(const TPMT_PUBLIC *a, const TPMT_PUBLIC *b) {
+  TPM2B_NAME na, nb;
+  return rt_tpm_pub_name(a, &na, NULL) == RT_OK && rt_tpm_pub_name(b, &nb, NULL) == RT_OK &&
+         na.size == nb.size && memcmp(na.name, nb.name, na.size) == 0;
+}
+
+void rt_ek_unload(rt_tpm *tpm, rt_ek *ek) {
+  if (ek->transient)
+    rt_tpm_flush(tpm, &ek->handle);
+}
+
+rt_code rt_ek_load(rt_tpm *tpm, rt_ek *ek, rt_err *err) {
+  if (!ek->transient || ek->handle != ESYS_TR_NONE)
+    return RT_OK;
+  TPM2B_PUBLIC pub;
+  if (rt_ek_create(tpm, ek->template_alg, &ek->handle, &pub, err) != RT_OK)
+    return rt_err_prefix(err, "loading the EK again: ");
+  if (!same_object(&pub.publicArea, &ek->pub.publicArea)) {
+    rt_tpm_flush(tpm, &ek->handle);
+    return rt_err_set(err, RT_E_TPM, "the EK made again from its template is another key");
+  }
+  return RT_OK;
 }
 
 void rt_ek_close(rt_tpm *tpm, rt_ek *ek) {

@@ -6,9 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rt_templates.h"
 #include "rt_tpm.h"
 
-/* A certificate found in NV. */
+/* A certificate found in NV, or fetched (nv_index 0). */
 typedef struct {
   uint32_t nv_index;
   uint8_t *der;
@@ -19,7 +20,8 @@ typedef struct {
 
 typedef struct {
   ESYS_TR handle;
-  int transient; /* created from the TCG template: flush when done */
+  int transient;           /* created from the TCG template: flush when done */
+  rt_key_alg template_alg; /* the template of a transient EK */
   TPM2B_PUBLIC pub;
   /* Every EK certificate the TPM holds; `cert` is the one for this EK. */
   rt_nv_cert certs[RT_MAX_EK_CERTS];
@@ -32,9 +34,20 @@ typedef enum { RT_EK_AUTO, RT_EK_RSA, RT_EK_ECC } rt_ek_choice;
 /* Reads the EK certificates and opens the EK whose public key matches one:
  * the persistent EK (0x81010001 RSA, 0x81010002 ECC P-256, 0x81010016 ECC
  * P-384) when present and matching, else CreatePrimary from the TCG
- * template. AUTO prefers RSA, then ECC. Fails with RT_E_NOT_FOUND when no
- * certified EK of the wanted kind exists. */
-rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, rt_ek *ek, rt_err *err);
+ * template. AUTO prefers RSA, then ECC. When no kind has a certificate in
+ * NV and cert_url is not NULL, the EK from the template (RSA 2048, ECC
+ * P-256) with its certificate from the manufacturer's service at cert_url
+ * (ek_fetch.h; nv_index 0). Fails with RT_E_NOT_FOUND when no certified EK
+ * of the wanted kind exists. */
+rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, const char *cert_url, rt_ek *ek, rt_err *err);
+
+/* A transient EK takes one of the three object slots a TPM without a
+ * resource manager may have: unloaded once activation is done (the AK, the
+ * SRK and the new key need the slots), loaded again from its template for
+ * the secrets imported under it. Load checks that the TPM made the same
+ * key; both do nothing for a persistent EK. */
+void rt_ek_unload(rt_tpm *tpm, rt_ek *ek);
+rt_code rt_ek_load(rt_tpm *tpm, rt_ek *ek, rt_err *err);
 
 /* Flushes a transient EK, closes a persistent one's handle, frees certs. */
 void rt_ek_close(rt_tpm *tpm, rt_ek *ek);

@@ -55,7 +55,7 @@ static int open_state(rt_enrollment *e, rt_identity *previous, int *have_previou
  * chain the TPM carries, the platform certificate, a new AK; and the connection to the verifier. */
 static int prepare(rt_enrollment *e) {
   rt_err err;
-  if (rt_ek_open(e->tpm, e->o->ek, &e->ek, &err) != RT_OK)
+  if (rt_ek_open(e->tpm, e->o->ek, e->o->ek_cert_url, &e->ek, &err) != RT_OK)
     return rt_enroll_fail("EK", err.msg);
   if (rt_ek_chain_read(e->tpm, &e->chain, &err) != RT_OK)
     return rt_enroll_fail("EK chain", err.msg);

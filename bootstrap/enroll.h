@@ -18,6 +18,7 @@ typedef struct {
   rt_ek_choice ek;
   const char *event_log;        /* path; a missing file sends no log */
   const char *ek_intermediates; /* PEM file of EK intermediate CAs to send, or NULL */
+  const char *ek_cert_url;      /* manufacturer's EK certificate service, or NULL */
   const char *pcrs;             /* PCR values to send besides the quote */
   uint32_t handle;              /* persistent handle for the key */
   int force;                    /* replace a foreign object at handle */

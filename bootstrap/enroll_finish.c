@@ -63,6 +63,8 @@ static int activate(rt_enrollment *e, evidence *ev) {
     return rt_enroll_fail("challenge", "the credential from the verifier does not parse");
   if (rt_ak_activate(e->tpm, &e->ek, &e->ak, &blob, &enc, &ev->secret, &err) != RT_OK)
     return rt_enroll_fail("challenge", err.msg);
+  /* The EK's slot goes to the SRK and the new key (ek.h). */
+  rt_ek_unload(e->tpm, &e->ek);
   return 0;
 }
 

@@ -110,7 +110,8 @@ int rt_enroll_secrets(rt_enrollment *e, uint64_t deadline) {
     return 0;
   rt_err err;
   rt_identity via;
-  if (rt_state_get(e->state, e->o->name, &via, &err) != RT_OK)
+  if (rt_state_get(e->state, e->o->name, &via, &err) != RT_OK ||
+      rt_ek_load(e->tpm, &e->ek, &err) != RT_OK)
     return rt_enroll_fail("secrets", err.msg);
   Rattest__V1__SecretProof *proofs = calloc(r->n_secrets, sizeof *proofs);
   Rattest__V1__SecretProof **ptrs = calloc(r->n_secrets, sizeof *ptrs);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "enroll.h"
@@ -38,6 +39,7 @@ enum {
   O_FORCE,
   O_RENEW,
   O_EKINTER,
+  O_EKURL,
   O_OUT,
   O_JSON,
 };
@@ -270,6 +272,10 @@ static void usage_enroll(FILE *f) {
              "  --ek-intermediates FILE  PEM EK intermediate CAs to send (for verifiers\n"
              "                        that trust only the manufacturer root), besides\n"
              "                        those the TPM carries in NV 0x01c00100-0x01c001ff\n"
+             "  --ek-cert-url URL     for a TPM with no EK certificate in NV: fetch it from\n"
+             "                        the manufacturer's EK certificate service at URL\n"
+             "                        (Intel: https://ekop.intel.com/ekcertservice/,\n"
+             "                        AMD: https://ftpm.amd.com/pki/aia/; docs/cli.md)\n"
              "  --pcrs SEL            PCR values sent besides the quote (default\n"
              "                        sha256:0,1,2,3,4,5,6,7); the quote covers what the\n"
              "                        verifier demands\n"
@@ -367,6 +373,11 @@ static int enroll_option(int c, const char *arg, void *opts) {
   case O_EKINTER:
     o->ek_intermediates = arg;
     return GO_ON;
+  case O_EKURL:
+    if (strncasecmp(arg, "http://", 7) != 0 && strncasecmp(arg, "https://", 8) != 0)
+      return fail("enroll", "--ek-cert-url must be an http:// or https:// URL", 2);
+    o->ek_cert_url = arg;
+    return GO_ON;
   case O_FORCE:
     o->force = 1;
     return GO_ON;
@@ -405,6 +416,7 @@ static int cmd_enroll(int argc, char **argv) {
       {"renew", no_argument, NULL, O_RENEW},
       {"timeout", required_argument, NULL, O_TIMEOUT},
       {"ek-intermediates", required_argument, NULL, O_EKINTER},
+      {"ek-cert-url", required_argument, NULL, O_EKURL},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},

@@ -57,7 +57,7 @@ rt_code rt_secret_open_ek(rt_tpm *tpm, rt_ek_choice choice, const TPM2B_PUBLIC *
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
     if (choice != RT_EK_AUTO && choice != order[i])
       continue;
-    rt_code code = rt_ek_open(tpm, order[i], ek, &why);
+    rt_code code = rt_ek_open(tpm, order[i], NULL, ek, &why);
     if (code == RT_E_NOT_FOUND)
       continue;
     if (code != RT_OK) {

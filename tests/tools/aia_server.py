@@ -2,13 +2,16 @@
 """A local "manufacturer" AIA server for test_ek_aia.sh: serves the files of
 DIR by name, plus /slow (answers after 10 s), /big (100 KiB), /to-https (a
 redirect to an https:// URL). Binds a free loopback port and writes it to
-PORT_FILE. Usage: aia_server.py DIR PORT_FILE"""
+PORT_FILE; with LOG, appends each request's path to it. Also the local
+"manufacturer service" of test_ek_cert_url.sh. Usage:
+aia_server.py DIR PORT_FILE [LOG]"""
 import http.server
 import os
 import sys
 import time
 
 root, port_file = sys.argv[1], sys.argv[2]
+log = sys.argv[3] if len(sys.argv) > 3 else None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -22,6 +25,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
+        if log:
+            with open(log, "a") as f:
+                f.write(self.path + "\n")
         name = self.path.lstrip("/")
         if name == "slow":
             time.sleep(10)

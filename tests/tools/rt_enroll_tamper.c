@@ -148,7 +148,8 @@ int main(int argc, char **argv) {
   memset(&ek, 0, sizeof ek);
   ek.handle = ESYS_TR_NONE;
 
-  if (rt_tpm_open(NULL, &tpm, &err) != RT_OK || rt_ek_open(tpm, RT_EK_RSA, &ek, &err) != RT_OK) {
+  if (rt_tpm_open(NULL, &tpm, &err) != RT_OK ||
+      rt_ek_open(tpm, RT_EK_RSA, NULL, &ek, &err) != RT_OK) {
     die("TPM", err.msg);
     goto out;
   }

@@ -297,7 +297,7 @@ int main(int argc, char **argv) {
 
   rt_ek ek;
   rt_ek_choice choice = strcmp(argv[2], "rsa") == 0 ? RT_EK_RSA : RT_EK_ECC;
-  CHECK(rt_ek_open(tpm, choice, &ek, &err) == RT_OK, "ek: %s", err.msg);
+  CHECK(rt_ek_open(tpm, choice, NULL, &ek, &err) == RT_OK, "ek: %s", err.msg);
   CHECK(ek.cert != NULL && ek.n_certs == 2, "certs %zu", ek.n_certs);
   CHECK(ek.pub.publicArea.type == (choice == RT_EK_RSA ? TPM2_ALG_RSA : TPM2_ALG_ECC), "EK type");
   CHECK(!ek.transient, "swtpm has persistent EKs: none should be created");

@@ -233,7 +233,7 @@ static void check_unseal(rt_tpm *tpm, rt_ek *ek) {
   CHECK(rt_secret_open_ek(tpm, other, &d.pub, &priv, &found, &err) == RT_E_NOT_FOUND,
         "the blob loaded under the other EK");
   CHECK_STR_CONTAINS(err.msg, "does not load under the EK");
-  CHECK(rt_ek_open(tpm, choice, ek, &err) == RT_OK, "ek again: %s", err.msg);
+  CHECK(rt_ek_open(tpm, choice, NULL, ek, &err) == RT_OK, "ek again: %s", err.msg);
 
   /* A PCR selection for an object without policy, and no selection for an
    * object with one, are refused before the TPM is asked. */
@@ -329,7 +329,7 @@ static void check_refusals(rt_tpm *tpm, const rt_ek *ek, rt_state *st) {
 
   /* Made for the other EK of this TPM. */
   rt_ek other;
-  CHECK(rt_ek_open(tpm, choice == RT_EK_RSA ? RT_EK_ECC : RT_EK_RSA, &other, &err) == RT_OK,
+  CHECK(rt_ek_open(tpm, choice == RT_EK_RSA ? RT_EK_ECC : RT_EK_RSA, NULL, &other, &err) == RT_OK,
         "other EK: %s", err.msg);
   rt_secret_delivery o = sealed_for(tpm, &other, "elsewhere", secret, sizeof secret, NULL);
   rt_ek_close(tpm, &other);
@@ -803,7 +803,7 @@ int main(int argc, char **argv) {
   uint32_t before = 0, after = 99;
   rt_tpm_count_transients(tpm, &before, &err);
   rt_ek ek;
-  CHECK(rt_ek_open(tpm, choice, &ek, &err) == RT_OK, "ek: %s", err.msg);
+  CHECK(rt_ek_open(tpm, choice, NULL, &ek, &err) == RT_OK, "ek: %s", err.msg);
 
   check_unseal(tpm, &ek);
   rt_state *st = NULL;

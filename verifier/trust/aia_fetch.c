@@ -1,11 +1,9 @@
 #include "aia_fetch.h"
 
-#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +13,7 @@
 
 #include "rt_file.h"
 #include "rt_hex.h"
+#include "rt_http.h"
 #include "rt_log.h"
 
 rt_code rt_aia_cache_check(const char *dir, rt_err *err) {
@@ -49,94 +48,20 @@ rt_code rt_aia_ca_issuers(X509 *x, char *url, size_t cap, rt_err *err) {
   return code;
 }
 
-/* The body as it arrives, refused past the limit (chunked answers have no
- * length to refuse up front). */
-typedef struct {
-  uint8_t *data;
-  size_t len, max;
-  int too_large;
-} body;
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg) {
-  body *b = arg;
-  size_t add = size * n;
-  if (add > b->max - b->len) {
-    b->too_large = 1;
-    return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-  }
-  uint8_t *grown = realloc(b->data, b->len + add + 1);
-  if (grown == NULL)
-    return 0;
-  memcpy(grown + b->len, p, add);
-  b->data = grown;
-  b->len += add;
-  return add;
-}
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* http:// only, also after redirects; no signals (the service is threaded). */
-static CURLcode fetch(const char *url, body *b, long timeout_ms, long *http) {
-  pthread_once(&curl_once, curl_init);
-  CURL *c = curl_easy_init();
-  if (c == NULL)
-    return CURLE_OUT_OF_MEMORY;
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-  CURLcode rc = curl_easy_perform(c);
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, http);
-  curl_easy_cleanup(c);
-  return rc;
-}
-
-/* The fetched bytes of url, or why not. */
-static rt_code download(const rt_aia_opts *o, const char *url, body *b, rt_err *err) {
-  long timeout = o->timeout_ms > 0 ? o->timeout_ms : RT_AIA_TIMEOUT_MS, http = 0;
-  b->max = o->max_size > 0 ? o->max_size : RT_AIA_MAX_SIZE;
-  if (strncasecmp(url, "http://", 7) != 0)
-    return rt_err_set(err, RT_E_CRYPTO, "AIA %s: not an http:// URL", url);
-  CURLcode rc = fetch(url, b, timeout, &http);
-  if (b->too_large || rc == CURLE_FILESIZE_EXCEEDED)
-    return rt_err_set(err, RT_E_CRYPTO, "AIA %s: too large (over %zu bytes)", url, b->max);
-  if (rc == CURLE_OPERATION_TIMEDOUT)
-    return rt_err_set(err, RT_E_CRYPTO, "AIA %s: timed out after %ld ms", url, timeout);
-  if (rc != CURLE_OK)
-    return rt_err_set(err, RT_E_CRYPTO, "AIA %s: %s", url, curl_easy_strerror(rc));
-  if (http != 200)
-    return rt_err_set(err, RT_E_CRYPTO, "AIA %s: HTTP status %ld", url, http);
-  return RT_OK;
-}
-
-/* One certificate, DER (the whole input) or PEM (the first one). */
-static X509 *parse_cert(const uint8_t *data, size_t len) {
-  const unsigned char *p = data;
-  X509 *x = d2i_X509(NULL, &p, (long)len);
-  if (x != NULL && p != data + len) {
-    X509_free(x);
-    x = NULL;
-  }
-  if (x == NULL) {
-    BIO *bio = BIO_new_mem_buf(data, (int)len);
-    x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-  }
-  ERR_clear_error();
-  return x;
+/* The fetched bytes of url, or why not (http:// only, redirects too). */
+static rt_code download(const rt_aia_opts *o, const char *url, uint8_t **data, size_t *len,
+                        rt_err *err) {
+  rt_http_limits lim = {"http", o->max_size > 0 ? o->max_size : RT_AIA_MAX_SIZE,
+                        o->timeout_ms > 0 ? o->timeout_ms : RT_AIA_TIMEOUT_MS};
+  if (rt_http_get(url, &lim, data, len, err) == RT_OK)
+    return RT_OK;
+  rt_err_prefix(err, "AIA ");
+  err->code = RT_E_CRYPTO; /* a refusal of the chain, as the other AIA refusals */
+  return RT_E_CRYPTO;
 }
 
 static rt_code parse_ca(const char *url, const uint8_t *data, size_t len, X509 **out, rt_err *err) {
-  X509 *x = parse_cert(data, len);
+  X509 *x = rt_http_cert_parse(data, len);
   if (x == NULL)
     return rt_err_set(err, RT_E_CRYPTO, "AIA %s: not a DER or PEM certificate", url);
   if (!(X509_get_extension_flags(x) & EXFLAG_CA)) {
@@ -199,11 +124,12 @@ rt_code rt_aia_get(const rt_aia_opts *o, const char *url, X509 **out, int *cache
       return RT_OK;
     }
   }
-  body b = {0};
-  rt_code code = download(o, url, &b, err);
+  uint8_t *data = NULL;
+  size_t len = 0;
+  rt_code code = download(o, url, &data, &len, err);
   if (code == RT_OK)
-    code = parse_ca(url, b.data, b.len, out, err);
-  free(b.data);
+    code = parse_ca(url, data, len, out, err);
+  free(data);
   if (code == RT_OK)
     rt_info("AIA %s: fetched an EK issuer certificate", url);
   return code;
