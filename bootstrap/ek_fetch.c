@@ -168,10 +168,11 @@ rt_code rt_ek_fetch(rt_tpm *tpm, const char *base_url, const TPMT_PUBLIC *pub, u
   free(body);
   rt_code code = RT_OK;
   if (x == NULL)
-    code = rt_err_set(err, RT_E_INVALID,
-                      "EK certificate from %s: the answer is no DER or PEM certificate and no "
-                      "JSON \"certificate\"",
-                      url);
+    code =
+        rt_err_set(err, RT_E_INVALID,
+                   "EK certificate from %s: the answer is no DER, PEM or PKCS#7 certificate and no "
+                   "JSON \"certificate\"",
+                   url);
   else if (!rt_tpm_pub_matches(pub, X509_get0_pubkey(x)))
     code = rt_err_set(err, RT_E_INVALID,
                       "EK certificate from %s: it certifies another key than this TPM's EK", url);

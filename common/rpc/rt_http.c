@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs7.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,20 @@ rt_code rt_http_get(const char *url, const rt_http_limits *lim, uint8_t **data, 
   return RT_OK;
 }
 
+/* The first certificate of a DER PKCS#7 "certs-only" message (SignedData
+ * without signers), the form RFC 5280 lets an AIA caIssuers URL serve
+ * (.p7c). */
+static X509 *pkcs7_first(const uint8_t *data, size_t len) {
+  const unsigned char *p = data;
+  PKCS7 *p7 = len <= (size_t)INT32_MAX ? d2i_PKCS7(NULL, &p, (long)len) : NULL;
+  X509 *x = NULL;
+  if (p7 != NULL && p == data + len && PKCS7_type_is_signed(p7) && p7->d.sign != NULL &&
+      sk_X509_num(p7->d.sign->cert) > 0)
+    x = X509_dup(sk_X509_value(p7->d.sign->cert, 0));
+  PKCS7_free(p7);
+  return x;
+}
+
 X509 *rt_http_cert_parse(const uint8_t *data, size_t len) {
   const unsigned char *p = data;
   X509 *x = len > 0 && len <= (size_t)INT32_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
@@ -112,6 +127,8 @@ X509 *rt_http_cert_parse(const uint8_t *data, size_t len) {
     x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
   }
+  if (x == NULL)
+    x = pkcs7_first(data, len);
   ERR_clear_error();
   return x;
 }

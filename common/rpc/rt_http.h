@@ -27,8 +27,9 @@ typedef struct {
 rt_code rt_http_get(const char *url, const rt_http_limits *lim, uint8_t **data, size_t *len,
                     rt_err *err);
 
-/* One certificate from what such a service answers: DER (the whole input)
- * or PEM (the first certificate); NULL when it is neither. */
+/* One certificate from what such a service answers: DER (the whole input),
+ * PEM (the first certificate) or a DER PKCS#7 certs-only message (its first
+ * certificate); NULL when it is none of them. */
 X509 *rt_http_cert_parse(const uint8_t *data, size_t len);
 
 #endif

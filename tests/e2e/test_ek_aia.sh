@@ -53,12 +53,13 @@ ca other-root "/CN=Other Root"
 ca impostor "/CN=Test EK Intermediate" other-root # the right name, off the path
 openssl x509 -in inter.pem -outform der -out www/inter.der
 cp inter.pem www/inter.pem
+openssl crl2pkcs7 -nocrl -certfile inter.pem -outform der -out www/inter.p7c
 openssl x509 -in impostor.pem -outform der -out www/impostor.der
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout nca.key \
   -subj "/CN=Test EK Intermediate" -addext basicConstraints=CA:FALSE -days 1 -outform der \
   -out www/notca.der 2> /dev/null
 head -c 500 /dev/urandom > www/garbage
-for n in inter.der inter.pem impostor.der notca.der garbage big slow missing to-https; do
+for n in inter.der inter.pem inter.p7c impostor.der notca.der garbage big slow missing to-https; do
   leaf "ek-${n%.*}-${n#*.}" "$url/$n"
 done
 leaf ek-none -
@@ -80,6 +81,7 @@ refused "a cache that is not a directory" 'not a directory' \
 # --- 2. Fetched, DER and PEM, and cached --------------------------------------
 check "fetched (DER)" ekcert --ek-aia-fetch --ek-aia-cache cache ek-inter-der.pem
 check "fetched (PEM)" ekcert --ek-aia-fetch ek-inter-pem.pem
+check "fetched (PKCS#7 certs-only, .p7c)" ekcert --ek-aia-fetch ek-inter-p7c.pem
 key=$(printf '%s' "$url/inter.der" | sha256sum | cut -d' ' -f1)
 check "cached under the SHA-256 of the URL" cmp cache/"$key".der www/inter.der
 check "cache file 0600" test "$(stat -c %a cache/"$key".der)" = 600
@@ -88,7 +90,7 @@ check "nothing else cached" test "$(ls cache | wc -l)" = 1
 # --- 3. Refusals, each naming the URL and why ----------------------------------
 f() { ekcert --ek-aia-fetch --ek-aia-cache cache "$@"; }
 refused "not a CA" "AIA $url/notca.der: not a CA certificate" f ek-notca-der.pem
-refused "not a certificate" "AIA $url/garbage: not a DER or PEM certificate" f ek-garbage-garbage.pem
+refused "not a certificate" "AIA $url/garbage: not a DER, PEM or PKCS#7 certificate" f ek-garbage-garbage.pem
 refused "oversized" "AIA $url/big: too large \\(over 65536 bytes\\)" f ek-big-big.pem
 refused "a CA off the root's path" "AIA $url/impostor.der: no path to a root" f ek-impostor-der.pem
 refused "404" "AIA $url/missing: HTTP status 404" f ek-missing-missing.pem

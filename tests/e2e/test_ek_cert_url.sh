@@ -100,7 +100,7 @@ cp "$work/ek-ecc.der" "$work/svc/$key"
 refused_with "a certificate of another key" "certifies another key than this TPM's EK" \
   enroll "$work/s4" --handle 0x81000110 --ek-cert-url "$url/"
 echo "not a certificate" > "$work/svc/$key"
-refused_with "no certificate in the answer" "no DER or PEM certificate and no JSON" \
+refused_with "no certificate in the answer" "no DER, PEM or PKCS#7 certificate and no JSON" \
   enroll "$work/s5" --handle 0x81000110 --ek-cert-url "$url"
 head -c 70000 /dev/zero > "$work/svc/$key"
 refused_with "an answer over 64 KiB" "too large (over 65536 bytes)" \

@@ -63,7 +63,7 @@ static rt_code download(const rt_aia_opts *o, const char *url, uint8_t **data, s
 static rt_code parse_ca(const char *url, const uint8_t *data, size_t len, X509 **out, rt_err *err) {
   X509 *x = rt_http_cert_parse(data, len);
   if (x == NULL)
-    return rt_err_set(err, RT_E_CRYPTO, "AIA %s: not a DER or PEM certificate", url);
+    return rt_err_set(err, RT_E_CRYPTO, "AIA %s: not a DER, PEM or PKCS#7 certificate", url);
   if (!(X509_get_extension_flags(x) & EXFLAG_CA)) {
     X509_free(x);
     return rt_err_set(err, RT_E_CRYPTO, "AIA %s: not a CA certificate", url);

@@ -33,7 +33,7 @@ rt_code rt_aia_cache_check(const char *dir, rt_err *err);
 rt_code rt_aia_ca_issuers(X509 *x, char *url, size_t cap, rt_err *err);
 
 /* The CA certificate at url: from the cache (*cached 1), else fetched.
- * DER or PEM; it must be a CA (basicConstraints cA). Every refusal is
+ * DER, PEM or PKCS#7 certs-only; it must be a CA (basicConstraints cA). Every refusal is
  * RT_E_CRYPTO with a message naming the URL and why (not http, timed out,
  * larger than the limit, HTTP error, not a certificate, not a CA). */
 rt_code rt_aia_get(const rt_aia_opts *o, const char *url, X509 **out, int *cached, rt_err *err);
