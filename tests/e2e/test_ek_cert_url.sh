@@ -9,7 +9,10 @@
 #     certificate by Python and asked for by tpm2_getekcertificate too;
 #   - Intel's JSON answer: enrollment accepted by a verifier with the EK CAs;
 #   - a certificate of another key, a 404, a non-certificate, an unreachable
-#     service and a non-http URL: each refused with its reason, nothing sent.
+#     service and a non-http URL: each refused with its reason, nothing sent;
+#   - the EK certificate re-issued with an AIA caIssuers URL at the service:
+#     a root-only verifier refuses EK_CHAIN, with serve --ek-aia-fetch it
+#     fetches the intermediate and enrollment is accepted.
 # Usage (under with-swtpm): test_ek_cert_url.sh BUILD_DIR
 set -euo pipefail
 build=${1:?usage}
@@ -112,5 +115,30 @@ refused_with "not http" "--ek-cert-url must be an http:// or https:// URL" \
 check "none of them reached the verifier" test ! -s "$work/audit.log"
 check "none left a state directory" sh -c '! ls -d "$1"/s[3-9] 2> /dev/null' - "$work"
 check "nothing left loaded" test "$(tpm2_getcap handles-transient | grep -c 0x)" -eq 0
+
+# --- 5. The EK certificate names its issuer by AIA: serve --ek-aia-fetch ----
+# The RSA EK certified again by swtpm's intermediate, now with an AIA
+# caIssuers URL at the local service, written back to NV; a verifier that
+# trusts only the root needs the fetch.
+stop_verifier
+openssl x509 -in "$RATTEST_EK_CA_INTERMEDIATE" -outform der -out "$work/svc/inter.der"
+openssl x509 -inform der -in "$work/ek-rsa.der" -noout -pubkey > "$work/ekpub.pem"
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyEncipherment\nauthorityInfoAccess=caIssuers;URI:%s\n' \
+  "http://127.0.0.1:$(cat "$work/svc-port")/inter.der" > "$work/aia.ext"
+openssl x509 -new -force_pubkey "$work/ekpub.pem" -subj "/CN=EK naming its issuer by AIA" \
+  -CA "$RATTEST_EK_CA_INTERMEDIATE" -CAkey "$RATTEST_TPM_DIR/ca/signkey.pem" -days 30 \
+  -extfile "$work/aia.ext" -outform der -out "$work/ek-aia.der" 2> /dev/null
+tpm2_nvdefine 0x01c00002 -C o -s "$(stat -c %s "$work/ek-aia.der")" \
+  -a "ownerwrite|ownerread|authread|no_da" > /dev/null
+tpm2_nvwrite 0x01c00002 -C o -i "$work/ek-aia.der"
+VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_ROOT")
+start_verifier
+refused_with "root-only verifier without --ek-aia-fetch" "EK_CHAIN" \
+  enroll "$work/s9" --handle 0x81000111
+: > "$work/svc.log"
+start_verifier --ek-aia-fetch
+check "root-only verifier with --ek-aia-fetch" enroll "$work/s10" --handle 0x81000111
+check "the verifier fetched the intermediate" grep -qx "/inter.der" "$work/svc.log"
+check "Finish accepted" grep -q '"method":"Finish","decision":"accept"' "$work/audit.log"
 
 finish test_ek_cert_url
