@@ -6,10 +6,12 @@ RATTEST_PACKAGES=(
   # build
   build-essential cmake pkg-config
   libssl-dev libtss2-dev libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libjansson-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libmicrohttpd-dev
   # software TPM and the peers that judge our output
   swtpm swtpm-tools gnutls-bin tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0 dbus
   openssl curl nginx-light
+  # judges the metrics exposition (promtool)
+  prometheus
   # standard gRPC in another language, stubs generated from proto/
   python3 python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc
   # used by the test harness (ss, pkill) and the format check

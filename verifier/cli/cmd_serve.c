@@ -8,6 +8,7 @@
 
 #include "enroll.h"
 #include "enroll_platform.h"
+#include "metrics_http.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
@@ -30,6 +31,8 @@ void rt_cmd_serve_usage(FILE *f) {
           "  --max-message-size SIZE  largest request accepted (default 4MiB)\n"
           "  --threads N              worker threads (default %d)\n"
           "  --port-file FILE         write the bound port to FILE once listening\n"
+          "  --metrics-listen HOST:PORT  serve Prometheus metrics over plain HTTP at\n"
+          "                           /metrics (port 0 picks a free port; off by default)\n"
           "\n"
           "Enrollment:\n"
           "  --ek-ca PATH             manufacturer EK CA certificates (required): roots\n"
@@ -66,6 +69,7 @@ typedef struct {
   uint64_t ttl_ms;
   bool ek_aia_fetch;
   const char *ek_aia_cache;
+  const char *metrics_listen;
 } serve_opts;
 
 enum {
@@ -83,7 +87,8 @@ enum {
   O_TOKEN_KEY,
   O_PLATFORM_CA,
   O_AIA_FETCH,
-  O_AIA_CACHE
+  O_AIA_CACHE,
+  O_METRICS
 };
 
 static const struct option serve_options[] = {
@@ -102,6 +107,7 @@ static const struct option serve_options[] = {
     {"platform-ca", required_argument, NULL, O_PLATFORM_CA},
     {"ek-aia-fetch", no_argument, NULL, O_AIA_FETCH},
     {"ek-aia-cache", required_argument, NULL, O_AIA_CACHE},
+    {"metrics-listen", required_argument, NULL, O_METRICS},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -156,6 +162,8 @@ static const char **path_opt(serve_opts *o, int c) {
     return &o->token_key;
   case O_AIA_CACHE:
     return &o->ek_aia_cache;
+  case O_METRICS:
+    return &o->metrics_listen;
   default:
     return NULL;
   }
@@ -172,6 +180,9 @@ static rt_code check_args(const serve_opts *o, int argc, char **argv, rt_err *er
     return rt_err_set(err, RT_E_INVALID, "--ek-ca, --issuer-cert and --issuer-key are required");
   if (o->ek_aia_cache != NULL && !o->ek_aia_fetch)
     return rt_err_set(err, RT_E_INVALID, "--ek-aia-cache needs --ek-aia-fetch");
+  if (o->metrics_listen != NULL &&
+      rt_cli_parse_hostport("--metrics-listen", o->metrics_listen, 0, NULL, err) != RT_OK)
+    return RT_E_INVALID;
   return rt_cli_parse_hostport("--listen", o->cfg.listen, 0, NULL, err);
 }
 
@@ -246,6 +257,26 @@ static void log_configuration(const serve_opts *o, const rt_verifier *v) {
     rt_info("no --token-key: sessions can only be finished by this process");
 }
 
+static size_t guard_count(void *guard) {
+  return rt_replay_guard_count(guard);
+}
+
+/* --metrics-listen: the counters the handlers move, and the HTTP server
+ * Prometheus scrapes them from. */
+static rt_code start_metrics(const serve_opts *o, rt_verifier *v, rt_metrics_http **http,
+                             rt_err *err) {
+  if (o->metrics_listen == NULL)
+    return RT_OK;
+  if (rt_metrics_new(&v->metrics, err) != RT_OK)
+    return RT_E_NOMEM;
+  rt_metrics_set_guard(v->metrics, guard_count, v->guard);
+  rt_metrics_set_issuer_not_after(v->metrics, rt_issuer_not_after(v->issuer));
+  if (rt_metrics_http_start(o->metrics_listen, v->metrics, http, err) != RT_OK)
+    return RT_E_IO;
+  rt_info("metrics on http://%s/metrics (port %d)", o->metrics_listen, rt_metrics_http_port(*http));
+  return RT_OK;
+}
+
 static int write_port_file(const char *path, int port) {
   /* Written to a temp name and renamed, so a reader polling for the file
    * never sees it half-written. */
@@ -296,9 +327,10 @@ int rt_cmd_serve(int argc, char **argv) {
   if (status >= 0)
     return status;
   rt_verifier v = {.session_ttl = (int64_t)(o.ttl_ms / 1000)};
+  rt_metrics_http *metrics_http = NULL;
   rt_err err = {0};
   status = 1;
-  if (load_trust(&o, &v, &err) != RT_OK) {
+  if (load_trust(&o, &v, &err) != RT_OK || start_metrics(&o, &v, &metrics_http, &err) != RT_OK) {
     rt_error("%s", err.msg);
   } else {
     log_configuration(&o, &v);
@@ -307,6 +339,8 @@ int rt_cmd_serve(int argc, char **argv) {
     o.cfg.methods = methods;
     status = serve_until_signal(&o.cfg, o.port_file);
   }
+  rt_metrics_http_stop(metrics_http);
+  rt_metrics_free(v.metrics);
   rt_replay_guard_free(v.guard);
   rt_token_key_free(v.token_key);
   rt_policy_free(v.policy);

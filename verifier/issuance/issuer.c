@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rt_file.h"
@@ -248,6 +249,13 @@ done:
 const rt_der *rt_issuer_chain(const rt_issuer *is, size_t *n) {
   *n = is->n_chain;
   return is->chain;
+}
+
+int64_t rt_issuer_not_after(const rt_issuer *is) {
+  struct tm tm;
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(is->cert), &tm) != 1)
+    return 0;
+  return (int64_t)timegm(&tm);
 }
 
 /* ---- Issuing ----------------------------------------------------------------- */

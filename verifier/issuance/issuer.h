@@ -57,6 +57,9 @@ void rt_issuer_free(rt_issuer *issuer);
  * the issuer; *n receives the count. */
 const rt_der *rt_issuer_chain(const rt_issuer *issuer, size_t *n);
 
+/* When the issuing CA certificate expires, Unix time (0 if unreadable). */
+int64_t rt_issuer_not_after(const rt_issuer *issuer);
+
 typedef enum {
   RT_CERT_KEY = 1, /* the TPM-resident key: EKU clientAuth */
   RT_CERT_AK = 2,  /* the attestation key: EKU tcg-kp-AIKCertificate */

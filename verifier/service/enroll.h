@@ -26,7 +26,8 @@ typedef struct rt_verifier {
   rt_issuer *issuer;
   rt_token_key *token_key;
   rt_token_replay_guard *guard;
-  int64_t session_ttl; /* seconds between Begin and Finish */
+  int64_t session_ttl;        /* seconds between Begin and Finish */
+  struct rt_metrics *metrics; /* --metrics-listen, else NULL */
 } rt_verifier;
 
 grpc_status_code rt_enroll_begin(void *verifier, const rt_rpc_call_info *info,

@@ -2,12 +2,23 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "decision.h"
+#include "metrics.h"
+
+static double now_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 
 grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_call_info *info,
                            const ProtobufCMessage *req, ProtobufCMessage **resp,
                            rt_rpc_status *st) {
+  rt_metrics *metrics = ((rt_verifier *)verifier)->metrics;
+  double start = now_seconds();
+  rt_metrics_call_start(metrics);
   /* Zeroed: every audit field the step does not reach stays empty. */
   rt_call_audit a;
   memset(&a, 0, sizeof a);
@@ -22,6 +33,7 @@ grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_cal
     s = h->step(verifier, req, r, &a, st);
   }
   rt_audit_decision(&a.line, s, st);
+  rt_metrics_call_end(metrics, h->method, s, st->code, now_seconds() - start);
   if (s != GRPC_STATUS_OK) {
     if (r != NULL)
       h->free_response(r);
