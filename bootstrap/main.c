@@ -120,7 +120,7 @@ static void usage_ping(FILE *f) {
              "Options:\n"
              "  --verifier HOST:PORT  the verifier's gRPC address (required)\n"
              "  --ca FILE             PEM CA the verifier's certificate chains to (required)\n"
-             "  --timeout DURATION    give up after this long (default 10s)\n"
+             "  --timeout DURATION    keep trying this long while unreachable (default 10s)\n"
              "  --message TEXT        text the verifier echoes back (default \"ping\")\n"
              "  -v, --verbose         more log output\n"
              "  -h, --help            show this help\n"
