@@ -580,5 +580,7 @@ int main(int argc, char **argv) {
   int status = rt_cli_globals(&program, argc, argv);
   if (status != RT_CLI_RUN_COMMAND)
     return status;
-  return rt_cli_dispatch(&program, argc - optind, argv + optind);
+  status = rt_cli_dispatch(&program, argc - optind, argv + optind);
+  rt_grpc_end_process(status); /* (why: rt_grpc.h) */
+  return status;
 }

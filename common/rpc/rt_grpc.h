@@ -160,6 +160,15 @@ grpc_status_code rt_grpc_call_retry(rt_grpc_client *client, const char *method,
  * Pair each call with grpc_shutdown(). */
 void rt_grpc_init(void);
 
+/* Ends the process with status, without exit()'s handlers and destructors,
+ * if grpc was initialized in it; else returns. grpc 1.51 keeps its threads
+ * running after the last grpc_shutdown (its default EventEngine holds a
+ * grpc_init reference of its own, so grpc is still initialized at exit):
+ * exit() would free OpenSSL's globals (its atexit cleanup) and libgrpc's
+ * static objects while those threads may still use them. Output is flushed
+ * first. For programs that are done: the end of main. */
+void rt_grpc_end_process(int status);
+
 /* "OK", "UNAVAILABLE", ... */
 const char *rt_grpc_status_name(grpc_status_code status);
 
