@@ -19,7 +19,9 @@ trap 'stop_verifier; rm -rf "$work"' EXIT
 . "$(dirname "$0")/../lib/verifier.sh"
 VERIFIER_ARGS=(--ek-ca "$work/pki/tls-ca.pem")
 "$src/certs/mkpki" "$work/pki" > /dev/null
-"$src/certs/mkpki" "$work/other" > /dev/null
+# A CA the verifier's certificate does not chain to.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=other-ca -days 1 \
+  -keyout "$work/other-ca.key" -out "$work/other-ca.pem" 2> /dev/null
 ms() { echo $(($(date +%s%N) / 1000000)); }
 # ping [ARGS...]: ping the verifier at $port, output in $work/out, its
 # exit status in $rc and its duration (ms) in $took.
@@ -60,29 +62,25 @@ if [ "$rc" -eq 0 ] && grep -q 'retrying in' "$work/retry.out" && grep -q 'answer
   bad "recovery: rc=$rc, $((done_ - up)) ms after the verifier came up: $(cat "$work/retry.out")"; fi
 
 # 2. TLS failures are not retried: each ends well before --timeout 20s.
-ping --ca "$work/other/tls-ca.pem" --timeout 20s
+ping --ca "$work/other-ca.pem" --timeout 20s
 expect_fail "wrong --ca" '^rattest-bootstrap ping: Ping: TLS with the verifier at localhost:[0-9]+ failed \(UNAVAILABLE: .*certificate verify failed.*\): check --ca' 5000
 if grep -q 'retrying' "$work/out"; then bad "wrong --ca was retried: $(cat "$work/out")"; else ok; fi
-# A certificate from the right CA for another name.
+# 2b. A refusal names the call and its status and code, and is not retried.
+ping --ca "$work/pki/tls-ca.pem" --timeout 20s --message "$(printf '%01100d' 0)"
+expect_fail "refused ping" '^rattest-bootstrap ping: the verifier refused Ping: INVALID_ARGUMENT PING_TOO_LONG: ' 5000
+
+# 3. A certificate from the right CA for another name (the last verifier
+# of this test: its PKI is changed for it).
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=elsewhere \
   -keyout "$work/elsewhere.key" -out "$work/elsewhere.csr" 2> /dev/null
 openssl x509 -req -in "$work/elsewhere.csr" -CA "$work/pki/tls-ca.pem" -CAkey "$work/pki/tls-ca.key" \
   -days 1 -extfile <(echo subjectAltName=DNS:elsewhere.example) -out "$work/elsewhere.pem" 2> /dev/null
-cp "$work/pki/server-chain.pem" "$work/server-chain.pem"
-cp "$work/pki/server.key" "$work/server.key"
 cat "$work/elsewhere.pem" "$work/pki/tls-ca.pem" > "$work/pki/server-chain.pem"
 cp "$work/elsewhere.key" "$work/pki/server.key"
 start_verifier
 ping --ca "$work/pki/tls-ca.pem" --timeout 20s
 expect_fail "certificate for another name" \
   'Ping: the verifier at localhost:[0-9]+ has a certificate for another name \(.*Peer name localhost.*\): check --verifier' 5000
-cp "$work/server-chain.pem" "$work/pki/server-chain.pem"
-cp "$work/server.key" "$work/pki/server.key"
-
-# 3. A refusal names the call and its status and code, and is not retried.
-start_verifier
-ping --ca "$work/pki/tls-ca.pem" --timeout 20s --message "$(printf '%01100d' 0)"
-expect_fail "refused ping" '^rattest-bootstrap ping: the verifier refused Ping: INVALID_ARGUMENT PING_TOO_LONG: ' 5000
 
 # 4. Nothing listens: retried until --timeout, then "could not reach".
 stop_verifier
