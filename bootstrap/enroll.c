@@ -113,7 +113,7 @@ int rt_enroll(const rt_enroll_opts *o) {
   memset(&e, 0, sizeof e);
   e.o = o;
   e.ak.handle = e.key.handle = e.ek.handle = ESYS_TR_NONE;
-  uint64_t deadline = rt_enroll_now_ms() + o->timeout_ms;
+  uint64_t deadline = rt_grpc_now_ms() + o->timeout_ms;
   rt_identity previous;
   int have_previous = 0;
   int rc = open_state(&e, &previous, &have_previous);

@@ -88,7 +88,7 @@ int rt_enroll_begin(rt_enrollment *e, uint64_t deadline) {
       rt_enroll_call(e, RT_METHOD_BEGIN, &req.base, &rattest__v1__begin_response__descriptor,
                      deadline, 1, &resp, &res);
   if (s != GRPC_STATUS_OK) {
-    rt_enroll_fail_rpc("the verifier refused Begin", s, &res);
+    rt_enroll_fail_rpc(e, "Begin", &res);
     goto out;
   }
   e->challenge = (Rattest__V1__BeginResponse *)resp;

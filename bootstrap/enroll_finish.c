@@ -183,7 +183,7 @@ int rt_enroll_finish(rt_enrollment *e, uint64_t deadline) {
       rt_enroll_call(e, RT_METHOD_FINISH, &req.base, &rattest__v1__finish_response__descriptor,
                      deadline, 0, &resp, &res);
   if (s != GRPC_STATUS_OK) {
-    rt_enroll_fail_rpc("the verifier refused Finish", s, &res);
+    rt_enroll_fail_rpc(e, "Finish", &res);
     goto out;
   }
   e->result = (Rattest__V1__FinishResponse *)resp;

@@ -97,7 +97,7 @@ static int confirm(rt_enrollment *e, Rattest__V1__SecretProof **proofs, size_t n
       rt_enroll_call(e, RT_METHOD_CONFIRM, &req.base, &rattest__v1__confirm_response__descriptor,
                      deadline, 0, &resp, &res);
   if (s != GRPC_STATUS_OK)
-    return rt_enroll_fail_rpc("the verifier refused the proofs of receipt", s, &res);
+    return rt_enroll_fail_rpc(e, "the proofs of receipt", &res);
   printf("the verifier confirmed receipt of %zu secret(s)\n",
          ((Rattest__V1__ConfirmResponse *)resp)->n_confirmed);
   protobuf_c_message_free_unpacked(resp, NULL);

@@ -57,21 +57,18 @@ int rt_enroll_keep(rt_enrollment *e, const rt_identity *previous);
 /* Receives the secrets e->result delivered and confirms their receipt. */
 int rt_enroll_secrets(rt_enrollment *e, uint64_t deadline);
 
-/* Milliseconds of CLOCK_MONOTONIC: deadlines. */
-uint64_t rt_enroll_now_ms(void);
-
-/* Calls with exponential backoff until the deadline. retry_all_transient:
- * retried whenever the verifier was unreachable or busy; else only when it
- * was unreachable (a single-use token must not be spent twice). */
+/* rt_grpc_call_retry until deadline (of rt_grpc_now_ms). idempotent: also
+ * retried when the request may have arrived; else only when it was not sent
+ * (a single-use token must not be spent twice). */
 grpc_status_code rt_enroll_call(rt_enrollment *e, const char *method, const ProtobufCMessage *req,
                                 const ProtobufCMessageDescriptor *type, uint64_t deadline,
-                                int retry_all_transient, ProtobufCMessage **resp,
-                                rt_rpc_result *res);
+                                int idempotent, ProtobufCMessage **resp, rt_rpc_result *res);
 
 /* "rattest-bootstrap enroll: WHAT: MSG" on stderr; returns 1. */
 int rt_enroll_fail(const char *what, const char *msg);
-/* The same for a refused call, with its gRPC status and refusal code. */
-int rt_enroll_fail_rpc(const char *what, grpc_status_code s, const rt_rpc_result *res);
+/* The same for a failed call (rt_report_rpc): refused, or the verifier not
+ * reached and which option to check. what names the call ("Begin"). */
+int rt_enroll_fail_rpc(const rt_enrollment *e, const char *what, const rt_rpc_result *res);
 
 /* A marshalled TPM2B_PUBLIC for a message; out->data is malloc'ed. */
 rt_code rt_enroll_marshal_public(const TPM2B_PUBLIC *pub, ProtobufCBinaryData *out, rt_err *err);

@@ -11,6 +11,7 @@
 #include "enroll.h"
 #include "idkey.h"
 #include "rattest.pb-c.h"
+#include "rpc_report.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
@@ -121,7 +122,7 @@ static void usage_ping(FILE *f) {
              "Options:\n"
              "  --verifier HOST:PORT  the verifier's gRPC address (required)\n"
              "  --ca FILE             PEM CA the verifier's certificate chains to (required)\n"
-             "  --timeout DURATION    give up after this long (default 10s)\n"
+             "  --timeout DURATION    keep trying this long while unreachable (default 10s)\n"
              "  --message TEXT        text the verifier echoes back (default \"ping\")\n"
              "  -v, --verbose         more log output\n"
              "  -h, --help            show this help\n"
@@ -154,10 +155,12 @@ static int ping_option(int c, const char *arg, void *opts) {
   }
 }
 
-/* One gRPC Ping: the verifier answers over TLS with its version. */
+/* A gRPC Ping, retried like enroll's calls until --timeout: the verifier
+ * answers over TLS with its version. */
 static int ping_verifier(const ping_opts *o) {
   rt_err err = {0};
   rt_grpc_client *client = NULL;
+  uint64_t deadline = rt_grpc_now_ms() + o->timeout_ms;
   if (rt_grpc_client_new(o->verifier, o->ca, 0, &client, &err) != RT_OK)
     return fail("ping", err.msg, 1);
   Rattest__V1__PingRequest req = RATTEST__V1__PING_REQUEST__INIT;
@@ -165,14 +168,13 @@ static int ping_verifier(const ping_opts *o) {
   ProtobufCMessage *out = NULL;
   rt_rpc_result res;
   grpc_status_code st =
-      rt_grpc_call(client, RT_METHOD_PING, &req.base, &rattest__v1__ping_response__descriptor,
-                   (int)o->timeout_ms, &out, &res);
+      rt_grpc_call_retry(client, RT_METHOD_PING, &req.base, &rattest__v1__ping_response__descriptor,
+                         deadline, RT_RETRY_TRANSIENT, &out, &res);
+  if (st != GRPC_STATUS_OK)
+    rt_report_rpc("ping", "Ping", client, &res);
   rt_grpc_client_free(client);
-  if (st != GRPC_STATUS_OK) {
-    fprintf(stderr, "rattest-bootstrap ping: %s: %s%s%s\n", rt_grpc_status_name(st), res.message,
-            res.code[0] ? " " : "", res.code);
+  if (st != GRPC_STATUS_OK)
     return 1;
-  }
   Rattest__V1__PingResponse *resp = (Rattest__V1__PingResponse *)out;
   printf("verifier %s answered: version %s, message \"%s\", time %lld\n", o->verifier,
          resp->version, resp->message, (long long)resp->server_time_unix);
@@ -590,5 +592,7 @@ int main(int argc, char **argv) {
   int status = rt_cli_globals(&program, argc, argv);
   if (status != RT_CLI_RUN_COMMAND)
     return status;
-  return rt_cli_dispatch(&program, argc - optind, argv + optind);
+  status = rt_cli_dispatch(&program, argc - optind, argv + optind);
+  rt_grpc_end_process(status); /* (why: rt_grpc.h) */
+  return status;
 }

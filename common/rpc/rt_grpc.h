@@ -78,18 +78,44 @@ void rt_grpc_server_stop(rt_grpc_server *srv);
 
 typedef struct rt_grpc_client rt_grpc_client;
 
+/* How far a call got, which is what decides whether trying again can help
+ * and what the user must fix. */
+typedef enum {
+  /* The server answered: OK, or a refusal (its status and code). */
+  RT_RPC_ANSWERED = 0,
+  /* No connection was made (name resolution, connect refused or timed out):
+   * the request was not sent. */
+  RT_RPC_UNREACHABLE,
+  /* A connection was made but TLS did not accept the server: its
+   * certificate does not chain to the CA file or does not name the host,
+   * or it does not speak TLS. The request was not sent. */
+  RT_RPC_TLS,
+  /* The connection broke, or the deadline passed, after the request may
+   * have arrived. */
+  RT_RPC_LOST,
+  /* The call failed here (out of memory, an answer that does not parse). */
+  RT_RPC_LOCAL,
+} rt_rpc_reach;
+
 typedef struct {
   grpc_status_code status;
   char message[512];
   char code[64]; /* RT_GRPC_ERROR_KEY from the trailers, "" if none */
+  rt_rpc_reach reach;
 } rt_rpc_result;
 
 /* target: "host:port". ca_file: PEM roots the server certificate must chain
  * to (the system roots are never used). max_message_size: largest response
- * accepted, 0 for the default. */
+ * accepted, 0 for the default. Each call goes over the client's channel;
+ * rt_grpc_call_retry opens a new one before each retry. */
 rt_code rt_grpc_client_new(const char *target, const char *ca_file, size_t max_message_size,
                            rt_grpc_client **out, rt_err *err);
 void rt_grpc_client_free(rt_grpc_client *client);
+/* Replaces the channel with a new one, which connects afresh on the next
+ * call (the old one may be waiting out a reconnect backoff). */
+rt_code rt_grpc_client_reconnect(rt_grpc_client *client, rt_err *err);
+/* The target it was made for ("host:port"), for messages. */
+const char *rt_grpc_client_target(const rt_grpc_client *client);
 
 /* Sends bytes as the request of `method` and waits at most timeout_ms for
  * the answer. On GRPC_STATUS_OK, *resp holds the response bytes (malloc'ed).
@@ -106,9 +132,42 @@ grpc_status_code rt_grpc_call(rt_grpc_client *client, const char *method,
                               const ProtobufCMessageDescriptor *resp_type, int timeout_ms,
                               ProtobufCMessage **resp, rt_rpc_result *res);
 
+/* Which failures rt_grpc_call_retry tries again. */
+typedef enum {
+  /* Only those where the request was not sent (RT_RPC_UNREACHABLE): for a
+   * request that must not arrive twice (a single-use token). */
+  RT_RETRY_UNSENT,
+  /* Also those where it may have arrived (RT_RPC_LOST): idempotent calls. */
+  RT_RETRY_TRANSIENT,
+} rt_retry;
+
+/* Milliseconds of CLOCK_MONOTONIC, the clock of rt_grpc_call_retry's
+ * deadline. */
+uint64_t rt_grpc_now_ms(void);
+
+/* rt_grpc_call, tried again with exponential backoff (250 ms doubling to
+ * 5 s) while the failure is one `retry` allows and deadline_ms (of
+ * rt_grpc_now_ms) leaves time; each retry on a new channel, so that it
+ * connects at once instead of after the channel's own reconnect backoff.
+ * Refusals and TLS failures are never retried. Each retry is logged (warn). */
+grpc_status_code rt_grpc_call_retry(rt_grpc_client *client, const char *method,
+                                    const ProtobufCMessage *req,
+                                    const ProtobufCMessageDescriptor *resp_type,
+                                    uint64_t deadline_ms, rt_retry retry, ProtobufCMessage **resp,
+                                    rt_rpc_result *res);
+
 /* grpc_init() plus routing grpc core's log lines into rt_log (debug level).
  * Pair each call with grpc_shutdown(). */
 void rt_grpc_init(void);
+
+/* Ends the process with status, without exit()'s handlers and destructors,
+ * if grpc was initialized in it; else returns. grpc 1.51 keeps its threads
+ * running after the last grpc_shutdown (its default EventEngine holds a
+ * grpc_init reference of its own, so grpc is still initialized at exit):
+ * exit() would free OpenSSL's globals (its atexit cleanup) and libgrpc's
+ * static objects while those threads may still use them. Output is flushed
+ * first. For programs that are done: the end of main. */
+void rt_grpc_end_process(int status);
 
 /* "OK", "UNAVAILABLE", ... */
 const char *rt_grpc_status_name(grpc_status_code status);

@@ -15,8 +15,37 @@
 #define DEFAULT_TIMEOUT_MS 30000
 
 struct rt_grpc_client {
+  char *target;
+  char *ca_pem;
+  int max_msg;
   grpc_channel *channel;
 };
+
+/* A new channel to the client's target, trusting only its CA. Its
+ * subchannels are its own (not grpc's process-wide pool), so a new channel
+ * never inherits the reconnect backoff of one that failed before. */
+static grpc_channel *channel_open(const rt_grpc_client *c) {
+  /* Only the pinned roots are trusted: passing them here keeps grpc from
+   * falling back to the system store. */
+  grpc_channel_credentials *creds = grpc_ssl_credentials_create(c->ca_pem, NULL, NULL, NULL);
+  grpc_arg args[2];
+  args[0].type = GRPC_ARG_INTEGER;
+  args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  args[0].value.integer = c->max_msg;
+  args[1].type = GRPC_ARG_INTEGER;
+  args[1].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+  args[1].value.integer = 1;
+  grpc_channel_args chargs = {.num_args = 2, .args = args};
+  grpc_channel *ch = grpc_channel_create(c->target, creds, &chargs);
+  grpc_channel_credentials_release(creds);
+  return ch;
+}
+
+static void client_release(rt_grpc_client *c) {
+  free(c->target);
+  free(c->ca_pem);
+  free(c);
+}
 
 rt_code rt_grpc_client_new(const char *target, const char *ca_file, size_t max_message_size,
                            rt_grpc_client **out, rt_err *err) {
@@ -29,31 +58,24 @@ rt_code rt_grpc_client_new(const char *target, const char *ca_file, size_t max_m
   size_t max_msg = max_message_size ? max_message_size : RT_GRPC_DEFAULT_MAX_MESSAGE;
   if (max_msg > (size_t)INT32_MAX)
     return rt_err_set(err, RT_E_INVALID, "max message size too large");
-
-  char *ca_pem = NULL;
-  rt_code code = rt_tls_ca_load(ca_file, &ca_pem, err);
-  if (code != RT_OK)
-    return code;
-
   rt_grpc_client *c = calloc(1, sizeof *c);
-  if (c == NULL) {
-    free(ca_pem);
+  if (c == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  rt_code code = rt_tls_ca_load(ca_file, &c->ca_pem, err);
+  if (code != RT_OK) {
+    client_release(c);
+    return code;
+  }
+  c->max_msg = (int)max_msg;
+  c->target = strdup(target);
+  if (c->target == NULL) {
+    client_release(c);
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
   }
   rt_grpc_init();
-  /* Only the pinned roots are trusted: passing them here keeps grpc from
-   * falling back to the system store. */
-  grpc_channel_credentials *creds = grpc_ssl_credentials_create(ca_pem, NULL, NULL, NULL);
-  free(ca_pem);
-  grpc_arg args[1];
-  args[0].type = GRPC_ARG_INTEGER;
-  args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-  args[0].value.integer = (int)max_msg;
-  grpc_channel_args chargs = {.num_args = 1, .args = args};
-  c->channel = grpc_channel_create(target, creds, &chargs);
-  grpc_channel_credentials_release(creds);
+  c->channel = channel_open(c);
   if (c->channel == NULL) {
-    free(c);
+    client_release(c);
     grpc_shutdown();
     return rt_err_set(err, RT_E_NET, "cannot create a channel to %s", target);
   }
@@ -61,16 +83,36 @@ rt_code rt_grpc_client_new(const char *target, const char *ca_file, size_t max_m
   return RT_OK;
 }
 
+rt_code rt_grpc_client_reconnect(rt_grpc_client *client, rt_err *err) {
+  grpc_channel *fresh = channel_open(client);
+  if (fresh == NULL)
+    return rt_err_set(err, RT_E_NET, "cannot create a channel to %s", client->target);
+  /* No call is running on the old channel: calls are made one at a time
+   * and each is finished and released before rt_grpc_call_raw returns. */
+  grpc_channel_destroy(client->channel);
+  client->channel = fresh;
+  return RT_OK;
+}
+
+const char *rt_grpc_client_target(const rt_grpc_client *client) {
+  return client->target;
+}
+
 void rt_grpc_client_free(rt_grpc_client *client) {
   if (client == NULL)
     return;
   grpc_channel_destroy(client->channel);
-  free(client);
+  client->channel = NULL;
+  client_release(client);
+  /* Last: every grpc object of ours is gone (grpc_shutdown's contract). */
   grpc_shutdown();
 }
 
 static void result_set(rt_rpc_result *res, grpc_status_code status, const char *msg) {
   res->status = status;
+  /* Every failure reported through here happened on this side (an answer
+   * that arrived but cannot be used included). */
+  res->reach = RT_RPC_LOCAL;
   snprintf(res->message, sizeof res->message, "%s", msg);
 }
 
@@ -167,6 +209,39 @@ static void read_status(const unary *u, rt_rpc_result *res) {
   }
 }
 
+/* What grpc 1.5x puts in an UNAVAILABLE status's message when TLS, not the
+ * network, stopped the connection: the certificate did not verify against
+ * the CA file, did not name the host, or the peer does not speak TLS
+ * (SSL_ERROR_SSL is a protocol or verification error; a handshake cut off by
+ * the network is SSL_ERROR_SYSCALL or "Socket closed", and is retried). The
+ * core API gives no structured cause, so its message is all there is. */
+static int tls_refused(const char *msg) {
+  return strstr(msg, "SSL_ERROR_SSL") != NULL || strstr(msg, "certificate verify failed") != NULL ||
+         strstr(msg, "Peer name") != NULL;
+}
+
+/* How far a finished call got (rt_rpc_reach), from its status, its
+ * message, and the channel's state for a deadline. */
+static rt_rpc_reach classify(grpc_channel *channel, const rt_rpc_result *res) {
+  if (res->status == GRPC_STATUS_OK || res->code[0] != '\0')
+    return RT_RPC_ANSWERED;
+  if (res->status == GRPC_STATUS_UNAVAILABLE) {
+    if (tls_refused(res->message))
+      return RT_RPC_TLS;
+    /* The channel never had a connection ready for the call. */
+    if (strstr(res->message, "failed to connect to all addresses") != NULL ||
+        strstr(res->message, "DNS resolution failed") != NULL)
+      return RT_RPC_UNREACHABLE;
+    return RT_RPC_LOST;
+  }
+  if (res->status == GRPC_STATUS_DEADLINE_EXCEEDED)
+    /* Still connecting when the deadline came: nothing was sent. */
+    return grpc_channel_check_connectivity_state(channel, 0) == GRPC_CHANNEL_READY
+               ? RT_RPC_LOST
+               : RT_RPC_UNREACHABLE;
+  return RT_RPC_ANSWERED;
+}
+
 /* The response message of an OK call, copied into *resp. */
 static void read_response(grpc_byte_buffer *response, uint8_t **resp, size_t *resp_len,
                           rt_rpc_result *res) {
@@ -209,6 +284,7 @@ grpc_status_code rt_grpc_call_raw(rt_grpc_client *client, const char *method, co
     result_set(res, GRPC_STATUS_INTERNAL, failure);
   } else {
     read_status(&u, res);
+    res->reach = classify(client->channel, res);
     if (u.status == GRPC_STATUS_OK)
       read_response(u.response, resp, resp_len, res);
   }

@@ -29,7 +29,8 @@ expect() {
   set -e
   got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
   if [ "$rc" -eq 0 ] && [ "$got" = "$want" ]; then ok; else
-    bad "$m: got \"$got\" (rc=$rc), want \"$want\" $(head -c 300 "$work/err")"; fi
+    bad "$m: got \"$got\" (rc=$rc), want \"$want\"; its stderr (last 80 lines):
+$(tail -n 80 "$work/err")"; fi
   if [ "$want" != "OK -" ]; then
     local audit=${AUDIT:-$work/audit.log}
     if tail -n 1 "$audit" | grep -q "\"decision\":\"reject\",\"code\":\"${want#* }\""; then ok; else

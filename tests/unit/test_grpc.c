@@ -201,12 +201,26 @@ int main(int argc, char **argv) {
   st = ping(target, other_ca, "hello", 5000, NULL, 0, &res);
   CHECK(st == GRPC_STATUS_UNAVAILABLE, "wrong CA: %s", rt_grpc_status_name(st));
   CHECK_STR_CONTAINS(res.message, "certificate verify failed");
+  CHECK(res.reach == RT_RPC_TLS, "wrong CA: reach %d", (int)res.reach);
 
-  /* 2b. The server's own name must match: 127.0.0.2 is not in its SAN. */
-  char other_name[64];
-  snprintf(other_name, sizeof other_name, "127.0.0.2:%d", rt_grpc_server_port(srv));
-  st = ping(other_name, ca, "hello", 5000, NULL, 0, &res);
-  CHECK(st == GRPC_STATUS_UNAVAILABLE, "name mismatch accepted: %s", rt_grpc_status_name(st));
+  /* 2b. The server's own name must match: 127.0.0.2 is not in its SAN (a
+   * server of its own there, so that the connection is made and TLS is
+   * what refuses it). */
+  rt_grpc_server *srv2 = start_server("127.0.0.2:0", 0, &err);
+  CHECK(srv2 != NULL, "server on 127.0.0.2: %s", err.msg);
+  if (srv2 != NULL) {
+    char other_name[64];
+    snprintf(other_name, sizeof other_name, "127.0.0.2:%d", rt_grpc_server_port(srv2));
+    st = ping(other_name, ca, "hello", 5000, NULL, 0, &res);
+    CHECK(st == GRPC_STATUS_UNAVAILABLE, "name mismatch accepted: %s", rt_grpc_status_name(st));
+    CHECK_STR_CONTAINS(res.message, "Peer name 127.0.0.2");
+    CHECK(res.reach == RT_RPC_TLS, "name mismatch: reach %d", (int)res.reach);
+    rt_grpc_server_stop(srv2);
+  }
+  /* 2c. Nothing listening: not reached, nothing sent. */
+  st = ping("127.0.0.1:1", ca, "hello", 5000, NULL, 0, &res);
+  CHECK(st == GRPC_STATUS_UNAVAILABLE && res.reach == RT_RPC_UNREACHABLE, "port 1: %s, reach %d",
+        rt_grpc_status_name(st), (int)res.reach);
 
   /* 3. Oversize request: 5 MiB against the default 4 MiB limit. */
   size_t big_len = 5u * 1024u * 1024u;
@@ -237,6 +251,7 @@ int main(int argc, char **argv) {
   st = ping(target, ca, long_msg, 5000, NULL, 0, &res);
   CHECK(st == GRPC_STATUS_INVALID_ARGUMENT, "long ping: %s", rt_grpc_status_name(st));
   CHECK(strcmp(res.code, "PING_TOO_LONG") == 0, "code was \"%s\"", res.code);
+  CHECK(res.reach == RT_RPC_ANSWERED, "refusal: reach %d", (int)res.reach);
   st = raw_call(target, RT_METHOD_BEGIN, (const uint8_t *)"", 0, 5000, &res);
   CHECK(st == GRPC_STATUS_UNIMPLEMENTED, "begin: %s", rt_grpc_status_name(st));
   CHECK(strcmp(res.code, "NOT_CONFIGURED") == 0, "code was \"%s\"", res.code);
@@ -248,6 +263,7 @@ int main(int argc, char **argv) {
   /* 7. The client's deadline is enforced while the handler still runs. */
   st = raw_call(target, SLOW_METHOD, (const uint8_t *)"", 0, 300, &res);
   CHECK(st == GRPC_STATUS_DEADLINE_EXCEEDED, "deadline: %s", rt_grpc_status_name(st));
+  CHECK(res.reach == RT_RPC_LOST, "deadline: reach %d", (int)res.reach);
   CHECK(atomic_load(&slow_calls) == 1, "slow handler ran %d times", atomic_load(&slow_calls));
 
   /* 8. Calls are served concurrently: MEET_PARTIES calls must be inside a
