@@ -21,6 +21,9 @@
 #define RT_GRPC_DEFAULT_KEEPALIVE_TIME_MS 60000
 #define RT_GRPC_DEFAULT_KEEPALIVE_TIMEOUT_MS 20000
 #define RT_GRPC_DEFAULT_MAX_CONNECTION_AGE_MS (10 * 60 * 1000)
+/* After the maximum age, what calls still running get to finish: ours take
+ * seconds at most. */
+#define RT_GRPC_AGE_GRACE_MS 30000
 
 /* Trailing metadata key carrying a stable, machine-readable error code. */
 #define RT_GRPC_ERROR_KEY "rattest-error"

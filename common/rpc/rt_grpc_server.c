@@ -24,9 +24,6 @@
  * of clients is picked up without waiting for a handler to finish. */
 #define REQUESTS_PER_THREAD 2
 #define MAX_THREADS 256
-/* After --max-connection-age, what calls still running get to finish: ours
- * take seconds at most. */
-#define AGE_GRACE_MS 30000
 /* Descriptors left below the soft limit for what handlers open (AIA
  * fetches, the AIA cache): connections never take them. */
 #define FD_RESERVE 64
@@ -414,7 +411,7 @@ static rt_code server_create(struct rt_grpc_server *srv, size_t max_msg, const r
   /* The age bounds a connection that is never idle: a call whose request
    * never ends keeps it busy, and keepalive pings are answered by it. */
   int_arg(&args[8], GRPC_ARG_MAX_CONNECTION_AGE_MS, lim->max_connection_age_ms);
-  int_arg(&args[9], GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, AGE_GRACE_MS);
+  int_arg(&args[9], GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, RT_GRPC_AGE_GRACE_MS);
   grpc_channel_args chargs = {.num_args = sizeof args / sizeof args[0], .args = args};
 
   srv->server = grpc_server_create(&chargs, NULL);
