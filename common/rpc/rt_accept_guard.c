@@ -42,8 +42,7 @@ static void note_refused(void) {
   unsigned long n = atomic_fetch_add(&refused, 1) + 1;
   long long now = now_s(), last = atomic_load(&last_warn_s);
   if (now - last >= WARN_INTERVAL_S && atomic_compare_exchange_strong(&last_warn_s, &last, now))
-    rt_warn("connections refused: %lu so far (descriptors 0-%d in use; --max-connections)", n,
-            atomic_load(&ceiling) - 1);
+    rt_warn("connections refused: %lu so far (at --max-connections, or out of descriptors)", n);
 }
 
 /* Out of descriptors: gives up the spare one to accept the oldest waiting

@@ -14,7 +14,11 @@
   idle connections are held;
 - a socket that never starts TLS is closed after --handshake-timeout, one
   that finished TLS but sends no HTTP/2 after it too, one that is idle after
-  --idle-timeout (and a client reconnects by itself for its next call).
+  --idle-timeout (and a client reconnects by itself for its next call);
+- a call whose request never ends: the verifier pings after
+  --keepalive-time and closes when the ping goes unanswered for
+  --keepalive-timeout; when it is answered, it sends GOAWAY at
+  --max-connection-age.
 
 Usage: test_abuse_transport.py SOURCE_DIR BUILD_DIR PKI_DIR
 """
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 src, build, pki = sys.argv[1:4]
 CA = os.path.join(pki, "tls-ca.pem")
@@ -334,22 +339,24 @@ def test_timeouts(work):
     import grpc
     v = Verifier(work, ["--handshake-timeout", "1s", "--idle-timeout", "1s"])
     try:
-        raw = socket.create_connection(("127.0.0.1", v.port))
-        took = closed_after(raw, 5)
-        print("no TLS: closed after %s s" % took)
-        check(took is not None and 0.5 < took < 3, "silent socket closed after %s s" % took)
-        raw.close()
-        tls = tls_connect(v.port)  # TLS, then no HTTP/2 at all
-        took = closed_after(tls, 5)
-        print("TLS, no HTTP/2: closed after %s s" % took)
-        check(took is not None and took < 3, "TLS without HTTP/2 closed after %s s" % took)
-        tls.close()
-        h2 = tls_connect(v.port)  # HTTP/2 set up, then no call
-        h2.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b""))
-        took = closed_after(h2, 5)
-        print("idle HTTP/2: closed after %s s" % took)
-        check(took is not None and 0.5 < took < 4, "idle connection closed after %s s" % took)
-        h2.close()
+        def silent():  # no TLS at all
+            return closed_after(socket.create_connection(("127.0.0.1", v.port)), 5)
+
+        def tls_only():  # TLS, then no HTTP/2
+            return closed_after(tls_connect(v.port), 5)
+
+        def idle():  # HTTP/2 set up, then no call
+            h2 = tls_connect(v.port)
+            h2.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b""))
+            return closed_after(h2, 5)
+
+        with ThreadPoolExecutor() as pool:
+            runs = [pool.submit(f) for f in (silent, tls_only, idle)]
+            took = [r.result() for r in runs]
+        print("closed after: no TLS %s s, TLS without HTTP/2 %s s, idle %s s" % tuple(took))
+        check(took[0] is not None and 0.5 < took[0] < 3, "silent socket closed after %s s" % took[0])
+        check(took[1] is not None and took[1] < 3, "TLS without HTTP/2 closed after %s s" % took[1])
+        check(took[2] is not None and 0.5 < took[2] < 4, "idle connection closed after %s s" % took[2])
         # A client whose connection went idle reconnects for its next call.
         with open(CA, "rb") as f:
             creds = grpc.ssl_channel_credentials(root_certificates=f.read())
@@ -361,10 +368,61 @@ def test_timeouts(work):
         v.stop()
 
 
+def stalled_call(port, answer_pings, timeout):
+    """A call whose request never ends, on a connection of its own: the
+    seconds until the verifier's first PING, its GOAWAY and the end of the
+    connection (None: not within timeout)."""
+    s = tls_connect(port)
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") +
+              frame(1, 4, 1, b"\x83\x87" + literal(b":path", PING) +
+                    literal(b":authority", b"localhost") +
+                    literal(b"content-type", b"application/grpc") + literal(b"te", b"trailers")))
+    seen = {"ping": None, "goaway": None, "closed": None}
+    start = time.monotonic()
+    s.settimeout(timeout)
+    try:
+        while time.monotonic() - start < timeout:
+            kind, flags, _, payload = read_frame(s)
+            at = time.monotonic() - start
+            if kind == 4 and not flags & 1:
+                s.sendall(frame(4, 1, 0, b""))
+            elif kind == 6 and not flags & 1:
+                seen["ping"] = seen["ping"] or at
+                if answer_pings:
+                    s.sendall(frame(6, 1, 0, payload))
+            elif kind == 7:
+                seen["goaway"] = seen["goaway"] or at
+                break
+    except (EOFError, OSError):
+        seen["closed"] = time.monotonic() - start
+    s.close()
+    return seen
+
+
+def test_keepalive_age(work):
+    v = Verifier(work, ["--keepalive-time", "1s", "--keepalive-timeout", "1s",
+                        "--max-connection-age", "3s"])
+    try:
+        with ThreadPoolExecutor() as pool:
+            deaf = pool.submit(stalled_call, v.port, False, 6)
+            alive = pool.submit(stalled_call, v.port, True, 6)
+            deaf, alive = deaf.result(), alive.result()
+        print("stalled call, pings unanswered: %s" % deaf)
+        check(deaf["ping"] is not None and 0.5 < deaf["ping"] < 2.5,
+              "keepalive ping at %s s" % deaf["ping"])
+        check(deaf["closed"] is not None and deaf["closed"] < 2.8 and deaf["goaway"] is None,
+              "unanswered keepalive: closed at %s s" % deaf["closed"])
+        print("stalled call, pings answered: %s" % alive)
+        check(alive["goaway"] is not None and 2.5 < alive["goaway"] < 4.5,
+              "max connection age: GOAWAY at %s s" % alive["goaway"])
+    finally:
+        v.stop()
+
+
 with tempfile.TemporaryDirectory() as work:
     stubs(work)
     start = time.monotonic()
-    for test in (test_gzip_bomb, test_connection_burst, test_timeouts):
+    for test in (test_gzip_bomb, test_connection_burst, test_timeouts, test_keepalive_age):
         t = time.monotonic()
         test(work)
         print("%s: %.1f s" % (test.__name__, time.monotonic() - t))
