@@ -344,7 +344,8 @@ static rt_grpc_limits resolve_limits(const rt_grpc_limits *l) {
 
 /* Caps the connections through the accept guard: max_connections
  * descriptors above those open now, and never the last FD_RESERVE below the
- * soft descriptor limit. */
+ * soft descriptor limit. The guard is the process's: with two servers the
+ * last one started sets it. */
 static void guard_connections(int max_connections) {
   int in_use = open("/dev/null", O_RDONLY | O_CLOEXEC); /* lowest free = count open */
   if (in_use >= 0)
