@@ -77,10 +77,11 @@ unsigned long rt_accept_guard_refused(void) {
 
 /* grpc's listener calls this one. It returns a connection, or fails with
  * EAGAIN, EINTR or what libc's gives for a bad listener; never with EMFILE,
- * ENFILE or a connection aborted before it was accepted, which would stop
- * grpc's listener for good. Connections over the ceiling, and the ones
- * waiting while descriptors are out, are accepted and closed: their clients
- * see the connection closed at once, instead of waiting in the backlog. */
+ * ENFILE, ENOBUFS, ENOMEM or a connection aborted before it was accepted,
+ * which would stop grpc's listener for good. Connections over the ceiling,
+ * and the ones waiting while descriptors are out, are accepted and closed:
+ * their clients see the connection closed at once, instead of waiting in
+ * the backlog. */
 int accept4(int listener, struct sockaddr *addr, socklen_t *addr_len, int flags) {
   pthread_once(&resolve_once, resolve);
   if (libc_accept4 == NULL) {
@@ -105,6 +106,9 @@ int accept4(int listener, struct sockaddr *addr, socklen_t *addr_len, int flags)
         return -1;
       }
       note_refused();
+    } else if (errno == ENOBUFS || errno == ENOMEM) {
+      errno = EAGAIN; /* the connection waits for the next attempt */
+      return -1;
     } else if (errno != ECONNABORTED && errno != EPROTO && errno != EPERM) {
       return -1;
     }
