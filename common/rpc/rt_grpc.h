@@ -14,6 +14,16 @@
 
 #define RT_GRPC_DEFAULT_MAX_MESSAGE (4u * 1024u * 1024u)
 #define RT_GRPC_DEFAULT_THREADS 8
+/* Transport limits (docs/protocol.md "Transport limits" says why these). */
+#define RT_GRPC_DEFAULT_MAX_CONNECTIONS 1000
+#define RT_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
+#define RT_GRPC_DEFAULT_IDLE_TIMEOUT_MS 30000
+#define RT_GRPC_DEFAULT_KEEPALIVE_TIME_MS 60000
+#define RT_GRPC_DEFAULT_KEEPALIVE_TIMEOUT_MS 20000
+#define RT_GRPC_DEFAULT_MAX_CONNECTION_AGE_MS (10 * 60 * 1000)
+/* After the maximum age, what calls still running get to finish: ours take
+ * seconds at most. */
+#define RT_GRPC_AGE_GRACE_MS 30000
 
 /* Trailing metadata key carrying a stable, machine-readable error code. */
 #define RT_GRPC_ERROR_KEY "rattest-error"
@@ -53,6 +63,16 @@ typedef struct {
   void *user;
 } rt_rpc_method;
 
+/* What one client may hold of the server; 0 in a field: its default. */
+typedef struct {
+  int max_connections;       /* connections held at once, about */
+  int handshake_timeout_ms;  /* from accept to the end of the TLS handshake */
+  int idle_timeout_ms;       /* without a call, then closed */
+  int keepalive_time_ms;     /* without traffic, then pinged */
+  int keepalive_timeout_ms;  /* for the ping's answer, then closed */
+  int max_connection_age_ms; /* then told to go (calls get 30 s to finish) */
+} rt_grpc_limits;
+
 typedef struct {
   /* "127.0.0.1:50051", "[::1]:0", "0.0.0.0:443"; port 0 picks a free port. */
   const char *listen;
@@ -60,6 +80,7 @@ typedef struct {
   const char *tls_key_file;  /* PEM private key */
   size_t max_message_size;   /* 0: RT_GRPC_DEFAULT_MAX_MESSAGE */
   int threads;               /* 0: RT_GRPC_DEFAULT_THREADS */
+  rt_grpc_limits limits;
   const rt_rpc_method *methods;
   size_t n_methods;
 } rt_grpc_server_config;

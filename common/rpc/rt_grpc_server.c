@@ -1,15 +1,21 @@
+#include <fcntl.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
+#include <grpc/compression.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include "rt_accept_guard.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
 #include "rt_tls_files.h"
@@ -18,6 +24,9 @@
  * of clients is picked up without waiting for a handler to finish. */
 #define REQUESTS_PER_THREAD 2
 #define MAX_THREADS 256
+/* Descriptors left below the soft limit for what handlers open (AIA
+ * fetches, the AIA cache): connections never take them. */
+#define FD_RESERVE 64
 
 enum call_state { CALL_REQUESTED, CALL_FINISHING };
 
@@ -137,6 +146,12 @@ static ProtobufCMessage *unpack_request(const struct rpc_call *c, grpc_status_co
   *status = GRPC_STATUS_INVALID_ARGUMENT;
   if (c->request == NULL) {
     snprintf(st->message, sizeof st->message, "request carries no message");
+    return NULL;
+  }
+  /* The reader would inflate it, without bound. */
+  if (c->request->type != GRPC_BB_RAW || c->request->data.raw.compression != GRPC_COMPRESS_NONE) {
+    *status = GRPC_STATUS_UNIMPLEMENTED;
+    snprintf(st->message, sizeof st->message, "compressed requests are not accepted");
     return NULL;
   }
   grpc_byte_buffer_reader reader;
@@ -308,6 +323,47 @@ static rt_code check_config(const rt_grpc_server_config *cfg, int *threads, size
   return RT_OK;
 }
 
+static int or_default(int value, int dflt) {
+  return value > 0 ? value : dflt;
+}
+
+/* The limits cfg asks for, defaults filled in. */
+static rt_grpc_limits resolve_limits(const rt_grpc_limits *l) {
+  return (rt_grpc_limits){
+      .max_connections = or_default(l->max_connections, RT_GRPC_DEFAULT_MAX_CONNECTIONS),
+      .handshake_timeout_ms =
+          or_default(l->handshake_timeout_ms, RT_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS),
+      .idle_timeout_ms = or_default(l->idle_timeout_ms, RT_GRPC_DEFAULT_IDLE_TIMEOUT_MS),
+      .keepalive_time_ms = or_default(l->keepalive_time_ms, RT_GRPC_DEFAULT_KEEPALIVE_TIME_MS),
+      .keepalive_timeout_ms =
+          or_default(l->keepalive_timeout_ms, RT_GRPC_DEFAULT_KEEPALIVE_TIMEOUT_MS),
+      .max_connection_age_ms =
+          or_default(l->max_connection_age_ms, RT_GRPC_DEFAULT_MAX_CONNECTION_AGE_MS),
+  };
+}
+
+/* Caps the connections through the accept guard: max_connections
+ * descriptors above those open now, and never the last FD_RESERVE below the
+ * soft descriptor limit. The guard is the process's: with two servers the
+ * last one started sets it. */
+static void guard_connections(int max_connections) {
+  int in_use = open("/dev/null", O_RDONLY | O_CLOEXEC); /* lowest free = count open */
+  if (in_use >= 0)
+    close(in_use);
+  in_use = in_use > 0 ? in_use + 1 : 1; /* and the guard's spare */
+  struct rlimit rl;
+  long long soft = INT_MAX;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < INT_MAX)
+    soft = (long long)rl.rlim_cur;
+  long long room = soft - FD_RESERVE - in_use;
+  int allowed = room < 1 ? 1 : room < max_connections ? (int)room : max_connections;
+  if (allowed < max_connections)
+    rt_warn("--max-connections %d: the descriptor limit (%lld) leaves room for %d", max_connections,
+            soft, allowed);
+  rt_info("accepting at most %d connections at once", allowed);
+  rt_accept_guard_set(in_use + allowed);
+}
+
 /* The server's own state, before any grpc server: *out is set whenever
  * something was allocated, for discard_unstarted. */
 static rt_code server_new(const rt_grpc_server_config *cfg, int threads,
@@ -327,21 +383,37 @@ static rt_code server_new(const rt_grpc_server_config *cfg, int threads,
   return RT_OK;
 }
 
+static void int_arg(grpc_arg *arg, char *key, int value) {
+  arg->type = GRPC_ARG_INTEGER;
+  arg->key = key;
+  arg->value.integer = value;
+}
+
 /* The grpc server, its completion queue and its registered methods. */
-static rt_code server_create(struct rt_grpc_server *srv, size_t max_msg, rt_err *err) {
-  grpc_arg args[3];
-  args[0].type = GRPC_ARG_INTEGER;
-  args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-  args[0].value.integer = (int)max_msg;
-  args[1].type = GRPC_ARG_INTEGER;
-  args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-  args[1].value.integer = (int)max_msg;
+static rt_code server_create(struct rt_grpc_server *srv, size_t max_msg, const rt_grpc_limits *lim,
+                             rt_err *err) {
+  grpc_arg args[10];
+  int_arg(&args[0], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)max_msg);
+  int_arg(&args[1], GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, (int)max_msg);
   /* Without this a second verifier could bind the same port (SO_REUSEPORT)
    * and silently take half of the connections. */
-  args[2].type = GRPC_ARG_INTEGER;
-  args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
-  args[2].value.integer = 0;
-  grpc_channel_args chargs = {.num_args = 3, .args = args};
+  int_arg(&args[2], GRPC_ARG_ALLOW_REUSEPORT, 0);
+  /* grpc never inflates a request: 1.51 inflates a message whole before
+   * comparing it with the size limit, so 0.5 MiB of gzip cost 512 MiB.
+   * Compressed requests then reach unpack_request as they came, within the
+   * size limit, and are refused there. */
+  int_arg(&args[3], GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 0);
+  /* Until the client's HTTP/2 settings arrive after TLS (grpc's default:
+   * 120 s, for a socket that costs its opener nothing). */
+  int_arg(&args[4], GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, lim->handshake_timeout_ms);
+  int_arg(&args[5], GRPC_ARG_MAX_CONNECTION_IDLE_MS, lim->idle_timeout_ms);
+  int_arg(&args[6], GRPC_ARG_KEEPALIVE_TIME_MS, lim->keepalive_time_ms);
+  int_arg(&args[7], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, lim->keepalive_timeout_ms);
+  /* The age bounds a connection that is never idle: a call whose request
+   * never ends keeps it busy, and keepalive pings are answered by it. */
+  int_arg(&args[8], GRPC_ARG_MAX_CONNECTION_AGE_MS, lim->max_connection_age_ms);
+  int_arg(&args[9], GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, RT_GRPC_AGE_GRACE_MS);
+  grpc_channel_args chargs = {.num_args = sizeof args / sizeof args[0], .args = args};
 
   srv->server = grpc_server_create(&chargs, NULL);
   srv->cq = grpc_completion_queue_create_for_next(NULL);
@@ -415,19 +487,21 @@ rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **
   rt_code code = check_config(cfg, &threads, &max_msg, err);
   if (code != RT_OK)
     return code;
+  rt_grpc_limits limits = resolve_limits(&cfg->limits);
   rt_tls_pair tls;
   if ((code = rt_tls_pair_load(cfg->tls_cert_file, cfg->tls_key_file, &tls, err)) != RT_OK)
     return code;
   rt_grpc_init();
   struct rt_grpc_server *srv = NULL;
   if ((code = server_new(cfg, threads, &srv, err)) == RT_OK &&
-      (code = server_create(srv, max_msg, err)) == RT_OK)
+      (code = server_create(srv, max_msg, &limits, err)) == RT_OK)
     code = server_listen(srv, cfg->listen, &tls, err);
   rt_tls_pair_free(&tls);
   if (code != RT_OK) {
     discard_unstarted(srv);
     return code;
   }
+  guard_connections(limits.max_connections);
   grpc_server_start(srv->server);
   if ((code = server_run(srv, threads, err)) != RT_OK) {
     rt_grpc_server_stop(srv);

@@ -81,7 +81,8 @@ static void free_plain(ProtobufCMessage *m) {
   free(m);
 }
 
-static rt_grpc_server *start_server(const char *listen, size_t max_msg, rt_err *err) {
+static rt_grpc_server *start_server(const char *listen, size_t max_msg,
+                                    const rt_grpc_limits *limits, rt_err *err) {
   static rt_rpc_method methods[16];
   size_t n_base = rt_verifier_methods(NULL, methods);
   methods[n_base] =
@@ -96,6 +97,7 @@ static rt_grpc_server *start_server(const char *listen, size_t max_msg, rt_err *
       .threads = MEET_PARTIES,
       .methods = methods,
       .n_methods = n_base + 2,
+      .limits = limits ? *limits : (rt_grpc_limits){0},
   };
   rt_grpc_server *srv = NULL;
   if (rt_grpc_server_start(&cfg, &srv, err) != RT_OK)
@@ -183,7 +185,7 @@ int main(int argc, char **argv) {
   rt_log_set_level(RT_LOG_ERROR);
 
   rt_err err = {0};
-  rt_grpc_server *srv = start_server("127.0.0.1:0", 0, &err);
+  rt_grpc_server *srv = start_server("127.0.0.1:0", 0, NULL, &err);
   CHECK(srv != NULL, "server start: %s", err.msg);
   if (srv == NULL)
     return rt_test_done("test_grpc");
@@ -299,7 +301,7 @@ int main(int argc, char **argv) {
   /* 10. A second server cannot take the same port. */
   char same[64];
   snprintf(same, sizeof same, "127.0.0.1:%d", rt_grpc_server_port(srv));
-  rt_grpc_server *dup = start_server(same, 0, &err);
+  rt_grpc_server *dup = start_server(same, 0, NULL, &err);
   CHECK(dup == NULL, "second server bound the same port");
   if (dup != NULL)
     rt_grpc_server_stop(dup);
@@ -309,7 +311,7 @@ int main(int argc, char **argv) {
 
   /* 11. The limit is configurable: a 64 KiB server takes 32 KiB, refuses
    * 100 KiB. */
-  srv = start_server("127.0.0.1:0", 64 * 1024, &err);
+  srv = start_server("127.0.0.1:0", 64 * 1024, NULL, &err);
   CHECK(srv != NULL, "small server: %s", err.msg);
   if (srv != NULL) {
     snprintf(target, sizeof target, "localhost:%d", rt_grpc_server_port(srv));
@@ -325,6 +327,33 @@ int main(int argc, char **argv) {
     rt_grpc_server_stop(srv);
   }
   free(big);
+
+  /* 11b. A client whose connection the server closed as idle reconnects by
+   * itself for its next call, as the bootstrap must between Begin and
+   * Finish. */
+  rt_grpc_limits quick = {.idle_timeout_ms = 1000};
+  srv = start_server("127.0.0.1:0", 0, &quick, &err);
+  CHECK(srv != NULL, "idle server: %s", err.msg);
+  if (srv != NULL) {
+    snprintf(target, sizeof target, "localhost:%d", rt_grpc_server_port(srv));
+    rt_grpc_client *idle = NULL;
+    CHECK(rt_grpc_client_new(target, ca, 0, &idle, &err) == RT_OK, "client: %s", err.msg);
+    Rattest__V1__PingRequest req = RATTEST__V1__PING_REQUEST__INIT;
+    req.message = "again";
+    for (int i = 0; idle != NULL && i < 2; i++) {
+      if (i == 1)
+        usleep(1500 * 1000); /* what is tested: the idle timeout passing */
+      ProtobufCMessage *out = NULL;
+      st = rt_grpc_call(idle, RT_METHOD_PING, &req.base, &rattest__v1__ping_response__descriptor,
+                        5000, &out, &res);
+      CHECK(st == GRPC_STATUS_OK, "call %d on the idle client: %s %s", i, rt_grpc_status_name(st),
+            res.message);
+      if (out != NULL)
+        protobuf_c_message_free_unpacked(out, NULL);
+    }
+    rt_grpc_client_free(idle);
+    rt_grpc_server_stop(srv);
+  }
 
   /* 12. Start-up refuses bad TLS files with their names. */
   rt_grpc_server_config bad = {.listen = "127.0.0.1:0"};

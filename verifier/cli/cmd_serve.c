@@ -1,10 +1,12 @@
 #include "cmd_serve.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "enroll.h"
 #include "enroll_platform.h"
@@ -16,6 +18,7 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:50051"
 
+/* One call printing the help as it reads: long, but a list. */
 void rt_cmd_serve_usage(FILE *f) {
   fprintf(f,
           "Usage: rattest-verifier serve --tls-cert FILE --tls-key FILE --ek-ca PATH\n"
@@ -33,6 +36,22 @@ void rt_cmd_serve_usage(FILE *f) {
           "  --port-file FILE         write the bound port to FILE once listening\n"
           "  --metrics-listen HOST:PORT  serve Prometheus metrics over plain HTTP at\n"
           "                           /metrics (port 0 picks a free port; off by default)\n"
+          "\n"
+          "Transport limits (docs/protocol.md):\n"
+          "  --max-connections N      connections held at once (default %d; fewer\n"
+          "                           when the descriptor limit leaves less room)\n"
+          "  --handshake-timeout DURATION\n"
+          "                           close a connection still without TLS and\n"
+          "                           HTTP/2 settings after DURATION (default %ds)\n"
+          "  --idle-timeout DURATION  close a connection without calls (default %ds)\n"
+          "  --keepalive-time DURATION\n"
+          "                           ping a connection silent this long (default %ds)\n"
+          "  --keepalive-timeout DURATION\n"
+          "                           close it if the ping is not answered in time\n"
+          "                           (default %ds)\n"
+          "  --max-connection-age DURATION\n"
+          "                           close connections this old, after %d s for the\n"
+          "                           calls still running (default %ds)\n"
           "\n"
           "Enrollment:\n"
           "  --ek-ca PATH             manufacturer EK CA certificates (required): roots\n"
@@ -58,7 +77,10 @@ void rt_cmd_serve_usage(FILE *f) {
           "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start (a file\n"
           "unreadable or invalid, the address taken) or could not write --port-file,\n"
           "2 bad usage.\n",
-          RT_GRPC_DEFAULT_THREADS);
+          RT_GRPC_DEFAULT_THREADS, RT_GRPC_DEFAULT_MAX_CONNECTIONS,
+          RT_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000, RT_GRPC_DEFAULT_IDLE_TIMEOUT_MS / 1000,
+          RT_GRPC_DEFAULT_KEEPALIVE_TIME_MS / 1000, RT_GRPC_DEFAULT_KEEPALIVE_TIMEOUT_MS / 1000,
+          RT_GRPC_AGE_GRACE_MS / 1000, RT_GRPC_DEFAULT_MAX_CONNECTION_AGE_MS / 1000);
 }
 
 /* What the command line says; the files are read by load_verifier. */
@@ -88,7 +110,13 @@ enum {
   O_PLATFORM_CA,
   O_AIA_FETCH,
   O_AIA_CACHE,
-  O_METRICS
+  O_METRICS,
+  O_MAX_CONN,
+  O_HANDSHAKE,
+  O_IDLE,
+  O_KA_TIME,
+  O_KA_TIMEOUT,
+  O_MAX_AGE
 };
 
 static const struct option serve_options[] = {
@@ -98,6 +126,12 @@ static const struct option serve_options[] = {
     {"max-message-size", required_argument, NULL, O_MAXMSG},
     {"threads", required_argument, NULL, O_THREADS},
     {"port-file", required_argument, NULL, O_PORTFILE},
+    {"max-connections", required_argument, NULL, O_MAX_CONN},
+    {"handshake-timeout", required_argument, NULL, O_HANDSHAKE},
+    {"idle-timeout", required_argument, NULL, O_IDLE},
+    {"keepalive-time", required_argument, NULL, O_KA_TIME},
+    {"keepalive-timeout", required_argument, NULL, O_KA_TIMEOUT},
+    {"max-connection-age", required_argument, NULL, O_MAX_AGE},
     {"ek-ca", required_argument, NULL, O_EKCA},
     {"issuer-cert", required_argument, NULL, O_ISSUER_CERT},
     {"issuer-key", required_argument, NULL, O_ISSUER_KEY},
@@ -135,6 +169,43 @@ static rt_code parse_number_opt(serve_opts *o, int c, const char *arg, rt_err *e
       return rt_err_set(err, RT_E_INVALID, "--session-ttl must be between 1s and 1h");
     return RT_OK;
   }
+}
+
+/* The transport limits: where each lands and what it may be. */
+static rt_code parse_limit_opt(serve_opts *o, int c, const char *arg, rt_err *err) {
+  rt_grpc_limits *l = &o->cfg.limits;
+  uint64_t v;
+  if (c == O_MAX_CONN) {
+    if (rt_cli_parse_u64("--max-connections", arg, 1, 1000000, &v, err) != RT_OK)
+      return RT_E_INVALID;
+    l->max_connections = (int)v;
+    return RT_OK;
+  }
+  static const uint64_t S = 1000, DAY = 24 * 3600 * 1000;
+  const struct {
+    int opt;
+    const char *name, *range;
+    int *field;
+    uint64_t min, max;
+  } limits[] = {
+      {O_HANDSHAKE, "--handshake-timeout", "100ms and 2m", &l->handshake_timeout_ms, 100, 120 * S},
+      {O_IDLE, "--idle-timeout", "1s and 24h", &l->idle_timeout_ms, S, DAY},
+      {O_KA_TIME, "--keepalive-time", "1s and 24h", &l->keepalive_time_ms, S, DAY},
+      {O_KA_TIMEOUT, "--keepalive-timeout", "1s and 10m", &l->keepalive_timeout_ms, S, 600 * S},
+      {O_MAX_AGE, "--max-connection-age", "1s and 24h", &l->max_connection_age_ms, S, DAY},
+  };
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+    if (limits[i].opt != c)
+      continue;
+    if (rt_cli_parse_duration_ms(limits[i].name, arg, &v, err) != RT_OK)
+      return RT_E_INVALID;
+    if (v < limits[i].min || v > limits[i].max)
+      return rt_err_set(err, RT_E_INVALID, "%s must be between %s", limits[i].name,
+                        limits[i].range);
+    *limits[i].field = (int)v;
+    return RT_OK;
+  }
+  return rt_err_set(err, RT_E_INTERNAL, "unknown limit option %d", c);
 }
 
 /* Where each path option lands in serve_opts. */
@@ -198,6 +269,9 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
       *path = optarg;
     } else if (c == O_MAXMSG || c == O_THREADS || c == O_TTL) {
       if (parse_number_opt(o, c, optarg, &err) != RT_OK)
+        goto bad;
+    } else if (c >= O_MAX_CONN && c <= O_MAX_AGE) {
+      if (parse_limit_opt(o, c, optarg, &err) != RT_OK)
         goto bad;
     } else if (c == O_AIA_FETCH) {
       o->ek_aia_fetch = true;
@@ -292,6 +366,22 @@ static int write_port_file(const char *path, int port) {
   return rename(tmp, path);
 }
 
+/* Each connection holds a descriptor: the soft limit (1024 under systemd by
+ * default) is raised to the hard one, which needs no privilege. */
+static void raise_descriptor_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  unsigned long long was = (unsigned long long)rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (was < (unsigned long long)rl.rlim_max && setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    rt_warn("descriptor limit stays %llu: cannot raise it to %llu: %s", was,
+            (unsigned long long)rl.rlim_max, strerror(errno));
+    return;
+  }
+  rt_info("descriptor limit %llu (was %llu)", (unsigned long long)rl.rlim_cur, was);
+}
+
 /* Serves until SIGINT or SIGTERM: 0 after a clean stop, 1 if it cannot. */
 static int serve_until_signal(rt_grpc_server_config *cfg, const char *port_file) {
   /* Block the stop signals before any thread exists so that every thread
@@ -303,6 +393,7 @@ static int serve_until_signal(rt_grpc_server_config *cfg, const char *port_file)
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   rt_err err = {0};
   rt_grpc_server *srv = NULL;
+  raise_descriptor_limit();
   if (rt_grpc_server_start(cfg, &srv, &err) != RT_OK) {
     rt_error("%s", err.msg);
     return 1;
