@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
   /* 2b. The server's own name must match: 127.0.0.2 is not in its SAN (a
    * server of its own there, so that the connection is made and TLS is
    * what refuses it). */
-  rt_grpc_server *srv2 = start_server("127.0.0.2:0", 0, &err);
+  rt_grpc_server *srv2 = start_server("127.0.0.2:0", 0, NULL, &err);
   CHECK(srv2 != NULL, "server on 127.0.0.2: %s", err.msg);
   if (srv2 != NULL) {
     char other_name[64];
