@@ -226,7 +226,7 @@ static void serve_call(struct rpc_call *c) {
   rt_text_bound(peer, shown_peer);
   if (status == GRPC_STATUS_OK)
     rt_debug("%s %s: OK", shown_peer, path);
-  else
+  else if (!st.quiet)
     rt_info("%s %s: %s%s%s: %s", shown_peer, path, rt_grpc_status_name(status), st.code ? " " : "",
             st.code ? st.code : "", rt_text_bound(st.message, shown_msg));
   gpr_free(peer);

@@ -401,6 +401,7 @@ static void test_finish_limits(void) {
   uint8_t *last = session(0xc, &len, secret);
   const char *last_code = finish("ipv4:10.0.1.3:1", last, len, secret, &st);
   grpc_status_code last_status = st.status;
+  bool last_quiet = st.quiet;
   free(last);
   release();
   CHECK(strcmp(codes[0], "QUOTE_MALFORMED") == 0 && strcmp(codes[1], "QUOTE_MALFORMED") == 0,
@@ -410,6 +411,7 @@ static void test_finish_limits(void) {
   CHECK(strcmp(other_code, "QUOTE_MALFORMED") == 0, "EK B still gets through: %s", other_code);
   CHECK(strcmp(last_code, "RATE_LIMITED") == 0 && last_status == GRPC_STATUS_RESOURCE_EXHAUSTED,
         "all clients over --rate-finish's burst: %s", last_code);
+  CHECK(last_quiet, "a RATE_LIMITED refusal asks the layer for no log line");
   verifier_free();
 }
 

@@ -344,8 +344,8 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
 static grpc_status_code begin_step(rt_verifier *v, const ProtobufCMessage *msg,
                                    ProtobufCMessage *resp, rt_call_audit *a, rt_rpc_status *st) {
   const Rattest__V1__BeginRequest *req = (const Rattest__V1__BeginRequest *)msg;
-  /* The name as asked, also when it is refused: the request outlives the
-   * audit line. */
+  /* The name as asked, also when it is refused (the audit line bounds and
+   * escapes it): the request outlives the audit line. */
   a->line.name = req->name;
   return begin(v, req, (Rattest__V1__BeginResponse *)resp, a, st);
 }

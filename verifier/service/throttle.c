@@ -13,7 +13,9 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* No diagnostic line per refusal (quiet): the audit trail counts them. */
 static grpc_status_code limited(rt_rpc_status *st, const char *what) {
+  st->quiet = true;
   return rt_deny(st, GRPC_STATUS_RESOURCE_EXHAUSTED, rt_rate_limited_code,
                  "too many calls %s; retry later", what);
 }
