@@ -20,7 +20,7 @@
  * fleet's boot wave, and with the default TTL it keeps the replay guard at
  * 31,100 entries (2 x (500 + 50 x 301)). */
 #define DEFAULT_RATE_PEER "20/200"
-#define DEFAULT_RATE_EK "1/10"
+#define DEFAULT_RATE_EK "5/50"
 #define DEFAULT_RATE_FINISH "50/500"
 
 void rt_cmd_serve_usage(FILE *f) {
