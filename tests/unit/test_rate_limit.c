@@ -103,7 +103,11 @@ static void test_table_flood(void) {
   long grown = rss_kib() - before;
   printf("table flood: %d distinct keys, RSS grew %ld KiB, %llu partial buckets evicted\n", keys,
          grown, (unsigned long long)rt_rate_evicted_partial(l));
+#ifndef __SANITIZE_ADDRESS__
+  /* Under ASan freed blocks (each call's digest context) sit in quarantine,
+   * so RSS grows whatever the table does. */
   CHECK(grown < 1024, "RSS grew %ld KiB over %d keys", grown, keys);
+#endif
   CHECK(rt_rate_evicted_partial(l) > 0, "the table is bounded: partial buckets were evicted");
   CHECK(!rt_rate_take(l, "victim", 6, 10), "the emptied bucket survived the flood");
   rt_rate_limiter_free(l);
