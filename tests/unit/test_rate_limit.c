@@ -13,10 +13,16 @@
  *   through, the same per EK; a 3 MB name refused NAME_INVALID with an audit
  *   line under 4 KiB; RATE_LIMITED audit lines thinned out;
  * - rt_text_bound, the one rule for client strings in lines.
- * Usage: test_rate_limit SOURCE_DIR (for an EK CA of certs/manufacturers). */
+ * - an honest enrollment (a software machine: its quote, certification and
+ *   possession proof built and signed as the TPM does) issued certificates
+ *   right after a wrong-secret flood larger than its guard.
+ * Usage: test_rate_limit SOURCE_DIR PKI_DIR (an EK CA of certs/manufacturers,
+ * the development PKI of certs/mkpki). */
 #include <fcntl.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +36,12 @@
 #include "rate_limit.h"
 #include "rattest.pb-c.h"
 #include "replay_guard.h"
+#include "rt_hex.h"
+#include "rt_possession.h"
+#include "rt_templates.h"
 #include "rt_test.h"
 #include "rt_text.h"
+#include "rt_tpm_pub.h"
 #include "session_token.h"
 
 static const char *code_of(grpc_status_code s, const rt_rpc_status *st) {
@@ -537,9 +547,237 @@ static void test_big_name(const char *tmp) {
   verifier_free();
 }
 
+/* ---- an honest enrollment during a guard flood ----------------------
+ * The machine in software: its AK and key are software keys with the
+ * public areas a TPM gives them, its quote and certification are built
+ * and signed as the TPM builds and signs them, and the activated secret is
+ * read from the session (which only the TPM could otherwise recover). The
+ * verifier cannot tell: it sees only these bytes. */
+
+/* A P-256 key and its public area from the template (unique = its point). */
+static EVP_PKEY *soft_key(TPM2B_PUBLIC tmpl, TPM2B_PUBLIC *pub) {
+  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  BIGNUM *x = NULL, *y = NULL;
+  EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &x);
+  EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, &y);
+  *pub = tmpl;
+  pub->publicArea.unique.ecc.x.size = 32;
+  pub->publicArea.unique.ecc.y.size = 32;
+  BN_bn2binpad(x, pub->publicArea.unique.ecc.x.buffer, 32);
+  BN_bn2binpad(y, pub->publicArea.unique.ecc.y.buffer, 32);
+  BN_free(x);
+  BN_free(y);
+  return k;
+}
+
+static void put(ProtobufCBinaryData *f, const uint8_t *b, size_t n) {
+  f->data = malloc(n ? n : 1);
+  memcpy(f->data, b, n);
+  f->len = n;
+}
+
+static void put_public(ProtobufCBinaryData *f, const TPM2B_PUBLIC *p) {
+  uint8_t buf[sizeof *p];
+  size_t n = 0;
+  Tss2_MU_TPM2B_PUBLIC_Marshal(p, buf, sizeof buf, &n);
+  put(f, buf, n);
+}
+
+/* The TPMT_SIGNATURE (ECDSA, SHA-256) of msg by k. */
+static void put_signature(ProtobufCBinaryData *f, EVP_PKEY *k, const uint8_t *msg, size_t len) {
+  uint8_t der[128], buf[sizeof(TPMT_SIGNATURE)];
+  size_t der_len = sizeof der, n = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, k);
+  EVP_DigestSign(ctx, der, &der_len, msg, len);
+  EVP_MD_CTX_free(ctx);
+  const unsigned char *p = der;
+  ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+  TPMT_SIGNATURE s;
+  memset(&s, 0, sizeof s);
+  s.sigAlg = TPM2_ALG_ECDSA;
+  s.signature.ecdsa.hash = TPM2_ALG_SHA256;
+  s.signature.ecdsa.signatureR.size = 32;
+  s.signature.ecdsa.signatureS.size = 32;
+  BN_bn2binpad(ECDSA_SIG_get0_r(sig), s.signature.ecdsa.signatureR.buffer, 32);
+  BN_bn2binpad(ECDSA_SIG_get0_s(sig), s.signature.ecdsa.signatureS.buffer, 32);
+  ECDSA_SIG_free(sig);
+  Tss2_MU_TPMT_SIGNATURE_Marshal(&s, buf, sizeof buf, &n);
+  put(f, buf, n);
+}
+
+/* a as TPM2B_ATTEST into f, signed by ak into sig_f. */
+static void put_attest(ProtobufCBinaryData *f, ProtobufCBinaryData *sig_f, TPMS_ATTEST *a,
+                       const uint8_t *nonce, size_t nonce_len, EVP_PKEY *ak) {
+  a->magic = TPM2_GENERATED_VALUE;
+  a->extraData.size = (UINT16)nonce_len;
+  memcpy(a->extraData.buffer, nonce, nonce_len);
+  TPM2B_ATTEST wire;
+  size_t n = 0, w = 0;
+  Tss2_MU_TPMS_ATTEST_Marshal(a, wire.attestationData, sizeof wire.attestationData, &n);
+  wire.size = (UINT16)n;
+  uint8_t buf[sizeof wire];
+  Tss2_MU_TPM2B_ATTEST_Marshal(&wire, buf, sizeof buf, &w);
+  put(f, buf, w);
+  put_signature(sig_f, ak, wire.attestationData, n);
+}
+
+typedef struct {
+  EVP_PKEY *ak, *key;
+  TPM2B_PUBLIC ak_pub, key_pub;
+  uint8_t ek[512];
+  size_t ek_len;
+} machine;
+
+/* The quote of the demanded PCRs (one sha256 PCR, value all zero), sent
+ * with its value: the test's policy needs no event log. */
+static void quote(const machine *m, const Rattest__V1__BeginResponse *b,
+                  Rattest__V1__FinishRequest *f, Rattest__V1__PcrValue *v,
+                  Rattest__V1__PcrValue **vs) {
+  TPMS_ATTEST a;
+  memset(&a, 0, sizeof a);
+  a.type = TPM2_ST_ATTEST_QUOTE;
+  TPML_PCR_SELECTION *sel = &a.attested.quote.pcrSelect;
+  sel->count = 1;
+  sel->pcrSelections[0].hash = TPM2_ALG_SHA256;
+  sel->pcrSelections[0].sizeofSelect = 3;
+  sel->pcrSelections[0].pcrSelect[b->pcr_selection[0]->pcrs[0] / 8] =
+      (uint8_t)(1u << (b->pcr_selection[0]->pcrs[0] % 8));
+  uint8_t zero[32] = {0};
+  a.attested.quote.pcrDigest.size = 32;
+  SHA256(zero, 32, a.attested.quote.pcrDigest.buffer);
+  put_attest(&f->quote, &f->quote_signature, &a, b->nonce.data, b->nonce.len, m->ak);
+  rattest__v1__pcr_value__init(v);
+  v->bank = "sha256";
+  v->index = b->pcr_selection[0]->pcrs[0];
+  put(&v->digest, zero, 32);
+  vs[0] = v;
+  f->pcr_values = vs;
+  f->n_pcr_values = 1;
+}
+
+/* The key, its certification by the AK, its possession proof. */
+static void certify(const machine *m, const Rattest__V1__BeginResponse *b,
+                    Rattest__V1__FinishRequest *f) {
+  rt_err e;
+  put_public(&f->key_public, &m->key_pub);
+  TPMS_ATTEST a;
+  memset(&a, 0, sizeof a);
+  a.type = TPM2_ST_ATTEST_CERTIFY;
+  rt_tpm_pub_name(&m->key_pub.publicArea, &a.attested.certify.name, &e);
+  put_attest(&f->certify_info, &f->certify_signature, &a, b->nonce.data, b->nonce.len, m->ak);
+  uint8_t *msg = NULL;
+  size_t len = 0;
+  rt_possession_message(b->nonce.data, b->nonce.len, &msg, &len, &e);
+  put_signature(&f->possession_signature, m->key, msg, len);
+  free(msg);
+}
+
+static void finish_request_free(Rattest__V1__FinishRequest *f, Rattest__V1__PcrValue *v) {
+  free(f->quote.data);
+  free(f->quote_signature.data);
+  free(f->key_public.data);
+  free(f->certify_info.data);
+  free(f->certify_signature.data);
+  free(f->possession_signature.data);
+  free(v->digest.data);
+}
+
+/* Begin and Finish as the machine does them; the Finish's code, and the
+ * key certificate's size on success. */
+static const char *enroll(const machine *m, size_t *cert_len) {
+  Rattest__V1__BeginRequest breq = RATTEST__V1__BEGIN_REQUEST__INIT;
+  breq.name = "web-01";
+  breq.key_algorithm = RATTEST__V1__KEY_ALGORITHM__KEY_ALGORITHM_ECC_P256;
+  breq.ek_public = (ProtobufCBinaryData){m->ek_len, (uint8_t *)m->ek};
+  put_public(&breq.ak_public, &m->ak_pub);
+  rt_rpc_call_info info = {.peer = "ipv4:192.0.2.1:1"};
+  rt_rpc_status st;
+  ProtobufCMessage *bresp = NULL;
+  memset(&st, 0, sizeof st);
+  grpc_status_code s = rt_enroll_begin(&V, &info, &breq.base, &bresp, &st);
+  free(breq.ak_public.data);
+  if (s != GRPC_STATUS_OK)
+    return st.code;
+  const Rattest__V1__BeginResponse *b = (const Rattest__V1__BeginResponse *)bresp;
+  rt_err e;
+  rt_session_state *state = NULL;
+  rt_token_open(V.token_key, b->session_token.data, b->session_token.len, time(NULL), &state, NULL,
+                &e);
+  Rattest__V1__FinishRequest f = RATTEST__V1__FINISH_REQUEST__INIT;
+  Rattest__V1__PcrValue v, *vs[1];
+  f.session_token = b->session_token;
+  f.activated_secret = state->credential_secret;
+  quote(m, b, &f, &v, vs);
+  certify(m, b, &f);
+  ProtobufCMessage *fresp = NULL;
+  memset(&st, 0, sizeof st);
+  s = rt_enroll_finish(&V, &info, &f.base, &fresp, &st);
+  finish_request_free(&f, &v);
+  rt_token_state_free(state);
+  rt_enroll_begin_free(bresp);
+  if (s != GRPC_STATUS_OK)
+    return st.code;
+  *cert_len = ((Rattest__V1__FinishResponse *)fresp)->key_certificate.len;
+  rt_enroll_finish_free(fresp);
+  return "OK";
+}
+
+/* The attack that locked honest machines out: a guard of 124 entries
+ * (--rate-finish 1/1, TTL 60 s) under 1000 wrong-secret Finishes. The
+ * machine then enrolls: certificates issued. */
+static void test_honest_during_flood(const char *pki) {
+  verifier_init(getenv("RT_SRC"), "0", "0", "1/1");
+  rt_err e;
+  machine m;
+  m.ak = soft_key(rt_template_ak(RT_ALG_ECC_P256), &m.ak_pub);
+  m.key = soft_key(rt_template_key(RT_ALG_ECC_P256), &m.key_pub);
+  m.ek_len = ek_public(m.ek, sizeof m.ek);
+  TPM2B_PUBLIC ek;
+  uint8_t ek_sha256[32];
+  char hex[65], json[256], cert[4096], key[4096];
+  rt_tpm_pub_unmarshal(m.ek, m.ek_len, &ek, &e);
+  rt_ek_key_sha256(&ek.publicArea, ek_sha256, &e);
+  rt_hex(ek_sha256, 32, hex);
+  snprintf(json, sizeof json,
+           "{\"pcrs\": {\"sha256\": [0]}, \"require_event_log\": false, \"ek_allowlist\": "
+           "[\"%s\"]}",
+           hex);
+  snprintf(cert, sizeof cert, "%s/issuer-chain.pem", pki);
+  snprintf(key, sizeof key, "%s/issuer.key", pki);
+  rt_policy_free(V.policy);
+  V.policy = NULL;
+  CHECK(rt_policy_parse(json, strlen(json), &V.policy, &e) == RT_OK, "policy: %s", e.msg);
+  CHECK(rt_issuer_load(cert, key, &V.issuer, &e) == RT_OK, "issuer: %s", e.msg);
+  rt_rpc_status st;
+  uint8_t wrong[32] = {0};
+  int refused = 0;
+  capture("/dev/null");
+  for (int i = 0; i < 1000; i++) {
+    size_t l;
+    uint8_t s[32];
+    uint8_t *t = session((uint8_t)i, &l, s);
+    refused += strcmp(finish("ipv4:198.51.100.1:1", t, l, wrong, &st), "SECRET_MISMATCH") == 0;
+    free(t);
+  }
+  size_t cert_len = 0;
+  const char *code = enroll(&m, &cert_len);
+  release();
+  printf("honest enrollment after 1000 wrong-secret Finishes (guard of 124): %s, key "
+         "certificate %zu bytes, guard entries %zu\n",
+         code, cert_len, rt_replay_guard_count(V.guard));
+  CHECK(refused == 1000, "%d refused SECRET_MISMATCH", refused);
+  CHECK(strcmp(code, "OK") == 0 && cert_len > 0, "the honest machine: %s", code);
+  CHECK(rt_replay_guard_count(V.guard) == 1, "only the honest token recorded");
+  EVP_PKEY_free(m.ak);
+  EVP_PKEY_free(m.key);
+  rt_issuer_free(V.issuer);
+  verifier_free();
+}
+
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: test_rate_limit SOURCE_DIR\n");
+  if (argc != 3) {
+    fprintf(stderr, "usage: test_rate_limit SOURCE_DIR PKI_DIR\n");
     return 2;
   }
   setenv("RT_SRC", argv[1], 1);
@@ -557,6 +795,7 @@ int main(int argc, char **argv) {
   test_finish_limits();
   test_begin_limits(tmp);
   test_big_name(tmp);
+  test_honest_during_flood(argv[2]);
   unlink(tmp);
   return rt_test_done("test_rate_limit");
 }
