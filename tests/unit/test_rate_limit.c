@@ -149,6 +149,11 @@ static void test_peer_key(void) {
   CHECK(same_key("ipv4:10.0.0.1:5000", "ipv4:10.0.0.1:6000"), "port ignored");
   CHECK(!same_key("ipv4:10.0.0.1:5000", "ipv4:10.0.0.2:5000"), "addresses apart");
   CHECK(same_key("ipv6:[2001:db8::1]:5", "ipv6:[2001:db8::ffff:1234]:7"), "one /64");
+  /* As gRPC writes them (seen from grpc 1.51's grpc_call_get_peer). */
+  CHECK(same_key("ipv6:%5B2001:db8::1%5D:5", "ipv6:[2001:db8::2]:6"), "URI form");
+  CHECK(same_key("ipv6:%5B::1%5D:48366", "ipv6:%5B::1%5D:48367"), "URI form, port ignored");
+  CHECK(same_key("ipv6:%5Bfe80::1%25eth0%5D:5", "ipv6:[fe80::1]:5"), "escaped zone dropped");
+  CHECK(!same_key("ipv6:%zz:1", "ipv6::1"), "not an address: the string itself");
   CHECK(!same_key("ipv6:[2001:db8::1]:5", "ipv6:[2001:db8:0:1::1]:5"), "another /64");
   CHECK(same_key("ipv6:[::ffff:10.0.0.1]:5", "ipv4:10.0.0.1:9"), "IPv4-mapped as IPv4");
   CHECK(same_key("ipv6:[fe80::1%eth0]:5", "ipv6:[fe80::2%eth1]:5"), "zone dropped");

@@ -1,23 +1,45 @@
 #include "peer_addr.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* The address part of "ipv4:ADDR:PORT" / "ipv6:[ADDR]:PORT" (ADDR may
- * carry a %zone), into buf; -1 if it does not have that shape. */
-static int address_of(const char *s, char *buf, size_t cap) {
-  const char *end = strrchr(s, ':');
-  if (s[0] == '[') {
-    const char *close = strchr(s, ']');
-    if (close == NULL)
+/* s with its %XX escapes decoded into buf (gRPC writes peers as URIs:
+ * "ipv6:%5B::1%5D:5000"); a '%' not starting an escape stays (a raw zone,
+ * "fe80::1%eth0"). -1 if it does not fit. */
+static int percent_decode(const char *s, char *buf, size_t cap) {
+  size_t o = 0;
+  for (; *s != '\0'; s++) {
+    char c = *s;
+    if (c == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+      char hex[3] = {s[1], s[2], '\0'};
+      c = (char)strtol(hex, NULL, 16);
+      s += 2;
+    }
+    if (o + 1 >= cap)
       return -1;
-    s++;
-    end = close;
+    buf[o++] = c;
   }
-  if (end == NULL || (size_t)(end - s) >= cap)
+  buf[o] = '\0';
+  return 0;
+}
+
+/* The address part of "ADDR:PORT" / "[ADDR]:PORT" (ADDR may carry a
+ * %zone), percent-decoded, into buf; -1 if it does not have that shape. */
+static int address_of(const char *uri, char *buf, size_t cap) {
+  char s[128];
+  if (percent_decode(uri, s, sizeof s) != 0)
     return -1;
-  memcpy(buf, s, (size_t)(end - s));
-  buf[end - s] = '\0';
+  const char *start = s, *end = strrchr(s, ':');
+  if (s[0] == '[') {
+    start = s + 1;
+    end = strchr(s, ']');
+  }
+  if (end == NULL || end < start || (size_t)(end - start) >= cap)
+    return -1;
+  memcpy(buf, start, (size_t)(end - start));
+  buf[end - start] = '\0';
   char *zone = strchr(buf, '%');
   if (zone != NULL)
     *zone = '\0';

@@ -11,8 +11,9 @@
 /* Longest key rt_peer_key writes. */
 #define RT_PEER_KEY_MAX 64
 
-/* The key of gRPC's peer string ("ipv4:10.0.0.1:5000",
- * "ipv6:[2001:db8::1]:5000", "unix:/run/x"): a tag byte and the IPv4
+/* The key of gRPC's peer string, a URI ("ipv4:10.0.0.1:5000",
+ * "ipv6:%5B2001:db8::1%5D:5000", "unix:/run/x"; percent-escapes decoded,
+ * brackets also taken as they are): a tag byte and the IPv4
  * address or the IPv6 /64 (an IPv4-mapped IPv6 address counts as its IPv4
  * address); anything else, the string up to RT_PEER_KEY_MAX - 1 bytes.
  * Returns the key's length. peer NULL reads as "". */
