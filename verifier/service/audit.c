@@ -10,9 +10,10 @@
 #include "rt_text.h"
 #include "throttle.h"
 
-/* Every string of the line bounded and escaped (rt_text_bound): most come
- * from the client (name, peer, certificate fields, reasons quoting them),
- * and one rule for all of them cannot miss one. */
+/* Every string of the line but the secrets' names bounded and escaped
+ * (rt_text_bound): most come from the client (name, peer, certificate
+ * fields, reasons quoting them), and one rule for all of them cannot miss
+ * one. */
 static void set_opt(json_t *o, const char *key, const char *value) {
   char buf[RT_TEXT_BUF];
   if (value != NULL && value[0] != '\0')
@@ -92,7 +93,10 @@ void rt_audit_decision(const rt_audit *a, grpc_status_code status, const rt_rpc_
   set_opt(o, "ek_sha256", a->ek_sha256);
   set_opt(o, "ek_trust", a->ek_trust);
   set_opt(o, "key_serial", a->key_serial);
-  set_opt(o, "secrets", a->secrets);
+  /* Secret names come from the policy, never the client, and up to
+   * RT_SECRET_MAX of them must all be named: written whole. */
+  if (a->secrets != NULL && a->secrets[0] != '\0')
+    json_object_set_new(o, "secrets", json_string(a->secrets));
   set_certified(o, a);
   set_opt(o, "peer", a->peer);
   if (suppressed >= 0)
