@@ -7,6 +7,7 @@
 
 #include <grpc/status.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,10 @@ typedef struct {
   /* Optional machine-readable code (a string literal), sent as trailing
    * metadata RT_GRPC_ERROR_KEY. */
   const char *code;
+  /* Set by a handler that accounts for this refusal itself (a rate-limited
+   * call, counted in the audit trail): the layer then writes no log line
+   * for it, so a flood of refusals does not write the log at its rate. */
+  bool quiet;
 } rt_rpc_status;
 
 typedef struct {

@@ -18,6 +18,7 @@
 #include "rt_accept_guard.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
+#include "rt_text.h"
 #include "rt_tls_files.h"
 
 /* Calls requested in advance per method and per worker: enough that a burst
@@ -234,11 +235,15 @@ static void serve_call(struct rpc_call *c) {
   run_handler(c, &status, &st, peer);
 
   const char *path = c->method ? c->method->path : "(unknown method)";
+  /* The peer and the message (which may quote the request) bounded and
+   * escaped: a client must not forge log lines or flood the log. */
+  char shown_peer[RT_TEXT_BUF], shown_msg[RT_TEXT_BUF];
+  rt_text_bound(peer, shown_peer);
   if (status == GRPC_STATUS_OK)
-    rt_debug("%s %s: OK", peer, path);
-  else
-    rt_info("%s %s: %s%s%s: %s", peer, path, rt_grpc_status_name(status), st.code ? " " : "",
-            st.code ? st.code : "", st.message);
+    rt_debug("%s %s: OK", shown_peer, path);
+  else if (!st.quiet)
+    rt_info("%s %s: %s%s%s: %s", shown_peer, path, rt_grpc_status_name(status), st.code ? " " : "",
+            st.code ? st.code : "", rt_text_bound(st.message, shown_msg));
   gpr_free(peer);
 
   c->details = grpc_slice_from_copied_string(st.message);

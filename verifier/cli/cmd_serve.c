@@ -17,6 +17,14 @@
 #include "service.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:50051"
+/* Rate limits: an enrollment is a Begin, a Finish and a Confirm from one
+ * address, two of them counted for its EK. The per-peer limit leaves room
+ * for machines behind one NAT address; the all-clients Finish rate for a
+ * fleet's boot wave, and with the default TTL it keeps the replay guard at
+ * 31,100 entries (2 x (500 + 50 x 301)). */
+#define DEFAULT_RATE_PEER "20/200"
+#define DEFAULT_RATE_EK "5/50"
+#define DEFAULT_RATE_FINISH "50/500"
 
 /* One call printing the help as it reads: long, but a list. */
 void rt_cmd_serve_usage(FILE *f) {
@@ -71,6 +79,17 @@ void rt_cmd_serve_usage(FILE *f) {
           "  --token-key FILE         32-byte session token key (0600), shared by verifiers\n"
           "                           that must finish each other's sessions; default:\n"
           "                           a random key per process\n"
+          "\n"
+          "Rate limits (RATE/BURST: RATE calls a second on average, e.g. 0.5, up to\n"
+          "BURST at once; 0 turns a limit off; over it: RESOURCE_EXHAUSTED RATE_LIMITED):\n"
+          "  --rate-peer RATE/BURST   Begin, Finish and Confirm calls per client address\n"
+          "                           (IPv6: per /64) (default " DEFAULT_RATE_PEER ")\n"
+          "  --rate-ek RATE/BURST     Begin, and Finish with the right secret, per EK\n"
+          "                           (default " DEFAULT_RATE_EK ")\n"
+          "  --rate-finish RATE/BURST Finishes with the right secret, all clients together\n"
+          "                           (default " DEFAULT_RATE_FINISH "); sizes the replay guard:\n"
+          "                           2 x (BURST + RATE x (session TTL + 1 s)) entries\n"
+          "\n"
           "  -v, --verbose            more log output (repeat for debug)\n"
           "  -h, --help               show this help\n"
           "\n"
@@ -89,6 +108,8 @@ typedef struct {
   const char *port_file, *ek_ca, *issuer_cert, *issuer_key;
   const char *policy_file, *token_key, *platform_ca;
   uint64_t ttl_ms;
+  rt_rate rate_peer, rate_ek, rate_finish;
+  size_t guard_cap; /* from --rate-finish and --session-ttl */
   bool ek_aia_fetch;
   const char *ek_aia_cache;
   const char *metrics_listen;
@@ -116,7 +137,10 @@ enum {
   O_IDLE,
   O_KA_TIME,
   O_KA_TIMEOUT,
-  O_MAX_AGE
+  O_MAX_AGE,
+  O_RATE_PEER,
+  O_RATE_EK,
+  O_RATE_FINISH
 };
 
 static const struct option serve_options[] = {
@@ -142,6 +166,9 @@ static const struct option serve_options[] = {
     {"ek-aia-fetch", no_argument, NULL, O_AIA_FETCH},
     {"ek-aia-cache", required_argument, NULL, O_AIA_CACHE},
     {"metrics-listen", required_argument, NULL, O_METRICS},
+    {"rate-peer", required_argument, NULL, O_RATE_PEER},
+    {"rate-ek", required_argument, NULL, O_RATE_EK},
+    {"rate-finish", required_argument, NULL, O_RATE_FINISH},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -208,6 +235,23 @@ static rt_code parse_limit_opt(serve_opts *o, int c, const char *arg, rt_err *er
   return rt_err_set(err, RT_E_INTERNAL, "unknown limit option %d", c);
 }
 
+/* Where each rate option lands in serve_opts, and its name. */
+static rt_rate *rate_opt(serve_opts *o, int c, const char **name) {
+  switch (c) {
+  case O_RATE_PEER:
+    *name = "--rate-peer";
+    return &o->rate_peer;
+  case O_RATE_EK:
+    *name = "--rate-ek";
+    return &o->rate_ek;
+  case O_RATE_FINISH:
+    *name = "--rate-finish";
+    return &o->rate_finish;
+  default:
+    return NULL;
+  }
+}
+
 /* Where each path option lands in serve_opts. */
 static const char **path_opt(serve_opts *o, int c) {
   switch (c) {
@@ -241,8 +285,9 @@ static const char **path_opt(serve_opts *o, int c) {
 }
 
 /* What no single option can check: arguments left over, the required
- * options, and the listen address (in full: HOST:PORT). */
-static rt_code check_args(const serve_opts *o, int argc, char **argv, rt_err *err) {
+ * options, the replay guard's size (from --rate-finish and --session-ttl,
+ * into o->guard_cap), and the listen address (in full: HOST:PORT). */
+static rt_code check_args(serve_opts *o, int argc, char **argv, rt_err *err) {
   if (optind < argc)
     return rt_err_set(err, RT_E_INVALID, "unexpected argument \"%s\"", argv[optind]);
   if (o->cfg.tls_cert_file == NULL || o->cfg.tls_key_file == NULL)
@@ -254,6 +299,9 @@ static rt_code check_args(const serve_opts *o, int argc, char **argv, rt_err *er
   if (o->metrics_listen != NULL &&
       rt_cli_parse_hostport("--metrics-listen", o->metrics_listen, 0, NULL, err) != RT_OK)
     return RT_E_INVALID;
+  if (rt_replay_guard_cap_for((int64_t)(o->ttl_ms / 1000), o->rate_finish.milli_per_s,
+                              o->rate_finish.burst, &o->guard_cap, err) != RT_OK)
+    return RT_E_INVALID;
   return rt_cli_parse_hostport("--listen", o->cfg.listen, 0, NULL, err);
 }
 
@@ -264,9 +312,13 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
   int c;
   optind = 0; /* glibc: full re-initialisation for the command's options */
   while ((c = getopt_long(argc, argv, "vh", serve_options, NULL)) != -1) {
-    const char **path = path_opt(o, c);
+    const char **path = path_opt(o, c), *name = NULL;
+    rt_rate *rate = rate_opt(o, c, &name);
     if (path != NULL) {
       *path = optarg;
+    } else if (rate != NULL) {
+      if (rt_rate_parse(name, optarg, rate, &err) != RT_OK)
+        goto bad;
     } else if (c == O_MAXMSG || c == O_THREADS || c == O_TTL) {
       if (parse_number_opt(o, c, optarg, &err) != RT_OK)
         goto bad;
@@ -300,7 +352,10 @@ static rt_code load_trust(const serve_opts *o, rt_verifier *v, rt_err *err) {
                       : rt_policy_default(&v->policy, err)) != RT_OK ||
       (o->token_key ? rt_token_key_load(o->token_key, &v->token_key, err)
                     : rt_token_key_random(&v->token_key, err)) != RT_OK ||
-      rt_replay_guard_new(RT_REPLAY_GUARD_DEFAULT_CAP, &v->guard, err) != RT_OK)
+      rt_replay_guard_new(o->guard_cap, &v->guard, err) != RT_OK ||
+      rt_rate_limiter_new(o->rate_peer, &v->rate_peer, err) != RT_OK ||
+      rt_rate_limiter_new(o->rate_ek, &v->rate_ek, err) != RT_OK ||
+      rt_rate_limiter_new(o->rate_finish, &v->rate_finish, err) != RT_OK)
     return RT_E_INVALID;
   rt_info("trusting %zu EK CA certificate(s) from %s", rt_ca_set_count(v->ek_roots), o->ek_ca);
   v->ek_aia = (rt_aia_opts){.cache_dir = o->ek_aia_cache};
@@ -329,6 +384,12 @@ static void log_configuration(const serve_opts *o, const rt_verifier *v) {
             "replay from the event log, any values accepted)");
   if (o->token_key == NULL)
     rt_info("no --token-key: sessions can only be finished by this process");
+  if (o->rate_finish.milli_per_s == 0)
+    rt_warn("--rate-finish 0: the replay guard holds %zu entries, and past them Finish is "
+            "refused TOKEN_GUARD_FULL until entries expire",
+            o->guard_cap);
+  else
+    rt_info("replay guard: %zu entries (from --rate-finish and --session-ttl)", o->guard_cap);
 }
 
 static size_t guard_count(void *guard) {
@@ -414,6 +475,11 @@ static int serve_until_signal(rt_grpc_server_config *cfg, const char *port_file)
 
 int rt_cmd_serve(int argc, char **argv) {
   serve_opts o = {.cfg = {.listen = DEFAULT_LISTEN}, .ttl_ms = 5 * 60 * 1000};
+  /* The defaults from the strings the help shows: one spelling of each. */
+  rt_err derr;
+  rt_rate_parse("--rate-peer", DEFAULT_RATE_PEER, &o.rate_peer, &derr);
+  rt_rate_parse("--rate-ek", DEFAULT_RATE_EK, &o.rate_ek, &derr);
+  rt_rate_parse("--rate-finish", DEFAULT_RATE_FINISH, &o.rate_finish, &derr);
   int status = parse_serve_opts(argc, argv, &o);
   if (status >= 0)
     return status;
@@ -432,6 +498,9 @@ int rt_cmd_serve(int argc, char **argv) {
   }
   rt_metrics_http_stop(metrics_http);
   rt_metrics_free(v.metrics);
+  rt_rate_limiter_free(v.rate_peer);
+  rt_rate_limiter_free(v.rate_ek);
+  rt_rate_limiter_free(v.rate_finish);
   rt_replay_guard_free(v.guard);
   rt_token_key_free(v.token_key);
   rt_policy_free(v.policy);

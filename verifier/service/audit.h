@@ -1,7 +1,8 @@
 /* The audit trail: one JSON line on stdout per enrollment decision (accept
  * or reject, with the reason and the EK's identity), separate from the
  * diagnostic log on stderr so it can be shipped and parsed as is. Never
- * carries secrets, nonces or keys. */
+ * carries secrets, nonces or keys. RATE_LIMITED refusals are written at
+ * most once a second, with the count of those left out. */
 #ifndef RT_VERIFIER_AUDIT_H
 #define RT_VERIFIER_AUDIT_H
 
@@ -29,6 +30,8 @@ typedef struct {
   bool platform_verified;
 } rt_audit;
 
+/* Writes the decision's line. Every string is bounded and escaped
+ * (rt_text.h), so a line stays a few KiB whatever the client sent. */
 void rt_audit_decision(const rt_audit *a, grpc_status_code status, const rt_rpc_status *st);
 
 #endif

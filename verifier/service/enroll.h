@@ -1,6 +1,7 @@
 /* The enrollment methods of rattest.v1.Attestation: Begin, Finish and
  * Confirm (each on the one wrapper of handler.h), and the verifier state
- * they share (trust anchors, policy, issuing CA, token key, replay guard). */
+ * they share (trust anchors, policy, issuing CA, token key, replay guard,
+ * rate limits). */
 #ifndef RT_VERIFIER_ENROLL_H
 #define RT_VERIFIER_ENROLL_H
 
@@ -12,6 +13,7 @@
 #include "issuer.h"
 #include "platform_ca.h"
 #include "policy.h"
+#include "rate_limit.h"
 #include "replay_guard.h"
 #include "rt_grpc.h"
 #include "session_token.h"
@@ -28,6 +30,8 @@ typedef struct rt_verifier {
   rt_token_replay_guard *guard;
   int64_t session_ttl;        /* seconds between Begin and Finish */
   struct rt_metrics *metrics; /* --metrics-listen, else NULL */
+  /* Rate limits (throttle.h); NULL: none. */
+  rt_rate_limiter *rate_peer, *rate_ek, *rate_finish;
 } rt_verifier;
 
 grpc_status_code rt_enroll_begin(void *verifier, const rt_rpc_call_info *info,

@@ -18,6 +18,7 @@
 #include "rt_templates.h"
 #include "rt_tpm.h"
 #include "rt_tpm_pub.h"
+#include "throttle.h"
 
 /* Most EK certificates, and most intermediates, one Begin may send. */
 #define MAX_EK_CERTS 8
@@ -71,6 +72,18 @@ static grpc_status_code parse_request(const Rattest__V1__BeginRequest *req, begi
   for (size_t i = 0; i < req->n_ek_intermediates; i++)
     c->inters[i] = (rt_cert_der){req->ek_intermediates[i].data, req->ek_intermediates[i].len};
   return GRPC_STATUS_OK;
+}
+
+/* The EK's rate limit, before its certificates are judged. An EK whose key
+ * cannot be hashed has no bucket: check_ek refuses it next. The EK public
+ * is public data, so a client that knows a machine's EK can spend this
+ * bucket for it (held itself to --rate-peer); docs/protocol.md says so. */
+static grpc_status_code limit_ek(const rt_verifier *v, const begin_ctx *c, rt_rpc_status *st) {
+  rt_err err;
+  uint8_t ek_sha256[32];
+  if (rt_ek_key_sha256(&c->ek.publicArea, ek_sha256, &err) != RT_OK)
+    return GRPC_STATUS_OK;
+  return rt_throttle_ek(v, ek_sha256, sizeof ek_sha256, st);
 }
 
 /* rt_ek_check's failure as Begin's refusal. */
@@ -306,6 +319,8 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
   rt_key_alg key_alg = RT_ALG_NONE;
   grpc_status_code s = parse_request(req, &c, st);
   if (s == GRPC_STATUS_OK)
+    s = limit_ek(v, &c, st);
+  if (s == GRPC_STATUS_OK)
     s = check_ek(v, req, &c, a, st);
   if (s == GRPC_STATUS_OK)
     s = check_platform(v, req, &c, a, st);
@@ -329,8 +344,8 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
 static grpc_status_code begin_step(rt_verifier *v, const ProtobufCMessage *msg,
                                    ProtobufCMessage *resp, rt_call_audit *a, rt_rpc_status *st) {
   const Rattest__V1__BeginRequest *req = (const Rattest__V1__BeginRequest *)msg;
-  /* The name as asked, also when it is refused: the request outlives the
-   * audit line. */
+  /* The name as asked, also when it is refused (the audit line bounds and
+   * escapes it): the request outlives the audit line. */
   a->line.name = req->name;
   return begin(v, req, (Rattest__V1__BeginResponse *)resp, a, st);
 }

@@ -17,19 +17,51 @@
 #include "rt_templates.h"
 #include "rt_tpm_pub.h"
 #include "secret_deliver.h"
+#include "throttle.h"
 
 static grpc_status_code open_session(rt_verifier *v, const Rattest__V1__FinishRequest *req,
                                      rt_session_state **state, rt_rpc_status *st) {
   rt_err err;
   rt_token_reason why = RT_TOKEN_OK;
-  time_t now = time(NULL);
-  if (rt_token_open(v->token_key, req->session_token.data, req->session_token.len, now, state, &why,
-                    &err) != RT_OK)
+  if (rt_token_open(v->token_key, req->session_token.data, req->session_token.len, time(NULL),
+                    state, &why, &err) != RT_OK)
     return rt_deny_token(st, why, err.msg);
-  /* Single use, whatever the outcome below: a failed Finish must not be
-   * retried with the same challenge. */
-  if (rt_replay_check_and_mark(v->guard, (*state)->token_id.data, (time_t)(*state)->expires_unix,
-                               now, &why, &err) != RT_OK)
+  return GRPC_STATUS_OK;
+}
+
+/* The credential: only the TPM holding the certified EK, with the AK
+ * loaded, could have recovered this secret. */
+static grpc_status_code check_secret(const Rattest__V1__FinishRequest *req,
+                                     const rt_session_state *state, rt_rpc_status *st) {
+  if (req->activated_secret.len != state->credential_secret.len ||
+      CRYPTO_memcmp(req->activated_secret.data, state->credential_secret.data,
+                    state->credential_secret.len) != 0)
+    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "SECRET_MISMATCH",
+                   "the activated credential secret is wrong");
+  return GRPC_STATUS_OK;
+}
+
+/* The token is consumed only once the secret matched: Begin needs only
+ * public data, so a client without the TPM can get tokens at will, and
+ * consuming them on any Finish would let it fill the replay guard. With
+ * the secret, each entry costs a real TPM's activation, and the limits
+ * (per EK, and all Finishes together) bound how fast entries come, which
+ * is what the guard's capacity follows (docs/protocol.md, "Rate limits").
+ * From here the token is single use whatever the outcome below: a failed
+ * Finish must not be retried with the same challenge. Two Finishes racing
+ * with the same token both get here; rt_replay_check_and_mark checks and
+ * records under one lock, so exactly one goes on. */
+static grpc_status_code consume_token(rt_verifier *v, const rt_session_state *state,
+                                      rt_rpc_status *st) {
+  rt_err err;
+  rt_token_reason why = RT_TOKEN_OK;
+  grpc_status_code s = rt_throttle_ek(v, state->ek_cert_sha256.data, state->ek_cert_sha256.len, st);
+  if (s == GRPC_STATUS_OK)
+    s = rt_throttle_finish(v, st);
+  if (s != GRPC_STATUS_OK)
+    return s;
+  if (rt_replay_check_and_mark(v->guard, state->token_id.data, (time_t)state->expires_unix,
+                               time(NULL), &why, &err) != RT_OK)
     return rt_deny_token(st, why, err.msg);
   return GRPC_STATUS_OK;
 }
@@ -144,18 +176,6 @@ static grpc_status_code issue(rt_verifier *v, const rt_session_state *state, EVP
   return s;
 }
 
-/* The credential: only the TPM holding the certified EK, with the AK
- * loaded, could have recovered this secret. */
-static grpc_status_code check_secret(const Rattest__V1__FinishRequest *req,
-                                     const rt_session_state *state, rt_rpc_status *st) {
-  if (req->activated_secret.len != state->credential_secret.len ||
-      CRYPTO_memcmp(req->activated_secret.data, state->credential_secret.data,
-                    state->credential_secret.len) != 0)
-    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "SECRET_MISMATCH",
-                   "the activated credential secret is wrong");
-  return GRPC_STATUS_OK;
-}
-
 /* The quote over the nonce by the session's AK, and the PCRs it proves
  * judged by the policy (with the event log). */
 static grpc_status_code check_evidence(rt_verifier *v, const Rattest__V1__FinishRequest *req,
@@ -218,6 +238,8 @@ static grpc_status_code finish(rt_verifier *v, const Rattest__V1__FinishRequest 
   rt_hex(state->ek_cert_sha256.data, state->ek_cert_sha256.len < 32 ? 0 : 32, a->ek_hex);
   a->line.ek_sha256 = a->ek_hex;
   s = check_secret(req, state, st);
+  if (s == GRPC_STATUS_OK)
+    s = consume_token(v, state, st);
   if (s == GRPC_STATUS_OK)
     s = check_evidence(v, req, state, &ak, &proven, st);
   if (s == GRPC_STATUS_OK)

@@ -12,6 +12,7 @@ static double now_seconds(void) {
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
+#include "throttle.h"
 
 grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_call_info *info,
                            const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -28,7 +29,7 @@ grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_cal
   ProtobufCMessage *r = calloc(1, h->response->sizeof_message);
   if (r == NULL) {
     s = rt_deny_nomem(st, "the response");
-  } else {
+  } else if ((s = rt_throttle_peer(verifier, info->peer, st)) == GRPC_STATUS_OK) {
     protobuf_c_message_init(h->response, r);
     s = h->step(verifier, req, r, &a, st);
   }

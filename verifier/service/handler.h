@@ -1,5 +1,6 @@
 /* The one shape of the enrollment methods (Begin, Finish, Confirm): the
- * wrapper allocates the response, runs the method's step, writes the audit
+ * wrapper allocates the response, spends a token of the peer's rate limit
+ * (throttle.h), runs the method's step, writes the audit
  * line of the decision (audit.h), and on refusal frees the response, so that
  * nothing built for a refused call leaves the verifier. A step only judges
  * the request and fills the response and what the audit line says. */

@@ -147,6 +147,28 @@ rt_code rt_replay_guard_new(size_t cap, rt_token_replay_guard **out, rt_err *err
   return RT_OK;
 }
 
+rt_code rt_replay_guard_cap_for(int64_t ttl_s, uint64_t rate_milli_per_s, uint64_t burst,
+                                size_t *cap, rt_err *err) {
+  *cap = RT_REPLAY_GUARD_DEFAULT_CAP;
+  if (rate_milli_per_s == 0)
+    return RT_OK;
+  /* Each factor is bounded by its option's range (rate 10^9, burst 10^6,
+   * ttl a day), so the product fits 64 bits. */
+  uint64_t per_window = burst + (rate_milli_per_s * (uint64_t)(ttl_s + 1) + 999) / 1000;
+  uint64_t n = 2 * per_window;
+  if (n > RT_REPLAY_GUARD_MAX_CAP)
+    return rt_err_set(err, RT_E_INVALID,
+                      "the replay guard would need %llu entries, 2 x (burst %llu + %llu.%03llu/s x "
+                      "(session TTL %llds + 1s)), over the %zu allowed: lower --rate-finish or "
+                      "--session-ttl",
+                      (unsigned long long)n, (unsigned long long)burst,
+                      (unsigned long long)(rate_milli_per_s / 1000),
+                      (unsigned long long)(rate_milli_per_s % 1000), (long long)ttl_s,
+                      RT_REPLAY_GUARD_MAX_CAP);
+  *cap = (size_t)n;
+  return RT_OK;
+}
+
 void rt_replay_guard_free(rt_token_replay_guard *g) {
   if (g == NULL)
     return;

@@ -28,9 +28,30 @@
 
 typedef struct rt_token_replay_guard rt_token_replay_guard;
 
-/* Default cap on live token ids: a verifier enrolling 100000 machines within
- * one session lifetime is far beyond any fleet's first boot wave. */
+/* Cap on live token ids when no rate bounds how fast they come (serve
+ * --rate-finish 0): a verifier enrolling 100000 machines within one session
+ * lifetime is far beyond any fleet's first boot wave. */
 #define RT_REPLAY_GUARD_DEFAULT_CAP ((size_t)100000)
+
+/* Largest cap rt_replay_guard_cap_for gives (about 250 MB of guard): a
+ * configuration needing more is refused rather than served. */
+#define RT_REPLAY_GUARD_MAX_CAP ((size_t)1 << 22)
+
+/* The cap no honest client can find full, when ids are recorded only for
+ * Finishes whose secret matched, at most rate_milli_per_s / 1000 a second
+ * with bursts of burst (a token bucket), and live ttl_s seconds:
+ *
+ *   cap = 2 x (burst + rate x (ttl + 1))
+ *
+ * A bucket grants at most burst + rate x W in any window of W seconds. A
+ * session id lives until its Begin + ttl and is recorded at Finish, after
+ * Begin, so the ids live at any moment were recorded within the last ttl
+ * seconds (ttl + 1 with whole-second expiry); a confirm id lives until its
+ * Finish + ttl, so the same bound counts them again: hence 2 x. Without a
+ * rate (0): RT_REPLAY_GUARD_DEFAULT_CAP, and no such promise. Over
+ * RT_REPLAY_GUARD_MAX_CAP: RT_E_INVALID, the message saying what to lower. */
+rt_code rt_replay_guard_cap_for(int64_t ttl_s, uint64_t rate_milli_per_s, uint64_t burst,
+                                size_t *cap, rt_err *err);
 
 /* A guard remembering at most cap ids (cap >= 1; 0 means the default). Its
  * memory grows with the number of live ids, never past what cap needs. */

@@ -15,6 +15,7 @@
 #include "rt_hex.h"
 #include "rt_http.h"
 #include "rt_log.h"
+#include "rt_text.h"
 
 rt_code rt_aia_cache_check(const char *dir, rt_err *err) {
   struct stat st;
@@ -119,7 +120,8 @@ rt_code rt_aia_get(const rt_aia_opts *o, const char *url, X509 **out, int *cache
     if (cache_path(o->cache_dir, url, path, sizeof path, err) != RT_OK)
       return RT_E_CRYPTO;
     if (from_cache(path, url, out) == RT_OK) {
-      rt_debug("AIA %s: from the cache %s", url, path);
+      char shown[RT_TEXT_BUF]; /* the URL is the client's certificate's */
+      rt_debug("AIA %s: from the cache %s", rt_text_bound(url, shown), path);
       *cached = 1;
       return RT_OK;
     }
@@ -130,7 +132,8 @@ rt_code rt_aia_get(const rt_aia_opts *o, const char *url, X509 **out, int *cache
   if (code == RT_OK)
     code = parse_ca(url, data, len, out, err);
   free(data);
+  char shown[RT_TEXT_BUF]; /* the URL is the client's certificate's */
   if (code == RT_OK)
-    rt_info("AIA %s: fetched an EK issuer certificate", url);
+    rt_info("AIA %s: fetched an EK issuer certificate", rt_text_bound(url, shown));
   return code;
 }
