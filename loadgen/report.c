@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -92,7 +91,10 @@ static int by_value(const void *a, const void *b) {
 static double percentile(const lg_results *r, double p) {
   if (r->n_latency == 0)
     return 0;
-  size_t rank = (size_t)ceil(p / 100.0 * (double)r->n_latency);
+  double exact = p / 100.0 * (double)r->n_latency;
+  size_t rank = (size_t)exact;
+  if ((double)rank < exact)
+    rank++;
   return r->latency_ms[rank == 0 ? 0 : rank - 1];
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# rattest-loadgen against a real verifier, no TPM: 20 enrollments from 4
-# emulated machines (RSA 2048 and ECC P-384 EKs), then ECC P-256 EKs with
-# RSA keys, all accepted and each one an accept audit line of Begin and of
+# rattest-loadgen against a real verifier, no TPM: its software TPM checked
+# alone (test_loadgen), then 20 enrollments from 4 emulated machines (RSA
+# 2048 and ECC P-384 EKs), then ECC P-256 EKs with RSA keys, all accepted and each one an accept audit line of Begin and of
 # Finish; the report counts them and samples the verifier's CPU. A verifier
 # trusting another manufacturer CA refuses every Begin as EK_CHAIN, which
 # the report counts under that code (exit 1). Usage errors exit 2.
@@ -25,6 +25,9 @@ check "CA made" "$L" --write-ca "$work/ca"
 before=$(sha256sum "$work/ca/ek-ca.pem")
 check "CA reused" "$L" --write-ca "$work/ca"
 [ "$(sha256sum "$work/ca/ek-ca.pem")" = "$before" ] && ok || bad "an existing CA was replaced"
+
+# The software TPM, judged without a verifier (tests/unit/test_loadgen.c).
+check "software TPM" "$build/tests/test_loadgen" "$work/ca"
 
 # json FILE EXPR: the value of a Python expression over the report j.
 json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
