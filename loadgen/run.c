@@ -9,10 +9,14 @@
 
 #include "rt_log.h"
 
-/* Shared by the threads of one run. */
+/* Shared by the threads of one run. The gate holds the machines until all
+ * are made, so that key generation stays out of the measured load. */
 typedef struct {
   const lg_run_cfg *cfg;
-  pthread_barrier_t ready, go;
+  pthread_mutex_t gate;
+  pthread_cond_t gate_cond;
+  unsigned ready;            /* machines made (or given up) */
+  int go;                    /* set once start_ns is */
   atomic_uint_fast64_t next; /* the next enrollment's number */
   atomic_int setup_failed;
   uint64_t start_ns;
@@ -88,8 +92,12 @@ static void *work(void *arg) {
   if (lg_machine_new(s->cfg->ca, kind_of(s->cfg, w->id), s->cfg->target.key_alg, w->id, &m,
                      &w->err) != RT_OK)
     atomic_store(&s->setup_failed, 1);
-  pthread_barrier_wait(&s->ready);
-  pthread_barrier_wait(&s->go);
+  pthread_mutex_lock(&s->gate);
+  s->ready++;
+  pthread_cond_broadcast(&s->gate_cond);
+  while (!s->go)
+    pthread_cond_wait(&s->gate_cond, &s->gate);
+  pthread_mutex_unlock(&s->gate);
   if (atomic_load(&s->setup_failed)) {
     lg_machine_free(&m);
     return NULL;
@@ -128,11 +136,15 @@ static void sample(pid_t pid, lg_proc_sample *out) {
  * samples that bracket the load; collects their latencies. */
 static void drive(shared *s, worker *w, pthread_t *t, unsigned n) {
   lg_results *r = s->r;
-  pthread_barrier_wait(&s->ready);
+  pthread_mutex_lock(&s->gate);
+  while (s->ready < n)
+    pthread_cond_wait(&s->gate_cond, &s->gate);
   sample(s->cfg->verifier_pid, &r->before);
   uint64_t cpu0 = own_cpu_ms();
   s->start_ns = now_ns();
-  pthread_barrier_wait(&s->go);
+  s->go = 1;
+  pthread_cond_broadcast(&s->gate_cond);
+  pthread_mutex_unlock(&s->gate);
   for (unsigned i = 0; i < n; i++)
     pthread_join(t[i], NULL);
   r->elapsed_s = (double)(now_ns() - s->start_ns) / 1e9;
@@ -162,27 +174,25 @@ rt_code lg_run(const lg_run_cfg *cfg, lg_results *r, rt_err *err) {
   atomic_init(&s.next, 0);
   atomic_init(&s.setup_failed, 0);
   pthread_mutex_init(&s.lock, NULL);
-  pthread_barrier_init(&s.ready, NULL, n + 1);
-  pthread_barrier_init(&s.go, NULL, n + 1);
+  pthread_mutex_init(&s.gate, NULL);
+  pthread_cond_init(&s.gate_cond, NULL);
   unsigned started = 0;
   rt_code code = RT_OK;
   for (; started < n; started++) {
     w[started] = (worker){.s = &s, .id = started};
-    if (pthread_create(&t[started], NULL, work, &w[started]) != 0)
+    if (pthread_create(&t[started], NULL, work, &w[started]) != 0) {
+      /* Those started run nothing: the run is refused. */
+      code = rt_err_set(err, RT_E_NOMEM, "cannot start thread %u of %u", started + 1, n);
+      atomic_store(&s.setup_failed, 1);
       break;
+    }
   }
-  if (started < n) {
-    /* The barriers wait for n + 1: the threads already started would wait
-     * forever. Nothing sensible remains but to stop. */
-    rt_error("cannot start thread %u of %u", started, n);
-    exit(1);
-  }
-  drive(&s, w, t, n);
-  for (unsigned i = 0; i < n && code == RT_OK; i++)
+  drive(&s, w, t, started);
+  for (unsigned i = 0; i < started && code == RT_OK; i++)
     if (atomic_load(&s.setup_failed) && w[i].err.msg[0] != '\0')
       code = rt_err_set(err, w[i].err.code, "machine %u: %s", i, w[i].err.msg);
-  pthread_barrier_destroy(&s.ready);
-  pthread_barrier_destroy(&s.go);
+  pthread_cond_destroy(&s.gate_cond);
+  pthread_mutex_destroy(&s.gate);
   pthread_mutex_destroy(&s.lock);
   free(w);
   free(t);
