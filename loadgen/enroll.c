@@ -39,7 +39,7 @@ static void evidence_free(evidence *ev) {
 static void fail(lg_outcome *out, const char *code, const char *what, const char *msg) {
   out->ok = 0;
   snprintf(out->code, sizeof out->code, "%s", code);
-  snprintf(out->message, sizeof out->message, "%.31s: %.767s", what, msg);
+  snprintf(out->message, sizeof out->message, "%.31s: %.760s", what, msg);
 }
 
 static void fail_rpc(lg_outcome *out, const char *what, grpc_status_code s,

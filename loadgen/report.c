@@ -87,6 +87,11 @@ static int by_value(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+static void sort_latency(lg_results *r) {
+  if (r->n_latency > 0)
+    qsort(r->latency_ms, r->n_latency, sizeof *r->latency_ms, by_value);
+}
+
 /* Nearest-rank percentile of the sorted latencies; 0 without any. */
 static double percentile(const lg_results *r, double p) {
   if (r->n_latency == 0)
@@ -110,7 +115,7 @@ static double cpu_per_enrollment(const lg_results *r) {
 }
 
 void lg_report_text(lg_results *r, FILE *f) {
-  qsort(r->latency_ms, r->n_latency, sizeof *r->latency_ms, by_value);
+  sort_latency(r);
   fprintf(f, "load: %u machines (EK rsa:%s = %u:%u), %s", r->concurrency, r->ecc_kind, r->mix_rsa,
           r->mix_ecc, r->rate > 0 ? "open loop" : "closed loop");
   if (r->rate > 0)
@@ -148,7 +153,7 @@ static json_t *verifier_json(const lg_results *r) {
 }
 
 rt_code lg_report_json(lg_results *r, FILE *f, rt_err *err) {
-  qsort(r->latency_ms, r->n_latency, sizeof *r->latency_ms, by_value);
+  sort_latency(r);
   json_t *codes = json_object();
   for (size_t i = 0; codes != NULL && i < r->n_errors; i++)
     json_object_set_new(codes, r->errors[i].code, json_integer((json_int_t)r->errors[i].n));

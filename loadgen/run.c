@@ -151,7 +151,7 @@ static void drive(shared *s, worker *w, pthread_t *t, unsigned n) {
   r->loadgen_cpu_ms = own_cpu_ms() - cpu0;
   sample(s->cfg->verifier_pid, &r->after);
   for (unsigned i = 0; i < n; i++) {
-    double *p = realloc(r->latency_ms, (r->n_latency + w[i].n_lat + 1) * sizeof *p);
+    double *p = w[i].n_lat ? realloc(r->latency_ms, (r->n_latency + w[i].n_lat) * sizeof *p) : NULL;
     if (p != NULL) {
       r->latency_ms = p;
       memcpy(p + r->n_latency, w[i].lat, w[i].n_lat * sizeof *p);
