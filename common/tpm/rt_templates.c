@@ -88,6 +88,20 @@ TPM2B_PUBLIC rt_template_ek(rt_key_alg alg) {
   return t;
 }
 
+TPM2B_PUBLIC rt_template_ek_ecc_p384(void) {
+  TPM2B_PUBLIC t = rt_template_ek(RT_ALG_ECC_P256);
+  TPMT_PUBLIC *p = &t.publicArea;
+  p->nameAlg = TPM2_ALG_SHA384;
+  p->objectAttributes |= TPMA_OBJECT_USERWITHAUTH;
+  p->authPolicy.size = sizeof ek_policy_b_sha384;
+  memcpy(p->authPolicy.buffer, ek_policy_b_sha384, sizeof ek_policy_b_sha384);
+  p->parameters.eccDetail.symmetric.keyBits.aes = 256;
+  p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P384;
+  p->unique.ecc.x.size = 0;
+  p->unique.ecc.y.size = 0;
+  return t;
+}
+
 rt_key_alg rt_ek_template_alg(uint32_t handle) {
   if (handle == RT_EK_HANDLE_RSA2048)
     return RT_ALG_RSA_2048;

@@ -22,6 +22,12 @@ rt_key_alg rt_key_alg_of(const TPMT_PUBLIC *pub);
  * the manufacturer certified. */
 TPM2B_PUBLIC rt_template_ek(rt_key_alg alg);
 
+/* The high-range ECC P-384 EK template (EK Credential Profile 2.5, H-3:
+ * SHA-384, AES-256-CFB, userWithAuth, PolicyB), the EK swtpm makes at
+ * 0x81010016; unique left zero-sized. Software EKs (rattest-loadgen) take
+ * this shape. */
+TPM2B_PUBLIC rt_template_ek_ecc_p384(void);
+
 /* Persistent EK handles of the TCG EK Credential Profile: 0x81010000 to
  * 0x810100ff is the endorsement range, 0x81010001 holds the RSA 2048 EK
  * (template L-1), 0x81010002 the ECC P-256 one (L-2) and 0x81010016 the

@@ -28,7 +28,11 @@ PROGRAMS = {
     # program: (binary, folder of its command table main.c and commands)
     "rattest-verifier": ("bin/rattest-verifier", "verifier/cli"),
     "rattest-bootstrap": ("bin/rattest-bootstrap", "bootstrap"),
+    "rattest-loadgen": ("bin/rattest-loadgen", "loadgen"),
 }
+# Programs without commands: their options are the "global" ones, from the
+# getopt tables in their folder, and their usage line marks required ones.
+SINGLE = {"rattest-loadgen"}
 GLOBAL = "-"  # the "command" of a program's global options
 
 passed = failed = 0
@@ -56,7 +60,10 @@ def run_help(prog, cmd):
 
 def commands(program_help):
     """The commands of a program's help's command list (not help, version)."""
-    block = re.search(r"^Commands:\n(.*?)\n\n", program_help, re.S | re.M).group(1)
+    block = re.search(r"^Commands:\n(.*?)\n\n", program_help, re.S | re.M)
+    if block is None:
+        return []
+    block = block.group(1)
     names = re.findall(r"^  ([a-z][a-z-]*)", block, re.M)
     return sorted(n for n in names if n not in ("help", "version"))
 
@@ -78,7 +85,10 @@ def source_options(prog, cmd):
     (main.c) names the function that runs the command; its option table is
     in that function, or else in the file defining it. The global options
     are rt_cli_globals'."""
-    if cmd == GLOBAL:
+    if cmd == GLOBAL and prog in SINGLE:
+        body = "".join(read(os.path.relpath(p, SRC)) for p in
+                       sorted(glob.glob(os.path.join(SRC, PROGRAMS[prog][1], "*.c"))))
+    elif cmd == GLOBAL:
         text = read("common/base/rt_cli.c")
         body = text[text.index("int rt_cli_globals(") :]
         body = body[: body.index("NULL, 0, NULL, 0")]
@@ -154,7 +164,7 @@ def check_required(helps):
     """Options outside brackets on the usage line = options marked (required)."""
     out = ""
     for (prog, cmd), text in helps.items():
-        if cmd == GLOBAL:
+        if cmd == GLOBAL and prog not in SINGLE:
             continue
         usage = re.search(r"^Usage:.*?(?=\n\n|\Z)", text, re.S | re.M).group(0)
         shown = set(re.findall(r"--[a-z0-9-]+", re.sub(r"\[[^]]*\]", "", usage)))
@@ -227,6 +237,11 @@ def main():
     short[key] = "\n".join(l for l in helps[key].splitlines() if not l.startswith("  --json"))
     check("only in source: [--json]" in check_source(short, sources),
           "an option missing from --help passed")
+    single = dict(helps)
+    key = ("rattest-loadgen", GLOBAL)
+    single[key] = "\n".join(l for l in helps[key].splitlines() if not l.startswith("  --json"))
+    check("only in source: [--json]" in check_source(single, sources),
+          "an option missing from a program without commands passed")
     unmarked = dict(helps)
     key = ("rattest-verifier", "serve")
     unmarked[key] = helps[key].replace("PEM (required)", "PEM", 1)

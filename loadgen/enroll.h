@@ -1,0 +1,36 @@
+/* One enrollment of an emulated machine, as rattest-bootstrap enroll makes
+ * it (bootstrap/enroll_begin.c, enroll_finish.c): a fresh channel to the
+ * verifier (a new TLS connection, as each bootstrap process opens), Begin
+ * with the EK certificate and public areas, then Finish with the activated
+ * credential, a quote of the demanded PCRs, the event log, the PCR values,
+ * the certification of the identity key and its possession signature. */
+#ifndef LG_ENROLL_H
+#define LG_ENROLL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "machine.h"
+#include "rt_eventlog.h"
+
+/* What every enrollment shares (read-only). */
+typedef struct {
+  const char *verifier, *ca_file;
+  int timeout_ms;
+  rt_key_alg key_alg;
+  const uint8_t *log; /* the event log sent, as read from its file */
+  size_t log_len;
+  const rt_eventlog_pcrs *pcrs; /* its replay: the emulated TPM's PCRs */
+} lg_target;
+
+typedef struct {
+  int ok;
+  /* Why not: the verifier's refusal code, else the gRPC status name, or
+   * "LOADGEN" for a failure on this side (message says which). */
+  char code[64];
+  char message[800];
+} lg_outcome;
+
+void lg_enroll(const lg_target *t, lg_machine *m, lg_outcome *out);
+
+#endif
