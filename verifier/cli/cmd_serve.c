@@ -27,6 +27,31 @@
 #define DEFAULT_RATE_FINISH "50/500"
 
 /* One call printing the help as it reads: long, but a list. */
+/* The transport limits' part of the help, with their defaults. */
+static void usage_transport(FILE *f) {
+  fprintf(f,
+          "Transport limits (docs/protocol.md):\n"
+          "  --max-connections N      connections held at once (default %d; fewer\n"
+          "                           when the descriptor limit leaves less room)\n"
+          "  --handshake-timeout DURATION\n"
+          "                           close a connection still without TLS and\n"
+          "                           HTTP/2 settings after DURATION (default %ds)\n"
+          "  --idle-timeout DURATION  close a connection without calls (default %ds)\n"
+          "  --keepalive-time DURATION\n"
+          "                           ping a connection silent this long (default %ds)\n"
+          "  --keepalive-timeout DURATION\n"
+          "                           close it if the ping is not answered in time\n"
+          "                           (default %ds)\n"
+          "  --max-connection-age DURATION\n"
+          "                           close connections this old, after %d s for the\n"
+          "                           calls still running (default %ds)\n"
+          "\n",
+          RT_GRPC_DEFAULT_MAX_CONNECTIONS, RT_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000,
+          RT_GRPC_DEFAULT_IDLE_TIMEOUT_MS / 1000, RT_GRPC_DEFAULT_KEEPALIVE_TIME_MS / 1000,
+          RT_GRPC_DEFAULT_KEEPALIVE_TIMEOUT_MS / 1000, RT_GRPC_AGE_GRACE_MS / 1000,
+          RT_GRPC_DEFAULT_MAX_CONNECTION_AGE_MS / 1000);
+}
+
 void rt_cmd_serve_usage(FILE *f) {
   fprintf(f,
           "Usage: rattest-verifier serve --tls-cert FILE --tls-key FILE --ek-ca PATH\n"
@@ -44,62 +69,45 @@ void rt_cmd_serve_usage(FILE *f) {
           "  --port-file FILE         write the bound port to FILE once listening\n"
           "  --metrics-listen HOST:PORT  serve Prometheus metrics over plain HTTP at\n"
           "                           /metrics (port 0 picks a free port; off by default)\n"
-          "\n"
-          "Transport limits (docs/protocol.md):\n"
-          "  --max-connections N      connections held at once (default %d; fewer\n"
-          "                           when the descriptor limit leaves less room)\n"
-          "  --handshake-timeout DURATION\n"
-          "                           close a connection still without TLS and\n"
-          "                           HTTP/2 settings after DURATION (default %ds)\n"
-          "  --idle-timeout DURATION  close a connection without calls (default %ds)\n"
-          "  --keepalive-time DURATION\n"
-          "                           ping a connection silent this long (default %ds)\n"
-          "  --keepalive-timeout DURATION\n"
-          "                           close it if the ping is not answered in time\n"
-          "                           (default %ds)\n"
-          "  --max-connection-age DURATION\n"
-          "                           close connections this old, after %d s for the\n"
-          "                           calls still running (default %ds)\n"
-          "\n"
-          "Enrollment:\n"
-          "  --ek-ca PATH             manufacturer EK CA certificates (required): roots\n"
-          "                           and intermediates, a PEM/DER file or a directory\n"
-          "  --ek-aia-fetch           fetch an EK issuer missing from the chain from the\n"
-          "                           certificate's AIA caIssuers URL (http only, 64 KiB,\n"
-          "                           5 s; off by default: clients steer the fetches)\n"
-          "  --ek-aia-cache DIR       keep fetched EK issuers in DIR, used before fetching\n"
-          "  --platform-ca PATH       platform certificate CAs (file or directory): the\n"
-          "                           machine's TCG platform certificate is then checked\n"
-          "                           (policy \"platform_cert\", default \"verify\")\n"
-          "  --issuer-cert FILE       issuing CA certificate and its chain, PEM (required)\n"
-          "  --issuer-key FILE        issuing CA private key, PEM (required)\n"
-          "  --policy FILE            attestation policy, JSON (docs/policy.md); without\n"
-          "                           it the permissive development policy applies\n"
-          "  --session-ttl DURATION   time allowed between Begin and Finish (default 5m)\n"
-          "  --token-key FILE         32-byte session token key (0600), shared by verifiers\n"
-          "                           that must finish each other's sessions; default:\n"
-          "                           a random key per process\n"
-          "\n"
-          "Rate limits (RATE/BURST: RATE calls a second on average, e.g. 0.5, up to\n"
-          "BURST at once; 0 turns a limit off; over it: RESOURCE_EXHAUSTED RATE_LIMITED):\n"
-          "  --rate-peer RATE/BURST   Begin, Finish and Confirm calls per client address\n"
-          "                           (IPv6: per /64) (default " DEFAULT_RATE_PEER ")\n"
-          "  --rate-ek RATE/BURST     Begin, and Finish with the right secret, per EK\n"
-          "                           (default " DEFAULT_RATE_EK ")\n"
-          "  --rate-finish RATE/BURST Finishes with the right secret, all clients together\n"
-          "                           (default " DEFAULT_RATE_FINISH "); sizes the replay guard:\n"
-          "                           2 x (BURST + RATE x (session TTL + 1 s)) entries\n"
-          "\n"
-          "  -v, --verbose            more log output (repeat for debug)\n"
-          "  -h, --help               show this help\n"
-          "\n"
-          "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start (a file\n"
-          "unreadable or invalid, the address taken) or could not write --port-file,\n"
-          "2 bad usage.\n",
-          RT_GRPC_DEFAULT_THREADS, RT_GRPC_DEFAULT_MAX_CONNECTIONS,
-          RT_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000, RT_GRPC_DEFAULT_IDLE_TIMEOUT_MS / 1000,
-          RT_GRPC_DEFAULT_KEEPALIVE_TIME_MS / 1000, RT_GRPC_DEFAULT_KEEPALIVE_TIMEOUT_MS / 1000,
-          RT_GRPC_AGE_GRACE_MS / 1000, RT_GRPC_DEFAULT_MAX_CONNECTION_AGE_MS / 1000);
+          "\n",
+          RT_GRPC_DEFAULT_THREADS);
+  usage_transport(f);
+  fputs("Enrollment:\n"
+        "  --ek-ca PATH             manufacturer EK CA certificates (required): roots\n"
+        "                           and intermediates, a PEM/DER file or a directory\n"
+        "  --ek-aia-fetch           fetch an EK issuer missing from the chain from the\n"
+        "                           certificate's AIA caIssuers URL (http only, 64 KiB,\n"
+        "                           5 s; off by default: clients steer the fetches)\n"
+        "  --ek-aia-cache DIR       keep fetched EK issuers in DIR, used before fetching\n"
+        "  --platform-ca PATH       platform certificate CAs (file or directory): the\n"
+        "                           machine's TCG platform certificate is then checked\n"
+        "                           (policy \"platform_cert\", default \"verify\")\n"
+        "  --issuer-cert FILE       issuing CA certificate and its chain, PEM (required)\n"
+        "  --issuer-key FILE        issuing CA private key, PEM (required)\n"
+        "  --policy FILE            attestation policy, JSON (docs/policy.md); without\n"
+        "                           it the permissive development policy applies\n"
+        "  --session-ttl DURATION   time allowed between Begin and Finish (default 5m)\n"
+        "  --token-key FILE         32-byte session token key (0600), shared by verifiers\n"
+        "                           that must finish each other's sessions; default:\n"
+        "                           a random key per process\n"
+        "\n"
+        "Rate limits (RATE/BURST: RATE calls a second on average, e.g. 0.5, up to\n"
+        "BURST at once; 0 turns a limit off; over it: RESOURCE_EXHAUSTED RATE_LIMITED):\n"
+        "  --rate-peer RATE/BURST   Begin, Finish and Confirm calls per client address\n"
+        "                           (IPv6: per /64) (default " DEFAULT_RATE_PEER ")\n"
+        "  --rate-ek RATE/BURST     Begin, and Finish with the right secret, per EK\n"
+        "                           (default " DEFAULT_RATE_EK ")\n"
+        "  --rate-finish RATE/BURST Finishes with the right secret, all clients together\n"
+        "                           (default " DEFAULT_RATE_FINISH "); sizes the replay guard:\n"
+        "                           2 x (BURST + RATE x (session TTL + 1 s)) entries\n"
+        "\n"
+        "  -v, --verbose            more log output (repeat for debug)\n"
+        "  -h, --help               show this help\n"
+        "\n"
+        "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start (a file\n"
+        "unreadable or invalid, the address taken) or could not write --port-file,\n"
+        "2 bad usage.\n",
+        f);
 }
 
 /* What the command line says; the files are read by load_verifier. */
