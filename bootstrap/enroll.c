@@ -74,8 +74,8 @@ static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t
   if (rt_tpm_open(e->o->tcti, &e->tpm, &err) != RT_OK)
     return rt_enroll_fail("TPM", err.msg);
   if (previous != NULL && !e->o->renew && still_valid(e, previous)) {
-    printf("identity \"%s\" is enrolled and valid until %s: nothing to do (--renew to "
-           "enroll again)\n",
+    printf("identity \"%s\" is enrolled and valid until %s: nothing to do (`renew` renews "
+           "it before it expires, --renew enrolls again now)\n",
            e->o->name, previous->not_after);
     return 0;
   }

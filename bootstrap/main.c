@@ -11,6 +11,7 @@
 #include "enroll.h"
 #include "idkey.h"
 #include "rattest.pb-c.h"
+#include "renew.h"
 #include "rpc_report.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
@@ -43,6 +44,9 @@ enum {
   O_EKURL,
   O_OUT,
   O_JSON,
+  O_ALL,
+  O_WINDOW,
+  O_EXEC,
 };
 
 /* An option handler's answer when parsing goes on; anything else is the
@@ -306,11 +310,11 @@ static int parse_key_alg(const char *arg, rt_key_alg *out) {
 }
 
 /* Checked now, used by the enrollment as the text it is. */
-static int parse_pcrs(const char *arg, const char **out) {
+static int parse_pcrs(const char *cmd, const char *arg, const char **out) {
   rt_err err = {0};
   TPML_PCR_SELECTION sel;
   if (rt_pcrsel_parse(arg, &sel, &err) != RT_OK)
-    return fail("enroll", err.msg, 2);
+    return fail(cmd, err.msg, 2);
   *out = arg;
   return GO_ON;
 }
@@ -391,7 +395,7 @@ static int enroll_option(int c, const char *arg, void *opts) {
   case O_EK:
     return parse_ek("enroll", arg, &o->ek);
   case O_PCRS:
-    return parse_pcrs(arg, &o->pcrs);
+    return parse_pcrs("enroll", arg, &o->pcrs);
   case O_HANDLE:
     return parse_handle(arg, &o->handle);
   case O_TIMEOUT:
@@ -515,32 +519,44 @@ static int cmd_unseal(int argc, char **argv) {
 }
 
 static void usage_status(FILE *f) {
-  fprintf(f, "Usage: rattest-bootstrap status [--state-dir DIR] [--json]\n"
+  fprintf(f, "Usage: rattest-bootstrap status [NAME] [--state-dir DIR] [--window W] [--json]\n"
              "\n"
-             "Prints the enrolled identities and the delivered secrets (where they\n"
-             "are kept, never what they hold) recorded in DIR/state.json.\n"
+             "Prints the enrolled identities (or identity NAME) and the delivered\n"
+             "secrets (where they are kept, never what they hold) recorded in\n"
+             "DIR/state.json, and judges each identity's certificate: valid, inside\n"
+             "its renewal window, expired, or missing (file unreadable).\n"
              "\n"
              "Options:\n"
              "  --state-dir DIR  state directory (default " RT_STATE_DIR_DEFAULT ")\n"
+             "  --window W       the renewal window, as `renew` takes it: a fraction of\n"
+             "                   the validity (0.25, 25%%) or a duration (72h) before\n"
+             "                   notAfter (default: the last third of the validity)\n"
              "  --json           print {state_file, identities: [...], secrets: [...]}\n"
              "                   as JSON, with the fields of docs/state.md\n"
              "  -h, --help       show this help\n"
              "\n"
-             "Exit status: 0 printed (also when nothing is enrolled), 1 the state file\n"
-             "could not be read or is invalid, 2 bad usage.\n");
+             "Exit status: 0 every identity shown is valid and outside its renewal\n"
+             "window, 1 the state file could not be read or is invalid, 2 bad usage,\n"
+             "3 missing (nothing enrolled, no identity NAME, or a certificate file\n"
+             "unreadable), 4 expired, 5 inside the renewal window. With several\n"
+             "identities the lowest of 3, 4, 5 that applies; stderr says which.\n");
 }
 
-typedef struct {
-  const char *dir;
-  int json;
-} status_opts;
+static int parse_window(const char *cmd, const char *arg, rt_window *out) {
+  rt_err err = {0};
+  if (rt_window_parse(arg, out, &err) != RT_OK)
+    return fail(cmd, err.msg, 2);
+  return GO_ON;
+}
 
 static int status_option(int c, const char *arg, void *opts) {
-  status_opts *o = opts;
+  rt_status_opts *o = opts;
   switch (c) {
   case O_STATE:
-    o->dir = arg;
+    o->state_dir = arg;
     return GO_ON;
+  case O_WINDOW:
+    return parse_window("status", arg, &o->window);
   case O_JSON:
     o->json = 1;
     return GO_ON;
@@ -549,27 +565,184 @@ static int status_option(int c, const char *arg, void *opts) {
   }
 }
 
+/* An optional NAME after the options: the identity, checked. */
+static int optional_name(const char *cmd, int argc, char **argv, const char **name) {
+  if (optind + 1 < argc)
+    return fail(cmd, "unexpected argument", 2);
+  if (optind == argc)
+    return GO_ON;
+  rt_err err = {0};
+  if (rt_name_check(argv[optind], &err) != RT_OK)
+    return fail(cmd, err.msg, 2);
+  *name = argv[optind];
+  return GO_ON;
+}
+
 static int cmd_status(int argc, char **argv) {
   static const struct option opts[] = {
       {"state-dir", required_argument, NULL, O_STATE},
+      {"window", required_argument, NULL, O_WINDOW},
       {"json", no_argument, NULL, O_JSON},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  status_opts o = {.dir = RT_STATE_DIR_DEFAULT};
+  rt_status_opts o = {.state_dir = RT_STATE_DIR_DEFAULT, .window = RT_WINDOW_DEFAULT};
   int status = parse_options(argc, argv, "h", opts, status_option, &o);
+  if (status == GO_ON)
+    status = optional_name("status", argc, argv, &o.name);
+  return status != GO_ON ? status : rt_status_print(&o);
+}
+
+static void usage_renew(FILE *f) {
+  fprintf(f, "Usage: rattest-bootstrap renew [NAME|--all] --ca FILE [OPTIONS]\n"
+             "\n"
+             "Renews identity NAME (default \"default\"), or every identity with --all,\n"
+             "when its certificate is inside the renewal window, has expired or is\n"
+             "missing: attests again (fresh quote and event log, a new key certified\n"
+             "in the TPM) and replaces the identity atomically, as enroll --renew does,\n"
+             "keeping its name, key algorithm and handle. Outside the window it does\n"
+             "nothing and says so.\n"
+             "\n"
+             "Options:\n"
+             "  --all                 every enrolled identity (not NAME)\n"
+             "  --ca FILE             PEM CA the verifier's certificate chains to (required)\n"
+             "  --verifier HOST:PORT  the verifier's gRPC address (default: the one the\n"
+             "                        identity was enrolled with)\n"
+             "  --window W            renew within the last W of the validity: a fraction\n"
+             "                        (0.25, 25%%) or a duration (72h) before notAfter\n"
+             "                        (default: the last third of the validity)\n"
+             "  --exec CMD            after each renewal, run CMD with /bin/sh -c, with\n"
+             "                        RATTEST_NAME, RATTEST_STATE_DIR, RATTEST_CERT_FILE,\n"
+             "                        RATTEST_CHAIN_FILE and RATTEST_KEY_FILE set\n"
+             "                        (e.g. to reload a server)\n"
+             "  --state-dir DIR       state directory (default " RT_STATE_DIR_DEFAULT ")\n"
+             "  --tcti STR            TPM TCTI (default $RATTEST_TCTI, then tpm2-tss default)\n"
+             "  --ek KIND             rsa, ecc or auto (default): which EK proves the TPM\n"
+             "  --event-log FILE      TCG event log (default\n"
+             "                        " RT_DEFAULT_EVENT_LOG ")\n"
+             "  --ek-intermediates FILE  PEM EK intermediate CAs to send\n"
+             "  --pcrs SEL            PCR values sent besides the quote (default\n"
+             "                        sha256:0,1,2,3,4,5,6,7)\n"
+             "  --timeout DURATION    give up on an identity after this long, retries\n"
+             "                        included (default 60s)\n"
+             "  -v, --verbose         more log output\n"
+             "  -h, --help            show this help\n"
+             "\n"
+             "Exit status: 0 renewed, or not yet due (nothing to do), 1 failed (no such\n"
+             "identity, TPM, verifier unreachable or refusing, --exec CMD failed; with\n"
+             "--all the other identities are still renewed), 2 bad usage.\n");
+}
+
+typedef struct {
+  rt_renew_opts r;
+  int all;
+} renew_args;
+
+static int renew_option(int c, const char *arg, void *opts) {
+  renew_args *a = opts;
+  rt_renew_opts *o = &a->r;
+  switch (c) {
+  case O_ALL:
+    a->all = 1;
+    return GO_ON;
+  case O_VERIFIER:
+    return parse_verifier("renew", arg, &o->verifier);
+  case O_CA:
+    o->ca_file = arg;
+    return GO_ON;
+  case O_WINDOW:
+    return parse_window("renew", arg, &o->window);
+  case O_EXEC:
+    o->exec = arg;
+    return GO_ON;
+  case O_STATE:
+    o->state_dir = arg;
+    return GO_ON;
+  case O_TCTI:
+    o->tcti = arg;
+    return GO_ON;
+  case O_EK:
+    return parse_ek("renew", arg, &o->ek);
+  case O_LOG:
+    o->event_log = arg;
+    return GO_ON;
+  case O_EKINTER:
+    o->ek_intermediates = arg;
+    return GO_ON;
+  case O_PCRS:
+    return parse_pcrs("renew", arg, &o->pcrs);
+  case O_TIMEOUT:
+    return parse_timeout("renew", arg, 24 * 3600 * 1000u, "--timeout must be between 1ms and 24h",
+                         &o->timeout_ms);
+  default:
+    return common_option(c, usage_renew);
+  }
+}
+
+/* The state renew replaces files in: an absolute path only this user (or
+ * root) can change, as enroll requires. */
+static int check_renew_state_dir(const char *dir) {
+  rt_err err = {0};
+  if (dir[0] != '/') {
+    rt_err_set(&err, RT_E_INVALID, "--state-dir: \"%s\" is not an absolute path", dir);
+    return fail("renew", err.msg, 2);
+  }
+  rt_code code = rt_state_dir_check(dir, geteuid(), &err);
+  if (code == RT_OK)
+    return GO_ON;
+  rt_err_prefix(&err, "--state-dir ");
+  return fail("renew", err.msg, code == RT_E_NOT_FOUND ? 1 : 2);
+}
+
+static int cmd_renew(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"all", no_argument, NULL, O_ALL},
+      {"verifier", required_argument, NULL, O_VERIFIER},
+      {"ca", required_argument, NULL, O_CA},
+      {"window", required_argument, NULL, O_WINDOW},
+      {"exec", required_argument, NULL, O_EXEC},
+      {"state-dir", required_argument, NULL, O_STATE},
+      {"tcti", required_argument, NULL, O_TCTI},
+      {"ek", required_argument, NULL, O_EK},
+      {"event-log", required_argument, NULL, O_LOG},
+      {"ek-intermediates", required_argument, NULL, O_EKINTER},
+      {"pcrs", required_argument, NULL, O_PCRS},
+      {"timeout", required_argument, NULL, O_TIMEOUT},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  renew_args a = {.r = {.state_dir = RT_STATE_DIR_DEFAULT,
+                        .ek = RT_EK_AUTO,
+                        .event_log = RT_DEFAULT_EVENT_LOG,
+                        .pcrs = "sha256:0,1,2,3,4,5,6,7",
+                        .window = RT_WINDOW_DEFAULT,
+                        .timeout_ms = 60000}};
+  const char *name = NULL;
+  int status = parse_options(argc, argv, "vh", opts, renew_option, &a);
+  if (status == GO_ON)
+    status = optional_name("renew", argc, argv, &name);
   if (status != GO_ON)
     return status;
-  if (optind < argc)
-    return fail("status", "unexpected argument", 2);
-  return rt_status_print(o.dir, o.json);
+  if (a.all && name != NULL)
+    return fail("renew", "NAME and --all exclude each other", 2);
+  if (a.r.ca_file == NULL)
+    return fail("renew", "--ca is required", 2);
+  if (a.r.exec != NULL && a.r.exec[0] == '\0')
+    return fail("renew", "--exec needs a command", 2);
+  a.r.name = a.all ? NULL : name != NULL ? name : "default";
+  status = check_renew_state_dir(a.r.state_dir);
+  return status != GO_ON ? status : rt_renew(&a.r);
 }
 
 /* The one list of commands: dispatch and the help's command list. */
 static const rt_cli_command commands[] = {
     {"enroll", cmd_enroll, usage_enroll,
      "prove this TPM to the verifier and keep the issued identity"},
-    {"status", cmd_status, usage_status, "show the enrolled identities (state file)"},
+    {"renew", cmd_renew, usage_renew,
+     "attest again and replace an identity inside its renewal window"},
+    {"status", cmd_status, usage_status,
+     "show the enrolled identities (state file) and whether they are due"},
     {"unseal", cmd_unseal, usage_unseal,
      "print a sealed secret the verifier delivered to this TPM"},
     {"ping", cmd_ping, usage_ping, "check that the verifier answers over TLS (gRPC Ping)"},

@@ -180,6 +180,15 @@ rt_code rt_key_tr(rt_key *key, rt_tpm *tpm, ESYS_TR *tr, rt_err *err) {
     if (key->persistent != 0) {
       TSS2_RC trc = Esys_TR_FromTPMPublic(tpm->esys, key->persistent, ESYS_TR_NONE, ESYS_TR_NONE,
                                           ESYS_TR_NONE, &key->tr);
+      /* ESYS keeps one ESYS_TR per handle (see rt_key_free). When another
+       * object took the handle since it was made (a renewal persisted a
+       * new key there), ESYS refuses with a name mismatch and drops its
+       * record; asked again it makes one for the object there now. Key
+       * objects of the old record then fail with a bad ESYS_TR instead of
+       * signing with a key their certificate does not name. */
+      if (trc == TSS2_ESYS_RC_GENERAL_FAILURE)
+        trc = Esys_TR_FromTPMPublic(tpm->esys, key->persistent, ESYS_TR_NONE, ESYS_TR_NONE,
+                                    ESYS_TR_NONE, &key->tr);
       if (trc != TSS2_RC_SUCCESS) {
         key->tr = ESYS_TR_NONE;
         return rt_tpm_rc(err, trc, "opening the persistent key");

@@ -16,6 +16,8 @@ RATTEST_PACKAGES=(
   python3 python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc
   # used by the test harness (ss, pkill) and the format check
   iproute2 procps clang-format
+  # systemd-analyze verify checks the installed units
+  systemd
 )
 
 rattest_missing_packages() {

@@ -32,7 +32,7 @@ expect 2 '--key-alg must be ecc-p256 or rsa-2048' "$B" enroll --key-alg dsa
 expect 2 '--handle: 0x81800000 is out of range' "$B" enroll --handle 0x81800000
 expect 2 'PCR selection "sha999:0": unknown bank' "$B" enroll --pcrs sha999:0
 expect 2 'name' "$B" enroll --verifier x:1 --ca y --name "../etc"
-expect 0 'no identity enrolled' "$B" status --state-dir "$work/empty-state"
+expect 3 'no identity enrolled' "$B" status --state-dir "$work/empty-state"
 expect 0 '--tls-cert FILE' "$V" serve --help
 expect 0 '--verifier HOST:PORT' "$B" ping --help
 expect 0 "rattest-verifier [0-9]+\.[0-9]+\.[0-9]+" "$V" --version

@@ -94,7 +94,10 @@ def source_options(prog, cmd):
         body = body[: body.index("NULL, 0, NULL, 0")]
     else:
         folder = PROGRAMS[prog][1]
-        fn = re.search(r'\{"%s", ([a-z_]+)' % re.escape(cmd), read(f"{folder}/main.c")).group(1)
+        # The command table's entry, not a getopt entry of the same name
+        # (enroll's --renew beside the renew command).
+        entry = r'\{"%s", (?!(?:no|required|optional)_argument)([a-z_]+)' % re.escape(cmd)
+        fn = re.search(entry, read(f"{folder}/main.c")).group(1)
         define = re.compile(r"^(?:static )?int %s\(.*?^}" % fn, re.S | re.M)
         for path in sorted(glob.glob(os.path.join(SRC, folder, "*.c"))):
             text = read(path)

@@ -718,7 +718,8 @@ static void check_cli(const uint8_t *plain, size_t plain_len, const uint8_t *bou
   out = slurp("out", NULL);
   CHECK_STR_CONTAINS(out ? out : "", "--out FILE");
   free(out);
-  /* status lists the secrets, never their bytes. */
+  /* status lists the secrets, never their bytes; exit 0: the one identity,
+   * the rsa-key's, has a day of validity left, outside its renewal window. */
   snprintf(args, sizeof args, "status --state-dir '%s'", state_dir);
   CHECK(cli(args) == 0, "status: %s", slurp("err", NULL));
   out = slurp("out", &len);

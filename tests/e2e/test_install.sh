@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `cmake --install` honours the prefix: everything lands under it, the
+# provider in PREFIX/MODULES_RELDIR (lib/<multiarch>/ossl-modules, OpenSSL's
+# own directory when the prefix is /usr), the units in lib/systemd/system
+# naming the installed binaries, share/rattest/openssl-rattest.cnf loading
+# the installed provider (`openssl list -providers` with it as OPENSSL_CONF).
+# Leaves the install in ROOT for the systemd_units test.
+# Usage: test_install.sh BUILD_DIR ROOT MODULES_RELDIR OPENSSL_MODULESDIR
+set -euo pipefail
+build=${1:?usage} root=${2:?usage} reldir=${3:?usage} sysmodules=${4:?usage}
+. "$(dirname "$0")/../lib/assert.sh"
+OSSL=(openssl)
+[ -n "${RATTEST_PRELOAD:-}" ] && OSSL=(env LD_PRELOAD="$RATTEST_PRELOAD" ASAN_OPTIONS=detect_leaks=0 openssl)
+rm -rf "$root"
+P="$root/prefix"
+cmake --install "$build" --prefix "$P" > "$root.log" 2>&1 || { cat "$root.log" >&2; exit 1; }
+for f in bin/rattest-verifier bin/rattest-bootstrap; do
+  if [ -x "$P/$f" ]; then ok; else bad "not installed: PREFIX/$f"; fi
+done
+if [ -f "$P/$reldir/rattest.so" ]; then ok; else bad "not installed: PREFIX/$reldir/rattest.so"; fi
+# Nothing outside the prefix: every line the install printed names a file in it.
+if ! grep -- '-- \(Installing\|Up-to-date\): ' "$root.log" | grep -v -- ": $P/"; then ok; else
+  bad "installed outside $P"; fi
+for u in rattest-enroll.service rattest-renew.service rattest-renew.timer rattest-verifier.service; do
+  if [ -f "$P/lib/systemd/system/$u" ]; then ok; else bad "unit $u not installed"; fi
+done
+if grep -qx "ExecStart=$P/bin/rattest-verifier serve \$RATTEST_VERIFIER_OPTS" \
+  "$P/lib/systemd/system/rattest-verifier.service"; then ok; else bad "the verifier unit does not start PREFIX/bin/rattest-verifier"; fi
+if grep -q "^EnvironmentFile=$P/etc/rattest/bootstrap.env$" "$P/lib/systemd/system/rattest-enroll.service"; then ok; else
+  bad "the enroll unit's EnvironmentFile is not PREFIX/etc/rattest/bootstrap.env"; fi
+# The .cnf loads the installed provider, whatever OPENSSL_MODULES says.
+cnf="$P/share/rattest/openssl-rattest.cnf"
+if grep -qx "module = $P/$reldir/rattest.so" "$cnf"; then ok; else bad "openssl-rattest.cnf does not name PREFIX/$reldir/rattest.so"; fi
+OPENSSL_CONF="$cnf" OPENSSL_MODULES=/nonexistent "${OSSL[@]}" list -providers > "$root.providers" 2>&1 || true
+if grep -A3 '^  rattest$' "$root.providers" | grep -q 'status: active'; then ok; else
+  bad "openssl list -providers with openssl-rattest.cnf: $(cat "$root.providers")"; fi
+# With the prefix /usr (under DESTDIR) the provider lands in OpenSSL's own
+# modules directory, and the .cnf names it there.
+D="$root/destdir"
+DESTDIR="$D" cmake --install "$build" --prefix /usr > "$root.log" 2>&1 || { cat "$root.log" >&2; exit 1; }
+if [ -f "$D$sysmodules/rattest.so" ]; then ok; else bad "prefix /usr: not in $sysmodules"; fi
+if grep -qx "module = $sysmodules/rattest.so" "$D/usr/share/rattest/openssl-rattest.cnf"; then ok; else
+  bad "prefix /usr: the .cnf does not name $sysmodules/rattest.so"; fi
+if grep -q "^EnvironmentFile=/etc/rattest/verifier.env$" "$D/usr/lib/systemd/system/rattest-verifier.service"; then ok; else
+  bad "prefix /usr: the units' configuration is not in /etc/rattest"; fi
+if [ -z "$(find "$D" -mindepth 1 -maxdepth 1 ! -name usr)" ]; then ok; else bad "prefix /usr wrote outside /usr: $(ls "$D")"; fi
+finish test_install
