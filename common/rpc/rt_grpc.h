@@ -99,6 +99,13 @@ int rt_grpc_server_port(const rt_grpc_server *srv);
 /* Stops accepting, cancels calls still running, joins the threads and frees
  * everything. */
 void rt_grpc_server_stop(rt_grpc_server *srv);
+/* The same, letting the calls in flight finish first for up to grace_ms
+ * (SIGTERM): only those still running then are cancelled. */
+void rt_grpc_server_drain(rt_grpc_server *srv, int grace_ms);
+/* Loads a new TLS certificate chain and key (as at start) and presents them
+ * from the next handshake on; on failure the current ones stay. */
+rt_code rt_grpc_server_reload_tls(rt_grpc_server *srv, const char *cert_file, const char *key_file,
+                                  rt_err *err);
 
 /* ---- client ---------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rt_accept_guard.h"
@@ -64,6 +65,9 @@ struct rt_grpc_server {
   pthread_mutex_t lock;
   pthread_cond_t shutdown_done_cv;
   int shutdown_done;
+  /* TLS credentials waiting for grpc's next handshake (fetch_tls), set at
+   * start and by rt_grpc_server_reload_tls; under lock. */
+  grpc_ssl_server_certificate_config *tls_next;
 };
 
 static void free_call(struct rpc_call *c) {
@@ -432,11 +436,57 @@ static rt_code server_create(struct rt_grpc_server *srv, size_t max_msg, const r
   return RT_OK;
 }
 
+/* grpc asks before every handshake (and must get a config the first
+ * time): a reloaded certificate is presented from the next connection on,
+ * connections already up keep theirs. */
+static grpc_ssl_certificate_config_reload_status
+fetch_tls(void *user, grpc_ssl_server_certificate_config **config) {
+  struct rt_grpc_server *srv = user;
+  pthread_mutex_lock(&srv->lock);
+  *config = srv->tls_next; /* grpc takes ownership */
+  srv->tls_next = NULL;
+  pthread_mutex_unlock(&srv->lock);
+  return *config != NULL ? GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW
+                         : GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
+}
+
+/* Makes tls the credentials of the next handshake. */
+static rt_code stage_tls(struct rt_grpc_server *srv, const rt_tls_pair *tls, rt_err *err) {
+  grpc_ssl_pem_key_cert_pair pair = {.private_key = tls->key_pem, .cert_chain = tls->cert_pem};
+  /* grpc 1.51 asserts that a fetched config has client root certificates,
+   * although a server that never asks for client certificates never uses
+   * them: give it the server's own chain. */
+  grpc_ssl_server_certificate_config *config =
+      grpc_ssl_server_certificate_config_create(tls->cert_pem, &pair, 1);
+  if (config == NULL)
+    return rt_err_set(err, RT_E_INVALID, "grpc refused the TLS certificate and key");
+  pthread_mutex_lock(&srv->lock);
+  grpc_ssl_server_certificate_config *old = srv->tls_next;
+  srv->tls_next = config;
+  pthread_mutex_unlock(&srv->lock);
+  if (old != NULL)
+    grpc_ssl_server_certificate_config_destroy(old);
+  return RT_OK;
+}
+
+rt_code rt_grpc_server_reload_tls(rt_grpc_server *srv, const char *cert_file, const char *key_file,
+                                  rt_err *err) {
+  rt_tls_pair tls;
+  rt_code code = rt_tls_pair_load(cert_file, key_file, &tls, err);
+  if (code == RT_OK)
+    code = stage_tls(srv, &tls, err);
+  rt_tls_pair_free(&tls);
+  return code;
+}
+
 static rt_code server_listen(struct rt_grpc_server *srv, const char *listen, const rt_tls_pair *tls,
                              rt_err *err) {
-  grpc_ssl_pem_key_cert_pair pair = {.private_key = tls->key_pem, .cert_chain = tls->cert_pem};
-  grpc_server_credentials *creds = grpc_ssl_server_credentials_create_ex(
-      NULL, &pair, 1, GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
+  if (stage_tls(srv, tls, err) != RT_OK)
+    return RT_E_INVALID;
+  grpc_ssl_server_credentials_options *opts =
+      grpc_ssl_server_credentials_create_options_using_config_fetcher(
+          GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, fetch_tls, srv);
+  grpc_server_credentials *creds = grpc_ssl_server_credentials_create_with_options(opts);
   srv->port = grpc_server_add_http2_port(srv->server, listen, creds);
   grpc_server_credentials_release(creds);
   if (srv->port <= 0)
@@ -457,6 +507,8 @@ static void discard_unstarted(struct rt_grpc_server *srv) {
     grpc_completion_queue_destroy(srv->cq);
   }
   if (srv != NULL) {
+    if (srv->tls_next != NULL)
+      grpc_ssl_server_certificate_config_destroy(srv->tls_next);
     free(srv->methods);
     free(srv->registered);
     free(srv->threads);
@@ -520,12 +572,39 @@ int rt_grpc_server_port(const rt_grpc_server *srv) {
   return srv->port;
 }
 
+/* Waits up to grace_ms for the calls in flight to end (the shutdown
+ * notification); 0 when they did not. */
+static int wait_calls(struct rt_grpc_server *srv, int grace_ms) {
+  if (srv->n_threads == 0 || grace_ms <= 0)
+    return 0;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += grace_ms / 1000;
+  until.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&srv->lock);
+  while (!srv->shutdown_done &&
+         pthread_cond_timedwait(&srv->shutdown_done_cv, &srv->lock, &until) == 0) {
+  }
+  int done = srv->shutdown_done;
+  pthread_mutex_unlock(&srv->lock);
+  return done;
+}
+
 void rt_grpc_server_stop(rt_grpc_server *srv) {
+  rt_grpc_server_drain(srv, 0);
+}
+
+void rt_grpc_server_drain(rt_grpc_server *srv, int grace_ms) {
   if (srv == NULL)
     return;
   atomic_store(&srv->stopping, 1);
   grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
-  grpc_server_cancel_all_calls(srv->server);
+  if (!wait_calls(srv, grace_ms))
+    grpc_server_cancel_all_calls(srv->server);
 
   if (srv->n_threads > 0) {
     pthread_mutex_lock(&srv->lock);
@@ -557,6 +636,8 @@ void rt_grpc_server_stop(rt_grpc_server *srv) {
     }
   }
   grpc_completion_queue_destroy(srv->cq);
+  if (srv->tls_next != NULL)
+    grpc_ssl_server_certificate_config_destroy(srv->tls_next);
   free(srv->methods);
   free(srv->registered);
   free(srv->threads);

@@ -57,7 +57,10 @@ void rt_cmd_serve_usage(FILE *f) {
           "Usage: rattest-verifier serve --tls-cert FILE --tls-key FILE --ek-ca PATH\n"
           "       --issuer-cert FILE --issuer-key FILE [OPTIONS]\n"
           "\n"
-          "Serves rattest.v1.Attestation over gRPC with TLS until SIGINT or SIGTERM.\n"
+          "Serves rattest.v1.Attestation over gRPC with TLS until SIGINT or SIGTERM\n"
+          "(calls in flight get 10 s to finish). SIGHUP reloads the policy, the issuer\n"
+          "certificate and key, the EK and platform CAs and the TLS certificate and\n"
+          "key, all or nothing (docs/operations.md).\n"
           "\n"
           "Options:\n"
           "  --listen HOST:PORT       address to listen on (default " DEFAULT_LISTEN ");\n"
@@ -353,11 +356,41 @@ bad:
   return 2;
 }
 
-static rt_code load_trust(const serve_opts *o, rt_verifier *v, rt_err *err) {
+/* What decides, from its files: at start and again at SIGHUP. */
+static rt_code load_decisions(const serve_opts *o, rt_verifier *v, rt_err *err) {
   if (rt_ca_set_load(o->ek_ca, "EK CA", &v->ek_roots, err) != RT_OK ||
       rt_issuer_load(o->issuer_cert, o->issuer_key, &v->issuer, err) != RT_OK ||
       (o->policy_file ? rt_policy_load(o->policy_file, &v->policy, err)
                       : rt_policy_default(&v->policy, err)) != RT_OK ||
+      (o->platform_ca != NULL &&
+       rt_ca_set_load(o->platform_ca, "platform CA", &v->platform_ca, err) != RT_OK) ||
+      rt_platform_config_check(v->policy, v->platform_ca != NULL, err) != RT_OK)
+    return RT_E_INVALID;
+  return RT_OK;
+}
+
+static void free_decisions(rt_verifier *v) {
+  rt_policy_free(v->policy);
+  rt_issuer_free(v->issuer);
+  rt_ca_set_free(v->ek_roots);
+  rt_ca_set_free(v->platform_ca);
+  v->policy = NULL;
+  v->issuer = NULL;
+  v->ek_roots = v->platform_ca = NULL;
+}
+
+static void swap_decisions(rt_verifier *a, rt_verifier *b) {
+  rt_verifier t = {0};
+  t.ek_roots = a->ek_roots, t.platform_ca = a->platform_ca;
+  t.policy = a->policy, t.issuer = a->issuer;
+  a->ek_roots = b->ek_roots, a->platform_ca = b->platform_ca;
+  a->policy = b->policy, a->issuer = b->issuer;
+  b->ek_roots = t.ek_roots, b->platform_ca = t.platform_ca;
+  b->policy = t.policy, b->issuer = t.issuer;
+}
+
+static rt_code load_trust(const serve_opts *o, rt_verifier *v, rt_err *err) {
+  if (load_decisions(o, v, err) != RT_OK ||
       (o->token_key ? rt_token_key_load(o->token_key, &v->token_key, err)
                     : rt_token_key_random(&v->token_key, err)) != RT_OK ||
       rt_replay_guard_new(o->guard_cap, &v->guard, err) != RT_OK ||
@@ -373,11 +406,30 @@ static rt_code load_trust(const serve_opts *o, rt_verifier *v, rt_err *err) {
   if (o->ek_aia_fetch)
     rt_info("EK issuers missing from a chain are fetched from AIA URLs (http only)%s%s",
             o->ek_aia_cache ? ", cached in " : "", o->ek_aia_cache ? o->ek_aia_cache : "");
-  if ((o->platform_ca != NULL &&
-       rt_ca_set_load(o->platform_ca, "platform CA", &v->platform_ca, err) != RT_OK) ||
-      rt_platform_config_check(v->policy, v->platform_ca != NULL, err) != RT_OK)
-    return RT_E_INVALID;
   return RT_OK;
+}
+
+/* SIGHUP: the files read again, all or nothing. The TLS pair is staged
+ * first (its failure changes nothing), then what decides is swapped while
+ * no call runs; the old objects are freed after. */
+static void reload(const serve_opts *o, rt_verifier *v, rt_grpc_server *srv) {
+  rt_verifier fresh = {0};
+  rt_err err = {0};
+  if (load_decisions(o, &fresh, &err) != RT_OK ||
+      rt_grpc_server_reload_tls(srv, o->cfg.tls_cert_file, o->cfg.tls_key_file, &err) != RT_OK) {
+    rt_error("SIGHUP: nothing reloaded, the running configuration stays: %s", err.msg);
+    free_decisions(&fresh);
+    return;
+  }
+  pthread_rwlock_wrlock(&v->config_lock);
+  swap_decisions(v, &fresh);
+  pthread_rwlock_unlock(&v->config_lock);
+  free_decisions(&fresh); /* now the old ones */
+  if (v->metrics != NULL)
+    rt_metrics_set_issuer_not_after(v->metrics, rt_issuer_not_after(v->issuer));
+  rt_info("SIGHUP: reloaded the policy, the issuer, the EK and platform CAs (%zu EK CA "
+          "certificates) and the TLS certificate",
+          rt_ca_set_count(v->ek_roots));
 }
 
 /* What the operator should know about how this verifier will decide. */
@@ -451,33 +503,39 @@ static void raise_descriptor_limit(void) {
   rt_info("descriptor limit %llu (was %llu)", (unsigned long long)rl.rlim_cur, was);
 }
 
-/* Serves until SIGINT or SIGTERM: 0 after a clean stop, 1 if it cannot. */
-static int serve_until_signal(rt_grpc_server_config *cfg, const char *port_file) {
-  /* Block the stop signals before any thread exists so that every thread
+/* Calls in flight get this long to finish after SIGTERM or SIGINT. */
+#define DRAIN_MS 10000
+
+/* Serves until SIGINT or SIGTERM, reloading at SIGHUP: 0 after a clean
+ * stop, 1 if it cannot. */
+static int serve_until_signal(serve_opts *o, rt_verifier *v) {
+  /* Block the signals before any thread exists so that every thread
    * inherits the mask and only sigwait() below receives them. */
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   rt_err err = {0};
   rt_grpc_server *srv = NULL;
   raise_descriptor_limit();
-  if (rt_grpc_server_start(cfg, &srv, &err) != RT_OK) {
+  if (rt_grpc_server_start(&o->cfg, &srv, &err) != RT_OK) {
     rt_error("%s", err.msg);
     return 1;
   }
   int port = rt_grpc_server_port(srv);
-  rt_info("serving rattest.v1.Attestation on %s (port %d)", cfg->listen, port);
-  if (port_file != NULL && write_port_file(port_file, port) != 0) {
-    rt_error("cannot write port file %s", port_file);
+  rt_info("serving rattest.v1.Attestation on %s (port %d)", o->cfg.listen, port);
+  if (o->port_file != NULL && write_port_file(o->port_file, port) != 0) {
+    rt_error("cannot write port file %s", o->port_file);
     rt_grpc_server_stop(srv);
     return 1;
   }
   int sig = 0;
-  sigwait(&stop, &sig);
-  rt_info("signal %d: stopping", sig);
-  rt_grpc_server_stop(srv);
+  while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+    reload(o, v, srv);
+  rt_info("signal %d: stopping (calls in flight get %d s)", sig, DRAIN_MS / 1000);
+  rt_grpc_server_drain(srv, DRAIN_MS);
   return 0;
 }
 
@@ -492,6 +550,7 @@ int rt_cmd_serve(int argc, char **argv) {
   if (status >= 0)
     return status;
   rt_verifier v = {.session_ttl = (int64_t)(o.ttl_ms / 1000)};
+  pthread_rwlock_init(&v.config_lock, NULL);
   rt_metrics_http *metrics_http = NULL;
   rt_err err = {0};
   status = 1;
@@ -502,7 +561,7 @@ int rt_cmd_serve(int argc, char **argv) {
     rt_rpc_method methods[RT_VERIFIER_N_METHODS];
     o.cfg.n_methods = rt_verifier_methods(&v, methods);
     o.cfg.methods = methods;
-    status = serve_until_signal(&o.cfg, o.port_file);
+    status = serve_until_signal(&o, &v);
   }
   rt_metrics_http_stop(metrics_http);
   rt_metrics_free(v.metrics);
@@ -511,9 +570,7 @@ int rt_cmd_serve(int argc, char **argv) {
   rt_rate_limiter_free(v.rate_finish);
   rt_replay_guard_free(v.guard);
   rt_token_key_free(v.token_key);
-  rt_policy_free(v.policy);
-  rt_issuer_free(v.issuer);
-  rt_ca_set_free(v.ek_roots);
-  rt_ca_set_free(v.platform_ca);
+  free_decisions(&v);
+  pthread_rwlock_destroy(&v.config_lock);
   return status;
 }

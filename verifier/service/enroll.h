@@ -5,6 +5,7 @@
 #ifndef RT_VERIFIER_ENROLL_H
 #define RT_VERIFIER_ENROLL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,11 @@
 #include "token_key.h"
 
 typedef struct rt_verifier {
+  /* SIGHUP swaps what decides (ek_roots, platform_ca, policy, issuer)
+   * under the write lock; every call holds the read lock (rt_handle), so a
+   * call is judged by one configuration, old or new, never a mix. Zeroed
+   * (glibc's PTHREAD_RWLOCK_INITIALIZER) or pthread_rwlock_init. */
+  pthread_rwlock_t config_lock;
   rt_ca_set *ek_roots;
   rt_aia_opts ek_aia; /* used when ek_aia_fetch (--ek-aia-fetch) */
   bool ek_aia_fetch;

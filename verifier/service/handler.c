@@ -17,9 +17,11 @@ static double now_seconds(void) {
 grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_call_info *info,
                            const ProtobufCMessage *req, ProtobufCMessage **resp,
                            rt_rpc_status *st) {
-  rt_metrics *metrics = ((rt_verifier *)verifier)->metrics;
+  rt_verifier *v = verifier;
+  rt_metrics *metrics = v->metrics;
   double start = now_seconds();
   rt_metrics_call_start(metrics);
+  pthread_rwlock_rdlock(&v->config_lock);
   /* Zeroed: every audit field the step does not reach stays empty. */
   rt_call_audit a;
   memset(&a, 0, sizeof a);
@@ -34,6 +36,7 @@ grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_cal
     s = h->step(verifier, req, r, &a, st);
   }
   rt_audit_decision(&a.line, s, st);
+  pthread_rwlock_unlock(&v->config_lock);
   rt_metrics_call_end(metrics, h->method, s, st->code, now_seconds() - start);
   if (s != GRPC_STATUS_OK) {
     if (r != NULL)
