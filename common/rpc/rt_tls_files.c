@@ -33,10 +33,12 @@ rt_code rt_tls_pair_load(const char *cert_file, const char *key_file, rt_tls_pai
   rt_code code = rt_file_read(cert_file, MAX_PEM_FILE, &cert, &cert_len, err);
   if (code != RT_OK)
     return rt_err_prefix(err, "TLS certificate: ");
-  code = rt_file_read(key_file, MAX_PEM_FILE, &key, &key_len, err);
+  /* The same rule as the issuer's and the token key: a private key others
+   * can read is refused, not served. */
+  code = rt_file_read_private(key_file, "TLS key", MAX_PEM_FILE, &key, &key_len, err);
   if (code != RT_OK) {
     free(cert);
-    return rt_err_prefix(err, "TLS key: ");
+    return code;
   }
 
   X509 *x = first_cert((const char *)cert, cert_len);

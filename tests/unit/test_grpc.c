@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "rattest.pb-c.h"
+#include "rt_file.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
 #include "rt_methods.h"
@@ -366,9 +367,25 @@ int main(int argc, char **argv) {
   bad.tls_key_file = other_key;
   CHECK(rt_grpc_server_start(&bad, &srv, &err) == RT_E_INVALID, "mismatched key accepted");
   CHECK_STR_CONTAINS(err.msg, "does not match");
-  bad.tls_key_file = server_cert; /* a certificate is not a key */
+  /* A key others can read is refused like the issuer's; a 0600 copy of
+   * the certificate then shows that a certificate is not a key. */
+  bad.tls_key_file = server_cert;
+  CHECK(rt_grpc_server_start(&bad, &srv, &err) == RT_E_INVALID, "0644 key accepted");
+  CHECK_STR_CONTAINS(err.msg, "lets group or others read it");
+  char cert_as_key[] = "/tmp/rt_grpc_cert_as_key_XXXXXX";
+  int fd = mkstemp(cert_as_key); /* 0600 */
+  uint8_t *pem = NULL;
+  size_t pem_len = 0;
+  CHECK(fd >= 0 && rt_file_read(server_cert, 1 << 20, &pem, &pem_len, &err) == RT_OK &&
+            write(fd, pem, pem_len) == (ssize_t)pem_len,
+        "cannot copy the certificate");
+  free(pem);
+  if (fd >= 0)
+    close(fd);
+  bad.tls_key_file = cert_as_key;
   CHECK(rt_grpc_server_start(&bad, &srv, &err) == RT_E_INVALID, "cert as key accepted");
   CHECK_STR_CONTAINS(err.msg, "no PEM private key");
+  unlink(cert_as_key);
   bad.tls_key_file = "/nonexistent/key.pem";
   CHECK(rt_grpc_server_start(&bad, &srv, &err) == RT_E_IO, "missing key accepted");
   CHECK_STR_CONTAINS(err.msg, "/nonexistent/key.pem");

@@ -66,7 +66,7 @@ void rt_cmd_serve_usage(FILE *f) {
           "  --listen HOST:PORT       address to listen on (default " DEFAULT_LISTEN ");\n"
           "                           port 0 picks a free port, IPv6 in brackets: [::]:PORT\n"
           "  --tls-cert FILE          server certificate chain, PEM, leaf first (required)\n"
-          "  --tls-key FILE           server private key, PEM (required)\n"
+          "  --tls-key FILE           server private key, PEM, mode 0600 (required)\n"
           "  --max-message-size SIZE  largest request accepted (default 4MiB)\n"
           "  --threads N              worker threads (default %d)\n"
           "  --port-file FILE         write the bound port to FILE once listening\n"
