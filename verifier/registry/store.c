@@ -90,6 +90,13 @@ rt_code rt_store_serial_check(const char *serial, rt_err *err) {
   return ok ? RT_OK : rt_err_set(err, RT_E_INVALID, "a serial is 1-40 lowercase hex digits");
 }
 
+rt_code rt_store_reason_check(const char *reason, rt_err *err) {
+  if (rt_store_printable(reason, RT_STORE_REASON_MAX, false))
+    return RT_OK;
+  return rt_err_set(err, RT_E_INVALID, "a reason is 1-%d printable ASCII characters",
+                    RT_STORE_REASON_MAX);
+}
+
 bool rt_store_printable(const char *s, size_t max, bool optional) {
   if (s == NULL)
     return optional;

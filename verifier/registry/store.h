@@ -107,7 +107,8 @@ rt_code rt_store_name_owner(rt_store *s, const char *name, char *ek, rt_err *err
 
 /* Binds name to ek_sha256 unless it is bound to another EK: *taken is then
  * true and nothing changes. Binding a name to the EK that holds it is a
- * no-op. The machine gets a row if it had none. */
+ * no-op. The machine gets a row if it had none (not when the name is
+ * taken). */
 rt_code rt_store_bind_name(rt_store *s, const char *name, const char *ek_sha256, time_t now,
                            bool *taken, rt_err *err);
 
@@ -150,7 +151,11 @@ rt_code rt_store_machines_list(rt_store *s, json_t **out, rt_err *err);
  * when the name is unknown. */
 rt_code rt_store_machine_show(rt_store *s, const char *name, json_t **out, rt_err *err);
 
-/* RT_OK when hex is 64 lowercase hex digits, the form EKs are stored in. */
+/* The forms the store takes, for callers to check input early: an EK is 64
+ * lowercase hex digits, a serial 1-40, a reason 1-RT_STORE_REASON_MAX
+ * printable ASCII characters. RT_E_INVALID with the rule otherwise. */
 rt_code rt_store_ek_check(const char *hex, rt_err *err);
+rt_code rt_store_serial_check(const char *serial, rt_err *err);
+rt_code rt_store_reason_check(const char *reason, rt_err *err);
 
 #endif

@@ -23,9 +23,6 @@ rt_code rt_store_exec(rt_store *s, const char *sql, const rt_store_param *p, siz
 int64_t rt_store_int(const rt_store_rows *rows, size_t row, size_t col);
 const char *rt_store_text(const rt_store_rows *rows, size_t row, size_t col);
 
-/* RT_OK when serial is 1-40 lowercase hex digits (the issuer's serials). */
-rt_code rt_store_serial_check(const char *serial, rt_err *err);
-
 /* Printable ASCII of 1 to max bytes; NULL is accepted when optional. */
 bool rt_store_printable(const char *s, size_t max, bool optional);
 

@@ -57,8 +57,16 @@ rt_code rt_store_bind_name(rt_store *s, const char *name, const char *ek_sha256,
                            bool *taken, rt_err *err) {
   if (rt_name_check(name, err) != RT_OK || rt_store_ek_check(ek_sha256, err) != RT_OK)
     return err->code;
+  rt_err ignored;
   pthread_mutex_lock(&s->lock);
-  rt_code code = bind_locked(s, name, ek_sha256, now, taken, err);
+  /* One transaction: a refused binding leaves no machine row behind. */
+  rt_code code = rt_store_exec(s, "BEGIN", NULL, 0, NULL, err);
+  if (code == RT_OK)
+    code = bind_locked(s, name, ek_sha256, now, taken, err);
+  if (code == RT_OK)
+    code = rt_store_exec(s, *taken ? "ROLLBACK" : "COMMIT", NULL, 0, NULL, err);
+  else
+    rt_store_exec(s, "ROLLBACK", NULL, 0, NULL, &ignored);
   pthread_mutex_unlock(&s->lock);
   return code;
 }
@@ -121,9 +129,8 @@ rt_code rt_store_revoke(rt_store *s, rt_store_revoke_by by, const char *value, c
                         time_t now, size_t *n_certs, rt_err *err) {
   if (revoke_value_check(by, value, err) != RT_OK)
     return err->code;
-  if (!rt_store_printable(reason, RT_STORE_REASON_MAX, false))
-    return rt_err_set(err, RT_E_INVALID, "a reason is 1-%d printable ASCII characters",
-                      RT_STORE_REASON_MAX);
+  if (rt_store_reason_check(reason, err) != RT_OK)
+    return err->code;
   rt_store_param p[] = {{.type = RT_SP_TEXT, .text = value},
                         {.type = RT_SP_TEXT, .text = reason},
                         {.type = RT_SP_INT, .i = now}};
