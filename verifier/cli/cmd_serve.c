@@ -12,6 +12,7 @@
 #include "rt_grpc.h"
 #include "rt_log.h"
 #include "service.h"
+#include "store.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:50051"
 
@@ -49,6 +50,10 @@ void rt_cmd_serve_usage(FILE *f) {
           "  --token-key FILE         32-byte session token key (0600), shared by verifiers\n"
           "                           that must finish each other's sessions; default:\n"
           "                           a random key per process\n"
+          "  --db DB                  the machine registry, a SQLite file or postgresql://\n"
+          "                           URL (docs/operations.md): tokens single-use across\n"
+          "                           every verifier sharing it, decisions and machines\n"
+          "                           recorded; without it, this process's memory only\n"
           "  -v, --verbose            more log output (repeat for debug)\n"
           "  -h, --help               show this help\n"
           "\n"
@@ -66,6 +71,7 @@ typedef struct {
   uint64_t ttl_ms;
   bool ek_aia_fetch;
   const char *ek_aia_cache;
+  const char *db;
 } serve_opts;
 
 enum {
@@ -83,7 +89,8 @@ enum {
   O_TOKEN_KEY,
   O_PLATFORM_CA,
   O_AIA_FETCH,
-  O_AIA_CACHE
+  O_AIA_CACHE,
+  O_DB
 };
 
 static const struct option serve_options[] = {
@@ -102,6 +109,7 @@ static const struct option serve_options[] = {
     {"platform-ca", required_argument, NULL, O_PLATFORM_CA},
     {"ek-aia-fetch", no_argument, NULL, O_AIA_FETCH},
     {"ek-aia-cache", required_argument, NULL, O_AIA_CACHE},
+    {"db", required_argument, NULL, O_DB},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -156,6 +164,8 @@ static const char **path_opt(serve_opts *o, int c) {
     return &o->token_key;
   case O_AIA_CACHE:
     return &o->ek_aia_cache;
+  case O_DB:
+    return &o->db;
   default:
     return NULL;
   }
@@ -246,6 +256,22 @@ static void log_configuration(const serve_opts *o, const rt_verifier *v) {
     rt_info("no --token-key: sessions can only be finished by this process");
 }
 
+/* The registry (issue 14): opened and migrated before serving. Without
+ * --db the replay guard is this process's memory and nothing is recorded. */
+static rt_code open_registry(const serve_opts *o, rt_verifier *v, rt_err *err) {
+  if (o->db == NULL) {
+    rt_warn("no --db: tokens are single-use per process only, and no decision, machine or "
+            "certificate is recorded (docs/operations.md)");
+    return RT_OK;
+  }
+  int64_t version = 0;
+  if (rt_store_open(o->db, &v->store, err) != RT_OK ||
+      rt_store_schema_version(v->store, &version, err) != RT_OK)
+    return rt_err_prefix(err, "--db: ");
+  rt_info("registry: %s, schema version %lld", rt_store_backend_name(v->store), (long long)version);
+  return RT_OK;
+}
+
 static int write_port_file(const char *path, int port) {
   /* Written to a temp name and renamed, so a reader polling for the file
    * never sees it half-written. */
@@ -298,7 +324,7 @@ int rt_cmd_serve(int argc, char **argv) {
   rt_verifier v = {.session_ttl = (int64_t)(o.ttl_ms / 1000)};
   rt_err err = {0};
   status = 1;
-  if (load_trust(&o, &v, &err) != RT_OK) {
+  if (load_trust(&o, &v, &err) != RT_OK || open_registry(&o, &v, &err) != RT_OK) {
     rt_error("%s", err.msg);
   } else {
     log_configuration(&o, &v);
@@ -308,6 +334,7 @@ int rt_cmd_serve(int argc, char **argv) {
     status = serve_until_signal(&o.cfg, o.port_file);
   }
   rt_replay_guard_free(v.guard);
+  rt_store_close(v.store);
   rt_token_key_free(v.token_key);
   rt_policy_free(v.policy);
   rt_issuer_free(v.issuer);

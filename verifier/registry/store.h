@@ -87,8 +87,11 @@ typedef struct {
 } rt_store_identity;
 rt_code rt_store_identity_issued(rt_store *s, const rt_store_identity *id, time_t now, rt_err *err);
 
+/* The code of an accepted call in the decisions table. */
+#define RT_STORE_ACCEPTED "OK"
+
 /* One decision of the service. method ("Begin", "Finish", "Confirm") and
- * code (a refusal code, or "OK") are required; peer, name, ek_sha256 may be
+ * code (a refusal code, or RT_STORE_ACCEPTED) are required; peer, name, ek_sha256 may be
  * NULL. Strings longer than 256 bytes are refused: the caller bounds what
  * clients send. */
 typedef struct {

@@ -27,6 +27,8 @@ typedef struct rt_verifier {
   rt_token_key *token_key;
   rt_token_replay_guard *guard;
   int64_t session_ttl; /* seconds between Begin and Finish */
+  /* The machine registry (--db, registry_hooks.h), NULL without. */
+  struct rt_store *store;
 } rt_verifier;
 
 grpc_status_code rt_enroll_begin(void *verifier, const rt_rpc_call_info *info,

@@ -12,6 +12,7 @@
 #include "evidence_check.h"
 #include "handler.h"
 #include "rattest.pb-c.h"
+#include "registry_hooks.h"
 #include "rt_hex.h"
 #include "rt_pcrsel.h"
 #include "rt_templates.h"
@@ -31,7 +32,9 @@ static grpc_status_code open_session(rt_verifier *v, const Rattest__V1__FinishRe
   if (rt_replay_check_and_mark(v->guard, (*state)->token_id.data, (time_t)(*state)->expires_unix,
                                now, &why, &err) != RT_OK)
     return rt_deny_token(st, why, err.msg);
-  return GRPC_STATUS_OK;
+  /* Issue 14: single use across every verifier sharing the registry. */
+  return rt_registry_consume(v, (*state)->token_id.data, (*state)->token_id.len,
+                             (time_t)(*state)->expires_unix, now, st);
 }
 
 /* The PCR selection Begin demanded, as the TPM expresses it. */
@@ -68,6 +71,7 @@ static void record_serial(const uint8_t *der, size_t len, rt_call_audit *a) {
     snprintf(a->key_serial, sizeof a->key_serial, "%s", hex);
     a->line.key_serial = a->key_serial;
   }
+  a->key_not_after = rt_registry_not_after(x); /* issue 14: the registry's row */
   OPENSSL_free(hex);
   BN_free(bn);
   X509_free(x);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "decision.h"
+#include "registry_hooks.h"
 
 grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_call_info *info,
                            const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -22,6 +23,7 @@ grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_cal
     s = h->step(verifier, req, r, &a, st);
   }
   rt_audit_decision(&a.line, s, st);
+  rt_registry_record(verifier, &a, s, st); /* issue 14: the registry's record (--db) */
   if (s != GRPC_STATUS_OK) {
     if (r != NULL)
       h->free_response(r);

@@ -1,0 +1,88 @@
+#include "registry_hooks.h"
+
+#include <ctype.h>
+#include <openssl/asn1.h>
+#include <string.h>
+
+#include "decision.h"
+#include "rt_log.h"
+#include "store.h"
+
+grpc_status_code rt_registry_consume(rt_verifier *v, const uint8_t *id, size_t len, time_t expires,
+                                     time_t now, rt_rpc_status *st) {
+  if (v->store == NULL)
+    return GRPC_STATUS_OK;
+  rt_err err;
+  bool fresh = false;
+  if (rt_store_token_consume(v->store, id, len, expires, now, &fresh, &err) != RT_OK) {
+    rt_error("registry: %s", err.msg);
+    return rt_deny_token(st, RT_TOKEN_FAILURE, "the registry could not record the token");
+  }
+  if (!fresh)
+    return rt_deny_token(st, RT_TOKEN_REPLAYED, "token already used (registry)");
+  return GRPC_STATUS_OK;
+}
+
+int64_t rt_registry_not_after(const X509 *cert) {
+  struct tm tm;
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+    return 0;
+  return (int64_t)timegm(&tm);
+}
+
+/* Begin accepted: the machine and what its EK certificate says. */
+static rt_code record_begin(rt_verifier *v, const rt_call_audit *a, time_t now, rt_err *err) {
+  const rt_ek_info *ek = a->line.ek;
+  rt_store_machine m = {
+      .ek_sha256 = a->ek_hex,
+      .tpm_vendor = ek != NULL && ek->vendor[0] ? ek->vendor : NULL,
+      .tpm_model = ek != NULL && ek->model[0] ? ek->model : NULL,
+  };
+  return rt_store_machine_add(v->store, &m, now, err);
+}
+
+/* Finish accepted: the enrollment and the key certificate. */
+static rt_code record_finish(rt_verifier *v, const rt_call_audit *a, time_t now, rt_err *err) {
+  char serial[sizeof a->key_serial];
+  size_t i;
+  for (i = 0; a->key_serial[i] != 0 && i + 1 < sizeof serial; i++)
+    serial[i] = (char)tolower((unsigned char)a->key_serial[i]);
+  serial[i] = 0;
+  rt_store_machine m = {.ek_sha256 = a->ek_hex};
+  rt_store_identity id = {.name = a->name,
+                          .ek_sha256 = a->ek_hex,
+                          .serial = serial,
+                          .not_after = (time_t)a->key_not_after};
+  if (rt_store_machine_enrolled(v->store, &m, now, err) != RT_OK)
+    return err->code;
+  return rt_store_identity_issued(v->store, &id, now, err);
+}
+
+void rt_registry_record(rt_verifier *v, const rt_call_audit *a, grpc_status_code s,
+                        const rt_rpc_status *st) {
+  if (v == NULL || v->store == NULL)
+    return;
+  rt_err err, ignored;
+  time_t now = time(NULL);
+  /* A name the client sent that breaks the name rule is not stored: the
+   * refusal's code says what was wrong with it. */
+  const char *name = rt_name_check(a->line.name, &ignored) == RT_OK ? a->line.name : NULL;
+  const char *ek =
+      rt_store_ek_check(a->line.ek_sha256, &ignored) == RT_OK ? a->line.ek_sha256 : NULL;
+  /* A refusal without a code is the verifier's own failure. */
+  const char *refusal = st->code != NULL ? st->code : "INTERNAL";
+  rt_store_decision d = {.at = now,
+                         .method = a->line.method,
+                         .code = s == GRPC_STATUS_OK ? RT_STORE_ACCEPTED : refusal,
+                         .peer = a->line.peer,
+                         .name = name,
+                         .ek_sha256 = ek};
+  rt_code code = rt_store_decision_add(v->store, &d, &err);
+  if (code == RT_OK && s == GRPC_STATUS_OK && ek != NULL && strcmp(d.method, "Begin") == 0)
+    code = record_begin(v, a, now, &err);
+  else if (code == RT_OK && s == GRPC_STATUS_OK && ek != NULL && name != NULL &&
+           strcmp(d.method, "Finish") == 0 && a->key_serial[0] != 0)
+    code = record_finish(v, a, now, &err);
+  if (code != RT_OK)
+    rt_error("registry: recording the %s decision: %s", d.method, err.msg);
+}
