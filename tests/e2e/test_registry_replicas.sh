@@ -8,7 +8,8 @@
 # session begun at one and finished at the other still enrolls. The
 # registry then holds the machine (its EK as the audit lines name it, its
 # last enrollment), each certificate issued (serials as in the audit
-# lines) and every decision, the replay's among them.
+# lines) and every decision, the replay's among them. An EK revoked there
+# (`revoke --ek`) is refused EK_REVOKED at Begin until `--undo`.
 # Usage (under with-swtpm): test_registry_replicas.sh BUILD_DIR [sqlite|postgresql]
 set -euo pipefail
 build=${1:?usage} engine=${2:-sqlite}
@@ -113,5 +114,15 @@ n=$(query "SELECT COUNT(*) FROM decisions WHERE method = 'Finish' AND code = 'TO
 [ "$n" = 1 ] && ok || bad "$n TOKEN_REPLAYED decisions recorded"
 n=$(query "SELECT COUNT(*) FROM decisions WHERE method = 'Begin' AND code = 'OK'")
 [ "$n" = 2 ] && ok || bad "$n accepted Begin decisions recorded"
+
+# An EK the operator revoked cannot enroll (Begin refuses) until the undo.
+start_verifier --db "$db"
+"$V" revoke --ek "$ek" --reason "test" --db "$db" > /dev/null
+run none "PERMISSION_DENIED EK_REVOKED"
+tail -n 1 "$work/audit.log" | grep -q '"method":"Begin","decision":"reject","code":"EK_REVOKED"' &&
+  ok || bad "revoked EK audit: $(tail -n 1 "$work/audit.log")"
+"$V" revoke --ek "$ek" --undo --db "$db" > /dev/null
+run none "OK -"
+stop_verifier
 
 finish "registry_replicas_$engine"

@@ -23,6 +23,21 @@ grpc_status_code rt_registry_consume(rt_verifier *v, const uint8_t *id, size_t l
   return GRPC_STATUS_OK;
 }
 
+grpc_status_code rt_registry_check_ek(rt_verifier *v, const char *ek_hex, rt_rpc_status *st) {
+  if (v->store == NULL)
+    return GRPC_STATUS_OK;
+  rt_err err;
+  bool revoked = true;
+  if (rt_store_is_ek_revoked(v->store, ek_hex, &revoked, &err) != RT_OK) {
+    rt_error("registry: %s", err.msg);
+    return rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "the registry could not be read");
+  }
+  if (revoked)
+    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_REVOKED",
+                   "the EK is revoked in the registry");
+  return GRPC_STATUS_OK;
+}
+
 int64_t rt_registry_not_after(const X509 *cert) {
   struct tm tm;
   if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
