@@ -75,7 +75,11 @@ static rt_code record_finish(rt_verifier *v, const rt_call_audit *a, time_t now,
 
 void rt_registry_record(rt_verifier *v, const rt_call_audit *a, grpc_status_code s,
                         const rt_rpc_status *st) {
-  if (v == NULL || v->store == NULL)
+  /* Only calls that identified their EK (a trusted EK certificate or
+   * allow-list entry at Begin, an authentic token after it): anyone can
+   * send garbage, and a row per anonymous refusal would let them fill the
+   * disk. Those stay in the audit log. */
+  if (v == NULL || v->store == NULL || a->line.ek_sha256 == NULL)
     return;
   rt_err err, ignored;
   time_t now = time(NULL);

@@ -23,7 +23,8 @@ grpc_status_code rt_registry_consume(rt_verifier *v, const uint8_t *id, size_t l
  * (refused rather than let a revoked EK through). ek_hex: 64 hex digits. */
 grpc_status_code rt_registry_check_ek(rt_verifier *v, const char *ek_hex, rt_rpc_status *st);
 
-/* Records the decision of a call as its audit line states it, and for an
+/* Records the decision of a call whose EK is known (anonymous refusals only
+ * go to the audit log) as its audit line states it, and for an
  * accepted Begin the machine (TPM vendor and model), for an accepted Finish
  * its enrollment and the certificate issued. A failure is logged, never
  * turned into a refusal: the answer is already decided. */
