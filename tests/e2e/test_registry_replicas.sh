@@ -10,7 +10,8 @@
 # last enrollment), each certificate issued (serials as in the audit
 # lines) and the decision of every call whose audit line names an EK (a
 # forged token's names none and is not recorded). An EK revoked there
-# (`revoke --ek`) is refused EK_REVOKED at Begin until `--undo`.
+# (`revoke --ek`) is refused EK_REVOKED at Begin until `--undo`; a name
+# bound to another EK NAME_TAKEN at Begin, and at Finish when bound since.
 # Usage (under with-swtpm): test_registry_replicas.sh BUILD_DIR [sqlite|postgresql]
 set -euo pipefail
 build=${1:?usage} engine=${2:-sqlite}
@@ -144,6 +145,31 @@ tail -n 1 "$work/audit.log" | grep -q '"method":"Begin","decision":"reject","cod
   ok || bad "revoked EK audit: $(tail -n 1 "$work/audit.log")"
 "$V" revoke --ek "$ek" --undo --db "$db" > /dev/null
 run none "OK -"
+
+# Names are first come: "tamper" is this EK's now; a name bound to another
+# EK is refused at Begin, and at Finish when another EK took it since Begin
+# (bound while the tool waits 3 s before Finish: token-expired's pause,
+# with a session TTL long enough to let the token open).
+other=$(printf 'b%.0s' $(seq 64))
+"$V" machines add --name taken --ek-sha256 "$other" --db "$db" > /dev/null
+run none "PERMISSION_DENIED NAME_TAKEN" RATTEST_TAMPER_NAME=taken
+tail -n 1 "$work/audit.log" | grep -q '"method":"Begin","decision":"reject","code":"NAME_TAKEN"' &&
+  ok || bad "NAME_TAKEN at Begin: $(tail -n 1 "$work/audit.log")"
+n_begin=$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)
+env RATTEST_TAMPER_NAME=late "$T" "localhost:$port" "$work/pki/tls-ca.pem" token-expired \
+  > "$work/out" 2> "$work/err" &
+tool=$!
+for _ in $(seq 200); do
+  [ "$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)" -gt "$n_begin" ] && break
+  sleep 0.05
+done
+"$V" machines add --name late --ek-sha256 "$other" --db "$db" > /dev/null
+wait "$tool" || true
+got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
+[ "$got" = "PERMISSION_DENIED NAME_TAKEN" ] && ok || bad "NAME_TAKEN at Finish: got \"$got\""
+"$V" machines show late --json --db "$db" > "$work/late.json"
+"$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["ek_sha256"] == sys.argv[2] and d["identities"] == []' \
+  "$work/late.json" "$other" && ok || bad "late: $(cat "$work/late.json")"
 stop_verifier
 
 finish "registry_replicas_$engine"

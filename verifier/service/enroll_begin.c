@@ -308,8 +308,8 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
   grpc_status_code s = parse_request(req, &c, st);
   if (s == GRPC_STATUS_OK)
     s = check_ek(v, req, &c, a, st);
-  if (s == GRPC_STATUS_OK) /* issue 14: an EK the operator revoked (--db) */
-    s = rt_registry_check_ek(v, a->ek_hex, st);
+  if (s == GRPC_STATUS_OK) /* issue 14: a revoked EK, a name taken (--db) */
+    s = rt_registry_check_begin(v, req->name, a->ek_hex, st);
   if (s == GRPC_STATUS_OK)
     s = check_platform(v, req, &c, a, st);
   if (s == GRPC_STATUS_OK)

@@ -226,6 +226,8 @@ static grpc_status_code finish(rt_verifier *v, const Rattest__V1__FinishRequest 
     s = check_evidence(v, req, state, &ak, &proven, st);
   if (s == GRPC_STATUS_OK)
     s = check_new_key(v, req, state, ak, &key, st);
+  if (s == GRPC_STATUS_OK) /* issue 14: the name is this EK's from now on (--db) */
+    s = rt_registry_bind(v, a->name, a->ek_hex, st);
   if (s == GRPC_STATUS_OK)
     s = issue(v, state, key, ak, r, a, st);
   if (s == GRPC_STATUS_OK) {

@@ -23,19 +23,47 @@ grpc_status_code rt_registry_consume(rt_verifier *v, const uint8_t *id, size_t l
   return GRPC_STATUS_OK;
 }
 
-grpc_status_code rt_registry_check_ek(rt_verifier *v, const char *ek_hex, rt_rpc_status *st) {
+static grpc_status_code unreadable(const rt_err *err, rt_rpc_status *st) {
+  rt_error("registry: %s", err->msg);
+  return rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "the registry could not be read");
+}
+
+static grpc_status_code name_taken(const char *name, rt_rpc_status *st) {
+  return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "NAME_TAKEN",
+                 "the name %s belongs to another EK (rattest-verifier machines show)", name);
+}
+
+grpc_status_code rt_registry_check_begin(rt_verifier *v, const char *name, const char *ek_hex,
+                                         rt_rpc_status *st) {
   if (v->store == NULL)
     return GRPC_STATUS_OK;
   rt_err err;
   bool revoked = true;
-  if (rt_store_is_ek_revoked(v->store, ek_hex, &revoked, &err) != RT_OK) {
-    rt_error("registry: %s", err.msg);
-    return rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "the registry could not be read");
-  }
+  char owner[RT_STORE_EK_HEX + 1];
+  if (rt_store_is_ek_revoked(v->store, ek_hex, &revoked, &err) != RT_OK)
+    return unreadable(&err, st);
   if (revoked)
     return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_REVOKED",
                    "the EK is revoked in the registry");
+  rt_code code = rt_store_name_owner(v->store, name, owner, &err);
+  if (code != RT_OK && code != RT_E_NOT_FOUND)
+    return unreadable(&err, st);
+  if (code == RT_OK && strcmp(owner, ek_hex) != 0)
+    return name_taken(name, st);
   return GRPC_STATUS_OK;
+}
+
+grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *ek_hex,
+                                  rt_rpc_status *st) {
+  if (v->store == NULL)
+    return GRPC_STATUS_OK;
+  rt_err err;
+  bool taken = true;
+  if (rt_store_bind_name(v->store, name, ek_hex, time(NULL), &taken, &err) != RT_OK) {
+    rt_error("registry: %s", err.msg);
+    return rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "the registry could not bind the name");
+  }
+  return taken ? name_taken(name, st) : GRPC_STATUS_OK;
 }
 
 int64_t rt_registry_not_after(const X509 *cert) {

@@ -19,9 +19,21 @@ grpc_status_code rt_registry_consume(rt_verifier *v, const uint8_t *id, size_t l
                                      time_t now, rt_rpc_status *st);
 
 /* Begin, once the EK is trusted: PERMISSION_DENIED EK_REVOKED when the
- * registry holds it revoked; INTERNAL when the registry cannot say
- * (refused rather than let a revoked EK through). ek_hex: 64 hex digits. */
-grpc_status_code rt_registry_check_ek(rt_verifier *v, const char *ek_hex, rt_rpc_status *st);
+ * registry holds it revoked, NAME_TAKEN when it binds name (already
+ * checked by the name rule) to another EK; INTERNAL when the registry
+ * cannot say (refused rather than let a revoked EK through). ek_hex: 64
+ * hex digits. Nothing is bound here: Begin does not prove the machine holds
+ * the EK (its certificate is public), so a binding made here would let
+ * anyone take names for other machines' EKs. */
+grpc_status_code rt_registry_check_begin(rt_verifier *v, const char *name, const char *ek_hex,
+                                         rt_rpc_status *st);
+
+/* Finish, after the activated secret proved the EK and before anything is
+ * issued: binds name to the EK if no EK holds it (first come), else
+ * NAME_TAKEN (another EK won since Begin); INTERNAL when the registry
+ * cannot record it. */
+grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *ek_hex,
+                                  rt_rpc_status *st);
 
 /* Records the decision of a call whose EK is known (anonymous refusals only
  * go to the audit log) as its audit line states it, and for an
