@@ -11,7 +11,8 @@
 # lines) and the decision of every call whose audit line names an EK (a
 # forged token's names none and is not recorded). An EK revoked there
 # (`revoke --ek`) is refused EK_REVOKED at Begin until `--undo`; a name
-# bound to another EK NAME_TAKEN at Begin, and at Finish when bound since.
+# bound to another EK NAME_TAKEN at Begin, and at Finish when bound since;
+# under "name_binding": "registered" an unbound name NAME_UNREGISTERED.
 # Usage (under with-swtpm): test_registry_replicas.sh BUILD_DIR [sqlite|postgresql]
 set -euo pipefail
 build=${1:?usage} engine=${2:-sqlite}
@@ -170,6 +171,39 @@ got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
 "$V" machines show late --json --db "$db" > "$work/late.json"
 "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["ek_sha256"] == sys.argv[2] and d["identities"] == []' \
   "$work/late.json" "$other" && ok || bad "late: $(cat "$work/late.json")"
+stop_verifier
+
+# "name_binding": "registered": only names an operator bound to this EK;
+# enrolling binds nothing. Without a registry the policy cannot start.
+echo '{"name_binding": "registered"}' > "$work/registered.json"
+set +e
+"$V" serve --listen 127.0.0.1:0 --tls-cert "$work/pki/server-chain.pem" \
+  --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
+  --issuer-key "$work/pki/issuer.key" "${VERIFIER_ARGS[@]}" --policy "$work/registered.json" \
+  > /dev/null 2> "$work/nodb.log"
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q '"registered" needs --db' "$work/nodb.log" && ok ||
+  bad "registered without --db: rc=$rc $(cat "$work/nodb.log")"
+start_verifier --db "$db" --policy "$work/registered.json"
+run none "PERMISSION_DENIED NAME_UNREGISTERED" RATTEST_TAMPER_NAME=unbound
+run none "PERMISSION_DENIED NAME_TAKEN" RATTEST_TAMPER_NAME=taken
+"$V" machines add --name reg --ek-sha256 "$ek" --db "$db" > /dev/null
+run none "OK -" RATTEST_TAMPER_NAME=reg
+if "$V" machines show unbound --db "$db" > /dev/null 2>&1; then bad "unbound got bound"; else ok; fi
+# The binding removed between Begin and Finish: Finish refuses.
+n_begin=$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)
+env RATTEST_TAMPER_NAME=reg "$T" "localhost:$port" "$work/pki/tls-ca.pem" token-expired \
+  > "$work/out" 2> "$work/err" &
+tool=$!
+for _ in $(seq 200); do
+  [ "$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)" -gt "$n_begin" ] && break
+  sleep 0.05
+done
+"$V" machines remove reg --db "$db" > /dev/null
+wait "$tool" || true
+got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
+[ "$got" = "PERMISSION_DENIED NAME_UNREGISTERED" ] && ok || bad "unbound at Finish: got \"$got\""
 stop_verifier
 
 finish "registry_replicas_$engine"

@@ -260,6 +260,9 @@ static void log_configuration(const serve_opts *o, const rt_verifier *v) {
 /* The registry (issue 14): opened and migrated before serving. Without
  * --db the replay guard is this process's memory and nothing is recorded. */
 static rt_code open_registry(const serve_opts *o, rt_verifier *v, rt_err *err) {
+  if (o->db == NULL && rt_policy_names(v->policy) == RT_POLICY_NAMES_REGISTERED)
+    return rt_err_set(err, RT_E_INVALID,
+                      "the policy's \"name_binding\": \"registered\" needs --db");
   if (o->db == NULL) {
     rt_warn("no --db: tokens are single-use per process only, and no decision, machine or "
             "certificate is recorded (docs/operations.md)");

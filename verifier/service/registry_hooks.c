@@ -33,6 +33,21 @@ static grpc_status_code name_taken(const char *name, rt_rpc_status *st) {
                  "the name %s belongs to another EK (rattest-verifier machines show)", name);
 }
 
+/* The registry's binding of name, under "name_binding": "registered"
+ * (nothing is ever bound by enrolling). */
+static grpc_status_code check_registered(rt_verifier *v, const char *name, const char *ek_hex,
+                                         rt_rpc_status *st) {
+  rt_err err;
+  char owner[RT_STORE_EK_HEX + 1];
+  rt_code code = rt_store_name_owner(v->store, name, owner, &err);
+  if (code == RT_E_NOT_FOUND)
+    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "NAME_UNREGISTERED",
+                   "the name %s is bound to no EK (rattest-verifier machines add)", name);
+  if (code != RT_OK)
+    return unreadable(&err, st);
+  return strcmp(owner, ek_hex) == 0 ? GRPC_STATUS_OK : name_taken(name, st);
+}
+
 grpc_status_code rt_registry_check_begin(rt_verifier *v, const char *name, const char *ek_hex,
                                          rt_rpc_status *st) {
   if (v->store == NULL)
@@ -45,6 +60,8 @@ grpc_status_code rt_registry_check_begin(rt_verifier *v, const char *name, const
   if (revoked)
     return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_REVOKED",
                    "the EK is revoked in the registry");
+  if (rt_policy_names(v->policy) == RT_POLICY_NAMES_REGISTERED)
+    return check_registered(v, name, ek_hex, st);
   rt_code code = rt_store_name_owner(v->store, name, owner, &err);
   if (code != RT_OK && code != RT_E_NOT_FOUND)
     return unreadable(&err, st);
@@ -57,6 +74,8 @@ grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *
                                   rt_rpc_status *st) {
   if (v->store == NULL)
     return GRPC_STATUS_OK;
+  if (rt_policy_names(v->policy) == RT_POLICY_NAMES_REGISTERED)
+    return check_registered(v, name, ek_hex, st);
   rt_err err;
   bool taken = true;
   if (rt_store_bind_name(v->store, name, ek_hex, time(NULL), &taken, &err) != RT_OK) {

@@ -31,7 +31,9 @@ grpc_status_code rt_registry_check_begin(rt_verifier *v, const char *name, const
 /* Finish, after the activated secret proved the EK and before anything is
  * issued: binds name to the EK if no EK holds it (first come), else
  * NAME_TAKEN (another EK won since Begin); INTERNAL when the registry
- * cannot record it. */
+ * cannot record it. Under the policy's "name_binding": "registered" names
+ * are never bound by enrolling: Begin and Finish both require the
+ * operator's binding to this EK (NAME_UNREGISTERED without one). */
 grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *ek_hex,
                                   rt_rpc_status *st);
 
