@@ -7,6 +7,9 @@ RATTEST_PACKAGES=(
   build-essential cmake pkg-config
   libssl-dev libtss2-dev libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libjansson-dev
   libcurl4-openssl-dev libmicrohttpd-dev
+  # the machine registry's engines (verifier/registry); the PostgreSQL server
+  # for the tests (tests/harness/with-postgres)
+  libsqlite3-dev libpq-dev postgresql
   # software TPM and the peers that judge our output
   swtpm swtpm-tools gnutls-bin tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0 dbus
   openssl curl nginx-light

@@ -15,7 +15,8 @@
  * verifier instead; with $RATTEST_TAMPER_PLATFORM_CERT=FILE, Begin sends
  * that file as the platform certificate (else none); with
  * $RATTEST_TAMPER_NAME=NAME (even empty), Begin asks for that identity name
- * (else "tamper"). */
+ * (else "tamper"); with $RATTEST_TAMPER_REPLAY_AT=HOST:PORT, token-replayed
+ * sends its second Finish to that verifier (a replica). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,15 @@ int main(int argc, char **argv) {
   if (s == GRPC_STATUS_OK && is("token-replayed")) {
     protobuf_c_message_free_unpacked(finish_resp, NULL);
     finish_resp = NULL;
+    const char *replica = getenv("RATTEST_TAMPER_REPLAY_AT");
+    if (replica != NULL) {
+      rt_grpc_client_free(cl);
+      cl = NULL;
+      if (rt_grpc_client_new(replica, argv[2], 0, &cl, &err) != RT_OK) {
+        die("replica", err.msg);
+        goto out;
+      }
+    }
     s = call(cl, RT_METHOD_FINISH, &freq.base, &rattest__v1__finish_response__descriptor,
              &finish_resp, &res);
   }

@@ -129,6 +129,29 @@ static void test_ek_expiry(void) {
   rt_policy_free(p);
 }
 
+/* "name_binding" (issue 14): first come by default, "registered". */
+static void test_name_binding(void) {
+  rt_err e;
+  rt_policy *p = parse("{}", &e);
+  CHECK(p != NULL && rt_policy_names(p) == RT_POLICY_NAMES_FIRST_COME, "default: %s", e.msg);
+  rt_policy_free(p);
+  p = parse("{\"name_binding\": \"registered\"}", &e);
+  CHECK(p != NULL && rt_policy_names(p) == RT_POLICY_NAMES_REGISTERED, "registered: %s", e.msg);
+  rt_policy_free(p);
+  p = parse("{\"name_binding\": \"first-come\"}", &e);
+  CHECK(p != NULL && rt_policy_names(p) == RT_POLICY_NAMES_FIRST_COME, "first-come: %s", e.msg);
+  rt_policy_free(p);
+  const char *bad[] = {"{\"name_binding\": \"ek\"}", "{\"name_binding\": true}",
+                       "{\"name_binding\": \"Registered\"}"};
+  for (size_t i = 0; i < 3; i++) {
+    p = parse(bad[i], &e);
+    CHECK(p == NULL &&
+              strstr(e.msg, "name_binding: expected \"first-come\" or \"registered\"") != NULL,
+          "%s: %s", bad[i], e.msg);
+    rt_policy_free(p);
+  }
+}
+
 static void test_ek_allowlist(void) {
   rt_err e;
   uint8_t a[32], b[32];
@@ -606,6 +629,7 @@ int main(void) {
     return 2;
   test_server_auth();
   test_ek_expiry();
+  test_name_binding();
   test_ek_allowlist();
   test_events_parse();
   test_default();

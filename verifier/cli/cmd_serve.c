@@ -15,6 +15,7 @@
 #include "rt_grpc.h"
 #include "rt_log.h"
 #include "service.h"
+#include "store.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:50051"
 /* Rate limits: an enrollment is a Begin, a Finish and a Confirm from one
@@ -93,6 +94,11 @@ void rt_cmd_serve_usage(FILE *f) {
         "  --token-key FILE         32-byte session token key (0600), shared by verifiers\n"
         "                           that must finish each other's sessions; default:\n"
         "                           a random key per process\n"
+        "  --db DB                  the machine registry, a SQLite file or postgresql://\n"
+        "                           URL (docs/operations.md): tokens single-use across\n"
+        "                           every verifier sharing it, revoked EKs refused,\n"
+        "                           names first come, decisions and machines recorded;\n"
+        "                           without it, this process's memory only\n"
         "\n"
         "Rate limits (RATE/BURST: RATE calls a second on average, e.g. 0.5, up to\n"
         "BURST at once; 0 turns a limit off; over it: RESOURCE_EXHAUSTED RATE_LIMITED):\n"
@@ -124,6 +130,7 @@ typedef struct {
   bool ek_aia_fetch;
   const char *ek_aia_cache;
   const char *metrics_listen;
+  const char *db;
 } serve_opts;
 
 enum {
@@ -151,7 +158,8 @@ enum {
   O_MAX_AGE,
   O_RATE_PEER,
   O_RATE_EK,
-  O_RATE_FINISH
+  O_RATE_FINISH,
+  O_DB
 };
 
 static const struct option serve_options[] = {
@@ -180,6 +188,7 @@ static const struct option serve_options[] = {
     {"rate-peer", required_argument, NULL, O_RATE_PEER},
     {"rate-ek", required_argument, NULL, O_RATE_EK},
     {"rate-finish", required_argument, NULL, O_RATE_FINISH},
+    {"db", required_argument, NULL, O_DB},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -290,6 +299,8 @@ static const char **path_opt(serve_opts *o, int c) {
     return &o->ek_aia_cache;
   case O_METRICS:
     return &o->metrics_listen;
+  case O_DB:
+    return &o->db;
   default:
     return NULL;
   }
@@ -366,6 +377,10 @@ static rt_code load_decisions(const serve_opts *o, rt_verifier *v, rt_err *err) 
        rt_ca_set_load(o->platform_ca, "platform CA", &v->platform_ca, err) != RT_OK) ||
       rt_platform_config_check(v->policy, v->platform_ca != NULL, err) != RT_OK)
     return RT_E_INVALID;
+  /* Here, not at --db's opening: a policy reloaded at SIGHUP is held to it. */
+  if (o->db == NULL && rt_policy_names(v->policy) == RT_POLICY_NAMES_REGISTERED)
+    return rt_err_set(err, RT_E_INVALID,
+                      "the policy's \"name_binding\": \"registered\" needs --db");
   return RT_OK;
 }
 
@@ -472,6 +487,22 @@ static rt_code start_metrics(const serve_opts *o, rt_verifier *v, rt_metrics_htt
   return RT_OK;
 }
 
+/* The registry (issue 14): opened and migrated before serving. Without
+ * --db the replay guard is this process's memory and nothing is recorded. */
+static rt_code open_registry(const serve_opts *o, rt_verifier *v, rt_err *err) {
+  if (o->db == NULL) {
+    rt_warn("no --db: tokens are single-use per process only, and no decision, machine or "
+            "certificate is recorded (docs/operations.md)");
+    return RT_OK;
+  }
+  int64_t version = 0;
+  if (rt_store_open(o->db, &v->store, err) != RT_OK ||
+      rt_store_schema_version(v->store, &version, err) != RT_OK)
+    return rt_err_prefix(err, "--db: ");
+  rt_info("registry: %s, schema version %lld", rt_store_backend_name(v->store), (long long)version);
+  return RT_OK;
+}
+
 static int write_port_file(const char *path, int port) {
   /* Written to a temp name and renamed, so a reader polling for the file
    * never sees it half-written. */
@@ -554,7 +585,8 @@ int rt_cmd_serve(int argc, char **argv) {
   rt_metrics_http *metrics_http = NULL;
   rt_err err = {0};
   status = 1;
-  if (load_trust(&o, &v, &err) != RT_OK || start_metrics(&o, &v, &metrics_http, &err) != RT_OK) {
+  if (load_trust(&o, &v, &err) != RT_OK || open_registry(&o, &v, &err) != RT_OK ||
+      start_metrics(&o, &v, &metrics_http, &err) != RT_OK) {
     rt_error("%s", err.msg);
   } else {
     log_configuration(&o, &v);
@@ -569,6 +601,7 @@ int rt_cmd_serve(int argc, char **argv) {
   rt_rate_limiter_free(v.rate_ek);
   rt_rate_limiter_free(v.rate_finish);
   rt_replay_guard_free(v.guard);
+  rt_store_close(v.store);
   rt_token_key_free(v.token_key);
   free_decisions(&v);
   pthread_rwlock_destroy(&v.config_lock);

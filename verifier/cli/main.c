@@ -4,8 +4,10 @@
 
 #include "cmd_ekcert.h"
 #include "cmd_eventlog.h"
+#include "cmd_machines.h"
 #include "cmd_platformcert.h"
 #include "cmd_policy.h"
+#include "cmd_revoke.h"
 #include "cmd_serve.h"
 #include "cmd_token_key.h"
 #include "rt_cli.h"
@@ -24,6 +26,10 @@ static const rt_cli_command commands[] = {
      "check a TCG platform certificate against platform CAs"},
     {"token-key", rt_cmd_token_key, rt_cmd_token_key_usage,
      "write a new session token key file (for --token-key)"},
+    {"machines", rt_cmd_machines, rt_cmd_machines_usage,
+     "list, show, register or unbind machines in the registry (--db)"},
+    {"revoke", rt_cmd_revoke, rt_cmd_revoke_usage,
+     "revoke certificates or an EK in the registry (--db)"},
 };
 
 static const rt_cli_program program = {

@@ -60,8 +60,9 @@ struct rt_policy {
   rt_policy_events *events;   /* NULL: no event rules */
   rt_policy_secrets *secrets; /* NULL: nothing to deliver */
   rt_policy_platform_mode platform_cert;
-  bool uses_platform; /* a subject template has a {platform_*} placeholder */
-  unsigned key_algs;  /* bit (1 << rt_key_alg) */
+  rt_policy_name_binding name_binding; /* with a registry (serve --db) */
+  bool uses_platform;                  /* a subject template has a {platform_*} placeholder */
+  unsigned key_algs;                   /* bit (1 << rt_key_alg) */
   unsigned ak_algs;
   int64_t lifetime;
   char *common_name; /* templates with {name} and {ek} */
@@ -449,6 +450,17 @@ static rt_code parse_platform_cert(rt_policy *p, json_t *v, rt_err *err) {
                     "platform_cert: expected \"ignore\", \"verify\" or \"required\"");
 }
 
+static rt_code parse_name_binding(rt_policy *p, json_t *v, rt_err *err) {
+  const char *s = json_string_value(v);
+  if (s != NULL && strcmp(s, "first-come") == 0)
+    p->name_binding = RT_POLICY_NAMES_FIRST_COME;
+  else if (s != NULL && strcmp(s, "registered") == 0)
+    p->name_binding = RT_POLICY_NAMES_REGISTERED;
+  else
+    return rt_err_set(err, RT_E_INVALID, "name_binding: expected \"first-come\" or \"registered\"");
+  return RT_OK;
+}
+
 static rt_code parse_events(rt_policy *p, json_t *v, rt_err *err) {
   rt_evproof proof;
   rt_policy_proof(p, &proof);
@@ -507,6 +519,8 @@ static rt_code parse_issuance(rt_policy *p, json_t *root, rt_err *err) {
     code = parse_dns_sans(p, v, err);
   if (code == RT_OK && (v = json_object_get(root, "platform_cert")) != NULL)
     code = parse_platform_cert(p, v, err);
+  if (code == RT_OK && (v = json_object_get(root, "name_binding")) != NULL)
+    code = parse_name_binding(p, v, err);
   return code;
 }
 
@@ -526,6 +540,7 @@ static rt_code parse_root(rt_policy *p, json_t *root, rt_err *err) {
                                      "events",
                                      "platform_cert",
                                      "secrets",
+                                     "name_binding",
                                      NULL};
   rt_code code = rt_policy_check_keys(root, "", keys, err);
   /* Fixed order, not the file's: allow_sha1 decides whether a sha1 bank may
@@ -643,6 +658,10 @@ bool rt_policy_allow_sha1(const rt_policy *p) {
 bool rt_policy_require_event_log(const rt_policy *p) {
   return p->require_event_log;
 }
+rt_policy_name_binding rt_policy_names(const rt_policy *p) {
+  return p->name_binding;
+}
+
 bool rt_policy_server_auth(const rt_policy *p) {
   return p->server_auth;
 }

@@ -106,6 +106,14 @@ typedef enum {
   RT_POLICY_PLATFORM_REQUIRED, /* a machine without one is refused */
 } rt_policy_platform_mode;
 rt_policy_platform_mode rt_policy_platform_cert(const rt_policy *policy);
+/* "name_binding": who may enroll with a name, when the verifier has a
+ * machine registry (serve --db; without one names are not bound). */
+typedef enum {
+  RT_POLICY_NAMES_FIRST_COME = 0, /* the default: the first EK to finish with it */
+  RT_POLICY_NAMES_REGISTERED,     /* only an EK an operator bound it to */
+} rt_policy_name_binding;
+rt_policy_name_binding rt_policy_names(const rt_policy *policy);
+
 /* True when a subject template uses {platform_manufacturer},
  * {platform_model} or {platform_serial} (only allowed with "platform_cert":
  * "required"). */

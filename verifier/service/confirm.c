@@ -11,6 +11,7 @@
 #include "enroll.h"
 #include "handler.h"
 #include "rattest.pb-c.h"
+#include "registry_hooks.h"
 #include "rt_hex.h"
 #include "rt_secret_proof.h"
 #include "rt_tpm_pub.h"
@@ -138,7 +139,10 @@ static grpc_status_code confirm(rt_verifier *v, const Rattest__V1__ConfirmReques
   if (rt_replay_check_and_mark(v->guard, cs->token_id.data, (time_t)cs->expires_unix, now, &why,
                                &err) != RT_OK)
     s = rt_deny_token(st, why, err.msg);
-  else
+  else /* issue 14: and once across the verifiers sharing the registry */
+    s = rt_registry_consume(v, cs->token_id.data, cs->token_id.len, (time_t)cs->expires_unix, now,
+                            st);
+  if (s == GRPC_STATUS_OK)
     s = check_proofs(v, req, cs, r, a, st);
   rt_confirm_state_free(cs);
   return s;

@@ -38,6 +38,8 @@ typedef struct rt_verifier {
   struct rt_metrics *metrics; /* --metrics-listen, else NULL */
   /* Rate limits (throttle.h); NULL: none. */
   rt_rate_limiter *rate_peer, *rate_ek, *rate_finish;
+  /* The machine registry (--db, registry_hooks.h), NULL without. */
+  struct rt_store *store;
 } rt_verifier;
 
 grpc_status_code rt_enroll_begin(void *verifier, const rt_rpc_call_info *info,

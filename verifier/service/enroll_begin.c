@@ -11,6 +11,7 @@
 #include "enroll_platform.h"
 #include "handler.h"
 #include "rattest.pb-c.h"
+#include "registry_hooks.h"
 #include "rt_hex.h"
 #include "rt_makecred.h"
 #include "rt_name.h"
@@ -322,6 +323,8 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
     s = limit_ek(v, &c, st);
   if (s == GRPC_STATUS_OK)
     s = check_ek(v, req, &c, a, st);
+  if (s == GRPC_STATUS_OK) /* issue 14: a revoked EK, a name taken (--db) */
+    s = rt_registry_check_begin(v, req->name, a->ek_hex, st);
   if (s == GRPC_STATUS_OK)
     s = check_platform(v, req, &c, a, st);
   if (s == GRPC_STATUS_OK)

@@ -12,6 +12,7 @@
 #include "evidence_check.h"
 #include "handler.h"
 #include "rattest.pb-c.h"
+#include "registry_hooks.h"
 #include "rt_hex.h"
 #include "rt_pcrsel.h"
 #include "rt_templates.h"
@@ -63,7 +64,9 @@ static grpc_status_code consume_token(rt_verifier *v, const rt_session_state *st
   if (rt_replay_check_and_mark(v->guard, state->token_id.data, (time_t)state->expires_unix,
                                time(NULL), &why, &err) != RT_OK)
     return rt_deny_token(st, why, err.msg);
-  return GRPC_STATUS_OK;
+  /* Issue 14: single use across every verifier sharing the registry. */
+  return rt_registry_consume(v, state->token_id.data, state->token_id.len,
+                             (time_t)state->expires_unix, time(NULL), st);
 }
 
 /* The PCR selection Begin demanded, as the TPM expresses it. */
@@ -100,6 +103,7 @@ static void record_serial(const uint8_t *der, size_t len, rt_call_audit *a) {
     snprintf(a->key_serial, sizeof a->key_serial, "%s", hex);
     a->line.key_serial = a->key_serial;
   }
+  a->key_not_after = rt_registry_not_after(x); /* issue 14: the registry's row */
   OPENSSL_free(hex);
   BN_free(bn);
   X509_free(x);
@@ -244,6 +248,8 @@ static grpc_status_code finish(rt_verifier *v, const Rattest__V1__FinishRequest 
     s = check_evidence(v, req, state, &ak, &proven, st);
   if (s == GRPC_STATUS_OK)
     s = check_new_key(v, req, state, ak, &key, st);
+  if (s == GRPC_STATUS_OK) /* issue 14: the name is this EK's from now on (--db) */
+    s = rt_registry_bind(v, a->name, a->ek_hex, st);
   if (s == GRPC_STATUS_OK)
     s = issue(v, state, key, ak, r, a, st);
   if (s == GRPC_STATUS_OK) {

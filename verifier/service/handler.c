@@ -12,6 +12,7 @@ static double now_seconds(void) {
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
+#include "registry_hooks.h"
 #include "throttle.h"
 
 grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_call_info *info,
@@ -36,6 +37,7 @@ grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_cal
     s = h->step(verifier, req, r, &a, st);
   }
   rt_audit_decision(&a.line, s, st);
+  rt_registry_record(verifier, &a, s, st); /* issue 14: the registry's record (--db) */
   pthread_rwlock_unlock(&v->config_lock);
   rt_metrics_call_end(metrics, h->method, s, st->code, now_seconds() - start);
   if (s != GRPC_STATUS_OK) {

@@ -23,6 +23,7 @@ typedef struct {
   char name[RT_NAME_MAX + 1];
   char ek_hex[65];
   char key_serial[64];
+  int64_t key_not_after;            /* of the key certificate, for the registry */
   char secrets[RT_SECRET_MAX * 66]; /* names, comma-separated */
   rt_ek_info ek;                    /* Begin, EK trusted by certificate */
   rt_platform_seen platform;        /* Begin */

@@ -10,8 +10,9 @@
  * attacker skip any check (Finish still needs the activated secret and
  * fresh TPM signatures over the token's nonce), and it only yields
  * certificates the legitimate machine could get anyway; a deployment
- * needing strict single use must share the guard's state (e.g. a common
- * store) and is out of scope here. Keep --session-ttl short.
+ * needing strict single use must share the guard's state: serve --db does,
+ * consuming each id in the registry too (service/registry_hooks.h). Keep
+ * --session-ttl short.
  *
  * Thread safety: every function may be called from any number of threads
  * at once; the guard locks internally. */

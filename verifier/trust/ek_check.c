@@ -51,6 +51,10 @@ rt_code rt_ek_key_sha256(const TPMT_PUBLIC *ek, uint8_t out[32], rt_err *err) {
   return code;
 }
 
+rt_code rt_ek_cert_key_sha256(X509 *cert, uint8_t out[32], rt_err *err) {
+  return spki_sha256(X509_get0_pubkey(cert), out, err);
+}
+
 /* The untrusted intermediates, parsed. */
 static rt_code parse_all(const rt_cert_der *intermediates, size_t n, STACK_OF(X509) * *out,
                          rt_err *err) {

@@ -48,6 +48,12 @@ rt_code rt_ek_check(const rt_ca_set *roots, const TPMT_PUBLIC *ek, const rt_cert
  * rt_tpm_pub_to_evp refuses. */
 rt_code rt_ek_key_sha256(const TPMT_PUBLIC *ek, uint8_t out[32], rt_err *err);
 
+/* The identity of the EK a certificate holds (the SHA-256 of its
+ * SubjectPublicKeyInfo, as above), the certificate unchecked: for an
+ * operator registering a machine by its EK certificate
+ * (`rattest-verifier machines add --ek-cert`). */
+rt_code rt_ek_cert_key_sha256(X509 *cert, uint8_t out[32], rt_err *err);
+
 /* The chain check alone, for one EK certificate (DER) without its TPM:
  * `rattest-verifier ek-cert`. Same errors as rt_ek_check but NOT_FOUND. */
 rt_code rt_ek_check_cert(const rt_ca_set *roots, const rt_cert_der *cert,

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Two verifiers sharing a token key (replicas behind one address), on swtpm
+# with rt_enroll_tamper: without a registry a Finish replayed at the other
+# replica is accepted a second time (the limit docs/protocol.md states);
+# with both on one registry (`serve --db`, a SQLite file, or with
+# "postgresql" the server of tests/harness/with-postgres) the replay is
+# refused TOKEN_REPLAYED by the replica, which never saw the token; a
+# session begun at one and finished at the other still enrolls. The
+# registry then holds the machine (its EK as the audit lines name it, its
+# last enrollment), each certificate issued (serials as in the audit
+# lines) and the decision of every call whose audit line names an EK (a
+# forged token's names none and is not recorded). An EK revoked there
+# (`revoke --ek`) is refused EK_REVOKED at Begin until `--undo`; a name
+# bound to another EK NAME_TAKEN at Begin, and at Finish when bound since;
+# under "name_binding": "registered" an unbound name NAME_UNREGISTERED.
+# Usage (under with-swtpm): test_registry_replicas.sh BUILD_DIR [sqlite|postgresql]
+set -euo pipefail
+build=${1:?usage} engine=${2:-sqlite}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+V="$build/bin/rattest-verifier"
+T="$build/tests/rt_enroll_tamper"
+PY=/usr/bin/python3
+export RATTEST_TAMPER_LOG="$src/tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin"
+work=$(mktemp -d)
+vpid="" vpid2=""
+stop_second() {
+  if [ -n "$vpid2" ]; then kill "$vpid2" 2> /dev/null || true; wait "$vpid2" 2> /dev/null || true; fi
+  vpid2=""
+}
+trap 'stop_verifier; stop_second; rm -rf "$work"' EXIT
+. "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/verifier.sh"
+
+if [ "$engine" = postgresql ]; then
+  db=${RATTEST_PG_URL:?run under tests/harness/with-postgres}
+  query() { psql -qtA -F ' ' -v ON_ERROR_STOP=1 "$db" -c "$1"; }
+else
+  db="$work/registry.db"
+  query() { "$PY" -c 'import sqlite3, sys
+for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print(*r)' "$db" "$1"; }
+fi
+
+"$src/certs/mkpki" "$work/pki" > /dev/null
+"$build/tests/rt_log_extend" "$RATTEST_TAMPER_LOG" > /dev/null
+"$V" token-key "$work/token.key" > /dev/null
+VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE" --token-key "$work/token.key")
+
+# The second replica, as start_verifier starts the first.
+start_second() {
+  stop_second
+  rm -f "$work/port2"
+  "$V" serve --listen 127.0.0.1:0 --tls-cert "$work/pki/server-chain.pem" \
+    --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
+    --issuer-key "$work/pki/issuer.key" --port-file "$work/port2" "${VERIFIER_ARGS[@]}" "$@" \
+    > "$work/audit2.log" 2> "$work/verifier2.log" &
+  vpid2=$!
+  for _ in $(seq 200); do [ -s "$work/port2" ] && break; sleep 0.05; done
+  [ -s "$work/port2" ] || { cat "$work/verifier2.log" >&2; echo "replica did not start" >&2; exit 1; }
+  port2=$(cat "$work/port2")
+}
+# run MUTATION "STATUS CODE" [ENV=VALUE...]: the tool's last result.
+run() {
+  local m=$1 want=$2 got rc; shift 2
+  set +e
+  env "$@" "$T" "localhost:$port" "$work/pki/tls-ca.pem" "$m" > "$work/out" 2> "$work/err"
+  rc=$?
+  set -e
+  got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
+  if [ "$rc" -eq 0 ] && [ "$got" = "$want" ]; then ok; else
+    bad "$m $*: got \"$got\" (rc=$rc), want \"$want\" $(head -c 300 "$work/err")"; fi
+}
+
+# Without a registry: the replica accepts the replay (and says why at start).
+start_verifier
+start_second
+grep -q 'no --db: tokens are single-use per process only' "$work/verifier2.log" && ok ||
+  bad "no warning without --db: $(cat "$work/verifier2.log")"
+run token-replayed "OK -" RATTEST_TAMPER_REPLAY_AT="localhost:$port2"
+
+# On one registry: the replay is refused by the replica.
+start_verifier --db "$db"
+start_second --db "$db"
+grep -q "registry: $engine, schema version 1" "$work/verifier2.log" && ok ||
+  bad "no registry line: $(cat "$work/verifier2.log")"
+run token-replayed "PERMISSION_DENIED TOKEN_REPLAYED" RATTEST_TAMPER_REPLAY_AT="localhost:$port2"
+tail -n 1 "$work/audit2.log" | grep -q '"decision":"reject","code":"TOKEN_REPLAYED"' && ok ||
+  bad "replica audit: $(tail -n 1 "$work/audit2.log")"
+# Begun at one, finished at the other.
+run none "OK -" RATTEST_TAMPER_FINISH_AT="localhost:$port2"
+grep -q '"method":"Finish","decision":"accept"' "$work/audit2.log" && ok || bad "no Finish at the replica"
+stop_verifier
+stop_second
+
+# What the registry recorded: both audit logs' accepted Finish lines.
+cat "$work/audit.log" "$work/audit2.log" > "$work/all.log"
+"$PY" - "$work/all.log" > "$work/expected" <<'PYEOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+fin = [l for l in lines if l["method"] == "Finish" and l["decision"] == "accept"]
+print(fin[0]["ek_sha256"])
+print(" ".join(sorted(l["key_serial"].lower() for l in fin)))
+PYEOF
+ek=$(sed -n 1p "$work/expected") serials=$(sed -n 2p "$work/expected")
+"$V" machines list --json --db "$db" > "$work/list.json"
+"$V" machines show tamper --json --db "$db" > "$work/show.json"
+if "$PY" - "$work/list.json" "$work/show.json" "$ek" "$serials" > "$work/py" 2>&1 <<'PYEOF'
+import json, sys
+machines, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert [x["ek_sha256"] for x in machines] == [sys.argv[3]], machines
+assert m["first_enrolled"] is not None and m["last_enrolled"] >= m["first_enrolled"], m
+got = sorted(i["serial"] for i in m["identities"])
+assert got == sys.argv[4].split() and len(got) == 2, (got, sys.argv[4])
+assert all(i["name"] == "tamper" and i["status"] == "active" and i["not_after"] > i["issued"]
+           for i in m["identities"]), m["identities"]
+PYEOF
+then ok; else bad "registry contents: $(tail -n 3 "$work/py")"; fi
+# The decisions recorded are those of the audit lines naming an EK.
+query "SELECT method, code, ek_sha256, COUNT(*) FROM decisions GROUP BY method, code, ek_sha256
+  ORDER BY method, code" > "$work/recorded"
+"$PY" - "$work/all.log" > "$work/audited" <<'PYEOF'
+import collections, json, sys
+n = collections.Counter()
+for path in sys.argv[1:]:
+    for line in open(path):
+        d = json.loads(line) if line.startswith("{") else {}
+        if d.get("ek_sha256"):
+            n[(d["method"], d.get("code") or "OK", d["ek_sha256"])] += 1
+for k in sorted(n):
+    print(*k, n[k])
+PYEOF
+if diff <(sort "$work/audited") <(sort "$work/recorded") > "$work/diff"; then ok; else bad "decisions: $(cat "$work/diff")"; fi
+grep -q '^Begin OK ' "$work/recorded" && grep -q '^Finish OK ' "$work/recorded" && ok ||
+  bad "no accepted decisions recorded: $(cat "$work/recorded")"
+
+# A forged token identifies no EK: its refusal is not recorded.
+start_verifier --db "$db"
+run token-tampered "PERMISSION_DENIED TOKEN_INVALID"
+stop_verifier
+[ -z "$(query "SELECT code FROM decisions WHERE code = 'TOKEN_INVALID'")" ] && ok ||
+  bad "an anonymous refusal recorded"
+# An EK the operator revoked cannot enroll (Begin refuses) until the undo.
+start_verifier --db "$db"
+"$V" revoke --ek "$ek" --reason "test" --db "$db" > /dev/null
+run none "PERMISSION_DENIED EK_REVOKED"
+tail -n 1 "$work/audit.log" | grep -q '"method":"Begin","decision":"reject","code":"EK_REVOKED"' &&
+  ok || bad "revoked EK audit: $(tail -n 1 "$work/audit.log")"
+"$V" revoke --ek "$ek" --undo --db "$db" > /dev/null
+run none "OK -"
+
+# Names are first come: "tamper" is this EK's now; a name bound to another
+# EK is refused at Begin, and at Finish when another EK took it since Begin
+# (bound while the tool waits 3 s before Finish: token-expired's pause,
+# with a session TTL long enough to let the token open).
+other=$(printf 'b%.0s' $(seq 64))
+"$V" machines add --name taken --ek-sha256 "$other" --db "$db" > /dev/null
+run none "PERMISSION_DENIED NAME_TAKEN" RATTEST_TAMPER_NAME=taken
+tail -n 1 "$work/audit.log" | grep -q '"method":"Begin","decision":"reject","code":"NAME_TAKEN"' &&
+  ok || bad "NAME_TAKEN at Begin: $(tail -n 1 "$work/audit.log")"
+n_begin=$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)
+env RATTEST_TAMPER_NAME=late "$T" "localhost:$port" "$work/pki/tls-ca.pem" token-expired \
+  > "$work/out" 2> "$work/err" &
+tool=$!
+for _ in $(seq 200); do
+  [ "$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)" -gt "$n_begin" ] && break
+  sleep 0.05
+done
+"$V" machines add --name late --ek-sha256 "$other" --db "$db" > /dev/null
+wait "$tool" || true
+got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
+[ "$got" = "PERMISSION_DENIED NAME_TAKEN" ] && ok || bad "NAME_TAKEN at Finish: got \"$got\""
+"$V" machines show late --json --db "$db" > "$work/late.json"
+"$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["ek_sha256"] == sys.argv[2] and d["identities"] == []' \
+  "$work/late.json" "$other" && ok || bad "late: $(cat "$work/late.json")"
+stop_verifier
+
+# "name_binding": "registered": only names an operator bound to this EK;
+# enrolling binds nothing. Without a registry the policy cannot start.
+echo '{"name_binding": "registered"}' > "$work/registered.json"
+set +e
+"$V" serve --listen 127.0.0.1:0 --tls-cert "$work/pki/server-chain.pem" \
+  --tls-key "$work/pki/server.key" --issuer-cert "$work/pki/issuer-chain.pem" \
+  --issuer-key "$work/pki/issuer.key" "${VERIFIER_ARGS[@]}" --policy "$work/registered.json" \
+  > /dev/null 2> "$work/nodb.log"
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q '"registered" needs --db' "$work/nodb.log" && ok ||
+  bad "registered without --db: rc=$rc $(cat "$work/nodb.log")"
+start_verifier --db "$db" --policy "$work/registered.json"
+run none "PERMISSION_DENIED NAME_UNREGISTERED" RATTEST_TAMPER_NAME=unbound
+run none "PERMISSION_DENIED NAME_TAKEN" RATTEST_TAMPER_NAME=taken
+"$V" machines add --name reg --ek-sha256 "$ek" --db "$db" > /dev/null
+run none "OK -" RATTEST_TAMPER_NAME=reg
+if "$V" machines show unbound --db "$db" > /dev/null 2>&1; then bad "unbound got bound"; else ok; fi
+# The binding removed between Begin and Finish: Finish refuses.
+n_begin=$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)
+env RATTEST_TAMPER_NAME=reg "$T" "localhost:$port" "$work/pki/tls-ca.pem" token-expired \
+  > "$work/out" 2> "$work/err" &
+tool=$!
+for _ in $(seq 200); do
+  [ "$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)" -gt "$n_begin" ] && break
+  sleep 0.05
+done
+"$V" machines remove reg --db "$db" > /dev/null
+wait "$tool" || true
+got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
+[ "$got" = "PERMISSION_DENIED NAME_UNREGISTERED" ] && ok || bad "unbound at Finish: got \"$got\""
+stop_verifier
+
+finish "registry_replicas_$engine"
