@@ -53,6 +53,21 @@ static void usage_transport(FILE *f) {
           RT_GRPC_DEFAULT_MAX_CONNECTION_AGE_MS / 1000);
 }
 
+/* The rate limits' part of the help (their defaults are strings). */
+static void usage_rates(FILE *f) {
+  fputs("Rate limits (RATE/BURST: RATE calls a second on average, e.g. 0.5, up to\n"
+        "BURST at once; 0 turns a limit off; over it: RESOURCE_EXHAUSTED RATE_LIMITED):\n"
+        "  --rate-peer RATE/BURST   Begin, Finish and Confirm calls per client address\n"
+        "                           (IPv6: per /64) (default " DEFAULT_RATE_PEER ")\n"
+        "  --rate-ek RATE/BURST     Begin, and Finish with the right secret, per EK\n"
+        "                           (default " DEFAULT_RATE_EK ")\n"
+        "  --rate-finish RATE/BURST Finishes with the right secret, all clients together\n"
+        "                           (default " DEFAULT_RATE_FINISH "); sizes the replay guard:\n"
+        "                           2 x (BURST + RATE x (session TTL + 1 s)) entries\n"
+        "\n",
+        f);
+}
+
 void rt_cmd_serve_usage(FILE *f) {
   fprintf(f,
           "Usage: rattest-verifier serve --tls-cert FILE --tls-key FILE --ek-ca PATH\n"
@@ -99,18 +114,10 @@ void rt_cmd_serve_usage(FILE *f) {
         "                           every verifier sharing it, revoked EKs refused,\n"
         "                           names first come, decisions and machines recorded;\n"
         "                           without it, this process's memory only\n"
-        "\n"
-        "Rate limits (RATE/BURST: RATE calls a second on average, e.g. 0.5, up to\n"
-        "BURST at once; 0 turns a limit off; over it: RESOURCE_EXHAUSTED RATE_LIMITED):\n"
-        "  --rate-peer RATE/BURST   Begin, Finish and Confirm calls per client address\n"
-        "                           (IPv6: per /64) (default " DEFAULT_RATE_PEER ")\n"
-        "  --rate-ek RATE/BURST     Begin, and Finish with the right secret, per EK\n"
-        "                           (default " DEFAULT_RATE_EK ")\n"
-        "  --rate-finish RATE/BURST Finishes with the right secret, all clients together\n"
-        "                           (default " DEFAULT_RATE_FINISH "); sizes the replay guard:\n"
-        "                           2 x (BURST + RATE x (session TTL + 1 s)) entries\n"
-        "\n"
-        "  -v, --verbose            more log output (repeat for debug)\n"
+        "\n",
+        f);
+  usage_rates(f);
+  fputs("  -v, --verbose            more log output (repeat for debug)\n"
         "  -h, --help               show this help\n"
         "\n"
         "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start (a file\n"
