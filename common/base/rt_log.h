@@ -15,6 +15,9 @@ void rt_log_set_level(rt_log_level level);
 rt_log_level rt_log_get_level(void);
 /* Program name printed in front of every line. */
 void rt_log_set_prog(const char *prog);
+/* Lines as JSON objects ({"time", "level", "program", "message"}), for log
+ * collectors (`serve --log-format json`), instead of text. */
+void rt_log_set_json(int on);
 
 void rt_log(rt_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

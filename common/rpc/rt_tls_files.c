@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rt_file.h"
 
@@ -90,4 +91,21 @@ rt_code rt_tls_ca_load(const char *ca_file, char **pem, rt_err *err) {
   X509_free(x);
   *pem = (char *)data;
   return RT_OK;
+}
+
+int64_t rt_tls_cert_not_after(const char *cert_file) {
+  uint8_t *pem = NULL;
+  size_t len = 0;
+  rt_err err;
+  if (rt_file_read(cert_file, MAX_PEM_FILE, &pem, &len, &err) != RT_OK)
+    return 0;
+  X509 *x = first_cert((const char *)pem, len);
+  free(pem);
+  struct tm tm;
+  int64_t t = 0;
+  if (x != NULL && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+    t = (int64_t)timegm(&tm);
+  X509_free(x);
+  ERR_clear_error();
+  return t;
 }

@@ -4,6 +4,8 @@
 #ifndef RT_TLS_FILES_H
 #define RT_TLS_FILES_H
 
+#include <stdint.h>
+
 #include "rt_err.h"
 
 typedef struct {
@@ -15,6 +17,9 @@ typedef struct {
 rt_code rt_tls_pair_load(const char *cert_file, const char *key_file, rt_tls_pair *pair,
                          rt_err *err);
 void rt_tls_pair_free(rt_tls_pair *pair);
+/* When the first certificate of cert_file expires, Unix time (0 when the
+ * file cannot be read). */
+int64_t rt_tls_cert_not_after(const char *cert_file);
 
 /* Reads a PEM bundle that must hold at least one certificate (a CA file).
  * Returns the text NUL-terminated. */

@@ -10,7 +10,9 @@
 #     issuer notAfter);
 #   - a TLS key that does not match: nothing reloaded, the old certificate
 #     still presented;
-#   - SIGTERM: exit 0 and the "stopping" line.
+#   - SIGTERM: exit 0 and the "stopping" line;
+#   - an issuer and TLS certificate with 10 days left: a warning for each at
+#     start, in diagnostics written as JSON (--log-format json).
 # Usage: test_reload.sh BUILD_DIR
 set -euo pipefail
 build=${1:?usage}
@@ -98,5 +100,30 @@ wait "$vpid" || rc=$?
 vpid=""
 same "exit status after SIGTERM" "$rc" 0
 check "the stopping line" grep -q "signal 15: stopping (calls in flight get 10 s)" "$work/verifier.log"
+
+# --- 6. Certificates near expiry, diagnostics as JSON ----------------------
+"$src/certs/mkpki" --days 10 "$work/pki" --force > /dev/null
+start_verifier --log-format json
+check "every diagnostic line is a JSON object" python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert lines and all(set(l) == {"time", "level", "program", "message"} for l in lines), lines
+assert all(l["program"] == "rattest-verifier" for l in lines)
+' "$work/verifier.log"
+for what in "issuer certificate" "TLS certificate"; do
+  check "warned: the $what expires in under 30 days" python3 -c '
+import json, sys
+import re
+assert any(l["level"] == "warn" and sys.argv[2] in l["message"] and
+           re.search(r"expires in (9|10) day\(s\)", l["message"])
+           for l in map(json.loads, open(sys.argv[1]))), open(sys.argv[1]).read()
+' "$work/verifier.log" "$what"
+done
+stop_verifier
+set +e
+"$V" serve --tls-cert x --tls-key x --ek-ca x --issuer-cert x --issuer-key x --log-format xml > "$work/out" 2>&1
+rc=$?
+set -e
+if [ "$rc" = 2 ] && grep -q -- '--log-format must be text or json' "$work/out"; then ok; else bad "--log-format xml: rc=$rc $(cat "$work/out")"; fi
 
 finish test_reload

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "enroll.h"
 #include "enroll_platform.h"
@@ -14,6 +15,7 @@
 #include "rt_cli.h"
 #include "rt_grpc.h"
 #include "rt_log.h"
+#include "rt_tls_files.h"
 #include "service.h"
 #include "store.h"
 
@@ -88,6 +90,8 @@ void rt_cmd_serve_usage(FILE *f) {
           "  --port-file FILE         write the bound port to FILE once listening\n"
           "  --metrics-listen HOST:PORT  serve Prometheus metrics over plain HTTP at\n"
           "                           /metrics (port 0 picks a free port; off by default)\n"
+          "  --log-format FORMAT      diagnostics on stderr as text (default) or json, one\n"
+          "                           object a line\n"
           "\n",
           RT_GRPC_DEFAULT_THREADS);
   usage_transport(f);
@@ -157,6 +161,7 @@ enum {
   O_AIA_FETCH,
   O_AIA_CACHE,
   O_METRICS,
+  O_LOG_FORMAT,
   O_MAX_CONN,
   O_HANDSHAKE,
   O_IDLE,
@@ -192,6 +197,7 @@ static const struct option serve_options[] = {
     {"ek-aia-fetch", no_argument, NULL, O_AIA_FETCH},
     {"ek-aia-cache", required_argument, NULL, O_AIA_CACHE},
     {"metrics-listen", required_argument, NULL, O_METRICS},
+    {"log-format", required_argument, NULL, O_LOG_FORMAT},
     {"rate-peer", required_argument, NULL, O_RATE_PEER},
     {"rate-ek", required_argument, NULL, O_RATE_EK},
     {"rate-finish", required_argument, NULL, O_RATE_FINISH},
@@ -354,6 +360,12 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
     } else if (c >= O_MAX_CONN && c <= O_MAX_AGE) {
       if (parse_limit_opt(o, c, optarg, &err) != RT_OK)
         goto bad;
+    } else if (c == O_LOG_FORMAT) {
+      if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+        rt_err_set(&err, RT_E_INVALID, "--log-format must be text or json");
+        goto bad;
+      }
+      rt_log_set_json(strcmp(optarg, "json") == 0);
     } else if (c == O_AIA_FETCH) {
       o->ek_aia_fetch = true;
     } else if (c == 'v') {
@@ -541,6 +553,28 @@ static void raise_descriptor_limit(void) {
   rt_info("descriptor limit %llu (was %llu)", (unsigned long long)rl.rlim_cur, was);
 }
 
+/* Certificates this close to their notAfter are announced, at start, after
+ * SIGHUP and once a day: renewing an issuer or a TLS certificate takes an
+ * operator, who needs the warning well before clients start failing. */
+#define EXPIRY_WARN_DAYS 30
+
+static void warn_if_soon(const char *what, const char *file, int64_t not_after, time_t now) {
+  if (not_after == 0 || not_after - (int64_t)now > EXPIRY_WARN_DAYS * 86400LL)
+    return;
+  if (not_after <= (int64_t)now)
+    rt_warn("the %s %s has expired", what, file);
+  else
+    rt_warn("the %s %s expires in %lld day(s): renew it and send SIGHUP", what, file,
+            (long long)((not_after - (int64_t)now) / 86400));
+}
+
+static void warn_expiring(const serve_opts *o, const rt_verifier *v) {
+  time_t now = time(NULL);
+  warn_if_soon("issuer certificate", o->issuer_cert, rt_issuer_not_after(v->issuer), now);
+  warn_if_soon("TLS certificate", o->cfg.tls_cert_file, rt_tls_cert_not_after(o->cfg.tls_cert_file),
+               now);
+}
+
 /* Calls in flight get this long to finish after SIGTERM or SIGINT. */
 #define DRAIN_MS 10000
 
@@ -557,6 +591,7 @@ static int serve_until_signal(serve_opts *o, rt_verifier *v) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   rt_err err = {0};
   rt_grpc_server *srv = NULL;
+  warn_expiring(o, v); /* before the port file: a test that waits for it sees them */
   raise_descriptor_limit();
   if (rt_grpc_server_start(&o->cfg, &srv, &err) != RT_OK) {
     rt_error("%s", err.msg);
@@ -569,9 +604,13 @@ static int serve_until_signal(serve_opts *o, rt_verifier *v) {
     rt_grpc_server_stop(srv);
     return 1;
   }
-  int sig = 0;
-  while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
-    reload(o, v, srv);
+  const struct timespec day = {.tv_sec = 86400};
+  int sig;
+  while ((sig = sigtimedwait(&sigs, NULL, &day)) == SIGHUP || sig < 0) {
+    if (sig == SIGHUP)
+      reload(o, v, srv);
+    warn_expiring(o, v);
+  }
   rt_info("signal %d: stopping (calls in flight get %d s)", sig, DRAIN_MS / 1000);
   rt_grpc_server_drain(srv, DRAIN_MS);
   return 0;
