@@ -118,9 +118,14 @@ rt_code rt_tpm_create(rt_tpm *tpm, ESYS_TR parent, ESYS_TR session, const TPM2B_
   *pub = NULL;
   TSS2_RC rc = Esys_Create(tpm->esys, parent, session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, tmpl,
                            &outside, &pcrs, priv, pub, NULL, NULL, NULL);
-  if (rc != TSS2_RC_SUCCESS)
-    return rt_tpm_rc(err, rc, "Create");
-  return RT_OK;
+  if (rc == TSS2_RC_SUCCESS)
+    return RT_OK;
+  rt_tpm_rc(err, rc, "Create");
+  /* From the TPM itself (no TSS layer), format one, about a parameter: the
+   * TPM does not take this template (an algorithm, curve or size it lacks). */
+  if ((rc & ~0xffffu) == 0 && (rc & TPM2_RC_FMT1) && (rc & TPM2_RC_P))
+    return RT_E_INVALID;
+  return RT_E_TPM;
 }
 
 /* Largest NV read the TPM accepts in one command (TPM2_PT_NV_BUFFER_MAX). */

@@ -66,7 +66,9 @@ void rt_tpm_tr_close(rt_tpm *tpm, ESYS_TR *handle);
 
 /* TPM2_Create of an ordinary object (empty authValue, no creation data)
  * from tmpl under parent, authorized by session (ESYS_TR_PASSWORD for an
- * empty password). *priv and *pub are Esys_Free'd by the caller. */
+ * empty password). *priv and *pub are Esys_Free'd by the caller. Fails with
+ * RT_E_INVALID when the TPM refuses a parameter of the template (it lacks
+ * that algorithm, curve or size), RT_E_TPM for any other error. */
 rt_code rt_tpm_create(rt_tpm *tpm, ESYS_TR parent, ESYS_TR session, const TPM2B_PUBLIC *tmpl,
                       TPM2B_PRIVATE **priv, TPM2B_PUBLIC **pub, rt_err *err);
 
