@@ -74,6 +74,8 @@ static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t
   rt_tpm_quiet_tss_logs();
   if (rt_tpm_open(e->o->tcti, &e->tpm, &err) != RT_OK)
     return rt_enroll_fail("TPM", err.msg);
+  if (rt_enroll_restore(e, previous) != 0)
+    return 1;
   if (previous != NULL && !e->o->renew && still_valid(e, previous)) {
     printf("identity \"%s\" is enrolled and valid until %s: nothing to do (--renew to "
            "enroll again)\n",
@@ -83,12 +85,13 @@ static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t
   if (rt_enroll_handle_usable(e, previous) != 0 || prepare(e) != 0 ||
       rt_enroll_begin(e, deadline) != 0 || rt_enroll_finish(e, deadline) != 0)
     return 1;
-  int rc = rt_enroll_keep(e, previous);
-  /* Secrets are loaded under the EK one at a time: the AK and the key's
-   * transient copy go first (a TPM without a resource manager has three
-   * object slots). */
-  rt_idkey_close(e->tpm, &e->key);
+  /* A TPM without a resource manager has three object slots: the AK goes
+   * before keeping (which may need two: the SRK and the previous key, to
+   * put it back), the key's transient copy before the secrets, which are
+   * loaded under the EK one at a time. */
   rt_ak_close(e->tpm, &e->ak);
+  int rc = rt_enroll_keep(e, previous);
+  rt_idkey_close(e->tpm, &e->key);
   return rc == 0 ? rt_enroll_secrets(e, deadline) : rc;
 }
 

@@ -54,6 +54,10 @@ int rt_enroll_finish(rt_enrollment *e, uint64_t deadline);
  * previous is the identity of the same name recorded before, or NULL. */
 int rt_enroll_keep(rt_enrollment *e, const rt_identity *previous);
 
+/* Puts the key previous records back at its handle when the handle is
+ * empty (rt_idkey_restore); previous may be NULL. */
+int rt_enroll_restore(rt_enrollment *e, const rt_identity *previous);
+
 /* Receives the secrets e->result delivered and confirms their receipt. */
 int rt_enroll_secrets(rt_enrollment *e, uint64_t deadline);
 
