@@ -13,11 +13,20 @@
 #include "enroll_steps.h"
 #include "rt_tss2key.h"
 
-/* The identity is valid when its certificate has not expired and the TPM
- * still holds the key at its handle. */
+/* The identity is valid when its certificate has not expired, the TPM
+ * still holds the key at its handle, and the secrets delivered with it were
+ * received (no marker left: rt_enroll_pending_path). */
 static int still_valid(rt_enrollment *e, const rt_identity *id) {
   rt_err err;
   time_t not_after = 0;
+  char pending[RT_STATE_PATH_MAX + 32];
+  rt_enroll_pending_path(e->o, pending, sizeof pending);
+  if (access(pending, F_OK) == 0) {
+    printf("identity \"%s\": the secrets delivered with it were not all received: enrolling "
+           "again\n",
+           id->name);
+    return 0;
+  }
   if (rt_state_time_parse(id->not_after, &not_after, &err) != RT_OK || not_after <= time(NULL))
     return 0;
   rt_tss2key k;

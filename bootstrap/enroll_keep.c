@@ -269,6 +269,12 @@ static int persist_and_record(rt_enrollment *e, const rt_identity *id,
   if (rt_idkey_persist(e->tpm, &e->key, e->o->handle, old, e->o->force, &err) != RT_OK &&
       settle_failed_persist(e, previous, old != NULL, err.msg) != 0)
     return 1;
+  /* Before the state names the new identity: no run may find it "enrolled"
+   * while the secrets delivered with it are still to be received. */
+  char pending[RT_STATE_PATH_MAX + 32];
+  rt_enroll_pending_path(e->o, pending, sizeof pending);
+  if (e->result->n_secrets > 0 && rt_file_write_atomic(pending, "", 0, 0600, &err) != RT_OK)
+    return rt_enroll_fail("state", err.msg);
   if (rt_state_put(e->state, id, &err) != RT_OK || rt_state_save(e->state, &err) != RT_OK)
     return rt_enroll_fail("state", err.msg);
   return 0;

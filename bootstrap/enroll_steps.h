@@ -58,6 +58,11 @@ int rt_enroll_keep(rt_enrollment *e, const rt_identity *previous);
  * empty (rt_idkey_restore); previous may be NULL. */
 int rt_enroll_restore(rt_enrollment *e, const rt_identity *previous);
 
+/* STATE_DIR/NAME.secrets-pending (docs/state.md): present from keeping an
+ * identity the verifier delivered secrets with until their receipt is
+ * confirmed; a run that finds it enrolls again instead of "nothing to do". */
+void rt_enroll_pending_path(const rt_enroll_opts *o, char *path, size_t size);
+
 /* Receives the secrets e->result delivered and confirms their receipt. */
 int rt_enroll_secrets(rt_enrollment *e, uint64_t deadline);
 
