@@ -250,6 +250,7 @@ class Driver:
         self.windows = 0  # runs that stopped between the two EvictControls
         self.orphans = 0  # delivered keys persisted, not recorded, when a run stopped
         self.secrets_redone = 0  # reruns that enrolled again for the secrets
+        self.progress = False  # a line per faulted run (--long)
 
     # --- the machine before each run ---------------------------------------
     def reset(self):
@@ -363,6 +364,8 @@ class Driver:
         flog = os.path.join(self.rig.work, "fault.log")
         open(flog, "w").close()
         r = self.rig.enroll(self.state, self.renew, (mode, k, flog))
+        if self.progress:
+            print(f"{self.flow} {self.rig.ek} {mode} k={k}: rc={r.returncode}", flush=True)
         lines = [line.split() for line in open(flog)]
         hit = [line for line in lines if len(line) == 3]
         cc = int(hit[0][1], 16) if hit else None
@@ -487,6 +490,7 @@ def main():
         rig.start_verifier()
         drv = Driver(rig, "renew" if a.flow == "verifier-kill" else a.flow, res)
         cmds = drv.baseline()
+        drv.progress = a.long
         n_runs = 0
         if a.flow == "verifier-kill":
             for restart in (False, True):
