@@ -366,6 +366,8 @@ class Driver:
         r = self.rig.enroll(self.state, self.renew, (mode, k, flog))
         if self.progress:
             print(f"{self.flow} {self.rig.ek} {mode} k={k}: rc={r.returncode}", flush=True)
+        # Under ASan+UBSan, error paths are where leaks and bad reads hide.
+        self.res.check("Sanitizer" not in r.stdout, f"{mode} k={k}: {r.stdout[-1500:]}")
         lines = [line.split() for line in open(flog)]
         hit = [line for line in lines if len(line) == 3]
         cc = int(hit[0][1], 16) if hit else None
