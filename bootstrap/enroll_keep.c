@@ -209,14 +209,22 @@ int rt_enroll_handle_usable(rt_enrollment *e, const rt_identity *previous) {
 int rt_enroll_restore(rt_enrollment *e, const rt_identity *previous) {
   rt_err err;
   rt_tss2key k;
+  rt_handle_owner owner;
   int restored = 0;
-  if (previous == NULL)
+  /* Without its key file there is nothing to restore from (the run enrolls
+   * again); a TPM that cannot say what is at the handle fails the run. */
+  if (previous == NULL || rt_tss2key_read(previous->key_file, &k, &err) != RT_OK)
     return 0;
-  if (rt_tss2key_read(previous->key_file, &k, &err) != RT_OK ||
-      rt_idkey_restore(e->tpm, &k.pub, &k.priv, previous->handle, &restored, &err) != RT_OK) {
+  if (rt_handle_owner_of(e->tpm, previous->handle, &k.pub, &owner, &err) != RT_OK) {
     OPENSSL_cleanse(&k.priv, sizeof k.priv);
     return rt_enroll_fail("restoring the recorded key", err.msg);
   }
+  /* A key that no longer loads (the TPM was cleared: another SRK) is not
+   * restored either: the run enrolls again, as it did before restoring. */
+  if (owner == RT_HANDLE_FREE &&
+      rt_idkey_restore(e->tpm, &k.pub, &k.priv, previous->handle, &restored, &err) != RT_OK)
+    rt_warn("cannot restore the key of identity \"%s\" at 0x%08x: %s", previous->name,
+            (unsigned)previous->handle, err.msg);
   OPENSSL_cleanse(&k.priv, sizeof k.priv);
   if (restored)
     printf("restored the key of identity \"%s\" at handle 0x%08x from %s (a run stopped "
