@@ -24,6 +24,7 @@ Without --long, a sample: one k for each kind of TPM command of the flow,
 modes alternating; --long: every k with fail, disappear and kill.
 """
 import argparse
+import base64
 import json
 import os
 import re
@@ -149,7 +150,6 @@ def key_file_public(path):
     OCTET STRING: pubkey)."""
     text = open(path).read()
     b64 = "".join(line for line in text.splitlines() if line and not line.startswith("-----"))
-    import base64
     return next(v for t, v in der_items(base64.b64decode(b64)) if t == 0x04)
 
 
