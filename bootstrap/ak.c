@@ -52,9 +52,10 @@ rt_code rt_ak_create(rt_tpm *tpm, const rt_ek *ek, rt_key_alg alg, rt_ak *ak, rt
   if (alg != RT_ALG_NONE)
     return create_load(tpm, ek, alg, ak, err);
   rt_code code = create_load(tpm, ek, RT_ALG_ECC_P256, ak, err);
-  if (code == RT_OK || code != RT_E_TPM)
+  if (code != RT_E_INVALID)
     return code;
-  /* TPMs without ECC (older firmware) still do RSA. */
+  /* TPMs without ECC (older firmware) still do RSA. Only a refused
+   * template falls back: a failing or vanished TPM is reported as such. */
   rt_info("ECC P-256 AK not possible (%s); using RSA 2048", err->msg);
   return create_load(tpm, ek, RT_ALG_RSA_2048, ak, err);
 }

@@ -13,8 +13,8 @@ typedef struct {
   TPM2B_NAME name;
 } rt_ak;
 
-/* Creates and loads an AK under the EK. RT_ALG_NONE: ECC P-256 when the TPM
- * supports it, else RSA 2048. */
+/* Creates and loads an AK under the EK. RT_ALG_NONE: ECC P-256, or RSA 2048
+ * when the TPM refuses the ECC template (any other error is returned). */
 rt_code rt_ak_create(rt_tpm *tpm, const rt_ek *ek, rt_key_alg alg, rt_ak *ak, rt_err *err);
 void rt_ak_close(rt_tpm *tpm, rt_ak *ak);
 

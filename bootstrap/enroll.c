@@ -13,11 +13,20 @@
 #include "enroll_steps.h"
 #include "rt_tss2key.h"
 
-/* The identity is valid when its certificate has not expired and the TPM
- * still holds the key at its handle. */
+/* The identity is valid when its certificate has not expired, the TPM
+ * still holds the key at its handle, and the secrets delivered with it were
+ * received (no marker left: rt_enroll_pending_path). */
 static int still_valid(rt_enrollment *e, const rt_identity *id) {
   rt_err err;
   time_t not_after = 0;
+  char pending[RT_STATE_PATH_MAX + 32];
+  rt_enroll_pending_path(e->o, pending, sizeof pending);
+  if (access(pending, F_OK) == 0) {
+    printf("identity \"%s\": the secrets delivered with it were not all received: enrolling "
+           "again\n",
+           id->name);
+    return 0;
+  }
   if (rt_state_time_parse(id->not_after, &not_after, &err) != RT_OK || not_after <= time(NULL))
     return 0;
   rt_tss2key k;
@@ -59,8 +68,9 @@ static int prepare(rt_enrollment *e) {
     return rt_enroll_fail("EK", err.msg);
   if (rt_ek_chain_read(e->tpm, &e->chain, &err) != RT_OK)
     return rt_enroll_fail("EK chain", err.msg);
-  if (rt_platform_cert_read(e->tpm, &e->platform_cert, &e->platform_cert_len, &err) != RT_OK ||
-      rt_ak_create(e->tpm, &e->ek, RT_ALG_NONE, &e->ak, &err) != RT_OK)
+  if (rt_platform_cert_read(e->tpm, &e->platform_cert, &e->platform_cert_len, &err) != RT_OK)
+    return rt_enroll_fail("platform certificate", err.msg);
+  if (rt_ak_create(e->tpm, &e->ek, RT_ALG_NONE, &e->ak, &err) != RT_OK)
     return rt_enroll_fail("AK", err.msg);
   if (rt_grpc_client_new(e->o->verifier, e->o->ca_file, 0, &e->client, &err) != RT_OK)
     return rt_enroll_fail("verifier", err.msg);
@@ -73,6 +83,8 @@ static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t
   rt_tpm_quiet_tss_logs();
   if (rt_tpm_open(e->o->tcti, &e->tpm, &err) != RT_OK)
     return rt_enroll_fail("TPM", err.msg);
+  if (rt_enroll_restore(e, previous) != 0)
+    return 1;
   if (previous != NULL && !e->o->renew && still_valid(e, previous)) {
     printf("identity \"%s\" is enrolled and valid until %s: nothing to do (`renew` renews "
            "it before it expires, --renew enrolls again now)\n",
@@ -82,12 +94,13 @@ static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t
   if (rt_enroll_handle_usable(e, previous) != 0 || prepare(e) != 0 ||
       rt_enroll_begin(e, deadline) != 0 || rt_enroll_finish(e, deadline) != 0)
     return 1;
-  int rc = rt_enroll_keep(e, previous);
-  /* Secrets are loaded under the EK one at a time: the AK and the key's
-   * transient copy go first (a TPM without a resource manager has three
-   * object slots). */
-  rt_idkey_close(e->tpm, &e->key);
+  /* A TPM without a resource manager has three object slots: the AK goes
+   * before keeping (which may need two: the SRK and the previous key, to
+   * put it back), the key's transient copy before the secrets, which are
+   * loaded under the EK one at a time. */
   rt_ak_close(e->tpm, &e->ak);
+  int rc = rt_enroll_keep(e, previous);
+  rt_idkey_close(e->tpm, &e->key);
   return rc == 0 ? rt_enroll_secrets(e, deadline) : rc;
 }
 

@@ -206,16 +206,83 @@ int rt_enroll_handle_usable(rt_enrollment *e, const rt_identity *previous) {
   return 0;
 }
 
+int rt_enroll_restore(rt_enrollment *e, const rt_identity *previous) {
+  rt_err err;
+  rt_tss2key k;
+  rt_handle_owner owner;
+  int restored = 0;
+  /* Without its key file there is nothing to restore from (the run enrolls
+   * again); a TPM that cannot say what is at the handle fails the run. */
+  if (previous == NULL || rt_tss2key_read(previous->key_file, &k, &err) != RT_OK)
+    return 0;
+  if (rt_handle_owner_of(e->tpm, previous->handle, &k.pub, &owner, &err) != RT_OK) {
+    OPENSSL_cleanse(&k.priv, sizeof k.priv);
+    return rt_enroll_fail("restoring the recorded key", err.msg);
+  }
+  /* A key that no longer loads (the TPM was cleared: another SRK) is not
+   * restored either: the run enrolls again, as it did before restoring. */
+  if (owner == RT_HANDLE_FREE &&
+      rt_idkey_restore(e->tpm, &k.pub, &k.priv, previous->handle, &restored, &err) != RT_OK)
+    rt_warn("cannot restore the key of identity \"%s\" at 0x%08x: %s", previous->name,
+            (unsigned)previous->handle, err.msg);
+  OPENSSL_cleanse(&k.priv, sizeof k.priv);
+  if (restored)
+    printf("restored the key of identity \"%s\" at handle 0x%08x from %s (a run stopped "
+           "between replacing it and recording its successor)\n",
+           previous->name, (unsigned)previous->handle, previous->key_file);
+  return 0;
+}
+
+/* After persisting failed, the TPM is asked (through a fresh ESYS context:
+ * after a lost answer the enrollment's refuses every command) what is at
+ * the handle. The new key: the TPM did it and only its answer was lost, so
+ * the run goes on (0). Else the run fails (1), and a previous key that went
+ * out goes back in, so that the handle holds what the state records. */
+static int settle_failed_persist(rt_enrollment *e, const rt_identity *previous, int replaced,
+                                 const char *msg) {
+  rt_err err;
+  rt_tpm *view = NULL, *mine = e->tpm;
+  rt_handle_owner owner = RT_HANDLE_FREE;
+  if (rt_tpm_view(e->tpm, &view, &err) == RT_OK &&
+      rt_handle_owner_of(view, e->o->handle, &e->key.pub, &owner, &err) == RT_OK &&
+      owner == RT_HANDLE_OURS) {
+    rt_warn("persisting the key: %s; the TPM holds it at 0x%08x all the same (its answer was "
+            "lost)",
+            msg, (unsigned)e->o->handle);
+    rt_tpm_view_close(view);
+    return 0;
+  }
+  rt_enroll_fail("persisting the key", msg);
+  if (replaced && view != NULL) {
+    /* The new key's slot is needed to load the old one. */
+    rt_idkey_close(e->tpm, &e->key);
+    e->tpm = view;
+    (void)rt_enroll_restore(e, previous);
+    e->tpm = mine;
+  }
+  rt_tpm_view_close(view);
+  return 1;
+}
+
 /* Only once the files are complete the TPM: the key makes the one
  * previously recorded at the handle (ours to replace) give way; then the
- * state, which only ever points at files that are complete. */
+ * state, which only ever points at files that are complete. When the new
+ * key cannot go in after the old one went out, the old one goes back, so
+ * the handle holds what the state records. */
 static int persist_and_record(rt_enrollment *e, const rt_identity *id,
                               const rt_identity *previous) {
   rt_err err;
   TPM2B_PUBLIC old_pub;
   const TPM2B_PUBLIC *old = recorded_at_handle(e, previous, &old_pub);
-  if (rt_idkey_persist(e->tpm, &e->key, e->o->handle, old, e->o->force, &err) != RT_OK)
-    return rt_enroll_fail("persisting the key", err.msg);
+  if (rt_idkey_persist(e->tpm, &e->key, e->o->handle, old, e->o->force, &err) != RT_OK &&
+      settle_failed_persist(e, previous, old != NULL, err.msg) != 0)
+    return 1;
+  /* Before the state names the new identity: no run may find it "enrolled"
+   * while the secrets delivered with it are still to be received. */
+  char pending[RT_STATE_PATH_MAX + 32];
+  rt_enroll_pending_path(e->o, pending, sizeof pending);
+  if (e->result->n_secrets > 0 && rt_file_write_atomic(pending, "", 0, 0600, &err) != RT_OK)
+    return rt_enroll_fail("state", err.msg);
   if (rt_state_put(e->state, id, &err) != RT_OK || rt_state_save(e->state, &err) != RT_OK)
     return rt_enroll_fail("state", err.msg);
   return 0;

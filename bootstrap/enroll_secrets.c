@@ -2,10 +2,12 @@
  * recorded (secret_receive.c), then one Confirm proves receipt of all of
  * them to the verifier. A secret that cannot be received stops here: the
  * verifier's audit shows a delivery without confirmation. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tss2/tss2_mu.h>
+#include <unistd.h>
 
 #include "enroll_steps.h"
 #include "rt_methods.h"
@@ -104,10 +106,9 @@ static int confirm(rt_enrollment *e, Rattest__V1__SecretProof **proofs, size_t n
   return 0;
 }
 
-int rt_enroll_secrets(rt_enrollment *e, uint64_t deadline) {
+/* Each secret received, then one Confirm for all. */
+static int receive_and_confirm(rt_enrollment *e, uint64_t deadline) {
   const Rattest__V1__FinishResponse *r = e->result;
-  if (r->n_secrets == 0)
-    return 0;
   rt_err err;
   rt_identity via;
   if (rt_state_get(e->state, e->o->name, &via, &err) != RT_OK ||
@@ -133,5 +134,19 @@ out:
   free(blobs);
   free(proofs);
   free(ptrs);
+  return rc;
+}
+
+void rt_enroll_pending_path(const rt_enroll_opts *o, char *path, size_t size) {
+  snprintf(path, size, "%s/%s.secrets-pending", o->state_dir, o->name);
+}
+
+int rt_enroll_secrets(rt_enrollment *e, uint64_t deadline) {
+  /* With none delivered, a marker an earlier run left is done with too. */
+  int rc = e->result->n_secrets == 0 ? 0 : receive_and_confirm(e, deadline);
+  char pending[RT_STATE_PATH_MAX + 32];
+  rt_enroll_pending_path(e->o, pending, sizeof pending);
+  if (rc == 0 && unlink(pending) != 0 && errno != ENOENT)
+    return rt_enroll_fail(pending, strerror(errno));
   return rc;
 }

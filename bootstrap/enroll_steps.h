@@ -54,6 +54,17 @@ int rt_enroll_finish(rt_enrollment *e, uint64_t deadline);
  * previous is the identity of the same name recorded before, or NULL. */
 int rt_enroll_keep(rt_enrollment *e, const rt_identity *previous);
 
+/* Puts the key previous records back at its handle when the handle is
+ * empty (rt_idkey_restore); previous may be NULL. Fails (1) only when the
+ * TPM cannot say what is at the handle: a key file that is gone or a key
+ * that no longer loads leaves the handle empty, and the run enrolls again. */
+int rt_enroll_restore(rt_enrollment *e, const rt_identity *previous);
+
+/* STATE_DIR/NAME.secrets-pending (docs/state.md): present from keeping an
+ * identity the verifier delivered secrets with until their receipt is
+ * confirmed; a run that finds it enrolls again instead of "nothing to do". */
+void rt_enroll_pending_path(const rt_enroll_opts *o, char *path, size_t size);
+
 /* Receives the secrets e->result delivered and confirms their receipt. */
 int rt_enroll_secrets(rt_enrollment *e, uint64_t deadline);
 

@@ -145,3 +145,28 @@ rt_code rt_idkey_persist(rt_tpm *tpm, const rt_idkey *key, TPM2_HANDLE handle,
     rt_tpm_tr_close(tpm, &persistent);
   return code;
 }
+
+rt_code rt_idkey_restore(rt_tpm *tpm, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
+                         TPM2_HANDLE handle, int *restored, rt_err *err) {
+  *restored = 0;
+  rt_handle_owner owner;
+  rt_code code = rt_handle_owner_of(tpm, handle, pub, &owner, err);
+  if (code != RT_OK || owner != RT_HANDLE_FREE)
+    return code;
+  rt_idkey key = {.handle = ESYS_TR_NONE, .pub = *pub, .priv = *priv};
+  ESYS_TR srk = ESYS_TR_NONE;
+  if ((code = rt_srk_create(tpm, &srk, NULL, err)) != RT_OK)
+    return code;
+  TSS2_RC rc = Esys_Load(tpm->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub,
+                         &key.handle);
+  rt_tpm_flush(tpm, &srk);
+  if (rc != TSS2_RC_SUCCESS) {
+    key.handle = ESYS_TR_NONE;
+    code = rt_tpm_rc(err, rc, "loading the recorded key");
+  }
+  if (code == RT_OK)
+    code = rt_idkey_persist(tpm, &key, handle, NULL, 0, err);
+  *restored = code == RT_OK;
+  rt_idkey_close(tpm, &key);
+  return code;
+}

@@ -45,4 +45,13 @@ rt_code rt_idkey_handle_usable(rt_tpm *tpm, TPM2_HANDLE handle, const TPM2B_PUBL
 rt_code rt_idkey_persist(rt_tpm *tpm, const rt_idkey *key, TPM2_HANDLE handle,
                          const TPM2B_PUBLIC *ours, int force, rt_err *err);
 
+/* Puts the key of a key file (pub, priv under our SRK) back at handle when
+ * the handle is empty; *restored tells whether it did. Replacing a key at
+ * its handle takes two EvictControls (the old one out, the new one in): a
+ * run that stops between them leaves the handle empty while the state still
+ * records the old key, which this restores. Nothing else is touched: a
+ * handle holding any object is left as it is. */
+rt_code rt_idkey_restore(rt_tpm *tpm, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
+                         TPM2_HANDLE handle, int *restored, rt_err *err);
+
 #endif

@@ -136,7 +136,7 @@ static rt_code receive_key(rt_tpm *tpm, const rt_ek *ek, rt_state *st, const cha
   TPM2B_PUBLIC ours;
   int have_ours = 0;
   if (code == RT_OK)
-    code = rt_secret_choose_handle(tpm, st, d->name, &h, &ours, &have_ours, err);
+    code = rt_secret_choose_handle(tpm, st, d->name, &d->pub, &h, &ours, &have_ours, err);
   if (code == RT_OK)
     code = rt_secret_persist(tpm, ek, &d->pub, priv, &d->pcrs, h, have_ours ? &ours : NULL, err);
   if (code != RT_OK)

@@ -374,8 +374,9 @@ static int note_secret(const rt_secret_entry *s, void *ctx) {
   return 0;
 }
 
-rt_code rt_secret_choose_handle(rt_tpm *tpm, const rt_state *st, const char *name, uint32_t *handle,
-                                TPM2B_PUBLIC *ours, int *have_ours, rt_err *err) {
+rt_code rt_secret_choose_handle(rt_tpm *tpm, const rt_state *st, const char *name,
+                                const TPM2B_PUBLIC *delivered, uint32_t *handle, TPM2B_PUBLIC *ours,
+                                int *have_ours, rt_err *err) {
   *have_ours = 0;
   rt_secret_entry s;
   if (rt_state_secret_get(st, name, &s, NULL) == RT_OK && s.type == RT_SECRET_TYPE_RSA_KEY) {
@@ -398,10 +399,14 @@ rt_code rt_secret_choose_handle(rt_tpm *tpm, const rt_state *st, const char *nam
     for (size_t i = 0; i < u->n && !taken; i++)
       taken = u->h[i] == h;
     rt_handle_owner owner;
-    if (taken || (code = rt_handle_owner_of(tpm, h, NULL, &owner, err)) != RT_OK ||
-        owner != RT_HANDLE_FREE)
+    if (taken || (code = rt_handle_owner_of(tpm, h, delivered, &owner, err)) != RT_OK ||
+        owner == RT_HANDLE_FOREIGN)
       continue;
     *handle = h;
+    if (owner == RT_HANDLE_OURS) {
+      *ours = *delivered;
+      *have_ours = 1;
+    }
     free(u);
     return RT_OK;
   }

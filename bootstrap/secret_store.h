@@ -54,9 +54,13 @@ rt_code rt_secret_load_blobs(const rt_secret_entry *s, TPM2B_PUBLIC *pub, TPM2B_
 /* Where to persist the rsa-key `name`: the handle the state recorded for it
  * (then *have_ours = 1 and *ours its public area: rt_secret_persist may
  * replace it), else the first handle of RT_SECRET_HANDLE_FIRST..LAST that
- * the state does not use and the TPM holds nothing at. RT_E_NOT_FOUND
- * when all are taken. */
-rt_code rt_secret_choose_handle(rt_tpm *tpm, const rt_state *st, const char *name, uint32_t *handle,
-                                TPM2B_PUBLIC *ours, int *have_ours, rt_err *err);
+ * the state does not use and the TPM holds nothing at, or holds the
+ * delivered key itself (delivered, may be NULL: a run stopped between
+ * persisting it and recording it; then *have_ours = 1, *ours = *delivered,
+ * so that the handle is not lost for good). RT_E_NOT_FOUND when all are
+ * taken. */
+rt_code rt_secret_choose_handle(rt_tpm *tpm, const rt_state *st, const char *name,
+                                const TPM2B_PUBLIC *delivered, uint32_t *handle, TPM2B_PUBLIC *ours,
+                                int *have_ours, rt_err *err);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tss2/tss2_rc.h>
+#include <tss2/tss2_sys.h>
 #include <tss2/tss2_tctildr.h>
 #include <unistd.h>
 
@@ -89,11 +90,64 @@ void rt_tpm_close(rt_tpm *tpm) {
   free(tpm);
 }
 
+/* After the TCTI failed a command, ESYS refuses every later one (its
+ * context stays in an error state: TSS2_ESYS_RC_BAD_SEQUENCE), though the
+ * TPM may well still answer: the object is then flushed by its TPM handle
+ * through a fresh SAPI context on the same TCTI, and its ESYS metadata
+ * released. */
+static TSS2_RC flush_by_tpm_handle(rt_tpm *tpm, ESYS_TR *handle) {
+  TPM2_HANDLE h = 0;
+  TSS2_RC rc = Esys_TR_GetTpmHandle(tpm->esys, *handle, &h);
+  if (rc != TSS2_RC_SUCCESS)
+    return rc;
+  size_t size = Tss2_Sys_GetContextSize(0);
+  TSS2_SYS_CONTEXT *sys = calloc(1, size);
+  if (sys == NULL)
+    return TSS2_SYS_RC_GENERAL_FAILURE;
+  TSS2_ABI_VERSION abi = TSS2_ABI_VERSION_CURRENT;
+  rc = Tss2_Sys_Initialize(sys, size, tpm->tcti, &abi);
+  if (rc == TSS2_RC_SUCCESS) {
+    rc = Tss2_Sys_FlushContext(sys, h);
+    Tss2_Sys_Finalize(sys);
+  }
+  free(sys);
+  if (rc == TSS2_RC_SUCCESS)
+    (void)Esys_TR_Close(tpm->esys, handle);
+  return rc;
+}
+
+rt_code rt_tpm_view(const rt_tpm *tpm, rt_tpm **view, rt_err *err) {
+  *view = calloc(1, sizeof **view);
+  if (*view == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  (*view)->tcti = tpm->tcti;
+  snprintf((*view)->tcti_name, sizeof(*view)->tcti_name, "%s", tpm->tcti_name);
+  TSS2_RC rc = Esys_Initialize(&(*view)->esys, tpm->tcti, NULL);
+  if (rc != TSS2_RC_SUCCESS) {
+    free(*view);
+    *view = NULL;
+    return rt_tpm_rc(err, rc, "cannot initialise a second ESYS context");
+  }
+  return RT_OK;
+}
+
+void rt_tpm_view_close(rt_tpm *view) {
+  if (view == NULL)
+    return;
+  Esys_Finalize(&view->esys);
+  free(view);
+}
+
 void rt_tpm_flush(rt_tpm *tpm, ESYS_TR *handle) {
   /* ESYS_TR_PASSWORD stands in for "no session needed": nothing to flush. */
   if (tpm == NULL || handle == NULL || *handle == ESYS_TR_NONE || *handle == ESYS_TR_PASSWORD)
     return;
   TSS2_RC rc = Esys_FlushContext(tpm->esys, *handle);
+  /* An error of the TSS (a layer above the TPM's own codes), not the TPM's
+   * answer: the command may never have reached the TPM. */
+  if (rc != TSS2_RC_SUCCESS && (rc & ~0xffffu) != 0 &&
+      flush_by_tpm_handle(tpm, handle) == TSS2_RC_SUCCESS)
+    rc = TSS2_RC_SUCCESS;
   if (rc != TSS2_RC_SUCCESS)
     rt_warn("flushing a TPM object failed: %s", Tss2_RC_Decode(rc));
   *handle = ESYS_TR_NONE;
@@ -118,9 +172,14 @@ rt_code rt_tpm_create(rt_tpm *tpm, ESYS_TR parent, ESYS_TR session, const TPM2B_
   *pub = NULL;
   TSS2_RC rc = Esys_Create(tpm->esys, parent, session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, tmpl,
                            &outside, &pcrs, priv, pub, NULL, NULL, NULL);
-  if (rc != TSS2_RC_SUCCESS)
-    return rt_tpm_rc(err, rc, "Create");
-  return RT_OK;
+  if (rc == TSS2_RC_SUCCESS)
+    return RT_OK;
+  rt_tpm_rc(err, rc, "Create");
+  /* From the TPM itself (no TSS layer), format one, about a parameter: the
+   * TPM does not take this template (an algorithm, curve or size it lacks). */
+  if ((rc & ~0xffffu) == 0 && (rc & TPM2_RC_FMT1) && (rc & TPM2_RC_P))
+    return RT_E_INVALID;
+  return RT_E_TPM;
 }
 
 /* Largest NV read the TPM accepts in one command (TPM2_PT_NV_BUFFER_MAX). */

@@ -48,6 +48,13 @@ void rt_tpm_quiet_tss_logs(void);
 rt_code rt_tpm_open(const char *explicit_tcti, rt_tpm **out, rt_err *err);
 void rt_tpm_close(rt_tpm *tpm);
 
+/* A second ESYS context on tpm's TCTI. After the TCTI failed a command
+ * (a lost answer, a broken link), tpm->esys refuses every later command;
+ * the view can still ask the TPM what happened. Release it with
+ * rt_tpm_view_close (the TCTI stays tpm's). */
+rt_code rt_tpm_view(const rt_tpm *tpm, rt_tpm **view, rt_err *err);
+void rt_tpm_view_close(rt_tpm *view);
+
 /* Sets err from a TSS return code: "<what>: <Tss2_RC_Decode text> (0x...)". */
 rt_code rt_tpm_rc(rt_err *err, TSS2_RC rc, const char *what);
 
@@ -66,7 +73,9 @@ void rt_tpm_tr_close(rt_tpm *tpm, ESYS_TR *handle);
 
 /* TPM2_Create of an ordinary object (empty authValue, no creation data)
  * from tmpl under parent, authorized by session (ESYS_TR_PASSWORD for an
- * empty password). *priv and *pub are Esys_Free'd by the caller. */
+ * empty password). *priv and *pub are Esys_Free'd by the caller. Fails with
+ * RT_E_INVALID when the TPM refuses a parameter of the template (it lacks
+ * that algorithm, curve or size), RT_E_TPM for any other error. */
 rt_code rt_tpm_create(rt_tpm *tpm, ESYS_TR parent, ESYS_TR session, const TPM2B_PUBLIC *tmpl,
                       TPM2B_PRIVATE **priv, TPM2B_PUBLIC **pub, rt_err *err);
 

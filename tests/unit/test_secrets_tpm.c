@@ -489,10 +489,10 @@ static void check_rsa_key(rt_tpm *tpm, const rt_ek *ek, rt_state *st, const rt_i
   uint32_t h = 0;
   TPM2B_PUBLIC ours;
   int have_ours = 1;
-  CHECK(rt_secret_choose_handle(tpm, st, "another", &h, &ours, &have_ours, &err) == RT_OK &&
+  CHECK(rt_secret_choose_handle(tpm, st, "another", NULL, &h, &ours, &have_ours, &err) == RT_OK &&
             h == RT_SECRET_HANDLE_FIRST + 2 && !have_ours,
         "chose 0x%08x: %s", h, err.msg);
-  CHECK(rt_secret_choose_handle(tpm, st, "svc", &h, &ours, &have_ours, &err) == RT_OK &&
+  CHECK(rt_secret_choose_handle(tpm, st, "svc", NULL, &h, &ours, &have_ours, &err) == RT_OK &&
             h == RT_SECRET_HANDLE_FIRST && have_ours,
         "svc's own handle not chosen: 0x%08x", h);
   /* A sealed object is no identity key. */
@@ -635,7 +635,8 @@ static void check_bound_key(rt_tpm *tpm, const rt_ek *ek, rt_state *st, const rt
   uint32_t next = 0;
   TPM2B_PUBLIC ours;
   int have_ours = 0;
-  CHECK(rt_secret_choose_handle(tpm, st, "pcrkey2", &next, &ours, &have_ours, &err) == RT_OK &&
+  CHECK(rt_secret_choose_handle(tpm, st, "pcrkey2", NULL, &next, &ours, &have_ours, &err) ==
+                RT_OK &&
             rt_handle_owner_of(tpm, next, NULL, &owner, &err) == RT_OK && owner == RT_HANDLE_FREE,
         "the refused key stayed persistent");
   EVP_PKEY_free(k);
