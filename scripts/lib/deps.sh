@@ -14,6 +14,8 @@ RATTEST_PACKAGES=(
   python3 python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc
   # used by the test harness (ss, pkill) and the format check
   iproute2 procps clang-format
+  # scripts/fuzz: clang and its libFuzzer runtime
+  clang libclang-rt-14-dev
 )
 
 rattest_missing_packages() {
