@@ -11,6 +11,7 @@
 #ifndef RT_FUZZ_H
 #define RT_FUZZ_H
 
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,25 @@ void fuzz_google_ek(TPM2B_PUBLIC *ek, uint8_t **der, size_t *der_len);
 /* The gce-cos85 AK of tests/data as a TPM2B_PUBLIC. */
 void fuzz_gce_ak(TPM2B_PUBLIC *ak);
 
+/* Template t with a fresh P-256 key's point; *key is that key. */
+TPM2B_PUBLIC fuzz_ecc_public(TPM2B_PUBLIC t, EVP_PKEY **key);
+
+/* The fixed sessions' AK: a software P-256 key made at start-up (AK
+ * template), so that the harness can sign quotes and certifications as
+ * the TPM would. */
+EVP_PKEY *fuzz_ak(TPM2B_PUBLIC *pub);
+
+/* ECDSA with SHA-256 over msg by key, as a marshalled TPMT_SIGNATURE (a
+ * TPM's TPM2_Sign/Quote/Certify output): returns its length in out (cap
+ * bytes, at least 80). */
+size_t fuzz_tpm_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t *out, size_t cap);
+
+/* Replaces *sig with the fuzz AK's signature over the attestationData of
+ * the TPM2B_ATTEST in *attest (as much of it as the bytes hold), so that
+ * mutated quotes and certifications pass the signature check. Nothing
+ * when attest is shorter than its size field. */
+void fuzz_ak_resign(const ProtobufCBinaryData *attest, ProtobufCBinaryData *sig);
+
 /* The fixed token key (64 hex digits of 0x42 bytes, as a --token-key
  * file). */
 const rt_token_key *fuzz_token_key(void);
@@ -79,8 +99,8 @@ extern const uint8_t fuzz_nonce[32];
 rt_verifier *fuzz_verifier(void);
 
 /* Fresh tokens sealed with the fixed key for the fixed sessions (above),
- * each with a new token id; malloc'd. The session's AK is the gce-cos85
- * AK of tests/data, its selection sha256 PCRs 0-7. */
+ * each with a new token id; malloc'd. The session's AK is fuzz_ak, its
+ * selection sha256 PCRs 0-7, its EK fuzz_google_ek, its key ECC P-256. */
 uint8_t *fuzz_session_token(size_t *len);
 uint8_t *fuzz_confirm_token(size_t *len);
 

@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -144,6 +145,67 @@ void fuzz_gce_ak(TPM2B_PUBLIC *ak) {
   free(raw);
 }
 
+TPM2B_PUBLIC fuzz_ecc_public(TPM2B_PUBLIC t, EVP_PKEY **key) {
+  BIGNUM *x = NULL, *y = NULL;
+  *key = EVP_EC_gen("P-256");
+  if (*key == NULL || !EVP_PKEY_get_bn_param(*key, OSSL_PKEY_PARAM_EC_PUB_X, &x) ||
+      !EVP_PKEY_get_bn_param(*key, OSSL_PKEY_PARAM_EC_PUB_Y, &y))
+    die("P-256 key", "cannot make one");
+  t.publicArea.unique.ecc.x.size = 32;
+  t.publicArea.unique.ecc.y.size = 32;
+  BN_bn2binpad(x, t.publicArea.unique.ecc.x.buffer, 32);
+  BN_bn2binpad(y, t.publicArea.unique.ecc.y.buffer, 32);
+  BN_free(x);
+  BN_free(y);
+  return t;
+}
+
+EVP_PKEY *fuzz_ak(TPM2B_PUBLIC *pub) {
+  static EVP_PKEY *key;
+  static TPM2B_PUBLIC ak;
+  if (key == NULL)
+    ak = fuzz_ecc_public(rt_template_ak(RT_ALG_ECC_P256), &key);
+  if (pub != NULL)
+    *pub = ak;
+  return key;
+}
+
+size_t fuzz_tpm_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t *out, size_t cap) {
+  uint8_t der[80];
+  size_t der_len = sizeof der, off = 0;
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+      EVP_DigestSign(md, der, &der_len, msg, len) != 1)
+    die("signing", "ECDSA failed");
+  EVP_MD_CTX_free(md);
+  const unsigned char *p = der;
+  ECDSA_SIG *e = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+  TPMT_SIGNATURE t = {.sigAlg = TPM2_ALG_ECDSA};
+  t.signature.ecdsa.hash = TPM2_ALG_SHA256;
+  t.signature.ecdsa.signatureR.size = 32;
+  t.signature.ecdsa.signatureS.size = 32;
+  if (e == NULL ||
+      BN_bn2binpad(ECDSA_SIG_get0_r(e), t.signature.ecdsa.signatureR.buffer, 32) != 32 ||
+      BN_bn2binpad(ECDSA_SIG_get0_s(e), t.signature.ecdsa.signatureS.buffer, 32) != 32 ||
+      Tss2_MU_TPMT_SIGNATURE_Marshal(&t, out, cap, &off) != TSS2_RC_SUCCESS)
+    die("signing", "cannot encode the signature");
+  ECDSA_SIG_free(e);
+  return off;
+}
+
+void fuzz_ak_resign(const ProtobufCBinaryData *attest, ProtobufCBinaryData *sig) {
+  if (attest->len < 2)
+    return;
+  size_t n = (size_t)attest->data[0] << 8 | attest->data[1];
+  if (n > attest->len - 2)
+    n = attest->len - 2;
+  uint8_t *out = malloc(128);
+  size_t len = fuzz_tpm_sign(fuzz_ak(NULL), attest->data + 2, n, out, 128);
+  free(sig->data);
+  sig->data = out;
+  sig->len = len;
+}
+
 const rt_token_key *fuzz_token_key(void) {
   static rt_token_key *key;
   if (key == NULL) {
@@ -158,7 +220,8 @@ const rt_token_key *fuzz_token_key(void) {
   return key;
 }
 
-/* A self-signed EC issuing CA (BasicConstraints CA, keyCertSign), valid
+/* A self-signed EC issuing CA (BasicConstraints CA, keyCertSign, a key
+ * identifier for its certificates' authorityKeyIdentifier), valid
  * from a day ago for ten years, written as PEM files. */
 static void make_issuer(char *cert_path, char *key_path) {
   EVP_PKEY *k = EVP_EC_gen("P-256");
@@ -179,8 +242,9 @@ static void make_issuer(char *cert_path, char *key_path) {
   X509V3_set_ctx(&ctx, c, c, NULL, NULL, 0);
   X509_EXTENSION *bc = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
   X509_EXTENSION *ku = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage, "critical,keyCertSign");
-  if (bc == NULL || ku == NULL || !X509_add_ext(c, bc, -1) || !X509_add_ext(c, ku, -1) ||
-      !X509_sign(c, k, EVP_sha256()))
+  X509_EXTENSION *ski = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_key_identifier, "hash");
+  if (bc == NULL || ku == NULL || ski == NULL || !X509_add_ext(c, bc, -1) ||
+      !X509_add_ext(c, ku, -1) || !X509_add_ext(c, ski, -1) || !X509_sign(c, k, EVP_sha256()))
     die("issuer", "cannot sign the certificate");
   unsigned char *der = NULL;
   int n = i2d_X509(c, &der);
@@ -198,6 +262,7 @@ static void make_issuer(char *cert_path, char *key_path) {
   BIO_free(kpem);
   X509_EXTENSION_free(bc);
   X509_EXTENSION_free(ku);
+  X509_EXTENSION_free(ski);
   X509_NAME_free(name);
   X509_free(c);
   EVP_PKEY_free(k);
@@ -252,7 +317,7 @@ rt_session_state *fuzz_session_state(time_t now) {
   rt_err err;
   if (ek.publicArea.type == 0) {
     fuzz_google_ek(&ek, NULL, NULL);
-    fuzz_gce_ak(&ak);
+    fuzz_ak(&ak);
   }
   memset(ek_hash, 0xe4, sizeof ek_hash);
   if (rt_token_state_new(now, SESSION_TTL, &st, &err) != RT_OK ||

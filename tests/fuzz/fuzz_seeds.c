@@ -97,22 +97,6 @@ fuzz_part marshal_pub(const TPM2B_PUBLIC *pub) {
   return (fuzz_part){buf, off};
 }
 
-/* A template filled with a fresh P-256 key's point; *key keeps the key. */
-TPM2B_PUBLIC ecc_public(TPM2B_PUBLIC t, EVP_PKEY **key) {
-  BIGNUM *x = NULL, *y = NULL;
-  *key = EVP_EC_gen("P-256");
-  if (*key == NULL || !EVP_PKEY_get_bn_param(*key, OSSL_PKEY_PARAM_EC_PUB_X, &x) ||
-      !EVP_PKEY_get_bn_param(*key, OSSL_PKEY_PARAM_EC_PUB_Y, &y))
-    fail("P-256 key");
-  t.publicArea.unique.ecc.x.size = 32;
-  t.publicArea.unique.ecc.y.size = 32;
-  BN_bn2binpad(x, t.publicArea.unique.ecc.x.buffer, 32);
-  BN_bn2binpad(y, t.publicArea.unique.ecc.y.buffer, 32);
-  BN_free(x);
-  BN_free(y);
-  return t;
-}
-
 /* The quote as Finish carries it: the TPMS_ATTEST in a TPM2B_ATTEST. */
 fuzz_part wrapped_quote(const char *rel) {
   fuzz_part raw = data_part(rel);
@@ -150,7 +134,7 @@ static void tpm_seeds(void) {
   put("tpm", "public-gce-ak", 0, p[0].p, p[0].n);
   fuzz_part e = marshal_pub(&ek);
   put("tpm", "public-google-ek", 0, e.p, e.n);
-  TPM2B_PUBLIC key = ecc_public(rt_template_key(RT_ALG_ECC_P256), &k);
+  TPM2B_PUBLIC key = fuzz_ecc_public(rt_template_key(RT_ALG_ECC_P256), &k);
   fuzz_part kp = marshal_pub(&key);
   put("tpm", "public-key-ecc", 0, kp.p, kp.n);
   static const char *const banks[] = {"sha1", "sha256", "sha384"};
@@ -215,7 +199,7 @@ static void tss2key_seeds(void) {
   EVP_PKEY *k;
   for (int i = 0; i < 4; i++) {
     rt_tss2key key = {.type = RT_TSS2KEY_LOADABLE, .empty_auth = 1, .parent = 0x40000001};
-    key.pub = ecc_public(rt_template_key(RT_ALG_ECC_P256), &k);
+    key.pub = fuzz_ecc_public(rt_template_key(RT_ALG_ECC_P256), &k);
     EVP_PKEY_free(k);
     key.priv.size = 126;
     memset(key.priv.buffer, 0x33, key.priv.size);

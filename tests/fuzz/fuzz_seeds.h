@@ -19,8 +19,6 @@ void put_msg(const char *target, const char *name, int mode, const ProtobufCMess
 
 fuzz_part data_part(const char *rel);
 fuzz_part marshal_pub(const TPM2B_PUBLIC *pub);
-/* Template t with a fresh P-256 key's point; *key is that key. */
-TPM2B_PUBLIC ecc_public(TPM2B_PUBLIC t, EVP_PKEY **key);
 /* A tests/data TPMS_ATTEST in the TPM2B_ATTEST Finish carries. */
 fuzz_part wrapped_quote(const char *rel);
 

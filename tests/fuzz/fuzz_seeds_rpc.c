@@ -1,9 +1,9 @@
 /* Seeds for the handler targets: requests as the bootstrap sends them,
  * made of tests/data and the fuzz harness's fixed sessions. Begin: the
  * Google vTPM RSA EK with its certificate, an AK of each algorithm, with
- * and without a platform certificate. Finish (token replaced, mode 1, and
- * as sent, mode 0): the fixed secret, the gce-cos85 quotes and log, a new
- * key with a valid possession signature. Confirm: the right and a wrong
+ * and without a platform certificate. Finish (fuzz_finish.c's modes): the fixed
+ * secret, a quote of the PCRs the gce-cos85 log replays, a new key with its
+ * certification and possession signature. Confirm: the right and a wrong
  * proof for the fixed sealed secret. */
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
@@ -13,9 +13,11 @@
 
 #include "fuzz_seeds.h"
 #include "rattest.pb-c.h"
+#include "rt_eventlog.h"
 #include "rt_possession.h"
 #include "rt_secret_proof.h"
 #include "rt_templates.h"
+#include "rt_tpm_pub.h"
 
 static ProtobufCBinaryData bin(fuzz_part p) {
   return (ProtobufCBinaryData){p.n, (uint8_t *)p.p};
@@ -27,7 +29,7 @@ void begin_seeds(void) {
   uint8_t *der;
   size_t der_len;
   fuzz_google_ek(&ek, &der, &der_len);
-  TPM2B_PUBLIC ak = ecc_public(rt_template_ak(RT_ALG_ECC_P256), &k);
+  TPM2B_PUBLIC ak = fuzz_ecc_public(rt_template_ak(RT_ALG_ECC_P256), &k);
   Rattest__V1__EkCertificate cert = RATTEST__V1__EK_CERTIFICATE__INIT;
   Rattest__V1__EkCertificate *certs[] = {&cert};
   Rattest__V1__BeginRequest req = RATTEST__V1__BEGIN_REQUEST__INIT;
@@ -51,47 +53,80 @@ void begin_seeds(void) {
   EVP_PKEY_free(k);
 }
 
-/* The key's ECDSA signature over the possession digest, as a marshalled
- * TPMT_SIGNATURE (what the TPM returns for TPM2_Sign). */
-static fuzz_part possession(EVP_PKEY *key) {
-  uint8_t digest[32], sig[80];
-  size_t sig_len = sizeof sig;
-  rt_err err;
-  EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(key, NULL);
-  if (rt_possession_digest(fuzz_nonce, sizeof fuzz_nonce, digest, &err) != RT_OK || c == NULL ||
-      EVP_PKEY_sign_init(c) != 1 || EVP_PKEY_sign(c, sig, &sig_len, digest, 32) != 1)
-    abort();
-  EVP_PKEY_CTX_free(c);
-  const unsigned char *p = sig;
-  ECDSA_SIG *e = d2i_ECDSA_SIG(NULL, &p, (long)sig_len);
-  TPMT_SIGNATURE t = {.sigAlg = TPM2_ALG_ECDSA};
-  t.signature.ecdsa.hash = TPM2_ALG_SHA256;
-  t.signature.ecdsa.signatureR.size = 32;
-  t.signature.ecdsa.signatureS.size = 32;
-  BN_bn2binpad(ECDSA_SIG_get0_r(e), t.signature.ecdsa.signatureR.buffer, 32);
-  BN_bn2binpad(ECDSA_SIG_get0_s(e), t.signature.ecdsa.signatureS.buffer, 32);
-  ECDSA_SIG_free(e);
-  uint8_t *buf = malloc(sizeof t);
+/* A TPM2B_ATTEST of the fixed session: type, this nonce, attested. */
+static fuzz_part attest(TPMI_ST_ATTEST type, const TPMU_ATTEST *attested) {
+  TPMS_ATTEST a = {.magic = TPM2_GENERATED_VALUE, .type = type, .attested = *attested};
+  TPM2B_ATTEST w;
   size_t off = 0;
-  if (Tss2_MU_TPMT_SIGNATURE_Marshal(&t, buf, sizeof t, &off) != TSS2_RC_SUCCESS)
+  a.qualifiedSigner.size = 34;
+  memset(a.qualifiedSigner.name, 0x0b, 34);
+  a.extraData.size = sizeof fuzz_nonce;
+  memcpy(a.extraData.buffer, fuzz_nonce, sizeof fuzz_nonce);
+  if (Tss2_MU_TPMS_ATTEST_Marshal(&a, w.attestationData, sizeof w.attestationData, &off) !=
+      TSS2_RC_SUCCESS)
+    abort();
+  w.size = (UINT16)off;
+  uint8_t *buf = malloc(sizeof w);
+  off = 0;
+  if (Tss2_MU_TPM2B_ATTEST_Marshal(&w, buf, sizeof w, &off) != TSS2_RC_SUCCESS)
     abort();
   return (fuzz_part){buf, off};
 }
 
+/* The quote of sha256 PCRs 0-7 whose values the gce-cos85 log replays. */
+static fuzz_part gce_quote(void) {
+  fuzz_part log = data_part("eventlogs/gce-cos85/eventlog.bin");
+  rt_eventlog parsed;
+  rt_eventlog_pcrs pcrs;
+  rt_err err;
+  if (rt_eventlog_parse(log.p, log.n, NULL, &parsed, &err) != RT_OK ||
+      rt_eventlog_replay(&parsed, &pcrs, &err) != RT_OK)
+    abort();
+  const rt_eventlog_bank *b = rt_eventlog_pcrs_bank(&pcrs, TPM2_ALG_SHA256);
+  TPMU_ATTEST u = {.quote.pcrSelect = {.count = 1}};
+  u.quote.pcrSelect.pcrSelections[0] = (TPMS_PCR_SELECTION){TPM2_ALG_SHA256, 3, {0xff, 0, 0}};
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned len = 0;
+  EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+  for (int i = 0; i < 8; i++)
+    EVP_DigestUpdate(md, b->pcr[i], 32);
+  EVP_DigestFinal_ex(md, u.quote.pcrDigest.buffer, &len);
+  u.quote.pcrDigest.size = (UINT16)len;
+  EVP_MD_CTX_free(md);
+  rt_eventlog_free(&parsed);
+  free((void *)log.p);
+  return attest(TPM2_ST_ATTEST_QUOTE, &u);
+}
+
+static ProtobufCBinaryData signed_by(EVP_PKEY *key, const uint8_t *msg, size_t len) {
+  uint8_t *sig = malloc(128);
+  return (ProtobufCBinaryData){fuzz_tpm_sign(key, msg, len, sig, 128), sig};
+}
+
+/* A request that passes every check of Finish with a fresh session token
+ * and its quote and certification signed by that process's fuzz_ak. */
 void finish_seeds(void) {
   EVP_PKEY *k;
-  TPM2B_PUBLIC key = ecc_public(rt_template_key(RT_ALG_ECC_P256), &k);
+  TPM2B_PUBLIC key = fuzz_ecc_public(rt_template_key(RT_ALG_ECC_P256), &k);
+  TPMU_ATTEST cert = {0};
+  rt_err err;
+  uint8_t *msg = NULL;
+  size_t msg_len = 0;
+  if (rt_tpm_pub_name(&key.publicArea, &cert.certify.name, &err) != RT_OK ||
+      rt_possession_message(fuzz_nonce, sizeof fuzz_nonce, &msg, &msg_len, &err) != RT_OK)
+    abort();
   Rattest__V1__FinishRequest req = RATTEST__V1__FINISH_REQUEST__INIT;
   req.session_token = (ProtobufCBinaryData){1, (uint8_t *)"\x01"};
   req.activated_secret = (ProtobufCBinaryData){sizeof fuzz_secret, (uint8_t *)fuzz_secret};
-  req.quote = bin(wrapped_quote("attestations/gce-cos85/quote_sha256.tpms_attest.bin"));
-  req.quote_signature = bin(data_part("attestations/gce-cos85/quote_sha256.tpmt_signature.bin"));
+  req.quote = bin(gce_quote());
+  req.quote_signature = (ProtobufCBinaryData){2, (uint8_t *)"\x00\x10"};
   req.event_log = bin(data_part("eventlogs/gce-cos85/eventlog.bin"));
   req.key_public = bin(marshal_pub(&key));
-  req.certify_info = req.quote;
+  req.certify_info = bin(attest(TPM2_ST_ATTEST_CERTIFY, &cert));
   req.certify_signature = req.quote_signature;
-  req.possession_signature = bin(possession(k));
-  put_msg("finish", "fixed-session", 1, &req.base);
+  req.possession_signature = signed_by(k, msg, msg_len);
+  put_msg("finish", "signed-session", 3, &req.base);
+  put_msg("finish", "session", 1, &req.base);
   put_msg("finish", "as-sent", 0, &req.base);
   Rattest__V1__PcrValue v = RATTEST__V1__PCR_VALUE__INIT, *values[] = {&v};
   v.bank = (char *)"sha256";
@@ -99,8 +134,9 @@ void finish_seeds(void) {
   req.event_log = (ProtobufCBinaryData){0, NULL};
   req.n_pcr_values = 1;
   req.pcr_values = values;
-  put_msg("finish", "pcr-values", 1, &req.base);
+  put_msg("finish", "pcr-values", 3, &req.base);
   EVP_PKEY_free(k);
+  free(msg);
 }
 
 void confirm_seeds(void) {
