@@ -26,6 +26,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Called once before the first input (libFuzzer, replay_main.c): quiets
+ * what the verifier quiets (libtss2's log lines, which it would otherwise
+ * print for every malformed structure, and info lines). */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
 /* One field of an input. */
 typedef struct {
   const uint8_t *p;

@@ -19,6 +19,7 @@
 #include "rt_file.h"
 #include "rt_log.h"
 #include "rt_templates.h"
+#include "rt_tpm.h"
 #include "rt_tpm_pub.h"
 #include "session_token.h"
 
@@ -31,6 +32,14 @@ const uint8_t fuzz_nonce[32] = {0x90, 0x09, 0x90, 0x09, 0x90, 0x09, 0x90, 0x09, 
 
 #define SESSION_TTL 600
 #define GOOGLE_EK "ekcerts/google-vtpm/pca_tpm_rsa_enc_cert.pem"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  rt_log_set_level(RT_LOG_ERROR);
+  rt_tpm_quiet_tss_logs();
+  return 0;
+}
 
 static void die(const char *what, const char *why) {
   fprintf(stderr, "fuzz harness: %s: %s\n", what, why);
@@ -273,7 +282,6 @@ static rt_verifier verifier;
 static void load_verifier(void) {
   char cert[PATH_MAX], key[PATH_MAX], secret[PATH_MAX], policy[PATH_MAX + 256], ca[PATH_MAX];
   rt_err err;
-  rt_log_set_level(RT_LOG_ERROR);
   make_issuer(cert, key);
   fuzz_write_file(FUZZ_SECRET_NAME, FUZZ_SECRET_DATA, strlen(FUZZ_SECRET_DATA), secret);
   int n = snprintf(policy, sizeof policy,

@@ -55,6 +55,7 @@ static int replay_dir(const char *dir) {
 
 int main(int argc, char **argv) {
   int total = 0;
+  LLVMFuzzerInitialize(&argc, &argv);
   for (int i = 1; i < argc; i++) {
     struct stat s;
     int n =
