@@ -47,9 +47,9 @@ size_t fuzz_join(const fuzz_part *parts, size_t n, uint8_t *out, size_t cap);
 /* A directory only this process uses, removed at exit. */
 const char *fuzz_tmpdir(void);
 
-/* Writes len bytes to fuzz_tmpdir()/name, mode 0600; the path is written
- * to path (PATH_MAX bytes). Aborts if it cannot: a harness that cannot set
- * up must not pass. */
+/* Writes len bytes to fuzz_tmpdir()/name (created 0600, replaced in
+ * place); the path is written to path (PATH_MAX bytes). Aborts if it
+ * cannot: a harness that cannot set up must not pass. */
 void fuzz_write_file(const char *name, const void *data, size_t len, char *path);
 
 /* A file of tests/data (rel is relative to it), malloc'd; aborts if
