@@ -42,6 +42,21 @@ static void fail(const char *what) {
   exit(1);
 }
 
+/* What the parts point at, freed at exit. */
+static void *kept[256];
+static size_t n_kept;
+
+static void free_kept(void) {
+  for (size_t i = 0; i < n_kept; i++)
+    free(kept[i]);
+}
+
+void *keep(void *p) {
+  if (n_kept == sizeof kept / sizeof kept[0])
+    fail("too many parts");
+  return kept[n_kept++] = p;
+}
+
 /* DIR/target/name = mode byte (mode >= 0) then data. */
 void put(const char *target, const char *name, int mode, const void *data, size_t len) {
   char path[PATH_MAX];
@@ -84,13 +99,13 @@ void put_msg(const char *target, const char *name, int mode, const ProtobufCMess
 
 fuzz_part data_part(const char *rel) {
   size_t len;
-  uint8_t *d = fuzz_data_file(rel, &len);
+  uint8_t *d = keep(fuzz_data_file(rel, &len));
   return (fuzz_part){d, len};
 }
 
 /* A TPM2B_PUBLIC marshalled (malloc'd, never freed: the program is short). */
 fuzz_part marshal_pub(const TPM2B_PUBLIC *pub) {
-  uint8_t *buf = malloc(sizeof *pub);
+  uint8_t *buf = keep(malloc(sizeof *pub));
   size_t off = 0;
   if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, sizeof *pub, &off) != TSS2_RC_SUCCESS)
     fail("TPM2B_PUBLIC");
@@ -101,12 +116,11 @@ fuzz_part marshal_pub(const TPM2B_PUBLIC *pub) {
 fuzz_part wrapped_quote(const char *rel) {
   fuzz_part raw = data_part(rel);
   TPM2B_ATTEST a = {.size = (UINT16)raw.n};
-  uint8_t *buf = malloc(sizeof a);
+  uint8_t *buf = keep(malloc(sizeof a));
   size_t off = 0;
   memcpy(a.attestationData, raw.p, raw.n);
   if (Tss2_MU_TPM2B_ATTEST_Marshal(&a, buf, sizeof a, &off) != TSS2_RC_SUCCESS)
     fail(rel);
-  free((void *)raw.p);
   return (fuzz_part){buf, off};
 }
 
@@ -151,12 +165,9 @@ static void tpm_seeds(void) {
     fuzz_part c[4] = {kp, q[0], q[1], q[1]};
     snprintf(name, sizeof name, "certify-%s", banks[i]);
     put_parts("tpm", name, 3, c, 4);
-    free((void *)q[1].p);
     q[1] = data_part("eventlogs/gce-cos85/eventlog.bin");
     snprintf(name, sizeof name, "pcrs-%s", banks[i]);
     put_parts("tpm", name, 2, q, 2);
-    free((void *)q[0].p);
-    free((void *)q[1].p);
   }
   fuzz_part w[2] = {wrapped_quote(WIN "quote_sha1.tpms_attest.bin"),
                     data_part(WIN "quote_sha1.tpmt_signature.bin")};
@@ -190,7 +201,6 @@ static void platform_seeds(void) {
   put("platform_cert", "rfc7468-attribute-cert", -1, out, (size_t)(n + fin));
   EVP_ENCODE_CTX_free(ctx);
   free(out);
-  free((void *)pem.p);
 }
 
 /* Loadable, importable and sealed keys, with and without a PolicyPCR,
@@ -264,6 +274,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   out_dir = argv[1];
+  atexit(free_kept);
   mkdir(out_dir, 0700);
   eventlog_seeds();
   tpm_seeds();

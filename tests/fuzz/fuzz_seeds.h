@@ -1,6 +1,6 @@
 /* The seed generator's pieces (fuzz_seeds.c): writing seeds, and the
- * inputs they are made of. Parts and buffers returned are malloc'd and
- * left to the process's end: the generator is a short run. */
+ * inputs they are made of. The parts returned point at memory kept until
+ * the generator exits (keep). */
 #ifndef RT_FUZZ_SEEDS_H
 #define RT_FUZZ_SEEDS_H
 
@@ -16,6 +16,9 @@ void put(const char *target, const char *name, int mode, const void *data, size_
 void put_data(const char *target, const char *name, int mode, const char *rel);
 void put_parts(const char *target, const char *name, int mode, const fuzz_part *p, size_t n);
 void put_msg(const char *target, const char *name, int mode, const ProtobufCMessage *m);
+
+/* Registers p (malloc'd) to be freed at exit; returns it. */
+void *keep(void *p);
 
 fuzz_part data_part(const char *rel);
 fuzz_part marshal_pub(const TPM2B_PUBLIC *pub);

@@ -29,6 +29,7 @@ void begin_seeds(void) {
   uint8_t *der;
   size_t der_len;
   fuzz_google_ek(&ek, &der, &der_len);
+  keep(der);
   TPM2B_PUBLIC ak = fuzz_ecc_public(rt_template_ak(RT_ALG_ECC_P256), &k);
   Rattest__V1__EkCertificate cert = RATTEST__V1__EK_CERTIFICATE__INIT;
   Rattest__V1__EkCertificate *certs[] = {&cert};
@@ -66,7 +67,7 @@ static fuzz_part attest(TPMI_ST_ATTEST type, const TPMU_ATTEST *attested) {
       TSS2_RC_SUCCESS)
     abort();
   w.size = (UINT16)off;
-  uint8_t *buf = malloc(sizeof w);
+  uint8_t *buf = keep(malloc(sizeof w));
   off = 0;
   if (Tss2_MU_TPM2B_ATTEST_Marshal(&w, buf, sizeof w, &off) != TSS2_RC_SUCCESS)
     abort();
@@ -94,12 +95,11 @@ static fuzz_part gce_quote(void) {
   u.quote.pcrDigest.size = (UINT16)len;
   EVP_MD_CTX_free(md);
   rt_eventlog_free(&parsed);
-  free((void *)log.p);
   return attest(TPM2_ST_ATTEST_QUOTE, &u);
 }
 
 static ProtobufCBinaryData signed_by(EVP_PKEY *key, const uint8_t *msg, size_t len) {
-  uint8_t *sig = malloc(128);
+  uint8_t *sig = keep(malloc(128));
   return (ProtobufCBinaryData){fuzz_tpm_sign(key, msg, len, sig, 128), sig};
 }
 
