@@ -21,6 +21,8 @@ RATTEST_PACKAGES=(
   iproute2 procps clang-format
   # systemd-analyze verify checks the installed units
   systemd
+  # scripts/fuzz: clang and its libFuzzer runtime
+  clang libclang-rt-14-dev
 )
 
 rattest_missing_packages() {
