@@ -76,10 +76,18 @@ rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *l
   rt_code code = open_readable(path, &fd, err);
   if (code != RT_OK)
     return code;
+  code = rt_file_read_fd(fd, path, max_len, data, len, err);
+  close(fd);
+  return code;
+}
+
+rt_code rt_file_read_fd(int fd, const char *path, size_t max_len, uint8_t **data, size_t *len,
+                        rt_err *err) {
+  *data = NULL;
+  *len = 0;
   uint8_t *buf = NULL;
   size_t cap = 0, used = 0;
-  code = read_chunks(fd, path, max_len, &buf, &cap, &used, err);
-  close(fd);
+  rt_code code = read_chunks(fd, path, max_len, &buf, &cap, &used, err);
   if (code != RT_OK)
     return code;
   if (used > max_len) {

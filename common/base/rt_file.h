@@ -13,6 +13,10 @@
  * counted in *len), so PEM text can be used as a C string. Fails with
  * RT_E_INVALID when the file is larger than max_len. */
 rt_code rt_file_read(const char *path, size_t max_len, uint8_t **data, size_t *len, rt_err *err);
+/* The same from a descriptor already open (and checked) by the caller;
+ * path only names it in messages. */
+rt_code rt_file_read_fd(int fd, const char *path, size_t max_len, uint8_t **data, size_t *len,
+                        rt_err *err);
 
 /* Opens a file holding a secret or a private key for reading: refused
  * unless it is a regular file that neither group nor others may access

@@ -504,6 +504,25 @@ static rt_code state_new(const char *dir, rt_state **out, rt_err *err) {
   return RT_OK;
 }
 
+/* The file's JSON, read in one go: jansson's json_loadfd reads a byte per
+ * system call, which the provider would pay at every key load. */
+static rt_code parse_fd(rt_state *st, int fd, rt_err *err) {
+  uint8_t *text = NULL;
+  size_t len = 0;
+  json_error_t jerr;
+  rt_code code = rt_file_read_fd(fd, st->path, RT_STATE_MAX_FILE, &text, &len, err);
+  if (code != RT_OK)
+    return code;
+  st->root = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
+  free(text);
+  if (st->root == NULL)
+    return rt_err_set(err, RT_E_INVALID, "%s: malformed JSON at line %d column %d: %s", st->path,
+                      jerr.line, jerr.column, jerr.text);
+  if (validate_root(st->root, err) != RT_OK)
+    return rt_err_prefix(err, "%s: ", st->path);
+  return RT_OK;
+}
+
 rt_code rt_state_load(const char *dir, rt_state **out, rt_err *err) {
   *out = NULL;
   if (dir == NULL || dir[0] == '\0')
@@ -533,7 +552,6 @@ rt_code rt_state_load(const char *dir, rt_state **out, rt_err *err) {
     return code;
   }
   struct stat sb;
-  json_error_t jerr;
   if (fstat(fd, &sb) != 0) {
     code = rt_err_set(err, RT_E_IO, "cannot stat %s: %s", st->path, strerror(errno));
   } else if (!S_ISREG(sb.st_mode)) {
@@ -550,11 +568,8 @@ rt_code rt_state_load(const char *dir, rt_state **out, rt_err *err) {
                       st->path, (unsigned)(sb.st_mode & 07777));
   } else if (sb.st_size > RT_STATE_MAX_FILE) {
     code = rt_err_set(err, RT_E_INVALID, "%s is larger than %d bytes", st->path, RT_STATE_MAX_FILE);
-  } else if ((st->root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-    code = rt_err_set(err, RT_E_INVALID, "%s: malformed JSON at line %d column %d: %s", st->path,
-                      jerr.line, jerr.column, jerr.text);
-  } else if (validate_root(st->root, err) != RT_OK) {
-    code = rt_err_prefix(err, "%s: ", st->path);
+  } else {
+    code = parse_fd(st, fd, err);
   }
   close(fd);
   if (code != RT_OK) {
