@@ -8,6 +8,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "rt_kdf.h"
+#include "rt_seed.h"
 #include "rt_tpm_pub.h"
 
 #define MAX_DIGEST 64
@@ -100,25 +101,6 @@ static rt_code check_integrity(TPMI_ALG_HASH alg, const uint8_t *key, size_t key
   return code;
 }
 
-/* plain = AES-CFB-decrypt(key, IV 0, enc), the TPM's outer wrapper. */
-static rt_code aes_cfb_decrypt(unsigned bits, const uint8_t *key, const uint8_t *enc, size_t len,
-                               uint8_t *plain, rt_err *err) {
-  char name[16];
-  snprintf(name, sizeof name, "AES-%u-CFB", bits);
-  static const uint8_t iv[16] = {0};
-  EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, name, NULL);
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int n = 0, fin = 0;
-  rt_code code = RT_OK;
-  if (cipher == NULL || ctx == NULL || EVP_DecryptInit_ex2(ctx, cipher, key, iv, NULL) != 1 ||
-      EVP_DecryptUpdate(ctx, plain, &n, enc, (int)len) != 1 ||
-      EVP_DecryptFinal_ex(ctx, plain + n, &fin) != 1 || (size_t)(n + fin) != len)
-    code = rt_ossl_err(err, name);
-  EVP_CIPHER_CTX_free(ctx);
-  EVP_CIPHER_free(cipher);
-  return code;
-}
-
 /* From the seed: the integrity checked, then the secret decrypted and
  * unmarshalled (a TPM2B_DIGEST, exactly). */
 static rt_code unwrap(const lg_machine *m, const uint8_t *seed, size_t dsize,
@@ -145,7 +127,7 @@ static rt_code unwrap(const lg_machine *m, const uint8_t *seed, size_t dsize,
   if (code == RT_OK && enc_len > sizeof plain)
     code = rt_err_set(err, RT_E_INVALID, "the encrypted credential is too long");
   if (code == RT_OK)
-    code = aes_cfb_decrypt(bits, sym_key, enc, enc_len, plain, err);
+    code = rt_seed_aes_cfb(0, bits, sym_key, enc, enc_len, plain, err);
   off = 0;
   if (code == RT_OK &&
       (Tss2_MU_TPM2B_DIGEST_Unmarshal(plain, enc_len, &off, secret) != TSS2_RC_SUCCESS ||

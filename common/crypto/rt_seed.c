@@ -127,10 +127,8 @@ static rt_code seed_ecc(const TPMT_PUBLIC *parent, EVP_PKEY *key, const char *la
   return code;
 }
 
-/* out = AES-CFB(key, IV = 0, plain): the TPM's outer wrapper never uses an
- * IV, the key is fresh for every seed. */
-static rt_code aes_cfb(unsigned bits, const uint8_t *key, const uint8_t *plain, size_t len,
-                       uint8_t *out, rt_err *err) {
+rt_code rt_seed_aes_cfb(int encrypt, unsigned bits, const uint8_t *key, const uint8_t *in,
+                        size_t len, uint8_t *out, rt_err *err) {
   char name[16];
   snprintf(name, sizeof name, "AES-%u-CFB", bits);
   static const uint8_t iv[16] = {0};
@@ -139,9 +137,9 @@ static rt_code aes_cfb(unsigned bits, const uint8_t *key, const uint8_t *plain, 
   int n = 0, fin = 0;
   rt_code code = RT_OK;
   if (len > INT32_MAX || cipher == NULL || ctx == NULL ||
-      EVP_EncryptInit_ex2(ctx, cipher, key, iv, NULL) != 1 ||
-      EVP_EncryptUpdate(ctx, out, &n, plain, (int)len) != 1 ||
-      EVP_EncryptFinal_ex(ctx, out + n, &fin) != 1 || (size_t)(n + fin) != len)
+      EVP_CipherInit_ex2(ctx, cipher, key, iv, encrypt ? 1 : 0, NULL) != 1 ||
+      EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1 ||
+      EVP_CipherFinal_ex(ctx, out + n, &fin) != 1 || (size_t)(n + fin) != len)
     code = rt_ossl_err(err, name);
   EVP_CIPHER_CTX_free(ctx); /* wipes the key schedule */
   EVP_CIPHER_free(cipher);
@@ -223,7 +221,7 @@ rt_code rt_seed_outer_wrap(const TPMT_PUBLIC *parent, const char *who, const cha
     code = rt_kdfa(parent->nameAlg, seed, dsize, "STORAGE", name->name, name->size, NULL, 0,
                    sym_key, sym_bits, err);
   if (code == RT_OK)
-    code = aes_cfb(sym_bits, sym_key, plain, plain_len, enc, err);
+    code = rt_seed_aes_cfb(1, sym_bits, sym_key, plain, plain_len, enc, err);
   if (code == RT_OK)
     code = rt_kdfa(parent->nameAlg, seed, dsize, "INTEGRITY", NULL, 0, NULL, 0, hmac_key, dsize * 8,
                    err);

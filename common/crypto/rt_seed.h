@@ -21,6 +21,12 @@
 
 #include "rt_err.h"
 
+/* AES-CFB with IV 0 (the TPM's outer wrapper never uses an IV; the key is
+ * fresh for every seed), encrypt 1 or decrypt 0 (a software TPM: the
+ * load generator), len bytes from in to out. */
+rt_code rt_seed_aes_cfb(int encrypt, unsigned bits, const uint8_t *key, const uint8_t *in,
+                        size_t len, uint8_t *out, rt_err *err);
+
 /* The parent (the EK, or any storage key) must be able to receive a seed:
  * an RSA or ECC restricted decryption key, not a signing key, with an
  * AES-CFB (128/192/256) symmetric definition and a SHA-1/256/384/512
