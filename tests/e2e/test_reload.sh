@@ -12,7 +12,10 @@
 #     still presented;
 #   - SIGTERM: exit 0 and the "stopping" line;
 #   - an issuer and TLS certificate with 10 days left: a warning for each at
-#     start, in diagnostics written as JSON (--log-format json).
+#     start, in diagnostics written as JSON (--log-format json);
+#   - --config: the file's options applied, the command line's --listen
+#     over the file's; unknown keys, non-boolean flags, a nested config and
+#     bad values refused as bad usage naming the key.
 # Usage: test_reload.sh BUILD_DIR
 set -euo pipefail
 build=${1:?usage}
@@ -125,5 +128,36 @@ set +e
 rc=$?
 set -e
 if [ "$rc" = 2 ] && grep -q -- '--log-format must be text or json' "$work/out"; then ok; else bad "--log-format xml: rc=$rc $(cat "$work/out")"; fi
+
+# --- 7. serve --config: the file's options, the command line's over them ---
+"$src/certs/mkpki" "$work/pki" --force > /dev/null
+cp "$work/pki/tls-ca.pem" "$work/client-ca.pem"
+cat > "$work/serve.json" << EOF
+{"listen": "127.0.0.1:1", "ek-ca": "$work/ca/ek-ca.pem", "policy": "$work/policy.json",
+ "max-connections": 50, "log-format": "json", "ek-aia-fetch": false}
+EOF
+VERIFIER_ARGS=()
+start_verifier --config "$work/serve.json"
+check "the file's options applied (max-connections, JSON diagnostics)" python3 -c '
+import json, sys
+assert any("at most 50 connections" in json.loads(l)["message"] for l in open(sys.argv[1]))
+' "$work/verifier.log"
+check "the command line's --listen over the file's" test "$port" != 1
+check "enroll through a verifier configured by file" load
+same "accepted" "$(codes)" "2 []"
+stop_verifier
+config_refused() { # WHAT JSON PATTERN
+  printf '%s\n' "$2" > "$work/bad.json"
+  set +e
+  "$V" serve --config "$work/bad.json" --tls-cert x > "$work/out" 2>&1
+  local rc=$?
+  set -e
+  if [ "$rc" = 2 ] && grep -q -- "$3" "$work/out"; then ok; else bad "$1: rc=$rc $(cat "$work/out")"; fi
+}
+config_refused "an unknown key" '{"lsiten": "127.0.0.1:0"}' 'unknown key "lsiten"'
+config_refused "a flag's value not a boolean" '{"ek-aia-fetch": "yes"}' '"ek-aia-fetch" must be true or false'
+config_refused "a config naming a config" '{"config": "x"}' 'unknown key "config"'
+config_refused "not an object" '[1]' 'not a JSON object'
+config_refused "a bad value, checked as the flag is" '{"threads": 0}' '--threads'
 
 finish test_reload

@@ -19,6 +19,7 @@
 #include "rt_grpc.h"
 #include "rt_log.h"
 #include "rt_tls_files.h"
+#include "serve_config.h"
 #include "service.h"
 #include "store.h"
 
@@ -84,6 +85,9 @@ void rt_cmd_serve_usage(FILE *f) {
           "key, all or nothing (docs/operations.md).\n"
           "\n"
           "Options:\n"
+          "  --config FILE            every option below from a JSON object keyed by the\n"
+          "                           option names ({\"listen\": \"0.0.0.0:50051\"}); flags\n"
+          "                           given here override it (docs/operations.md)\n"
           "  --listen HOST:PORT       address to listen on (default " DEFAULT_LISTEN ");\n"
           "                           port 0 picks a free port, IPv6 in brackets: [::]:PORT\n"
           "  --tls-cert FILE          server certificate chain, PEM, leaf first (required)\n"
@@ -129,7 +133,7 @@ void rt_cmd_serve_usage(FILE *f) {
         "\n"
         "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start (a file\n"
         "unreadable or invalid, the address taken) or could not write --port-file,\n"
-        "2 bad usage.\n",
+        "2 bad usage (also a --config file that is unreadable or names an unknown key).\n",
         f);
 }
 
@@ -165,6 +169,7 @@ enum {
   O_AIA_CACHE,
   O_METRICS,
   O_LOG_FORMAT,
+  O_CONFIG,
   O_MAX_CONN,
   O_HANDSHAKE,
   O_IDLE,
@@ -178,6 +183,7 @@ enum {
 };
 
 static const struct option serve_options[] = {
+    {"config", required_argument, NULL, O_CONFIG},
     {"listen", required_argument, NULL, O_LISTEN},
     {"tls-cert", required_argument, NULL, O_CERT},
     {"tls-key", required_argument, NULL, O_KEY},
@@ -369,6 +375,8 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
         goto bad;
       }
       rt_log_set_json(strcmp(optarg, "json") == 0);
+    } else if (c == O_CONFIG) {
+      continue; /* read before parsing (rt_serve_config_args) */
     } else if (c == O_AIA_FETCH) {
       o->ek_aia_fetch = true;
     } else if (c == 'v') {
@@ -637,9 +645,18 @@ int rt_cmd_serve(int argc, char **argv) {
   rt_rate_parse("--rate-peer", DEFAULT_RATE_PEER, &o.rate_peer, &derr);
   rt_rate_parse("--rate-ek", DEFAULT_RATE_EK, &o.rate_ek, &derr);
   rt_rate_parse("--rate-finish", DEFAULT_RATE_FINISH, &o.rate_finish, &derr);
-  int status = parse_serve_opts(argc, argv, &o);
-  if (status >= 0)
+  rt_serve_args args;
+  rt_err cerr = {0};
+  if (rt_serve_config_args(serve_options, argc, argv, &args, &cerr) != RT_OK) {
+    fprintf(stderr, "rattest-verifier serve: %s\n", cerr.msg);
+    rt_serve_args_free(&args);
+    return 2;
+  }
+  int status = parse_serve_opts(args.argc, args.argv, &o);
+  if (status >= 0) {
+    rt_serve_args_free(&args);
     return status;
+  }
   rt_verifier v = {.session_ttl = (int64_t)(o.ttl_ms / 1000)};
   init_config_lock(&v);
   rt_metrics_http *metrics_http = NULL;
@@ -665,5 +682,6 @@ int rt_cmd_serve(int argc, char **argv) {
   rt_token_key_free(v.token_key);
   free_decisions(&v);
   pthread_rwlock_destroy(&v.config_lock);
+  rt_serve_args_free(&args);
   return status;
 }
