@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "enroll_steps.h"
+#include "rt_asn1_time.h"
 #include "rt_file.h"
 #include "rt_log.h"
 #include "rt_tpm_pub.h"
@@ -130,9 +131,7 @@ static int describe_identity(const rt_enrollment *e, const X509 *cert, rt_identi
   certified_ek(cert, id->ek_sha256, sizeof id->ek_sha256);
   rt_err err;
   time_t not_after = 0;
-  struct tm tm;
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
-    not_after = timegm(&tm);
+  (void)rt_asn1_time_unix(X509_get0_notAfter(cert), &not_after);
   if (rt_state_time_format(not_after, id->not_after, &err) != RT_OK ||
       rt_state_time_format(time(NULL), id->enrolled_at, &err) != RT_OK)
     return rt_enroll_fail("state", err.msg);

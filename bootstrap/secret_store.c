@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "idkey.h"
+#include "rt_asn1_time.h"
 #include "rt_file.h"
 #include "rt_log.h"
 #include "rt_pcrsel.h"
@@ -67,7 +68,6 @@ static rt_code cert_pems(const rt_secret_record *r, char **pem, size_t *pem_len,
   X509 *x = NULL;
   char *data = NULL;
   long n = 0, m = 0;
-  struct tm tm;
   rt_code code = RT_OK;
   if (b == NULL || c == NULL) {
     code = rt_err_set(err, RT_E_NOMEM, "out of memory");
@@ -88,12 +88,11 @@ static rt_code cert_pems(const rt_secret_record *r, char **pem, size_t *pem_len,
     code = rt_err_set(err, RT_E_INVALID, "the certificate of key %s is for another key", r->name);
     goto out;
   }
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) {
+  if (!rt_asn1_time_unix(X509_get0_notAfter(x), not_after)) {
     code =
         rt_err_set(err, RT_E_INVALID, "the certificate of key %s has no usable notAfter", r->name);
     goto out;
   }
-  *not_after = timegm(&tm);
   n = BIO_get_mem_data(b, &data);
   *pem = malloc(n > 0 ? (size_t)n : 1);
   if (*pem != NULL && n > 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_asn1_time.h"
 #include "rt_cli.h"
 
 /* A fraction is written with a dot or a percent sign; anything else is a
@@ -44,20 +45,12 @@ rt_code rt_window_parse(const char *arg, rt_window *out, rt_err *err) {
   return RT_OK;
 }
 
-static int asn1_time(const ASN1_TIME *t, time_t *out) {
-  struct tm tm;
-  if (ASN1_TIME_to_tm(t, &tm) != 1)
-    return 0;
-  *out = timegm(&tm);
-  return 1;
-}
-
 /* The certificate's validity period, or a reason in out->why. */
 static int read_validity(const char *path, rt_verdict *out) {
   BIO *b = BIO_new_file(path, "r");
   X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-  int ok = x != NULL && asn1_time(X509_get0_notBefore(x), &out->not_before) &&
-           asn1_time(X509_get0_notAfter(x), &out->not_after);
+  int ok = x != NULL && rt_asn1_time_unix(X509_get0_notBefore(x), &out->not_before) &&
+           rt_asn1_time_unix(X509_get0_notAfter(x), &out->not_after);
   if (!ok)
     snprintf(out->why, sizeof out->why, "cannot read the certificate %.256s%s", path,
              b == NULL ? ": no such file or not readable" : ": not a PEM certificate");

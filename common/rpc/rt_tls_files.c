@@ -1,5 +1,6 @@
 #include "rt_tls_files.h"
 
+#include "rt_asn1_time.h"
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -101,11 +102,10 @@ int64_t rt_tls_cert_not_after(const char *cert_file) {
     return 0;
   X509 *x = first_cert((const char *)pem, len);
   free(pem);
-  struct tm tm;
-  int64_t t = 0;
-  if (x != NULL && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
-    t = (int64_t)timegm(&tm);
+  time_t t = 0;
+  if (x != NULL)
+    (void)rt_asn1_time_unix(X509_get0_notAfter(x), &t);
   X509_free(x);
   ERR_clear_error();
-  return t;
+  return (int64_t)t;
 }

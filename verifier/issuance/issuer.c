@@ -1,5 +1,6 @@
 #include "issuer.h"
 
+#include "rt_asn1_time.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/bn.h>
@@ -252,10 +253,9 @@ const rt_der *rt_issuer_chain(const rt_issuer *is, size_t *n) {
 }
 
 int64_t rt_issuer_not_after(const rt_issuer *is) {
-  struct tm tm;
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(is->cert), &tm) != 1)
-    return 0;
-  return (int64_t)timegm(&tm);
+  time_t t = 0;
+  (void)rt_asn1_time_unix(X509_get0_notAfter(is->cert), &t);
+  return (int64_t)t;
 }
 
 /* ---- Issuing ----------------------------------------------------------------- */

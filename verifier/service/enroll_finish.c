@@ -56,17 +56,18 @@ static grpc_status_code consume_token(rt_verifier *v, const rt_session_state *st
                                       rt_rpc_status *st) {
   rt_err err;
   rt_token_reason why = RT_TOKEN_OK;
+  time_t now = time(NULL);
   grpc_status_code s = rt_throttle_ek(v, state->ek_cert_sha256.data, state->ek_cert_sha256.len, st);
   if (s == GRPC_STATUS_OK)
     s = rt_throttle_finish(v, st);
   if (s != GRPC_STATUS_OK)
     return s;
-  if (rt_replay_check_and_mark(v->guard, state->token_id.data, (time_t)state->expires_unix,
-                               time(NULL), &why, &err) != RT_OK)
+  if (rt_replay_check_and_mark(v->guard, state->token_id.data, (time_t)state->expires_unix, now,
+                               &why, &err) != RT_OK)
     return rt_deny_token(st, why, err.msg);
   /* Issue 14: single use across every verifier sharing the registry. */
   return rt_registry_consume(v, state->token_id.data, state->token_id.len,
-                             (time_t)state->expires_unix, time(NULL), st);
+                             (time_t)state->expires_unix, now, st);
 }
 
 /* The PCR selection Begin demanded, as the TPM expresses it. */

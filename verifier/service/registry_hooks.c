@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "decision.h"
+#include "rt_asn1_time.h"
 #include "rt_log.h"
 #include "store.h"
 
@@ -86,10 +87,9 @@ grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *
 }
 
 int64_t rt_registry_not_after(const X509 *cert) {
-  struct tm tm;
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
-    return 0;
-  return (int64_t)timegm(&tm);
+  time_t t = 0;
+  (void)rt_asn1_time_unix(X509_get0_notAfter(cert), &t);
+  return (int64_t)t;
 }
 
 /* Begin accepted: the machine and what its EK certificate says. */

@@ -1,5 +1,7 @@
 #include "ek_info.h"
 
+#include "rt_asn1_time.h"
+
 #include <openssl/asn1.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
@@ -69,8 +71,6 @@ void rt_ek_info_read(X509 *cert, rt_ek_info *info) {
   GENERAL_NAMES_free(sans);
   vendor_of(info->manufacturer, info->vendor);
   const ASN1_TIME *na = X509_get0_notAfter(cert);
-  struct tm tm;
-  if (na != NULL && ASN1_TIME_to_tm(na, &tm) == 1)
-    strftime(info->not_after, sizeof info->not_after, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  rt_asn1_time_text(na, info->not_after, sizeof info->not_after);
   info->expired = na != NULL && X509_cmp_current_time(na) < 0;
 }

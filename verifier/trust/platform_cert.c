@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "platform_asn1.h"
+#include "rt_asn1_time.h"
 #include "rt_hex.h"
 
 struct rt_platform_cert {
@@ -52,13 +53,6 @@ static void int_hex(const ASN1_INTEGER *v, char *out, size_t len) {
     snprintf(out, len, "%s", hex);
   OPENSSL_free(hex);
   BN_free(bn);
-}
-
-static void time_text(const ASN1_TIME *t, char *out, size_t len) {
-  struct tm tm;
-  out[0] = '\0';
-  if (t != NULL && ASN1_TIME_to_tm(t, &tm) == 1)
-    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static void oid_text(const ASN1_OBJECT *o, char *out, size_t len, int no_name) {
@@ -227,8 +221,8 @@ static rt_code read_ac(const RT_AC *ac, rt_platform_info *info, rt_err *err) {
       rt_platform_name_text(g->d.directoryName, info->holder_issuer, sizeof info->holder_issuer);
   }
   int_hex(base->serial, info->holder_serial, sizeof info->holder_serial);
-  time_text(in->validity->not_before, info->not_before, sizeof info->not_before);
-  time_text(in->validity->not_after, info->not_after, sizeof info->not_after);
+  rt_asn1_time_text(in->validity->not_before, info->not_before, sizeof info->not_before);
+  rt_asn1_time_text(in->validity->not_after, info->not_after, sizeof info->not_after);
   oid_text(ac->sig_alg->algorithm, info->signature_algorithm, sizeof info->signature_algorithm, 0);
   info->n_attributes = (size_t)sk_X509_ATTRIBUTE_num(in->attributes);
   for (int i = 0; i < sk_X509_ATTRIBUTE_num(in->attributes); i++) {
@@ -254,8 +248,8 @@ static rt_code read_x509(X509 *x, rt_platform_info *info, rt_err *err) {
   info->form = RT_PLATFORM_FORM_X509;
   rt_platform_name_text(X509_get_issuer_name(x), info->issuer, sizeof info->issuer);
   int_hex(X509_get0_serialNumber(x), info->serial_number, sizeof info->serial_number);
-  time_text(X509_get0_notBefore(x), info->not_before, sizeof info->not_before);
-  time_text(X509_get0_notAfter(x), info->not_after, sizeof info->not_after);
+  rt_asn1_time_text(X509_get0_notBefore(x), info->not_before, sizeof info->not_before);
+  rt_asn1_time_text(X509_get0_notAfter(x), info->not_after, sizeof info->not_after);
   const X509_ALGOR *alg = NULL;
   X509_get0_signature(NULL, &alg, x);
   if (alg != NULL)
@@ -378,12 +372,12 @@ static int x509_signed_by(EVP_PKEY *key, void *arg) {
 static rt_code check_validity(const ASN1_TIME *nb, const ASN1_TIME *na, time_t now, rt_err *err) {
   char when[32];
   if (X509_cmp_time(nb, &now) > 0) {
-    time_text(nb, when, sizeof when);
+    rt_asn1_time_text(nb, when, sizeof when);
     return rt_err_set(err, RT_E_INVALID, "the platform certificate is not yet valid (from %s)",
                       when);
   }
   if (X509_cmp_time(na, &now) < 0) {
-    time_text(na, when, sizeof when);
+    rt_asn1_time_text(na, when, sizeof when);
     return rt_err_set(err, RT_E_INVALID, "the platform certificate has expired (at %s)", when);
   }
   return RT_OK;
