@@ -21,6 +21,9 @@ RATTEST_PACKAGES=(
   iproute2 procps clang-format
   # systemd-analyze verify checks the installed units
   systemd
+  # groff renders the man pages (docs_help); cpack's DEB generator runs
+  # dpkg-shlibdeps (ctest package)
+  groff-base dpkg-dev
   # scripts/fuzz: clang and its libFuzzer runtime
   clang libclang-rt-14-dev
 )

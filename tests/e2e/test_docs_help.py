@@ -10,6 +10,11 @@
 - Every refusal code the verifier's libraries can send appears in
   docs/protocol.md's "Error codes" table, and every code there exists in
   the source.
+- The man pages (docs/man) of both binaries have a COMMANDS subsection per
+  command and no other, each with exactly the options of its help, as
+  docs/cli.md; the provider's names every openssl.cnf parameter and
+  environment variable the provider reads; groff renders each page without
+  a warning.
 
 Then the same comparisons run on copies with one option or one code added
 or removed on one side, and must fail: a check that cannot fail proves
@@ -34,6 +39,9 @@ PROGRAMS = {
 # getopt tables in their folder, and their usage line marks required ones.
 SINGLE = {"rattest-loadgen"}
 GLOBAL = "-"  # the "command" of a program's global options
+MAN_PAGES = {"rattest-verifier": "docs/man/rattest-verifier.8",
+             "rattest-bootstrap": "docs/man/rattest-bootstrap.8"}
+PROVIDER_PAGE = "docs/man/rattest-provider.7"
 
 passed = failed = 0
 
@@ -163,6 +171,77 @@ def check_doc(helps, program_cmds, doc):
     return out
 
 
+def man_options(page):
+    """From a man page: {program: [commands]} and {(program, command):
+    options}, like doc_options: the options are the tags (the line after
+    .TP) of ".SH OPTIONS" (the global ones) and of each ".SS COMMAND" of
+    ".SH COMMANDS"."""
+    cmds, opts = [], {}
+    section = cmd = None
+    lines = [l.replace("\\-", "-") for l in page.splitlines() if not l.startswith('.\\"')]
+    for i, line in enumerate(lines):
+        if line.startswith(".SH "):
+            section = line[4:].strip().strip('"')
+            cmd = GLOBAL if section == "OPTIONS" else None
+        elif line.startswith(".SS ") and section == "COMMANDS":
+            cmd = line.split()[1]
+            cmds.append(cmd)
+        elif line == ".TP" and cmd is not None and i + 1 < len(lines):
+            opts.setdefault(cmd, set()).update(re.findall(r"--[a-z0-9-]+", lines[i + 1]))
+    return cmds, {k: v - {"--help"} for k, v in opts.items()}
+
+
+def check_man(helps, program_cmds, pages):
+    """Each program's man page has a subsection per command and no other,
+    and each lists exactly the options of the command's help."""
+    out = ""
+    for prog, page in pages.items():
+        cmds, opts = man_options(page)
+        out += differ(f"{prog} commands", program_cmds[prog], cmds, "--help", MAN_PAGES[prog])
+        for (p, cmd), text in helps.items():
+            if p == prog:
+                out += differ(f"{prog} {cmd}", help_options(text), opts.get(cmd, set()),
+                              "--help", MAN_PAGES[prog])
+    return out
+
+
+def provider_names():
+    """What the provider reads: its openssl.cnf parameters
+    (read_core_param) and environment variables (the RT_*_ENV names of
+    provider/ and common/tpm, the TPM code it links)."""
+    params = re.findall(r'read_core_param\(handle, get_params, "([a-z_]+)"',
+                        read("provider/provctx.c"))
+    env = re.findall(r'^#define RT_[A-Z_]+_ENV "([A-Z_]+)"',
+                     read("provider/provider.h") + read("common/tpm/rt_tpm.h"), re.M)
+    return set(params), set(env)
+
+
+def check_provider_page(page, params, env):
+    """The provider page names each parameter (a .B line of the
+    CONFIGURATION section's list and the .cnf sample) and each variable
+    (a .B tag of ENVIRONMENT)."""
+    conf = re.search(r"^\.SH CONFIGURATION\n(.*?)(?=^\.SH )", page, re.S | re.M)
+    envs = re.search(r"^\.SH ENVIRONMENT\n(.*?)(?=^\.SH )", page, re.S | re.M)
+    conf, envs = (m.group(1) if m else "" for m in (conf, envs))
+    tags = set(re.findall(r"^\.TP\n\.B (\S+)$", conf + envs, re.M))
+    out = ""
+    for name in sorted(params):
+        if name not in tags or not re.search(rf"^{name} = ", conf, re.M):
+            out += f"{PROVIDER_PAGE}: parameter {name} not in CONFIGURATION\n"
+    for name in sorted(env):
+        if not re.search(rf"^\.TP\n\.B {name}$", envs, re.M):
+            out += f"{PROVIDER_PAGE}: {name} not in ENVIRONMENT\n"
+    return out
+
+
+def groff_warnings(path, text=None):
+    """What groff says rendering the page with every warning on ('' when
+    nothing)."""
+    run = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z"] + ([] if text else [path]),
+                         input=text, capture_output=True, text=True)
+    return run.stderr + ("" if run.returncode == 0 else f"groff exit {run.returncode}\n")
+
+
 def check_required(helps):
     """Options outside brackets on the usage line = options marked (required)."""
     out = ""
@@ -257,6 +336,41 @@ def main():
     check("only in source: [PING_TOO_LONG]" in
           differ("codes", codes, doc_codes(less_codes), "source", "docs/protocol.md"),
           "a code missing from the doc passed")
+
+    # The man pages: same options as --help, the provider's names, no
+    # groff warning; and each check fails on a page that drifted.
+    pages = {prog: read(path) for prog, path in MAN_PAGES.items()}
+    params, env = provider_names()
+    provider = read(PROVIDER_PAGE)
+    check(params == {"tcti", "state_dir"} and {"RATTEST_TCTI", "RATTEST_STATE_DIR"} <= env,
+          f"provider names not found: {params} {env}")
+    for what, out in [
+        ("help and the man pages", check_man(helps, program_cmds, pages)),
+        ("the provider and its man page", check_provider_page(provider, params, env)),
+    ] + [(f"groff on {p}", groff_warnings(os.path.join(SRC, p)))
+         for p in list(MAN_PAGES.values()) + [PROVIDER_PAGE]]:
+        check(out == "", f"{what}:\n{out}")
+    page = pages["rattest-bootstrap"]
+    tag = ".TP\n.B \\-\\-json\n"
+    check(tag in page, f"{MAN_PAGES['rattest-bootstrap']} has no tag {tag!r}")
+    less = dict(pages, **{"rattest-bootstrap": page.replace(tag, ".TP\n.B (none)\n", 1)})
+    check("rattest-bootstrap status: only in --help: [--json]" in
+          check_man(helps, program_cmds, less), "an option missing from a man page passed")
+    extra = dict(pages, **{"rattest-bootstrap": page.replace(tag, ".TP\n.B \\-\\-jsonl\n", 1)})
+    check("only in docs/man/rattest-bootstrap.8: [--jsonl]" in
+          check_man(helps, program_cmds, extra), "an option only in a man page passed")
+    extra_cmd = dict(pages, **{"rattest-verifier": pages["rattest-verifier"].replace(
+        ".SH SIGNALS", ".SS frobnicate\n.SH SIGNALS", 1)})
+    check("only in docs/man/rattest-verifier.8: [frobnicate]" in
+          check_man(helps, program_cmds, extra_cmd), "a command only in a man page passed")
+    check("RATTEST_TCTI not in ENVIRONMENT" in check_provider_page(
+        provider.replace(".B RATTEST_TCTI\n", ".B TCTI\n", 1), params, env),
+        "a variable missing from the provider page passed")
+    check("parameter state_dir not in" in check_provider_page(
+        provider.replace("state_dir = ", "statedir = ", 1), params, env),
+        "a parameter missing from the provider's .cnf sample passed")
+    check("macro 'XX' not defined" in groff_warnings(None, provider + ".XX\n"),
+          "a page groff warns about passed")
 
     print(f"test_docs_help.py: {passed} passed, {failed} failed")
     return 0 if failed == 0 and passed > 0 else 1
