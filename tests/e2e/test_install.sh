@@ -2,8 +2,9 @@
 # `cmake --install` honours the prefix: everything lands under it, the
 # provider in PREFIX/MODULES_RELDIR (lib/<multiarch>/ossl-modules, OpenSSL's
 # own directory when the prefix is /usr), the units in lib/systemd/system
-# naming the installed binaries, share/rattest/openssl-rattest.cnf loading
-# the installed provider (`openssl list -providers` with it as OPENSSL_CONF).
+# naming the installed binaries, the man pages in share/man,
+# share/rattest/openssl-rattest.cnf loading the installed provider
+# (`openssl list -providers` with it as OPENSSL_CONF).
 # Leaves the install in ROOT for the systemd_units test.
 # Usage: test_install.sh BUILD_DIR ROOT MODULES_RELDIR OPENSSL_MODULESDIR
 set -euo pipefail
@@ -28,6 +29,9 @@ if grep -qx "ExecStart=$P/bin/rattest-verifier serve \$RATTEST_VERIFIER_OPTS" \
   "$P/lib/systemd/system/rattest-verifier.service"; then ok; else bad "the verifier unit does not start PREFIX/bin/rattest-verifier"; fi
 if grep -q "^EnvironmentFile=$P/etc/rattest/bootstrap.env$" "$P/lib/systemd/system/rattest-enroll.service"; then ok; else
   bad "the enroll unit's EnvironmentFile is not PREFIX/etc/rattest/bootstrap.env"; fi
+for m in man8/rattest-verifier.8 man8/rattest-bootstrap.8 man7/rattest-provider.7; do
+  if [ -f "$P/share/man/$m" ]; then ok; else bad "man page not installed: PREFIX/share/man/$m"; fi
+done
 # The .cnf loads the installed provider, whatever OPENSSL_MODULES says.
 cnf="$P/share/rattest/openssl-rattest.cnf"
 if grep -qx "module = $P/$reldir/rattest.so" "$cnf"; then ok; else bad "openssl-rattest.cnf does not name PREFIX/$reldir/rattest.so"; fi

@@ -2,8 +2,8 @@
 # The installed systemd units pass `systemd-analyze verify` without a word
 # (it only warns about unknown keys and bad values, so any output fails),
 # their ExecStart naming the binaries installed with them; a broken copy
-# (unknown key, missing binary) is reported, so the check can fail. Then the
-# directives operations.md promises, unit by unit.
+# (unknown key, missing binary, missing man page) is reported, so the check
+# can fail. Then the directives operations.md promises, unit by unit.
 # Usage: test_systemd_units.sh PREFIX (an install made by test_install.sh)
 set -uo pipefail
 P=${1:?usage: test_systemd_units.sh PREFIX}
@@ -14,18 +14,20 @@ trap 'rm -rf "$work"' EXIT
 units=(rattest-enroll.service rattest-renew.service rattest-renew.timer rattest-verifier.service)
 
 # verify_quiet DIR: every unit of DIR verified together (the timer finds
-# its service beside it); output and status in $work/verify.out.
+# its service beside it; the man pages of Documentation= in the prefix);
+# output and status in $work/verify.out.
 verify_quiet() {
-  (cd "$1" && systemd-analyze verify "${units[@]/#/./}") > "$work/verify.out" 2>&1
+  (cd "$1" && MANPATH="$P/share/man" systemd-analyze verify "${units[@]/#/./}") > "$work/verify.out" 2>&1
 }
 if verify_quiet "$U" && [ ! -s "$work/verify.out" ]; then ok; else
   bad "systemd-analyze verify: $(cat "$work/verify.out")"; fi
 mkdir "$work/broken"
 cp "$U"/rattest-* "$work/broken/"
-sed -i 's#^ExecStart=[^ ]*#ExecStart=/nonexistent/rattest-verifier#; s#^RestartSec=#RestartSecs=#' \
-  "$work/broken/rattest-verifier.service"
+sed -i 's#^ExecStart=[^ ]*#ExecStart=/nonexistent/rattest-verifier#; s#^RestartSec=#RestartSecs=#;
+  s#man:rattest-verifier(8)#man:rattest-nonexistent(8)#' "$work/broken/rattest-verifier.service"
 verify_quiet "$work/broken"
-if grep -q "Unknown key 'RestartSecs'" "$work/verify.out" && grep -q '/nonexistent/rattest-verifier' "$work/verify.out"; then
+if grep -q "Unknown key 'RestartSecs'" "$work/verify.out" && grep -q '/nonexistent/rattest-verifier' "$work/verify.out" &&
+  grep -q "man rattest-nonexistent(8)' failed" "$work/verify.out"; then
   ok; else bad "a broken unit passed: $(cat "$work/verify.out")"; fi
 
 # has UNIT LINE...: UNIT has each line exactly.
