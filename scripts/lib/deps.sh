@@ -21,9 +21,10 @@ RATTEST_PACKAGES=(
   iproute2 procps clang-format
   # systemd-analyze verify checks the installed units
   systemd
-  # groff renders the man pages (docs_help); cpack's DEB generator runs
-  # dpkg-shlibdeps (ctest package)
-  groff-base dpkg-dev
+  # groff renders the man pages (docs_help), man finds them (systemd-analyze
+  # verify of the units' Documentation=, ctest package); cpack's DEB
+  # generator runs dpkg-shlibdeps
+  groff-base man-db dpkg-dev
   # scripts/fuzz: clang and its libFuzzer runtime
   clang libclang-rt-14-dev
 )
