@@ -19,6 +19,7 @@
 #define RT_VERIFIER_ISSUER_H
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,5 +87,18 @@ typedef struct {
  * signature is verified with the CA's public key before it is returned. */
 rt_code rt_issuer_issue(const rt_issuer *issuer, const rt_cert_request *req, uint8_t **der,
                         size_t *der_len, rt_err *err);
+
+/* ---- Revocation ---------------------------------------------------------------
+ * The CRL distribution point: once set, every certificate issued carries a
+ * crlDistributionPoints extension (not critical) whose one full name is URL
+ * (http:// or https://, printable ASCII, at most 1024 characters; else
+ * RT_E_INVALID naming --crl-url). Set it before issuing: not thread-safe
+ * with rt_issuer_issue. */
+rt_code rt_issuer_set_crl_url(rt_issuer *issuer, const char *url, rt_err *err);
+
+/* Signs crl (crl.c builds it) as this CA: sets its issuer name and AKI
+ * (keyid, the CA's SKI), signs with SHA-256 and checks the signature with
+ * the CA certificate's key. RT_E_CRYPTO on failure. */
+rt_code rt_issuer_crl_sign(const rt_issuer *issuer, X509_CRL *crl, rt_err *err);
 
 #endif
