@@ -20,8 +20,7 @@ void rt_cmd_crl_usage(FILE *f) {
           "now, a crlNumber larger than any made before.\n"
           "\n"
           "Options:\n"
-          "  --db DB                  the registry, a SQLite file or postgresql:// URL\n"
-          "                           (required)\n"
+          "  --db DB                  the registry, SQLite file or postgresql:// (required)\n"
           "  --issuer-cert FILE       issuing CA certificate and its chain, PEM (required)\n"
           "  --issuer-key FILE        issuing CA private key, PEM, 0600 (required)\n"
           "  --crl-period DURATION    nextUpdate = now + DURATION (default " RT_CRL_PERIOD_DEFAULT
