@@ -51,9 +51,7 @@ bool rt_serve_crl_opt(rt_serve_crl_opts *o, int c, const char *arg, rt_code *cod
 rt_code rt_serve_crl_check(const rt_serve_crl_opts *o, const char *db, rt_err *err) {
   if (o->file != NULL && db == NULL)
     return rt_err_set(err, RT_E_INVALID, "--crl-file needs --db (the CRL lists its revocations)");
-  if (o->url != NULL && o->url[0] == '\0')
-    return rt_err_set(err, RT_E_INVALID, "--crl-url is empty");
-  return RT_OK;
+  return o->url != NULL ? rt_issuer_crl_url_check(o->url, err) : RT_OK;
 }
 
 rt_code rt_serve_crl_issuer(const rt_serve_crl_opts *o, rt_issuer *issuer, rt_err *err) {

@@ -576,7 +576,7 @@ rt_code rt_issuer_issue(const rt_issuer *is, const rt_cert_request *req, uint8_t
 
 #define MAX_CRL_URL 1024
 
-rt_code rt_issuer_set_crl_url(rt_issuer *is, const char *url, rt_err *err) {
+rt_code rt_issuer_crl_url_check(const char *url, rt_err *err) {
   size_t n = url != NULL ? strlen(url) : 0;
   bool scheme =
       url != NULL && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
@@ -589,6 +589,12 @@ rt_code rt_issuer_set_crl_url(rt_issuer *is, const char *url, rt_err *err) {
     if (url[i] <= 0x20 || url[i] >= 0x7f)
       return rt_err_set(err, RT_E_INVALID,
                         "--crl-url: character %zu is a space, a control or not ASCII", i + 1);
+  return RT_OK;
+}
+
+rt_code rt_issuer_set_crl_url(rt_issuer *is, const char *url, rt_err *err) {
+  if (rt_issuer_crl_url_check(url, err) != RT_OK)
+    return err->code;
   char *copy = strdup(url);
   if (copy == NULL)
     return rt_err_set(err, RT_E_NOMEM, "issuer: out of memory");
@@ -598,6 +604,11 @@ rt_code rt_issuer_set_crl_url(rt_issuer *is, const char *url, rt_err *err) {
 }
 
 rt_code rt_issuer_crl_sign(const rt_issuer *is, X509_CRL *crl, rt_err *err) {
+  /* Relying parties refuse a CRL whose issuer's KeyUsage lacks cRLSign
+   * (RFC 5280 4.2.1.3): say so here rather than publish one. */
+  if (!(X509_get_key_usage(is->cert) & KU_CRL_SIGN))
+    return rt_err_set(err, RT_E_INVALID,
+                      "CRL: the issuer certificate's KeyUsage lacks cRLSign: it cannot sign CRLs");
   X509V3_CTX ctx;
   /* AKI keyid = the CA's SKI, as in the certificates: RFC 5280 5.2.1
    * requires it in a CRL. */

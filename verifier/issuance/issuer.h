@@ -95,8 +95,11 @@ rt_code rt_issuer_issue(const rt_issuer *issuer, const rt_cert_request *req, uin
  * RT_E_INVALID naming --crl-url). Set it before issuing: not thread-safe
  * with rt_issuer_issue. */
 rt_code rt_issuer_set_crl_url(rt_issuer *issuer, const char *url, rt_err *err);
+/* That URL rule alone, for checking the option before anything is loaded. */
+rt_code rt_issuer_crl_url_check(const char *url, rt_err *err);
 
-/* Signs crl (crl.c builds it) as this CA: sets its issuer name and AKI
+/* Signs crl (crl.c builds it) as this CA (RT_E_INVALID when its KeyUsage
+ * lacks cRLSign): sets its issuer name and AKI
  * (keyid, the CA's SKI), signs with SHA-256 and checks the signature with
  * the CA certificate's key. RT_E_CRYPTO on failure. */
 rt_code rt_issuer_crl_sign(const rt_issuer *issuer, X509_CRL *crl, rt_err *err);
