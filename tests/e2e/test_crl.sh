@@ -127,7 +127,13 @@ stop_pid "$spid"
 spid=""
 
 # nginx checks every certificate of the chain (CRL_CHECK_ALL): the root's
-# CRL of the issuing CA too, made by the same command from an empty registry.
+# CRL of the issuing CA too, made by the same command from an empty registry
+# (which it does not create: a mistyped path would publish an empty CRL).
+rc=0; "$V" crl --db "$work/empty.db" --issuer-cert "$P/issuer-root.pem" --issuer-key "$P/issuer-root.key" \
+  > /dev/null 2> "$work/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "no registry at" "$work/err" && [ ! -e "$work/empty.db" ] && ok ||
+  bad "crl on a missing registry: exit $rc $(cat "$work/err")"
+"$V" machines list --db "$work/empty.db" > /dev/null
 check "root CRL" "$V" crl --db "$work/empty.db" --issuer-cert "$P/issuer-root.pem" \
   --issuer-key "$P/issuer-root.key" --out "$work/root-crl.pem"
 ngx="$work/nginx"

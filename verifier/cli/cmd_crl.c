@@ -2,6 +2,8 @@
 
 #include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "crl_registry.h"
@@ -29,8 +31,9 @@ void rt_cmd_crl_usage(FILE *f) {
           "  --out FILE               write it to FILE (atomically, mode 0644) instead\n"
           "  -h, --help               show this help\n"
           "\n"
-          "Exit status: 0 printed or written, 1 failed (the registry, the issuer files\n"
-          "or --out), 2 bad usage.\n");
+          "Exit status: 0 printed or written, 1 failed (a SQLite registry that does\n"
+          "not exist: crl does not create one; the registry, the issuer files or --out\n"
+          "failing), 2 bad usage.\n");
 }
 
 typedef struct {
@@ -81,6 +84,16 @@ static int parse_opts(int argc, char **argv, crl_opts *o) {
   return -1;
 }
 
+/* A SQLite path that names no file would be created empty, and an empty
+ * CRL published from a mistyped path would clear every revocation. */
+static rt_code registry_exists(const char *db, rt_err *err) {
+  struct stat st;
+  if (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0 ||
+      stat(db, &st) == 0)
+    return RT_OK;
+  return rt_err_set(err, RT_E_NOT_FOUND, "--db: no registry at %s (crl does not create one)", db);
+}
+
 int rt_cmd_crl(int argc, char **argv) {
   crl_opts o = {0};
   rt_err err;
@@ -94,7 +107,7 @@ int rt_cmd_crl(int argc, char **argv) {
   size_t len = 0;
   status = 1;
   if (rt_issuer_load(o.issuer_cert, o.issuer_key, &is, &err) != RT_OK ||
-      rt_store_open(o.db, &s, &err) != RT_OK ||
+      registry_exists(o.db, &err) != RT_OK || rt_store_open(o.db, &s, &err) != RT_OK ||
       rt_crl_from_registry(s, is, time(NULL), (int64_t)(o.period_ms / 1000), &pem, &len, NULL,
                            &err) != RT_OK ||
       (o.out != NULL ? rt_crl_write(o.out, pem, len, &err)

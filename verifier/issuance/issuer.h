@@ -11,8 +11,9 @@
  * digitalSignature (critical); SAN URI urn:rattest:ek:sha256:<hex> plus the
  * request's DNS names; SKI (SHA-1 of the public key, RFC 5280 method 1); AKI
  * keyid = the CA's SKI; signature SHA-256 with the CA key (ECDSA or RSA
- * PKCS#1 v1.5). They differ in the EKU: clientAuth for the key,
- * 2.23.133.8.3 (tcg-kp-AIKCertificate) for the AK.
+ * PKCS#1 v1.5); with rt_issuer_set_crl_url, a crlDistributionPoints. They
+ * differ in the EKU: clientAuth for the key, 2.23.133.8.3
+ * (tcg-kp-AIKCertificate) for the AK.
  *
  * A loaded issuer is read-only: any number of threads may issue at once. */
 #ifndef RT_VERIFIER_ISSUER_H
