@@ -42,6 +42,7 @@ usage() {
 usage "--crl-file needs --db" --crl-file "$CRL"
 usage "--crl-url must be an http" --crl-url "ftp://x/y.crl"
 usage "--crl-url: character 11" --crl-url "http://a/b c"
+usage "--crl-period needs --crl-file" --crl-period 1h
 usage "--crl-period must be between" --db "$work/reg.db" --crl-file "$CRL" --crl-period 30s
 rc=0; "$V" crl --db "$work/reg.db" --issuer-cert "$P/issuer-chain.pem" > /dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] && ok || bad "crl without --issuer-key: exit $rc"

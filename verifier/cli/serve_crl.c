@@ -51,6 +51,8 @@ bool rt_serve_crl_opt(rt_serve_crl_opts *o, int c, const char *arg, rt_code *cod
 rt_code rt_serve_crl_check(const rt_serve_crl_opts *o, const char *db, rt_err *err) {
   if (o->file != NULL && db == NULL)
     return rt_err_set(err, RT_E_INVALID, "--crl-file needs --db (the CRL lists its revocations)");
+  if (o->period_ms != 0 && o->file == NULL)
+    return rt_err_set(err, RT_E_INVALID, "--crl-period needs --crl-file");
   return o->url != NULL ? rt_issuer_crl_url_check(o->url, err) : RT_OK;
 }
 

@@ -32,7 +32,8 @@ void rt_serve_crl_usage(FILE *f);
  * (RT_E_INVALID in err for a bad value); false for other options. */
 bool rt_serve_crl_opt(rt_serve_crl_opts *o, int c, const char *arg, rt_code *code, rt_err *err);
 
-/* What the options need of each other: --crl-file needs --db. */
+/* What the options need of each other: --crl-file needs --db,
+ * --crl-period --crl-file. */
 rt_code rt_serve_crl_check(const rt_serve_crl_opts *o, const char *db, rt_err *err);
 
 /* --crl-url into a freshly loaded issuer (at start and SIGHUP). */
