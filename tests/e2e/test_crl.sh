@@ -52,6 +52,14 @@ crl_number() { openssl crl -in "$1" -noout -crlnumber | sed 's/^crlNumber=//'; }
 crl_entries() { openssl crl -in "$1" -noout -text | sed -n '/^Revoked Certificates/,/Signature Algorithm/p'; }
 dec() { python3 -c 'import sys; print(int(sys.argv[1], 16))' "$1"; }
 
+# A CRL that cannot be written stops the start (exit 1), naming it.
+rc=0
+"$V" serve --listen 127.0.0.1:0 --tls-cert "$P/server-chain.pem" --tls-key "$P/server.key" \
+  --issuer-cert "$P/issuer-chain.pem" --issuer-key "$P/issuer.key" "${VERIFIER_ARGS[@]}" \
+  --crl-file "$work/no/such/dir/crl.pem" > /dev/null 2> "$work/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "CRL $work/no/such/dir/crl.pem" "$work/err" && ok ||
+  bad "unwritable --crl-file: exit $rc $(tail -n 2 "$work/err")"
+
 start_verifier --crl-file "$CRL" --crl-url "$URL"
 # Written before the port file: empty, 0644, signed by the issuing CA.
 [ "$(stat -c %a "$CRL")" = 644 ] && ok || bad "CRL mode $(stat -c %a "$CRL")"
