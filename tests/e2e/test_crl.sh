@@ -10,9 +10,10 @@
 # machine's mTLS request with 200 and refuses the revoked one (its log says
 # why), and nginx with `ssl_crl` answers 200 and 400. Bad options are bad
 # usage.
-# Usage: test_crl.sh BUILD_DIR
+# Usage: test_crl.sh BUILD_DIR [PKI_DIR] (certs/mkpki output, read only;
+# made in the test's directory without it)
 set -euo pipefail
-build=${1:?usage}
+build=${1:?usage} pki=${2:-}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 V="$build/bin/rattest-verifier"
 L="$build/bin/rattest-loadgen"
@@ -25,8 +26,8 @@ trap cleanup EXIT
 . "$(dirname "$0")/../lib/verifier.sh"
 export RT_TEST_OUT="$work/out"
 
-P="$work/pki"
-"$src/certs/mkpki" "$P" > /dev/null
+P="$work/pki" # where start_verifier looks
+if [ -n "$pki" ]; then ln -s "$pki" "$P"; else "$src/certs/mkpki" "$P" > /dev/null; fi
 "$L" --write-ca "$work/ca" > /dev/null
 CRL="$work/crl.pem" URL="http://crl.rattest.test/issuing.crl"
 VERIFIER_ARGS=(--ek-ca "$work/ca/ek-ca.pem" --db "$work/reg.db")
