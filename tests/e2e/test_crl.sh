@@ -27,7 +27,7 @@ trap cleanup EXIT
 export RT_TEST_OUT="$work/out"
 
 P="$work/pki" # where start_verifier looks
-if [ -n "$pki" ]; then ln -s "$pki" "$P"; else "$src/certs/mkpki" "$P" > /dev/null; fi
+if [ -n "$pki" ]; then ln -s "$(cd "$pki" && pwd)" "$P"; else "$src/certs/mkpki" "$P" > /dev/null; fi
 "$L" --write-ca "$work/ca" > /dev/null
 CRL="$work/crl.pem" URL="http://crl.rattest.test/issuing.crl"
 VERIFIER_ARGS=(--ek-ca "$work/ca/ek-ca.pem" --db "$work/reg.db")
