@@ -1,7 +1,10 @@
+/* pthread_setname_np: the thread is named "rt-crl" (ps, tests). */
+#define _GNU_SOURCE
 #include "serve_crl.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -166,7 +169,16 @@ rt_code rt_serve_crl_start(const rt_serve_crl_opts *o, rt_verifier *v, rt_serve_
     destroy(c);
     return RT_E_IO;
   }
-  if (pthread_create(&c->thread, NULL, run, c) != 0) {
+  /* The thread takes no signal: serve's main thread waits for SIGHUP and
+   * SIGTERM, and this thread starts before it blocks them. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int rc = pthread_create(&c->thread, NULL, run, c);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc == 0)
+    pthread_setname_np(c->thread, "rt-crl");
+  if (rc != 0) {
     destroy(c);
     return rt_err_set(err, RT_E_NOMEM, "CRL: cannot start its thread");
   }
