@@ -9,6 +9,7 @@
 
 #include "activate.h"
 #include "attest.h"
+#include "keep.h"
 #include "rattest.pb-c.h"
 #include "rt_grpc.h"
 #include "rt_kdf.h"
@@ -186,8 +187,11 @@ static void finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
     return;
   }
   Rattest__V1__FinishResponse *r = (Rattest__V1__FinishResponse *)resp;
+  rt_err err;
   if (r->key_certificate.len == 0 || r->ak_certificate.len == 0)
     fail(out, "LOADGEN", "Finish", "answered without certificates");
+  else if (t->certs_dir != NULL && lg_keep_identity(t->certs_dir, m, r, &err) != RT_OK)
+    fail(out, "LOADGEN", "--write-certs", err.msg);
   else
     out->ok = 1;
   protobuf_c_message_free_unpacked(resp, NULL);

@@ -21,6 +21,7 @@ typedef struct {
   const uint8_t *log; /* the event log sent, as read from its file */
   size_t log_len;
   const rt_eventlog_pcrs *pcrs; /* its replay: the emulated TPM's PCRs */
+  const char *certs_dir;        /* --write-certs, NULL without (keep.h) */
 } lg_target;
 
 typedef struct {

@@ -74,7 +74,8 @@ static int run(const lg_opts *o, const lg_mfr_ca *ca) {
                                .key_alg = o->key_alg,
                                .log = log,
                                .log_len = log_len,
-                               .pcrs = pcrs}};
+                               .pcrs = pcrs,
+                               .certs_dir = o->certs_dir}};
   lg_results r = {.concurrency = o->concurrency,
                   .rate = o->rate,
                   .mix_rsa = o->mix_rsa,

@@ -45,6 +45,9 @@ static void usage(FILE *f) {
              "  --verifier-pid PID    sample this process's CPU time and memory\n"
              "                        (/proc/PID) before and after the load\n"
              "  --json                the report as one JSON object\n"
+             "  --write-certs DIR     write each accepted machine's certificate and chain\n"
+             "                        (DIR/NAME.pem) and software key (DIR/NAME-key.pem,\n"
+             "                        0600), NAME lg-0, lg-1, ...\n"
              "  -v, --verbose         more log output (each error with -v -v)\n"
              "  -h, --help            show this help\n"
              "\n"
@@ -102,6 +105,7 @@ enum {
   O_TIMEOUT,
   O_PID,
   O_JSON,
+  O_CERTS,
 };
 
 static int option(int c, const char *arg, lg_opts *o) {
@@ -159,6 +163,9 @@ static int option(int c, const char *arg, lg_opts *o) {
   case O_JSON:
     o->json = 1;
     break;
+  case O_CERTS:
+    o->certs_dir = arg;
+    break;
   default:
     st = 2;
   }
@@ -194,6 +201,7 @@ int lg_opts_parse(int argc, char **argv, lg_opts *o) {
       {"timeout", required_argument, NULL, O_TIMEOUT},
       {"verifier-pid", required_argument, NULL, O_PID},
       {"json", no_argument, NULL, O_JSON},
+      {"write-certs", required_argument, NULL, O_CERTS},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},

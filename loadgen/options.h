@@ -10,7 +10,7 @@
 #include "rt_templates.h"
 
 typedef struct {
-  const char *verifier, *ca_file, *ca_dir, *event_log;
+  const char *verifier, *ca_file, *ca_dir, *event_log, *certs_dir;
   unsigned concurrency;
   double rate;
   uint64_t duration_ms, count, timeout_ms;

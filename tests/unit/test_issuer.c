@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crl.h"
 #include "issuer.h"
 #include "rt_test.h"
 
@@ -766,6 +767,173 @@ static void test_request_refusals(void) {
   rt_issuer_free(is);
 }
 
+/* ---- The CRL (crl.c) and the distribution point ----------------------------- */
+
+static X509_CRL *pem_to_crl(const char *pem) {
+  BIO *b = BIO_new_mem_buf(pem, -1);
+  X509_CRL *crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
+  BIO_free(b);
+  return crl;
+}
+
+/* The reason code of the CRL's entry for serial (hex), -1 without one, -2
+ * when the serial is not listed. */
+static int entry_reason(X509_CRL *crl, const char *hex) {
+  BIGNUM *bn = NULL;
+  BN_hex2bn(&bn, hex);
+  ASN1_INTEGER *serial = BN_to_ASN1_INTEGER(bn, NULL);
+  BN_free(bn);
+  X509_REVOKED *r = NULL;
+  int found = X509_CRL_get0_by_serial(crl, &r, serial);
+  ASN1_INTEGER_free(serial);
+  if (found != 1)
+    return -2;
+  ASN1_ENUMERATED *e = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
+  int code = e != NULL ? (int)ASN1_ENUMERATED_get(e) : -1;
+  ASN1_ENUMERATED_free(e);
+  return code;
+}
+
+static void test_crl_content(rt_issuer *is, X509 *ca, time_t now) {
+  rt_crl_entry entries[] = {{"7f01", now - 60, "keyCompromise"},
+                            {"03", now - 30, "SUPERSEDED"},
+                            {"4a0000000000000000000000000000ff", now - 10, "unspecified"},
+                            {"0b", now - 5, "the machine was sold"}};
+  rt_crl_params p = {.number = ((uint64_t)now << 32) | 4, now, now + 3600};
+  char *pem = NULL;
+  size_t len = 0;
+  rt_err e;
+  CHECK(rt_crl_build(is, entries, 4, &p, &pem, &len, &e) == RT_OK, "CRL: %s", e.msg);
+  X509_CRL *crl = pem != NULL ? pem_to_crl(pem) : NULL;
+  CHECK(crl != NULL && strlen(pem) == len, "CRL PEM does not parse");
+  if (crl == NULL) {
+    free(pem);
+    return;
+  }
+  CHECK(X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1, "CRL signature");
+  CHECK(X509_CRL_get_version(crl) == X509_CRL_VERSION_2, "CRL version");
+  CHECK(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) == 0, "CRL issuer");
+  CHECK(ASN1_TIME_cmp_time_t(X509_CRL_get0_lastUpdate(crl), now) == 0 &&
+            ASN1_TIME_cmp_time_t(X509_CRL_get0_nextUpdate(crl), now + 3600) == 0,
+        "CRL dates");
+  ASN1_INTEGER *num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+  uint64_t got = 0;
+  CHECK(num != NULL && ASN1_INTEGER_get_uint64(&got, num) == 1 && got == p.number, "crlNumber %llu",
+        (unsigned long long)got);
+  ASN1_INTEGER_free(num);
+  AUTHORITY_KEYID *aki = X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, NULL, NULL);
+  CHECK(aki != NULL && aki->keyid != NULL &&
+            ASN1_OCTET_STRING_cmp(aki->keyid, X509_get0_subject_key_id(ca)) == 0,
+        "CRL AKI = the CA's SKI");
+  AUTHORITY_KEYID_free(aki);
+  STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+  CHECK(sk_X509_REVOKED_num(rev) == 4, "%d entries", sk_X509_REVOKED_num(rev));
+  /* RFC 5280 names, any case, get their code; other reasons none. */
+  CHECK(entry_reason(crl, "7f01") == CRL_REASON_KEY_COMPROMISE, "keyCompromise");
+  CHECK(entry_reason(crl, "03") == CRL_REASON_SUPERSEDED, "SUPERSEDED");
+  CHECK(entry_reason(crl, "4a0000000000000000000000000000ff") == -1, "unspecified has no code");
+  CHECK(entry_reason(crl, "0b") == -1, "free text has no code");
+  CHECK(entry_reason(crl, "0c") == -2, "an unlisted serial is listed");
+  CHECK(rt_crl_reason_code("removeFromCRL") == CRL_REASON_NONE, "removeFromCRL mapped");
+  X509_CRL_free(crl);
+  free(pem);
+}
+
+static void expect_crl_fail(rt_issuer *is, const rt_crl_entry *en, size_t n, const rt_crl_params *p,
+                            rt_code want, const char *msg) {
+  char *pem = (char *)1;
+  size_t len = 1;
+  rt_err e;
+  rt_code code = rt_crl_build(is, en, n, p, &pem, &len, &e);
+  CHECK(code == want && pem == NULL && len == 0, "%s: got %s", msg, rt_code_name(code));
+  CHECK(code == RT_OK || strstr(e.msg, msg) != NULL, "\"%s\" does not say \"%s\"", e.msg, msg);
+  if (code == RT_OK)
+    free(pem);
+}
+
+static void test_crl_refusals(rt_issuer *is, time_t now) {
+  rt_crl_params p = {1, now, now + 60};
+  const char *bad_serials[] = {"", "0x12", "12g4", "-1",
+                               "00000000001111111111222222222233333333334"};
+  for (size_t i = 0; i < sizeof bad_serials / sizeof bad_serials[0]; i++) {
+    rt_crl_entry en = {bad_serials[i], now, NULL};
+    expect_crl_fail(is, &en, 1, &p, RT_E_INVALID, "is not 1-40 hex digits");
+  }
+  rt_crl_params backwards = {1, now, now};
+  expect_crl_fail(is, NULL, 0, &backwards, RT_E_INVALID, "nextUpdate is not after thisUpdate");
+  /* A CA whose KeyUsage lacks cRLSign: relying parties would refuse its CRLs. */
+  char cert[600], key[600];
+  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  make_ca_files("no-crlsign", k, -60, 86400, "critical,CA:TRUE", "critical,keyCertSign", cert, key);
+  rt_issuer *nocrl = NULL;
+  rt_err e;
+  CHECK(rt_issuer_load(cert, key, &nocrl, &e) == RT_OK, "CA without cRLSign: %s", e.msg);
+  if (nocrl != NULL)
+    expect_crl_fail(nocrl, NULL, 0, &p, RT_E_INVALID, "lacks cRLSign");
+  rt_issuer_free(nocrl);
+  EVP_PKEY_free(k);
+}
+
+/* --crl-url: a CDP with exactly the URL in every certificate; bad URLs. */
+static void test_cdp(rt_issuer *is, time_t now) {
+  rt_err e;
+  const char *bad[] = {"ftp://x/crl",
+                       "http://",
+                       "http://a b",
+                       "http://a\x7f",
+                       "HTTP//x",
+                       "",
+                       "http://\xc3\xa9.example/crl"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECK(rt_issuer_set_crl_url(is, bad[i], &e) == RT_E_INVALID && strstr(e.msg, "--crl-url"),
+          "URL %zu accepted", i);
+  char longurl[1100] = "http://x/";
+  memset(longurl + 9, 'a', 1020);
+  longurl[1029] = '\0';
+  CHECK(rt_issuer_crl_url_check(longurl, &e) == RT_E_INVALID, "a 1029-character URL accepted");
+  const char *url = "http://crl.example.com/rattest.crl";
+  CHECK(rt_issuer_set_crl_url(is, url, &e) == RT_OK, "%s", e.msg);
+  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  rt_cert_request req = base_req(k, RT_CERT_KEY, now);
+  uint8_t *der = NULL;
+  size_t len = 0;
+  CHECK(rt_issuer_issue(is, &req, &der, &len, &e) == RT_OK, "%s", e.msg);
+  X509 *x = der != NULL ? der_to_x509(der, len) : NULL;
+  int crit = -1;
+  CRL_DIST_POINTS *cdps = x ? X509_get_ext_d2i(x, NID_crl_distribution_points, &crit, NULL) : NULL;
+  DIST_POINT *dp = cdps && sk_DIST_POINT_num(cdps) == 1 ? sk_DIST_POINT_value(cdps, 0) : NULL;
+  GENERAL_NAMES *names =
+      dp && dp->distpoint && dp->distpoint->type == 0 ? dp->distpoint->name.fullname : NULL;
+  GENERAL_NAME *gn =
+      names && sk_GENERAL_NAME_num(names) == 1 ? sk_GENERAL_NAME_value(names, 0) : NULL;
+  CHECK(gn != NULL && gn->type == GEN_URI && crit == 0 &&
+            strcmp((const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier), url) ==
+                0 &&
+            dp->reasons == NULL && dp->CRLissuer == NULL,
+        "CDP is not one full name with the URL");
+  CHECK(x != NULL && X509_get_ext_count(x) == 7, "extensions with a CDP: %d",
+        x ? X509_get_ext_count(x) : -1);
+  CRL_DIST_POINTS_free(cdps);
+  X509_free(x);
+  free(der);
+  EVP_PKEY_free(k);
+}
+
+static void test_crl(void) {
+  rt_err e;
+  rt_issuer *is = NULL;
+  CHECK(rt_issuer_load(issuer_pem, issuer_key, &is, &e) == RT_OK, "%s", e.msg);
+  X509 *ca = read_cert(issuer_pem);
+  time_t now = time(NULL);
+  if (is != NULL && ca != NULL) {
+    test_crl_content(is, ca, now);
+    test_crl_refusals(is, now);
+    test_cdp(is, now);
+  }
+  X509_free(ca);
+  rt_issuer_free(is);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: test_issuer PKI_DIR\n");
@@ -785,6 +953,7 @@ int main(int argc, char **argv) {
   test_load_refusals();
   test_rsa_issuer_and_clamp();
   test_request_refusals();
+  test_crl();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0)

@@ -262,6 +262,39 @@ static void test_revocation(rt_store *s) {
   CHECK(rt_store_is_ek_revoked(s, EK_B, &revoked, &err) == RT_OK && !revoked, "B never");
 }
 
+/* The CRL's query: every revoked certificate, by serial, with its reason
+ * and times, and the count serve polls. */
+static void test_revoked_list(rt_store *s) {
+  rt_err err;
+  int64_t count = -1;
+  rt_store_revoked *l = NULL;
+  size_t n = 0;
+  CHECK(rt_store_revoked_count(s, &count, &err) == RT_OK && count == 2, "count %lld",
+        (long long)count);
+  CHECK(rt_store_revoked_list(s, &l, &n, &err) == RT_OK && n == 2, "list: %zu", n);
+  if (n == 2)
+    CHECK(strcmp(l[0].serial, "0a1b") == 0 && strcmp(l[0].reason, "key lost") == 0 &&
+              l[0].revoked_at == NOW && l[0].not_after == NOW && strcmp(l[1].serial, "0d") == 0 &&
+              strcmp(l[1].reason, "x'); DROP TABLE machines; --") == 0 &&
+              l[1].revoked_at == NOW + 2,
+          "entries %s %s", l[0].serial, l[1].serial);
+  rt_store_revoked_free(l, n);
+  /* An active certificate is not listed; revoking it is. */
+  rt_store_identity id = {.name = "db01", .ek_sha256 = EK_B, .serial = "ff", .not_after = NOW};
+  /* EK B has its row from its name binding (test_names). */
+  CHECK(rt_store_identity_issued(s, &id, NOW, &err) == RT_OK, "%s", err.msg);
+  CHECK(rt_store_revoked_count(s, &count, &err) == RT_OK && count == 2, "active counted");
+  size_t k = 0;
+  CHECK(rt_store_revoke(s, RT_STORE_BY_SERIAL, "ff", "superseded", NOW + 3, &k, &err) == RT_OK,
+        "%s", err.msg);
+  CHECK(rt_store_revoked_count(s, &count, &err) == RT_OK && count == 3, "count %lld",
+        (long long)count);
+  CHECK(rt_store_revoked_list(s, &l, &n, &err) == RT_OK && n == 3 &&
+            strcmp(l[2].serial, "ff") == 0 && strcmp(l[2].reason, "superseded") == 0,
+        "list after: %zu", n);
+  rt_store_revoked_free(l, n);
+}
+
 /* Whether obj's "names" is exactly [name]. */
 static bool names_are(json_t *obj, const char *name) {
   json_t *names = json_object_get(obj, "names");
@@ -336,6 +369,7 @@ int main(int argc, char **argv) {
     test_machines(s);
     test_names(s);
     test_revocation(s);
+    test_revoked_list(s);
     test_list(s);
     if (sqlite)
       test_sqlite_file(s);

@@ -20,6 +20,7 @@
 #include "rt_log.h"
 #include "rt_tls_files.h"
 #include "serve_config.h"
+#include "serve_crl.h"
 #include "service.h"
 #include "store.h"
 
@@ -128,6 +129,7 @@ void rt_cmd_serve_usage(FILE *f) {
         "\n",
         f);
   usage_rates(f);
+  rt_serve_crl_usage(f);
   fputs("  -v, --verbose            more log output (repeat for debug)\n"
         "  -h, --help               show this help\n"
         "\n"
@@ -149,6 +151,8 @@ typedef struct {
   const char *ek_aia_cache;
   const char *metrics_listen;
   const char *db;
+  rt_serve_crl_opts crl;    /* --crl-file, --crl-url, --crl-period */
+  rt_serve_crl *crl_writer; /* running with --crl-file */
 } serve_opts;
 
 enum {
@@ -211,6 +215,9 @@ static const struct option serve_options[] = {
     {"rate-ek", required_argument, NULL, O_RATE_EK},
     {"rate-finish", required_argument, NULL, O_RATE_FINISH},
     {"db", required_argument, NULL, O_DB},
+    {"crl-file", required_argument, NULL, RT_SERVE_O_CRL_FILE},
+    {"crl-url", required_argument, NULL, RT_SERVE_O_CRL_URL},
+    {"crl-period", required_argument, NULL, RT_SERVE_O_CRL_PERIOD},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -343,6 +350,8 @@ static rt_code check_args(serve_opts *o, int argc, char **argv, rt_err *err) {
   if (o->metrics_listen != NULL &&
       rt_cli_parse_hostport("--metrics-listen", o->metrics_listen, 0, NULL, err) != RT_OK)
     return RT_E_INVALID;
+  if (rt_serve_crl_check(&o->crl, o->db, err) != RT_OK)
+    return RT_E_INVALID;
   if (rt_replay_guard_cap_for((int64_t)(o->ttl_ms / 1000), o->rate_finish.milli_per_s,
                               o->rate_finish.burst, &o->guard_cap, err) != RT_OK)
     return RT_E_INVALID;
@@ -354,11 +363,15 @@ static rt_code check_args(serve_opts *o, int argc, char **argv, rt_err *err) {
 static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
   rt_err err = {0};
   int c;
+  rt_code crl_code;
   optind = 0; /* glibc: full re-initialisation for the command's options */
   while ((c = getopt_long(argc, argv, "vh", serve_options, NULL)) != -1) {
     const char **path = path_opt(o, c), *name = NULL;
     rt_rate *rate = rate_opt(o, c, &name);
-    if (path != NULL) {
+    if (rt_serve_crl_opt(&o->crl, c, optarg, &crl_code, &err)) {
+      if (crl_code != RT_OK)
+        goto bad;
+    } else if (path != NULL) {
       *path = optarg;
     } else if (rate != NULL) {
       if (rt_rate_parse(name, optarg, rate, &err) != RT_OK)
@@ -401,6 +414,7 @@ bad:
 static rt_code load_decisions(const serve_opts *o, rt_verifier *v, rt_err *err) {
   if (rt_ca_set_load(o->ek_ca, "EK CA", &v->ek_roots, err) != RT_OK ||
       rt_issuer_load(o->issuer_cert, o->issuer_key, &v->issuer, err) != RT_OK ||
+      rt_serve_crl_issuer(&o->crl, v->issuer, err) != RT_OK ||
       (o->policy_file ? rt_policy_load(o->policy_file, &v->policy, err)
                       : rt_policy_default(&v->policy, err)) != RT_OK ||
       (o->platform_ca != NULL &&
@@ -470,6 +484,7 @@ static void reload(const serve_opts *o, rt_verifier *v, rt_grpc_server *srv) {
   swap_decisions(v, &fresh);
   pthread_rwlock_unlock(&v->config_lock);
   free_decisions(&fresh); /* now the old ones */
+  rt_serve_crl_kick(o->crl_writer);
   if (v->metrics != NULL)
     rt_metrics_set_issuer_not_after(v->metrics, rt_issuer_not_after(v->issuer));
   rt_info("SIGHUP: reloaded the policy, the issuer, the EK and platform CAs (%zu EK CA "
@@ -663,6 +678,7 @@ int rt_cmd_serve(int argc, char **argv) {
   rt_err err = {0};
   status = 1;
   if (load_trust(&o, &v, &err) != RT_OK || open_registry(&o, &v, &err) != RT_OK ||
+      rt_serve_crl_start(&o.crl, &v, &o.crl_writer, &err) != RT_OK ||
       start_metrics(&o, &v, &metrics_http, &err) != RT_OK) {
     rt_error("%s", err.msg);
   } else {
@@ -672,6 +688,7 @@ int rt_cmd_serve(int argc, char **argv) {
     o.cfg.methods = methods;
     status = serve_until_signal(&o, &v);
   }
+  rt_serve_crl_stop(o.crl_writer);
   rt_metrics_http_stop(metrics_http);
   rt_metrics_free(v.metrics);
   rt_rate_limiter_free(v.rate_peer);

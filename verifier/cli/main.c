@@ -2,6 +2,7 @@
  * cmd_*.c; this table is both the dispatch and the help's command list. */
 #include <getopt.h>
 
+#include "cmd_crl.h"
 #include "cmd_ekcert.h"
 #include "cmd_eventlog.h"
 #include "cmd_machines.h"
@@ -30,6 +31,8 @@ static const rt_cli_command commands[] = {
      "list, show, register or unbind machines in the registry (--db)"},
     {"revoke", rt_cmd_revoke, rt_cmd_revoke_usage,
      "revoke certificates or an EK in the registry (--db)"},
+    {"crl", rt_cmd_crl, rt_cmd_crl_usage,
+     "print the issuing CA's CRL of the registry's revoked certificates"},
 };
 
 static const rt_cli_program program = {

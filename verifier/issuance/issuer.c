@@ -27,6 +27,7 @@ struct rt_issuer {
   EVP_PKEY *key;
   rt_der *chain;
   size_t n_chain;
+  char *crl_url; /* rt_issuer_set_crl_url: the CDP of every certificate */
 };
 
 /* The last OpenSSL error as text, so a message says why OpenSSL refused. */
@@ -183,6 +184,7 @@ void rt_issuer_free(rt_issuer *is) {
   for (size_t i = 0; i < is->n_chain; i++)
     free((void *)is->chain[i].data);
   free(is->chain);
+  free(is->crl_url);
   free(is);
 }
 
@@ -451,6 +453,32 @@ static rt_code add_san(X509 *x, const rt_cert_request *req, rt_err *err) {
   return ok ? RT_OK : rt_err_set(err, RT_E_CRYPTO, "issuing: cannot add subjectAltName");
 }
 
+/* crlDistributionPoints with one full name, the URI (RFC 5280 4.2.1.13):
+ * built from its structures, as the SAN is, so the URL is never parsed as
+ * config. Not critical. */
+static rt_code add_cdp(X509 *x, const char *url, rt_err *err) {
+  CRL_DIST_POINTS *cdps = sk_DIST_POINT_new_null();
+  DIST_POINT *dp = DIST_POINT_new();
+  DIST_POINT_NAME *dpn = DIST_POINT_NAME_new();
+  GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
+  int ok = cdps != NULL && dp != NULL && dpn != NULL && names != NULL &&
+           push_name(names, GEN_URI, url) && sk_DIST_POINT_push(cdps, dp) > 0;
+  if (ok) {
+    dpn->type = 0; /* fullName */
+    dpn->name.fullname = names;
+    dp->distpoint = dpn;
+    names = NULL;
+    dpn = NULL;
+    dp = NULL;
+    ok = X509_add1_ext_i2d(x, NID_crl_distribution_points, cdps, 0, X509V3_ADD_DEFAULT) == 1;
+  }
+  GENERAL_NAMES_free(names);
+  DIST_POINT_NAME_free(dpn);
+  DIST_POINT_free(dp);
+  CRL_DIST_POINTS_free(cdps);
+  return ok ? RT_OK : rt_err_set(err, RT_E_CRYPTO, "issuing: cannot add crlDistributionPoints");
+}
+
 /* Version, issuer, key, serial, validity and subject. */
 static rt_code set_fields(X509 *x, const rt_issuer *is, const rt_cert_request *req, rt_err *err) {
   rt_code code = RT_OK;
@@ -489,6 +517,8 @@ static rt_code set_extensions(X509 *x, const rt_issuer *is, const rt_cert_reques
     code = add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", err);
   if (code == RT_OK)
     code = add_san(x, req, err);
+  if (code == RT_OK && is->crl_url != NULL)
+    code = add_cdp(x, is->crl_url, err);
   return code;
 }
 
@@ -540,4 +570,62 @@ rt_code rt_issuer_issue(const rt_issuer *is, const rt_cert_request *req, uint8_t
   ERR_clear_error();
   X509_free(x);
   return code;
+}
+
+/* ---- Revocation (crl.c) ------------------------------------------------------ */
+
+#define MAX_CRL_URL 1024
+
+rt_code rt_issuer_crl_url_check(const char *url, rt_err *err) {
+  size_t n = url != NULL ? strlen(url) : 0;
+  bool scheme =
+      url != NULL && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0);
+  if (!scheme || n > MAX_CRL_URL || n <= strlen("https://"))
+    return rt_err_set(err, RT_E_INVALID,
+                      "--crl-url must be an http:// or https:// URL of at most %d "
+                      "characters",
+                      MAX_CRL_URL);
+  for (size_t i = 0; i < n; i++)
+    if (url[i] <= 0x20 || url[i] >= 0x7f)
+      return rt_err_set(err, RT_E_INVALID,
+                        "--crl-url: character %zu is a space, a control or not ASCII", i + 1);
+  return RT_OK;
+}
+
+rt_code rt_issuer_set_crl_url(rt_issuer *is, const char *url, rt_err *err) {
+  if (rt_issuer_crl_url_check(url, err) != RT_OK)
+    return err->code;
+  char *copy = strdup(url);
+  if (copy == NULL)
+    return rt_err_set(err, RT_E_NOMEM, "issuer: out of memory");
+  free(is->crl_url);
+  is->crl_url = copy;
+  return RT_OK;
+}
+
+rt_code rt_issuer_crl_sign(const rt_issuer *is, X509_CRL *crl, rt_err *err) {
+  /* Relying parties refuse a CRL whose issuer's KeyUsage lacks cRLSign
+   * (RFC 5280 4.2.1.3): say so here rather than publish one. */
+  if (!(X509_get_key_usage(is->cert) & KU_CRL_SIGN))
+    return rt_err_set(err, RT_E_INVALID,
+                      "CRL: the issuer certificate's KeyUsage lacks cRLSign: it cannot sign CRLs");
+  X509V3_CTX ctx;
+  /* AKI keyid = the CA's SKI, as in the certificates: RFC 5280 5.2.1
+   * requires it in a CRL. */
+  X509V3_set_ctx(&ctx, is->cert, NULL, NULL, crl, 0);
+  X509_EXTENSION *aki =
+      X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+  int ok = aki != NULL && X509_CRL_set_issuer_name(crl, X509_get_subject_name(is->cert)) == 1 &&
+           X509_CRL_add_ext(crl, aki, -1) == 1;
+  X509_EXTENSION_free(aki);
+  char why[256];
+  if (!ok)
+    return rt_err_set(err, RT_E_CRYPTO, "CRL: cannot set the issuer: %s",
+                      ossl_reason(why, sizeof why));
+  if (X509_CRL_sign(crl, is->key, EVP_sha256()) <= 0)
+    return rt_err_set(err, RT_E_CRYPTO, "CRL: signing failed: %s", ossl_reason(why, sizeof why));
+  /* As for certificates: a faulty signature does not leave the verifier. */
+  if (X509_CRL_verify(crl, X509_get0_pubkey(is->cert)) != 1)
+    return rt_err_set(err, RT_E_CRYPTO, "CRL: the new CRL's signature does not verify");
+  return RT_OK;
 }

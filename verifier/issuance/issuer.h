@@ -11,14 +11,16 @@
  * digitalSignature (critical); SAN URI urn:rattest:ek:sha256:<hex> plus the
  * request's DNS names; SKI (SHA-1 of the public key, RFC 5280 method 1); AKI
  * keyid = the CA's SKI; signature SHA-256 with the CA key (ECDSA or RSA
- * PKCS#1 v1.5). They differ in the EKU: clientAuth for the key,
- * 2.23.133.8.3 (tcg-kp-AIKCertificate) for the AK.
+ * PKCS#1 v1.5); with rt_issuer_set_crl_url, a crlDistributionPoints. They
+ * differ in the EKU: clientAuth for the key, 2.23.133.8.3
+ * (tcg-kp-AIKCertificate) for the AK.
  *
  * A loaded issuer is read-only: any number of threads may issue at once. */
 #ifndef RT_VERIFIER_ISSUER_H
 #define RT_VERIFIER_ISSUER_H
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,5 +88,21 @@ typedef struct {
  * signature is verified with the CA's public key before it is returned. */
 rt_code rt_issuer_issue(const rt_issuer *issuer, const rt_cert_request *req, uint8_t **der,
                         size_t *der_len, rt_err *err);
+
+/* ---- Revocation ---------------------------------------------------------------
+ * The CRL distribution point: once set, every certificate issued carries a
+ * crlDistributionPoints extension (not critical) whose one full name is URL
+ * (http:// or https://, printable ASCII, at most 1024 characters; else
+ * RT_E_INVALID naming --crl-url). Set it before issuing: not thread-safe
+ * with rt_issuer_issue. */
+rt_code rt_issuer_set_crl_url(rt_issuer *issuer, const char *url, rt_err *err);
+/* That URL rule alone, for checking the option before anything is loaded. */
+rt_code rt_issuer_crl_url_check(const char *url, rt_err *err);
+
+/* Signs crl (crl.c builds it) as this CA (RT_E_INVALID when its KeyUsage
+ * lacks cRLSign): sets its issuer name and AKI
+ * (keyid, the CA's SKI), signs with SHA-256 and checks the signature with
+ * the CA certificate's key. RT_E_CRYPTO on failure. */
+rt_code rt_issuer_crl_sign(const rt_issuer *issuer, X509_CRL *crl, rt_err *err);
 
 #endif

@@ -141,6 +141,21 @@ rt_code rt_store_unrevoke_ek(rt_store *s, const char *ek_sha256, rt_err *err);
 
 rt_code rt_store_is_ek_revoked(rt_store *s, const char *ek_sha256, bool *revoked, rt_err *err);
 
+/* The revoked certificates, for the CRL (verifier/cli/crl_registry.c):
+ * every one ever revoked, ordered by serial, in one statement (one
+ * snapshot). Certificates are never unrevoked, so the list only grows and
+ * its length names it; rt_store_revoked_count is that length alone, cheap
+ * enough to poll. Free the list with rt_store_revoked_free. */
+typedef struct {
+  char serial[41]; /* lowercase hex */
+  char *reason;    /* the revocation's --reason */
+  time_t revoked_at;
+  time_t not_after; /* the certificate's */
+} rt_store_revoked;
+rt_code rt_store_revoked_list(rt_store *s, rt_store_revoked **list, size_t *n, rt_err *err);
+void rt_store_revoked_free(rt_store_revoked *list, size_t n);
+rt_code rt_store_revoked_count(rt_store *s, int64_t *n, rt_err *err);
+
 /* Every machine, ordered by EK: a JSON array of objects with ek_sha256,
  * names (array), tpm_vendor, tpm_model, first_enrolled, last_enrolled (null
  * when never), revoked (bool). */

@@ -1,4 +1,5 @@
 /* Name bindings and revocation in the store. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "rt_name.h"
@@ -174,6 +175,67 @@ rt_code rt_store_is_ek_revoked(rt_store *s, const char *ek_sha256, bool *revoked
   pthread_mutex_unlock(&s->lock);
   if (code == RT_OK)
     *revoked = rows.n_rows > 0;
+  rt_store_rows_free(&rows);
+  return code;
+}
+
+/* ---- The revoked certificates, for the CRL ---------------------------------- */
+
+static rt_code revoked_from_rows(const rt_store_rows *rows, rt_store_revoked *list, rt_err *err) {
+  for (size_t i = 0; i < rows->n_rows; i++) {
+    const char *serial = rt_store_text(rows, i, 0), *reason = rt_store_text(rows, i, 1);
+    if (serial == NULL || rt_store_serial_check(serial, err) != RT_OK)
+      return rt_err_set(err, RT_E_INVALID, "store: a revoked certificate has a malformed serial");
+    snprintf(list[i].serial, sizeof list[i].serial, "%s", serial);
+    list[i].reason = strdup(reason != NULL ? reason : "unspecified");
+    list[i].revoked_at = (time_t)rt_store_int(rows, i, 2);
+    list[i].not_after = (time_t)rt_store_int(rows, i, 3);
+    if (list[i].reason == NULL)
+      return rt_err_set(err, RT_E_NOMEM, "store: out of memory");
+  }
+  return RT_OK;
+}
+
+rt_code rt_store_revoked_list(rt_store *s, rt_store_revoked **list, size_t *n, rt_err *err) {
+  *list = NULL;
+  *n = 0;
+  rt_store_rows rows = {0};
+  pthread_mutex_lock(&s->lock);
+  rt_code code =
+      rt_store_exec(s,
+                    "SELECT serial, revoked_reason, revoked_at, not_after FROM identities"
+                    " WHERE status = 'revoked' ORDER BY serial",
+                    NULL, 0, &rows, err);
+  pthread_mutex_unlock(&s->lock);
+  rt_store_revoked *l = NULL;
+  if (code == RT_OK && rows.n_rows > 0 && (l = calloc(rows.n_rows, sizeof *l)) == NULL)
+    code = rt_err_set(err, RT_E_NOMEM, "store: out of memory");
+  if (code == RT_OK)
+    code = revoked_from_rows(&rows, l, err);
+  if (code == RT_OK) {
+    *list = l;
+    *n = rows.n_rows;
+  } else {
+    rt_store_revoked_free(l, rows.n_rows);
+  }
+  rt_store_rows_free(&rows);
+  return code;
+}
+
+void rt_store_revoked_free(rt_store_revoked *list, size_t n) {
+  for (size_t i = 0; list != NULL && i < n; i++)
+    free(list[i].reason);
+  free(list);
+}
+
+rt_code rt_store_revoked_count(rt_store *s, int64_t *n, rt_err *err) {
+  rt_store_rows rows = {0};
+  pthread_mutex_lock(&s->lock);
+  rt_code code = rt_store_exec(s, "SELECT COUNT(*) FROM identities WHERE status = 'revoked'", NULL,
+                               0, &rows, err);
+  pthread_mutex_unlock(&s->lock);
+  if (code == RT_OK)
+    *n = rt_store_int(&rows, 0, 0);
   rt_store_rows_free(&rows);
   return code;
 }
