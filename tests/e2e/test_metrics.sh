@@ -42,6 +42,8 @@ scrape() { curl -sf "http://127.0.0.1:$mport/metrics" -o "$work/scrape"; }
 start_verifier --metrics-listen 127.0.0.1:0
 mport=$(sed -n 's/.*metrics on http:.*(port \([0-9]*\)).*/\1/p' "$work/verifier.log")
 check "the metrics port is logged" test -n "$mport"
+# libmicrohttpd's threads too leave the stop signals to serve's main thread.
+why=$(stop_signals_blocked) && ok || bad "signals: $why"
 
 # --- 1. Before any call: valid, nothing counted ---------------------------
 check "scrape" scrape

@@ -23,3 +23,19 @@ start_verifier() {
   [ -s "$work/port" ] || { cat "$work/verifier.log" >&2; echo "verifier did not start" >&2; exit 1; }
   port=$(cat "$work/port")
 }
+# stop_signals_blocked: every thread of the verifier but the main one (gRPC's,
+# libmicrohttpd's, the CRL writer's) blocks SIGHUP, SIGINT and SIGTERM (bits
+# 0x4003 of SigBlk), so only serve's sigtimedwait() takes them: one delivered
+# to another thread would kill the process instead of reloading or draining
+# it. (The main thread shows them unblocked while it waits in sigtimedwait.)
+stop_signals_blocked() {
+  local t blk n=0
+  for t in /proc/"$vpid"/task/*; do
+    [ "${t##*/}" != "$vpid" ] || continue
+    blk=$(sed -n 's/^SigBlk:\t//p' "$t/status" 2> /dev/null) || continue
+    [ -n "$blk" ] || continue
+    n=$((n + 1))
+    [ $((0x$blk & 0x4003)) = $((0x4003)) ] || { echo "thread $(cat "$t/comm" 2> /dev/null) SigBlk $blk"; return 1; }
+  done
+  [ "$n" -gt 0 ] || { echo "no thread but the main one"; return 1; }
+}

@@ -615,17 +615,21 @@ static void init_config_lock(rt_verifier *v) {
 /* Calls in flight get this long to finish after SIGTERM or SIGINT. */
 #define DRAIN_MS 10000
 
-/* Serves until SIGINT or SIGTERM, reloading at SIGHUP: 0 after a clean
- * stop, 1 if it cannot. */
-static int serve_until_signal(serve_opts *o, rt_verifier *v) {
-  /* Block the signals before any thread exists so that every thread
-   * inherits the mask and only sigwait() below receives them. */
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+/* Blocks the signals serve waits for (SIGS) before any thread exists (the
+ * CRL writer's, libmicrohttpd's, gRPC's), so that every thread inherits the
+ * mask and only sigtimedwait() in serve_until_signal receives them; one
+ * arriving before then stays pending. */
+static void block_stop_signals(sigset_t *sigs) {
+  sigemptyset(sigs);
+  sigaddset(sigs, SIGINT);
+  sigaddset(sigs, SIGTERM);
+  sigaddset(sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, sigs, NULL);
+}
+
+/* Serves until SIGINT or SIGTERM (SIGS, blocked), reloading at SIGHUP: 0
+ * after a clean stop, 1 if it cannot. */
+static int serve_until_signal(serve_opts *o, rt_verifier *v, sigset_t sigs) {
   rt_err err = {0};
   rt_grpc_server *srv = NULL;
   warn_expiring(o, v); /* before the port file: a test that waits for it sees them */
@@ -672,6 +676,8 @@ int rt_cmd_serve(int argc, char **argv) {
     rt_serve_args_free(&args);
     return status;
   }
+  sigset_t sigs;
+  block_stop_signals(&sigs);
   rt_verifier v = {.session_ttl = (int64_t)(o.ttl_ms / 1000)};
   init_config_lock(&v);
   rt_metrics_http *metrics_http = NULL;
@@ -686,7 +692,7 @@ int rt_cmd_serve(int argc, char **argv) {
     rt_rpc_method methods[RT_VERIFIER_N_METHODS];
     o.cfg.n_methods = rt_verifier_methods(&v, methods);
     o.cfg.methods = methods;
-    status = serve_until_signal(&o, &v);
+    status = serve_until_signal(&o, &v, sigs);
   }
   rt_serve_crl_stop(o.crl_writer);
   rt_metrics_http_stop(metrics_http);

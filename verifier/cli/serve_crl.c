@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -169,13 +168,9 @@ rt_code rt_serve_crl_start(const rt_serve_crl_opts *o, rt_verifier *v, rt_serve_
     destroy(c);
     return RT_E_IO;
   }
-  /* The thread takes no signal: serve's main thread waits for SIGHUP and
-   * SIGTERM, and this thread starts before it blocks them. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
+  /* The thread inherits serve's mask: SIGHUP and SIGTERM stay with serve's
+   * main thread (block_stop_signals in cmd_serve.c). */
   int rc = pthread_create(&c->thread, NULL, run, c);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc == 0)
     pthread_setname_np(c->thread, "rt-crl");
   if (rc != 0) {
