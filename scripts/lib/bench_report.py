@@ -153,7 +153,8 @@ def runs_section(ops, work):
              "CPU is the verifier's utime + stime (`/proc/PID/stat`) over the run divided by the "
              "accepted enrollments; the ratio is to the floor of the run's EK kind (their mean for a "
              "mixed run). RSS: the largest VmRSS of samples taken every 0.5 s during the run (before "
-             "and after included; how many) / the peak, VmHWM since the verifier started. Latency "
+             "and after included; how many) / the peak, VmHWM since the verifier started (kept lazily by "
+             "the kernel: a sample can exceed it a little, which is why both are shown). Latency "
              "is of accepted "
              "enrollments, from the start of each (open loop: from when it was due), and includes "
              "the load generator's own work on the same cores: its CPU per enrollment (key "
@@ -173,10 +174,27 @@ def runs_section(ops, work):
     return lines + ["", "Commands (CA, PORT, PID: the run's own):", ""] + cmds + [""]
 
 
+CURVES = {"p384": "P-384", "p256": "P-256"}
+
+
+def kill_verdict(work):
+    """The kill-restart target, judged from its run; None without it."""
+    try:
+        r = json.load(open(os.path.join(work, "kill-restart", "run.json")))
+    except (OSError, ValueError):
+        return None
+    rec = r["recovery"]
+    met = r["errors"] == 0 and r["accepted"] == r["attempted"] > 0
+    return (f"{'met' if met else 'NOT met'}: {r['accepted']} of {r['attempted']} accepted, "
+            f"{r['errors']} errors, {rec['retries']} calls retried and {rec['restarts']} runs begun "
+            f"again, the longest recovery {rec['max_ms']:.0f} ms")
+
+
 def kill_section(work):
     """The kill-restart run (--long): WORK/kill-restart/run.json (the load
-    generator's report), run.cmd, kill.json (when the verifier was killed,
-    how long until it served again, the registry's identities)."""
+    generator's report), run.cmd, kill.json (how long enrollments were
+    started, when the verifier was killed, how long until it served again,
+    the registry's identities)."""
     d = os.path.join(work, "kill-restart")
     try:
         r = json.load(open(os.path.join(d, "run.json")))
@@ -187,9 +205,9 @@ def kill_section(work):
     rec = r["recovery"]
     errs = ", ".join(f"{c} {n}" for c, n in r["errors_by_code"].items()) or "0"
     return ["## SIGKILL and restart mid-load", "",
-            f"{r['concurrency']} machines (RSA 2048 and ECC {r['ek_mix']['ecc_curve'].upper()} EKs, "
-            f"{r['ek_mix']['rsa']}:{r['ek_mix']['ecc']}) in a closed loop for "
-            f"{r['elapsed_s']:.0f} s against a verifier of their own with `--token-key` and `--db` "
+            f"{r['concurrency']} machines (RSA 2048 and ECC {CURVES[r['ek_mix']['ecc_curve']]} EKs, "
+            f"{r['ek_mix']['rsa']}:{r['ek_mix']['ecc']}) in a closed loop starting enrollments for "
+            f"{k['duration_s']} s against a verifier of their own with `--token-key` and `--db` "
             "(SQLite), SIGKILLed a third into the load and started again at once on the same port "
             "with the same key and registry. The machines retry as the bootstrap does, and begin "
             "again from Begin after a lost Finish ([cli.md](cli.md), rattest-loadgen). Recovery: "
@@ -227,7 +245,8 @@ def targets_section(work):
             "- 200 clients for 60 s with zero errors and RSS under 100 MiB throughout: `c200-mixed` "
             "(with `--long`)" + (f", {c200_verdict(work)};" if c200_verdict(work) else ";"),
             "- SIGKILL and restart mid-load with the same token key, every client completing "
-            "through retries: `kill-restart` (with `--long`);",
+            "through retries: `kill-restart` (with `--long`)" +
+            (f", {kill_verdict(work)};" if kill_verdict(work) else ";"),
             "- not measured by this first cut: the bootstrap's TPM command counts and start-up time (pcap TCTI), "
             "the provider's handshake ratios (the `provider_*` tests keep the one-command-per-"
             "handshake check).", ""]

@@ -43,9 +43,10 @@ if run --count 20 --concurrency 4 --ek-mix 1:1 --verifier-pid "$vpid" --json > "
   bad "report: $(cat "$work/r1.json")"
 [ "$(json "$work/r1.json" "j['verifier']['cpu_ms_per_enrollment'] > 0 and j['verifier']['rss_kib_peak'] > 0")" = True ] &&
   ok || bad "no verifier CPU or RSS: $(cat "$work/r1.json")"
-# RSS sampled during the load too (at least before and after), never above
-# the peak; an undisturbed verifier: nothing retried.
-[ "$(json "$work/r1.json" "j['verifier']['rss_samples'] >= 2, 0 < j['verifier']['rss_kib_max_sampled'] <= j['verifier']['rss_kib_peak'], j['recovery']['retries'], j['recovery']['restarts']")" = "True True 0 0" ] &&
+# RSS sampled during the load too (at least before and after; not compared
+# with VmHWM, which the kernel may update after a sample saw more); an
+# undisturbed verifier: nothing retried.
+[ "$(json "$work/r1.json" "j['verifier']['rss_samples'] >= 2, j['verifier']['rss_kib_max_sampled'] > 0, j['recovery']['retries'], j['recovery']['restarts']")" = "True True 0 0" ] &&
   ok || bad "RSS samples or retries: $(cat "$work/r1.json")"
 [ "$(json "$work/r1.json" "j['latency_ms']['p50'] <= j['latency_ms']['p99'] <= j['latency_ms']['max']")" = True ] &&
   ok || bad "latency percentiles out of order"
