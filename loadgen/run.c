@@ -159,9 +159,10 @@ static void rss_seen(lg_results *r, const lg_proc_sample *p) {
 }
 
 /* Until the n machines are done (called with the gate held), the
- * verifier's RSS every LG_RSS_PERIOD_MS: VmHWM gives the peak, these show
- * the memory throughout. A verifier gone meanwhile is not sampled (no
- * warning per sample: the sample after the load warns once). */
+ * verifier's RSS every LG_RSS_PERIOD_MS: the memory throughout, which
+ * VmHWM alone does not show (the kernel updates it lazily; a sample has
+ * been seen above a later VmHWM). A verifier gone meanwhile is not sampled
+ * (no warning per sample: the sample after the load warns once). */
 static void watch(shared *s, unsigned n) {
   uint64_t next = now_ns();
   while (s->done < n) {
