@@ -54,7 +54,7 @@ static int marshal_public(const TPM2B_PUBLIC *pub, uint8_t *buf, size_t *len) {
 }
 
 static Rattest__V1__BeginResponse *begin(const lg_target *t, rt_grpc_client *client,
-                                         const lg_machine *m, lg_outcome *out) {
+                                         const lg_machine *m, uint64_t deadline, lg_outcome *out) {
   Rattest__V1__BeginRequest req = RATTEST__V1__BEGIN_REQUEST__INIT;
   Rattest__V1__EkCertificate cert = RATTEST__V1__EK_CERTIFICATE__INIT, *certs[1] = {&cert};
   uint8_t ek[sizeof(TPM2B_PUBLIC)], ak[sizeof(TPM2B_PUBLIC)];
@@ -75,9 +75,10 @@ static Rattest__V1__BeginResponse *begin(const lg_target *t, rt_grpc_client *cli
   req.ak_public.data = ak;
   ProtobufCMessage *resp = NULL;
   rt_rpc_result res;
-  grpc_status_code s =
-      rt_grpc_call(client, RT_METHOD_BEGIN, &req.base, &rattest__v1__begin_response__descriptor,
-                   t->timeout_ms, &resp, &res);
+  grpc_status_code s = rt_grpc_call_retry(client, RT_METHOD_BEGIN, &req.base,
+                                          &rattest__v1__begin_response__descriptor, deadline,
+                                          RT_RETRY_TRANSIENT, &resp, &res);
+  out->retries += res.retries;
   if (s != GRPC_STATUS_OK) {
     fail_rpc(out, "Begin", s, &res);
     return NULL;
@@ -156,13 +157,15 @@ static ProtobufCBinaryData bin(const lg_bytes *b) {
   return (ProtobufCBinaryData){b->len, b->data};
 }
 
-static void finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
-                   const Rattest__V1__BeginResponse *c, lg_outcome *out) {
+/* 1 when the answer was lost after the request may have arrived (the
+ * verifier may have applied it: the run is begun again from Begin). */
+static int finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
+                  const Rattest__V1__BeginResponse *c, uint64_t deadline, lg_outcome *out) {
   evidence ev;
   memset(&ev, 0, sizeof ev);
   if (!make_evidence(t, m, c, &ev, out)) {
     evidence_free(&ev);
-    return;
+    return 0;
   }
   Rattest__V1__FinishRequest req = RATTEST__V1__FINISH_REQUEST__INIT;
   req.session_token = c->session_token;
@@ -178,37 +181,53 @@ static void finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
   req.possession_signature = bin(&ev.poss);
   ProtobufCMessage *resp = NULL;
   rt_rpc_result res;
-  grpc_status_code s =
-      rt_grpc_call(client, RT_METHOD_FINISH, &req.base, &rattest__v1__finish_response__descriptor,
-                   t->timeout_ms, &resp, &res);
+  grpc_status_code s = rt_grpc_call_retry(client, RT_METHOD_FINISH, &req.base,
+                                          &rattest__v1__finish_response__descriptor, deadline,
+                                          RT_RETRY_UNSENT, &resp, &res);
   evidence_free(&ev);
+  out->retries += res.retries;
   if (s != GRPC_STATUS_OK) {
     fail_rpc(out, "Finish", s, &res);
-    return;
+    return res.reach == RT_RPC_LOST;
   }
   Rattest__V1__FinishResponse *r = (Rattest__V1__FinishResponse *)resp;
   rt_err err;
-  if (r->key_certificate.len == 0 || r->ak_certificate.len == 0)
+  if (r->key_certificate.len == 0 || r->ak_certificate.len == 0) {
     fail(out, "LOADGEN", "Finish", "answered without certificates");
-  else if (t->certs_dir != NULL && lg_keep_identity(t->certs_dir, m, r, &err) != RT_OK)
+  } else if (t->certs_dir != NULL && lg_keep_identity(t->certs_dir, m, r, &err) != RT_OK) {
     fail(out, "LOADGEN", "--write-certs", err.msg);
-  else
+  } else {
     out->ok = 1;
+    out->code[0] = out->message[0] = '\0';
+  }
   protobuf_c_message_free_unpacked(resp, NULL);
+  return 0;
 }
 
-void lg_enroll(const lg_target *t, lg_machine *m, lg_outcome *out) {
-  memset(out, 0, sizeof *out);
+/* One run, as one bootstrap process makes it: a new connection, one
+ * deadline for Begin and Finish. 1 when Finish's answer was lost. */
+static int run_once(const lg_target *t, lg_machine *m, lg_outcome *out) {
   rt_err err;
   rt_grpc_client *client = NULL;
   if (rt_grpc_client_new(t->verifier, t->ca_file, 0, &client, &err) != RT_OK) {
     fail(out, "LOADGEN", "verifier", err.msg);
-    return;
+    return 0;
   }
-  Rattest__V1__BeginResponse *c = begin(t, client, m, out);
+  uint64_t deadline = rt_grpc_now_ms() + t->timeout_ms;
+  int lost = 0;
+  Rattest__V1__BeginResponse *c = begin(t, client, m, deadline, out);
   if (c != NULL) {
-    finish(t, client, m, c, out);
+    lost = finish(t, client, m, c, deadline, out);
     protobuf_c_message_free_unpacked(&c->base, NULL);
   }
   rt_grpc_client_free(client);
+  return lost;
+}
+
+void lg_enroll(const lg_target *t, lg_machine *m, lg_outcome *out) {
+  memset(out, 0, sizeof *out);
+  /* At once, where the bootstrap's unit waits RestartSec: the load is
+   * what is measured, not the unit's pacing. */
+  while (run_once(t, m, out) && out->restarts < LG_MAX_RESTARTS)
+    out->restarts++;
 }

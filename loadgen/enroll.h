@@ -3,7 +3,12 @@
  * verifier (a new TLS connection, as each bootstrap process opens), Begin
  * with the EK certificate and public areas, then Finish with the activated
  * credential, a quote of the demanded PCRs, the event log, the PCR values,
- * the certification of the identity key and its possession signature. */
+ * the certification of the identity key and its possession signature.
+ * Retried as the bootstrap retries (rt_grpc_call_retry: Begin while the
+ * verifier cannot be reached or its answer was lost, Finish only while it
+ * cannot be reached, its token being single use), and begun again from
+ * Begin when Finish's answer was lost, as the bootstrap's unit runs it again
+ * after such a failure (dist/systemd/rattest-enroll.service.in). */
 #ifndef LG_ENROLL_H
 #define LG_ENROLL_H
 
@@ -14,9 +19,16 @@
 #include "rt_eventlog.h"
 
 /* What every enrollment shares (read-only). */
+/* Runs begun again after a lost Finish, at most, before the enrollment
+ * counts as failed: the bootstrap's unit has no limit, but a verifier that
+ * loses every Finish is a failure to report, not to wait out. */
+#define LG_MAX_RESTARTS 3
+
 typedef struct {
   const char *verifier, *ca_file;
-  int timeout_ms;
+  /* Each run (Begin and Finish) gives up after this long, retries
+   * included, like the bootstrap's --timeout. */
+  uint64_t timeout_ms;
   rt_key_alg key_alg;
   const uint8_t *log; /* the event log sent, as read from its file */
   size_t log_len;
@@ -30,6 +42,8 @@ typedef struct {
    * "LOADGEN" for a failure on this side (message says which). */
   char code[64];
   char message[800];
+  unsigned retries;  /* calls tried again (rt_grpc_call_retry) */
+  unsigned restarts; /* runs begun again from Begin after a lost Finish */
 } lg_outcome;
 
 void lg_enroll(const lg_target *t, lg_machine *m, lg_outcome *out);

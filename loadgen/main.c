@@ -70,7 +70,7 @@ static int run(const lg_opts *o, const lg_mfr_ca *ca) {
                     .ca = ca,
                     .target = {.verifier = o->verifier,
                                .ca_file = o->ca_file,
-                               .timeout_ms = (int)o->timeout_ms,
+                               .timeout_ms = o->timeout_ms,
                                .key_alg = o->key_alg,
                                .log = log,
                                .log_len = log_len,

@@ -17,6 +17,9 @@ static void usage(FILE *f) {
              "quote and event log, certification and possession signatures), and\n"
              "reports enrollments/s, latency, errors by refusal code and, with\n"
              "--verifier-pid, the verifier's CPU time per enrollment and memory.\n"
+             "Calls are retried as rattest-bootstrap retries them, and an enrollment\n"
+             "whose Finish answer was lost is begun again from Begin (at most 3\n"
+             "times); retries are reported apart from errors.\n"
              "Their EKs are certified by a test manufacturer CA kept in DIR: start the\n"
              "verifier with --ek-ca DIR/ek-ca.pem. Without --verifier, only makes it.\n"
              "\n"
@@ -41,9 +44,11 @@ static void usage(FILE *f) {
              "  --event-log FILE      the TCG event log each machine sends; its replay\n"
              "                        gives the quoted PCRs (default the project's\n"
              "                        tests/data/eventlogs/arch-linux-workstation log)\n"
-             "  --timeout DURATION    deadline of each call (default 30s)\n"
+             "  --timeout DURATION    give up on an enrollment's Begin and Finish after\n"
+             "                        this long, retries included (default 30s)\n"
              "  --verifier-pid PID    sample this process's CPU time and memory\n"
-             "                        (/proc/PID) before and after the load\n"
+             "                        (/proc/PID) before and after the load, and its\n"
+             "                        RSS every 0.5 s during it\n"
              "  --json                the report as one JSON object\n"
              "  --write-certs DIR     write each accepted machine's certificate and chain\n"
              "                        (DIR/NAME.pem) and software key (DIR/NAME-key.pem,\n"
@@ -51,9 +56,9 @@ static void usage(FILE *f) {
              "  -v, --verbose         more log output (each error with -v -v)\n"
              "  -h, --help            show this help\n"
              "\n"
-             "Exit status: 0 every enrollment accepted (or the CA made), 1 an\n"
-             "enrollment refused or failed, or the CA or machines could not be made,\n"
-             "2 bad usage.\n");
+             "Exit status: 0 every enrollment accepted, retried or not (or the CA\n"
+             "made), 1 an enrollment refused or failed, or the CA or machines could\n"
+             "not be made, 2 bad usage.\n");
 }
 
 static int bad(const char *msg) {

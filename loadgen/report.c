@@ -130,14 +130,19 @@ void lg_report_text(lg_results *r, FILE *f) {
             r->errors[i].example);
   if (r->other_errors)
     fprintf(f, "errors under further codes: %llu\n", (unsigned long long)r->other_errors);
+  fprintf(f,
+          "retries: %llu calls tried again, %llu runs begun again after a lost Finish; %llu "
+          "enrollments recovered, the longest in %.1f ms\n",
+          (unsigned long long)r->retries, (unsigned long long)r->restarts,
+          (unsigned long long)r->recovered, r->recovery_ms_max);
   double cpu = cpu_per_enrollment(r);
   if (r->before.valid && r->after.valid)
     fprintf(f,
             "verifier (pid %ld): CPU %llu ms, %.2f ms per enrollment; RSS %.1f MiB before, "
-            "%.1f MiB after, peak %.1f MiB\n",
+            "%.1f MiB after, at most %.1f MiB in %u samples, peak %.1f MiB\n",
             (long)r->verifier_pid, (unsigned long long)(r->after.cpu_ms - r->before.cpu_ms),
             cpu < 0 ? 0.0 : cpu, r->before.rss_kib / 1024.0, r->after.rss_kib / 1024.0,
-            r->after.hwm_kib / 1024.0);
+            r->rss_kib_max / 1024.0, r->rss_samples, r->after.hwm_kib / 1024.0);
   fprintf(f, "loadgen CPU: %llu ms\n", (unsigned long long)r->loadgen_cpu_ms);
 }
 
@@ -145,11 +150,13 @@ static json_t *verifier_json(const lg_results *r) {
   if (!r->before.valid || !r->after.valid)
     return json_null();
   double cpu = cpu_per_enrollment(r);
-  return json_pack("{s:I, s:I, s:o, s:I, s:I, s:I}", "pid", (json_int_t)r->verifier_pid, "cpu_ms",
-                   (json_int_t)(r->after.cpu_ms - r->before.cpu_ms), "cpu_ms_per_enrollment",
-                   cpu < 0 ? json_null() : json_real(cpu), "rss_kib_before",
-                   (json_int_t)r->before.rss_kib, "rss_kib_after", (json_int_t)r->after.rss_kib,
-                   "rss_kib_peak", (json_int_t)r->after.hwm_kib);
+  return json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "pid", (json_int_t)r->verifier_pid,
+                   "cpu_ms", (json_int_t)(r->after.cpu_ms - r->before.cpu_ms),
+                   "cpu_ms_per_enrollment", cpu < 0 ? json_null() : json_real(cpu),
+                   "rss_kib_before", (json_int_t)r->before.rss_kib, "rss_kib_after",
+                   (json_int_t)r->after.rss_kib, "rss_kib_max_sampled", (json_int_t)r->rss_kib_max,
+                   "rss_samples", (json_int_t)r->rss_samples, "rss_kib_peak",
+                   (json_int_t)r->after.hwm_kib);
 }
 
 rt_code lg_report_json(lg_results *r, FILE *f, rt_err *err) {
@@ -160,12 +167,14 @@ rt_code lg_report_json(lg_results *r, FILE *f, rt_err *err) {
   if (codes != NULL && r->other_errors)
     json_object_set_new(codes, "OTHER", json_integer((json_int_t)r->other_errors));
   json_t *o = json_pack(
-      "{s:I, s:f, s:{s:I, s:I, s:s}, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f, s:f}, s:o, s:o, "
-      "s:I}",
+      "{s:I, s:f, s:{s:I, s:I, s:s}, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:f}, s:f, s:f, s:{s:f, "
+      "s:f, s:f, s:f}, s:o, s:o, s:I}",
       "concurrency", (json_int_t)r->concurrency, "rate", r->rate, "ek_mix", "rsa",
       (json_int_t)r->mix_rsa, "ecc", (json_int_t)r->mix_ecc, "ecc_curve", r->ecc_kind, "attempted",
       (json_int_t)r->attempted, "accepted", (json_int_t)r->accepted, "errors",
-      (json_int_t)errors_total(r), "elapsed_s", r->elapsed_s, "enrollments_per_s",
+      (json_int_t)errors_total(r), "recovery", "retries", (json_int_t)r->retries, "restarts",
+      (json_int_t)r->restarts, "recovered", (json_int_t)r->recovered, "max_ms", r->recovery_ms_max,
+      "elapsed_s", r->elapsed_s, "enrollments_per_s",
       r->elapsed_s > 0 ? (double)r->accepted / r->elapsed_s : 0.0, "latency_ms", "p50",
       percentile(r, 50), "p95", percentile(r, 95), "p99", percentile(r, 99), "max",
       percentile(r, 100), "errors_by_code", codes, "verifier", verifier_json(r), "loadgen_cpu_ms",

@@ -1,6 +1,7 @@
 /* What a load run measured, and its report: enrollments per second,
  * latency percentiles, errors by refusal code, the verifier's CPU time per
- * enrollment and its memory, from /proc/PID before and after. */
+ * enrollment and its memory, from /proc/PID before, during and after;
+ * retries and restarts apart from errors. */
 #ifndef LG_REPORT_H
 #define LG_REPORT_H
 
@@ -11,6 +12,7 @@
 #include "rt_err.h"
 
 #define LG_MAX_CODES 32
+#define LG_RSS_PERIOD_MS 500
 
 /* A process's CPU time and memory (/proc/PID/stat, /proc/PID/status). */
 typedef struct {
@@ -36,6 +38,11 @@ typedef struct {
   pid_t verifier_pid;
   /* What happened. */
   uint64_t attempted, accepted;
+  /* Calls tried again and runs begun again (lg_outcome): not errors. An
+   * enrollment that needed either and was accepted is recovered; its
+   * latency is its recovery time. */
+  uint64_t retries, restarts, recovered;
+  double recovery_ms_max;
   double elapsed_s;
   double *latency_ms; /* of accepted enrollments */
   size_t n_latency;
@@ -43,6 +50,10 @@ typedef struct {
   size_t n_errors;
   uint64_t other_errors; /* beyond LG_MAX_CODES distinct codes */
   lg_proc_sample before, after;
+  /* The verifier's VmRSS sampled every LG_RSS_PERIOD_MS during the load
+   * (before and after included): its largest, and how many samples. */
+  uint64_t rss_kib_max;
+  unsigned rss_samples;
   uint64_t loadgen_cpu_ms;
 } lg_results;
 

@@ -16,6 +16,7 @@ typedef struct {
   pthread_mutex_t gate;
   pthread_cond_t gate_cond;
   unsigned ready;            /* machines made (or given up) */
+  unsigned done;             /* machines finished with the load */
   int go;                    /* set once start_ns is */
   atomic_uint_fast64_t next; /* the next enrollment's number */
   atomic_int setup_failed;
@@ -75,14 +76,31 @@ static void record(worker *w, const lg_outcome *o, double ms) {
   if (o->ok && w->n_lat < w->cap_lat)
     w->lat[w->n_lat++] = ms;
   pthread_mutex_lock(&s->lock);
-  s->r->attempted++;
+  lg_results *r = s->r;
+  r->attempted++;
+  r->retries += o->retries;
+  r->restarts += o->restarts;
+  if (o->ok && (o->retries || o->restarts)) {
+    r->recovered++;
+    if (ms > r->recovery_ms_max)
+      r->recovery_ms_max = ms;
+  }
   if (o->ok)
-    s->r->accepted++;
+    r->accepted++;
   else
-    lg_results_error(s->r, o->code, o->message);
+    lg_results_error(r, o->code, o->message);
   pthread_mutex_unlock(&s->lock);
   if (!o->ok)
     rt_debug("%s: %s", o->code, o->message);
+}
+
+/* A machine's thread is done: watch stops when all are. */
+static void *finished(shared *s) {
+  pthread_mutex_lock(&s->gate);
+  s->done++;
+  pthread_cond_broadcast(&s->gate_cond);
+  pthread_mutex_unlock(&s->gate);
+  return NULL;
 }
 
 static void *work(void *arg) {
@@ -100,7 +118,7 @@ static void *work(void *arg) {
   pthread_mutex_unlock(&s->gate);
   if (atomic_load(&s->setup_failed)) {
     lg_machine_free(&m);
-    return NULL;
+    return finished(s);
   }
   for (;;) {
     uint64_t t0 = due(s, atomic_fetch_add(&s->next, 1));
@@ -113,7 +131,7 @@ static void *work(void *arg) {
     record(w, &o, (double)(now_ns() - t0) / 1e6);
   }
   lg_machine_free(&m);
-  return NULL;
+  return finished(s);
 }
 
 static uint64_t own_cpu_ms(void) {
@@ -132,6 +150,38 @@ static void sample(pid_t pid, lg_proc_sample *out) {
     rt_warn("--verifier-pid: %s", err.msg);
 }
 
+static void rss_seen(lg_results *r, const lg_proc_sample *p) {
+  if (!p->valid)
+    return;
+  r->rss_samples++;
+  if (p->rss_kib > r->rss_kib_max)
+    r->rss_kib_max = p->rss_kib;
+}
+
+/* Until the n machines are done (called with the gate held), the
+ * verifier's RSS every LG_RSS_PERIOD_MS: the memory throughout, which
+ * VmHWM alone does not show (the kernel updates it lazily; a sample has
+ * been seen above a later VmHWM). A verifier gone meanwhile is not sampled
+ * (no warning per sample: the sample after the load warns once). */
+static void watch(shared *s, unsigned n) {
+  uint64_t next = now_ns();
+  while (s->done < n) {
+    next += (uint64_t)LG_RSS_PERIOD_MS * 1000000u;
+    struct timespec until = {.tv_sec = (time_t)(next / 1000000000u),
+                             .tv_nsec = (long)(next % 1000000000u)};
+    while (s->done < n && pthread_cond_timedwait(&s->gate_cond, &s->gate, &until) == 0)
+      ;
+    if (s->done >= n || s->cfg->verifier_pid == 0)
+      continue;
+    lg_proc_sample p;
+    rt_err err;
+    pthread_mutex_unlock(&s->gate);
+    if (lg_proc_read(s->cfg->verifier_pid, &p, &err) == RT_OK)
+      rss_seen(s->r, &p);
+    pthread_mutex_lock(&s->gate);
+  }
+}
+
 /* Releases the machines' threads together once all are made, between the
  * samples that bracket the load; collects their latencies. */
 static void drive(shared *s, worker *w, pthread_t *t, unsigned n) {
@@ -140,16 +190,19 @@ static void drive(shared *s, worker *w, pthread_t *t, unsigned n) {
   while (s->ready < n)
     pthread_cond_wait(&s->gate_cond, &s->gate);
   sample(s->cfg->verifier_pid, &r->before);
+  rss_seen(r, &r->before);
   uint64_t cpu0 = own_cpu_ms();
   s->start_ns = now_ns();
   s->go = 1;
   pthread_cond_broadcast(&s->gate_cond);
+  watch(s, n);
   pthread_mutex_unlock(&s->gate);
   for (unsigned i = 0; i < n; i++)
     pthread_join(t[i], NULL);
   r->elapsed_s = (double)(now_ns() - s->start_ns) / 1e9;
   r->loadgen_cpu_ms = own_cpu_ms() - cpu0;
   sample(s->cfg->verifier_pid, &r->after);
+  rss_seen(r, &r->after);
   for (unsigned i = 0; i < n; i++) {
     double *p = w[i].n_lat ? realloc(r->latency_ms, (r->n_latency + w[i].n_lat) * sizeof *p) : NULL;
     if (p != NULL) {
@@ -175,7 +228,12 @@ rt_code lg_run(const lg_run_cfg *cfg, lg_results *r, rt_err *err) {
   atomic_init(&s.setup_failed, 0);
   pthread_mutex_init(&s.lock, NULL);
   pthread_mutex_init(&s.gate, NULL);
-  pthread_cond_init(&s.gate_cond, NULL);
+  /* watch's timed waits are on CLOCK_MONOTONIC, like now_ns. */
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s.gate_cond, &ca);
+  pthread_condattr_destroy(&ca);
   unsigned started = 0;
   rt_code code = RT_OK;
   for (; started < n; started++) {

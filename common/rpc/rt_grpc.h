@@ -135,6 +135,9 @@ typedef struct {
   char message[512];
   char code[64]; /* RT_GRPC_ERROR_KEY from the trailers, "" if none */
   rt_rpc_reach reach;
+  /* rt_grpc_call_retry: how many times it tried the call again (0 after
+   * rt_grpc_call). */
+  unsigned retries;
 } rt_rpc_result;
 
 /* target: "host:port". ca_file: PEM roots the server certificate must chain

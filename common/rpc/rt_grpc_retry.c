@@ -31,10 +31,11 @@ grpc_status_code rt_grpc_call_retry(rt_grpc_client *client, const char *method,
                                     uint64_t deadline_ms, rt_retry retry, ProtobufCMessage **resp,
                                     rt_rpc_result *res) {
   uint64_t wait = RETRY_FIRST_MS;
-  for (;;) {
+  for (unsigned retries = 0;; retries++) {
     uint64_t now = rt_grpc_now_ms();
     int left = now >= deadline_ms ? 1 : (int)(deadline_ms - now);
     grpc_status_code s = rt_grpc_call(client, method, req, resp_type, left, resp, res);
+    res->retries = retries;
     now = rt_grpc_now_ms();
     /* The last try gets at least RETRY_FIRST_MS: a shorter one could not
      * even connect. */

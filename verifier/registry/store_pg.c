@@ -68,12 +68,11 @@ static rt_code take_rows(const PGresult *r, rt_store_rows *rows, rt_err *err) {
 
 static PGresult *run(PGconn *pg, const char *sql, const rt_store_param *p, size_t n) {
   char ints[MAX_PARAMS][24];
-  const char *values[MAX_PARAMS];
-  int lengths[MAX_PARAMS], formats[MAX_PARAMS];
+  /* Zeroed whole: with n == 0, GCC's -O2 sees the arrays passed unset
+   * (-Wmaybe-uninitialized breaks the Release build). */
+  const char *values[MAX_PARAMS] = {0};
+  int lengths[MAX_PARAMS] = {0}, formats[MAX_PARAMS] = {0};
   for (size_t i = 0; i < n; i++) {
-    values[i] = NULL;
-    lengths[i] = 0;
-    formats[i] = 0;
     if (p[i].type == RT_SP_TEXT) {
       values[i] = p[i].text;
     } else if (p[i].type == RT_SP_INT) {
