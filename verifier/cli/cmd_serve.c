@@ -14,6 +14,7 @@
 
 #include "enroll.h"
 #include "enroll_platform.h"
+#include "health.h"
 #include "metrics_http.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
@@ -601,8 +602,8 @@ static void init_config_lock(rt_verifier *v) {
 #define DRAIN_MS 10000
 
 /* Serves until SIGINT or SIGTERM, reloading at SIGHUP: 0 after a clean
- * stop, 1 if it cannot. */
-static int serve_until_signal(serve_opts *o, rt_verifier *v) {
+ * stop, 1 if it cannot. health: NOT_SERVING from the signal on. */
+static int serve_until_signal(serve_opts *o, rt_verifier *v, rt_health *health) {
   /* Block the signals before any thread exists so that every thread
    * inherits the mask and only sigwait() below receives them. */
   sigset_t sigs;
@@ -619,10 +620,17 @@ static int serve_until_signal(serve_opts *o, rt_verifier *v) {
     rt_error("%s", err.msg);
     return 1;
   }
+  if (rt_health_start(health, srv, &err) != RT_OK) {
+    rt_error("%s", err.msg);
+    rt_health_drain(health);
+    rt_grpc_server_stop(srv);
+    return 1;
+  }
   int port = rt_grpc_server_port(srv);
   rt_info("serving rattest.v1.Attestation on %s (port %d)", o->cfg.listen, port);
   if (o->port_file != NULL && write_port_file(o->port_file, port) != 0) {
     rt_error("cannot write port file %s", o->port_file);
+    rt_health_drain(health);
     rt_grpc_server_stop(srv);
     return 1;
   }
@@ -634,6 +642,7 @@ static int serve_until_signal(serve_opts *o, rt_verifier *v) {
     warn_expiring(o, v);
   }
   rt_info("signal %d: stopping (calls in flight get %d s)", sig, DRAIN_MS / 1000);
+  rt_health_drain(health);
   rt_grpc_server_drain(srv, DRAIN_MS);
   return 0;
 }
@@ -660,18 +669,25 @@ int rt_cmd_serve(int argc, char **argv) {
   rt_verifier v = {.session_ttl = (int64_t)(o.ttl_ms / 1000)};
   init_config_lock(&v);
   rt_metrics_http *metrics_http = NULL;
+  rt_health *health = NULL;
   rt_err err = {0};
   status = 1;
   if (load_trust(&o, &v, &err) != RT_OK || open_registry(&o, &v, &err) != RT_OK ||
-      start_metrics(&o, &v, &metrics_http, &err) != RT_OK) {
+      start_metrics(&o, &v, &metrics_http, &err) != RT_OK ||
+      rt_health_new(v.store, &health, &err) != RT_OK) {
     rt_error("%s", err.msg);
   } else {
     log_configuration(&o, &v);
-    rt_rpc_method methods[RT_VERIFIER_N_METHODS];
+    /* The service's methods, then the health service's (issue 16). */
+    rt_rpc_method methods[RT_VERIFIER_N_METHODS + 1], health_watch;
     o.cfg.n_methods = rt_verifier_methods(&v, methods);
+    rt_health_methods(health, &methods[o.cfg.n_methods++], &health_watch);
     o.cfg.methods = methods;
-    status = serve_until_signal(&o, &v);
+    o.cfg.watches = &health_watch;
+    o.cfg.n_watches = 1;
+    status = serve_until_signal(&o, &v, health);
   }
+  rt_health_free(health); /* before the store it probes */
   rt_metrics_http_stop(metrics_http);
   rt_metrics_free(v.metrics);
   rt_rate_limiter_free(v.rate_peer);
