@@ -7,14 +7,14 @@ Usage:
       Check: prints the status (SERVING, NOT_SERVING) or the gRPC code of
       the refusal (NOT_FOUND); exit 0 when SERVING, else 1.
   health_probe.py HOST:PORT CA_FILE SERVICE --watch STATUS... [--timeout S]
-      Watch: prints each status as it arrives (flushed, one a line) until
-      the listed ones have come in that order (exit 0), the stream ends
+      Watch: prints each status as it arrives, and what a Check made then
+      answers ("NOT_SERVING NOT_SERVING", flushed, one a line), until the
+      listed statuses have come in that order (exit 0), the stream ends
       (prints END and its code) or S seconds (default 30) pass (exit 1).
 
 Also a module: stubs(dir) generates and imports the stubs.
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -25,9 +25,11 @@ def stubs(work):
     """(health_pb2, health_pb2_grpc) generated into work. The proto is
     compiled from its own directory: its package path (grpc/health/v1)
     would shadow the grpc module itself."""
-    subprocess.run(["/usr/bin/python3", "-m", "grpc_tools.protoc", "-I" + HEALTH_PROTO_DIR,
-                    "--python_out=" + work, "--grpc_python_out=" + work,
-                    os.path.join(HEALTH_PROTO_DIR, "health.proto")], check=True)
+    from grpc_tools import protoc
+    if protoc.main(["protoc", "-I" + HEALTH_PROTO_DIR, "--python_out=" + work,
+                    "--grpc_python_out=" + work,
+                    os.path.join(HEALTH_PROTO_DIR, "health.proto")]) != 0:
+        raise RuntimeError("grpc_tools.protoc failed on health.proto")
     sys.path.insert(0, work)
     import health_pb2
     import health_pb2_grpc
@@ -36,6 +38,14 @@ def stubs(work):
 
 def status_name(pb2, status):
     return pb2.HealthCheckResponse.ServingStatus.Name(status)
+
+
+def check(grpc, pb2, stub, req):
+    """Check's status, or the code of its refusal."""
+    try:
+        return status_name(pb2, stub.Check(req, timeout=10).status)
+    except grpc.RpcError as e:
+        return e.code().name
 
 
 def main(argv):
@@ -54,16 +64,13 @@ def main(argv):
             stub = pb2_grpc.HealthStub(channel)
             req = pb2.HealthCheckRequest(service=service)
             if watch is None:
-                try:
-                    name = status_name(pb2, stub.Check(req, timeout=10).status)
-                except grpc.RpcError as e:
-                    name = e.code().name
+                name = check(grpc, pb2, stub, req)
                 print(name, flush=True)
                 return 0 if name == "SERVING" else 1
             try:
                 for reply in stub.Watch(req, timeout=timeout):
                     name = status_name(pb2, reply.status)
-                    print(name, flush=True)
+                    print(name, check(grpc, pb2, stub, req), flush=True)
                     if watch and watch[0] == name:
                         watch.pop(0)
                     if not watch:
