@@ -16,19 +16,35 @@
 #define CHECK_PATH "/grpc.health.v1.Health/Check"
 #define WATCH_PATH "/grpc.health.v1.Health/Watch"
 
+/* How often the watchdog compares the status with the one watches were
+ * told. */
+#define TICK_MS 250
+
 struct rt_health {
   rt_store *store;
   atomic_bool draining;
   atomic_bool store_ok;
-  pthread_mutex_t lock; /* srv, stop, probing */
+  /* When the probe under way began (ms of CLOCK_MONOTONIC), 0 if none. */
+  atomic_llong probe_since;
+  pthread_mutex_t lock; /* srv, stop, told, started */
   pthread_cond_t wake;
   rt_grpc_server *srv;
-  bool stop, probing;
-  pthread_t probe;
+  bool stop, told, started;
+  pthread_t probe, watchdog;
 };
 
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A probe that hangs (a database behind a network that drops packets)
+ * says as much as one that fails, once it has taken RT_HEALTH_STALL_MS. */
 bool rt_health_serving(rt_health *h) {
-  return !atomic_load(&h->draining) && atomic_load(&h->store_ok);
+  long long since = atomic_load(&h->probe_since);
+  bool stalled = since != 0 && now_ms() - since > RT_HEALTH_STALL_MS;
+  return !atomic_load(&h->draining) && atomic_load(&h->store_ok) && !stalled;
 }
 
 /* "" names the whole server; the only service is the attestation one. */
@@ -96,43 +112,61 @@ void rt_health_methods(rt_health *h, rt_rpc_method *check_method, rt_rpc_method 
   watch_method->handler = watch;
 }
 
-/* The probe's outcome: logged and told to the watches when it changes. */
-static void probed(rt_health *h, bool ok, const rt_err *err) {
-  if (ok == atomic_load(&h->store_ok))
-    return;
-  atomic_store(&h->store_ok, ok);
-  if (ok)
-    rt_info("health: the registry answers again: SERVING");
-  else
-    rt_warn("health: the registry does not answer: NOT_SERVING (%s)", err->msg);
-  if (h->srv != NULL)
-    rt_grpc_server_notify(h->srv);
+/* Waits ms (h->lock held); false when told to stop. */
+static bool pause_ms(rt_health *h, int ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  while (!h->stop && pthread_cond_timedwait(&h->wake, &h->lock, &until) != ETIMEDOUT) {
+  }
+  return !h->stop;
 }
 
 /* Asks the registry for its schema version every RT_HEALTH_PROBE_MS: a
- * query on its connection, which it reconnects when it was lost. */
+ * query on its connection, which it reconnects when it was lost. Logs
+ * each change of outcome; the watchdog tells the watches. */
 static void *probe(void *arg) {
   rt_health *h = arg;
   pthread_mutex_lock(&h->lock);
-  while (!h->stop) {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += RT_HEALTH_PROBE_MS / 1000;
-    until.tv_nsec += (long)(RT_HEALTH_PROBE_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
-    while (!h->stop && pthread_cond_timedwait(&h->wake, &h->lock, &until) != ETIMEDOUT) {
-    }
-    if (h->stop)
-      break;
+  while (pause_ms(h, RT_HEALTH_PROBE_MS)) {
     pthread_mutex_unlock(&h->lock);
     rt_err err = {0};
     int64_t version = 0;
+    atomic_store(&h->probe_since, now_ms());
     bool ok = rt_store_schema_version(h->store, &version, &err) == RT_OK;
+    atomic_store(&h->probe_since, 0);
+    if (ok != atomic_exchange(&h->store_ok, ok)) {
+      if (ok)
+        rt_info("health: the registry answers again");
+      else
+        rt_warn("health: the registry does not answer: NOT_SERVING (%s)", err.msg);
+    }
     pthread_mutex_lock(&h->lock);
-    probed(h, ok, &err);
+  }
+  pthread_mutex_unlock(&h->lock);
+  return NULL;
+}
+
+/* Tells the watches when the status changes: also when a probe stalls,
+ * which the probe itself, blocked, cannot. */
+static void *watchdog(void *arg) {
+  rt_health *h = arg;
+  pthread_mutex_lock(&h->lock);
+  while (pause_ms(h, TICK_MS)) {
+    bool serving = rt_health_serving(h);
+    if (serving == h->told || h->srv == NULL)
+      continue;
+    h->told = serving;
+    if (serving)
+      rt_info("health: SERVING");
+    else
+      rt_warn("health: NOT_SERVING");
+    rt_grpc_server_notify(h->srv);
   }
   pthread_mutex_unlock(&h->lock);
   return NULL;
@@ -145,6 +179,8 @@ rt_code rt_health_new(rt_store *store, rt_health **out, rt_err *err) {
   h->store = store;
   atomic_init(&h->draining, false);
   atomic_init(&h->store_ok, true); /* rt_store_open has just reached it */
+  atomic_init(&h->probe_since, 0);
+  h->told = true;
   pthread_mutex_init(&h->lock, NULL);
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
@@ -152,6 +188,17 @@ rt_code rt_health_new(rt_store *store, rt_health **out, rt_err *err) {
   pthread_cond_init(&h->wake, &attr);
   pthread_condattr_destroy(&attr);
   return RT_OK;
+}
+
+/* Stops the threads (the probe after the ping under way). */
+static void stop_threads(rt_health *h, bool watchdog_running) {
+  pthread_mutex_lock(&h->lock);
+  h->stop = true;
+  pthread_cond_broadcast(&h->wake);
+  pthread_mutex_unlock(&h->lock);
+  pthread_join(h->probe, NULL);
+  if (watchdog_running)
+    pthread_join(h->watchdog, NULL);
 }
 
 rt_code rt_health_start(rt_health *h, rt_grpc_server *srv, rt_err *err) {
@@ -162,7 +209,11 @@ rt_code rt_health_start(rt_health *h, rt_grpc_server *srv, rt_err *err) {
     return RT_OK;
   if (pthread_create(&h->probe, NULL, probe, h) != 0)
     return rt_err_set(err, RT_E_INTERNAL, "cannot start the health probe thread");
-  h->probing = true;
+  if (pthread_create(&h->watchdog, NULL, watchdog, h) != 0) {
+    stop_threads(h, false);
+    return rt_err_set(err, RT_E_INTERNAL, "cannot start the health watchdog thread");
+  }
+  h->started = true;
   return RT_OK;
 }
 
@@ -178,12 +229,8 @@ void rt_health_drain(rt_health *h) {
 void rt_health_free(rt_health *h) {
   if (h == NULL)
     return;
-  pthread_mutex_lock(&h->lock);
-  h->stop = true;
-  pthread_cond_signal(&h->wake);
-  pthread_mutex_unlock(&h->lock);
-  if (h->probing)
-    pthread_join(h->probe, NULL);
+  if (h->started)
+    stop_threads(h, true);
   pthread_cond_destroy(&h->wake);
   pthread_mutex_destroy(&h->lock);
   free(h);

@@ -2,7 +2,8 @@
  * health.proto of Debian's grpc-proto): Check and Watch for "" (the whole
  * server) and rattest.v1.Attestation. Both are SERVING unless the verifier
  * drains (SIGTERM) or its registry (--db) does not answer the probe, made
- * every RT_HEALTH_PROBE_MS by one thread, never by a health call. */
+ * every RT_HEALTH_PROBE_MS by one thread, never by a health call: the last
+ * probe failed, or the one under way has taken over RT_HEALTH_STALL_MS. */
 #ifndef RT_VERIFIER_HEALTH_H
 #define RT_VERIFIER_HEALTH_H
 
@@ -14,6 +15,7 @@
 #include "store.h"
 
 #define RT_HEALTH_PROBE_MS 2000
+#define RT_HEALTH_STALL_MS 5000
 
 typedef struct rt_health rt_health;
 
@@ -22,7 +24,7 @@ rt_code rt_health_new(rt_store *store, rt_health **out, rt_err *err);
 /* Check (a unary method) and Watch (a watch: rt_grpc_server_config). */
 void rt_health_methods(rt_health *h, rt_rpc_method *check_method, rt_rpc_method *watch_method);
 /* Watches hear of changes through srv from now on; with a store, the
- * probe starts. */
+ * probe starts, and a watchdog that tells the watches of each change. */
 rt_code rt_health_start(rt_health *h, rt_grpc_server *srv, rt_err *err);
 /* NOT_SERVING for good, told to the watches at once; before srv drains
  * (srv is not used after). */
