@@ -1,5 +1,6 @@
-/* A small gRPC layer over the grpc C core: unary methods only, TLS only,
- * protobuf-c messages. The server serves many clients at once from a pool of
+/* A small gRPC layer over the grpc C core: unary methods and server
+ * streams of a state's successive values (watches), TLS only, protobuf-c
+ * messages. The server serves many clients at once from a pool of
  * threads sharing one completion queue; the client makes one call at a time
  * per invocation, each with its own deadline. */
 #ifndef RT_GRPC_H
@@ -25,6 +26,13 @@
 /* After the maximum age, what calls still running get to finish: ours take
  * seconds at most. */
 #define RT_GRPC_AGE_GRACE_MS 30000
+/* Watch calls open at once, all clients together: each holds a call, its
+ * request and its last message until the client goes, the connection ages
+ * out or the server drains. Over it: RESOURCE_EXHAUSTED. */
+#define RT_GRPC_MAX_WATCHES 64
+/* Largest request of a watch, which it keeps while open; over it:
+ * INVALID_ARGUMENT. */
+#define RT_GRPC_MAX_WATCH_REQUEST 1024
 
 /* Trailing metadata key carrying a stable, machine-readable error code. */
 #define RT_GRPC_ERROR_KEY "rattest-error"
@@ -88,6 +96,16 @@ typedef struct {
   rt_grpc_limits limits;
   const rt_rpc_method *methods;
   size_t n_methods;
+  /* Watches, server-streaming methods: the handler answers with the
+   * current state's message, and is called again with the same request
+   * after each rt_grpc_server_notify; a message equal to the last one sent
+   * is not sent again, and a client slow to read gets only the latest. A
+   * refusal from the handler ends the stream with it. The stream also ends
+   * when the client cancels, and with UNAVAILABLE when the server drains.
+   * Their handlers run under the server's watch lock: quick, and never
+   * calling back into the server. */
+  const rt_rpc_method *watches;
+  size_t n_watches;
 } rt_grpc_server_config;
 
 typedef struct rt_grpc_server rt_grpc_server;
@@ -100,8 +118,12 @@ int rt_grpc_server_port(const rt_grpc_server *srv);
  * everything. */
 void rt_grpc_server_stop(rt_grpc_server *srv);
 /* The same, letting the calls in flight finish first for up to grace_ms
- * (SIGTERM): only those still running then are cancelled. */
+ * (SIGTERM): only those still running then are cancelled. Watches are
+ * ended at once (after the message of a last rt_grpc_server_notify). */
 void rt_grpc_server_drain(rt_grpc_server *srv, int grace_ms);
+/* The state watches report has changed: every open watch calls its handler
+ * again and sends what changed. Any thread; never blocks on a client. */
+void rt_grpc_server_notify(rt_grpc_server *srv);
 /* Loads a new TLS certificate chain and key (as at start) and presents them
  * from the next handshake on; on failure the current ones stay. */
 rt_code rt_grpc_server_reload_tls(rt_grpc_server *srv, const char *cert_file, const char *key_file,

@@ -18,6 +18,7 @@
 
 #include "rt_accept_guard.h"
 #include "rt_grpc.h"
+#include "rt_grpc_server_internal.h"
 #include "rt_log.h"
 #include "rt_text.h"
 #include "rt_tls_files.h"
@@ -30,47 +31,7 @@
  * fetches, the AIA cache): connections never take them. */
 #define FD_RESERVE 64
 
-enum call_state { CALL_REQUESTED, CALL_FINISHING };
-
-struct rpc_call {
-  struct rt_grpc_server *srv;
-  /* NULL for a call to a method we do not serve (requested generically). */
-  const rt_rpc_method *method;
-  grpc_call_details unknown;
-  void *registered;
-  enum call_state state;
-  grpc_call *call;
-  gpr_timespec deadline;
-  grpc_metadata_array request_md;
-  grpc_byte_buffer *request;
-  grpc_byte_buffer *response;
-  grpc_slice details;
-  grpc_metadata trailer;
-  size_t n_trailers;
-  int cancelled;
-};
-
-struct rt_grpc_server {
-  grpc_server *server;
-  grpc_completion_queue *cq;
-  rt_rpc_method *methods;
-  void **registered;
-  size_t n_methods;
-  pthread_t *threads;
-  int n_threads;
-  int port;
-  atomic_int stopping;
-  /* Distinct address used as the tag of the shutdown notification. */
-  char shutdown_tag;
-  pthread_mutex_t lock;
-  pthread_cond_t shutdown_done_cv;
-  int shutdown_done;
-  /* TLS credentials waiting for grpc's next handshake (fetch_tls), set at
-   * start and by rt_grpc_server_reload_tls; under lock. */
-  grpc_ssl_server_certificate_config *tls_next;
-};
-
-static void free_call(struct rpc_call *c) {
+void rt_grpc_call_free(struct rpc_call *c) {
   if (c->method == NULL)
     grpc_call_details_destroy(&c->unknown);
   if (c->call != NULL)
@@ -98,6 +59,7 @@ static int request_call(struct rt_grpc_server *srv, size_t idx) {
     rt_error("out of memory requesting a gRPC call");
     return -1;
   }
+  c->kind = TAG_CALL;
   c->srv = srv;
   c->method = &srv->methods[idx];
   c->registered = srv->registered[idx];
@@ -109,7 +71,7 @@ static int request_call(struct rt_grpc_server *srv, size_t idx) {
                                           &c->request_md, &c->request, srv->cq, srv->cq, c);
   if (e != GRPC_CALL_OK) {
     rt_error("grpc_server_request_registered_call failed: %d", (int)e);
-    free_call(c);
+    rt_grpc_call_free(c);
     return -1;
   }
   return 0;
@@ -126,6 +88,7 @@ static int request_unknown(struct rt_grpc_server *srv) {
     rt_error("out of memory requesting a gRPC call");
     return -1;
   }
+  c->kind = TAG_CALL;
   c->srv = srv;
   c->state = CALL_REQUESTED;
   c->details = grpc_empty_slice();
@@ -135,7 +98,7 @@ static int request_unknown(struct rt_grpc_server *srv) {
                                                srv->cq, srv->cq, c);
   if (e != GRPC_CALL_OK) {
     rt_error("grpc_server_request_call failed: %d", (int)e);
-    free_call(c);
+    rt_grpc_call_free(c);
     return -1;
   }
   return 0;
@@ -145,9 +108,8 @@ static size_t method_index(struct rt_grpc_server *srv, const rt_rpc_method *m) {
   return (size_t)(m - srv->methods);
 }
 
-/* The call's request message, or NULL with the status saying why. */
-static ProtobufCMessage *unpack_request(const struct rpc_call *c, grpc_status_code *status,
-                                        rt_rpc_status *st) {
+ProtobufCMessage *rt_grpc_unpack_request(const struct rpc_call *c, grpc_status_code *status,
+                                         rt_rpc_status *st) {
   *status = GRPC_STATUS_INVALID_ARGUMENT;
   if (c->request == NULL) {
     snprintf(st->message, sizeof st->message, "request carries no message");
@@ -157,6 +119,10 @@ static ProtobufCMessage *unpack_request(const struct rpc_call *c, grpc_status_co
   if (c->request->type != GRPC_BB_RAW || c->request->data.raw.compression != GRPC_COMPRESS_NONE) {
     *status = GRPC_STATUS_UNIMPLEMENTED;
     snprintf(st->message, sizeof st->message, "compressed requests are not accepted");
+    return NULL;
+  }
+  if (rt_grpc_is_watch(c) && grpc_byte_buffer_length(c->request) > RT_GRPC_MAX_WATCH_REQUEST) {
+    snprintf(st->message, sizeof st->message, "request over %d bytes", RT_GRPC_MAX_WATCH_REQUEST);
     return NULL;
   }
   grpc_byte_buffer_reader reader;
@@ -212,7 +178,7 @@ static void run_handler(struct rpc_call *c, grpc_status_code *status, rt_rpc_sta
     gpr_free(path);
     return;
   }
-  ProtobufCMessage *req = unpack_request(c, status, st);
+  ProtobufCMessage *req = rt_grpc_unpack_request(c, status, st);
   if (req == NULL)
     return;
   rt_rpc_call_info info = {.peer = peer};
@@ -232,12 +198,9 @@ static void run_handler(struct rpc_call *c, grpc_status_code *status, rt_rpc_sta
   *status = pack_response(c, resp, st);
 }
 
-static void serve_call(struct rpc_call *c) {
-  char *peer = grpc_call_get_peer(c->call);
-  grpc_status_code status;
-  rt_rpc_status st;
-  run_handler(c, &status, &st, peer);
-
+/* Logs the outcome and sends it: the response (if any) and the status. */
+static void answer_call(struct rpc_call *c, const char *peer, grpc_status_code status,
+                        const rt_rpc_status *st) {
   const char *path = c->method ? c->method->path : "(unknown method)";
   /* The peer and the message (which may quote the request) bounded and
    * escaped: a client must not forge log lines or flood the log. */
@@ -245,15 +208,14 @@ static void serve_call(struct rpc_call *c) {
   rt_text_bound(peer, shown_peer);
   if (status == GRPC_STATUS_OK)
     rt_debug("%s %s: OK", shown_peer, path);
-  else if (!st.quiet)
-    rt_info("%s %s: %s%s%s: %s", shown_peer, path, rt_grpc_status_name(status), st.code ? " " : "",
-            st.code ? st.code : "", rt_text_bound(st.message, shown_msg));
-  gpr_free(peer);
+  else if (!st->quiet)
+    rt_info("%s %s: %s%s%s: %s", shown_peer, path, rt_grpc_status_name(status), st->code ? " " : "",
+            st->code ? st->code : "", rt_text_bound(st->message, shown_msg));
 
-  c->details = grpc_slice_from_copied_string(st.message);
-  if (st.code != NULL && status != GRPC_STATUS_OK) {
+  c->details = grpc_slice_from_copied_string(st->message);
+  if (st->code != NULL && status != GRPC_STATUS_OK) {
     c->trailer.key = grpc_slice_from_static_string(RT_GRPC_ERROR_KEY);
-    c->trailer.value = grpc_slice_from_copied_string(st.code);
+    c->trailer.value = grpc_slice_from_copied_string(st->code);
     c->n_trailers = 1;
   }
 
@@ -282,8 +244,24 @@ static void serve_call(struct rpc_call *c) {
   grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
   if (e != GRPC_CALL_OK) {
     rt_error("%s: grpc_call_start_batch failed: %d", path, (int)e);
-    free_call(c);
+    rt_grpc_call_free(c);
   }
+}
+
+static void serve_call(struct rpc_call *c) {
+  char *peer = grpc_call_get_peer(c->call);
+  grpc_status_code status;
+  rt_rpc_status st;
+  if (rt_grpc_is_watch(c)) {
+    memset(&st, 0, sizeof st);
+    /* On OK the watch owns c (which another thread may already free). */
+    if ((status = rt_grpc_watch_open(c, peer, &st)) != GRPC_STATUS_OK)
+      answer_call(c, peer, status, &st);
+  } else {
+    run_handler(c, &status, &st, peer);
+    answer_call(c, peer, status, &st);
+  }
+  gpr_free(peer);
 }
 
 static void *worker(void *arg) {
@@ -301,10 +279,15 @@ static void *worker(void *arg) {
       pthread_mutex_unlock(&srv->lock);
       continue;
     }
+    enum rt_tag_kind kind = *(enum rt_tag_kind *)ev.tag;
+    if (kind == TAG_WATCH_SEND || kind == TAG_WATCH_CLOSED) {
+      rt_grpc_watch_event(srv, ev.tag, ev.success != 0);
+      continue;
+    }
     struct rpc_call *c = ev.tag;
     if (c->state == CALL_FINISHING || !ev.success) {
       /* Finished, or a pending request failed because the server stops. */
-      free_call(c);
+      rt_grpc_call_free(c);
       continue;
     }
     /* Replace the slot this call used before serving it, so that capacity
@@ -380,15 +363,20 @@ static rt_code server_new(const rt_grpc_server_config *cfg, int threads,
   struct rt_grpc_server *srv = calloc(1, sizeof *srv);
   if ((*out = srv) == NULL)
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
+  srv->shutdown_tag = TAG_SHUTDOWN;
   pthread_mutex_init(&srv->lock, NULL);
+  pthread_mutex_init(&srv->watch_lock, NULL);
   pthread_cond_init(&srv->shutdown_done_cv, NULL);
-  srv->n_methods = cfg->n_methods;
-  srv->methods = calloc(cfg->n_methods, sizeof *srv->methods);
-  srv->registered = calloc(cfg->n_methods, sizeof *srv->registered);
+  srv->n_unary = cfg->n_methods;
+  srv->n_methods = cfg->n_methods + cfg->n_watches;
+  srv->methods = calloc(srv->n_methods, sizeof *srv->methods);
+  srv->registered = calloc(srv->n_methods, sizeof *srv->registered);
   srv->threads = calloc((size_t)threads, sizeof *srv->threads);
   if (srv->methods == NULL || srv->registered == NULL || srv->threads == NULL)
     return rt_err_set(err, RT_E_NOMEM, "out of memory");
   memcpy(srv->methods, cfg->methods, cfg->n_methods * sizeof *srv->methods);
+  if (cfg->n_watches > 0)
+    memcpy(srv->methods + cfg->n_methods, cfg->watches, cfg->n_watches * sizeof *srv->methods);
   return RT_OK;
 }
 
@@ -513,6 +501,7 @@ static void discard_unstarted(struct rt_grpc_server *srv) {
     free(srv->registered);
     free(srv->threads);
     pthread_mutex_destroy(&srv->lock);
+    pthread_mutex_destroy(&srv->watch_lock);
     pthread_cond_destroy(&srv->shutdown_done_cv);
     free(srv);
   }
@@ -602,6 +591,9 @@ void rt_grpc_server_drain(rt_grpc_server *srv, int grace_ms) {
   if (srv == NULL)
     return;
   atomic_store(&srv->stopping, 1);
+  /* Watches last as long as their clients: they would hold the drain for
+   * the whole grace. */
+  rt_grpc_watch_end_all(srv);
   grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
   if (!wait_calls(srv, grace_ms))
     grpc_server_cancel_all_calls(srv->server);
@@ -619,7 +611,7 @@ void rt_grpc_server_drain(rt_grpc_server *srv, int grace_ms) {
         continue;
       if (ev.tag == &srv->shutdown_tag)
         break;
-      free_call(ev.tag);
+      rt_grpc_call_free(ev.tag);
     }
   }
   grpc_server_destroy(srv->server);
@@ -632,7 +624,7 @@ void rt_grpc_server_drain(rt_grpc_server *srv, int grace_ms) {
       if (ev.type == GRPC_QUEUE_SHUTDOWN)
         break;
       if (ev.type == GRPC_OP_COMPLETE && ev.tag != &srv->shutdown_tag)
-        free_call(ev.tag);
+        rt_grpc_call_free(ev.tag);
     }
   }
   grpc_completion_queue_destroy(srv->cq);
@@ -642,6 +634,7 @@ void rt_grpc_server_drain(rt_grpc_server *srv, int grace_ms) {
   free(srv->registered);
   free(srv->threads);
   pthread_mutex_destroy(&srv->lock);
+  pthread_mutex_destroy(&srv->watch_lock);
   pthread_cond_destroy(&srv->shutdown_done_cv);
   free(srv);
   grpc_shutdown();

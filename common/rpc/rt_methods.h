@@ -3,9 +3,12 @@
 #ifndef RT_METHODS_H
 #define RT_METHODS_H
 
-#define RT_METHOD_PING "/rattest.v1.Attestation/Ping"
-#define RT_METHOD_BEGIN "/rattest.v1.Attestation/Begin"
-#define RT_METHOD_FINISH "/rattest.v1.Attestation/Finish"
-#define RT_METHOD_CONFIRM "/rattest.v1.Attestation/Confirm"
+/* The service's full name, also what health checks name it by. */
+#define RT_SERVICE "rattest.v1.Attestation"
+
+#define RT_METHOD_PING "/" RT_SERVICE "/Ping"
+#define RT_METHOD_BEGIN "/" RT_SERVICE "/Begin"
+#define RT_METHOD_FINISH "/" RT_SERVICE "/Finish"
+#define RT_METHOD_CONFIRM "/" RT_SERVICE "/Confirm"
 
 #endif

@@ -17,6 +17,9 @@ RATTEST_PACKAGES=(
   prometheus
   # standard gRPC in another language, stubs generated from proto/
   python3 python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc
+  # the upstream health.proto the verifier serves, and the Python stubs the
+  # tests generate from it (grpc_tools.protoc)
+  grpc-proto python3-grpc-tools
   # used by the test harness (ss, pkill) and the format check
   iproute2 procps clang-format
   # systemd-analyze verify checks the installed units

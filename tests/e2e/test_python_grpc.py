@@ -1,17 +1,26 @@
 #!/usr/bin/python3
 """A client nobody here wrote (python3-grpcio, stubs generated from
 proto/rattest.proto by grpc_python_plugin) talks to rattest-verifier:
-proof that our wire format is standard gRPC.
+proof that our wire format is standard gRPC. Then a health checker made
+from the upstream health.proto (tests/tools/health_probe.py) checks the
+standard health service: Check and Watch SERVING for "" and the service,
+NOT_FOUND / SERVICE_UNKNOWN for another name, a Watch request over 1 KiB
+refused, at most 64 watches at once, and a watch told NOT_SERVING, then
+ended UNAVAILABLE, when SIGTERM drains the verifier.
 
 Usage: test_python_grpc.py SOURCE_DIR BUILD_DIR PKI_DIR
 """
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 src, build, pki = sys.argv[1:4]
+sys.path.insert(0, os.path.join(src, "tests", "tools"))
+import health_probe  # noqa: E402
+
 passed = failed = 0
 
 
@@ -36,6 +45,69 @@ with tempfile.TemporaryDirectory() as work:
     import grpc
     import rattest_pb2
     import rattest_pb2_grpc
+
+    hpb, hgrpc = health_probe.stubs(work)
+    H = hpb.HealthCheckResponse
+
+    def health_checks(channel):
+        stub = hgrpc.HealthStub(channel)
+        for name in ("", "rattest.v1.Attestation"):
+            got = stub.Check(hpb.HealthCheckRequest(service=name), timeout=10).status
+            check(got == H.SERVING, "Check %r: %s" % (name, got))
+            watch = stub.Watch(hpb.HealthCheckRequest(service=name), timeout=10)
+            got = next(watch).status
+            check(got == H.SERVING, "Watch %r: %s" % (name, got))
+            watch.cancel()
+        try:
+            stub.Check(hpb.HealthCheckRequest(service="rattest.v1.Nope"), timeout=10)
+            check(False, "Check of an unknown service answered")
+        except grpc.RpcError as e:
+            check(e.code() == grpc.StatusCode.NOT_FOUND, "unknown Check: %s" % e.code())
+        watch = stub.Watch(hpb.HealthCheckRequest(service="rattest.v1.Nope"), timeout=10)
+        got = next(watch).status
+        check(got == H.SERVICE_UNKNOWN, "unknown Watch: %s" % got)
+        watch.cancel()
+        try:
+            next(stub.Watch(hpb.HealthCheckRequest(service="x" * 1100), timeout=10))
+            check(False, "a 1100-byte Watch request was accepted")
+        except grpc.RpcError as e:
+            check(e.code() == grpc.StatusCode.INVALID_ARGUMENT, "long Watch: %s" % e.code())
+        # 64 watches open (each has its first message), the 65th refused.
+        watches = [stub.Watch(hpb.HealthCheckRequest(), timeout=20) for _ in range(64)]
+        check(all(next(w).status == H.SERVING for w in watches), "64 watches")
+        try:
+            next(stub.Watch(hpb.HealthCheckRequest(), timeout=10))
+            check(False, "a 65th watch was accepted")
+        except grpc.RpcError as e:
+            check(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, "65th watch: %s" % e.code())
+        for w in watches:
+            w.cancel()
+
+    # SIGTERM with a watch open: NOT_SERVING at once, then the watch ends
+    # (UNAVAILABLE) and the verifier stops (a clean 0 checked below). The
+    # cancelled watches above free their places as their cancels arrive.
+    def health_drain(creds, port):
+        with grpc.secure_channel("localhost:" + port, creds) as channel:
+            stub = hgrpc.HealthStub(channel)
+            for _ in range(100):
+                watch = stub.Watch(hpb.HealthCheckRequest(), timeout=20)
+                try:
+                    first = next(watch).status
+                    break
+                except grpc.RpcError as e:
+                    first = e.code()
+                    time.sleep(0.05)
+            check(first == H.SERVING, "drain watch first: %s" % first)
+            verifier.send_signal(signal.SIGTERM)
+            seen = []
+            try:
+                for reply in watch:
+                    seen.append(reply.status)
+                end = grpc.StatusCode.OK
+            except grpc.RpcError as e:
+                end = e.code()
+            check(seen == [H.NOT_SERVING] and end == grpc.StatusCode.UNAVAILABLE,
+                  "drain watch: %s then %s" % (seen, end))
 
     port_file = os.path.join(work, "port")
     verifier = subprocess.Popen(
@@ -92,6 +164,9 @@ with tempfile.TemporaryDirectory() as work:
                 check(False, "garbage accepted")
             except grpc.RpcError as e:
                 check(e.code() == grpc.StatusCode.INVALID_ARGUMENT, "garbage code %s" % e.code())
+
+            health_checks(channel)
+        health_drain(creds, port)
     finally:
         verifier.terminate()
         rc = verifier.wait(timeout=10)

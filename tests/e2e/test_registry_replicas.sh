@@ -13,6 +13,8 @@
 # (`revoke --ek`) is refused EK_REVOKED at Begin until `--undo`; a name
 # bound to another EK NAME_TAKEN at Begin, and at Finish when bound since;
 # under "name_binding": "registered" an unbound name NAME_UNREGISTERED.
+# On PostgreSQL, the health service says NOT_SERVING while the server is
+# stopped and SERVING once it is back.
 # Usage (under with-swtpm): test_registry_replicas.sh BUILD_DIR [sqlite|postgresql]
 set -euo pipefail
 build=${1:?usage} engine=${2:-sqlite}
@@ -205,5 +207,33 @@ wait "$tool" || true
 got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
 [ "$got" = "PERMISSION_DENIED NAME_UNREGISTERED" ] && ok || bad "unbound at Finish: got \"$got\""
 stop_verifier
+
+# Health (issue 16): the health service follows the registry. A watch
+# (tests/tools/health_probe.py, from the upstream health.proto; each line
+# the watch's status and a Check's) sees NOT_SERVING once the PostgreSQL
+# server is stopped (the verifier probes every 2 s) and SERVING once it is
+# back (restarted with its own options, postmaster.opts).
+if [ "$engine" = postgresql ]; then
+  pgdata=$RATTEST_PG_DIR/data
+  pgbin=$(dirname "$(head -n 1 "$pgdata/postmaster.opts" | cut -d' ' -f1)")
+  as_pg=()
+  [ "$(id -u)" = 0 ] && as_pg=(runuser -u "$(stat -c %U "$pgdata")" --)
+  start_verifier --db "$db"
+  "$PY" "$src/tests/tools/health_probe.py" "localhost:$port" "$work/pki/tls-ca.pem" "" \
+    --watch SERVING NOT_SERVING SERVING --timeout 60 > "$work/watch" 2>&1 &
+  watcher=$!
+  wait_watch() { # LINE N: the watch's Nth line is LINE
+    for _ in $(seq 600); do [ "$(sed -n "$2p" "$work/watch")" = "$1" ] && return 0; sleep 0.05; done
+    return 1
+  }
+  wait_watch "SERVING SERVING" 1 && ok || bad "health watch: $(cat "$work/watch")"
+  "${as_pg[@]}" "$pgbin/pg_ctl" stop -D "$pgdata" -m fast -w -s
+  wait_watch "NOT_SERVING NOT_SERVING" 2 && ok || bad "PostgreSQL stopped: $(cat "$work/watch")"
+  "${as_pg[@]}" "$pgbin/pg_ctl" restart -D "$pgdata" -l "$RATTEST_PG_DIR/server.log" -w -s 2> /dev/null
+  wait "$watcher" && wait_watch "SERVING SERVING" 3 && ok || bad "PostgreSQL back: $(cat "$work/watch")"
+  grep -q 'health: the registry does not answer: NOT_SERVING' "$work/verifier.log" && ok ||
+    bad "no health warning: $(tail -n 3 "$work/verifier.log")"
+  stop_verifier
+fi
 
 finish "registry_replicas_$engine"

@@ -14,6 +14,7 @@
 
 #include "enroll.h"
 #include "enroll_platform.h"
+#include "health.h"
 #include "metrics_http.h"
 #include "rt_cli.h"
 #include "rt_grpc.h"
@@ -83,7 +84,9 @@ void rt_cmd_serve_usage(FILE *f) {
           "Serves rattest.v1.Attestation over gRPC with TLS until SIGINT or SIGTERM\n"
           "(calls in flight get 10 s to finish). SIGHUP reloads the policy, the issuer\n"
           "certificate and key, the EK and platform CAs and the TLS certificate and\n"
-          "key, all or nothing (docs/operations.md).\n"
+          "key, all or nothing. The standard health service (grpc.health.v1.Health)\n"
+          "says NOT_SERVING from SIGTERM on and while --db does not answer\n"
+          "(docs/operations.md).\n"
           "\n"
           "Options:\n"
           "  --config FILE            every option below from a JSON object keyed by the\n"
@@ -616,9 +619,9 @@ static void init_config_lock(rt_verifier *v) {
 #define DRAIN_MS 10000
 
 /* Blocks the signals serve waits for (SIGS) before any thread exists (the
- * CRL writer's, libmicrohttpd's, gRPC's), so that every thread inherits the
- * mask and only sigtimedwait() in serve_until_signal receives them; one
- * arriving before then stays pending. */
+ * CRL writer's, the health probe's, libmicrohttpd's, gRPC's), so that every
+ * thread inherits the mask and only sigtimedwait() in serve_until_signal
+ * receives them; one arriving before then stays pending. */
 static void block_stop_signals(sigset_t *sigs) {
   sigemptyset(sigs);
   sigaddset(sigs, SIGINT);
@@ -628,8 +631,9 @@ static void block_stop_signals(sigset_t *sigs) {
 }
 
 /* Serves until SIGINT or SIGTERM (SIGS, blocked), reloading at SIGHUP: 0
- * after a clean stop, 1 if it cannot. */
-static int serve_until_signal(serve_opts *o, rt_verifier *v, sigset_t sigs) {
+ * after a clean stop, 1 if it cannot. health: NOT_SERVING from the signal
+ * on. */
+static int serve_until_signal(serve_opts *o, rt_verifier *v, sigset_t sigs, rt_health *health) {
   rt_err err = {0};
   rt_grpc_server *srv = NULL;
   warn_expiring(o, v); /* before the port file: a test that waits for it sees them */
@@ -638,10 +642,17 @@ static int serve_until_signal(serve_opts *o, rt_verifier *v, sigset_t sigs) {
     rt_error("%s", err.msg);
     return 1;
   }
+  if (rt_health_start(health, srv, &err) != RT_OK) {
+    rt_error("%s", err.msg);
+    rt_health_drain(health);
+    rt_grpc_server_stop(srv);
+    return 1;
+  }
   int port = rt_grpc_server_port(srv);
   rt_info("serving rattest.v1.Attestation on %s (port %d)", o->cfg.listen, port);
   if (o->port_file != NULL && write_port_file(o->port_file, port) != 0) {
     rt_error("cannot write port file %s", o->port_file);
+    rt_health_drain(health);
     rt_grpc_server_stop(srv);
     return 1;
   }
@@ -653,6 +664,7 @@ static int serve_until_signal(serve_opts *o, rt_verifier *v, sigset_t sigs) {
     warn_expiring(o, v);
   }
   rt_info("signal %d: stopping (calls in flight get %d s)", sig, DRAIN_MS / 1000);
+  rt_health_drain(health);
   rt_grpc_server_drain(srv, DRAIN_MS);
   return 0;
 }
@@ -681,19 +693,26 @@ int rt_cmd_serve(int argc, char **argv) {
   rt_verifier v = {.session_ttl = (int64_t)(o.ttl_ms / 1000)};
   init_config_lock(&v);
   rt_metrics_http *metrics_http = NULL;
+  rt_health *health = NULL;
   rt_err err = {0};
   status = 1;
   if (load_trust(&o, &v, &err) != RT_OK || open_registry(&o, &v, &err) != RT_OK ||
       rt_serve_crl_start(&o.crl, &v, &o.crl_writer, &err) != RT_OK ||
-      start_metrics(&o, &v, &metrics_http, &err) != RT_OK) {
+      start_metrics(&o, &v, &metrics_http, &err) != RT_OK ||
+      rt_health_new(v.store, &health, &err) != RT_OK) {
     rt_error("%s", err.msg);
   } else {
     log_configuration(&o, &v);
-    rt_rpc_method methods[RT_VERIFIER_N_METHODS];
+    /* The service's methods, then the health service's (issue 16). */
+    rt_rpc_method methods[RT_VERIFIER_N_METHODS + 1], health_watch;
     o.cfg.n_methods = rt_verifier_methods(&v, methods);
+    rt_health_methods(health, &methods[o.cfg.n_methods++], &health_watch);
     o.cfg.methods = methods;
-    status = serve_until_signal(&o, &v, sigs);
+    o.cfg.watches = &health_watch;
+    o.cfg.n_watches = 1;
+    status = serve_until_signal(&o, &v, sigs, health);
   }
+  rt_health_free(health); /* before the store it probes */
   rt_serve_crl_stop(o.crl_writer);
   rt_metrics_http_stop(metrics_http);
   rt_metrics_free(v.metrics);
