@@ -117,8 +117,20 @@ secs=5
 # client's CPU time, which leaves out the TPM's work in swtpm).
 real_rate() { sed -n 's/^\([0-9]*\) connections in \([0-9]*\) real seconds.*/\1 \2/p' | head -1; }
 echo "==> provider: s_time $secs s with each key" >&2
-r_tpm=$(OPENSSL_CONF="$work/openssl.cnf" RATTEST_STATE_DIR="$work/s" openssl s_time -connect "127.0.0.1:$sport" -new -time "$secs" -cert "$cert" -key "$key" 2>&1 | real_rate)
-r_sw=$(openssl s_time -connect "127.0.0.1:$sport" -new -time "$secs" -cert "$work/sw.pem" -key "$work/sw.key" 2>&1 | real_rate)
+# Alternating 1-second runs, so that both keys see the same load.
+n_tpm=0 n_sw=0 t_tpm=0 t_sw=0
+for _ in $(seq "$secs"); do
+  set -- $(OPENSSL_CONF="$work/openssl.cnf" RATTEST_STATE_DIR="$work/s" \
+    RATTEST_TCTI="pcap:$RATTEST_TCTI" TCTI_PCAP_FILE="$work/st.pcap" openssl s_time \
+    -connect "127.0.0.1:$sport" -new -time 1 -cert "$cert" -key "$key" 2>&1 | real_rate) 0 0
+  n_tpm=$((n_tpm + $1)) t_tpm=$((t_tpm + $2))
+  signs=$(python3 "$src/tests/tools/tpm_pcap_count.py" "$work/st.pcap" | sed -n 's/^all: //p' | tr ' ' '\n' | grep -cx Sign || true)
+  [ "$signs" -ge "$1" ] || { echo "bench_tpm: s_time made $1 handshakes with $signs TPM signatures" >&2; exit 1; }
+  set -- $(openssl s_time -connect "127.0.0.1:$sport" -new -time 1 -cert "$work/sw.pem" \
+    -key "$work/sw.key" 2>&1 | real_rate) 0 0
+  n_sw=$((n_sw + $1)) t_sw=$((t_sw + $2))
+done
+r_tpm="$n_tpm $t_tpm" r_sw="$n_sw $t_sw"
 hs() { awk "BEGIN {split(\"$1\", a, \" \"); if (a[2] > 0) printf \"%.1f\", a[1] / a[2]; else print \"?\"}"; }
 h_tpm=$(hs "$r_tpm") h_sw=$(hs "$r_sw")
 echo "| client key | TPM commands per handshake (after the load; the flushes are the SRK's and the key's) | TLS 1.3 handshakes/s | time per handshake, ratio to the software key |"
@@ -126,5 +138,5 @@ echo "|---|---|---|---|"
 echo "| rattest key file (EC P-256 in swtpm) | $(echo "$after" | tr ' ' '\n' | grep -cvx FlushContext): \`$after\` | $h_tpm | $(awk "BEGIN {if ($h_tpm > 0) printf \"%.2f\", $h_sw / $h_tpm; else print \"?\"}")× |"
 echo "| software P-256 key, same issuing CA | 0 | $h_sw | 1 (anchor) |"
 echo
-echo "- commands: \`openssl s_server -Verify 4 -tls1_3 -www\`; \`openssl s_time -new -time $secs -cert CERT -key KEY\` with \`OPENSSL_CONF\` activating the rattest and default providers (rattest key) or without (software key); the commands counted with one \`s_client -provider rattest -provider default -key KEYFILE\` under the pcap TCTI (\`after-load\`: from the key's load on; \`FlushContext\` entries are the SRK's and the key's own)"
+echo "- commands: \`openssl s_server -Verify 4 -tls1_3 -www\`; \`openssl s_time -new -time 1 -cert CERT -key KEY\`, $secs runs with each key taking turns (each rattest run checked to have sent a TPM2_Sign per handshake) with \`OPENSSL_CONF\` activating the rattest and default providers (rattest key) or without (software key); the commands counted with one \`s_client -provider rattest -provider default -key KEYFILE\` under the pcap TCTI (\`after-load\`: from the key's load on; \`FlushContext\` entries are the SRK's and the key's own)"
 echo
