@@ -1,6 +1,6 @@
-/* The attestation key: created under the EK (so it lives in the endorsement
- * hierarchy and quotes show the real clock), and used to activate the
- * verifier's credential. */
+/* The attestation key: a primary of the endorsement hierarchy (so quotes
+ * show the real clock), used to activate the verifier's credential, which
+ * binds it to the EK of the same TPM. */
 #ifndef RT_BOOTSTRAP_AK_H
 #define RT_BOOTSTRAP_AK_H
 
@@ -13,9 +13,10 @@ typedef struct {
   TPM2B_NAME name;
 } rt_ak;
 
-/* Creates and loads an AK under the EK. RT_ALG_NONE: ECC P-256, or RSA 2048
- * when the TPM refuses the ECC template (any other error is returned). */
-rt_code rt_ak_create(rt_tpm *tpm, const rt_ek *ek, rt_key_alg alg, rt_ak *ak, rt_err *err);
+/* Creates the AK (CreatePrimary, endorsement hierarchy, a random unique).
+ * RT_ALG_NONE: ECC P-256, or RSA 2048 when the TPM refuses the ECC template
+ * (any other error is returned). */
+rt_code rt_ak_create(rt_tpm *tpm, rt_key_alg alg, rt_ak *ak, rt_err *err);
 void rt_ak_close(rt_tpm *tpm, rt_ak *ak);
 
 /* TPM2_ActivateCredential: recovers the secret the verifier bound to this

@@ -8,6 +8,7 @@
 #include "rt_ek_parent.h"
 #include "rt_log.h"
 #include "rt_templates.h"
+#include "rt_tpm_meta.h"
 #include "rt_tpm_pub.h"
 
 /* One kind of EK: where its certificate and persistent key live, and how
@@ -41,41 +42,29 @@ static const rt_nv_cert *find_cert(const rt_ek *ek, uint32_t index) {
   return NULL;
 }
 
-static rt_code read_certs(rt_tpm *tpm, rt_ek *ek, rt_err *err) {
-  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-    uint8_t *der = NULL;
-    size_t len = 0;
-    rt_code code = rt_tpm_nv_read(tpm, kinds[i].cert_index, &der, &len, err);
-    if (code == RT_E_NOT_FOUND)
-      continue;
-    if (code != RT_OK)
-      return code;
-    ek->certs[ek->n_certs++] = (rt_nv_cert){kinds[i].cert_index, der, len};
-  }
-  rt_err_clear(err);
-  return RT_OK;
+/* The certificate of kind k from NV into ek->certs: RT_E_NOT_FOUND when
+ * the TPM has none. Only the kinds tried are read: Begin needs the one of
+ * the EK it names. */
+static rt_code read_cert(rt_tpm *tpm, const struct ek_kind *k, rt_ek *ek, rt_err *err) {
+  if (find_cert(ek, k->cert_index) != NULL)
+    return RT_OK;
+  if (ek->n_certs == RT_MAX_EK_CERTS)
+    return rt_err_set(err, RT_E_NOT_FOUND, "no room for another EK certificate");
+  uint8_t *der = NULL;
+  size_t len = 0;
+  rt_code code = rt_tpm_nv_read(tpm, k->cert_index, &der, &len, err);
+  if (code == RT_OK)
+    ek->certs[ek->n_certs++] = (rt_nv_cert){k->cert_index, der, len};
+  return code;
 }
 
 /* The persistent EK at handle, if one is there. */
 static rt_code open_persistent(rt_tpm *tpm, uint32_t handle, ESYS_TR *tr, TPM2B_PUBLIC *pub,
                                rt_err *err) {
-  *tr = ESYS_TR_NONE;
-  TSS2_RC rc =
-      Esys_TR_FromTPMPublic(tpm->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, tr);
-  if (rc != TSS2_RC_SUCCESS) {
-    if (rt_tpm_rc_is_handle(rc))
-      return rt_err_set(err, RT_E_NOT_FOUND, "no persistent EK at 0x%08x", (unsigned)handle);
-    return rt_tpm_rc(err, rc, "looking up the persistent EK");
-  }
-  TPM2B_PUBLIC *out = NULL;
-  rc = Esys_ReadPublic(tpm->esys, *tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &out, NULL, NULL);
-  if (rc != TSS2_RC_SUCCESS) {
-    rt_tpm_tr_close(tpm, tr);
-    return rt_tpm_rc(err, rc, "ReadPublic of the persistent EK");
-  }
-  *pub = *out;
-  Esys_Free(out);
-  return RT_OK;
+  rt_code code = rt_tpm_open_persistent(tpm, handle, tr, pub, err);
+  if (code != RT_OK && code != RT_E_NOT_FOUND)
+    rt_err_prefix(err, "the persistent EK: ");
+  return code;
 }
 
 /* The EK of kind k whose public key is the certified one: the persistent
@@ -108,9 +97,10 @@ static rt_code open_certified(rt_tpm *tpm, const struct ek_kind *k, EVP_PKEY *ce
 /* Opens the EK of kind k into ek when the TPM holds a certificate for it
  * and the key matches; RT_E_NOT_FOUND when this kind cannot prove the TPM. */
 static rt_code open_kind(rt_tpm *tpm, const struct ek_kind *k, rt_ek *ek, rt_err *err) {
+  rt_code code = read_cert(tpm, k, ek, err);
+  if (code != RT_OK)
+    return code;
   const rt_nv_cert *cert = find_cert(ek, k->cert_index);
-  if (cert == NULL)
-    return RT_E_NOT_FOUND;
   EVP_PKEY *certified = cert_key(cert);
   if (certified == NULL) {
     rt_warn("EK certificate in NV 0x%08x does not parse; skipped", (unsigned)k->cert_index);
@@ -119,7 +109,7 @@ static rt_code open_kind(rt_tpm *tpm, const struct ek_kind *k, rt_ek *ek, rt_err
   ESYS_TR tr = ESYS_TR_NONE;
   TPM2B_PUBLIC pub;
   int transient = 0;
-  rt_code code = open_certified(tpm, k, certified, &tr, &pub, &transient, err);
+  code = open_certified(tpm, k, certified, &tr, &pub, &transient, err);
   EVP_PKEY_free(certified);
   if (code != RT_OK)
     return code;
@@ -139,7 +129,7 @@ static rt_code open_kind(rt_tpm *tpm, const struct ek_kind *k, rt_ek *ek, rt_err
 static rt_code open_fetched(rt_tpm *tpm, const struct ek_kind *k, const char *url, rt_ek *ek,
                             rt_err *err) {
   if (k->template_alg == RT_ALG_NONE || find_cert(ek, k->cert_index) != NULL ||
-      ek->n_certs == RT_MAX_EK_CERTS)
+      ek->n_certs == RT_MAX_EK_CERTS || rt_tpm_nv_present(tpm, k->cert_index))
     return RT_E_NOT_FOUND;
   ESYS_TR tr = ESYS_TR_NONE;
   TPM2B_PUBLIC pub;
@@ -179,11 +169,8 @@ static rt_code open_first(rt_tpm *tpm, rt_ek_choice choice, const char *url, rt_
 rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, const char *cert_url, rt_ek *ek, rt_err *err) {
   memset(ek, 0, sizeof *ek);
   ek->handle = ESYS_TR_NONE;
-  rt_code code = read_certs(tpm, ek, err);
-  if (code != RT_OK)
-    goto fail;
   rt_err why;
-  code = open_first(tpm, choice, NULL, ek, &why);
+  rt_code code = open_first(tpm, choice, NULL, ek, &why);
   if (code == RT_E_NOT_FOUND && cert_url != NULL)
     code = open_first(tpm, choice, cert_url, ek, &why);
   if (code == RT_OK)
@@ -192,9 +179,12 @@ rt_code rt_ek_open(rt_tpm *tpm, rt_ek_choice choice, const char *cert_url, rt_ek
     *err = why;
     goto fail;
   }
+  int any = 0;
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    any |= rt_tpm_nv_present(tpm, kinds[i].cert_index);
   code = rt_err_set(err, RT_E_NOT_FOUND,
-                    ek->n_certs == 0 ? "the TPM holds no EK certificate in NV%s"
-                                     : "no EK of the requested kind matches an EK certificate%s",
+                    !any ? "the TPM holds no EK certificate in NV%s"
+                         : "no EK of the requested kind matches an EK certificate%s",
                     cert_url == NULL ? " (--ek-cert-url fetches it from the manufacturer)" : "");
 fail:
   rt_ek_close(tpm, ek);

@@ -23,7 +23,8 @@ typedef struct {
   int transient;           /* created from the TCG template: flush when done */
   rt_key_alg template_alg; /* the template of a transient EK */
   TPM2B_PUBLIC pub;
-  /* Every EK certificate the TPM holds; `cert` is the one for this EK. */
+  /* The EK certificates read while choosing (Begin sends them all); `cert`
+   * is the one for this EK. */
   rt_nv_cert certs[RT_MAX_EK_CERTS];
   size_t n_certs;
   const rt_nv_cert *cert;
@@ -31,7 +32,9 @@ typedef struct {
 
 typedef enum { RT_EK_AUTO, RT_EK_RSA, RT_EK_ECC } rt_ek_choice;
 
-/* Reads the EK certificates and opens the EK whose public key matches one:
+/* Opens the EK of the first kind the choice allows whose certificate (read
+ * from NV kind by kind, as they are tried: ek->certs holds those read) it
+ * matches:
  * the persistent EK (0x81010001 RSA, 0x81010002 ECC P-256, 0x81010016 ECC
  * P-384) when present and matching, else CreatePrimary from the TCG
  * template. AUTO prefers RSA, then ECC. When no kind has a certificate in

@@ -70,7 +70,7 @@ static int prepare(rt_enrollment *e) {
     return rt_enroll_fail("EK chain", err.msg);
   if (rt_platform_cert_read(e->tpm, &e->platform_cert, &e->platform_cert_len, &err) != RT_OK)
     return rt_enroll_fail("platform certificate", err.msg);
-  if (rt_ak_create(e->tpm, &e->ek, RT_ALG_NONE, &e->ak, &err) != RT_OK)
+  if (rt_ak_create(e->tpm, RT_ALG_NONE, &e->ak, &err) != RT_OK)
     return rt_enroll_fail("AK", err.msg);
   if (rt_grpc_client_new(e->o->verifier, e->o->ca_file, 0, &e->client, &err) != RT_OK)
     return rt_enroll_fail("verifier", err.msg);

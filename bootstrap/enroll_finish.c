@@ -100,15 +100,21 @@ static rt_code read_event_log(const char *path, uint8_t **data, size_t *len, rt_
   return code;
 }
 
-/* The PCR values (--pcrs) and the event log sent besides the quote. */
+/* The event log sent besides the quote, or without one the PCR values
+ * (--pcrs). */
 static int read_measurements(rt_enrollment *e, evidence *ev) {
   rt_err err;
   TPML_PCR_SELECTION send;
+  if (read_event_log(e->o->event_log, &ev->log, &ev->log_len, &err) != RT_OK)
+    return rt_enroll_fail("event log", err.msg);
+  /* With a log the verifier takes the values from replaying it (they must
+   * give the quoted digest) and never looks at values sent: the TPM is
+   * asked for them only when there is no log (docs/protocol.md, Finish). */
+  if (ev->log_len > 0)
+    return 0;
   if (rt_pcrsel_parse(e->o->pcrs, &send, &err) != RT_OK ||
       rt_pcr_read_all(e->tpm, &send, &ev->values, &ev->n_values, &err) != RT_OK)
     return rt_enroll_fail("PCR values", err.msg);
-  if (read_event_log(e->o->event_log, &ev->log, &ev->log_len, &err) != RT_OK)
-    return rt_enroll_fail("event log", err.msg);
   return 0;
 }
 

@@ -39,9 +39,9 @@ rt_code rt_idkey_handle_check(TPM2_HANDLE handle, rt_err *err);
 rt_code rt_idkey_handle_usable(rt_tpm *tpm, TPM2_HANDLE handle, const TPM2B_PUBLIC *ours, int force,
                                rt_handle_owner *owner, rt_err *err);
 
-/* Makes the loaded key persistent at handle (EvictControl). An object
- * already there is replaced when it is ours (see rt_handle_owner_of) or
- * when force is set (rt_idkey_handle_usable decides). */
+/* Makes the loaded key persistent at handle (one EvictControl when the
+ * handle is free, which it tries first). An object already there is replaced when it is ours (see
+ * rt_handle_owner_of) or when force is set (rt_idkey_handle_usable decides). */
 rt_code rt_idkey_persist(rt_tpm *tpm, const rt_idkey *key, TPM2_HANDLE handle,
                          const TPM2B_PUBLIC *ours, int force, rt_err *err);
 

@@ -10,6 +10,7 @@
 #include "rt_ek_parent.h"
 #include "rt_pcr_session.h"
 #include "rt_srk.h"
+#include "rt_tpm_meta.h"
 #include "rt_tpm_pub.h"
 
 rt_key *rt_key_new(rt_provctx *ctx) {
@@ -293,19 +294,15 @@ rt_code rt_key_from_handle(rt_provctx *ctx, uint32_t handle, const TPML_PCR_SELE
   rt_code rc = rt_prov_tpm_acquire(ctx, &tpm, err);
   if (rc == RT_OK) {
     rc = rt_key_tr(key, tpm, &tr, err);
-    TPM2B_PUBLIC *pub = NULL;
-    if (rc == RT_OK) {
-      TSS2_RC trc = Esys_ReadPublic(tpm->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
-                                    NULL, NULL);
-      if (trc != TSS2_RC_SUCCESS)
-        rc = rt_tpm_rc(err, trc, "reading the public area");
-    }
+    /* The ReadPublic that opened the handle gave it: not asked again. */
+    TPM2B_PUBLIC pub;
+    if (rc == RT_OK && (rc = rt_tpm_tr_public(tpm, tr, &pub, err)) != RT_OK)
+      rt_err_prefix(err, "reading the public area: ");
     rt_prov_tpm_release(ctx);
     if (rc == RT_OK)
-      rc = rt_key_set_public(key, &pub->publicArea, err);
+      rc = rt_key_set_public(key, &pub.publicArea, err);
     if (rc == RT_OK)
       rc = set_pcr_policy(key, pcr_sel, err);
-    Esys_Free(pub);
   }
   if (rc != RT_OK) {
     rt_err_prefix(err, "persistent key 0x%08x: ", handle);

@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_sys.h>
 #include <tss2/tss2_tctildr.h>
 #include <unistd.h>
 
 #include "rt_log.h"
+#include "rt_tpm_meta.h"
 
 const char *rt_tpm_tcti_resolve(const char *explicit_tcti) {
   if (explicit_tcti != NULL && explicit_tcti[0] != '\0')
@@ -182,8 +184,56 @@ rt_code rt_tpm_create(rt_tpm *tpm, ESYS_TR parent, ESYS_TR session, const TPM2B_
   return RT_E_TPM;
 }
 
-/* Largest NV read the TPM accepts in one command (TPM2_PT_NV_BUFFER_MAX). */
+/* CreateLoaded takes the template marshalled (TPM2B_TEMPLATE). */
+static rt_code create_loaded(rt_tpm *tpm, ESYS_TR parent, const TPM2B_PUBLIC *tmpl, ESYS_TR *key,
+                             TPM2B_PRIVATE **priv, TPM2B_PUBLIC **pub, TSS2_RC *rc, rt_err *err) {
+  TPM2B_SENSITIVE_CREATE sens;
+  memset(&sens, 0, sizeof sens);
+  TPM2B_TEMPLATE t = {.size = 0};
+  size_t off = 0;
+  if (Tss2_MU_TPMT_PUBLIC_Marshal(&tmpl->publicArea, t.buffer, sizeof t.buffer, &off) !=
+      TSS2_RC_SUCCESS)
+    return rt_err_set(err, RT_E_INTERNAL, "the template does not marshal");
+  t.size = (UINT16)off;
+  *rc = Esys_CreateLoaded(tpm->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
+                          &t, key, priv, pub);
+  return *rc == TSS2_RC_SUCCESS ? RT_OK : RT_E_TPM;
+}
+
+rt_code rt_tpm_create_loaded(rt_tpm *tpm, ESYS_TR parent, const TPM2B_PUBLIC *tmpl, ESYS_TR *key,
+                             TPM2B_PRIVATE **priv, TPM2B_PUBLIC **pub, rt_err *err) {
+  TSS2_RC rc = TSS2_RC_SUCCESS;
+  *key = ESYS_TR_NONE;
+  rt_code code = create_loaded(tpm, parent, tmpl, key, priv, pub, &rc, err);
+  if (code == RT_OK || rc == TSS2_RC_SUCCESS)
+    return code;
+  *key = ESYS_TR_NONE;
+  /* TPM2_CreateLoaded came with the 1.38 specification: a TPM without it
+   * answers TPM_RC_COMMAND_CODE, and gets Create and Load. */
+  if ((rc & 0xffffu) != TPM2_RC_COMMAND_CODE) {
+    rt_tpm_rc(err, rc, "CreateLoaded");
+    return (rc & ~0xffffu) == 0 && (rc & TPM2_RC_FMT1) && (rc & TPM2_RC_P) ? RT_E_INVALID
+                                                                           : RT_E_TPM;
+  }
+  code = rt_tpm_create(tpm, parent, ESYS_TR_PASSWORD, tmpl, priv, pub, err);
+  if (code != RT_OK)
+    return code;
+  rc = Esys_Load(tpm->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, *priv, *pub, key);
+  if (rc == TSS2_RC_SUCCESS)
+    return RT_OK;
+  *key = ESYS_TR_NONE;
+  Esys_Free(*priv);
+  Esys_Free(*pub);
+  *priv = NULL;
+  *pub = NULL;
+  return rt_tpm_rc(err, rc, "Load");
+}
+
+/* Largest NV read the TPM accepts in one command (TPM2_PT_NV_BUFFER_MAX),
+ * asked once per rt_tpm. */
 static uint16_t nv_buffer_max(rt_tpm *tpm) {
+  if (tpm->nv_buffer_max != 0)
+    return tpm->nv_buffer_max;
   TPMS_CAPABILITY_DATA *cap = NULL;
   uint16_t max = 512; /* below every TPM's limit, in case the query fails */
   TSS2_RC rc = Esys_GetCapability(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -195,7 +245,18 @@ static uint16_t nv_buffer_max(rt_tpm *tpm) {
       max = (uint16_t)v;
   }
   Esys_Free(cap);
+  tpm->nv_buffer_max = max;
   return max;
+}
+
+/* The TPM's own refusal of a parameter's value or size (format one, about a
+ * parameter): for NV_Read, more bytes than its NV buffer holds. */
+static int refused_size(TSS2_RC rc) {
+  TSS2_RC base = rc & 0xffffu;
+  if ((rc & ~0xffffu) != 0 || !(base & TPM2_RC_FMT1) || !(base & TPM2_RC_P))
+    return 0;
+  base &= TPM2_RC_FMT1 | 0x3fu;
+  return base == TPM2_RC_VALUE || base == TPM2_RC_SIZE;
 }
 
 /* The ESYS handle of an NV index; RT_E_NOT_FOUND when there is none. */
@@ -224,15 +285,20 @@ static ESYS_TR nv_reader(TPMA_NV attrs, ESYS_TR nv) {
   return ESYS_TR_NONE;
 }
 
-/* size bytes of the index into buf, in reads the TPM's NV buffer holds. */
+/* size bytes of the index into buf: all at once (as much as ESYS takes),
+ * in pieces of the TPM's NV buffer once it refused that. */
 static rt_code nv_read_all(rt_tpm *tpm, TPM2_HANDLE index, ESYS_TR nv, ESYS_TR auth, uint8_t *buf,
                            size_t size, rt_err *err) {
-  uint16_t chunk = nv_buffer_max(tpm);
+  size_t chunk = tpm->nv_buffer_max ? tpm->nv_buffer_max : TPM2_MAX_NV_BUFFER_SIZE;
   for (size_t off = 0; off < size;) {
     uint16_t n = (uint16_t)((size - off) < chunk ? (size - off) : chunk);
     TPM2B_MAX_NV_BUFFER *part = NULL;
     TSS2_RC rc = Esys_NV_Read(tpm->esys, auth, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, n,
                               (uint16_t)off, &part);
+    if (rc != TSS2_RC_SUCCESS && tpm->nv_buffer_max == 0 && refused_size(rc)) {
+      chunk = nv_buffer_max(tpm);
+      continue;
+    }
     if (rc != TSS2_RC_SUCCESS) {
       char what[96];
       snprintf(what, sizeof what, "NV_Read of 0x%08x at offset %zu", (unsigned)index, off);
@@ -251,48 +317,8 @@ static rt_code nv_read_all(rt_tpm *tpm, TPM2_HANDLE index, ESYS_TR nv, ESYS_TR a
   return RT_OK;
 }
 
-rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len, rt_err *err) {
-  *data = NULL;
-  *len = 0;
-  ESYS_TR nv = ESYS_TR_NONE;
-  TPM2B_NV_PUBLIC *pub = NULL;
-  uint8_t *buf = NULL;
-  rt_code code = nv_lookup(tpm, index, &nv, err);
-  if (code != RT_OK)
-    goto out;
-  TSS2_RC rc =
-      Esys_NV_ReadPublic(tpm->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL);
-  if (rc != TSS2_RC_SUCCESS) {
-    char what[96];
-    snprintf(what, sizeof what, "NV_ReadPublic of 0x%08x", (unsigned)index);
-    code = rt_tpm_rc(err, rc, what);
-    goto out;
-  }
-  size_t size = pub->nvPublic.dataSize;
-  ESYS_TR auth = nv_reader(pub->nvPublic.attributes, nv);
-  if (auth == ESYS_TR_NONE) {
-    code = rt_err_set(err, RT_E_TPM, "NV index 0x%08x allows no read we can authorize",
-                      (unsigned)index);
-    goto out;
-  }
-  if ((buf = malloc(size ? size : 1)) == NULL) {
-    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
-    goto out;
-  }
-  if ((code = nv_read_all(tpm, index, nv, auth, buf, size, err)) != RT_OK)
-    goto out;
-  *data = buf;
-  *len = size;
-  buf = NULL;
-out:
-  free(buf);
-  Esys_Free(pub);
-  rt_tpm_tr_close(tpm, &nv);
-  return code;
-}
-
-rt_code rt_tpm_nv_list(rt_tpm *tpm, TPM2_HANDLE first, TPM2_HANDLE last, TPM2_HANDLE *out,
-                       size_t max, size_t *n, rt_err *err) {
+static rt_code list_handles(rt_tpm *tpm, TPM2_HANDLE first, TPM2_HANDLE last, TPM2_HANDLE *out,
+                            size_t max, size_t *n, rt_err *err) {
   *n = 0;
   TPMI_YES_NO more = TPM2_YES;
   for (TPM2_HANDLE from = first; more == TPM2_YES && from <= last && *n < max;) {
@@ -315,6 +341,93 @@ rt_code rt_tpm_nv_list(rt_tpm *tpm, TPM2_HANDLE first, TPM2_HANDLE last, TPM2_HA
       more = TPM2_NO;
     Esys_Free(cap);
   }
+  return RT_OK;
+}
+
+/* Lists RT_NV_CRED_FIRST..LAST once. *complete is 0 when it has more indices
+ * than are kept: then absence proves nothing and the TPM is asked. */
+static rt_code cred_listing(rt_tpm *tpm, int *complete, rt_err *err) {
+  if (!tpm->cred_nv_listed) {
+    rt_code code = list_handles(tpm, RT_NV_CRED_FIRST, RT_NV_CRED_LAST, tpm->cred_nv,
+                                RT_NV_CRED_MAX, &tpm->n_cred_nv, err);
+    if (code != RT_OK)
+      return code;
+    tpm->cred_nv_listed = 1;
+  }
+  *complete = tpm->n_cred_nv < RT_NV_CRED_MAX;
+  return RT_OK;
+}
+
+static int in_cred_range(TPM2_HANDLE h) {
+  return h >= RT_NV_CRED_FIRST && h <= RT_NV_CRED_LAST;
+}
+
+/* RT_E_NOT_FOUND when the listing shows index is not there. */
+static rt_code nv_listed(rt_tpm *tpm, TPM2_HANDLE index, rt_err *err) {
+  int complete = 0;
+  if (!in_cred_range(index))
+    return RT_OK;
+  rt_code code = cred_listing(tpm, &complete, err);
+  if (code != RT_OK || !complete)
+    return code;
+  for (size_t i = 0; i < tpm->n_cred_nv; i++)
+    if (tpm->cred_nv[i] == index)
+      return RT_OK;
+  return rt_err_set(err, RT_E_NOT_FOUND, "NV index 0x%08x does not exist", (unsigned)index);
+}
+
+int rt_tpm_nv_present(rt_tpm *tpm, TPM2_HANDLE index) {
+  rt_err err;
+  return nv_listed(tpm, index, &err) != RT_E_NOT_FOUND;
+}
+
+rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len, rt_err *err) {
+  *data = NULL;
+  *len = 0;
+  ESYS_TR nv = ESYS_TR_NONE;
+  TPM2B_NV_PUBLIC pub;
+  uint8_t *buf = NULL;
+  rt_code code = nv_listed(tpm, index, err);
+  if (code == RT_OK)
+    code = nv_lookup(tpm, index, &nv, err);
+  if (code == RT_OK && (code = rt_tpm_tr_nv_public(tpm, nv, &pub, err)) != RT_OK)
+    rt_err_prefix(err, "NV index 0x%08x: ", (unsigned)index);
+  if (code != RT_OK)
+    goto out;
+  size_t size = pub.nvPublic.dataSize;
+  ESYS_TR auth = nv_reader(pub.nvPublic.attributes, nv);
+  if (auth == ESYS_TR_NONE) {
+    code = rt_err_set(err, RT_E_TPM, "NV index 0x%08x allows no read we can authorize",
+                      (unsigned)index);
+    goto out;
+  }
+  if ((buf = malloc(size ? size : 1)) == NULL) {
+    code = rt_err_set(err, RT_E_NOMEM, "out of memory");
+    goto out;
+  }
+  if ((code = nv_read_all(tpm, index, nv, auth, buf, size, err)) != RT_OK)
+    goto out;
+  *data = buf;
+  *len = size;
+  buf = NULL;
+out:
+  free(buf);
+  rt_tpm_tr_close(tpm, &nv);
+  return code;
+}
+
+rt_code rt_tpm_nv_list(rt_tpm *tpm, TPM2_HANDLE first, TPM2_HANDLE last, TPM2_HANDLE *out,
+                       size_t max, size_t *n, rt_err *err) {
+  int complete = 0;
+  *n = 0;
+  if (!in_cred_range(first) || !in_cred_range(last))
+    return list_handles(tpm, first, last, out, max, n, err);
+  rt_code code = cred_listing(tpm, &complete, err);
+  if (code != RT_OK || !complete)
+    return code != RT_OK ? code : list_handles(tpm, first, last, out, max, n, err);
+  for (size_t i = 0; i < tpm->n_cred_nv && *n < max; i++)
+    if (tpm->cred_nv[i] >= first && tpm->cred_nv[i] <= last)
+      out[(*n)++] = tpm->cred_nv[i];
   return RT_OK;
 }
 

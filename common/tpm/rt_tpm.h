@@ -18,6 +18,10 @@
 /* EK Credential Profile 2.3+: the EK certificates' chain (intermediates). */
 #define RT_NV_EK_CHAIN_FIRST 0x01c00100u
 #define RT_NV_EK_CHAIN_LAST 0x01c001ffu
+/* The range all of the above lie in, listed once (rt_tpm_nv_list). */
+#define RT_NV_CRED_FIRST 0x01c00000u
+#define RT_NV_CRED_LAST 0x01c0ffffu
+#define RT_NV_CRED_MAX 256
 
 /* Environment variable consulted when no TCTI is given explicitly. */
 #define RT_TCTI_ENV "RATTEST_TCTI"
@@ -27,6 +31,13 @@ typedef struct rt_tpm {
   TSS2_TCTI_CONTEXT *tcti;
   /* What was asked for, for messages: "swtpm:...", or "default". */
   char tcti_name[256];
+  /* The NV indices in RT_NV_CRED_FIRST..LAST, listed on first need with one
+   * GetCapability: an index that is not there costs no command. */
+  TPM2_HANDLE cred_nv[RT_NV_CRED_MAX];
+  size_t n_cred_nv;
+  int cred_nv_listed;
+  /* TPM2_PT_NV_BUFFER_MAX once a read needed it; 0 while unknown. */
+  uint16_t nv_buffer_max;
 } rt_tpm;
 
 /* The TCTI configuration to use: `explicit` when non-empty, else
@@ -79,13 +90,29 @@ void rt_tpm_tr_close(rt_tpm *tpm, ESYS_TR *handle);
 rt_code rt_tpm_create(rt_tpm *tpm, ESYS_TR parent, ESYS_TR session, const TPM2B_PUBLIC *tmpl,
                       TPM2B_PRIVATE **priv, TPM2B_PUBLIC **pub, rt_err *err);
 
+/* TPM2_CreateLoaded of an ordinary object (empty authValue) from tmpl under
+ * parent, authorized by parent's empty password: one command where Create
+ * and Load take two; a TPM without it (before the 1.38 specification) gets
+ * Create and Load. *key is the loaded object (flush it), *priv and *pub are
+ * Esys_Free'd by the caller. Fails like rt_tpm_create. */
+rt_code rt_tpm_create_loaded(rt_tpm *tpm, ESYS_TR parent, const TPM2B_PUBLIC *tmpl, ESYS_TR *key,
+                             TPM2B_PRIVATE **priv, TPM2B_PUBLIC **pub, rt_err *err);
+
 /* Reads a whole NV index (e.g. an EK certificate). Fails with RT_E_NOT_FOUND
  * when the index does not exist, RT_E_TPM when it cannot be read; *data is
- * malloc'ed. */
+ * malloc'ed. Commands: NV_ReadPublic, then one NV_Read of the whole index;
+ * only a TPM that refuses that size is asked its NV buffer size (once per
+ * rt_tpm) and read in pieces. An index of RT_NV_CRED_FIRST..LAST that the
+ * listing does not hold fails without a command. */
 rt_code rt_tpm_nv_read(rt_tpm *tpm, TPM2_HANDLE index, uint8_t **data, size_t *len, rt_err *err);
 
+/* False only when the listing of RT_NV_CRED_FIRST..LAST shows that index
+ * (of that range) does not exist; true when it does or cannot be told. */
+int rt_tpm_nv_present(rt_tpm *tpm, TPM2_HANDLE index);
+
 /* The NV indices that exist in [first, last], ascending, at most max of
- * them (TPM2_GetCapability(TPM_CAP_HANDLES)). */
+ * them (TPM2_GetCapability(TPM_CAP_HANDLES)). Inside RT_NV_CRED_FIRST..LAST,
+ * from the listing made once per rt_tpm. */
 rt_code rt_tpm_nv_list(rt_tpm *tpm, TPM2_HANDLE first, TPM2_HANDLE last, TPM2_HANDLE *out,
                        size_t max, size_t *n, rt_err *err);
 

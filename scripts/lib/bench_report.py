@@ -247,9 +247,33 @@ def targets_section(work):
             "- SIGKILL and restart mid-load with the same token key, every client completing "
             "through retries: `kill-restart` (with `--long`)" +
             (f", {kill_verdict(work)};" if kill_verdict(work) else ";"),
-            "- not measured by this first cut: the bootstrap's TPM command counts and start-up time (pcap TCTI), "
-            "the provider's handshake ratios (the `provider_*` tests keep the one-command-per-"
-            "handshake check).", ""]
+            "- bootstrap TPM commands and start-up, provider handshake ratios: the section on swtpm "
+            "above (`scripts/bench --tpm` runs it alone); the `enroll_*` tests keep the 20-command "
+            "check, the `provider_*` tests the one-command-per-handshake check.", ""]
+
+
+TPM_HEADING = "## Bootstrap and provider on swtpm"
+
+
+def tpm_section(path):
+    """scripts/lib/bench_tpm.sh's section, if it ran."""
+    text = open(path).read().strip() if path and os.path.exists(path) else ""
+    return text.splitlines() + [""] if text.startswith(TPM_HEADING) else []
+
+
+def splice(report, path):
+    """The TPM section of REPORT replaced (or appended) by PATH's."""
+    new = tpm_section(path)
+    if not new:
+        return
+    lines = open(report).read().split("\n")
+    start = next((i for i, l in enumerate(lines) if l == TPM_HEADING), None)
+    if start is None:
+        lines = lines + [""] + new
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines = lines[:start] + new + lines[end:]
+    open(report, "w").write("\n".join(lines))
 
 
 def main():
@@ -259,13 +283,19 @@ def main():
     ap.add_argument("--quick", default="0")
     ap.add_argument("--long", default="0")
     ap.add_argument("--speed-cmd", default="openssl speed")
+    ap.add_argument("--tpm-section", default="")
+    ap.add_argument("--splice", default="")
     a = ap.parse_args()
+    if a.splice:
+        splice(a.splice, a.tpm_section)
+        return 0
     if a.half_max:
         print(half_max(*a.half_max))
         return 0
     ops = speed(a.report)
     lines = (header(a.quick == "1", a.long == "1") + floor_section(ops, a.speed_cmd) +
-             runs_section(ops, a.report) + kill_section(a.report) + targets_section(a.report))
+             runs_section(ops, a.report) + kill_section(a.report) + tpm_section(a.tpm_section) +
+             targets_section(a.report))
     print("\n".join(lines))
     return 0
 

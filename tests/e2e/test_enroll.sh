@@ -106,7 +106,15 @@ check "nothing left loaded by the early refusals" test "$(transients)" = 0
 # --- 1. Enrollment with the development policy -------------------------
 start_verifier --ek-ca "$RATTEST_EK_CA_BUNDLE"
 S="$work/state"
-check "enroll" enroll "$S"
+# Its TPM commands, counted with the pcap TCTI (tests/tools/tpm_pcap_count.py;
+# resends the TPM asked for with TPM_RC_RETRY not counted): at most 20.
+RATTEST_TCTI="pcap:$RATTEST_TCTI" TCTI_PCAP_FILE="$work/enroll.pcap" check "enroll" enroll "$S"
+python3 "$src/tests/tools/tpm_pcap_count.py" "$work/enroll.pcap" > "$work/enroll.count"
+n_cmds=$(sed -n 's/^commands: //p' "$work/enroll.count")
+if [ -n "$n_cmds" ] && [ "$n_cmds" -le 20 ]; then ok; else
+  bad "enrollment sent ${n_cmds:-?} TPM commands, more than 20: $(sed -n 's/^all: //p' "$work/enroll.count")"
+fi
+echo "TPM commands of the enrollment ($ekkind, $alg): $n_cmds: $(sed -n 's/^all: //p' "$work/enroll.count")"
 id_cert=$(field "$S" cert_file)
 id_key=$(field "$S" key_file)
 id_chain=$(field "$S" chain_file)

@@ -9,8 +9,11 @@ Prints three lines:
   all: NAME NAME ...            every command, in order
   after-load: NAME NAME ...     the commands after the last TPM2_Load
   objects-left: N               objects and sessions created (CreatePrimary,
-                                Load, StartAuthSession) minus FlushContext:
+                                Load, CreateLoaded, StartAuthSession) minus FlushContext:
                                 what the process left behind
+  commands: N                   the commands, less those the TPM answered
+                                TPM_RC_RETRY (ESYS sends them again: the TPM's
+                                choice, not the program's)
 Usage: tpm_pcap_count.py FILE.pcap
 """
 import struct
@@ -23,10 +26,12 @@ NAMES = {
     0x15D: "Sign", 0x161: "ContextLoad", 0x162: "ContextSave", 0x165: "FlushContext",
     0x173: "ReadPublic", 0x176: "StartAuthSession", 0x17A: "GetCapability",
     0x17B: "GetRandom", 0x186: "HashSequenceStart", 0x18A: "TestParms",
+    0x191: "CreateLoaded",
 }
+TPM_RC_RETRY = 0x922
 
 
-def commands(data):
+def commands(data, retried=None):
     if len(data) < 12 or struct.unpack_from("<I", data, 0)[0] != 0x0A0D0D0A:
         raise SystemExit("not a pcapng file")
     if struct.unpack_from("<I", data, 8)[0] != 0x1A2B3C4D:
@@ -46,6 +51,8 @@ def commands(data):
             if dport == TPM_PORT and len(payload) >= 10:
                 cc = struct.unpack_from(">I", payload, 6)[0]
                 out.append(NAMES.get(cc, f"0x{cc:x}"))
+            elif retried is not None and len(payload) >= 10:
+                retried.append(struct.unpack_from(">I", payload, 6)[0] == TPM_RC_RETRY)
         off += blen
     return out
 
@@ -53,12 +60,14 @@ def commands(data):
 def main():
     if len(sys.argv) != 2:
         raise SystemExit("usage: tpm_pcap_count.py FILE.pcap")
-    cmds = commands(open(sys.argv[1], "rb").read())
+    retried = []
+    cmds = commands(open(sys.argv[1], "rb").read(), retried)
     last = max((i for i, c in enumerate(cmds) if c == "Load"), default=-1)
-    made = sum(c in ("CreatePrimary", "Load", "StartAuthSession") for c in cmds)
+    made = sum(c in ("CreatePrimary", "Load", "CreateLoaded", "StartAuthSession") for c in cmds)
     print("all: " + " ".join(cmds))
     print("after-load: " + (" ".join(cmds[last + 1:]) if last >= 0 else "(no Load)"))
     print(f"objects-left: {made - cmds.count('FlushContext')}")
+    print(f"commands: {len(cmds) - sum(retried)}")
 
 
 main()

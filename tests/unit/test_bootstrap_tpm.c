@@ -298,14 +298,15 @@ int main(int argc, char **argv) {
   rt_ek ek;
   rt_ek_choice choice = strcmp(argv[2], "rsa") == 0 ? RT_EK_RSA : RT_EK_ECC;
   CHECK(rt_ek_open(tpm, choice, NULL, &ek, &err) == RT_OK, "ek: %s", err.msg);
-  CHECK(ek.cert != NULL && ek.n_certs == 2, "certs %zu", ek.n_certs);
+  /* Only the certificate of the kind chosen is read from NV. */
+  CHECK(ek.cert != NULL && ek.n_certs == 1, "certs %zu", ek.n_certs);
   CHECK(ek.pub.publicArea.type == (choice == RT_EK_RSA ? TPM2_ALG_RSA : TPM2_ALG_ECC), "EK type");
   CHECK(!ek.transient, "swtpm has persistent EKs: none should be created");
 
   for (int a = 0; a < 2; a++) {
     rt_key_alg alg = a == 0 ? RT_ALG_ECC_P256 : RT_ALG_RSA_2048;
     rt_ak ak;
-    CHECK(rt_ak_create(tpm, &ek, alg, &ak, &err) == RT_OK, "ak: %s", err.msg);
+    CHECK(rt_ak_create(tpm, alg, &ak, &err) == RT_OK, "ak: %s", err.msg);
     CHECK(ak.pub.publicArea.objectAttributes == RT_AK_ATTRS, "AK attributes 0x%x",
           (unsigned)ak.pub.publicArea.objectAttributes);
     CHECK(ak.pub.publicArea.nameAlg == TPM2_ALG_SHA256, "AK nameAlg");
