@@ -202,6 +202,18 @@ static rt_code self_test(const rt_issuer *is, const char *key_file, rt_err *err)
                     key_file, ossl_reason(why, sizeof why));
 }
 
+/* The key is the certificate's, of a type we issue with, and signs. */
+static rt_code check_key(const rt_issuer *is, const char *cert_file, const char *key_file,
+                         rt_err *err) {
+  if (X509_check_private_key(is->cert, is->key) != 1) {
+    ERR_clear_error();
+    return rt_err_set(err, RT_E_INVALID, "issuer key %s does not match issuer certificate %s",
+                      key_file, cert_file);
+  }
+  rt_code code = check_key_type(is->key, "issuer key", err);
+  return code == RT_OK ? self_test(is, key_file, err) : code;
+}
+
 void rt_issuer_free(rt_issuer *is) {
   if (is == NULL)
     return;
@@ -229,15 +241,7 @@ rt_code rt_issuer_load(const char *cert_file, const char *key_file, rt_issuer **
     code = rt_err_set(err, RT_E_NOMEM, "issuer: out of memory");
     goto done;
   }
-  if (X509_check_private_key(is->cert, is->key) != 1) {
-    ERR_clear_error();
-    code = rt_err_set(err, RT_E_INVALID, "issuer key %s does not match issuer certificate %s",
-                      key_file, cert_file);
-    goto done;
-  }
-  code = check_key_type(is->key, "issuer key", err);
-  if (code == RT_OK)
-    code = self_test(is, key_file, err);
+  code = check_key(is, cert_file, key_file, err);
   if (code == RT_OK)
     code = check_ca(is->cert, cert_file, err);
   if (code == RT_OK)
