@@ -186,9 +186,9 @@ static rt_code self_test(const rt_issuer *is, const char *key_file, rt_err *err)
   unsigned char *sig = malloc(sig_len ? sig_len : 1);
   EVP_MD_CTX *s = EVP_MD_CTX_new(), *v = EVP_MD_CTX_new();
   int ok = sig != NULL && s != NULL && v != NULL &&
-           EVP_DigestSignInit_ex(s, NULL, "SHA256", NULL, NULL, is->key, NULL) == 1 &&
+           EVP_DigestSignInit_ex(s, NULL, "sha256", NULL, NULL, is->key, NULL) == 1 &&
            EVP_DigestSign(s, sig, &sig_len, msg, sizeof msg) == 1 &&
-           EVP_DigestVerifyInit_ex(v, NULL, "SHA256", NULL, NULL, X509_get0_pubkey(is->cert),
+           EVP_DigestVerifyInit_ex(v, NULL, "sha256", NULL, NULL, X509_get0_pubkey(is->cert),
                                    NULL) == 1 &&
            EVP_DigestVerify(v, sig, sig_len, msg, sizeof msg) == 1;
   EVP_MD_CTX_free(s);
