@@ -538,14 +538,15 @@ static rt_code set_extensions(X509 *x, const rt_issuer *is, const rt_cert_reques
   return code;
 }
 
-/* The signature is not verified again here (it cost as much as making
- * it): that the key signs what the certificate's key verifies is proved
- * once, at load (self_test); an RSA signature computed wrong, which could
- * leak the key if published, never leaves OpenSSL, whose RSA private
- * operation checks its result with the public exponent and recomputes it
- * if it does not match; and a wrong ECDSA signature reveals nothing of the
- * key (its nonce is fresh and secret), it only makes a certificate that
- * does not verify. */
+/* The signature is not verified again here (that cost as much as making
+ * it). What such a check guards against: a key that does not sign what the
+ * certificate's key verifies is refused at load (self_test); an RSA-CRT
+ * result computed wrong, which could leak the key if published, never
+ * leaves OpenSSL, whose RSA private operation checks its result with the
+ * public exponent and recomputes it on a mismatch; what remains is a
+ * hardware fault in this process during an ECDSA signature, which no
+ * client can cause (the threat model's attackers are remote), and whose
+ * certificate would not verify. */
 static rt_code sign(X509 *x, const rt_issuer *is, rt_err *err) {
   if (X509_sign(x, is->key, EVP_sha256()) <= 0) {
     char why[256];
