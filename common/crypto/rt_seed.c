@@ -96,8 +96,11 @@ static rt_code seed_ecc(const TPMT_PUBLIC *parent, EVP_PKEY *key, const char *la
   /* The parent's key is the template: the ephemeral key gets its group. */
   if (gen == NULL || EVP_PKEY_keygen_init(gen) != 1 || EVP_PKEY_keygen(gen, &eph) != 1)
     code = rt_ossl_err(err, "ephemeral ECC key");
+  /* No second validation of the peer (0): rt_tpm_pub_to_evp made key and
+   * checked its point (share_seed), and OpenSSL's would be the full check,
+   * a scalar multiplication as costly as the ECDH. */
   else if ((dh = EVP_PKEY_CTX_new_from_pkey(NULL, eph, NULL)) == NULL ||
-           EVP_PKEY_derive_init(dh) != 1 || EVP_PKEY_derive_set_peer(dh, key) != 1 ||
+           EVP_PKEY_derive_init(dh) != 1 || EVP_PKEY_derive_set_peer_ex(dh, key, 0) != 1 ||
            EVP_PKEY_derive(dh, z, &z_len) != 1)
     code = rt_ossl_err(err, "ECDH with the parent key");
   else if (field > sizeof point.x.buffer ||

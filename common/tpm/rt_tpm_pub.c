@@ -186,14 +186,20 @@ static rt_code ecc_to_evp(const ossl_where *at, const TPMT_PUBLIC *pub, EVP_PKEY
     OSSL_PARAM_BLD_free(bld);
     return rt_ossl_err(err, "ECC key parameters");
   }
-  /* fromdata refuses a point off the curve; the public check adds the
-   * point at infinity and the order. */
+  /* The point must be on the curve (an invalid-curve point would let a
+   * client learn our ECDH secrets bit by bit): fromdata refuses a point off
+   * the curve, and the quick public check refuses that, coordinates outside
+   * the field and the point at infinity once more. The full check would add
+   * n * Q == infinity, a scalar multiplication as costly as the ECDH
+   * itself, which proves nothing more on these curves: their cofactor is 1,
+   * so every point on the curve but infinity has the group's prime order.
+   * Callers (rt_seed.c) rely on this check and do not repeat it. */
   EVP_PKEY *pkey = NULL;
   rt_code code = fromdata(at, "EC", bld, &pkey, err);
   OSSL_PARAM_BLD_free(bld);
   EVP_PKEY_CTX *check =
       code == RT_OK ? EVP_PKEY_CTX_new_from_pkey(at->libctx, pkey, at->propq) : NULL;
-  if (code != RT_OK || check == NULL || EVP_PKEY_public_check(check) != 1) {
+  if (code != RT_OK || check == NULL || EVP_PKEY_public_check_quick(check) != 1) {
     ERR_clear_error();
     EVP_PKEY_CTX_free(check);
     EVP_PKEY_free(pkey);

@@ -20,7 +20,9 @@ rt_code rt_tpm_pub_unmarshal(const uint8_t *buf, size_t len, TPM2B_PUBLIC *out, 
 /* The public key of an RSA or ECC (NIST P-256, P-384, P-521) TPM object as a
  * new OpenSSL key (free with EVP_PKEY_free). RSA: 1024, 2048, 3072 or 4096
  * bits, the modulus exactly keyBits long, exponent 0 meaning 65537. ECC: the point must
- * be on the curve. Anything else is RT_E_INVALID naming what was refused. */
+ * be on the curve and not at infinity, which is all an ECDH peer key needs
+ * on these curves: the key may be used as one without checking it again.
+ * Anything else is RT_E_INVALID naming what was refused. */
 rt_code rt_tpm_pub_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out, rt_err *err);
 
 /* rt_tpm_pub_to_evp in libctx with the property query propq for its fetches

@@ -6,7 +6,9 @@
  * Usage: test_issuer PKI_DIR */
 #include <fcntl.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -156,6 +158,14 @@ static void check_cert(X509 *x, const rt_cert_request *req, X509 *ca, int sig_ni
   BN_free(bn);
   CHECK(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca)) == 0, "issuer name");
   CHECK(EVP_PKEY_eq(X509_get0_pubkey(x), req->public_key) == 1, "subject key");
+  /* The SubjectPublicKeyInfo exactly as OpenSSL encodes the key. */
+  unsigned char *spki = NULL, *want_spki = NULL;
+  int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
+  int want_len = i2d_PUBKEY(req->public_key, &want_spki);
+  CHECK(spki_len > 0 && spki_len == want_len && memcmp(spki, want_spki, (size_t)spki_len) == 0,
+        "subject public key info");
+  OPENSSL_free(spki);
+  OPENSSL_free(want_spki);
   CHECK(X509_get_signature_nid(x) == sig_nid, "signature %s",
         OBJ_nid2sn(X509_get_signature_nid(x)));
 
@@ -251,6 +261,18 @@ static void check_cert(X509 *x, const rt_cert_request *req, X509 *ca, int sig_ni
         "notAfter");
 }
 
+/* What rt_issuer_issue_info says is what the certificate holds. */
+static void check_info(X509 *x, const rt_issued *info) {
+  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+  char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+  CHECK(hex != NULL && strcmp(info->serial_hex, hex) == 0, "serial %s, the certificate's %s",
+        info->serial_hex, hex ? hex : "?");
+  CHECK(ASN1_TIME_cmp_time_t(X509_get0_notAfter(x), (time_t)info->not_after) == 0, "notAfter %lld",
+        (long long)info->not_after);
+  OPENSSL_free(hex);
+  BN_free(bn);
+}
+
 static void test_issue(void) {
   rt_err e;
   rt_issuer *is = NULL;
@@ -279,8 +301,9 @@ static void test_issue(void) {
   time_t now = time(NULL);
   EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
   EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-  EVP_PKEY *keys[] = {ec, rsa};
-  for (int k = 0; k < 2; k++) {
+  EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+  EVP_PKEY *keys[] = {ec, rsa, p384};
+  for (int k = 0; k < 3; k++) {
     for (int prof = RT_CERT_KEY; prof <= RT_CERT_AK; prof++) {
       rt_cert_request req = base_req(keys[k], (rt_cert_profile)prof, now);
       if (prof == RT_CERT_AK) {
@@ -289,11 +312,13 @@ static void test_issue(void) {
       }
       uint8_t *der = NULL;
       size_t len = 0;
-      CHECK(rt_issuer_issue(is2, &req, &der, &len, &e) == RT_OK, "%s", e.msg);
+      rt_issued info;
+      CHECK(rt_issuer_issue_info(is2, &req, &der, &len, &info, &e) == RT_OK, "%s", e.msg);
       X509 *x = der_to_x509(der, len);
       CHECK(x != NULL, "DER does not parse");
       if (x == NULL)
         continue;
+      check_info(x, &info);
       size_t cn;
       const rt_der *c = rt_issuer_chain(is2, &cn);
       int err = 0;
@@ -393,6 +418,7 @@ static void test_issue(void) {
 
   EVP_PKEY_free(ec);
   EVP_PKEY_free(rsa);
+  EVP_PKEY_free(p384);
   rt_issuer_free(is);
   rt_issuer_free(is2);
 }
@@ -504,6 +530,34 @@ static void test_load_refusals(void) {
   expect_load_fail(cert, key, RT_E_INVALID, "is not valid yet", "future CA");
   make_ca_files("good", k, -60, 86400, "critical,CA:TRUE", "critical,keyCertSign", cert, key);
   expect_load_fail(cert, key, RT_OK, "", "good EC CA");
+
+  /* A key whose public half is the certificate's but whose private scalar
+   * is another key's: it passes X509_check_private_key (which compares
+   * public keys) and would sign certificates nobody can verify. */
+  snprintf(p3, sizeof p3, "%s/split.key", dir);
+  EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), *split = NULL;
+  unsigned char pub[65];
+  size_t pub_len = 0;
+  BIGNUM *priv = NULL;
+  EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub, &pub_len);
+  EVP_PKEY_get_bn_param(other, OSSL_PKEY_PARAM_PRIV_KEY, &priv);
+  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+  OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+  OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, pub_len);
+  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv);
+  OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+  EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+  CHECK(pctx != NULL && EVP_PKEY_fromdata_init(pctx) == 1 &&
+            EVP_PKEY_fromdata(pctx, &split, EVP_PKEY_KEYPAIR, params) == 1,
+        "split key");
+  write_key(p3, split, 0600);
+  expect_load_fail(cert, p3, RT_E_CRYPTO, "a test signature does not verify", "split key");
+  EVP_PKEY_CTX_free(pctx);
+  OSSL_PARAM_free(params);
+  OSSL_PARAM_BLD_free(bld);
+  BN_free(priv);
+  EVP_PKEY_free(split);
+  EVP_PKEY_free(other);
 
   /* Key file readable by others. */
   chmod(key, 0644);

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "rt_dup.h"
 #include "rt_kdf.h"
 #include "rt_makecred.h"
+#include "rt_spki.h"
 #include "rt_templates.h"
 #include "rt_test.h"
 #include "rt_tpm_pub.h"
@@ -291,6 +293,12 @@ static void test_to_evp(EVP_PKEY *rsa, EVP_PKEY *rsa2, EVP_PKEY *p256, EVP_PKEY 
   memset(bad.unique.ecc.x.buffer, 0, 32);
   memset(bad.unique.ecc.y.buffer, 0, 32);
   CHECK(rt_tpm_pub_to_evp(&bad, &k, &e) == RT_E_INVALID, "zero point accepted");
+  /* x = p, the field's prime: a coordinate outside the field. */
+  bad = pe;
+  unhex("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff", bad.unique.ecc.x.buffer,
+        32);
+  CHECK(rt_tpm_pub_to_evp(&bad, &k, &e) == RT_E_INVALID && k == NULL, "x = p accepted");
+  CHECK_STR_CONTAINS(e.msg, "not a valid point");
   bad = pe;
   bad.type = TPM2_ALG_KEYEDHASH;
   CHECK(rt_tpm_pub_to_evp(&bad, &k, &e) == RT_E_INVALID, "keyedhash accepted");
@@ -360,6 +368,66 @@ static void test_name(void) {
   p.nameAlg = TPM2_ALG_SHA256;
   p.type = 0x7777;
   CHECK(rt_tpm_pub_name(&p, &name, &e) == RT_E_INVALID, "unknown type marshalled");
+}
+
+/* rt_spki's SubjectPublicKeyInfo is i2d_PUBKEY's to the byte (EK identities
+ * and SKIs are hashes of it), through its own path for RSA and named-curve
+ * EC keys (want_fast) and through OpenSSL's for others. */
+static void check_spki(const char *what, EVP_PKEY *k, int want_fast) {
+  unsigned char *mine = NULL, *theirs = NULL;
+  int n = rt_spki_der(k, &mine), m = i2d_PUBKEY(k, &theirs);
+  CHECK(n > 0 && n == m && memcmp(mine, theirs, (size_t)n) == 0, "%s: SPKI differs", what);
+  X509_PUBKEY *pk = X509_PUBKEY_new();
+  CHECK(rt_spki_fill(pk, k) == want_fast, "%s: fast path %d", what, want_fast);
+  X509_PUBKEY_free(pk);
+  X509 *x = X509_new();
+  unsigned char *cert_spki = NULL;
+  int c =
+      rt_spki_set_cert_key(x, k) == 1 ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &cert_spki) : -1;
+  CHECK(c == m && memcmp(cert_spki, theirs, (size_t)c) == 0, "%s: certificate key", what);
+  OPENSSL_free(cert_spki);
+  X509_free(x);
+  OPENSSL_free(mine);
+  OPENSSL_free(theirs);
+}
+
+static void test_spki(EVP_PKEY *rsa, EVP_PKEY *p256, EVP_PKEY *p384, EVP_PKEY *p521) {
+  rt_err e;
+  EVP_PKEY *keys[] = {rsa, p256, p384, p521};
+  const char *names[] = {"RSA 2048", "P-256", "P-384", "P-521"};
+  TPM2_ECC_CURVE curves[] = {0, TPM2_ECC_NIST_P256, TPM2_ECC_NIST_P384, TPM2_ECC_NIST_P521};
+  for (size_t i = 0; i < 4; i++) {
+    check_spki(names[i], keys[i], 1);
+    /* And as the verifier builds them, from TPM public areas. */
+    TPMT_PUBLIC pub = i == 0 ? rsa_public(rsa) : ecc_public(keys[i], curves[i]);
+    EVP_PKEY *k = NULL;
+    CHECK(rt_tpm_pub_to_evp(&pub, &k, &e) == RT_OK, "%s: %s", names[i], e.msg);
+    if (k != NULL)
+      check_spki(names[i], k, 1);
+    EVP_PKEY_free(k);
+  }
+  /* An exponent other than 65537. */
+  TPMT_PUBLIC pub = rsa_public(rsa);
+  pub.parameters.rsaDetail.exponent = 3;
+  EVP_PKEY *k = NULL;
+  CHECK(rt_tpm_pub_to_evp(&pub, &k, &e) == RT_OK, "e=3: %s", e.msg);
+  if (k != NULL)
+    check_spki("RSA e=3", k, 1);
+  EVP_PKEY_free(k);
+  /* A point kept compressed; explicit curve parameters (OpenSSL's path). */
+  k = EVP_PKEY_dup(p256);
+  CHECK(k != NULL && EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                                    "compressed") == 1,
+        "compressed P-256");
+  check_spki("compressed P-256", k, 1);
+  CHECK(EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_ENCODING, "explicit") == 1,
+        "explicit P-256");
+  check_spki("explicit P-256", k, 0);
+  EVP_PKEY_free(k);
+  k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+  if (k != NULL)
+    check_spki("Ed25519", k, 0);
+  EVP_PKEY_free(k);
 }
 
 /* rt_tpm_pub_to_evp_ex builds in the library context and with the property
@@ -1084,6 +1152,7 @@ int main(void) {
     test_pub_unmarshal(&pe);
     test_to_evp(rsa, rsa2, p256, p384, p521);
     test_to_evp_ex(rsa, p256);
+    test_spki(rsa, p256, p384, p521);
     test_ecdsa_der(p256);
     test_name();
     test_sig(rsa, rsa2, p256, p384);

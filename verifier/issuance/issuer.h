@@ -31,6 +31,8 @@
 /* Clock skew tolerated for a machine checking its new certificate. */
 #define RT_ISSUER_BACKDATE_SECONDS 300
 #define RT_ISSUER_SERIAL_LEN 16
+/* The serial in hex (uppercase, as BN_bn2hex), with its NUL. */
+#define RT_ISSUER_SERIAL_HEX (2 * RT_ISSUER_SERIAL_LEN + 1)
 #define RT_ISSUER_EKU_AK "2.23.133.8.3"
 #define RT_ISSUER_EK_URN_PREFIX "urn:rattest:ek:sha256:"
 
@@ -84,10 +86,21 @@ typedef struct {
 /* Issues a certificate; *der is malloc'd (free with free()). A request
  * failing validation (bad hex, DNS name, name field, key type, lifetime) is
  * RT_E_INVALID naming the field; an issuer expired at req->now is
- * RT_E_INVALID; OpenSSL failures are RT_E_CRYPTO. The new certificate's
- * signature is verified with the CA's public key before it is returned. */
+ * RT_E_INVALID; OpenSSL failures are RT_E_CRYPTO. */
 rt_code rt_issuer_issue(const rt_issuer *issuer, const rt_cert_request *req, uint8_t **der,
                         size_t *der_len, rt_err *err);
+
+/* What rt_issuer_issue_info says of the certificate it issued, so that
+ * nobody parses it again to learn it. */
+typedef struct {
+  char serial_hex[RT_ISSUER_SERIAL_HEX];
+  int64_t not_after; /* Unix time */
+} rt_issued;
+
+/* rt_issuer_issue, and with info (may be NULL) the serial and notAfter;
+ * zeroed on failure. */
+rt_code rt_issuer_issue_info(const rt_issuer *issuer, const rt_cert_request *req, uint8_t **der,
+                             size_t *der_len, rt_issued *info, rt_err *err);
 
 /* ---- Revocation ---------------------------------------------------------------
  * The CRL distribution point: once set, every certificate issued carries a

@@ -1,7 +1,6 @@
 /* Finish: the machine answers the challenge with its evidence; every check
  * must pass before anything is issued. */
 #include <openssl/crypto.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,21 +92,10 @@ static int add_der(ProtobufCBinaryData *f, const uint8_t *der, size_t len) {
 }
 
 /* The serial goes to the audit line: it ties the log to the certificate. */
-static void record_serial(const uint8_t *der, size_t len, rt_call_audit *a) {
-  const unsigned char *p = der;
-  X509 *x = d2i_X509(NULL, &p, (long)len);
-  if (x == NULL)
-    return;
-  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-  char *hex = bn ? BN_bn2hex(bn) : NULL;
-  if (hex != NULL) {
-    snprintf(a->key_serial, sizeof a->key_serial, "%s", hex);
-    a->line.key_serial = a->key_serial;
-  }
-  a->key_not_after = rt_registry_not_after(x); /* issue 14: the registry's row */
-  OPENSSL_free(hex);
-  BN_free(bn);
-  X509_free(x);
+static void record_serial(const rt_issued *issued, rt_call_audit *a) {
+  snprintf(a->key_serial, sizeof a->key_serial, "%s", issued->serial_hex);
+  a->line.key_serial = a->key_serial;
+  a->key_not_after = issued->not_after; /* issue 14: the registry's row */
 }
 
 /* The issuing CA's chain, for the machine to present with its
@@ -146,10 +134,11 @@ static grpc_status_code issue_certs(rt_verifier *v, const rt_policy_identity *id
       .lifetime_seconds = rt_policy_cert_lifetime(v->policy),
       .server_auth = rt_policy_server_auth(v->policy),
   };
-  if (rt_issuer_issue(v->issuer, &cr, &r->key_certificate.data, &r->key_certificate.len, &err) !=
-      RT_OK)
+  rt_issued issued;
+  if (rt_issuer_issue_info(v->issuer, &cr, &r->key_certificate.data, &r->key_certificate.len,
+                           &issued, &err) != RT_OK)
     return rt_deny(st, GRPC_STATUS_INTERNAL, "ISSUE_FAILED", "key certificate: %s", err.msg);
-  record_serial(r->key_certificate.data, r->key_certificate.len, a);
+  record_serial(&issued, a);
   cr.profile = RT_CERT_AK;
   cr.public_key = ak;
   cr.server_auth = false;

@@ -1,11 +1,9 @@
 #include "registry_hooks.h"
 
 #include <ctype.h>
-#include <openssl/asn1.h>
 #include <string.h>
 
 #include "decision.h"
-#include "rt_asn1_time.h"
 #include "rt_log.h"
 #include "store.h"
 
@@ -84,12 +82,6 @@ grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *
     return rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "the registry could not bind the name");
   }
   return taken ? name_taken(name, st) : GRPC_STATUS_OK;
-}
-
-int64_t rt_registry_not_after(const X509 *cert) {
-  time_t t = 0;
-  (void)rt_asn1_time_unix(X509_get0_notAfter(cert), &t);
-  return (int64_t)t;
 }
 
 /* Begin accepted: the machine and what its EK certificate says. */

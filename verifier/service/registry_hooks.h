@@ -5,7 +5,6 @@
 #ifndef RT_VERIFIER_REGISTRY_HOOKS_H
 #define RT_VERIFIER_REGISTRY_HOOKS_H
 
-#include <openssl/x509.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -44,9 +43,5 @@ grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *
  * turned into a refusal: the answer is already decided. */
 void rt_registry_record(rt_verifier *v, const rt_call_audit *a, grpc_status_code s,
                         const rt_rpc_status *st);
-
-/* The notAfter of an issued certificate as Unix seconds (0 if unreadable),
- * for its row. */
-int64_t rt_registry_not_after(const X509 *cert);
 
 #endif

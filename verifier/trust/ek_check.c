@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_spki.h"
 #include "rt_tpm_pub.h"
 
 static X509 *parse(const rt_cert_der *d) {
@@ -33,7 +34,7 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx) {
 
 static rt_code spki_sha256(EVP_PKEY *key, uint8_t out[32], rt_err *err) {
   unsigned char *spki = NULL;
-  int spki_len = key != NULL ? i2d_PUBKEY(key, &spki) : -1;
+  int spki_len = key != NULL ? rt_spki_der(key, &spki) : -1;
   unsigned int dlen = 0;
   rt_code code = RT_OK;
   if (spki_len <= 0 || !EVP_Digest(spki, (size_t)spki_len, out, &dlen, EVP_sha256(), NULL))
