@@ -135,10 +135,37 @@ EVP_PKEY *rt_key_soft(rt_key *key, rt_err *err) {
   return pk;
 }
 
+/* The SRK as a transient object, for a key file's load. The first load
+ * makes it (CreatePrimary: on a hardware TPM a derivation from the owner
+ * seed, the slow part of a load) and saves its context (ContextSave); later
+ * loads in this provider instance, forked children too, load that context
+ * (ContextLoad) instead. A saved context holds no TPM memory, whereas an SRK
+ * kept loaded would take one of the three object slots a TPM without a
+ * resource manager may have. The TPM protects the context's integrity; one
+ * it no longer accepts (after TPM2_Startup(CLEAR)) is dropped and the SRK
+ * made again. A failed save only costs the next load a CreatePrimary. */
+static rt_code srk_get(rt_provctx *ctx, rt_tpm *tpm, ESYS_TR *srk, rt_err *err) {
+  *srk = ESYS_TR_NONE;
+  if (ctx->srk_saved != NULL) {
+    if (Esys_ContextLoad(tpm->esys, ctx->srk_saved, srk) == TSS2_RC_SUCCESS)
+      return RT_OK;
+    *srk = ESYS_TR_NONE;
+    Esys_Free(ctx->srk_saved);
+    ctx->srk_saved = NULL;
+  }
+  rt_code rc = rt_srk_create(tpm, srk, NULL, err);
+  if (rc != RT_OK)
+    return rt_err_prefix(err, "creating the SRK: ");
+  TPMS_CONTEXT *saved = NULL;
+  if (Esys_ContextSave(tpm->esys, *srk, &saved) == TSS2_RC_SUCCESS)
+    ctx->srk_saved = saved;
+  return RT_OK;
+}
+
 /* Loads the file key under its parent, which is one of the two a key file
  * can name that need no password and no persistent object of ours:
- *   - 0x40000001 (or 0): the standard SRK, re-created with CreatePrimary and
- *     flushed at once;
+ *   - 0x40000001 (or 0): the standard SRK (srk_get), flushed right after
+ *     the load;
  *   - an EK handle (0x81010000-0x810100ff): a key imported under the EK,
  *     as rattest-bootstrap writes a key the verifier delivered; the EK
  *     (persistent and checked to be one, or re-created from its TCG
@@ -158,10 +185,10 @@ static rt_code load_file_key(rt_key *key, rt_tpm *tpm, rt_err *err) {
                       "key file parent 0x%08x: only 0x40000001 (the standard SRK) or an EK "
                       "(0x%08x-0x%08x) is supported",
                       f->parent, RT_EK_HANDLE_FIRST, RT_EK_HANDLE_LAST);
-  ESYS_TR srk = ESYS_TR_NONE;
-  rt_code rc = rt_srk_create(tpm, &srk, NULL, err);
+  ESYS_TR srk;
+  rt_code rc = srk_get(key->ctx, tpm, &srk, err);
   if (rc != RT_OK)
-    return rt_err_prefix(err, "creating the SRK: ");
+    return rc;
   TSS2_RC trc = Esys_Load(tpm->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &f->priv,
                           &f->pub, &key->tr);
   rt_tpm_flush(tpm, &srk);

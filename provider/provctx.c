@@ -72,6 +72,7 @@ void rt_provctx_free(rt_provctx *ctx) {
   if (ctx == NULL)
     return;
   rt_prov_conn_free(ctx);
+  Esys_Free(ctx->srk_saved);
   pthread_mutex_destroy(&ctx->soft_lock);
   OSSL_LIB_CTX_free(ctx->libctx);
   OPENSSL_free(ctx);

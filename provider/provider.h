@@ -57,6 +57,9 @@ typedef struct rt_provctx {
   rt_prov_conn *conn_retired;
   rt_tpm *tpm;
   pid_t pid;
+  /* The SRK's context, saved at the first key-file load (key.c, srk_get);
+   * NULL until then. Used under the connection's lock. */
+  TPMS_CONTEXT *srk_saved;
   /* The process's list of provider instances (tpmconn.c). */
   struct rt_provctx *next;
 } rt_provctx;

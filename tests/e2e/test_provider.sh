@@ -237,6 +237,22 @@ for kind in EC RSA; do
     rexpect_200 "$kind TLS 1.3 TSS2 key file" -tls1_3 -CAfile "$work/clientca.pem" -purpose any
   fi
 done
+# A process that loads a key file twice (s_server's -key, and -key2 for
+# SNI -servername) makes the SRK once: the second load loads the context
+# saved at the first (provider.md), and everything is flushed at exit.
+rm -f "$work/srk2.pcap"
+if RATTEST_TCTI="pcap:$RATTEST_TCTI" TCTI_PCAP_FILE="$work/srk2.pcap" start_rserver 1 "$EC" \
+  -key "$EC/default.key.pem" -cert "$EC/default.cert.pem" \
+  -servername two.test -key2 "$EC/default.key.pem" -cert2 "$EC/default.cert.pem"; then
+  rexpect_200 "EC key file loaded twice" -tls1_3 -CAfile "$work/clientca.pem" -purpose any
+  stop_rserver
+  python3 "$src/tests/tools/tpm_pcap_count.py" "$work/srk2.pcap" > "$work/srk2.count" 2>&1
+  all=$(sed -n 's/^all: //p' "$work/srk2.count")
+  n() { echo "$all" | tr ' ' '\n' | grep -cx "$1" || true; }
+  got="$(n CreatePrimary) $(n ContextSave) $(n ContextLoad) $(n Load)"
+  if [ "$got" = "1 1 1 2" ] && grep -qx 'objects-left: 0' "$work/srk2.count"; then ok; else
+    bad "two key-file loads: CreatePrimary ContextSave ContextLoad Load = $got, want 1 1 1 2; $(grep objects-left "$work/srk2.count")"; fi
+fi
 # RSA server under TLS 1.3 = PSS with salt = digest length, forced SHA-384.
 if start_rserver 1 "$RSA" -provider default -key rattest:default -cert rattest:default; then
   rexpect_200 "RSA TLS 1.3 rsa_pss_rsae_sha384, default provider twice" -tls1_3 \

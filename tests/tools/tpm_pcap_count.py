@@ -63,7 +63,7 @@ def main():
     retried = []
     cmds = commands(open(sys.argv[1], "rb").read(), retried)
     last = max((i for i, c in enumerate(cmds) if c == "Load"), default=-1)
-    made = sum(c in ("CreatePrimary", "Load", "CreateLoaded", "StartAuthSession") for c in cmds)
+    made = sum(c in ("CreatePrimary", "Load", "CreateLoaded", "ContextLoad", "StartAuthSession") for c in cmds)
     print("all: " + " ".join(cmds))
     print("after-load: " + (" ".join(cmds[last + 1:]) if last >= 0 else "(no Load)"))
     print(f"objects-left: {made - cmds.count('FlushContext')}")
