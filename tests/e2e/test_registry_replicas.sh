@@ -12,7 +12,8 @@
 # forged token's names none and is not recorded). An EK revoked there
 # (`revoke --ek`) is refused EK_REVOKED at Begin until `--undo`; a name
 # bound to another EK NAME_TAKEN at Begin, and at Finish when bound since;
-# under "name_binding": "registered" an unbound name NAME_UNREGISTERED.
+# under "name_binding": "registered" an unbound name NAME_UNREGISTERED;
+# under "ek" any name but the EK's own (tpm-info's rattest_name) NAME_NOT_EK.
 # Usage (under with-swtpm): test_registry_replicas.sh BUILD_DIR [sqlite|postgresql]
 set -euo pipefail
 build=${1:?usage} engine=${2:-sqlite}
@@ -204,6 +205,26 @@ done
 wait "$tool" || true
 got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
 [ "$got" = "PERMISSION_DENIED NAME_UNREGISTERED" ] && ok || bad "unbound at Finish: got \"$got\""
+stop_verifier
+
+# "name_binding": "ek": the EK's own name only (rt_name_from_ek), which the
+# bootstrap's tpm-info reports for its EK certificates; bound first come.
+ek_name="ek-${ek:0:16}"
+"$build/bin/rattest-bootstrap" tpm-info --tcti "$RATTEST_TCTI" > "$work/tpm-info.json"
+"$PY" -c 'import json, sys
+c = json.load(open(sys.argv[1]))["ek_certificates"]
+assert sys.argv[2] in [x.get("rattest_name") for x in c], c
+assert sys.argv[3] in [x.get("ek_sha256") for x in c], c' "$work/tpm-info.json" "$ek_name" "$ek" &&
+  ok || bad "tpm-info names: $(cat "$work/tpm-info.json")"
+echo '{"name_binding": "ek"}' > "$work/ek.json"
+start_verifier --db "$db" --policy "$work/ek.json"
+run none "PERMISSION_DENIED NAME_NOT_EK" RATTEST_TAMPER_NAME=tamper
+tail -n 1 "$work/audit.log" | grep -q '"method":"Begin","decision":"reject","code":"NAME_NOT_EK"' &&
+  ok || bad "NAME_NOT_EK audit: $(tail -n 1 "$work/audit.log")"
+run none "OK -" RATTEST_TAMPER_NAME="$ek_name"
+"$V" machines show "$ek_name" --json --db "$db" > "$work/ekname.json"
+"$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["ek_sha256"] == sys.argv[2] and sys.argv[3] in d["names"]' \
+  "$work/ekname.json" "$ek" "$ek_name" && ok || bad "ek name binding: $(cat "$work/ekname.json")"
 stop_verifier
 
 finish "registry_replicas_$engine"

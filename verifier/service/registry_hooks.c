@@ -7,6 +7,7 @@
 #include "decision.h"
 #include "rt_asn1_time.h"
 #include "rt_log.h"
+#include "rt_name.h"
 #include "store.h"
 
 grpc_status_code rt_registry_consume(rt_verifier *v, const uint8_t *id, size_t len, time_t expires,
@@ -49,10 +50,27 @@ static grpc_status_code check_registered(rt_verifier *v, const char *name, const
   return strcmp(owner, ek_hex) == 0 ? GRPC_STATUS_OK : name_taken(name, st);
 }
 
+/* Under "name_binding": "ek" the one name the EK may take is its own
+ * (rt_name_from_ek); no registry needed. */
+static grpc_status_code check_ek_name(const rt_verifier *v, const char *name, const char *ek_hex,
+                                      rt_rpc_status *st) {
+  if (rt_policy_names(v->policy) != RT_POLICY_NAMES_EK)
+    return GRPC_STATUS_OK;
+  rt_err err;
+  char own[RT_NAME_EK_SIZE];
+  if (rt_name_from_ek(ek_hex, own, &err) != RT_OK)
+    return rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "the EK's name: %s", err.msg);
+  if (strcmp(name, own) != 0)
+    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "NAME_NOT_EK",
+                   "the policy's name_binding \"ek\": this EK enrolls as %s only", own);
+  return GRPC_STATUS_OK;
+}
+
 grpc_status_code rt_registry_check_begin(rt_verifier *v, const char *name, const char *ek_hex,
                                          rt_rpc_status *st) {
-  if (v->store == NULL)
-    return GRPC_STATUS_OK;
+  grpc_status_code s = check_ek_name(v, name, ek_hex, st);
+  if (s != GRPC_STATUS_OK || v->store == NULL)
+    return s;
   rt_err err;
   bool revoked = true;
   char owner[RT_STORE_EK_HEX + 1];
@@ -73,8 +91,10 @@ grpc_status_code rt_registry_check_begin(rt_verifier *v, const char *name, const
 
 grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *ek_hex,
                                   rt_rpc_status *st) {
-  if (v->store == NULL)
-    return GRPC_STATUS_OK;
+  /* Again: the policy may have been reloaded since Begin. */
+  grpc_status_code s = check_ek_name(v, name, ek_hex, st);
+  if (s != GRPC_STATUS_OK || v->store == NULL)
+    return s;
   if (rt_policy_names(v->policy) == RT_POLICY_NAMES_REGISTERED)
     return check_registered(v, name, ek_hex, st);
   rt_err err;
