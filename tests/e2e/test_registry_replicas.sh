@@ -5,7 +5,8 @@
 # with both on one registry (`serve --db`, a SQLite file, or with
 # "postgresql" the server of tests/harness/with-postgres) the replay is
 # refused TOKEN_REPLAYED by the replica, which never saw the token; a
-# session begun at one and finished at the other still enrolls. The
+# session begun at one and finished at the other still enrolls; the same
+# Finish sent to both at once is accepted once (TOKEN_REPLAYED). The
 # registry then holds the machine (its EK as the audit lines name it, its
 # last enrollment), each certificate issued (serials as in the audit
 # lines) and the decision of every call whose audit line names an EK (a
@@ -89,6 +90,15 @@ tail -n 1 "$work/audit2.log" | grep -q '"decision":"reject","code":"TOKEN_REPLAY
 # Begun at one, finished at the other.
 run none "OK -" RATTEST_TAMPER_FINISH_AT="localhost:$port2"
 grep -q '"method":"Finish","decision":"accept"' "$work/audit2.log" && ok || bad "no Finish at the replica"
+# The same Finish at both replicas at once: one certificate, one replay.
+set +e
+env RATTEST_TAMPER_RACE_AT="localhost:$port2" "$T" "localhost:$port" "$work/pki/tls-ca.pem" none \
+  > "$work/out" 2> "$work/err"
+rc=$?
+set -e
+got=$(grep '^RESULT ' "$work/out" | tail -n 2 | cut -d' ' -f2- | sort | tr '\n' ';')
+[ "$rc" = 0 ] && [ "$got" = "OK -;PERMISSION_DENIED TOKEN_REPLAYED;" ] && ok ||
+  bad "race: got \"$got\" (rc=$rc) $(head -c 300 "$work/err")"
 stop_verifier
 stop_second
 
@@ -110,7 +120,7 @@ machines, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert [x["ek_sha256"] for x in machines] == [sys.argv[3]], machines
 assert m["first_enrolled"] is not None and m["last_enrolled"] >= m["first_enrolled"], m
 got = sorted(i["serial"] for i in m["identities"])
-assert got == sys.argv[4].split() and len(got) == 2, (got, sys.argv[4])
+assert got == sys.argv[4].split() and len(got) == 3, (got, sys.argv[4])
 assert all(i["name"] == "tamper" and i["status"] == "active" and i["not_after"] > i["issued"]
            for i in m["identities"]), m["identities"]
 PYEOF
