@@ -1,7 +1,10 @@
 #include "enroll.h"
 
+#include <ctype.h>
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +158,20 @@ static ProtobufCBinaryData bin(const lg_bytes *b) {
   return (ProtobufCBinaryData){b->len, b->data};
 }
 
+/* The certificate's serial as lowercase hex ("" if unreadable). */
+static void serial_of(const ProtobufCBinaryData *der, char *out, size_t size) {
+  const unsigned char *p = der->data;
+  X509 *x = d2i_X509(NULL, &p, (long)der->len);
+  BIGNUM *bn = x != NULL ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL) : NULL;
+  char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+  snprintf(out, size, "%s", hex != NULL ? hex : "");
+  for (char *c = out; *c; c++)
+    *c = (char)tolower((unsigned char)*c);
+  OPENSSL_free(hex);
+  BN_free(bn);
+  X509_free(x);
+}
+
 static void finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
                    const Rattest__V1__BeginResponse *c, lg_outcome *out) {
   evidence ev;
@@ -190,6 +207,8 @@ static void finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
     fail(out, "LOADGEN", "Finish", "answered without certificates");
   else
     out->ok = 1;
+  if (out->ok)
+    serial_of(&r->key_certificate, out->serial, sizeof out->serial);
   protobuf_c_message_free_unpacked(resp, NULL);
 }
 

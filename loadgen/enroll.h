@@ -29,6 +29,9 @@ typedef struct {
    * "LOADGEN" for a failure on this side (message says which). */
   char code[64];
   char message[800];
+  /* Accepted: the key certificate's serial, lowercase hex (as the
+   * verifier's registry and audit line, lowercased, name it). */
+  char serial[64];
 } lg_outcome;
 
 void lg_enroll(const lg_target *t, lg_machine *m, lg_outcome *out);

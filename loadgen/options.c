@@ -45,6 +45,12 @@ static void usage(FILE *f) {
              "  --verifier-pid PID    sample this process's CPU time and memory\n"
              "                        (/proc/PID) before and after the load\n"
              "  --json                the report as one JSON object\n"
+             "  --ek-names            each machine enrolls under its EK's name, ek- and\n"
+             "                        16 hex digits (default lg-N): unique across runs,\n"
+             "                        as \"name_binding\": \"ek\" wants\n"
+             "  --serials FILE        write the key certificate serial (lowercase hex)\n"
+             "                        of each accepted enrollment to FILE, one a line,\n"
+             "                        as it is accepted\n"
              "  -v, --verbose         more log output (each error with -v -v)\n"
              "  -h, --help            show this help\n"
              "\n"
@@ -102,6 +108,8 @@ enum {
   O_TIMEOUT,
   O_PID,
   O_JSON,
+  O_SERIALS,
+  O_EKNAMES,
 };
 
 static int option(int c, const char *arg, lg_opts *o) {
@@ -159,6 +167,12 @@ static int option(int c, const char *arg, lg_opts *o) {
   case O_JSON:
     o->json = 1;
     break;
+  case O_SERIALS:
+    o->serials = arg;
+    break;
+  case O_EKNAMES:
+    o->ek_names = 1;
+    break;
   default:
     st = 2;
   }
@@ -194,6 +208,8 @@ int lg_opts_parse(int argc, char **argv, lg_opts *o) {
       {"timeout", required_argument, NULL, O_TIMEOUT},
       {"verifier-pid", required_argument, NULL, O_PID},
       {"json", no_argument, NULL, O_JSON},
+      {"serials", required_argument, NULL, O_SERIALS},
+      {"ek-names", no_argument, NULL, O_EKNAMES},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},

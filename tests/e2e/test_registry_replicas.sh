@@ -15,6 +15,7 @@
 # bound to another EK NAME_TAKEN at Begin, and at Finish when bound since;
 # under "name_binding": "registered" an unbound name NAME_UNREGISTERED;
 # under "ek" any name but the EK's own (tpm-info's rattest_name) NAME_NOT_EK.
+# A replica SIGKILLed under rattest-loadgen load loses no accepted record.
 # Usage (under with-swtpm): test_registry_replicas.sh BUILD_DIR [sqlite|postgresql]
 set -euo pipefail
 build=${1:?usage} engine=${2:-sqlite}
@@ -45,6 +46,9 @@ fi
 "$src/certs/mkpki" "$work/pki" > /dev/null
 "$build/tests/rt_log_extend" "$RATTEST_TAMPER_LOG" > /dev/null
 "$V" token-key "$work/token.key" > /dev/null
+# The load generator's manufacturer CA (for the last part), made meanwhile.
+"$build/bin/rattest-loadgen" --write-ca "$work/lgca" > /dev/null &
+lgca=$!
 VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE" --token-key "$work/token.key")
 
 # The second replica, as start_verifier starts the first.
@@ -236,5 +240,40 @@ run none "OK -" RATTEST_TAMPER_NAME="$ek_name"
 "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["ek_sha256"] == sys.argv[2] and sys.argv[3] in d["names"]' \
   "$work/ekname.json" "$ek" "$ek_name" && ok || bad "ek name binding: $(cat "$work/ekname.json")"
 stop_verifier
+
+# A replica SIGKILLed under load loses no record: every enrollment a load
+# generator (rattest-loadgen, software machines named after their EKs)
+# counted accepted, at either replica, has its certificate and its accepted
+# Finish decision in the registry. ${LOADGEN_SECONDS:-2} s of load.
+L="$build/bin/rattest-loadgen"
+wait "$lgca"
+VERIFIER_ARGS=(--ek-ca "$work/lgca/ek-ca.pem" --token-key "$work/token.key")
+start_verifier --db "$db"
+start_second --db "$db"
+load() { # load PORT NAME: in the background, the serials to $work/NAME
+  "$L" --write-ca "$work/lgca" --verifier "127.0.0.1:$1" --ca "$work/pki/tls-ca.pem" \
+    --ek-mix 0:1 --concurrency 2 --duration "${LOADGEN_SECONDS:-2}s" --timeout 5s --ek-names \
+    --serials "$work/$2" > "$work/$2.report" 2>&1 &
+}
+load "$port" kept
+lg1=$!
+load "$port2" killed
+lg2=$!
+for _ in $(seq 200); do [ "$(wc -l < "$work/killed" 2> /dev/null || echo 0)" -ge 3 ] && break; sleep 0.05; done
+kill -KILL "$vpid2"
+wait "$vpid2" 2> /dev/null || true
+vpid2=""
+wait "$lg1" && ok || bad "load at the replica that stayed: $(tail -n 5 "$work/kept.report")"
+wait "$lg2" || true
+stop_verifier
+query "SELECT i.serial FROM identities i WHERE EXISTS (SELECT 1 FROM decisions d
+  WHERE d.method = 'Finish' AND d.code = 'OK' AND d.name = i.name AND d.ek_sha256 = i.ek_sha256)" \
+  | sort > "$work/recorded-serials"
+sort "$work/kept" "$work/killed" > "$work/accepted-serials"
+n_killed=$(wc -l < "$work/killed") n_all=$(wc -l < "$work/accepted-serials")
+missing=$(comm -23 "$work/accepted-serials" "$work/recorded-serials" | wc -l)
+[ "$n_killed" -ge 3 ] && [ "$n_all" -gt "$n_killed" ] && [ "$missing" = 0 ] && ok ||
+  bad "killed replica: $n_all accepted ($n_killed at the killed one), $missing not recorded"
+echo "# SIGKILL under load: $n_all enrollments accepted ($n_killed at the killed replica), all recorded"
 
 finish "registry_replicas_$engine"
