@@ -8,6 +8,7 @@
 # session begun at one and finished at the other still enrolls; the same
 # Finish sent to both at once is accepted once (TOKEN_REPLAYED). The
 # registry then holds the machine (its EK as the audit lines name it, its
+# EK certificate, TPM vendor and model,
 # last enrollment), each certificate issued (serials as in the audit
 # lines) and the decision of every call whose audit line names an EK (a
 # forged token's names none and is not recorded). An EK revoked there
@@ -129,6 +130,14 @@ assert all(i["name"] == "tamper" and i["status"] == "active" and i["not_after"] 
            for i in m["identities"]), m["identities"]
 PYEOF
 then ok; else bad "registry contents: $(tail -n 3 "$work/py")"; fi
+# The whole EK certificate is kept (its key is the EK), with the TPM's
+# vendor and model read from it.
+"$PY" -c 'import base64, json, sys; sys.stdout.buffer.write(base64.b64decode(json.load(open(sys.argv[1]))["ek_cert"]))' \
+  "$work/show.json" > "$work/ek.der"
+spki=$(openssl x509 -inform DER -in "$work/ek.der" -noout -pubkey | openssl pkey -pubin -outform DER |
+  sha256sum | cut -d' ' -f1)
+"$PY" -c 'import json, sys; m = json.load(open(sys.argv[1])); assert m["tpm_vendor"] and m["tpm_model"], m' \
+  "$work/show.json" && [ "$spki" = "$ek" ] && ok || bad "EK certificate or TPM not recorded: $spki $(grep -v ek_cert "$work/show.json" | head -c 600)"
 # The decisions recorded are those of the audit lines naming an EK.
 query "SELECT method, code, ek_sha256, COUNT(*) FROM decisions GROUP BY method, code, ek_sha256
   ORDER BY method, code" > "$work/recorded"

@@ -112,12 +112,14 @@ int64_t rt_registry_not_after(const X509 *cert) {
   return (int64_t)t;
 }
 
-/* Begin accepted: the machine and what its EK certificate says. */
+/* Begin accepted: the machine, its EK certificate and what it says. */
 static rt_code record_begin(rt_verifier *v, const rt_call_audit *a, time_t now, rt_err *err) {
   const rt_ek_info *ek = a->line.ek;
   rt_store_machine m = {
       .ek_sha256 = a->ek_hex,
-      .tpm_vendor = ek != NULL && ek->vendor[0] ? ek->vendor : NULL,
+      .ek_cert = a->ek_cert,
+      .ek_cert_len = a->ek_cert_len,
+      .tpm_vendor = ek != NULL ? rt_ek_info_vendor(ek) : NULL,
       .tpm_model = ek != NULL && ek->model[0] ? ek->model : NULL,
   };
   return rt_store_machine_add(v->store, &m, now, err);
