@@ -526,7 +526,9 @@ static rt_code open_registry(const serve_opts *o, rt_verifier *v, rt_err *err) {
     return RT_OK;
   }
   int64_t version = 0;
-  if (rt_store_open(o->db, &v->store, err) != RT_OK ||
+  /* A connection per worker thread: no call waits for another's. */
+  int threads = o->cfg.threads > 0 ? o->cfg.threads : RT_GRPC_DEFAULT_THREADS;
+  if (rt_store_open_pool(o->db, (size_t)threads, &v->store, err) != RT_OK ||
       rt_store_schema_version(v->store, &version, err) != RT_OK)
     return rt_err_prefix(err, "--db: ");
   rt_info("registry: %s, schema version %lld", rt_store_backend_name(v->store), (long long)version);

@@ -13,8 +13,10 @@
  * (64 characters, the urn:rattest:ek:sha256 value); names follow
  * rt_name_check; times are Unix seconds.
  *
- * Thread safety: a store has one database connection and serializes its
- * calls with a mutex, so any thread may call any function. Separate
+ * Thread safety: any thread may call any function. A store holds a pool of
+ * connections (rt_store_open_pool; one for SQLite, whose writes take turns
+ * anyway), each used by one call at a time: calls run in parallel up to
+ * the pool's size and wait for a free connection beyond it. Separate
  * processes (or replicas) each open their own store; the database keeps
  * them consistent (a token id is consumed once across all of them). */
 #ifndef RT_VERIFIER_STORE_H
@@ -40,6 +42,11 @@ typedef struct rt_store rt_store;
  * rattest (a schema version this one does not know) is refused. Errors never
  * repeat db, which may carry a password. */
 rt_code rt_store_open(const char *db, rt_store **out, rt_err *err);
+/* The same with a pool of connections (PostgreSQL; SQLite always gets one),
+ * all opened now, at most RT_STORE_POOL_MAX: a busy server's calls then
+ * do not queue behind one connection. rt_store_open is a pool of one. */
+#define RT_STORE_POOL_MAX 64
+rt_code rt_store_open_pool(const char *db, size_t connections, rt_store **out, rt_err *err);
 void rt_store_close(rt_store *s);
 
 /* "sqlite" or "postgresql". */
