@@ -318,6 +318,57 @@ static void test_sqlite_file(rt_store *s) {
   rt_store_rows_free(&rows);
 }
 
+static int64_t count_of(rt_store *s, const char *sql) {
+  rt_err err;
+  rt_store_rows rows = {0};
+  int64_t n = raw(s, sql, &rows, &err) == RT_OK ? rt_store_int(&rows, 0, 0) : -1;
+  rt_store_rows_free(&rows);
+  return n;
+}
+
+static void old_decision(rt_store *s, time_t at) {
+  rt_err err;
+  rt_store_decision d = {.at = at, .method = "Retention", .code = "OK", .ek_sha256 = EK_C};
+  CHECK(rt_store_decision_add(s, &d, &err) == RT_OK, "%s", err.msg);
+}
+
+#define RETAINED "SELECT COUNT(*) FROM decisions WHERE method = 'Retention'"
+
+/* serve --decisions-keep: decisions older than the cut and spent token ids
+ * go; newer ones and live ids stay; on a schedule, once an hour. */
+static void test_retention(rt_store *s) {
+  rt_err err;
+  time_t now = time(NULL), day = 86400;
+  size_t nd = 0, nt = 0;
+  bool fresh = false;
+  old_decision(s, now - 100 * day);
+  old_decision(s, now - 91 * day);
+  old_decision(s, now - 89 * day);
+  /* "live" first: consuming purges expired ids itself. */
+  CHECK(rt_store_token_consume(s, (const uint8_t *)"live", 4, now + 60, now, &fresh, &err) == RT_OK,
+        "%s", err.msg);
+  CHECK(raw(s, "INSERT INTO consumed_tokens (id, expires) VALUES ('dead', 10)", NULL, &err) ==
+            RT_OK,
+        "%s", err.msg);
+  CHECK(rt_store_prune(s, now - 90 * day, now, &nd, &nt, &err) == RT_OK, "%s", err.msg);
+  CHECK(nd >= 2 && nt == 1, "pruned %zu decisions, %zu tokens", nd, nt);
+  CHECK(count_of(s, RETAINED) == 1, "the 89-day-old decision kept, the older gone");
+  CHECK(count_of(s, "SELECT COUNT(*) FROM consumed_tokens WHERE id = '6c697665'") == 1,
+        "a live token id kept");
+  /* On a schedule: nothing without retention, then at once, then hourly. */
+  old_decision(s, now - 100 * day);
+  CHECK(rt_store_prune_due(s, now, &nd, &nt, &err) == RT_OK && nd == 0, "pruned without retention");
+  rt_store_set_retention(s, 90 * day);
+  CHECK(rt_store_prune_due(s, now, &nd, &nt, &err) == RT_OK && nd == 1, "first: %zu", nd);
+  old_decision(s, now - 100 * day);
+  CHECK(rt_store_prune_due(s, now + 10, &nd, &nt, &err) == RT_OK && nd == 0, "not due: %zu", nd);
+  CHECK(count_of(s, RETAINED) == 2, "pruned before the hour");
+  CHECK(rt_store_prune_due(s, now + RT_STORE_PRUNE_EVERY, &nd, &nt, &err) == RT_OK && nd == 1,
+        "an hour later: %zu", nd);
+  CHECK(count_of(s, RETAINED) == 1, "the old decision left");
+  rt_store_set_retention(s, 0);
+}
+
 /* The pool (PostgreSQL): 4 calls holding a connection for 300 ms each run
  * side by side in a pool of 4 (well under the 1.2 s one connection would
  * take) and take turns in a pool of 1. Then the throughput of 8 threads
@@ -401,6 +452,7 @@ int main(int argc, char **argv) {
     test_names(s);
     test_revocation(s);
     test_list(s);
+    test_retention(s);
     if (sqlite)
       test_sqlite_file(s);
     else

@@ -60,6 +60,19 @@ static void usage_transport(FILE *f) {
 }
 
 /* The rate limits' part of the help (their defaults are strings). */
+static void usage_registry(FILE *f) {
+  fputs("Registry (docs/operations.md):\n"
+        "  --db DB                  the machine registry, a SQLite file or postgresql://\n"
+        "                           URL: tokens single-use across every verifier\n"
+        "                           sharing it, revoked EKs refused, names first come,\n"
+        "                           decisions and machines recorded; without it, this\n"
+        "                           process's memory only\n"
+        "  --decisions-keep DAYS    with --db: delete decisions older than DAYS and\n"
+        "                           expired token ids, hourly (default 90; 0 keeps all)\n"
+        "\n",
+        f);
+}
+
 static void usage_rates(FILE *f) {
   fputs("Rate limits (RATE/BURST: RATE calls a second on average, e.g. 0.5, up to\n"
         "BURST at once; 0 turns a limit off; over it: RESOURCE_EXHAUSTED RATE_LIMITED):\n"
@@ -120,14 +133,10 @@ void rt_cmd_serve_usage(FILE *f) {
         "  --token-key FILE         32-byte session token key (0600), shared by verifiers\n"
         "                           that must finish each other's sessions; default:\n"
         "                           a random key per process\n"
-        "  --db DB                  the machine registry, a SQLite file or postgresql://\n"
-        "                           URL (docs/operations.md): tokens single-use across\n"
-        "                           every verifier sharing it, revoked EKs refused,\n"
-        "                           names first come, decisions and machines recorded;\n"
-        "                           without it, this process's memory only\n"
         "\n",
         f);
   usage_rates(f);
+  usage_registry(f);
   fputs("  -v, --verbose            more log output (repeat for debug)\n"
         "  -h, --help               show this help\n"
         "\n"
@@ -149,6 +158,7 @@ typedef struct {
   const char *ek_aia_cache;
   const char *metrics_listen;
   const char *db;
+  uint64_t keep_days; /* --decisions-keep */
 } serve_opts;
 
 enum {
@@ -179,7 +189,8 @@ enum {
   O_RATE_PEER,
   O_RATE_EK,
   O_RATE_FINISH,
-  O_DB
+  O_DB,
+  O_KEEP
 };
 
 static const struct option serve_options[] = {
@@ -211,6 +222,7 @@ static const struct option serve_options[] = {
     {"rate-ek", required_argument, NULL, O_RATE_EK},
     {"rate-finish", required_argument, NULL, O_RATE_FINISH},
     {"db", required_argument, NULL, O_DB},
+    {"decisions-keep", required_argument, NULL, O_KEEP},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -231,6 +243,8 @@ static rt_code parse_number_opt(serve_opts *o, int c, const char *arg, rt_err *e
       return RT_E_INVALID;
     o->cfg.threads = (int)n;
     return RT_OK;
+  case O_KEEP:
+    return rt_cli_parse_u64("--decisions-keep", arg, 0, 36500, &o->keep_days, err);
   default: /* O_TTL */
     if (rt_cli_parse_duration_ms("--session-ttl", arg, &o->ttl_ms, err) != RT_OK)
       return RT_E_INVALID;
@@ -363,7 +377,7 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
     } else if (rate != NULL) {
       if (rt_rate_parse(name, optarg, rate, &err) != RT_OK)
         goto bad;
-    } else if (c == O_MAXMSG || c == O_THREADS || c == O_TTL) {
+    } else if (c == O_MAXMSG || c == O_THREADS || c == O_TTL || c == O_KEEP) {
       if (parse_number_opt(o, c, optarg, &err) != RT_OK)
         goto bad;
     } else if (c >= O_MAX_CONN && c <= O_MAX_AGE) {
@@ -532,6 +546,7 @@ static rt_code open_registry(const serve_opts *o, rt_verifier *v, rt_err *err) {
       rt_store_schema_version(v->store, &version, err) != RT_OK)
     return rt_err_prefix(err, "--db: ");
   rt_info("registry: %s, schema version %lld", rt_store_backend_name(v->store), (long long)version);
+  rt_store_set_retention(v->store, (int64_t)o->keep_days * 86400);
   return RT_OK;
 }
 
@@ -641,7 +656,7 @@ static int serve_until_signal(serve_opts *o, rt_verifier *v) {
 }
 
 int rt_cmd_serve(int argc, char **argv) {
-  serve_opts o = {.cfg = {.listen = DEFAULT_LISTEN}, .ttl_ms = 5 * 60 * 1000};
+  serve_opts o = {.cfg = {.listen = DEFAULT_LISTEN}, .ttl_ms = 5 * 60 * 1000, .keep_days = 90};
   /* The defaults from the strings the help shows: one spelling of each. */
   rt_err derr;
   rt_rate_parse("--rate-peer", DEFAULT_RATE_PEER, &o.rate_peer, &derr);

@@ -253,6 +253,59 @@ rt_code rt_store_identity_issued(rt_store *s, const rt_store_identity *id, time_
   return code;
 }
 
+/* Counts then deletes the rows of table older than $1, in one
+ * transaction. */
+static rt_code prune_table(rt_store_link *l, const char *count_sql, const char *delete_sql,
+                           time_t t, size_t *n, rt_err *err) {
+  rt_store_param p[] = {{.type = RT_SP_INT, .i = (int64_t)t}};
+  rt_store_rows rows = {0};
+  rt_err ignored;
+  rt_code code = rt_store_exec(l, "BEGIN", NULL, 0, NULL, err);
+  if (code == RT_OK)
+    code = rt_store_exec(l, count_sql, p, 1, &rows, err);
+  if (code == RT_OK)
+    code = rt_store_exec(l, delete_sql, p, 1, NULL, err);
+  if (code == RT_OK)
+    code = rt_store_exec(l, "COMMIT", NULL, 0, NULL, err);
+  else
+    rt_store_exec(l, "ROLLBACK", NULL, 0, NULL, &ignored);
+  if (code == RT_OK && n != NULL)
+    *n = (size_t)rt_store_int(&rows, 0, 0);
+  rt_store_rows_free(&rows);
+  return code;
+}
+
+rt_code rt_store_prune(rt_store *s, time_t before, time_t now, size_t *n_decisions,
+                       size_t *n_tokens, rt_err *err) {
+  rt_store_link *l = rt_store_acquire(s);
+  rt_code code = prune_table(l, "SELECT COUNT(*) FROM decisions WHERE at < $1",
+                             "DELETE FROM decisions WHERE at < $1", before, n_decisions, err);
+  if (code == RT_OK)
+    code = prune_table(l, "SELECT COUNT(*) FROM consumed_tokens WHERE expires <= $1",
+                       "DELETE FROM consumed_tokens WHERE expires <= $1", now, n_tokens, err);
+  rt_store_release(s, l);
+  return code;
+}
+
+void rt_store_set_retention(rt_store *s, int64_t keep_seconds) {
+  pthread_mutex_lock(&s->lock);
+  s->keep_seconds = keep_seconds > 0 ? keep_seconds : 0;
+  s->pruned_at = 0;
+  pthread_mutex_unlock(&s->lock);
+}
+
+rt_code rt_store_prune_due(rt_store *s, time_t now, size_t *n_decisions, size_t *n_tokens,
+                           rt_err *err) {
+  pthread_mutex_lock(&s->lock);
+  int64_t keep = s->keep_seconds;
+  bool due = keep > 0 && (s->pruned_at == 0 || now - s->pruned_at >= RT_STORE_PRUNE_EVERY);
+  if (due)
+    s->pruned_at = now;
+  pthread_mutex_unlock(&s->lock);
+  *n_decisions = *n_tokens = 0;
+  return due ? rt_store_prune(s, now - (time_t)keep, now, n_decisions, n_tokens, err) : RT_OK;
+}
+
 rt_code rt_store_decision_add(rt_store *s, const rt_store_decision *d, rt_err *err) {
   if (!rt_store_printable(d->method, DECISION_FIELD_MAX, false) ||
       !rt_store_printable(d->code, DECISION_FIELD_MAX, false) ||

@@ -111,6 +111,24 @@ typedef struct {
 } rt_store_decision;
 rt_code rt_store_decision_add(rt_store *s, const rt_store_decision *d, rt_err *err);
 
+/* Retention, so that the database does not grow without bound: deletes
+ * the decisions recorded before `before` and the consumed token ids
+ * expired at now (their tokens no longer open); *n_decisions and *n_tokens
+ * (may be NULL) get how many. */
+rt_code rt_store_prune(rt_store *s, time_t before, time_t now, size_t *n_decisions,
+                       size_t *n_tokens, rt_err *err);
+
+/* Retention on a schedule: decisions older than keep_seconds (0, the
+ * default: kept forever). rt_store_prune_due prunes (rt_store_prune) when
+ * retention is set and RT_STORE_PRUNE_EVERY seconds have passed since the
+ * last time (or at its first call); one caller of many does it, the others
+ * return at once. *n_decisions, *n_tokens: what it deleted (0 when not
+ * due). */
+#define RT_STORE_PRUNE_EVERY 3600
+void rt_store_set_retention(rt_store *s, int64_t keep_seconds);
+rt_code rt_store_prune_due(rt_store *s, time_t now, size_t *n_decisions, size_t *n_tokens,
+                           rt_err *err);
+
 /* The EK name is bound to, into ek (RT_STORE_EK_HEX + 1 bytes);
  * RT_E_NOT_FOUND when it is bound to none. */
 rt_code rt_store_name_owner(rt_store *s, const char *name, char *ek, rt_err *err);

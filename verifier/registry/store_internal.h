@@ -5,6 +5,7 @@
 #define RT_VERIFIER_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include "store.h"
 #include "store_backend.h"
@@ -22,6 +23,10 @@ struct rt_store {
   rt_store_link *free_links; /* those no caller holds */
   pthread_mutex_t lock;      /* guards free_links */
   pthread_cond_t freed;
+  /* Retention (rt_store_set_retention): 0 keeps everything; the time of
+   * the last prune, guarded by lock. */
+  int64_t keep_seconds;
+  time_t pruned_at;
 };
 
 /* A connection of the pool for the caller alone, waiting while every one

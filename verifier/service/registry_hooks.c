@@ -142,6 +142,17 @@ static rt_code record_finish(rt_verifier *v, const rt_call_audit *a, time_t now,
   return rt_store_identity_issued(v->store, &id, now, err);
 }
 
+/* serve --decisions-keep: old decisions and spent token ids go, once an
+ * hour, after a call's own record. */
+static void prune(rt_verifier *v, time_t now) {
+  rt_err err;
+  size_t n_decisions = 0, n_tokens = 0;
+  if (rt_store_prune_due(v->store, now, &n_decisions, &n_tokens, &err) != RT_OK)
+    rt_error("registry: deleting old decisions: %s", err.msg);
+  else if (n_decisions + n_tokens > 0)
+    rt_info("registry: deleted %zu old decisions and %zu expired token ids", n_decisions, n_tokens);
+}
+
 void rt_registry_record(rt_verifier *v, const rt_call_audit *a, grpc_status_code s,
                         const rt_rpc_status *st) {
   /* Only calls that identified their EK (a trusted EK certificate or
@@ -173,4 +184,5 @@ void rt_registry_record(rt_verifier *v, const rt_call_audit *a, grpc_status_code
     code = record_finish(v, a, now, &err);
   if (code != RT_OK)
     rt_error("registry: recording the %s decision: %s", d.method, err.msg);
+  prune(v, now);
 }
