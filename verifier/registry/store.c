@@ -26,8 +26,10 @@ static rt_code open_link(rt_store *s, const char *db, size_t i, rt_err *err) {
   rt_store_link *l = &s->links[i];
   rt_code code = is_pg_url(db) ? rt_store_pg_open(db, &l->ops, &l->conn, err)
                                : rt_store_sqlite_open(db, &l->ops, &l->conn, err);
-  if (code == RT_OK && i == 0)
-    code = rt_store_migrate(l->ops, l->conn, err);
+  if (code == RT_OK && i == 0 && rt_store_migrate(l->ops, l->conn, err) != RT_OK) {
+    l->ops->close(l->conn);
+    return err->code;
+  }
   if (code != RT_OK)
     return code;
   l->next_free = s->free_links;
