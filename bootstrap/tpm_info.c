@@ -2,12 +2,15 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ek_chain.h"
 #include "rt_hash.h"
+#include "rt_hex.h"
+#include "rt_name.h"
 
 static const struct {
   TPM2_HANDLE index;
@@ -118,7 +121,28 @@ static json_t *x509_name_json(const X509_NAME *name) {
   return j;
 }
 
-/* One NV certificate: its index, size and, when it parses as X.509, names. */
+/* An EK certificate's identity at the verifier: the SHA-256 of its
+ * SubjectPublicKeyInfo, and the name it enrolls under when the verifier's
+ * policy says "name_binding": "ek" (rt_name_from_ek). */
+static void ek_identity(json_t *c, X509 *x) {
+  unsigned char *spki = NULL, md[32];
+  unsigned int md_len = 0;
+  int spki_len = i2d_PUBKEY(X509_get0_pubkey(x), &spki);
+  char hex[65], name[RT_NAME_EK_SIZE];
+  rt_err err;
+  bool ok = spki_len > 0 && EVP_Digest(spki, (size_t)spki_len, md, &md_len, EVP_sha256(), NULL);
+  OPENSSL_free(spki);
+  if (!ok)
+    return;
+  rt_hex(md, sizeof md, hex);
+  if (rt_name_from_ek(hex, name, &err) != RT_OK)
+    return;
+  json_object_set_new(c, "ek_sha256", json_string(hex));
+  json_object_set_new(c, "rattest_name", json_string(name));
+}
+
+/* One NV certificate: its index, size and, when it parses as X.509, names
+ * (and for an EK certificate, kind not NULL, its identity). */
 static json_t *describe_cert(TPM2_HANDLE index, const char *kind, const uint8_t *der, size_t len) {
   json_t *c = json_object();
   char idx[16];
@@ -132,6 +156,8 @@ static json_t *describe_cert(TPM2_HANDLE index, const char *kind, const uint8_t 
   if (x != NULL) {
     json_object_set_new(c, "subject", x509_name_json(X509_get_subject_name(x)));
     json_object_set_new(c, "issuer", x509_name_json(X509_get_issuer_name(x)));
+    if (kind != NULL)
+      ek_identity(c, x);
     X509_free(x);
   }
   return c;

@@ -1,7 +1,10 @@
 #include "enroll.h"
 
+#include <ctype.h>
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +160,20 @@ static ProtobufCBinaryData bin(const lg_bytes *b) {
   return (ProtobufCBinaryData){b->len, b->data};
 }
 
+/* The certificate's serial as lowercase hex ("" if unreadable). */
+static void serial_of(const ProtobufCBinaryData *der, char *out, size_t size) {
+  const unsigned char *p = der->data;
+  X509 *x = d2i_X509(NULL, &p, (long)der->len);
+  BIGNUM *bn = x != NULL ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL) : NULL;
+  char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+  snprintf(out, size, "%s", hex != NULL ? hex : "");
+  for (char *c = out; *c; c++)
+    *c = (char)tolower((unsigned char)*c);
+  OPENSSL_free(hex);
+  BN_free(bn);
+  X509_free(x);
+}
+
 /* 1 when the answer was lost after the request may have arrived (the
  * verifier may have applied it: the run is begun again from Begin). */
 static int finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
@@ -199,6 +216,7 @@ static int finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
   } else {
     out->ok = 1;
     out->code[0] = out->message[0] = '\0';
+    serial_of(&r->key_certificate, out->serial, sizeof out->serial);
   }
   protobuf_c_message_free_unpacked(resp, NULL);
   return 0;

@@ -44,6 +44,9 @@ typedef struct {
   char message[800];
   unsigned retries;  /* calls tried again (rt_grpc_call_retry) */
   unsigned restarts; /* runs begun again from Begin after a lost Finish */
+  /* Accepted: the key certificate's serial, lowercase hex (as the
+   * verifier's registry and audit line, lowercased, name it). */
+  char serial[64];
 } lg_outcome;
 
 void lg_enroll(const lg_target *t, lg_machine *m, lg_outcome *out);

@@ -2,11 +2,16 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "rt_hex.h"
 #include "rt_kdf.h"
+#include "rt_name.h"
 #include "rt_tpm_pub.h"
 
 /* NV indices of the EK certificates (TCG EK Credential Profile; the P-384
@@ -159,4 +164,20 @@ void lg_machine_free(lg_machine *m) {
   EVP_PKEY_free(m->key);
   OPENSSL_free(m->ek_cert);
   memset(m, 0, sizeof *m);
+}
+
+rt_code lg_machine_use_ek_name(lg_machine *m, rt_err *err) {
+  unsigned char *spki = NULL, md[32];
+  unsigned int md_len = 0;
+  int len = i2d_PUBKEY(m->ek, &spki);
+  bool ok = len > 0 && EVP_Digest(spki, (size_t)len, md, &md_len, EVP_sha256(), NULL);
+  OPENSSL_free(spki);
+  if (!ok)
+    return rt_ossl_err(err, "the EK's hash");
+  char hex[2 * sizeof md + 1], name[RT_NAME_EK_SIZE];
+  rt_hex(md, sizeof md, hex);
+  if (rt_name_from_ek(hex, name, err) != RT_OK)
+    return err->code;
+  snprintf(m->name, sizeof m->name, "%s", name);
+  return RT_OK;
 }

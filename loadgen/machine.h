@@ -35,6 +35,11 @@ typedef struct {
   uint64_t firmware;
 } lg_machine;
 
+/* Renames m after its EK (rt_name_from_ek: "ek-" and 16 hex digits of the
+ * SHA-256 of the EK's SubjectPublicKeyInfo), the name a verifier whose
+ * policy says "name_binding": "ek" wants, and one no other machine has. */
+rt_code lg_machine_use_ek_name(lg_machine *m, rt_err *err);
+
 /* "rsa" (RSA 2048), "p256", "p384"; NULL when unknown. */
 const char *lg_ek_kind_name(lg_ek_kind kind);
 

@@ -59,6 +59,12 @@ static int run(const lg_opts *o, const lg_mfr_ca *ca) {
     free(pcrs);
     return fail(err.msg);
   }
+  FILE *serials = o->serials != NULL ? fopen(o->serials, "we") : NULL;
+  if (o->serials != NULL && serials == NULL) {
+    free(pcrs);
+    free(log);
+    return fail("--serials: cannot create the file");
+  }
   lg_run_cfg cfg = {.concurrency = o->concurrency,
                     .rate = o->rate,
                     .duration_ms = o->duration_ms,
@@ -67,6 +73,8 @@ static int run(const lg_opts *o, const lg_mfr_ca *ca) {
                     .mix_ecc = o->mix_ecc,
                     .ecc_kind = o->ecc_kind,
                     .verifier_pid = o->verifier_pid,
+                    .serials = serials,
+                    .ek_names = o->ek_names,
                     .ca = ca,
                     .target = {.verifier = o->verifier,
                                .ca_file = o->ca_file,
@@ -88,6 +96,8 @@ static int run(const lg_opts *o, const lg_mfr_ca *ca) {
   int rc = lg_run(&cfg, &r, &err) == RT_OK ? report(o, &r) : fail(err.msg);
   grpc_shutdown();
   lg_results_free(&r);
+  if (serials != NULL)
+    fclose(serials);
   free(log);
   free(pcrs);
   return rc;

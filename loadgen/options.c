@@ -53,6 +53,12 @@ static void usage(FILE *f) {
              "  --write-certs DIR     write each accepted machine's certificate and chain\n"
              "                        (DIR/NAME.pem) and software key (DIR/NAME-key.pem,\n"
              "                        0600), NAME lg-0, lg-1, ...\n"
+             "  --ek-names            each machine enrolls under its EK's name, ek- and\n"
+             "                        16 hex digits (default lg-N): unique across runs,\n"
+             "                        as \"name_binding\": \"ek\" wants\n"
+             "  --serials FILE        write the key certificate serial (lowercase hex)\n"
+             "                        of each accepted enrollment to FILE, one a line,\n"
+             "                        as it is accepted\n"
              "  -v, --verbose         more log output (each error with -v -v)\n"
              "  -h, --help            show this help\n"
              "\n"
@@ -111,6 +117,8 @@ enum {
   O_PID,
   O_JSON,
   O_CERTS,
+  O_SERIALS,
+  O_EKNAMES,
 };
 
 static int option(int c, const char *arg, lg_opts *o) {
@@ -171,6 +179,12 @@ static int option(int c, const char *arg, lg_opts *o) {
   case O_CERTS:
     o->certs_dir = arg;
     break;
+  case O_SERIALS:
+    o->serials = arg;
+    break;
+  case O_EKNAMES:
+    o->ek_names = 1;
+    break;
   default:
     st = 2;
   }
@@ -207,6 +221,8 @@ int lg_opts_parse(int argc, char **argv, lg_opts *o) {
       {"verifier-pid", required_argument, NULL, O_PID},
       {"json", no_argument, NULL, O_JSON},
       {"write-certs", required_argument, NULL, O_CERTS},
+      {"serials", required_argument, NULL, O_SERIALS},
+      {"ek-names", no_argument, NULL, O_EKNAMES},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},

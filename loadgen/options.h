@@ -10,7 +10,7 @@
 #include "rt_templates.h"
 
 typedef struct {
-  const char *verifier, *ca_file, *ca_dir, *event_log, *certs_dir;
+  const char *verifier, *ca_file, *ca_dir, *event_log, *certs_dir, *serials;
   unsigned concurrency;
   double rate;
   uint64_t duration_ms, count, timeout_ms;
@@ -19,6 +19,7 @@ typedef struct {
   rt_key_alg key_alg;
   pid_t verifier_pid;
   int json;
+  int ek_names;
 } lg_opts;
 
 /* lg_opts_parse returns this when there is something to run. */

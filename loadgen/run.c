@@ -85,6 +85,12 @@ static void record(worker *w, const lg_outcome *o, double ms) {
     if (ms > r->recovery_ms_max)
       r->recovery_ms_max = ms;
   }
+  /* Written and flushed as each is accepted, under the lock: a run cut
+   * short still names every enrollment it counted. */
+  if (o->ok && s->cfg->serials != NULL) {
+    fprintf(s->cfg->serials, "%s\n", o->serial);
+    fflush(s->cfg->serials);
+  }
   if (o->ok)
     r->accepted++;
   else
@@ -108,7 +114,8 @@ static void *work(void *arg) {
   shared *s = w->s;
   lg_machine m;
   if (lg_machine_new(s->cfg->ca, kind_of(s->cfg, w->id), s->cfg->target.key_alg, w->id, &m,
-                     &w->err) != RT_OK)
+                     &w->err) != RT_OK ||
+      (s->cfg->ek_names && lg_machine_use_ek_name(&m, &w->err) != RT_OK))
     atomic_store(&s->setup_failed, 1);
   pthread_mutex_lock(&s->gate);
   s->ready++;

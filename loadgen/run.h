@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "enroll.h"
@@ -22,6 +23,8 @@ typedef struct {
   unsigned mix_rsa, mix_ecc;
   lg_ek_kind ecc_kind;
   pid_t verifier_pid; /* 0: not sampled */
+  FILE *serials;      /* NULL, or where each accepted serial goes, one a line */
+  int ek_names;       /* machines named after their EKs (lg_machine_use_ek_name) */
   const lg_mfr_ca *ca;
   lg_target target;
 } lg_run_cfg;

@@ -1,5 +1,6 @@
 #include "rt_name.h"
 
+#include <stdio.h>
 #include <string.h>
 
 rt_code rt_name_check(const char *name, rt_err *err) {
@@ -19,5 +20,13 @@ rt_code rt_name_check(const char *name, rt_err *err) {
   }
   if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
     return rt_err_set(err, RT_E_INVALID, "identity name \"%s\" is reserved", name);
+  return RT_OK;
+}
+
+rt_code rt_name_from_ek(const char *ek_hex, char out[RT_NAME_EK_SIZE], rt_err *err) {
+  size_t n = ek_hex != NULL ? strlen(ek_hex) : 0;
+  if (n != 64 || strspn(ek_hex, "0123456789abcdef") != n)
+    return rt_err_set(err, RT_E_INVALID, "an EK SHA-256 is 64 lowercase hex digits");
+  snprintf(out, RT_NAME_EK_SIZE, "ek-%.*s", RT_NAME_EK_DIGITS, ek_hex);
   return RT_OK;
 }

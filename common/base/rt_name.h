@@ -17,4 +17,16 @@
  * failed. */
 rt_code rt_name_check(const char *name, rt_err *err);
 
+/* The name an EK enrolls under when the verifier's policy says
+ * "name_binding": "ek": "ek-" and the first RT_NAME_EK_DIGITS of the 64
+ * lowercase hex digits of the EK's SHA-256 (of its SubjectPublicKeyInfo,
+ * the urn:rattest:ek:sha256 value), e.g. "ek-3f9a0c1d2b4e5f60": a DNS
+ * label and a name rt_name_check accepts. 64 bits: two EKs sharing a
+ * prefix are a 2^-64 chance per pair, and the registry's first-come
+ * binding refuses the second one NAME_TAKEN anyway. RT_E_INVALID when
+ * ek_hex is not 64 lowercase hex digits. */
+#define RT_NAME_EK_DIGITS 16
+#define RT_NAME_EK_SIZE (3 + RT_NAME_EK_DIGITS + 1)
+rt_code rt_name_from_ek(const char *ek_hex, char out[RT_NAME_EK_SIZE], rt_err *err);
+
 #endif

@@ -41,6 +41,8 @@ expect 2 'unknown command "frobnicate"' "$B" frobnicate
 expect 2 '--tls-cert and --tls-key are required' "$V" serve
 expect 2 '--threads: "many" is not a number' "$V" serve --threads many
 expect 2 '--threads: 0 is out of range' "$V" serve --threads 0
+expect 2 '--decisions-keep: 36501 is out of range' "$V" serve --decisions-keep 36501
+expect 2 '--decisions-keep: "-1" is not a number' "$V" serve --decisions-keep -1
 expect 2 '--max-message-size: unknown size unit' "$V" serve --max-message-size 4TB
 expect 2 '--verifier and --ca are required' "$B" ping
 expect 2 '--timeout: unknown duration unit' "$B" ping --verifier x:1 --ca y --timeout 5d

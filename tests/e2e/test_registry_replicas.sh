@@ -5,14 +5,18 @@
 # with both on one registry (`serve --db`, a SQLite file, or with
 # "postgresql" the server of tests/harness/with-postgres) the replay is
 # refused TOKEN_REPLAYED by the replica, which never saw the token; a
-# session begun at one and finished at the other still enrolls. The
+# session begun at one and finished at the other still enrolls; the same
+# Finish sent to both at once is accepted once (TOKEN_REPLAYED). The
 # registry then holds the machine (its EK as the audit lines name it, its
+# EK certificate, TPM vendor and model,
 # last enrollment), each certificate issued (serials as in the audit
 # lines) and the decision of every call whose audit line names an EK (a
 # forged token's names none and is not recorded). An EK revoked there
 # (`revoke --ek`) is refused EK_REVOKED at Begin until `--undo`; a name
 # bound to another EK NAME_TAKEN at Begin, and at Finish when bound since;
-# under "name_binding": "registered" an unbound name NAME_UNREGISTERED.
+# under "name_binding": "registered" an unbound name NAME_UNREGISTERED;
+# under "ek" any name but the EK's own (tpm-info's rattest_name) NAME_NOT_EK.
+# A replica SIGKILLed under rattest-loadgen load loses no accepted record.
 # On PostgreSQL, the health service says NOT_SERVING while the server is
 # stopped and SERVING once it is back.
 # Usage (under with-swtpm): test_registry_replicas.sh BUILD_DIR [sqlite|postgresql]
@@ -45,6 +49,9 @@ fi
 "$src/certs/mkpki" "$work/pki" > /dev/null
 "$build/tests/rt_log_extend" "$RATTEST_TAMPER_LOG" > /dev/null
 "$V" token-key "$work/token.key" > /dev/null
+# The load generator's manufacturer CA (for the last part), made meanwhile.
+"$build/bin/rattest-loadgen" --write-ca "$work/lgca" > /dev/null &
+lgca=$!
 VERIFIER_ARGS=(--ek-ca "$RATTEST_EK_CA_BUNDLE" --token-key "$work/token.key")
 
 # The second replica, as start_verifier starts the first.
@@ -90,6 +97,15 @@ tail -n 1 "$work/audit2.log" | grep -q '"decision":"reject","code":"TOKEN_REPLAY
 # Begun at one, finished at the other.
 run none "OK -" RATTEST_TAMPER_FINISH_AT="localhost:$port2"
 grep -q '"method":"Finish","decision":"accept"' "$work/audit2.log" && ok || bad "no Finish at the replica"
+# The same Finish at both replicas at once: one certificate, one replay.
+set +e
+env RATTEST_TAMPER_RACE_AT="localhost:$port2" "$T" "localhost:$port" "$work/pki/tls-ca.pem" none \
+  > "$work/out" 2> "$work/err"
+rc=$?
+set -e
+got=$(grep '^RESULT ' "$work/out" | tail -n 2 | cut -d' ' -f2- | sort | tr '\n' ';')
+[ "$rc" = 0 ] && [ "$got" = "OK -;PERMISSION_DENIED TOKEN_REPLAYED;" ] && ok ||
+  bad "race: got \"$got\" (rc=$rc) $(head -c 300 "$work/err")"
 stop_verifier
 stop_second
 
@@ -111,11 +127,19 @@ machines, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert [x["ek_sha256"] for x in machines] == [sys.argv[3]], machines
 assert m["first_enrolled"] is not None and m["last_enrolled"] >= m["first_enrolled"], m
 got = sorted(i["serial"] for i in m["identities"])
-assert got == sys.argv[4].split() and len(got) == 2, (got, sys.argv[4])
+assert got == sys.argv[4].split() and len(got) == 3, (got, sys.argv[4])
 assert all(i["name"] == "tamper" and i["status"] == "active" and i["not_after"] > i["issued"]
            for i in m["identities"]), m["identities"]
 PYEOF
 then ok; else bad "registry contents: $(tail -n 3 "$work/py")"; fi
+# The whole EK certificate is kept (its key is the EK), with the TPM's
+# vendor and model read from it.
+"$PY" -c 'import base64, json, sys; sys.stdout.buffer.write(base64.b64decode(json.load(open(sys.argv[1]))["ek_cert"]))' \
+  "$work/show.json" > "$work/ek.der"
+spki=$(openssl x509 -inform DER -in "$work/ek.der" -noout -pubkey | openssl pkey -pubin -outform DER |
+  sha256sum | cut -d' ' -f1)
+"$PY" -c 'import json, sys; m = json.load(open(sys.argv[1])); assert m["tpm_vendor"] and m["tpm_model"], m' \
+  "$work/show.json" && [ "$spki" = "$ek" ] && ok || bad "EK certificate or TPM not recorded: $spki $(grep -v ek_cert "$work/show.json" | head -c 600)"
 # The decisions recorded are those of the audit lines naming an EK.
 query "SELECT method, code, ek_sha256, COUNT(*) FROM decisions GROUP BY method, code, ek_sha256
   ORDER BY method, code" > "$work/recorded"
@@ -235,5 +259,72 @@ if [ "$engine" = postgresql ]; then
     bad "no health warning: $(tail -n 3 "$work/verifier.log")"
   stop_verifier
 fi
+
+# "name_binding": "ek": the EK's own name only (rt_name_from_ek), which the
+# bootstrap's tpm-info reports for its EK certificates; bound first come.
+# The rule is the engine's as much as first come is: once, with SQLite.
+if [ "$engine" = sqlite ]; then
+ek_name="ek-${ek:0:16}"
+"$build/bin/rattest-bootstrap" tpm-info --tcti "$RATTEST_TCTI" > "$work/tpm-info.json"
+"$PY" -c 'import json, sys
+c = json.load(open(sys.argv[1]))["ek_certificates"]
+assert sys.argv[2] in [x.get("rattest_name") for x in c], c
+assert sys.argv[3] in [x.get("ek_sha256") for x in c], c' "$work/tpm-info.json" "$ek_name" "$ek" &&
+  ok || bad "tpm-info names: $(cat "$work/tpm-info.json")"
+echo '{"name_binding": "ek"}' > "$work/ek.json"
+start_verifier --db "$db" --policy "$work/ek.json"
+run none "PERMISSION_DENIED NAME_NOT_EK" RATTEST_TAMPER_NAME=tamper
+tail -n 1 "$work/audit.log" | grep -q '"method":"Begin","decision":"reject","code":"NAME_NOT_EK"' &&
+  ok || bad "NAME_NOT_EK audit: $(tail -n 1 "$work/audit.log")"
+run none "OK -" RATTEST_TAMPER_NAME="$ek_name"
+"$V" machines show "$ek_name" --json --db "$db" > "$work/ekname.json"
+"$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["ek_sha256"] == sys.argv[2] and sys.argv[3] in d["names"]' \
+  "$work/ekname.json" "$ek" "$ek_name" && ok || bad "ek name binding: $(cat "$work/ekname.json")"
+stop_verifier
+fi
+
+# A replica SIGKILLed under load loses no record: every enrollment a load
+# generator (rattest-loadgen, software machines named after their EKs)
+# counted accepted, at either replica, has its certificate and its accepted
+# Finish decision in the registry. The load runs until the doomed replica
+# accepted 2, is killed, and the other accepted 2 more (wait-fors, not
+# durations: the same test under ASan).
+L="$build/bin/rattest-loadgen"
+wait "$lgca"
+VERIFIER_ARGS=(--ek-ca "$work/lgca/ek-ca.pem" --token-key "$work/token.key")
+start_verifier --db "$db"
+start_second --db "$db"
+load() { # load PORT NAME: in the background, the serials to $work/NAME
+  : > "$work/$2"
+  "$L" --write-ca "$work/lgca" --verifier "127.0.0.1:$1" --ca "$work/pki/tls-ca.pem" \
+    --ek-mix 0:1 --concurrency 2 --duration 120s --timeout 5s --ek-names \
+    --serials "$work/$2" > "$work/$2.report" 2>&1 &
+}
+accepted() { wc -l < "$work/$1"; }
+wait_accepted() { # wait_accepted NAME N: until NAME counted N (60 s at most)
+  for _ in $(seq 1200); do [ "$(accepted "$1")" -ge "$2" ] && return 0; sleep 0.05; done
+  return 1
+}
+load "$port" kept
+lg1=$!
+load "$port2" killed
+lg2=$!
+wait_accepted killed 2 || bad "the replica to kill accepted nothing: $(tail -n 3 "$work/verifier2.log")"
+kill -KILL "$vpid2"
+wait "$vpid2" 2> /dev/null || true
+vpid2=""
+wait_accepted kept $(($(accepted kept) + 2)) && ok || bad "the replica left stopped accepting"
+kill "$lg1" "$lg2" 2> /dev/null || true
+wait "$lg1" "$lg2" 2> /dev/null || true
+stop_verifier
+query "SELECT i.serial FROM identities i WHERE EXISTS (SELECT 1 FROM decisions d
+  WHERE d.method = 'Finish' AND d.code = 'OK' AND d.name = i.name AND d.ek_sha256 = i.ek_sha256)" \
+  | sort > "$work/recorded-serials"
+sort "$work/kept" "$work/killed" > "$work/accepted-serials"
+n_killed=$(accepted killed) n_all=$(wc -l < "$work/accepted-serials")
+missing=$(comm -23 "$work/accepted-serials" "$work/recorded-serials" | wc -l)
+[ "$n_killed" -ge 2 ] && [ "$missing" = 0 ] && ok ||
+  bad "killed replica: $n_all accepted ($n_killed at the killed one), $missing not recorded"
+echo "# SIGKILL under load: $n_all enrollments accepted ($n_killed at the killed replica), all recorded"
 
 finish "registry_replicas_$engine"

@@ -16,7 +16,11 @@
  * that file as the platform certificate (else none); with
  * $RATTEST_TAMPER_NAME=NAME (even empty), Begin asks for that identity name
  * (else "tamper"); with $RATTEST_TAMPER_REPLAY_AT=HOST:PORT, token-replayed
- * sends its second Finish to that verifier (a replica). */
+ * sends its second Finish to that verifier (a replica); with
+ * $RATTEST_TAMPER_RACE_AT=HOST:PORT, the same Finish goes at once to the
+ * verifier and to that replica (one thread each, released together), and
+ * a RESULT line prints for each. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +128,52 @@ static grpc_status_code call(rt_grpc_client *c, const char *method, const Protob
   printf("RESULT %s %s\n", rt_grpc_status_name(s), res->code[0] ? res->code : "-");
   fflush(stdout);
   return s;
+}
+
+/* One of the two Finish calls of a race. */
+typedef struct {
+  rt_grpc_client *client;
+  const ProtobufCMessage *req;
+  pthread_barrier_t *go;
+  grpc_status_code s;
+  rt_rpc_result res;
+} racer;
+
+static void *race_one(void *arg) {
+  racer *r = arg;
+  ProtobufCMessage *resp = NULL;
+  pthread_barrier_wait(r->go);
+  r->s = rt_grpc_call(r->client, RT_METHOD_FINISH, r->req,
+                      &rattest__v1__finish_response__descriptor, 20000, &resp, &r->res);
+  if (resp != NULL)
+    protobuf_c_message_free_unpacked(resp, NULL);
+  return NULL;
+}
+
+/* The same Finish to cl's verifier and to the replica at once; both
+ * answers printed; the status is the replica's. 1 when the tool failed. */
+static int race(rt_grpc_client *cl, const char *replica, const char *ca,
+                const ProtobufCMessage *req, grpc_status_code *s) {
+  rt_err err;
+  rt_grpc_client *other = NULL;
+  if (rt_grpc_client_new(replica, ca, 0, &other, &err) != RT_OK)
+    return die("replica", err.msg);
+  pthread_barrier_t go;
+  pthread_barrier_init(&go, NULL, 2);
+  racer r[2] = {{.client = cl, .req = req, .go = &go}, {.client = other, .req = req, .go = &go}};
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, race_one, &r[0]) == 0 ? 0 : die("race", "no thread");
+  if (rc == 0) {
+    race_one(&r[1]);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 2; i++)
+      printf("RESULT %s %s\n", rt_grpc_status_name(r[i].s), r[i].res.code[0] ? r[i].res.code : "-");
+    fflush(stdout);
+    *s = r[1].s;
+  }
+  pthread_barrier_destroy(&go);
+  rt_grpc_client_free(other);
+  return rc;
 }
 
 int main(int argc, char **argv) {
@@ -317,8 +367,14 @@ int main(int argc, char **argv) {
       goto out;
     }
   }
-  s = call(cl, RT_METHOD_FINISH, &freq.base, &rattest__v1__finish_response__descriptor,
-           &finish_resp, &res);
+  const char *racing = getenv("RATTEST_TAMPER_RACE_AT");
+  if (racing != NULL) {
+    if (race(cl, racing, argv[2], &freq.base, &s) != 0)
+      goto out;
+  } else {
+    s = call(cl, RT_METHOD_FINISH, &freq.base, &rattest__v1__finish_response__descriptor,
+             &finish_resp, &res);
+  }
   if (s == GRPC_STATUS_OK && is("token-replayed")) {
     protobuf_c_message_free_unpacked(finish_resp, NULL);
     finish_resp = NULL;

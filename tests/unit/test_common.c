@@ -151,6 +151,17 @@ static void test_name(void) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CHECK(rt_name_check(bad[i], &e) == RT_E_INVALID, "accepted \"%s\"", bad[i] ? bad[i] : "NULL");
   CHECK(rt_name_check("..", &e) == RT_E_INVALID && strstr(e.msg, "reserved") != NULL, "%s", e.msg);
+  /* The name of an EK ("name_binding": "ek"): a valid name and DNS label. */
+  char ek_name[RT_NAME_EK_SIZE];
+  const char *ek = "3f9a0c1d2b4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcd";
+  CHECK(rt_name_from_ek(ek, ek_name, &e) == RT_OK && strcmp(ek_name, "ek-3f9a0c1d2b4e5f60") == 0,
+        "%s", ek_name);
+  CHECK(rt_name_check(ek_name, &e) == RT_OK, "%s", e.msg);
+  const char *bad_ek[] = {
+      NULL, "", "3F9A0C1D2B4E5F60718293A4B5C6D7E8F90123456789ABCDEF0123456789ABCD",
+      "3f9a0c1d2b4e5f60", "3f9a0c1d2b4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcdX"};
+  for (size_t i = 0; i < sizeof bad_ek / sizeof bad_ek[0]; i++)
+    CHECK(rt_name_from_ek(bad_ek[i], ek_name, &e) == RT_E_INVALID, "EK %zu accepted", i);
 }
 
 /* Known answers from Python's hmac/hashlib over the documented message. */

@@ -129,7 +129,7 @@ static void test_ek_expiry(void) {
   rt_policy_free(p);
 }
 
-/* "name_binding" (issue 14): first come by default, "registered". */
+/* "name_binding" (issue 14): first come by default, "registered", "ek". */
 static void test_name_binding(void) {
   rt_err e;
   rt_policy *p = parse("{}", &e);
@@ -141,12 +141,16 @@ static void test_name_binding(void) {
   p = parse("{\"name_binding\": \"first-come\"}", &e);
   CHECK(p != NULL && rt_policy_names(p) == RT_POLICY_NAMES_FIRST_COME, "first-come: %s", e.msg);
   rt_policy_free(p);
-  const char *bad[] = {"{\"name_binding\": \"ek\"}", "{\"name_binding\": true}",
+  p = parse("{\"name_binding\": \"ek\"}", &e);
+  CHECK(p != NULL && rt_policy_names(p) == RT_POLICY_NAMES_EK, "ek: %s", e.msg);
+  rt_policy_free(p);
+  const char *bad[] = {"{\"name_binding\": \"EK\"}", "{\"name_binding\": true}",
                        "{\"name_binding\": \"Registered\"}"};
   for (size_t i = 0; i < 3; i++) {
     p = parse(bad[i], &e);
     CHECK(p == NULL &&
-              strstr(e.msg, "name_binding: expected \"first-come\" or \"registered\"") != NULL,
+              strstr(e.msg, "name_binding: expected \"first-come\", \"registered\" or \"ek\"") !=
+                  NULL,
           "%s: %s", bad[i], e.msg);
     rt_policy_free(p);
   }

@@ -9,10 +9,12 @@
  * Usage: test_registry sqlite | postgresql */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rt_test.h"
@@ -36,11 +38,12 @@ static rt_store *open_store(void) {
   return s;
 }
 
-/* A statement through the store's lock, for what no operation does. */
+/* A statement on a connection of the store's pool, for what no operation
+ * does. */
 static rt_code raw(rt_store *s, const char *sql, rt_store_rows *rows, rt_err *err) {
-  pthread_mutex_lock(&s->lock);
-  rt_code code = rt_store_exec(s, sql, NULL, 0, rows, err);
-  pthread_mutex_unlock(&s->lock);
+  rt_store_link *l = rt_store_acquire(s);
+  rt_code code = rt_store_exec(l, sql, NULL, 0, rows, err);
+  rt_store_release(s, l);
   return code;
 }
 
@@ -348,6 +351,118 @@ static void test_sqlite_file(rt_store *s) {
   rt_store_rows_free(&rows);
 }
 
+static int64_t count_of(rt_store *s, const char *sql) {
+  rt_err err;
+  rt_store_rows rows = {0};
+  int64_t n = raw(s, sql, &rows, &err) == RT_OK ? rt_store_int(&rows, 0, 0) : -1;
+  rt_store_rows_free(&rows);
+  return n;
+}
+
+static void old_decision(rt_store *s, time_t at) {
+  rt_err err;
+  rt_store_decision d = {.at = at, .method = "Retention", .code = "OK", .ek_sha256 = EK_C};
+  CHECK(rt_store_decision_add(s, &d, &err) == RT_OK, "%s", err.msg);
+}
+
+#define RETAINED "SELECT COUNT(*) FROM decisions WHERE method = 'Retention'"
+
+/* serve --decisions-keep: decisions older than the cut and spent token ids
+ * go; newer ones and live ids stay; on a schedule, once an hour. */
+static void test_retention(rt_store *s) {
+  rt_err err;
+  time_t now = time(NULL), day = 86400;
+  size_t nd = 0, nt = 0;
+  bool fresh = false;
+  old_decision(s, now - 100 * day);
+  old_decision(s, now - 91 * day);
+  old_decision(s, now - 89 * day);
+  /* "live" first: consuming purges expired ids itself. */
+  CHECK(rt_store_token_consume(s, (const uint8_t *)"live", 4, now + 60, now, &fresh, &err) == RT_OK,
+        "%s", err.msg);
+  CHECK(raw(s, "INSERT INTO consumed_tokens (id, expires) VALUES ('dead', 10)", NULL, &err) ==
+            RT_OK,
+        "%s", err.msg);
+  CHECK(rt_store_prune(s, now - 90 * day, now, &nd, &nt, &err) == RT_OK, "%s", err.msg);
+  CHECK(nd >= 2 && nt == 1, "pruned %zu decisions, %zu tokens", nd, nt);
+  CHECK(count_of(s, RETAINED) == 1, "the 89-day-old decision kept, the older gone");
+  CHECK(count_of(s, "SELECT COUNT(*) FROM consumed_tokens WHERE id = '6c697665'") == 1,
+        "a live token id kept");
+  /* On a schedule: nothing without retention, then at once, then hourly. */
+  old_decision(s, now - 100 * day);
+  CHECK(rt_store_prune_due(s, now, &nd, &nt, &err) == RT_OK && nd == 0, "pruned without retention");
+  rt_store_set_retention(s, 90 * day);
+  CHECK(rt_store_prune_due(s, now, &nd, &nt, &err) == RT_OK && nd == 1, "first: %zu", nd);
+  old_decision(s, now - 100 * day);
+  CHECK(rt_store_prune_due(s, now + 10, &nd, &nt, &err) == RT_OK && nd == 0, "not due: %zu", nd);
+  CHECK(count_of(s, RETAINED) == 2, "pruned before the hour");
+  CHECK(rt_store_prune_due(s, now + RT_STORE_PRUNE_EVERY, &nd, &nt, &err) == RT_OK && nd == 1,
+        "an hour later: %zu", nd);
+  CHECK(count_of(s, RETAINED) == 1, "the old decision left");
+  rt_store_set_retention(s, 0);
+}
+
+/* The pool (PostgreSQL): 4 calls holding a connection for 300 ms each run
+ * side by side in a pool of 4 (well under the 1.2 s one connection would
+ * take) and take turns in a pool of 1. Then the throughput of 8 threads
+ * recording decisions through a pool of 1 and of 8, printed. */
+typedef struct {
+  rt_store *s;
+  const char *sql;
+  int n;
+  rt_code code;
+} pool_call;
+
+static void *pool_worker(void *arg) {
+  pool_call *c = arg;
+  rt_err err;
+  c->code = RT_OK;
+  for (int i = 0; i < c->n && c->code == RT_OK; i++) {
+    if (c->sql != NULL) {
+      c->code = raw(c->s, c->sql, NULL, &err);
+      continue;
+    }
+    rt_store_decision d = {.at = 1, .method = "Begin", .code = "OK", .ek_sha256 = EK_C};
+    c->code = rt_store_decision_add(c->s, &d, &err);
+  }
+  return NULL;
+}
+
+/* Seconds for threads running pool_worker on a store of the given pool. */
+static double pool_run(size_t pool, int threads, const char *sql, int n) {
+  rt_store *s = NULL;
+  rt_err err;
+  if (rt_store_open_pool(db, pool, &s, &err) != RT_OK) {
+    CHECK(0, "pool of %zu: %s", pool, err.msg);
+    return -1;
+  }
+  pool_call c[8];
+  pthread_t t[8];
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  for (int i = 0; i < threads; i++) {
+    c[i] = (pool_call){.s = s, .sql = sql, .n = n};
+    pthread_create(&t[i], NULL, pool_worker, &c[i]);
+  }
+  for (int i = 0; i < threads; i++) {
+    pthread_join(t[i], NULL);
+    CHECK(c[i].code == RT_OK, "pool of %zu: thread %d failed", pool, i);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  rt_store_close(s);
+  return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+static void test_pool(void) {
+  const char *sleep = "SELECT pg_sleep(0.3)";
+  double four = pool_run(4, 4, sleep, 1), one = pool_run(1, 4, sleep, 1);
+  CHECK(four >= 0.3 && four < 0.9, "4 calls in a pool of 4 took %.2f s", four);
+  CHECK(one >= 1.2, "4 calls in a pool of 1 took %.2f s", one);
+  double t1 = pool_run(1, 8, NULL, 100), t8 = pool_run(8, 8, NULL, 100);
+  printf("# 800 decisions from 8 threads: pool of 1 %.0f/s, pool of 8 %.0f/s\n", 800 / t1,
+         800 / t8);
+}
+
 int main(int argc, char **argv) {
   char dir[] = "/tmp/rattest-registry.XXXXXX";
   bool sqlite = argc == 2 && strcmp(argv[1], "sqlite") == 0;
@@ -371,8 +486,11 @@ int main(int argc, char **argv) {
     test_revocation(s);
     test_revoked_list(s);
     test_list(s);
+    test_retention(s);
     if (sqlite)
       test_sqlite_file(s);
+    else
+      test_pool();
     rt_store_close(s);
   }
   if (sqlite) {

@@ -278,7 +278,7 @@ static int add(rt_store *s, machines_opts *o) {
   rt_store_machine m = {.ek_sha256 = o->ek_sha256,
                         .ek_cert = cert[0].der,
                         .ek_cert_len = n ? cert[0].len : 0,
-                        .tpm_vendor = info.vendor[0] ? info.vendor : NULL,
+                        .tpm_vendor = rt_ek_info_vendor(&info),
                         .tpm_model = info.model[0] ? info.model : NULL};
   rt_code code = add_bind(s, &m, o->name, &err);
   rt_cert_der_free(cert, n);

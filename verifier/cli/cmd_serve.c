@@ -62,6 +62,19 @@ static void usage_transport(FILE *f) {
 }
 
 /* The rate limits' part of the help (their defaults are strings). */
+static void usage_registry(FILE *f) {
+  fputs("Registry (docs/operations.md):\n"
+        "  --db DB                  the machine registry, a SQLite file or postgresql://\n"
+        "                           URL: tokens single-use across every verifier\n"
+        "                           sharing it, revoked EKs refused, names first come,\n"
+        "                           decisions and machines recorded; without it, this\n"
+        "                           process's memory only\n"
+        "  --decisions-keep DAYS    with --db: delete decisions older than DAYS and\n"
+        "                           expired token ids, hourly (default 90; 0 keeps all)\n"
+        "\n",
+        f);
+}
+
 static void usage_rates(FILE *f) {
   fputs("Rate limits (RATE/BURST: RATE calls a second on average, e.g. 0.5, up to\n"
         "BURST at once; 0 turns a limit off; over it: RESOURCE_EXHAUSTED RATE_LIMITED):\n"
@@ -124,15 +137,11 @@ void rt_cmd_serve_usage(FILE *f) {
         "  --token-key FILE         32-byte session token key (0600), shared by verifiers\n"
         "                           that must finish each other's sessions; default:\n"
         "                           a random key per process\n"
-        "  --db DB                  the machine registry, a SQLite file or postgresql://\n"
-        "                           URL (docs/operations.md): tokens single-use across\n"
-        "                           every verifier sharing it, revoked EKs refused,\n"
-        "                           names first come, decisions and machines recorded;\n"
-        "                           without it, this process's memory only\n"
         "\n",
         f);
   usage_rates(f);
   rt_serve_crl_usage(f);
+  usage_registry(f);
   fputs("  -v, --verbose            more log output (repeat for debug)\n"
         "  -h, --help               show this help\n"
         "\n"
@@ -156,6 +165,7 @@ typedef struct {
   const char *db;
   rt_serve_crl_opts crl;    /* --crl-file, --crl-url, --crl-period */
   rt_serve_crl *crl_writer; /* running with --crl-file */
+  uint64_t keep_days;       /* --decisions-keep */
 } serve_opts;
 
 enum {
@@ -186,7 +196,8 @@ enum {
   O_RATE_PEER,
   O_RATE_EK,
   O_RATE_FINISH,
-  O_DB
+  O_DB,
+  O_KEEP
 };
 
 static const struct option serve_options[] = {
@@ -221,6 +232,7 @@ static const struct option serve_options[] = {
     {"crl-file", required_argument, NULL, RT_SERVE_O_CRL_FILE},
     {"crl-url", required_argument, NULL, RT_SERVE_O_CRL_URL},
     {"crl-period", required_argument, NULL, RT_SERVE_O_CRL_PERIOD},
+    {"decisions-keep", required_argument, NULL, O_KEEP},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -241,6 +253,8 @@ static rt_code parse_number_opt(serve_opts *o, int c, const char *arg, rt_err *e
       return RT_E_INVALID;
     o->cfg.threads = (int)n;
     return RT_OK;
+  case O_KEEP:
+    return rt_cli_parse_u64("--decisions-keep", arg, 0, 36500, &o->keep_days, err);
   default: /* O_TTL */
     if (rt_cli_parse_duration_ms("--session-ttl", arg, &o->ttl_ms, err) != RT_OK)
       return RT_E_INVALID;
@@ -379,7 +393,7 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
     } else if (rate != NULL) {
       if (rt_rate_parse(name, optarg, rate, &err) != RT_OK)
         goto bad;
-    } else if (c == O_MAXMSG || c == O_THREADS || c == O_TTL) {
+    } else if (c == O_MAXMSG || c == O_THREADS || c == O_TTL || c == O_KEEP) {
       if (parse_number_opt(o, c, optarg, &err) != RT_OK)
         goto bad;
     } else if (c >= O_MAX_CONN && c <= O_MAX_AGE) {
@@ -544,10 +558,13 @@ static rt_code open_registry(const serve_opts *o, rt_verifier *v, rt_err *err) {
     return RT_OK;
   }
   int64_t version = 0;
-  if (rt_store_open(o->db, &v->store, err) != RT_OK ||
+  /* A connection per worker thread: no call waits for another's. */
+  int threads = o->cfg.threads > 0 ? o->cfg.threads : RT_GRPC_DEFAULT_THREADS;
+  if (rt_store_open_pool(o->db, (size_t)threads, &v->store, err) != RT_OK ||
       rt_store_schema_version(v->store, &version, err) != RT_OK)
     return rt_err_prefix(err, "--db: ");
   rt_info("registry: %s, schema version %lld", rt_store_backend_name(v->store), (long long)version);
+  rt_store_set_retention(v->store, (int64_t)o->keep_days * 86400);
   return RT_OK;
 }
 
@@ -670,7 +687,7 @@ static int serve_until_signal(serve_opts *o, rt_verifier *v, sigset_t sigs, rt_h
 }
 
 int rt_cmd_serve(int argc, char **argv) {
-  serve_opts o = {.cfg = {.listen = DEFAULT_LISTEN}, .ttl_ms = 5 * 60 * 1000};
+  serve_opts o = {.cfg = {.listen = DEFAULT_LISTEN}, .ttl_ms = 5 * 60 * 1000, .keep_days = 90};
   /* The defaults from the strings the help shows: one spelling of each. */
   rt_err derr;
   rt_rate_parse("--rate-peer", DEFAULT_RATE_PEER, &o.rate_peer, &derr);

@@ -456,8 +456,11 @@ static rt_code parse_name_binding(rt_policy *p, json_t *v, rt_err *err) {
     p->name_binding = RT_POLICY_NAMES_FIRST_COME;
   else if (s != NULL && strcmp(s, "registered") == 0)
     p->name_binding = RT_POLICY_NAMES_REGISTERED;
+  else if (s != NULL && strcmp(s, "ek") == 0)
+    p->name_binding = RT_POLICY_NAMES_EK;
   else
-    return rt_err_set(err, RT_E_INVALID, "name_binding: expected \"first-come\" or \"registered\"");
+    return rt_err_set(err, RT_E_INVALID,
+                      "name_binding: expected \"first-come\", \"registered\" or \"ek\"");
   return RT_OK;
 }
 

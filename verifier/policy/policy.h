@@ -111,6 +111,8 @@ rt_policy_platform_mode rt_policy_platform_cert(const rt_policy *policy);
 typedef enum {
   RT_POLICY_NAMES_FIRST_COME = 0, /* the default: the first EK to finish with it */
   RT_POLICY_NAMES_REGISTERED,     /* only an EK an operator bound it to */
+  RT_POLICY_NAMES_EK,             /* only the EK's own name, rt_name_from_ek (also without
+                                     a registry: the rule needs no state) */
 } rt_policy_name_binding;
 rt_policy_name_binding rt_policy_names(const rt_policy *policy);
 

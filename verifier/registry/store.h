@@ -13,8 +13,10 @@
  * (64 characters, the urn:rattest:ek:sha256 value); names follow
  * rt_name_check; times are Unix seconds.
  *
- * Thread safety: a store has one database connection and serializes its
- * calls with a mutex, so any thread may call any function. Separate
+ * Thread safety: any thread may call any function. A store holds a pool of
+ * connections (rt_store_open_pool; one for SQLite, whose writes take turns
+ * anyway), each used by one call at a time: calls run in parallel up to
+ * the pool's size and wait for a free connection beyond it. Separate
  * processes (or replicas) each open their own store; the database keeps
  * them consistent (a token id is consumed once across all of them). */
 #ifndef RT_VERIFIER_STORE_H
@@ -40,6 +42,11 @@ typedef struct rt_store rt_store;
  * rattest (a schema version this one does not know) is refused. Errors never
  * repeat db, which may carry a password. */
 rt_code rt_store_open(const char *db, rt_store **out, rt_err *err);
+/* The same with a pool of connections (PostgreSQL; SQLite always gets one),
+ * all opened now, at most RT_STORE_POOL_MAX: a busy server's calls then
+ * do not queue behind one connection. rt_store_open is a pool of one. */
+#define RT_STORE_POOL_MAX 64
+rt_code rt_store_open_pool(const char *db, size_t connections, rt_store **out, rt_err *err);
 void rt_store_close(rt_store *s);
 
 /* "sqlite" or "postgresql". */
@@ -103,6 +110,24 @@ typedef struct {
   const char *ek_sha256;
 } rt_store_decision;
 rt_code rt_store_decision_add(rt_store *s, const rt_store_decision *d, rt_err *err);
+
+/* Retention, so that the database does not grow without bound: deletes
+ * the decisions recorded before `before` and the consumed token ids
+ * expired at now (their tokens no longer open); *n_decisions and *n_tokens
+ * (may be NULL) get how many. */
+rt_code rt_store_prune(rt_store *s, time_t before, time_t now, size_t *n_decisions,
+                       size_t *n_tokens, rt_err *err);
+
+/* Retention on a schedule: decisions older than keep_seconds (0, the
+ * default: kept forever). rt_store_prune_due prunes (rt_store_prune) when
+ * retention is set and RT_STORE_PRUNE_EVERY seconds have passed since the
+ * last time (or at its first call); one caller of many does it, the others
+ * return at once. *n_decisions, *n_tokens: what it deleted (0 when not
+ * due). */
+#define RT_STORE_PRUNE_EVERY 3600
+void rt_store_set_retention(rt_store *s, int64_t keep_seconds);
+rt_code rt_store_prune_due(rt_store *s, time_t now, size_t *n_decisions, size_t *n_tokens,
+                           rt_err *err);
 
 /* The EK name is bound to, into ek (RT_STORE_EK_HEX + 1 bytes);
  * RT_E_NOT_FOUND when it is bound to none. */

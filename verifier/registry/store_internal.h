@@ -5,18 +5,38 @@
 #define RT_VERIFIER_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include "store.h"
 #include "store_backend.h"
 
-struct rt_store {
+/* One connection of the store's pool, used by one caller at a time. */
+typedef struct rt_store_link {
   const rt_store_backend *ops;
   rt_store_conn *conn;
-  pthread_mutex_t lock; /* held around every use of conn */
+  struct rt_store_link *next_free;
+} rt_store_link;
+
+struct rt_store {
+  rt_store_link *links; /* n_links, all open */
+  size_t n_links;
+  rt_store_link *free_links; /* those no caller holds */
+  pthread_mutex_t lock;      /* guards free_links */
+  pthread_cond_t freed;
+  /* Retention (rt_store_set_retention): 0 keeps everything; the time of
+   * the last prune, guarded by lock. */
+  int64_t keep_seconds;
+  time_t pruned_at;
 };
 
-/* One statement on the store's connection (the caller holds the lock). */
-rt_code rt_store_exec(rt_store *s, const char *sql, const rt_store_param *p, size_t n,
+/* A connection of the pool for the caller alone, waiting while every one
+ * is in use; given back with rt_store_release. A transaction runs on one
+ * link from BEGIN to COMMIT. */
+rt_store_link *rt_store_acquire(rt_store *s);
+void rt_store_release(rt_store *s, rt_store_link *l);
+
+/* One statement on a held connection. */
+rt_code rt_store_exec(rt_store_link *l, const char *sql, const rt_store_param *p, size_t n,
                       rt_store_rows *rows, rt_err *err);
 
 /* A result value as an integer (0 for NULL) or text (NULL for NULL). */

@@ -10,10 +10,10 @@ rt_code rt_store_name_owner(rt_store *s, const char *name, char *ek, rt_err *err
     return err->code;
   rt_store_param p[] = {{.type = RT_SP_TEXT, .text = name}};
   rt_store_rows rows = {0};
-  pthread_mutex_lock(&s->lock);
+  rt_store_link *l = rt_store_acquire(s);
   rt_code code =
-      rt_store_exec(s, "SELECT ek_sha256 FROM name_bindings WHERE name = $1", p, 1, &rows, err);
-  pthread_mutex_unlock(&s->lock);
+      rt_store_exec(l, "SELECT ek_sha256 FROM name_bindings WHERE name = $1", p, 1, &rows, err);
+  rt_store_release(s, l);
   const char *owner = rt_store_text(&rows, 0, 0);
   if (code == RT_OK && owner == NULL)
     code = rt_err_set(err, RT_E_NOT_FOUND, "the name %s is bound to no EK", name);
@@ -24,8 +24,8 @@ rt_code rt_store_name_owner(rt_store *s, const char *name, char *ek, rt_err *err
 }
 
 /* The three steps of a binding; the caller holds the lock. */
-static rt_code bind_locked(rt_store *s, const char *name, const char *ek, time_t now, bool *taken,
-                           rt_err *err) {
+static rt_code bind_locked(rt_store_link *l, const char *name, const char *ek, time_t now,
+                           bool *taken, rt_err *err) {
   rt_store_param m[] = {{.type = RT_SP_TEXT, .text = ek}, {.type = RT_SP_INT, .i = now}};
   rt_store_param b[] = {{.type = RT_SP_TEXT, .text = name},
                         {.type = RT_SP_TEXT, .text = ek},
@@ -33,18 +33,18 @@ static rt_code bind_locked(rt_store *s, const char *name, const char *ek, time_t
   rt_store_rows rows = {0};
   /* Of two EKs binding one name at once, the primary key lets one insert;
    * the other then reads the winner. */
-  rt_code code = rt_store_exec(s,
+  rt_code code = rt_store_exec(l,
                                "INSERT INTO machines (ek_sha256, added) VALUES ($1, $2)"
                                " ON CONFLICT (ek_sha256) DO NOTHING",
                                m, 2, NULL, err);
   if (code == RT_OK)
-    code = rt_store_exec(s,
+    code = rt_store_exec(l,
                          "INSERT INTO name_bindings (name, ek_sha256, bound_at)"
                          " VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
                          b, 3, NULL, err);
   if (code == RT_OK)
     code =
-        rt_store_exec(s, "SELECT ek_sha256 FROM name_bindings WHERE name = $1", b, 1, &rows, err);
+        rt_store_exec(l, "SELECT ek_sha256 FROM name_bindings WHERE name = $1", b, 1, &rows, err);
   const char *owner = rt_store_text(&rows, 0, 0);
   if (code == RT_OK && owner == NULL)
     code = rt_err_set(err, RT_E_IO, "the binding of %s was removed while it was made", name);
@@ -59,16 +59,16 @@ rt_code rt_store_bind_name(rt_store *s, const char *name, const char *ek_sha256,
   if (rt_name_check(name, err) != RT_OK || rt_store_ek_check(ek_sha256, err) != RT_OK)
     return err->code;
   rt_err ignored;
-  pthread_mutex_lock(&s->lock);
+  rt_store_link *l = rt_store_acquire(s);
   /* One transaction: a refused binding leaves no machine row behind. */
-  rt_code code = rt_store_exec(s, "BEGIN", NULL, 0, NULL, err);
+  rt_code code = rt_store_exec(l, "BEGIN", NULL, 0, NULL, err);
   if (code == RT_OK)
-    code = bind_locked(s, name, ek_sha256, now, taken, err);
+    code = bind_locked(l, name, ek_sha256, now, taken, err);
   if (code == RT_OK)
-    code = rt_store_exec(s, *taken ? "ROLLBACK" : "COMMIT", NULL, 0, NULL, err);
+    code = rt_store_exec(l, *taken ? "ROLLBACK" : "COMMIT", NULL, 0, NULL, err);
   else
-    rt_store_exec(s, "ROLLBACK", NULL, 0, NULL, &ignored);
-  pthread_mutex_unlock(&s->lock);
+    rt_store_exec(l, "ROLLBACK", NULL, 0, NULL, &ignored);
+  rt_store_release(s, l);
   return code;
 }
 
@@ -77,10 +77,10 @@ rt_code rt_store_unbind_name(rt_store *s, const char *name, rt_err *err) {
     return err->code;
   rt_store_param p[] = {{.type = RT_SP_TEXT, .text = name}};
   rt_store_rows rows = {0};
-  pthread_mutex_lock(&s->lock);
-  rt_code code = rt_store_exec(s, "DELETE FROM name_bindings WHERE name = $1 RETURNING name", p, 1,
+  rt_store_link *l = rt_store_acquire(s);
+  rt_code code = rt_store_exec(l, "DELETE FROM name_bindings WHERE name = $1 RETURNING name", p, 1,
                                &rows, err);
-  pthread_mutex_unlock(&s->lock);
+  rt_store_release(s, l);
   if (code == RT_OK && rows.n_rows == 0)
     code = rt_err_set(err, RT_E_NOT_FOUND, "the name %s is bound to no EK", name);
   rt_store_rows_free(&rows);
@@ -101,18 +101,18 @@ static const char *const revoke_certs[] = {
 };
 
 /* The EK's row and its certificates, in one transaction. */
-static rt_code revoke_ek_locked(rt_store *s, const rt_store_param p[3], rt_store_rows *rows,
+static rt_code revoke_ek_locked(rt_store_link *l, const rt_store_param p[3], rt_store_rows *rows,
                                 rt_err *err) {
   rt_err ignored;
-  if (rt_store_exec(s, "BEGIN", NULL, 0, NULL, err) != RT_OK)
+  if (rt_store_exec(l, "BEGIN", NULL, 0, NULL, err) != RT_OK)
     return err->code;
-  if (rt_store_exec(s,
+  if (rt_store_exec(l,
                     "INSERT INTO revoked_eks (ek_sha256, reason, revoked_at) VALUES ($1, $2, $3)"
                     " ON CONFLICT (ek_sha256) DO NOTHING",
                     p, 3, NULL, err) != RT_OK ||
-      rt_store_exec(s, revoke_certs[RT_STORE_BY_EK], p, 3, rows, err) != RT_OK ||
-      rt_store_exec(s, "COMMIT", NULL, 0, NULL, err) != RT_OK) {
-    rt_store_exec(s, "ROLLBACK", NULL, 0, NULL, &ignored);
+      rt_store_exec(l, revoke_certs[RT_STORE_BY_EK], p, 3, rows, err) != RT_OK ||
+      rt_store_exec(l, "COMMIT", NULL, 0, NULL, err) != RT_OK) {
+    rt_store_exec(l, "ROLLBACK", NULL, 0, NULL, &ignored);
     return err->code;
   }
   return RT_OK;
@@ -136,10 +136,10 @@ rt_code rt_store_revoke(rt_store *s, rt_store_revoke_by by, const char *value, c
                         {.type = RT_SP_TEXT, .text = reason},
                         {.type = RT_SP_INT, .i = now}};
   rt_store_rows rows = {0};
-  pthread_mutex_lock(&s->lock);
-  rt_code code = by == RT_STORE_BY_EK ? revoke_ek_locked(s, p, &rows, err)
-                                      : rt_store_exec(s, revoke_certs[by], p, 3, &rows, err);
-  pthread_mutex_unlock(&s->lock);
+  rt_store_link *l = rt_store_acquire(s);
+  rt_code code = by == RT_STORE_BY_EK ? revoke_ek_locked(l, p, &rows, err)
+                                      : rt_store_exec(l, revoke_certs[by], p, 3, &rows, err);
+  rt_store_release(s, l);
   if (code == RT_OK && by != RT_STORE_BY_EK && rows.n_rows == 0)
     code = rt_err_set(err, RT_E_NOT_FOUND, "no active certificate %s %s",
                       by == RT_STORE_BY_NAME ? "for the name" : "with the serial", value);
@@ -154,10 +154,10 @@ rt_code rt_store_unrevoke_ek(rt_store *s, const char *ek_sha256, rt_err *err) {
     return err->code;
   rt_store_param p[] = {{.type = RT_SP_TEXT, .text = ek_sha256}};
   rt_store_rows rows = {0};
-  pthread_mutex_lock(&s->lock);
+  rt_store_link *l = rt_store_acquire(s);
   rt_code code = rt_store_exec(
-      s, "DELETE FROM revoked_eks WHERE ek_sha256 = $1 RETURNING ek_sha256", p, 1, &rows, err);
-  pthread_mutex_unlock(&s->lock);
+      l, "DELETE FROM revoked_eks WHERE ek_sha256 = $1 RETURNING ek_sha256", p, 1, &rows, err);
+  rt_store_release(s, l);
   if (code == RT_OK && rows.n_rows == 0)
     code = rt_err_set(err, RT_E_NOT_FOUND, "the EK %s is not revoked", ek_sha256);
   rt_store_rows_free(&rows);
@@ -169,10 +169,10 @@ rt_code rt_store_is_ek_revoked(rt_store *s, const char *ek_sha256, bool *revoked
     return err->code;
   rt_store_param p[] = {{.type = RT_SP_TEXT, .text = ek_sha256}};
   rt_store_rows rows = {0};
-  pthread_mutex_lock(&s->lock);
+  rt_store_link *l = rt_store_acquire(s);
   rt_code code =
-      rt_store_exec(s, "SELECT 1 FROM revoked_eks WHERE ek_sha256 = $1", p, 1, &rows, err);
-  pthread_mutex_unlock(&s->lock);
+      rt_store_exec(l, "SELECT 1 FROM revoked_eks WHERE ek_sha256 = $1", p, 1, &rows, err);
+  rt_store_release(s, l);
   if (code == RT_OK)
     *revoked = rows.n_rows > 0;
   rt_store_rows_free(&rows);

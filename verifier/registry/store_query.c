@@ -58,22 +58,22 @@ static bool add_names(json_t *by_ek, const rt_store_rows *rows) {
   return true;
 }
 
-static rt_code list_locked(rt_store *s, rt_store_rows *machines, rt_store_rows *names,
+static rt_code list_locked(rt_store_link *l, rt_store_rows *machines, rt_store_rows *names,
                            rt_err *err) {
-  if (rt_store_exec(s,
+  if (rt_store_exec(l,
                     MACHINE_COLUMNS " FROM machines m LEFT JOIN revoked_eks r"
                                     " ON r.ek_sha256 = m.ek_sha256 ORDER BY m.ek_sha256",
                     NULL, 0, machines, err) != RT_OK)
     return err->code;
-  return rt_store_exec(s, "SELECT name, ek_sha256 FROM name_bindings ORDER BY name", NULL, 0, names,
+  return rt_store_exec(l, "SELECT name, ek_sha256 FROM name_bindings ORDER BY name", NULL, 0, names,
                        err);
 }
 
 rt_code rt_store_machines_list(rt_store *s, json_t **out, rt_err *err) {
   rt_store_rows machines = {0}, names = {0};
-  pthread_mutex_lock(&s->lock);
-  rt_code code = list_locked(s, &machines, &names, err);
-  pthread_mutex_unlock(&s->lock);
+  rt_store_link *l = rt_store_acquire(s);
+  rt_code code = list_locked(l, &machines, &names, err);
+  rt_store_release(s, l);
   json_t *list = json_array(), *by_ek = json_object();
   bool ok = list != NULL && by_ek != NULL;
   for (size_t i = 0; code == RT_OK && ok && i < machines.n_rows; i++) {
@@ -97,10 +97,10 @@ rt_code rt_store_machines_list(rt_store *s, json_t **out, rt_err *err) {
 
 /* The EK name belongs to: its binding, else the machine of its latest
  * certificate. */
-static rt_code find_ek(rt_store *s, const char *name, char *ek, rt_err *err) {
+static rt_code find_ek(rt_store_link *l, const char *name, char *ek, rt_err *err) {
   rt_store_param p[] = {{.type = RT_SP_TEXT, .text = name}};
   rt_store_rows rows = {0};
-  rt_code code = rt_store_exec(s,
+  rt_code code = rt_store_exec(l,
                                "SELECT COALESCE((SELECT ek_sha256 FROM name_bindings"
                                " WHERE name = $1), (SELECT ek_sha256 FROM identities"
                                " WHERE name = $1 ORDER BY issued DESC, serial DESC LIMIT 1))",
@@ -116,21 +116,21 @@ static rt_code find_ek(rt_store *s, const char *name, char *ek, rt_err *err) {
 
 /* The rows show reads: [0] the machine (MACHINE_COLUMNS, ek_cert,
  * platform), [1] its names, [2] its certificates. */
-static rt_code show_locked(rt_store *s, const char *name, rt_store_rows rows[3], rt_err *err) {
+static rt_code show_locked(rt_store_link *l, const char *name, rt_store_rows rows[3], rt_err *err) {
   char ek[RT_STORE_EK_HEX + 1];
-  if (find_ek(s, name, ek, err) != RT_OK)
+  if (find_ek(l, name, ek, err) != RT_OK)
     return err->code;
   rt_store_param p[] = {{.type = RT_SP_TEXT, .text = ek}};
-  if (rt_store_exec(s,
+  if (rt_store_exec(l,
                     MACHINE_COLUMNS ", m.ek_cert, m.platform FROM machines m LEFT JOIN"
                                     " revoked_eks r ON r.ek_sha256 = m.ek_sha256"
                                     " WHERE m.ek_sha256 = $1",
                     p, 1, &rows[0], err) != RT_OK ||
-      rt_store_exec(s,
+      rt_store_exec(l,
                     "SELECT name, ek_sha256 FROM name_bindings WHERE ek_sha256 = $1"
                     " ORDER BY name",
                     p, 1, &rows[1], err) != RT_OK ||
-      rt_store_exec(s,
+      rt_store_exec(l,
                     "SELECT name, serial, issued, not_after, status, revoked_reason, revoked_at"
                     " FROM identities WHERE ek_sha256 = $1 ORDER BY issued, serial",
                     p, 1, &rows[2], err) != RT_OK)
@@ -185,9 +185,9 @@ rt_code rt_store_machine_show(rt_store *s, const char *name, json_t **out, rt_er
   if (rt_name_check(name, err) != RT_OK)
     return err->code;
   rt_store_rows rows[3] = {{0}, {0}, {0}};
-  pthread_mutex_lock(&s->lock);
-  rt_code code = show_locked(s, name, rows, err);
-  pthread_mutex_unlock(&s->lock);
+  rt_store_link *l = rt_store_acquire(s);
+  rt_code code = show_locked(l, name, rows, err);
+  rt_store_release(s, l);
   json_t *m = code == RT_OK ? show_object(rows) : NULL;
   if (code == RT_OK && m == NULL)
     code = rt_err_set(err, RT_E_NOMEM, "store: out of memory");

@@ -129,6 +129,8 @@ static grpc_status_code check_ek(const rt_verifier *v, const Rattest__V1__BeginR
       return ek_refusal(v, code, &err, c->ek_sha256, st);
     a->line.ek_trust = "certificate";
     a->line.ek = &a->ek;
+    a->ek_cert = c->certs[c->which].der;
+    a->ek_cert_len = c->certs[c->which].len;
   }
   rt_hex(c->ek_sha256, 32, a->ek_hex);
   a->line.ek_sha256 = a->ek_hex;

@@ -26,7 +26,9 @@ typedef struct {
   int64_t key_not_after;            /* of the key certificate, for the registry */
   char secrets[RT_SECRET_MAX * 66]; /* names, comma-separated */
   rt_ek_info ek;                    /* Begin, EK trusted by certificate */
-  rt_platform_seen platform;        /* Begin */
+  const uint8_t *ek_cert;           /* its DER, in the request, for the registry */
+  size_t ek_cert_len;
+  rt_platform_seen platform; /* Begin */
 } rt_call_audit;
 
 /* A method's work: req is the parsed request, resp the response to fill

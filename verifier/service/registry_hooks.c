@@ -5,6 +5,7 @@
 
 #include "decision.h"
 #include "rt_log.h"
+#include "rt_name.h"
 #include "store.h"
 
 grpc_status_code rt_registry_consume(rt_verifier *v, const uint8_t *id, size_t len, time_t expires,
@@ -47,10 +48,27 @@ static grpc_status_code check_registered(rt_verifier *v, const char *name, const
   return strcmp(owner, ek_hex) == 0 ? GRPC_STATUS_OK : name_taken(name, st);
 }
 
+/* Under "name_binding": "ek" the one name the EK may take is its own
+ * (rt_name_from_ek); no registry needed. */
+static grpc_status_code check_ek_name(const rt_verifier *v, const char *name, const char *ek_hex,
+                                      rt_rpc_status *st) {
+  if (rt_policy_names(v->policy) != RT_POLICY_NAMES_EK)
+    return GRPC_STATUS_OK;
+  rt_err err;
+  char own[RT_NAME_EK_SIZE];
+  if (rt_name_from_ek(ek_hex, own, &err) != RT_OK)
+    return rt_deny(st, GRPC_STATUS_INTERNAL, "INTERNAL", "the EK's name: %s", err.msg);
+  if (strcmp(name, own) != 0)
+    return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "NAME_NOT_EK",
+                   "the policy's name_binding \"ek\": this EK enrolls as %s only", own);
+  return GRPC_STATUS_OK;
+}
+
 grpc_status_code rt_registry_check_begin(rt_verifier *v, const char *name, const char *ek_hex,
                                          rt_rpc_status *st) {
-  if (v->store == NULL)
-    return GRPC_STATUS_OK;
+  grpc_status_code s = check_ek_name(v, name, ek_hex, st);
+  if (s != GRPC_STATUS_OK || v->store == NULL)
+    return s;
   rt_err err;
   bool revoked = true;
   char owner[RT_STORE_EK_HEX + 1];
@@ -71,8 +89,10 @@ grpc_status_code rt_registry_check_begin(rt_verifier *v, const char *name, const
 
 grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *ek_hex,
                                   rt_rpc_status *st) {
-  if (v->store == NULL)
-    return GRPC_STATUS_OK;
+  /* Again: the policy may have been reloaded since Begin. */
+  grpc_status_code s = check_ek_name(v, name, ek_hex, st);
+  if (s != GRPC_STATUS_OK || v->store == NULL)
+    return s;
   if (rt_policy_names(v->policy) == RT_POLICY_NAMES_REGISTERED)
     return check_registered(v, name, ek_hex, st);
   rt_err err;
@@ -84,12 +104,14 @@ grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *
   return taken ? name_taken(name, st) : GRPC_STATUS_OK;
 }
 
-/* Begin accepted: the machine and what its EK certificate says. */
+/* Begin accepted: the machine, its EK certificate and what it says. */
 static rt_code record_begin(rt_verifier *v, const rt_call_audit *a, time_t now, rt_err *err) {
   const rt_ek_info *ek = a->line.ek;
   rt_store_machine m = {
       .ek_sha256 = a->ek_hex,
-      .tpm_vendor = ek != NULL && ek->vendor[0] ? ek->vendor : NULL,
+      .ek_cert = a->ek_cert,
+      .ek_cert_len = a->ek_cert_len,
+      .tpm_vendor = ek != NULL ? rt_ek_info_vendor(ek) : NULL,
       .tpm_model = ek != NULL && ek->model[0] ? ek->model : NULL,
   };
   return rt_store_machine_add(v->store, &m, now, err);
@@ -110,6 +132,17 @@ static rt_code record_finish(rt_verifier *v, const rt_call_audit *a, time_t now,
   if (rt_store_machine_enrolled(v->store, &m, now, err) != RT_OK)
     return err->code;
   return rt_store_identity_issued(v->store, &id, now, err);
+}
+
+/* serve --decisions-keep: old decisions and spent token ids go, once an
+ * hour, after a call's own record. */
+static void prune(rt_verifier *v, time_t now) {
+  rt_err err;
+  size_t n_decisions = 0, n_tokens = 0;
+  if (rt_store_prune_due(v->store, now, &n_decisions, &n_tokens, &err) != RT_OK)
+    rt_error("registry: deleting old decisions: %s", err.msg);
+  else if (n_decisions + n_tokens > 0)
+    rt_info("registry: deleted %zu old decisions and %zu expired token ids", n_decisions, n_tokens);
 }
 
 void rt_registry_record(rt_verifier *v, const rt_call_audit *a, grpc_status_code s,
@@ -143,4 +176,5 @@ void rt_registry_record(rt_verifier *v, const rt_call_audit *a, grpc_status_code
     code = record_finish(v, a, now, &err);
   if (code != RT_OK)
     rt_error("registry: recording the %s decision: %s", d.method, err.msg);
+  prune(v, now);
 }

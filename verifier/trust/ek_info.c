@@ -74,3 +74,9 @@ void rt_ek_info_read(X509 *cert, rt_ek_info *info) {
   rt_asn1_time_text(na, info->not_after, sizeof info->not_after);
   info->expired = na != NULL && X509_cmp_current_time(na) < 0;
 }
+
+const char *rt_ek_info_vendor(const rt_ek_info *info) {
+  if (info->vendor[0] != '\0')
+    return info->vendor;
+  return info->manufacturer[0] != '\0' ? info->manufacturer : NULL;
+}

@@ -21,6 +21,11 @@ typedef struct {
   bool expired;
 } rt_ek_info;
 
+/* The TPM vendor as the registry records it: the vendor ID as text, else
+ * (an ID that is not ASCII, as swtpm's "id:00001014") the manufacturer
+ * value as written; NULL when the certificate names none. */
+const char *rt_ek_info_vendor(const rt_ek_info *info);
+
 /* Fills info from cert (never fails: absent fields stay ""). */
 void rt_ek_info_read(X509 *cert, rt_ek_info *info);
 
