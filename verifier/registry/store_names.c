@@ -200,13 +200,13 @@ rt_code rt_store_revoked_list(rt_store *s, rt_store_revoked **list, size_t *n, r
   *list = NULL;
   *n = 0;
   rt_store_rows rows = {0};
-  pthread_mutex_lock(&s->lock);
+  rt_store_link *link = rt_store_acquire(s);
   rt_code code =
-      rt_store_exec(s,
+      rt_store_exec(link,
                     "SELECT serial, revoked_reason, revoked_at, not_after FROM identities"
                     " WHERE status = 'revoked' ORDER BY serial",
                     NULL, 0, &rows, err);
-  pthread_mutex_unlock(&s->lock);
+  rt_store_release(s, link);
   rt_store_revoked *l = NULL;
   if (code == RT_OK && rows.n_rows > 0 && (l = calloc(rows.n_rows, sizeof *l)) == NULL)
     code = rt_err_set(err, RT_E_NOMEM, "store: out of memory");
@@ -230,10 +230,10 @@ void rt_store_revoked_free(rt_store_revoked *list, size_t n) {
 
 rt_code rt_store_revoked_count(rt_store *s, int64_t *n, rt_err *err) {
   rt_store_rows rows = {0};
-  pthread_mutex_lock(&s->lock);
-  rt_code code = rt_store_exec(s, "SELECT COUNT(*) FROM identities WHERE status = 'revoked'", NULL,
+  rt_store_link *l = rt_store_acquire(s);
+  rt_code code = rt_store_exec(l, "SELECT COUNT(*) FROM identities WHERE status = 'revoked'", NULL,
                                0, &rows, err);
-  pthread_mutex_unlock(&s->lock);
+  rt_store_release(s, l);
   if (code == RT_OK)
     *n = rt_store_int(&rows, 0, 0);
   rt_store_rows_free(&rows);
