@@ -140,10 +140,12 @@ teardown_sigterm() {
 	dir_removed "$d/dir" || return 1
 }
 
+# Also the path without RATTEST_SWTPM_TEMPLATE (ctest sets it for the
+# other instances): the TPM manufactured in the temp dir itself.
 keep_option() {
 	local d=$work/keep rc=0 dir
 	mkdir -p "$d"
-	"$with_swtpm" --keep -- sh -c '
+	env -u RATTEST_SWTPM_TEMPLATE "$with_swtpm" --keep -- sh -c '
 		echo "$RATTEST_TPM_DIR" >"$1/dir"
 		cat "$RATTEST_TPM_DIR/swtpm.pid" >"$1/swtpm.pid"' sh "$d" 2>"$d/stderr" || rc=$?
 	[[ $rc == 0 ]] || fail "exit status $rc, expected 0; stderr: $(cat "$d/stderr")" || return 1
@@ -169,6 +171,19 @@ setup_failure() {
 	if pgrep -f -- "--tpmstate dir=$TMPDIR/" >/dev/null; then
 		fail "an swtpm for $TMPDIR is still running" || return 1
 	fi
+	no_leftovers || return 1
+}
+
+# A template dir that cannot be made (under a regular file): setup fails.
+template_failure() {
+	local d=$work/tplfail rc=0
+	mkdir -p "$d"
+	: >"$d/file"
+	RATTEST_SWTPM_TEMPLATE=$d/file/cache "$with_swtpm" -- sh -c 'echo ran >"$1/ran"' sh "$d" \
+		>"$d/stdout" 2>"$d/stderr" || rc=$?
+	[[ $rc == 125 ]] || fail "exit status $rc, expected 125; stderr: $(cat "$d/stderr")" || return 1
+	[[ ! -e $d/ran ]] || fail "CMD ran although setup failed" || return 1
+	grep -q 'could not copy the TPM template' "$d/stderr" || fail "no template message" || return 1
 	no_leftovers || return 1
 }
 
@@ -204,6 +219,7 @@ check "--abrmd: exit status 3 propagates; swtpm, tpm2-abrmd, dbus-daemon gone; t
 check "SIGTERM: CMD and all daemons stopped; temp dir removed" teardown_sigterm
 check "--keep keeps the temp dir but stops swtpm" keep_option
 check "failed setup: status 125, CMD not run, nothing left running" setup_failure
+check "template that cannot be made: status 125, CMD not run, nothing left" template_failure
 check "4 direct + 2 --abrmd instances in parallel" parallel
 check "nothing left in TMPDIR" no_leftovers
 

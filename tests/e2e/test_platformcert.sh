@@ -23,8 +23,31 @@ trap 'rm -rf "$work"' EXIT
 same() { # WHAT GOT WANT
   if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi
 }
-# json EXPR: a Python expression over the last JSON result `r`.
-json() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$work/out.json" "$1"; }
+# json EXPR: a Python expression over the last JSON result `r`, printed;
+# status 1 (and the traceback on stderr) when it fails. One python answers
+# every call (a coprocess: json runs ~70 times, python starts slowly),
+# each answer its status digit and text ended by a NUL.
+coproc JSON { python3 -c '
+import json, sys, traceback
+for line in sys.stdin:
+    path, expr = line.rstrip("\n").split("\t", 1)
+    try:
+        r = json.load(open(path))
+        out = "0" + str(eval(expr)) + "\n"
+    except Exception:
+        traceback.print_exc()
+        out = "1"
+    sys.stdout.write(out + "\0")
+    sys.stdout.flush()'; }
+# Copies: bash closes a coprocess's own descriptors in subshells (pipelines).
+exec {json_in}>&"${JSON[1]}" {json_out}<&"${JSON[0]}"
+json() {
+  local reply=""
+  printf '%s\t%s\n' "$work/out.json" "$1" >&"$json_in"
+  IFS= read -r -d '' reply <&"$json_out"
+  printf '%s' "${reply:1}"
+  [ "${reply:0:1}" = 0 ]
+}
 verified() { # WHAT CERT EK [CA]: exit 0, verified
   if "$V" platform-cert "$2" --ek-cert "$3" --platform-ca "${4:-$CA}" --json > "$work/out.json" 2> "$work/err" &&
       [ "$(json 'r["verified"]')" = True ]; then ok

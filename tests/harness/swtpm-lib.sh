@@ -247,6 +247,39 @@ rt_tpm_manufacture() {
 	cat -- "$inter" "$root" >"$dir/ek-ca-bundle.pem" || return 1
 }
 
+# rt_tpm_from_template CACHE DIR
+# Make DIR a TPM as rt_tpm_manufacture makes it, by copying one that was
+# manufactured once under CACHE: manufacturing (CA keys, EKs, certificates)
+# costs seconds, a copy milliseconds. Each copy is still a TPM no command
+# has reached since manufacture, but all copies share the template's seeds,
+# EKs and CA: a test that needs a TPM with other seeds manufactures its own.
+# The template is keyed by this library's text and swtpm's version, so a
+# change to either makes a new one; it is made under a lock, in a scratch
+# dir renamed into place, so parallel callers wait for one manufacture and
+# an interrupted one leaves nothing that looks finished.
+rt_tpm_from_template() {
+	local cache=${1:-} dir=${2:-} key tpl new
+	[[ -n $cache && -n $dir ]] || { _rt_err "usage: rt_tpm_from_template CACHE DIR"; return 2; }
+	command -v flock >/dev/null 2>&1 || { _rt_err "flock not found in PATH"; return 1; }
+	mkdir -p -- "$cache" "$dir" || return 1
+	# swtpm_setup 0.7 exits 1 after printing its version: only the text counts.
+	key=$( { cat -- "${BASH_SOURCE[0]}"; swtpm_setup --version; swtpm --version; } 2>/dev/null |
+		sha256sum) || true
+	[[ $key =~ ^[0-9a-f]{64} ]] || { _rt_err "could not key the TPM template"; return 1; }
+	tpl=$cache/tpm-${key:0:16}
+	(
+		flock 9 || exit 1
+		[[ -f $tpl/.complete ]] && exit 0
+		# Only a holder of the lock makes templates: what is left here
+		# was interrupted.
+		rm -rf -- "$cache"/new.* "$tpl"
+		new=$(mktemp -d "$cache/new.XXXXXX") || exit 1
+		rt_tpm_manufacture "$new" && : >"$new/.complete" && mv -T -- "$new" "$tpl"
+	) 9>"$cache/lock" || { _rt_err "could not make the TPM template in $cache"; return 1; }
+	_rt_show_cmd cp -a -- "$tpl/." "$dir/"
+	cp -a -- "$tpl/." "$dir/" && rm -f -- "$dir/.complete"
+}
+
 # rt_swtpm_start DIR
 # Start swtpm on a random free loopback port pair N (data), N+1 (control).
 rt_swtpm_start() {
