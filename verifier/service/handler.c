@@ -36,8 +36,11 @@ grpc_status_code rt_handle(const rt_handler *h, void *verifier, const rt_rpc_cal
     protobuf_c_message_init(h->response, r);
     s = h->step(verifier, req, r, &a, st);
   }
+  /* The registry's record (--db) first: a verifier killed between the two
+   * then leaves a record without its audit line, never an audit line
+   * naming a certificate the registry does not know. */
+  rt_registry_record(verifier, &a, s, st);
   rt_audit_decision(&a.line, s, st);
-  rt_registry_record(verifier, &a, s, st); /* issue 14: the registry's record (--db) */
   pthread_rwlock_unlock(&v->config_lock);
   rt_metrics_call_end(metrics, h->method, s, st->code, now_seconds() - start);
   if (s != GRPC_STATUS_OK) {
