@@ -89,7 +89,7 @@ run token-replayed "OK -" RATTEST_TAMPER_REPLAY_AT="localhost:$port2"
 # On one registry: the replay is refused by the replica.
 start_verifier --db "$db"
 start_second --db "$db"
-grep -q "registry: $engine, schema version 1" "$work/verifier2.log" && ok ||
+grep -q "registry: $engine, schema version 2" "$work/verifier2.log" && ok ||
   bad "no registry line: $(cat "$work/verifier2.log")"
 run token-replayed "PERMISSION_DENIED TOKEN_REPLAYED" RATTEST_TAMPER_REPLAY_AT="localhost:$port2"
 tail -n 1 "$work/audit2.log" | grep -q '"decision":"reject","code":"TOKEN_REPLAYED"' && ok ||

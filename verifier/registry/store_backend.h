@@ -66,6 +66,6 @@ rt_store_cell *rt_store_cell_at(const rt_store_rows *rows, size_t row, size_t co
 rt_code rt_store_migrate(const rt_store_backend *ops, rt_store_conn *c, rt_err *err);
 
 /* The newest schema version this build knows. */
-#define RT_STORE_SCHEMA_VERSION 1
+#define RT_STORE_SCHEMA_VERSION 2
 
 #endif
