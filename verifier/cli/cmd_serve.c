@@ -89,6 +89,29 @@ static void usage_rates(FILE *f) {
         f);
 }
 
+static void usage_enrollment(FILE *f) {
+  fputs("Enrollment:\n"
+        "  --ek-ca PATH             manufacturer EK CA certificates (required): roots\n"
+        "                           and intermediates, a PEM/DER file or a directory\n"
+        "  --ek-aia-fetch           fetch an EK issuer missing from the chain from the\n"
+        "                           certificate's AIA caIssuers URL (http only, 64 KiB,\n"
+        "                           5 s; off by default: clients steer the fetches)\n"
+        "  --ek-aia-cache DIR       keep fetched EK issuers in DIR, used before fetching\n"
+        "  --platform-ca PATH       platform certificate CAs (file or directory): the\n"
+        "                           machine's TCG platform certificate is then checked\n"
+        "                           (policy \"platform_cert\", default \"verify\")\n"
+        "  --issuer-cert FILE       issuing CA certificate and its chain, PEM (required)\n"
+        "  --issuer-key FILE        issuing CA private key, PEM (required)\n"
+        "  --policy FILE            attestation policy, JSON (docs/policy.md); without\n"
+        "                           it the permissive development policy applies\n"
+        "  --session-ttl DURATION   time allowed between Begin and Finish (default 5m)\n"
+        "  --token-key FILE         32-byte session token key (0600), shared by verifiers\n"
+        "                           that must finish each other's sessions; default:\n"
+        "                           a random key per process\n"
+        "\n",
+        f);
+}
+
 void rt_cmd_serve_usage(FILE *f) {
   fprintf(f,
           "Usage: rattest-verifier serve --tls-cert FILE --tls-key FILE --ek-ca PATH\n"
@@ -119,26 +142,7 @@ void rt_cmd_serve_usage(FILE *f) {
           "\n",
           RT_GRPC_DEFAULT_THREADS);
   usage_transport(f);
-  fputs("Enrollment:\n"
-        "  --ek-ca PATH             manufacturer EK CA certificates (required): roots\n"
-        "                           and intermediates, a PEM/DER file or a directory\n"
-        "  --ek-aia-fetch           fetch an EK issuer missing from the chain from the\n"
-        "                           certificate's AIA caIssuers URL (http only, 64 KiB,\n"
-        "                           5 s; off by default: clients steer the fetches)\n"
-        "  --ek-aia-cache DIR       keep fetched EK issuers in DIR, used before fetching\n"
-        "  --platform-ca PATH       platform certificate CAs (file or directory): the\n"
-        "                           machine's TCG platform certificate is then checked\n"
-        "                           (policy \"platform_cert\", default \"verify\")\n"
-        "  --issuer-cert FILE       issuing CA certificate and its chain, PEM (required)\n"
-        "  --issuer-key FILE        issuing CA private key, PEM (required)\n"
-        "  --policy FILE            attestation policy, JSON (docs/policy.md); without\n"
-        "                           it the permissive development policy applies\n"
-        "  --session-ttl DURATION   time allowed between Begin and Finish (default 5m)\n"
-        "  --token-key FILE         32-byte session token key (0600), shared by verifiers\n"
-        "                           that must finish each other's sessions; default:\n"
-        "                           a random key per process\n"
-        "\n",
-        f);
+  usage_enrollment(f);
   usage_rates(f);
   rt_serve_crl_usage(f);
   usage_registry(f);
