@@ -21,6 +21,7 @@ LOG="$src/tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin
 work=$(mktemp -d)
 spid=""
 . "$src/tests/lib/verifier.sh"
+. "$src/tests/lib/provider.sh"
 trap 'stop_verifier; [ -z "$spid" ] || kill "$spid" 2>/dev/null; rm -rf "$work"' EXIT
 "$src/certs/mkpki" "$work/pki" > /dev/null
 "$build/tests/rt_log_extend" "$LOG" > /dev/null
@@ -94,18 +95,7 @@ openssl s_server -accept "127.0.0.1:$sport" -cert "$work/pki/server-chain.pem" -
   -Verify 4 -verify_return_error -CAfile "$work/clientca.pem" -tls1_3 -www -quiet > /dev/null 2>&1 &
 spid=$!
 for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$sport") 2> /dev/null && break; sleep 0.05; done
-cat > "$work/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-rattest = rattest_sect
-[default_sect]
-activate = 1
-[rattest_sect]
-activate = 1
-CNF
+write_provider_cnf "$work/openssl.cnf"
 export OPENSSL_MODULES="$build/lib"
 rm -f "$work/h.pcap"
 echo Q | RATTEST_STATE_DIR="$work/s" RATTEST_TCTI="pcap:$RATTEST_TCTI" TCTI_PCAP_FILE="$work/h.pcap" \

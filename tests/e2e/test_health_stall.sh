@@ -21,13 +21,7 @@ trap '[ -z "$pgpids" ] || kill -CONT $pgpids 2> /dev/null; stop_verifier; rm -rf
 "$src/certs/mkpki" "$work/pki" > /dev/null
 VERIFIER_ARGS=(--ek-ca "$work/pki/tls-ca.pem")
 start_verifier --db "$db"
-"$PY" "$src/tests/tools/health_probe.py" "localhost:$port" "$work/pki/tls-ca.pem" "" \
-  --watch SERVING NOT_SERVING SERVING --timeout 60 > "$work/watch" 2>&1 &
-watcher=$!
-wait_watch() { # LINE N: the watch's Nth line is LINE
-  for _ in $(seq 600); do [ "$(sed -n "$2p" "$work/watch")" = "$1" ] && return 0; sleep 0.05; done
-  return 1
-}
+start_health_watch SERVING NOT_SERVING SERVING
 wait_watch "SERVING SERVING" 1 && ok || bad "health watch: $(cat "$work/watch")"
 # Every process of the server: the postmaster and its backends.
 pgpids=$(pgrep -d ' ' -f -- "-D $RATTEST_PG_DIR/data" || true)

@@ -243,13 +243,7 @@ if [ "$engine" = postgresql ]; then
   as_pg=()
   [ "$(id -u)" = 0 ] && as_pg=(runuser -u "$(stat -c %U "$pgdata")" --)
   start_verifier --db "$db"
-  "$PY" "$src/tests/tools/health_probe.py" "localhost:$port" "$work/pki/tls-ca.pem" "" \
-    --watch SERVING NOT_SERVING SERVING --timeout 60 > "$work/watch" 2>&1 &
-  watcher=$!
-  wait_watch() { # LINE N: the watch's Nth line is LINE
-    for _ in $(seq 600); do [ "$(sed -n "$2p" "$work/watch")" = "$1" ] && return 0; sleep 0.05; done
-    return 1
-  }
+  start_health_watch SERVING NOT_SERVING SERVING
   wait_watch "SERVING SERVING" 1 && ok || bad "health watch: $(cat "$work/watch")"
   "${as_pg[@]}" "$pgbin/pg_ctl" stop -D "$pgdata" -m fast -w -s
   wait_watch "NOT_SERVING NOT_SERVING" 2 && ok || bad "PostgreSQL stopped: $(cat "$work/watch")"

@@ -39,3 +39,17 @@ stop_signals_blocked() {
   done
   [ "$n" -gt 0 ] || { echo "no thread but the main one"; return 1; }
 }
+# start_health_watch [STATES...]: tests/tools/health_probe.py watching the
+# verifier's health service (service "") in the background ($watcher), each
+# status it sees and a Check's written a line to $work/watch, expecting
+# STATES in turn; wait_watch LINE N waits (30 s at most) until the watch's
+# Nth line is LINE. Needs $PY and $src.
+start_health_watch() {
+  "$PY" "$src/tests/tools/health_probe.py" "localhost:$port" "$work/pki/tls-ca.pem" "" \
+    --watch "$@" --timeout 60 > "$work/watch" 2>&1 &
+  watcher=$!
+}
+wait_watch() {
+  for _ in $(seq 600); do [ "$(sed -n "$2p" "$work/watch")" = "$1" ] && return 0; sleep 0.05; done
+  return 1
+}
