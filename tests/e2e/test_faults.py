@@ -38,14 +38,8 @@ import time
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOG = os.path.join(SRC, "tests/data/eventlogs/arch-linux-workstation/arch-linux-workstation.bin")
 HANDLE = 0x81000100
-CC = {
-    0x120: "EvictControl", 0x131: "CreatePrimary", 0x147: "ActivateCredential", 0x148: "Certify",
-    0x14E: "NV_Read", 0x151: "PolicySecret", 0x153: "Create", 0x155: "HMAC", 0x156: "Import",
-    0x157: "Load", 0x158: "Quote", 0x15D: "Sign", 0x15E: "Unseal", 0x165: "FlushContext",
-    0x169: "NV_ReadPublic", 0x173: "ReadPublic", 0x176: "StartAuthSession",
-    0x17A: "GetCapability", 0x17E: "PCR_Read", 0x17F: "PolicyPCR", 0x189: "PolicyGetDigest",
-    0x191: "CreateLoaded",
-}
+sys.path.insert(0, os.path.join(SRC, "tests/tools"))
+from tpm_pcap_count import NAMES as CC  # noqa: E402 (the path above first)
 # The steps rattest-bootstrap names ("rattest-bootstrap enroll: STEP: ..."),
 # in the order they run, each with the TPM commands it sends. A fault must be
 # reported by a step that sends the faulted command, and steps never go back.

@@ -20,13 +20,17 @@ import struct
 import sys
 
 TPM_PORT = 2321
+# TPM command codes (TPM 2.0 Part 2, TPM_CC) of what our programs send: the
+# one table, also read by tests/e2e/test_faults.py.
 NAMES = {
-    0x131: "CreatePrimary", 0x13E: "SequenceComplete", 0x144: "Startup", 0x151: "PolicySecret",
-    0x153: "Create", 0x157: "Load", 0x159: "RSA_Decrypt", 0x15C: "SequenceUpdate",
-    0x15D: "Sign", 0x161: "ContextLoad", 0x162: "ContextSave", 0x165: "FlushContext",
-    0x173: "ReadPublic", 0x176: "StartAuthSession", 0x17A: "GetCapability",
-    0x17B: "GetRandom", 0x186: "HashSequenceStart", 0x18A: "TestParms",
-    0x191: "CreateLoaded",
+    0x120: "EvictControl", 0x131: "CreatePrimary", 0x13E: "SequenceComplete", 0x144: "Startup",
+    0x147: "ActivateCredential", 0x148: "Certify", 0x14E: "NV_Read", 0x151: "PolicySecret",
+    0x153: "Create", 0x155: "HMAC", 0x156: "Import", 0x157: "Load", 0x158: "Quote",
+    0x159: "RSA_Decrypt", 0x15C: "SequenceUpdate", 0x15D: "Sign", 0x15E: "Unseal",
+    0x161: "ContextLoad", 0x162: "ContextSave", 0x165: "FlushContext", 0x169: "NV_ReadPublic",
+    0x173: "ReadPublic", 0x176: "StartAuthSession", 0x17A: "GetCapability", 0x17B: "GetRandom",
+    0x17E: "PCR_Read", 0x17F: "PolicyPCR", 0x186: "HashSequenceStart", 0x189: "PolicyGetDigest",
+    0x18A: "TestParms", 0x191: "CreateLoaded",
 }
 TPM_RC_RETRY = 0x922
 
@@ -70,4 +74,5 @@ def main():
     print(f"commands: {len(cmds) - sum(retried)}")
 
 
-main()
+if __name__ == "__main__":
+    main()
