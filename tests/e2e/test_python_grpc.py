@@ -5,8 +5,10 @@ proof that our wire format is standard gRPC. Then a health checker made
 from the upstream health.proto (tests/tools/health_probe.py) checks the
 standard health service: Check and Watch SERVING for "" and the service,
 NOT_FOUND / SERVICE_UNKNOWN for another name, a Watch request over 1 KiB
-refused, at most 64 watches at once, and a watch told NOT_SERVING, then
-ended UNAVAILABLE, when SIGTERM drains the verifier.
+refused, at most 64 watches at once, and at SIGTERM a watch told
+NOT_SERVING; during --drain-delay Check says NOT_SERVING and calls are
+still served; a second SIGTERM ends the delay, the drain ends the watch
+UNAVAILABLE.
 
 Usage: test_python_grpc.py SOURCE_DIR BUILD_DIR PKI_DIR
 """
@@ -99,7 +101,15 @@ with tempfile.TemporaryDirectory() as work:
                     time.sleep(0.05)
             check(first == H.SERVING, "drain watch first: %s" % first)
             verifier.send_signal(signal.SIGTERM)
-            seen = []
+            seen = [next(watch).status]
+            # --drain-delay: still serving, Check says NOT_SERVING, until
+            # a second SIGTERM ends the wait.
+            got = stub.Check(hpb.HealthCheckRequest(), timeout=10).status
+            check(got == H.NOT_SERVING, "Check in the drain delay: %s" % got)
+            reply = rattest_pb2_grpc.AttestationStub(channel).Ping(
+                rattest_pb2.PingRequest(message="delay"), timeout=10)
+            check(reply.message == "delay", "Ping in the drain delay: %r" % reply.message)
+            verifier.send_signal(signal.SIGTERM)
             try:
                 for reply in watch:
                     seen.append(reply.status)
@@ -118,6 +128,7 @@ with tempfile.TemporaryDirectory() as work:
          "--ek-ca", os.path.join(pki, "tls-ca.pem"),
          "--issuer-cert", os.path.join(pki, "issuer-chain.pem"),
          "--issuer-key", os.path.join(pki, "issuer.key"),
+         "--drain-delay", "5m",
          "--port-file", port_file], stdout=subprocess.DEVNULL)
     try:
         for _ in range(200):

@@ -54,6 +54,10 @@ static void usage_transport(FILE *f) {
           "  --max-connection-age DURATION\n"
           "                           close connections this old, after %d s for the\n"
           "                           calls still running (default %ds)\n"
+          "  --drain-delay DURATION   after SIGTERM, go on serving this long with the\n"
+          "                           health service saying NOT_SERVING, so that load\n"
+          "                           balancers stop sending calls before the drain\n"
+          "                           (default 0s, at most 5m; a second SIGTERM cuts it)\n"
           "\n",
           RT_GRPC_DEFAULT_MAX_CONNECTIONS, RT_GRPC_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000,
           RT_GRPC_DEFAULT_IDLE_TIMEOUT_MS / 1000, RT_GRPC_DEFAULT_KEEPALIVE_TIME_MS / 1000,
@@ -170,6 +174,7 @@ typedef struct {
   rt_serve_crl_opts crl;    /* --crl-file, --crl-url, --crl-period */
   rt_serve_crl *crl_writer; /* running with --crl-file */
   uint64_t keep_days;       /* --decisions-keep */
+  int drain_delay_ms;       /* --drain-delay */
 } serve_opts;
 
 enum {
@@ -197,6 +202,7 @@ enum {
   O_KA_TIME,
   O_KA_TIMEOUT,
   O_MAX_AGE,
+  O_DRAIN_DELAY,
   O_RATE_PEER,
   O_RATE_EK,
   O_RATE_FINISH,
@@ -218,6 +224,7 @@ static const struct option serve_options[] = {
     {"keepalive-time", required_argument, NULL, O_KA_TIME},
     {"keepalive-timeout", required_argument, NULL, O_KA_TIMEOUT},
     {"max-connection-age", required_argument, NULL, O_MAX_AGE},
+    {"drain-delay", required_argument, NULL, O_DRAIN_DELAY},
     {"ek-ca", required_argument, NULL, O_EKCA},
     {"issuer-cert", required_argument, NULL, O_ISSUER_CERT},
     {"issuer-key", required_argument, NULL, O_ISSUER_KEY},
@@ -290,6 +297,7 @@ static rt_code parse_limit_opt(serve_opts *o, int c, const char *arg, rt_err *er
       {O_KA_TIME, "--keepalive-time", "1s and 24h", &l->keepalive_time_ms, S, DAY},
       {O_KA_TIMEOUT, "--keepalive-timeout", "1s and 10m", &l->keepalive_timeout_ms, S, 600 * S},
       {O_MAX_AGE, "--max-connection-age", "1s and 24h", &l->max_connection_age_ms, S, DAY},
+      {O_DRAIN_DELAY, "--drain-delay", "0s and 5m", &o->drain_delay_ms, 0, 300 * S},
   };
   for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
     if (limits[i].opt != c)
@@ -400,7 +408,7 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
     } else if (c == O_MAXMSG || c == O_THREADS || c == O_TTL || c == O_KEEP) {
       if (parse_number_opt(o, c, optarg, &err) != RT_OK)
         goto bad;
-    } else if (c >= O_MAX_CONN && c <= O_MAX_AGE) {
+    } else if (c >= O_MAX_CONN && c <= O_DRAIN_DELAY) {
       if (parse_limit_opt(o, c, optarg, &err) != RT_OK)
         goto bad;
     } else if (c == O_LOG_FORMAT) {
@@ -639,6 +647,25 @@ static void init_config_lock(rt_verifier *v) {
 /* Calls in flight get this long to finish after SIGTERM or SIGINT. */
 #define DRAIN_MS 10000
 
+/* --drain-delay: health already says NOT_SERVING and calls are still
+ * served, so that load balancers probing it move their traffic before the
+ * drain refuses new calls (a Check during the drain gets UNAVAILABLE). A
+ * second SIGTERM or SIGINT ends the wait; a SIGHUP now is ignored. */
+static void drain_delay(const serve_opts *o, sigset_t sigs) {
+  if (o->drain_delay_ms <= 0)
+    return;
+  rt_info("health: NOT_SERVING; still serving for %d ms (--drain-delay)", o->drain_delay_ms);
+  uint64_t end = rt_grpc_now_ms() + (uint64_t)o->drain_delay_ms;
+  for (uint64_t now; (now = rt_grpc_now_ms()) < end;) {
+    uint64_t left = end - now;
+    struct timespec wait = {.tv_sec = (time_t)(left / 1000),
+                            .tv_nsec = (long)(left % 1000) * 1000000L};
+    int sig = sigtimedwait(&sigs, NULL, &wait);
+    if (sig == SIGTERM || sig == SIGINT)
+      return;
+  }
+}
+
 /* Blocks the signals serve waits for (SIGS) before any thread exists (the
  * CRL writer's, the health probe's, libmicrohttpd's, gRPC's), so that every
  * thread inherits the mask and only sigtimedwait() in serve_until_signal
@@ -684,8 +711,9 @@ static int serve_until_signal(serve_opts *o, rt_verifier *v, sigset_t sigs, rt_h
       reload(o, v, srv);
     warn_expiring(o, v);
   }
-  rt_info("signal %d: stopping (calls in flight get %d s)", sig, DRAIN_MS / 1000);
   rt_health_drain(health);
+  drain_delay(o, sigs);
+  rt_info("signal %d: stopping (calls in flight get %d s)", sig, DRAIN_MS / 1000);
   rt_grpc_server_drain(srv, DRAIN_MS);
   return 0;
 }
