@@ -356,11 +356,14 @@ static int check_recorded(const rt_enroll_opts *o) {
   return fail("enroll", err.msg, 2);
 }
 
-static int enroll_option(int c, const char *arg, void *opts) {
-  rt_enroll_opts *o = opts;
+/* The options enroll and renew share, into the enrollment they run
+ * (renew's: every renewal's), CMD naming the command in errors; NOT_SHARED
+ * when c is not one of them. */
+#define NOT_SHARED (-2)
+static int attest_option(const char *cmd, int c, const char *arg, rt_enroll_opts *o) {
   switch (c) {
   case O_VERIFIER:
-    return parse_verifier("enroll", arg, &o->verifier);
+    return parse_verifier(cmd, arg, &o->verifier);
   case O_CA:
     o->ca_file = arg;
     return GO_ON;
@@ -370,14 +373,32 @@ static int enroll_option(int c, const char *arg, void *opts) {
   case O_TCTI:
     o->tcti = arg;
     return GO_ON;
-  case O_NAME:
-    o->name = arg;
-    return GO_ON;
   case O_LOG:
     o->event_log = arg;
     return GO_ON;
   case O_EKINTER:
     o->ek_intermediates = arg;
+    return GO_ON;
+  case O_EK:
+    return parse_ek(cmd, arg, &o->ek);
+  case O_PCRS:
+    return parse_pcrs(cmd, arg, &o->pcrs);
+  case O_TIMEOUT:
+    return parse_timeout(cmd, arg, 24 * 3600 * 1000u, "--timeout must be between 1ms and 24h",
+                         &o->timeout_ms);
+  default:
+    return NOT_SHARED;
+  }
+}
+
+static int enroll_option(int c, const char *arg, void *opts) {
+  rt_enroll_opts *o = opts;
+  int st = attest_option("enroll", c, arg, o);
+  if (st != NOT_SHARED)
+    return st;
+  switch (c) {
+  case O_NAME:
+    o->name = arg;
     return GO_ON;
   case O_EKURL:
     if (strncasecmp(arg, "http://", 7) != 0 && strncasecmp(arg, "https://", 8) != 0)
@@ -392,15 +413,8 @@ static int enroll_option(int c, const char *arg, void *opts) {
     return GO_ON;
   case O_KEYALG:
     return parse_key_alg(arg, &o->key_alg);
-  case O_EK:
-    return parse_ek("enroll", arg, &o->ek);
-  case O_PCRS:
-    return parse_pcrs("enroll", arg, &o->pcrs);
   case O_HANDLE:
     return parse_handle(arg, &o->handle);
-  case O_TIMEOUT:
-    return parse_timeout("enroll", arg, 24 * 3600 * 1000u, "--timeout must be between 1ms and 24h",
-                         &o->timeout_ms);
   default:
     return common_option(c, usage_enroll);
   }
@@ -641,39 +655,18 @@ typedef struct {
 static int renew_option(int c, const char *arg, void *opts) {
   renew_args *a = opts;
   rt_renew_opts *o = &a->r;
+  int st = attest_option("renew", c, arg, &o->enroll);
+  if (st != NOT_SHARED)
+    return st;
   switch (c) {
   case O_ALL:
     a->all = 1;
-    return GO_ON;
-  case O_VERIFIER:
-    return parse_verifier("renew", arg, &o->verifier);
-  case O_CA:
-    o->ca_file = arg;
     return GO_ON;
   case O_WINDOW:
     return parse_window("renew", arg, &o->window);
   case O_EXEC:
     o->exec = arg;
     return GO_ON;
-  case O_STATE:
-    o->state_dir = arg;
-    return GO_ON;
-  case O_TCTI:
-    o->tcti = arg;
-    return GO_ON;
-  case O_EK:
-    return parse_ek("renew", arg, &o->ek);
-  case O_LOG:
-    o->event_log = arg;
-    return GO_ON;
-  case O_EKINTER:
-    o->ek_intermediates = arg;
-    return GO_ON;
-  case O_PCRS:
-    return parse_pcrs("renew", arg, &o->pcrs);
-  case O_TIMEOUT:
-    return parse_timeout("renew", arg, 24 * 3600 * 1000u, "--timeout must be between 1ms and 24h",
-                         &o->timeout_ms);
   default:
     return common_option(c, usage_renew);
   }
@@ -712,12 +705,12 @@ static int cmd_renew(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  renew_args a = {.r = {.state_dir = RT_STATE_DIR_DEFAULT,
-                        .ek = RT_EK_AUTO,
-                        .event_log = RT_DEFAULT_EVENT_LOG,
-                        .pcrs = "sha256:0,1,2,3,4,5,6,7",
-                        .window = RT_WINDOW_DEFAULT,
-                        .timeout_ms = 60000}};
+  renew_args a = {.r = {.enroll = {.state_dir = RT_STATE_DIR_DEFAULT,
+                                   .ek = RT_EK_AUTO,
+                                   .event_log = RT_DEFAULT_EVENT_LOG,
+                                   .pcrs = "sha256:0,1,2,3,4,5,6,7",
+                                   .timeout_ms = 60000},
+                        .window = RT_WINDOW_DEFAULT}};
   const char *name = NULL;
   int status = parse_options(argc, argv, "vh", opts, renew_option, &a);
   if (status == GO_ON)
@@ -726,12 +719,12 @@ static int cmd_renew(int argc, char **argv) {
     return status;
   if (a.all && name != NULL)
     return fail("renew", "NAME and --all exclude each other", 2);
-  if (a.r.ca_file == NULL)
+  if (a.r.enroll.ca_file == NULL)
     return fail("renew", "--ca is required", 2);
   if (a.r.exec != NULL && a.r.exec[0] == '\0')
     return fail("renew", "--exec needs a command", 2);
   a.r.name = a.all ? NULL : name != NULL ? name : "default";
-  status = check_renew_state_dir(a.r.state_dir);
+  status = check_renew_state_dir(a.r.enroll.state_dir);
   return status != GO_ON ? status : rt_renew(&a.r);
 }
 

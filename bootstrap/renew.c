@@ -38,7 +38,7 @@ static int fail(const char *name, const char *msg) {
 static int select_identities(const rt_renew_opts *o, id_list *l) {
   rt_err err;
   rt_state *st = NULL;
-  if (rt_state_load(o->state_dir, &st, &err) != RT_OK) {
+  if (rt_state_load(o->enroll.state_dir, &st, &err) != RT_OK) {
     fprintf(stderr, "rattest-bootstrap renew: %s\n", err.msg);
     return 1;
   }
@@ -77,7 +77,7 @@ static int select_identities(const rt_renew_opts *o, id_list *l) {
 static int renewed_record(const rt_renew_opts *o, const char *name, rt_identity *out) {
   rt_err err;
   rt_state *st = NULL;
-  rt_code code = rt_state_load(o->state_dir, &st, &err);
+  rt_code code = rt_state_load(o->enroll.state_dir, &st, &err);
   if (code == RT_OK)
     code = rt_state_get(st, name, out, &err);
   rt_state_free(st);
@@ -87,21 +87,13 @@ static int renewed_record(const rt_renew_opts *o, const char *name, rt_identity 
 /* Enrolls again with what the identity recorded: its name, key algorithm,
  * handle and (unless --verifier) verifier. */
 static int reenroll(const rt_renew_opts *o, const rt_identity *id) {
-  rt_enroll_opts e = {
-      .verifier = o->verifier != NULL ? o->verifier : id->verifier,
-      .ca_file = o->ca_file,
-      .state_dir = o->state_dir,
-      .tcti = o->tcti,
-      .name = id->name,
-      .key_alg = rt_key_alg_parse(id->algorithm),
-      .ek = o->ek,
-      .event_log = o->event_log,
-      .ek_intermediates = o->ek_intermediates,
-      .pcrs = o->pcrs,
-      .handle = id->handle,
-      .renew = 1,
-      .timeout_ms = o->timeout_ms,
-  };
+  rt_enroll_opts e = o->enroll;
+  if (e.verifier == NULL)
+    e.verifier = id->verifier;
+  e.name = id->name;
+  e.key_alg = rt_key_alg_parse(id->algorithm);
+  e.handle = id->handle;
+  e.renew = 1;
   if (e.key_alg == RT_ALG_NONE)
     return fail(id->name, "its key algorithm cannot be enrolled again (ecc-p256 or rsa-2048)");
   if (rt_enroll(&e) != 0)
@@ -109,7 +101,8 @@ static int reenroll(const rt_renew_opts *o, const rt_identity *id) {
   rt_identity now;
   if (o->exec == NULL)
     return 0;
-  return renewed_record(o, id->name, &now) != 0 ? 1 : rt_renew_hook(o->exec, o->state_dir, &now);
+  return renewed_record(o, id->name, &now) != 0 ? 1
+                                                : rt_renew_hook(o->exec, o->enroll.state_dir, &now);
 }
 
 static int renew_one(const rt_renew_opts *o, const rt_identity *id) {
@@ -143,7 +136,7 @@ int rt_renew(const rt_renew_opts *o) {
   id_list l = {0};
   int rc = select_identities(o, &l);
   if (rc == 0 && l.n == 0)
-    printf("no identity enrolled in %s/%s: nothing to renew\n", o->state_dir, RT_STATE_FILE);
+    printf("no identity enrolled in %s/%s: nothing to renew\n", o->enroll.state_dir, RT_STATE_FILE);
   int failed = 0;
   for (size_t i = 0; i < l.n; i++)
     failed |= renew_one(o, &l.ids[i]);

@@ -8,21 +8,18 @@
 #include <stdint.h>
 
 #include "ek.h"
+#include "enroll.h"
 #include "validity.h"
 
 typedef struct {
-  const char *state_dir;
-  const char *name;     /* the identity, or NULL for every one (--all) */
-  const char *verifier; /* NULL: the address the identity recorded */
-  const char *ca_file;  /* the verifier's TLS CA */
-  const char *tcti;
-  rt_ek_choice ek;
-  const char *event_log;
-  const char *ek_intermediates; /* or NULL */
-  const char *pcrs;
+  /* What each renewal enrolls with (verifier, ca_file, state_dir, tcti,
+   * ek, event_log, ek_intermediates, pcrs, timeout_ms per identity); its
+   * verifier NULL: the address the identity recorded. The name, key
+   * algorithm and handle come from the identity. */
+  rt_enroll_opts enroll;
+  const char *name; /* the identity, or NULL for every one (--all) */
   rt_window window;
-  const char *exec;    /* shell command run after each renewal, or NULL */
-  uint64_t timeout_ms; /* per identity, retries included */
+  const char *exec; /* shell command run after each renewal, or NULL */
 } rt_renew_opts;
 
 /* 0 when every identity considered was renewed or not yet due, 1 when one
