@@ -7,29 +7,13 @@
 #include "rt_pcrsel.h"
 #include "rt_possession.h"
 
-void rt_bytes_free(rt_bytes *b) {
-  free(b->data);
-  b->data = NULL;
-  b->len = 0;
-}
-
-/* Copies a marshalled structure out of a stack buffer at its exact size. */
-static rt_code keep(rt_bytes *out, const uint8_t *buf, size_t len, rt_err *err) {
-  out->data = malloc(len ? len : 1);
-  if (out->data == NULL)
-    return rt_err_set(err, RT_E_NOMEM, "out of memory");
-  memcpy(out->data, buf, len);
-  out->len = len;
-  return RT_OK;
-}
-
 static rt_code marshal_attest(const TPM2B_ATTEST *a, rt_bytes *out, rt_err *err) {
   uint8_t buf[sizeof(TPM2B_ATTEST)];
   size_t off = 0;
   TSS2_RC rc = Tss2_MU_TPM2B_ATTEST_Marshal(a, buf, sizeof buf, &off);
   if (rc != TSS2_RC_SUCCESS)
     return rt_err_set(err, RT_E_INTERNAL, "marshalling TPM2B_ATTEST failed (0x%x)", (unsigned)rc);
-  return keep(out, buf, off, err);
+  return rt_bytes_copy(out, buf, off, err);
 }
 
 static rt_code marshal_sig(const TPMT_SIGNATURE *s, rt_bytes *out, rt_err *err) {
@@ -38,7 +22,7 @@ static rt_code marshal_sig(const TPMT_SIGNATURE *s, rt_bytes *out, rt_err *err) 
   TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Marshal(s, buf, sizeof buf, &off);
   if (rc != TSS2_RC_SUCCESS)
     return rt_err_set(err, RT_E_INTERNAL, "marshalling TPMT_SIGNATURE failed (0x%x)", (unsigned)rc);
-  return keep(out, buf, off, err);
+  return rt_bytes_copy(out, buf, off, err);
 }
 
 static rt_code set_nonce(TPM2B_DATA *d, const uint8_t *nonce, size_t len, rt_err *err) {

@@ -9,13 +9,7 @@
 #include <stdint.h>
 
 #include "ak.h"
-
-typedef struct {
-  uint8_t *data;
-  size_t len;
-} rt_bytes;
-
-void rt_bytes_free(rt_bytes *b);
+#include "rt_bytes.h"
 
 /* TPM2_Quote by the AK over sel with nonce as qualifying data: TPM2B_ATTEST
  * and TPMT_SIGNATURE. */

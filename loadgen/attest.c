@@ -10,21 +10,6 @@
 #include "rt_kdf.h"
 #include "rt_possession.h"
 
-void lg_bytes_free(lg_bytes *b) {
-  free(b->data);
-  b->data = NULL;
-  b->len = 0;
-}
-
-static rt_code keep(lg_bytes *out, const uint8_t *buf, size_t len, rt_err *err) {
-  out->data = malloc(len ? len : 1);
-  if (out->data == NULL)
-    return rt_err_set(err, RT_E_NOMEM, "out of memory");
-  memcpy(out->data, buf, len);
-  out->len = len;
-  return RT_OK;
-}
-
 /* r and s of a DER ECDSA signature into a TPM ECDSA signature, each padded
  * to the field size as a TPM writes them. */
 static rt_code ecdsa_sig(const uint8_t *der, size_t der_len, size_t field, TPMT_SIGNATURE *s,
@@ -44,7 +29,7 @@ static rt_code ecdsa_sig(const uint8_t *der, size_t der_len, size_t field, TPMT_
 
 /* key's signature of msg with SHA-256 (ECDSA, or RSASSA-PKCS1-v1_5),
  * marshalled as a TPMT_SIGNATURE. */
-static rt_code sign(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, lg_bytes *out, rt_err *err) {
+static rt_code sign(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, rt_bytes *out, rt_err *err) {
   uint8_t der[512];
   size_t der_len = sizeof der;
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -71,7 +56,7 @@ static rt_code sign(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, lg_bytes 
       (rc = Tss2_MU_TPMT_SIGNATURE_Marshal(&s, buf, sizeof buf, &off)) != TSS2_RC_SUCCESS)
     code = rt_err_set(err, RT_E_INTERNAL, "marshalling TPMT_SIGNATURE failed (0x%x)", (unsigned)rc);
   if (code == RT_OK)
-    code = keep(out, buf, off, err);
+    code = rt_bytes_copy(out, buf, off, err);
   return code;
 }
 
@@ -97,8 +82,8 @@ static rt_code attest_head(lg_machine *m, TPM2_ST type, const uint8_t *nonce, si
 
 /* a marshalled into a TPM2B_ATTEST, and the AK's signature of its
  * attestationData. */
-static rt_code attest_and_sign(const lg_machine *m, const TPMS_ATTEST *a, lg_bytes *attest,
-                               lg_bytes *sig, rt_err *err) {
+static rt_code attest_and_sign(const lg_machine *m, const TPMS_ATTEST *a, rt_bytes *attest,
+                               rt_bytes *sig, rt_err *err) {
   TPM2B_ATTEST out;
   size_t off = 0, off2 = 0;
   TSS2_RC rc =
@@ -110,17 +95,17 @@ static rt_code attest_and_sign(const lg_machine *m, const TPMS_ATTEST *a, lg_byt
   rc = Tss2_MU_TPM2B_ATTEST_Marshal(&out, buf, sizeof buf, &off2);
   if (rc != TSS2_RC_SUCCESS)
     return rt_err_set(err, RT_E_INTERNAL, "marshalling TPM2B_ATTEST failed (0x%x)", (unsigned)rc);
-  rt_code code = keep(attest, buf, off2, err);
+  rt_code code = rt_bytes_copy(attest, buf, off2, err);
   if (code == RT_OK)
     code = sign(m->ak, out.attestationData, out.size, sig, err);
   if (code != RT_OK)
-    lg_bytes_free(attest);
+    rt_bytes_free(attest);
   return code;
 }
 
 rt_code lg_quote(lg_machine *m, const uint8_t *nonce, size_t nonce_len,
-                 const TPML_PCR_SELECTION *sel, const uint8_t pcr_digest[32], lg_bytes *attest,
-                 lg_bytes *sig, rt_err *err) {
+                 const TPML_PCR_SELECTION *sel, const uint8_t pcr_digest[32], rt_bytes *attest,
+                 rt_bytes *sig, rt_err *err) {
   TPMS_ATTEST a;
   rt_code code = attest_head(m, TPM2_ST_ATTEST_QUOTE, nonce, nonce_len, &a, err);
   if (code != RT_OK)
@@ -131,8 +116,8 @@ rt_code lg_quote(lg_machine *m, const uint8_t *nonce, size_t nonce_len,
   return attest_and_sign(m, &a, attest, sig, err);
 }
 
-rt_code lg_certify(lg_machine *m, const uint8_t *nonce, size_t nonce_len, lg_bytes *attest,
-                   lg_bytes *sig, rt_err *err) {
+rt_code lg_certify(lg_machine *m, const uint8_t *nonce, size_t nonce_len, rt_bytes *attest,
+                   rt_bytes *sig, rt_err *err) {
   TPMS_ATTEST a;
   rt_code code = attest_head(m, TPM2_ST_ATTEST_CERTIFY, nonce, nonce_len, &a, err);
   if (code != RT_OK)
@@ -142,7 +127,7 @@ rt_code lg_certify(lg_machine *m, const uint8_t *nonce, size_t nonce_len, lg_byt
   return attest_and_sign(m, &a, attest, sig, err);
 }
 
-rt_code lg_possession(const lg_machine *m, const uint8_t *nonce, size_t nonce_len, lg_bytes *sig,
+rt_code lg_possession(const lg_machine *m, const uint8_t *nonce, size_t nonce_len, rt_bytes *sig,
                       rt_err *err) {
   uint8_t *msg = NULL;
   size_t len = 0;

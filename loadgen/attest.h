@@ -10,29 +10,22 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "machine.h"
+#include "rt_bytes.h"
 #include "rt_err.h"
-
-/* A marshalled structure, malloc'ed. */
-typedef struct {
-  uint8_t *data;
-  size_t len;
-} lg_bytes;
-
-void lg_bytes_free(lg_bytes *b);
 
 /* A quote of sel whose PCR values hash (SHA-256, in the TPM's order) to
  * pcr_digest, qualifying data nonce. Advances the machine's clock. */
 rt_code lg_quote(lg_machine *m, const uint8_t *nonce, size_t nonce_len,
-                 const TPML_PCR_SELECTION *sel, const uint8_t pcr_digest[32], lg_bytes *attest,
-                 lg_bytes *sig, rt_err *err);
+                 const TPML_PCR_SELECTION *sel, const uint8_t pcr_digest[32], rt_bytes *attest,
+                 rt_bytes *sig, rt_err *err);
 
 /* TPM2_Certify of the identity key by the AK, qualifying data nonce. */
-rt_code lg_certify(lg_machine *m, const uint8_t *nonce, size_t nonce_len, lg_bytes *attest,
-                   lg_bytes *sig, rt_err *err);
+rt_code lg_certify(lg_machine *m, const uint8_t *nonce, size_t nonce_len, rt_bytes *attest,
+                   rt_bytes *sig, rt_err *err);
 
 /* The identity key's signature (ECDSA or RSASSA, SHA-256) of the
  * possession message over nonce. */
-rt_code lg_possession(const lg_machine *m, const uint8_t *nonce, size_t nonce_len, lg_bytes *sig,
+rt_code lg_possession(const lg_machine *m, const uint8_t *nonce, size_t nonce_len, rt_bytes *sig,
                       rt_err *err);
 
 #endif

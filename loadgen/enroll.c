@@ -24,7 +24,7 @@ typedef struct {
   TPM2B_DIGEST secret;
   TPML_PCR_SELECTION sel;
   uint8_t pcr_digest[32];
-  lg_bytes quote, quote_sig, cert_info, cert_sig, poss;
+  rt_bytes quote, quote_sig, cert_info, cert_sig, poss;
   Rattest__V1__PcrValue pv[RT_PCR_COUNT * 2], *pv_ptrs[RT_PCR_COUNT * 2];
   size_t n_values;
   uint8_t key_public[sizeof(TPM2B_PUBLIC)];
@@ -33,11 +33,11 @@ typedef struct {
 
 static void evidence_free(evidence *ev) {
   OPENSSL_cleanse(&ev->secret, sizeof ev->secret);
-  lg_bytes_free(&ev->quote);
-  lg_bytes_free(&ev->quote_sig);
-  lg_bytes_free(&ev->cert_info);
-  lg_bytes_free(&ev->cert_sig);
-  lg_bytes_free(&ev->poss);
+  rt_bytes_free(&ev->quote);
+  rt_bytes_free(&ev->quote_sig);
+  rt_bytes_free(&ev->cert_info);
+  rt_bytes_free(&ev->cert_sig);
+  rt_bytes_free(&ev->poss);
 }
 
 static void fail(lg_outcome *out, const char *code, const char *what, const char *msg) {
@@ -156,7 +156,7 @@ static int make_evidence(const lg_target *t, lg_machine *m, const Rattest__V1__B
   return code == RT_OK;
 }
 
-static ProtobufCBinaryData bin(const lg_bytes *b) {
+static ProtobufCBinaryData bin(const rt_bytes *b) {
   return (ProtobufCBinaryData){b->len, b->data};
 }
 

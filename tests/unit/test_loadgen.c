@@ -94,7 +94,7 @@ static void check_activation(const lg_machine *m, const lg_machine *other) {
 }
 
 /* sig verifies over attest's signed bytes with key, and not once flipped. */
-static void check_signed(EVP_PKEY *key, lg_bytes *attest, lg_bytes *sig, TPMS_ATTEST *a,
+static void check_signed(EVP_PKEY *key, rt_bytes *attest, rt_bytes *sig, TPMS_ATTEST *a,
                          const char *what) {
   rt_err err;
   const uint8_t *data = NULL;
@@ -116,7 +116,7 @@ static void check_attest(lg_machine *m) {
   TPML_PCR_SELECTION sel = {.count = 1};
   sel.pcrSelections[0] = (TPMS_PCR_SELECTION){TPM2_ALG_SHA256, 3, {0xff, 0, 0}};
   uint8_t digest[32] = {0xd1};
-  lg_bytes attest = {0}, sig = {0};
+  rt_bytes attest = {0}, sig = {0};
   TPMS_ATTEST a;
   CHECK(lg_quote(m, nonce, sizeof nonce, &sel, digest, &attest, &sig, &err) == RT_OK, "%s",
         err.msg);
@@ -126,15 +126,15 @@ static void check_attest(lg_machine *m) {
             a.attested.quote.pcrSelect.pcrSelections[0].pcrSelect[0] == 0xff &&
             a.attested.quote.pcrDigest.buffer[0] == 0xd1,
         "quote fields");
-  lg_bytes_free(&attest);
-  lg_bytes_free(&sig);
+  rt_bytes_free(&attest);
+  rt_bytes_free(&sig);
   CHECK(lg_certify(m, nonce, sizeof nonce, &attest, &sig, &err) == RT_OK, "%s", err.msg);
   check_signed(ak, &attest, &sig, &a, "certify");
   CHECK(a.type == TPM2_ST_ATTEST_CERTIFY && a.attested.certify.name.size == m->key_name.size &&
             memcmp(a.attested.certify.name.name, m->key_name.name, m->key_name.size) == 0,
         "certify fields");
-  lg_bytes_free(&attest);
-  lg_bytes_free(&sig);
+  rt_bytes_free(&attest);
+  rt_bytes_free(&sig);
   uint8_t *msg = NULL;
   size_t len = 0;
   TPMT_SIGNATURE s;
@@ -146,7 +146,7 @@ static void check_attest(lg_machine *m) {
   msg[len - 1] ^= 1;
   CHECK(rt_tpm_sig_verify(key, &s, msg, len, &err) == RT_E_CRYPTO, "possession: flipped");
   free(msg);
-  lg_bytes_free(&sig);
+  rt_bytes_free(&sig);
   EVP_PKEY_free(ak);
   EVP_PKEY_free(key);
 }
