@@ -79,6 +79,26 @@ run() {
     bad "$m $*: got \"$got\" (rc=$rc), want \"$want\" $(head -c 300 "$work/err")"; fi
 }
 
+# between NAME WANT CMD...: an enrollment as NAME whose session the tool
+# holds open past Begin (token-expired mode); CMD runs once the verifier
+# has accepted that Begin (its output dropped), then Finish must answer
+# WANT.
+between() {
+  local name=$1 want=$2 n got; shift 2
+  n=$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)
+  env RATTEST_TAMPER_NAME="$name" "$T" "localhost:$port" "$work/pki/tls-ca.pem" token-expired \
+    > "$work/out" 2> "$work/err" &
+  local tool=$!
+  for _ in $(seq 200); do
+    [ "$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)" -gt "$n" ] && break
+    sleep 0.05
+  done
+  "$@" > /dev/null
+  wait "$tool" || true
+  got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
+  [ "$got" = "$want" ] && ok || bad "$name, Finish after '$*': got \"$got\", want \"$want\""
+}
+
 # Without a registry: the replica accepts the replay (and says why at start).
 start_verifier
 start_second
@@ -182,18 +202,7 @@ other=$(printf 'b%.0s' $(seq 64))
 run none "PERMISSION_DENIED NAME_TAKEN" RATTEST_TAMPER_NAME=taken
 tail -n 1 "$work/audit.log" | grep -q '"method":"Begin","decision":"reject","code":"NAME_TAKEN"' &&
   ok || bad "NAME_TAKEN at Begin: $(tail -n 1 "$work/audit.log")"
-n_begin=$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)
-env RATTEST_TAMPER_NAME=late "$T" "localhost:$port" "$work/pki/tls-ca.pem" token-expired \
-  > "$work/out" 2> "$work/err" &
-tool=$!
-for _ in $(seq 200); do
-  [ "$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)" -gt "$n_begin" ] && break
-  sleep 0.05
-done
-"$V" machines add --name late --ek-sha256 "$other" --db "$db" > /dev/null
-wait "$tool" || true
-got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
-[ "$got" = "PERMISSION_DENIED NAME_TAKEN" ] && ok || bad "NAME_TAKEN at Finish: got \"$got\""
+between late "PERMISSION_DENIED NAME_TAKEN" "$V" machines add --name late --ek-sha256 "$other" --db "$db"
 "$V" machines show late --json --db "$db" > "$work/late.json"
 "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["ek_sha256"] == sys.argv[2] and d["identities"] == []' \
   "$work/late.json" "$other" && ok || bad "late: $(cat "$work/late.json")"
@@ -218,18 +227,7 @@ run none "PERMISSION_DENIED NAME_TAKEN" RATTEST_TAMPER_NAME=taken
 run none "OK -" RATTEST_TAMPER_NAME=reg
 if "$V" machines show unbound --db "$db" > /dev/null 2>&1; then bad "unbound got bound"; else ok; fi
 # The binding removed between Begin and Finish: Finish refuses.
-n_begin=$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)
-env RATTEST_TAMPER_NAME=reg "$T" "localhost:$port" "$work/pki/tls-ca.pem" token-expired \
-  > "$work/out" 2> "$work/err" &
-tool=$!
-for _ in $(seq 200); do
-  [ "$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)" -gt "$n_begin" ] && break
-  sleep 0.05
-done
-"$V" machines remove reg --db "$db" > /dev/null
-wait "$tool" || true
-got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
-[ "$got" = "PERMISSION_DENIED NAME_UNREGISTERED" ] && ok || bad "unbound at Finish: got \"$got\""
+between reg "PERMISSION_DENIED NAME_UNREGISTERED" "$V" machines remove reg --db "$db"
 stop_verifier
 
 # Health (issue 16): the health service follows the registry. A watch
