@@ -11,6 +11,7 @@
 
 #include "rt_grpc.h"
 #include "rt_log.h"
+#include "rt_tls_groups.h"
 
 /* grpc core prints its own lines ("E1127 ... Handshake failed") on stderr.
  * Everything it reports reaches us as a call status too, so its lines are
@@ -51,6 +52,7 @@ static void abseil_deadlock_detection_off(void) {
 
 static void prepare(void) {
   abseil_deadlock_detection_off();
+  rt_tls_groups_widen();
   install_logger();
 }
 
