@@ -75,6 +75,7 @@ static int run(const lg_opts *o, const lg_mfr_ca *ca) {
                     .verifier_pid = o->verifier_pid,
                     .serials = serials,
                     .ek_names = o->ek_names,
+                    .ping = o->ping,
                     .ca = ca,
                     .target = {.verifier = o->verifier,
                                .ca_file = o->ca_file,
@@ -89,7 +90,8 @@ static int run(const lg_opts *o, const lg_mfr_ca *ca) {
                   .mix_rsa = o->mix_rsa,
                   .mix_ecc = o->mix_ecc,
                   .ecc_kind = lg_ek_kind_name(o->ecc_kind),
-                  .verifier_pid = o->verifier_pid};
+                  .verifier_pid = o->verifier_pid,
+                  .ping = o->ping};
   /* One gRPC runtime for the whole run: each enrollment's channel would
    * otherwise start and stop it again. */
   rt_grpc_init();

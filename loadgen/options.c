@@ -59,6 +59,10 @@ static void usage(FILE *f) {
              "  --serials FILE        write the key certificate serial (lowercase hex)\n"
              "                        of each accepted enrollment to FILE, one a line,\n"
              "                        as it is accepted\n"
+             "  --ping                the transport baseline: each iteration a new TLS\n"
+             "                        connection, two Ping calls and close, no\n"
+             "                        enrollment (no machines made); reported the same\n"
+             "                        way, an iteration counting as an enrollment\n"
              "  -v, --verbose         more log output (each error with -v -v)\n"
              "  -h, --help            show this help\n"
              "\n"
@@ -119,6 +123,7 @@ enum {
   O_CERTS,
   O_SERIALS,
   O_EKNAMES,
+  O_PING,
 };
 
 static int option(int c, const char *arg, lg_opts *o) {
@@ -185,6 +190,9 @@ static int option(int c, const char *arg, lg_opts *o) {
   case O_EKNAMES:
     o->ek_names = 1;
     break;
+  case O_PING:
+    o->ping = 1;
+    break;
   default:
     st = 2;
   }
@@ -223,6 +231,7 @@ int lg_opts_parse(int argc, char **argv, lg_opts *o) {
       {"write-certs", required_argument, NULL, O_CERTS},
       {"serials", required_argument, NULL, O_SERIALS},
       {"ek-names", no_argument, NULL, O_EKNAMES},
+      {"ping", no_argument, NULL, O_PING},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},

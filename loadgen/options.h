@@ -20,6 +20,7 @@ typedef struct {
   pid_t verifier_pid;
   int json;
   int ek_names;
+  int ping;
 } lg_opts;
 
 /* lg_opts_parse returns this when there is something to run. */

@@ -116,8 +116,12 @@ static double cpu_per_enrollment(const lg_results *r) {
 
 void lg_report_text(lg_results *r, FILE *f) {
   sort_latency(r);
-  fprintf(f, "load: %u machines (EK rsa:%s = %u:%u), %s", r->concurrency, r->ecc_kind, r->mix_rsa,
-          r->mix_ecc, r->rate > 0 ? "open loop" : "closed loop");
+  if (r->ping)
+    fprintf(f, "load: %u machines pinging (each enrollment: a connection, two Pings), %s",
+            r->concurrency, r->rate > 0 ? "open loop" : "closed loop");
+  else
+    fprintf(f, "load: %u machines (EK rsa:%s = %u:%u), %s", r->concurrency, r->ecc_kind, r->mix_rsa,
+            r->mix_ecc, r->rate > 0 ? "open loop" : "closed loop");
   if (r->rate > 0)
     fprintf(f, " at %.1f/s", r->rate);
   fprintf(f, "\nenrollments: %llu accepted, %llu errors in %.2f s: %.1f enrollments/s\n",
@@ -167,14 +171,14 @@ rt_code lg_report_json(lg_results *r, FILE *f, rt_err *err) {
   if (codes != NULL && r->other_errors)
     json_object_set_new(codes, "OTHER", json_integer((json_int_t)r->other_errors));
   json_t *o = json_pack(
-      "{s:I, s:f, s:{s:I, s:I, s:s}, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:f}, s:f, s:f, s:{s:f, "
+      "{s:s, s:I, s:f, s:{s:I, s:I, s:s}, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:f}, s:f, s:f, s:{s:f, "
       "s:f, s:f, s:f}, s:o, s:o, s:I}",
-      "concurrency", (json_int_t)r->concurrency, "rate", r->rate, "ek_mix", "rsa",
-      (json_int_t)r->mix_rsa, "ecc", (json_int_t)r->mix_ecc, "ecc_curve", r->ecc_kind, "attempted",
-      (json_int_t)r->attempted, "accepted", (json_int_t)r->accepted, "errors",
-      (json_int_t)errors_total(r), "recovery", "retries", (json_int_t)r->retries, "restarts",
-      (json_int_t)r->restarts, "recovered", (json_int_t)r->recovered, "max_ms", r->recovery_ms_max,
-      "elapsed_s", r->elapsed_s, "enrollments_per_s",
+      "mode", r->ping ? "ping" : "enroll", "concurrency", (json_int_t)r->concurrency, "rate",
+      r->rate, "ek_mix", "rsa", (json_int_t)r->mix_rsa, "ecc", (json_int_t)r->mix_ecc, "ecc_curve",
+      r->ecc_kind, "attempted", (json_int_t)r->attempted, "accepted", (json_int_t)r->accepted,
+      "errors", (json_int_t)errors_total(r), "recovery", "retries", (json_int_t)r->retries,
+      "restarts", (json_int_t)r->restarts, "recovered", (json_int_t)r->recovered, "max_ms",
+      r->recovery_ms_max, "elapsed_s", r->elapsed_s, "enrollments_per_s",
       r->elapsed_s > 0 ? (double)r->accepted / r->elapsed_s : 0.0, "latency_ms", "p50",
       percentile(r, 50), "p95", percentile(r, 95), "p99", percentile(r, 99), "max",
       percentile(r, 100), "errors_by_code", codes, "verifier", verifier_json(r), "loadgen_cpu_ms",

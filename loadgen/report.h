@@ -36,6 +36,7 @@ typedef struct {
   unsigned mix_rsa, mix_ecc;
   const char *ecc_kind;
   pid_t verifier_pid;
+  int ping; /* --ping: each "enrollment" a connection with two Pings */
   /* What happened. */
   uint64_t attempted, accepted;
   /* Calls tried again and runs begun again (lg_outcome): not errors. An

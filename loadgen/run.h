@@ -25,6 +25,7 @@ typedef struct {
   pid_t verifier_pid; /* 0: not sampled */
   FILE *serials;      /* NULL, or where each accepted serial goes, one a line */
   int ek_names;       /* machines named after their EKs (lg_machine_use_ek_name) */
+  int ping;           /* each iteration lg_ping, not an enrollment: no machines made */
   const lg_mfr_ca *ca;
   lg_target target;
 } lg_run_cfg;

@@ -1,3 +1,4 @@
+#include <dlfcn.h>
 #include <grpc/grpc.h>
 #include <grpc/support/log.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 
 #include "rt_grpc.h"
 #include "rt_log.h"
+#include "rt_tls_groups.h"
 
 /* grpc core prints its own lines ("E1127 ... Handshake failed") on stderr.
  * Everything it reports reaches us as a call status too, so its lines are
@@ -23,11 +25,42 @@ static void install_logger(void) {
   gpr_set_log_function(grpc_log);
 }
 
+/* Debian builds abseil without NDEBUG, so every absl::Mutex lock and
+ * unlock inside grpc (several per call, per connection, per completion-queue
+ * handoff) runs abseil's deadlock detector: a stack trace and an update of
+ * its global lock graph (GraphCycles) under a global lock, a debugging aid
+ * that upstream release builds leave off. Turned off once, before grpc
+ * makes its first lock: absl::SetMutexDeadlockDetectionMode(kIgnore). It
+ * is C++ behind Debian's inline namespace, so looked up by its mangled name
+ * (nm -D libabsl_synchronization.so); absent (another abseil, a static
+ * grpc), the detector stays as it was, which only costs CPU. */
+static void abseil_deadlock_detection_off(void) {
+  static const char *const names[] = {
+      "_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE",
+      "_ZN4absl29SetMutexDeadlockDetectionModeENS_15OnDeadlockCycleE",
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    /* absl::OnDeadlockCycle is an enum class of int; kIgnore is 0. */
+    void (*set_mode)(int) = NULL;
+    *(void **)&set_mode = dlsym(RTLD_DEFAULT, names[i]);
+    if (set_mode != NULL) {
+      set_mode(0);
+      return;
+    }
+  }
+}
+
+static void prepare(void) {
+  abseil_deadlock_detection_off();
+  rt_tls_groups_widen();
+  install_logger();
+}
+
 static atomic_int grpc_used;
 
 void rt_grpc_init(void) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, install_logger);
+  pthread_once(&once, prepare);
   atomic_store(&grpc_used, 1);
   grpc_init();
 }

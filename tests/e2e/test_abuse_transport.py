@@ -15,6 +15,8 @@
 - a socket that never starts TLS is closed after --handshake-timeout, one
   that finished TLS but sends no HTTP/2 after it too, one that is idle after
   --idle-timeout (and a client reconnects by itself for its next call);
+- no TLS session tickets (no client resumes; each costs the handshake);
+  the key exchange X25519 (P-256 for a client offering only that);
 - a call whose request never ends: the verifier pings after
   --keepalive-time and closes when the ping goes unanswered for
   --keepalive-timeout; when it is answered, it sends GOAWAY at
@@ -335,10 +337,38 @@ def closed_after(s, timeout):
     return time.monotonic() - start
 
 
+def sends_ticket(port):
+    """Whether the verifier sends TLS session tickets (none: no client
+    resumes, common/rpc/rt_tls_tickets.c): judged once its first HTTP/2
+    frame is read, which it writes after the tickets of the handshake."""
+    s = tls_connect(port)
+    try:
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b""))
+        read_frame(s)
+        return s.session is not None and s.session.has_ticket
+    finally:
+        s.close()
+
+
+def key_share(port, group):
+    """The server's key share with a client offering only group (openssl
+    s_client), "" when the handshake failed."""
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-alpn", "h2",
+                        "-CAfile", CA, "-groups", group], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=30)  # stdout: text, then HTTP/2 bytes
+    m = re.search(r"Server Temp Key: ([^,\n]+)", r.stdout.decode(errors="replace"))
+    return m.group(1) if m and r.returncode == 0 else ""
+
+
 def test_timeouts(work):
     import grpc
     v = Verifier(work, ["--handshake-timeout", "1s", "--idle-timeout", "1s"])
     try:
+        check(not sends_ticket(v.port), "the verifier sent a TLS session ticket")
+        # X25519 where grpc 1.51 allowed P-256 alone (common/rpc/rt_tls_groups.h),
+        # P-256 still served.
+        shares = (key_share(v.port, "X25519"), key_share(v.port, "P-256"))
+        check(shares == ("X25519", "ECDH"), "key shares X25519, P-256: %s" % (shares,))
         def silent():  # no TLS at all
             return closed_after(socket.create_connection(("127.0.0.1", v.port)), 5)
 

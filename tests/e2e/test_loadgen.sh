@@ -3,6 +3,7 @@
 # alone (test_loadgen), then 20 enrollments from 4 emulated machines (RSA
 # 2048 and ECC P-384 EKs), then ECC P-256 EKs with RSA keys, all accepted and each one an accept audit line of Begin and of
 # Finish; the report counts them and samples the verifier's CPU and RSS.
+# --ping: 8 connections of two Pings each, all answered, no enrollment.
 # Then 8 machines through a SIGKILL and restart of the verifier (same port,
 # token key and registry): all complete, none an error. A verifier
 # trusting another manufacturer CA refuses every Begin as EK_CHAIN, which
@@ -58,6 +59,13 @@ if run --count 20 --concurrency 4 --ek-mix 1:1 --verifier-pid "$vpid" --json > "
 for n in 0 1 2 3; do
   grep -q "\"method\":\"Finish\",\"decision\":\"accept\",\"name\":\"lg-$n\"" "$work/audit.log" && ok || bad "lg-$n not enrolled"
 done
+
+# The transport baseline: connections with two Pings each, no enrollment
+# (no Begin reaches the verifier), reported as enrollments are.
+if run --ping --count 8 --concurrency 2 --verifier-pid "$vpid" --json > "$work/p.json"; then ok; else bad "--ping: exit $?"; fi
+[ "$(json "$work/p.json" "j['mode'], j['accepted'], j['errors'], j['verifier']['cpu_ms'] >= 0")" = "ping 8 0 True" ] &&
+  ok || bad "--ping report: $(cat "$work/p.json")"
+[ "$(audit Begin accept)" = 20 ] && ok || bad "--ping made enrollments: $(audit Begin accept)"
 
 # ECC P-256 EKs, RSA identity keys, the text report.
 if run --count 4 --concurrency 2 --ek-mix 0:1 --ecc-curve p256 --key-alg rsa-2048 > "$work/r2.txt"; then ok; else bad "P-256 EKs: $(cat "$work/r2.txt")"; fi

@@ -1,0 +1,65 @@
+#include "rt_tls_tickets.h"
+
+#include <openssl/conf.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "rt_log.h"
+
+/* By default an OpenSSL 3 server sends two tickets after every TLS 1.3
+ * handshake, each a copy of the session serialized, encrypted and MACed
+ * with a resumption secret derived for it: about 8% of the verifier's
+ * instructions per connection (callgrind, rattest-loadgen --ping). No
+ * client resumes: each bootstrap is a new process, and our gRPC clients
+ * keep no session cache. Without tickets there is also no ticket key whose
+ * theft would open recorded sessions.
+ *
+ * The setting is the ssl_conf module's system_default section, which
+ * SSL_CTX_new applies to every context. Loading a section replaces the
+ * process's whole ssl_conf, so it is only installed when the system's
+ * OpenSSL configuration (already loaded) has no system_default of its own:
+ * an administrator's TLS policy wins over this optimization. */
+static const char conf_text[] = "rattest_tls = init\n"
+                                "[init]\n"
+                                "ssl_conf = ssl\n"
+                                "[ssl]\n"
+                                "system_default = server\n"
+                                "[server]\n"
+                                "NumTickets = 0\n";
+
+/* 1 when the process's configuration has a system_default section. */
+static int has_system_default(void) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  int found = ctx != NULL && SSL_CTX_config(ctx, "system_default") == 1;
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  return found;
+}
+
+static void install(void) {
+  OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL);
+  if (has_system_default()) {
+    rt_info("TLS: the OpenSSL configuration has a system_default section: "
+            "session tickets left as it says");
+    return;
+  }
+  CONF *conf = NCONF_new(NULL);
+  BIO *bio = BIO_new_mem_buf(conf_text, (int)strlen(conf_text));
+  long line = 0;
+  int ok = conf != NULL && bio != NULL && NCONF_load_bio(conf, bio, &line) > 0 &&
+           CONF_modules_load(conf, "rattest_tls", 0) > 0;
+  BIO_free(bio);
+  NCONF_free(conf);
+  SSL_CTX *probe = ok ? SSL_CTX_new(TLS_server_method()) : NULL;
+  if (probe == NULL || SSL_CTX_get_num_tickets(probe) != 0)
+    rt_warn("TLS: cannot turn session tickets off; each handshake sends two");
+  SSL_CTX_free(probe);
+  ERR_clear_error();
+}
+
+void rt_tls_no_session_tickets(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, install);
+}
