@@ -43,11 +43,20 @@ static rt_code spki_sha256(EVP_PKEY *key, uint8_t out[32], rt_err *err) {
   return code;
 }
 
+rt_code rt_ek_key(const TPMT_PUBLIC *ek, EVP_PKEY **key, uint8_t sha256[32], rt_err *err) {
+  rt_code code = rt_tpm_pub_to_evp(ek, key, err);
+  if (code == RT_OK)
+    code = spki_sha256(*key, sha256, err);
+  if (code != RT_OK) {
+    EVP_PKEY_free(*key);
+    *key = NULL;
+  }
+  return code;
+}
+
 rt_code rt_ek_key_sha256(const TPMT_PUBLIC *ek, uint8_t out[32], rt_err *err) {
   EVP_PKEY *key = NULL;
-  rt_code code = rt_tpm_pub_to_evp(ek, &key, err);
-  if (code == RT_OK)
-    code = spki_sha256(key, out, err);
+  rt_code code = rt_ek_key(ek, &key, out, err);
   EVP_PKEY_free(key);
   return code;
 }
@@ -167,7 +176,8 @@ static rt_code verify_chain(const rt_ca_set *roots, X509 *leaf, STACK_OF(X509) *
   }
 }
 
-/* Verifies leaf's chain and fills the outputs; takes nothing over. */
+/* Verifies leaf's chain and fills the outputs (ek_key_sha256 and info may
+ * be NULL); takes nothing over. */
 static rt_code verify_leaf(const rt_ca_set *roots, X509 *leaf, const rt_cert_der *intermediates,
                            size_t n_intermediates, const rt_ek_opts *opts,
                            uint8_t ek_key_sha256[32], rt_ek_info *info, rt_err *err) {
@@ -176,7 +186,7 @@ static rt_code verify_leaf(const rt_ca_set *roots, X509 *leaf, const rt_cert_der
   if (code == RT_OK)
     code = verify_chain(roots, leaf, untrusted, opts, err);
   /* The identity of the EK: the hash of its public key as certified. */
-  if (code == RT_OK)
+  if (code == RT_OK && ek_key_sha256 != NULL)
     code = spki_sha256(X509_get0_pubkey(leaf), ek_key_sha256, err);
   if (code == RT_OK && info != NULL)
     rt_ek_info_read(leaf, info);
@@ -185,17 +195,16 @@ static rt_code verify_leaf(const rt_ca_set *roots, X509 *leaf, const rt_cert_der
   return code;
 }
 
-rt_code rt_ek_check(const rt_ca_set *roots, const TPMT_PUBLIC *ek, const rt_cert_der *certs,
-                    size_t n_certs, const rt_cert_der *intermediates, size_t n_intermediates,
-                    const rt_ek_opts *opts, size_t *which, uint8_t ek_key_sha256[32],
-                    rt_ek_info *info, rt_err *err) {
+rt_code rt_ek_check(const rt_ca_set *roots, EVP_PKEY *ek, const rt_cert_der *certs, size_t n_certs,
+                    const rt_cert_der *intermediates, size_t n_intermediates,
+                    const rt_ek_opts *opts, size_t *which, rt_ek_info *info, rt_err *err) {
   X509 *leaf = NULL;
-  for (size_t i = 0; i < n_certs && leaf == NULL; i++) {
+  for (size_t i = 0; i < n_certs && ek != NULL && leaf == NULL; i++) {
     X509 *x = parse(&certs[i]);
     if (x == NULL)
       continue; /* a broken extra certificate does not hide a good one */
     EVP_PKEY *k = X509_get0_pubkey(x);
-    if (k != NULL && rt_tpm_pub_matches(ek, k)) {
+    if (k != NULL && EVP_PKEY_eq(ek, k) == 1) {
       leaf = x;
       *which = i;
     } else {
@@ -207,8 +216,7 @@ rt_code rt_ek_check(const rt_ca_set *roots, const TPMT_PUBLIC *ek, const rt_cert
     return rt_err_set(err, RT_E_NOT_FOUND,
                       n_certs == 0 ? "no EK certificate was sent"
                                    : "the EK public key is not the key of any EK certificate sent");
-  rt_code code =
-      verify_leaf(roots, leaf, intermediates, n_intermediates, opts, ek_key_sha256, info, err);
+  rt_code code = verify_leaf(roots, leaf, intermediates, n_intermediates, opts, NULL, info, err);
   X509_free(leaf);
   return code;
 }
