@@ -1,5 +1,6 @@
 #include "cert_exts.h"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -52,7 +53,7 @@ rt_code rt_cert_exts_new(X509 *issuer_cert, rt_cert_exts **out, rt_err *err) {
   e->eku[EKU_AK] = conf(&ctx, NID_ext_key_usage, RT_ISSUER_EKU_AK);
   e->eku[EKU_CLIENT] = conf(&ctx, NID_ext_key_usage, "clientAuth");
   e->eku[EKU_CLIENT_SERVER] = conf(&ctx, NID_ext_key_usage, "clientAuth,serverAuth");
-  e->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+  e->sha1 = EVP_MD_fetch(NULL, OSSL_DIGEST_NAME_SHA1, NULL);
   X509_free(subject);
   bool ok = e->basic != NULL && e->usage != NULL && e->aki != NULL && e->sha1 != NULL;
   for (int i = 0; i < N_EKU; i++)
