@@ -127,8 +127,9 @@ static grpc_status_code check_ek(const rt_verifier *v, const Rattest__V1__BeginR
   } else {
     rt_ek_opts opts = {.expiry_advisory = rt_policy_ek_expiry_advisory(v->policy),
                        .aia = v->ek_aia_fetch ? &v->ek_aia : NULL};
-    rt_code code = rt_ek_check(v->ek_roots, c->ek_key, c->certs, req->n_ek_certs, c->inters,
-                               req->n_ek_intermediates, &opts, &c->which, &a->ek, &err);
+    rt_code code =
+        rt_ek_check(v->ek_roots, c->ek_key, c->certs, req->n_ek_certs, c->inters,
+                    req->n_ek_intermediates, &opts, &c->which, c->ek_sha256, &a->ek, &err);
     if (code != RT_OK)
       return ek_refusal(v, code, &err, c->ek_sha256, st);
     a->line.ek_trust = "certificate";

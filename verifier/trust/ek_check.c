@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509_vfy.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +198,8 @@ static rt_code verify_leaf(const rt_ca_set *roots, X509 *leaf, const rt_cert_der
 
 rt_code rt_ek_check(const rt_ca_set *roots, EVP_PKEY *ek, const rt_cert_der *certs, size_t n_certs,
                     const rt_cert_der *intermediates, size_t n_intermediates,
-                    const rt_ek_opts *opts, size_t *which, rt_ek_info *info, rt_err *err) {
+                    const rt_ek_opts *opts, size_t *which, uint8_t ek_key_sha256[32],
+                    rt_ek_info *info, rt_err *err) {
   X509 *leaf = NULL;
   for (size_t i = 0; i < n_certs && ek != NULL && leaf == NULL; i++) {
     X509 *x = parse(&certs[i]);
@@ -216,7 +218,13 @@ rt_code rt_ek_check(const rt_ca_set *roots, EVP_PKEY *ek, const rt_cert_der *cer
     return rt_err_set(err, RT_E_NOT_FOUND,
                       n_certs == 0 ? "no EK certificate was sent"
                                    : "the EK public key is not the key of any EK certificate sent");
-  rt_code code = verify_leaf(roots, leaf, intermediates, n_intermediates, opts, NULL, info, err);
+  /* An RSA key has one encoding: the identity rt_ek_key hashed is the
+   * certificate's. An EC certificate may encode its point compressed (or
+   * its curve by explicit parameters), which rt_spki keeps: hashed again
+   * from the certificate, as rt_ek_cert_key_sha256 does. */
+  bool same = EVP_PKEY_is_a(X509_get0_pubkey(leaf), "RSA");
+  rt_code code = verify_leaf(roots, leaf, intermediates, n_intermediates, opts,
+                             same ? NULL : ek_key_sha256, info, err);
   X509_free(leaf);
   return code;
 }
