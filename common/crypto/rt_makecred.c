@@ -11,6 +11,13 @@
 rt_code rt_make_credential(const TPMT_PUBLIC *ek, const TPM2B_NAME *object_name,
                            const uint8_t *secret, size_t secret_len, TPM2B_ID_OBJECT *blob,
                            TPM2B_ENCRYPTED_SECRET *enc_secret, rt_err *err) {
+  return rt_make_credential_key(ek, NULL, object_name, secret, secret_len, blob, enc_secret, err);
+}
+
+rt_code rt_make_credential_key(const TPMT_PUBLIC *ek, EVP_PKEY *ek_key,
+                               const TPM2B_NAME *object_name, const uint8_t *secret,
+                               size_t secret_len, TPM2B_ID_OBJECT *blob,
+                               TPM2B_ENCRYPTED_SECRET *enc_secret, rt_err *err) {
   if (blob != NULL)
     memset(blob, 0, sizeof *blob);
   if (enc_secret != NULL)
@@ -44,8 +51,9 @@ rt_code rt_make_credential(const TPMT_PUBLIC *ek, const TPM2B_NAME *object_name,
   if (rc != TSS2_RC_SUCCESS)
     code = rt_err_set(err, RT_E_INTERNAL, "marshalling the secret: %s", Tss2_RC_Decode(rc));
   else
-    code = rt_seed_outer_wrap(ek, "EK", "IDENTITY", object_name, plain, plain_len, blob->credential,
-                              sizeof blob->credential, &blob_len, enc_secret, err);
+    code = rt_seed_outer_wrap_key(ek, ek_key, "EK", "IDENTITY", object_name, plain, plain_len,
+                                  blob->credential, sizeof blob->credential, &blob_len, enc_secret,
+                                  err);
   OPENSSL_cleanse(plain, sizeof plain);
   OPENSSL_cleanse(&inner, sizeof inner);
   if (code != RT_OK) {

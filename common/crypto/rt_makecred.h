@@ -5,6 +5,7 @@
 #ifndef RT_MAKECRED_H
 #define RT_MAKECRED_H
 
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <tss2/tss2_tpm2_types.h>
@@ -24,5 +25,12 @@
 rt_code rt_make_credential(const TPMT_PUBLIC *ek, const TPM2B_NAME *object_name,
                            const uint8_t *secret, size_t secret_len, TPM2B_ID_OBJECT *blob,
                            TPM2B_ENCRYPTED_SECRET *enc_secret, rt_err *err);
+
+/* The same with ek's key already made by rt_tpm_pub_to_evp (the verifier's
+ * Begin, which converts the EK once); ek_key NULL: as above. */
+rt_code rt_make_credential_key(const TPMT_PUBLIC *ek, EVP_PKEY *ek_key,
+                               const TPM2B_NAME *object_name, const uint8_t *secret,
+                               size_t secret_len, TPM2B_ID_OBJECT *blob,
+                               TPM2B_ENCRYPTED_SECRET *enc_secret, rt_err *err);
 
 #endif

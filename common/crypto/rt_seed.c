@@ -170,21 +170,23 @@ static rt_code hmac(const char *md, const uint8_t *key, size_t key_len, const ui
   return code;
 }
 
-/* The seed, shared with the parent by the means its type allows. */
-static rt_code share_seed(const TPMT_PUBLIC *parent, const char *who, const char *label,
-                          uint8_t *seed, size_t seed_len, TPM2B_ENCRYPTED_SECRET *enc,
-                          rt_err *err) {
-  EVP_PKEY *key = NULL;
-  rt_code code = rt_tpm_pub_to_evp(parent, &key, err);
+/* The seed, shared with the parent by the means its type allows; with
+ * parent's key as given (rt_seed_outer_wrap_key) or made from parent. */
+static rt_code share_seed(const TPMT_PUBLIC *parent, EVP_PKEY *given, const char *who,
+                          const char *label, uint8_t *seed, size_t seed_len,
+                          TPM2B_ENCRYPTED_SECRET *enc, rt_err *err) {
+  EVP_PKEY *made = NULL;
+  rt_code code = given != NULL ? RT_OK : rt_tpm_pub_to_evp(parent, &made, err);
   if (code != RT_OK) {
     rt_err_prefix(err, "%s: ", who);
     return code;
   }
+  EVP_PKEY *key = given != NULL ? given : made;
   if (parent->type == TPM2_ALG_RSA)
     code = seed_rsa(key, rt_tpm_hash_name(parent->nameAlg), label, seed, seed_len, enc, err);
   else
     code = seed_ecc(parent, key, label, seed, seed_len, enc, err);
-  EVP_PKEY_free(key);
+  EVP_PKEY_free(made);
   return code;
 }
 
@@ -192,6 +194,14 @@ rt_code rt_seed_outer_wrap(const TPMT_PUBLIC *parent, const char *who, const cha
                            const TPM2B_NAME *name, const uint8_t *plain, size_t plain_len,
                            uint8_t *out, size_t out_max, size_t *out_len,
                            TPM2B_ENCRYPTED_SECRET *enc_seed, rt_err *err) {
+  return rt_seed_outer_wrap_key(parent, NULL, who, label, name, plain, plain_len, out, out_max,
+                                out_len, enc_seed, err);
+}
+
+rt_code rt_seed_outer_wrap_key(const TPMT_PUBLIC *parent, EVP_PKEY *parent_key, const char *who,
+                               const char *label, const TPM2B_NAME *name, const uint8_t *plain,
+                               size_t plain_len, uint8_t *out, size_t out_max, size_t *out_len,
+                               TPM2B_ENCRYPTED_SECRET *enc_seed, rt_err *err) {
   if (out_len != NULL)
     *out_len = 0;
   if (enc_seed != NULL)
@@ -219,7 +229,7 @@ rt_code rt_seed_outer_wrap(const TPMT_PUBLIC *parent, const char *who, const cha
 
   uint8_t seed[MAX_DIGEST], sym_key[MAX_SYM_KEY], hmac_key[MAX_DIGEST];
   TPM2B_DIGEST integrity = {.size = (UINT16)dsize};
-  code = share_seed(parent, who, label, seed, dsize, enc_seed, err);
+  code = share_seed(parent, parent_key, who, label, seed, dsize, enc_seed, err);
   if (code == RT_OK)
     code = rt_kdfa(parent->nameAlg, seed, dsize, "STORAGE", name->name, name->size, NULL, 0,
                    sym_key, sym_bits, err);

@@ -15,6 +15,7 @@
 #ifndef RT_SEED_H
 #define RT_SEED_H
 
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <tss2/tss2_tpm2_types.h>
@@ -42,5 +43,14 @@ rt_code rt_seed_outer_wrap(const TPMT_PUBLIC *parent, const char *who, const cha
                            const TPM2B_NAME *name, const uint8_t *plain, size_t plain_len,
                            uint8_t *out, size_t out_max, size_t *out_len,
                            TPM2B_ENCRYPTED_SECRET *enc_seed, rt_err *err);
+
+/* The same with parent's key already made by rt_tpm_pub_to_evp (which
+ * checked an ECC point), for a caller that needed it before: the
+ * verifier's Begin converts the EK once for every use. parent_key NULL:
+ * as rt_seed_outer_wrap. */
+rt_code rt_seed_outer_wrap_key(const TPMT_PUBLIC *parent, EVP_PKEY *parent_key, const char *who,
+                               const char *label, const TPM2B_NAME *name, const uint8_t *plain,
+                               size_t plain_len, uint8_t *out, size_t out_max, size_t *out_len,
+                               TPM2B_ENCRYPTED_SECRET *enc_seed, rt_err *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 
+#include "rt_ec_blank.h"
 #include "rt_kdf.h"
 
 /* Strict parsing: the structure must be well formed and fill the buffer. */
@@ -152,6 +153,27 @@ static rt_code rsa_to_evp(const ossl_where *at, const TPMT_PUBLIC *pub, EVP_PKEY
   return code;
 }
 
+/* The EC key at point on group: copied from the curve's blank key in the
+ * default context (rt_ec_blank.h), else by EVP_PKEY_fromdata. */
+static rt_code ec_key(const ossl_where *at, const char *group, const uint8_t *point, size_t len,
+                      EVP_PKEY **out, rt_err *err) {
+  if (at->libctx == NULL && at->propq == NULL) {
+    int r = rt_ec_blank_key(group, point, len, out);
+    if (r >= 0)
+      return r == 1 ? RT_OK : rt_err_set(err, RT_E_INVALID, "ECC point refused by OpenSSL");
+  }
+  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+  if (bld == NULL ||
+      OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, len) != 1) {
+    OSSL_PARAM_BLD_free(bld);
+    return rt_ossl_err(err, "ECC key parameters");
+  }
+  rt_code code = fromdata(at, "EC", bld, out, err);
+  OSSL_PARAM_BLD_free(bld);
+  return code;
+}
+
 static rt_code ecc_to_evp(const ossl_where *at, const TPMT_PUBLIC *pub, EVP_PKEY **out,
                           rt_err *err) {
   const char *group, *curve;
@@ -179,24 +201,17 @@ static rt_code ecc_to_evp(const ossl_where *at, const TPMT_PUBLIC *pub, EVP_PKEY
   uint8_t point[1 + 2 * 66] = {0x04};
   memcpy(point + 1 + field - x->size, x->buffer, x->size);
   memcpy(point + 1 + 2 * field - y->size, y->buffer, y->size);
-  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-  if (bld == NULL ||
-      OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * field) != 1) {
-    OSSL_PARAM_BLD_free(bld);
-    return rt_ossl_err(err, "ECC key parameters");
-  }
   /* The point must be on the curve (an invalid-curve point would let a
-   * client learn our ECDH secrets bit by bit): fromdata refuses a point off
-   * the curve, and the quick public check refuses that, coordinates outside
-   * the field and the point at infinity once more. The full check would add
-   * n * Q == infinity, a scalar multiplication as costly as the ECDH
-   * itself, which proves nothing more on these curves: their cofactor is 1,
-   * so every point on the curve but infinity has the group's prime order.
-   * Callers (rt_seed.c) rely on this check and do not repeat it. */
+   * client learn our ECDH secrets bit by bit): the key's making refuses a
+   * point off the curve, and the quick public check refuses that,
+   * coordinates outside the field and the point at infinity once more. The
+   * full check would add n * Q == infinity, a scalar multiplication as
+   * costly as the ECDH itself, which proves nothing more on these curves:
+   * their cofactor is 1, so every point on the curve but infinity has the
+   * group's prime order. Callers (rt_seed.c) rely on this check and do not
+   * repeat it. */
   EVP_PKEY *pkey = NULL;
-  rt_code code = fromdata(at, "EC", bld, &pkey, err);
-  OSSL_PARAM_BLD_free(bld);
+  rt_code code = ec_key(at, group, point, 1 + 2 * field, &pkey, err);
   EVP_PKEY_CTX *check =
       code == RT_OK ? EVP_PKEY_CTX_new_from_pkey(at->libctx, pkey, at->propq) : NULL;
   if (code != RT_OK || check == NULL || EVP_PKEY_public_check_quick(check) != 1) {

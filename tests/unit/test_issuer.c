@@ -68,6 +68,9 @@ static X509 *der_to_x509(const uint8_t *der, size_t len) {
   return d2i_X509(NULL, &p, (long)len);
 }
 
+/* make_ca's subjectKeyIdentifier value: NULL leaves it out. */
+static const char *make_ca_ski = "hash";
+
 /* A CA certificate for key, signed by the dev root, valid from now+nb to
  * now+na, with the given BasicConstraints and KeyUsage (NULL: none). */
 static X509 *make_ca(EVP_PKEY *key, long nb, long na, const char *bc, const char *ku) {
@@ -86,7 +89,7 @@ static X509 *make_ca(EVP_PKEY *key, long nb, long na, const char *bc, const char
   X509_set_pubkey(x, key);
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, root, x, NULL, NULL, 0);
-  const char *vals[] = {bc, ku, "hash", "keyid"};
+  const char *vals[] = {bc, ku, make_ca_ski, "keyid"};
   int nids[] = {NID_basic_constraints, NID_key_usage, NID_subject_key_identifier,
                 NID_authority_key_identifier};
   for (int i = 0; i < 4; i++) {
@@ -528,6 +531,12 @@ static void test_load_refusals(void) {
   make_ca_files("future", k, 86400, 2 * 86400, "critical,CA:TRUE", "critical,keyCertSign", cert,
                 key);
   expect_load_fail(cert, key, RT_E_INVALID, "is not valid yet", "future CA");
+  /* Without an SKI no certificate it issues could carry the AKI: refused
+   * at load, not at every Finish. */
+  make_ca_ski = NULL;
+  make_ca_files("no-ski", k, -60, 86400, "critical,CA:TRUE", "critical,keyCertSign", cert, key);
+  make_ca_ski = "hash";
+  expect_load_fail(cert, key, RT_E_INVALID, "has no subjectKeyIdentifier", "no SKI");
   make_ca_files("good", k, -60, 86400, "critical,CA:TRUE", "critical,keyCertSign", cert, key);
   expect_load_fail(cert, key, RT_OK, "", "good EC CA");
 

@@ -274,6 +274,21 @@ static void test_to_evp(EVP_PKEY *rsa, EVP_PKEY *rsa2, EVP_PKEY *p256, EVP_PKEY 
   }
   TPMT_PUBLIC pe = ecc_public(p256, TPM2_ECC_NIST_P256);
   CHECK(rt_tpm_pub_matches(&pe, p384) == 0, "P-256 public matches a P-384 key");
+  /* Keys are copies of one blank key per curve (rt_ec_blank.c): making
+   * one, or refusing a point, leaves nothing in it for the next key. */
+  EVP_PKEY *p256b = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  TPMT_PUBLIC pb = ecc_public(p256b, TPM2_ECC_NIST_P256), off = pe;
+  off.unique.ecc.x.buffer[0] ^= 1;
+  EVP_PKEY *ka = NULL, *kb = NULL;
+  CHECK(rt_tpm_pub_to_evp(&pe, &ka, &e) == RT_OK && rt_tpm_pub_to_evp(&off, &k, &e) != RT_OK &&
+            rt_tpm_pub_to_evp(&pb, &kb, &e) == RT_OK,
+        "two P-256 keys around a refused one: %s", e.msg);
+  CHECK(EVP_PKEY_eq(ka, p256) == 1 && EVP_PKEY_eq(kb, p256b) == 1 && EVP_PKEY_eq(ka, kb) != 1,
+        "each P-256 key is its own point");
+  EVP_PKEY_free(ka);
+  EVP_PKEY_free(kb);
+  EVP_PKEY_free(p256b);
+  k = NULL;
   /* Other curves, a P-256 point declared as P-384, coordinates too long,
    * the all-zero point, other key types. */
   bad = pe;

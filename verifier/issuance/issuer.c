@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cert_exts.h"
 #include "rt_file.h"
 #include "rt_spki.h"
 
@@ -28,7 +29,8 @@ struct rt_issuer {
   EVP_PKEY *key;
   rt_der *chain;
   size_t n_chain;
-  char *crl_url; /* rt_issuer_set_crl_url: the CDP of every certificate */
+  char *crl_url;      /* rt_issuer_set_crl_url: the CDP of every certificate */
+  rt_cert_exts *exts; /* the fixed extensions, built at load */
 };
 
 /* The last OpenSSL error as text, so a message says why OpenSSL refused. */
@@ -152,6 +154,9 @@ static rt_code check_ca(X509 *cert, const char *path, rt_err *err) {
   if (!(flags & EXFLAG_KUSAGE) || !(X509_get_key_usage(cert) & KU_KEY_CERT_SIGN))
     return rt_err_set(err, RT_E_INVALID,
                       "issuer certificate %s is not a CA (KeyUsage keyCertSign missing)", path);
+  /* Every certificate it issues names it by this (AKI keyid). */
+  if (X509_get0_subject_key_id(cert) == NULL)
+    return rt_err_set(err, RT_E_INVALID, "issuer certificate %s has no subjectKeyIdentifier", path);
   if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
     return rt_err_set(err, RT_E_INVALID, "issuer certificate %s has expired", path);
   if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
@@ -224,6 +229,7 @@ void rt_issuer_free(rt_issuer *is) {
     free((void *)is->chain[i].data);
   free(is->chain);
   free(is->crl_url);
+  rt_cert_exts_free(is->exts);
   free(is);
 }
 
@@ -248,6 +254,8 @@ rt_code rt_issuer_load(const char *cert_file, const char *key_file, rt_issuer **
     code = check_ca(is->cert, cert_file, err);
   if (code == RT_OK)
     code = check_order(certs, cert_file, err);
+  if (code == RT_OK)
+    code = rt_cert_exts_new(is->cert, &is->exts, err);
   if (code != RT_OK)
     goto done;
 
@@ -449,18 +457,6 @@ static rt_code set_subject(X509 *x, const rt_cert_request *req, rt_err *err) {
   return code;
 }
 
-static rt_code add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value, rt_err *err) {
-  X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-  int ok = ext != NULL && X509_add_ext(x, ext, -1) == 1;
-  X509_EXTENSION_free(ext);
-  if (!ok) {
-    char why[256];
-    return rt_err_set(err, RT_E_CRYPTO, "issuing: cannot add %s=%s: %s", OBJ_nid2sn(nid), value,
-                      ossl_reason(why, sizeof why));
-  }
-  return RT_OK;
-}
-
 static int push_name(GENERAL_NAMES *gens, int type, const char *value) {
   GENERAL_NAME *gn = GENERAL_NAME_new();
   ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
@@ -541,26 +537,10 @@ static rt_code set_fields(X509 *x, const rt_issuer *is, const rt_cert_request *r
   return code;
 }
 
+/* After set_fields: the SKI is the hash of the key set there. */
 static rt_code set_extensions(X509 *x, const rt_issuer *is, const rt_cert_request *req,
                               rt_err *err) {
-  X509V3_CTX ctx;
-  /* Fixed extension values through OpenSSL's own v3 config parser; the
-   * issuer certificate gives AKI its keyid, the new certificate's public key
-   * gives SKI its hash. */
-  X509V3_set_ctx(&ctx, is->cert, x, NULL, NULL, 0);
-  rt_code code = add_conf_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE", err);
-  if (code == RT_OK)
-    code = add_conf_ext(x, &ctx, NID_key_usage, "critical,digitalSignature", err);
-  if (code == RT_OK)
-    code = add_conf_ext(x, &ctx, NID_ext_key_usage,
-                        req->profile == RT_CERT_AK ? RT_ISSUER_EKU_AK
-                        : req->server_auth         ? "clientAuth,serverAuth"
-                                                   : "clientAuth",
-                        err);
-  if (code == RT_OK)
-    code = add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash", err);
-  if (code == RT_OK)
-    code = add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", err);
+  rt_code code = rt_cert_exts_add(is->exts, x, req->profile == RT_CERT_AK, req->server_auth, err);
   if (code == RT_OK)
     code = add_san(x, req, err);
   if (code == RT_OK && is->crl_url != NULL)

@@ -15,7 +15,9 @@
  * differ in the EKU: clientAuth for the key, 2.23.133.8.3
  * (tcg-kp-AIKCertificate) for the AK.
  *
- * A loaded issuer is read-only: any number of threads may issue at once. */
+ * The fixed extensions are built once at load (cert_exts.h); the CA
+ * certificate must have a subjectKeyIdentifier. A loaded issuer is
+ * read-only: any number of threads may issue at once. */
 #ifndef RT_VERIFIER_ISSUER_H
 #define RT_VERIFIER_ISSUER_H
 
@@ -50,8 +52,8 @@ typedef struct {
  * group or others. Refuses (RT_E_INVALID, naming the file) a key that does
  * not match the certificate, a certificate that is not a CA
  * (BasicConstraints CA:TRUE and KeyUsage keyCertSign both required), one
- * outside its validity period, a chain out of order, and keys other than EC
- * or RSA >= 2048 bits. */
+ * without a subjectKeyIdentifier, one outside its validity period, a chain out of order, and keys
+ * other than EC or RSA >= 2048 bits. */
 rt_code rt_issuer_load(const char *cert_file, const char *key_file, rt_issuer **out, rt_err *err);
 
 void rt_issuer_free(rt_issuer *issuer);

@@ -29,6 +29,11 @@ typedef struct {
   TPM2B_PUBLIC ek, ak;
   rt_cert_der certs[MAX_EK_CERTS], inters[MAX_EK_CERTS];
   size_t which; /* the certificate holding the EK, when trusted by one */
+  /* The EK's key and identity, made once (rt_ek_key) for the rate limit,
+   * the allow-list, the certificate match and the challenge; NULL when the
+   * public area is not a key we take (each of those then refuses it as
+   * before). */
+  EVP_PKEY *ek_key;
   uint8_t ek_sha256[32];
   bool listed; /* trusted by the policy's ek_allowlist */
 } begin_ctx;
@@ -76,15 +81,14 @@ static grpc_status_code parse_request(const Rattest__V1__BeginRequest *req, begi
 }
 
 /* The EK's rate limit, before its certificates are judged. An EK whose key
- * cannot be hashed has no bucket: check_ek refuses it next. The EK public
+ * cannot be made has no bucket: check_ek refuses it next. The EK public
  * is public data, so a client that knows a machine's EK can spend this
  * bucket for it (held itself to --rate-peer); docs/protocol.md says so. */
-static grpc_status_code limit_ek(const rt_verifier *v, const begin_ctx *c, rt_rpc_status *st) {
+static grpc_status_code limit_ek(const rt_verifier *v, begin_ctx *c, rt_rpc_status *st) {
   rt_err err;
-  uint8_t ek_sha256[32];
-  if (rt_ek_key_sha256(&c->ek.publicArea, ek_sha256, &err) != RT_OK)
+  if (rt_ek_key(&c->ek.publicArea, &c->ek_key, c->ek_sha256, &err) != RT_OK)
     return GRPC_STATUS_OK;
-  return rt_throttle_ek(v, ek_sha256, sizeof ek_sha256, st);
+  return rt_throttle_ek(v, c->ek_sha256, sizeof c->ek_sha256, st);
 }
 
 /* rt_ek_check's failure as Begin's refusal. */
@@ -113,7 +117,8 @@ static grpc_status_code check_ek(const rt_verifier *v, const Rattest__V1__BeginR
   /* An EK the operator recorded by its key needs no certificate; any
    * certificate sent is then not judged, and says nothing in the audit. */
   if (rt_policy_has_ek_allowlist(v->policy)) {
-    if (rt_ek_key_sha256(&c->ek.publicArea, c->ek_sha256, &err) != RT_OK)
+    /* Made again only to say why limit_ek could not make it. */
+    if (c->ek_key == NULL && rt_ek_key_sha256(&c->ek.publicArea, c->ek_sha256, &err) != RT_OK)
       return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "EK_MALFORMED", "EK public: %s", err.msg);
     c->listed = rt_policy_ek_allowlisted(v->policy, c->ek_sha256);
   }
@@ -123,7 +128,7 @@ static grpc_status_code check_ek(const rt_verifier *v, const Rattest__V1__BeginR
     rt_ek_opts opts = {.expiry_advisory = rt_policy_ek_expiry_advisory(v->policy),
                        .aia = v->ek_aia_fetch ? &v->ek_aia : NULL};
     rt_code code =
-        rt_ek_check(v->ek_roots, &c->ek.publicArea, c->certs, req->n_ek_certs, c->inters,
+        rt_ek_check(v->ek_roots, c->ek_key, c->certs, req->n_ek_certs, c->inters,
                     req->n_ek_intermediates, &opts, &c->which, c->ek_sha256, &a->ek, &err);
     if (code != RT_OK)
       return ek_refusal(v, code, &err, c->ek_sha256, st);
@@ -239,8 +244,8 @@ static grpc_status_code make_challenge(const begin_ctx *c, const rt_session_stat
   TPM2B_NAME ak_name;
   if (rt_tpm_pub_name(&c->ak.publicArea, &ak_name, &err) != RT_OK)
     return rt_deny(st, GRPC_STATUS_INVALID_ARGUMENT, "AK_MALFORMED", "AK name: %s", err.msg);
-  if (rt_make_credential(&c->ek.publicArea, &ak_name, state->credential_secret.data,
-                         state->credential_secret.len, blob, enc, &err) != RT_OK)
+  if (rt_make_credential_key(&c->ek.publicArea, c->ek_key, &ak_name, state->credential_secret.data,
+                             state->credential_secret.len, blob, enc, &err) != RT_OK)
     return rt_deny(st, GRPC_STATUS_PERMISSION_DENIED, "EK_UNSUPPORTED",
                    "cannot make a credential for this EK: %s", err.msg);
   return GRPC_STATUS_OK;
@@ -343,6 +348,7 @@ static grpc_status_code begin(rt_verifier *v, const Rattest__V1__BeginRequest *r
   if (s == GRPC_STATUS_OK)
     s = answer(v, state, &blob, &enc, r, st);
   rt_token_state_free(state);
+  EVP_PKEY_free(c.ek_key);
   return s;
 }
 

@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509_vfy.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +44,20 @@ static rt_code spki_sha256(EVP_PKEY *key, uint8_t out[32], rt_err *err) {
   return code;
 }
 
+rt_code rt_ek_key(const TPMT_PUBLIC *ek, EVP_PKEY **key, uint8_t sha256[32], rt_err *err) {
+  rt_code code = rt_tpm_pub_to_evp(ek, key, err);
+  if (code == RT_OK)
+    code = spki_sha256(*key, sha256, err);
+  if (code != RT_OK) {
+    EVP_PKEY_free(*key);
+    *key = NULL;
+  }
+  return code;
+}
+
 rt_code rt_ek_key_sha256(const TPMT_PUBLIC *ek, uint8_t out[32], rt_err *err) {
   EVP_PKEY *key = NULL;
-  rt_code code = rt_tpm_pub_to_evp(ek, &key, err);
-  if (code == RT_OK)
-    code = spki_sha256(key, out, err);
+  rt_code code = rt_ek_key(ek, &key, out, err);
   EVP_PKEY_free(key);
   return code;
 }
@@ -167,7 +177,8 @@ static rt_code verify_chain(const rt_ca_set *roots, X509 *leaf, STACK_OF(X509) *
   }
 }
 
-/* Verifies leaf's chain and fills the outputs; takes nothing over. */
+/* Verifies leaf's chain and fills the outputs (ek_key_sha256 and info may
+ * be NULL); takes nothing over. */
 static rt_code verify_leaf(const rt_ca_set *roots, X509 *leaf, const rt_cert_der *intermediates,
                            size_t n_intermediates, const rt_ek_opts *opts,
                            uint8_t ek_key_sha256[32], rt_ek_info *info, rt_err *err) {
@@ -176,7 +187,7 @@ static rt_code verify_leaf(const rt_ca_set *roots, X509 *leaf, const rt_cert_der
   if (code == RT_OK)
     code = verify_chain(roots, leaf, untrusted, opts, err);
   /* The identity of the EK: the hash of its public key as certified. */
-  if (code == RT_OK)
+  if (code == RT_OK && ek_key_sha256 != NULL)
     code = spki_sha256(X509_get0_pubkey(leaf), ek_key_sha256, err);
   if (code == RT_OK && info != NULL)
     rt_ek_info_read(leaf, info);
@@ -185,17 +196,17 @@ static rt_code verify_leaf(const rt_ca_set *roots, X509 *leaf, const rt_cert_der
   return code;
 }
 
-rt_code rt_ek_check(const rt_ca_set *roots, const TPMT_PUBLIC *ek, const rt_cert_der *certs,
-                    size_t n_certs, const rt_cert_der *intermediates, size_t n_intermediates,
+rt_code rt_ek_check(const rt_ca_set *roots, EVP_PKEY *ek, const rt_cert_der *certs, size_t n_certs,
+                    const rt_cert_der *intermediates, size_t n_intermediates,
                     const rt_ek_opts *opts, size_t *which, uint8_t ek_key_sha256[32],
                     rt_ek_info *info, rt_err *err) {
   X509 *leaf = NULL;
-  for (size_t i = 0; i < n_certs && leaf == NULL; i++) {
+  for (size_t i = 0; i < n_certs && ek != NULL && leaf == NULL; i++) {
     X509 *x = parse(&certs[i]);
     if (x == NULL)
       continue; /* a broken extra certificate does not hide a good one */
     EVP_PKEY *k = X509_get0_pubkey(x);
-    if (k != NULL && rt_tpm_pub_matches(ek, k)) {
+    if (k != NULL && EVP_PKEY_eq(ek, k) == 1) {
       leaf = x;
       *which = i;
     } else {
@@ -207,8 +218,13 @@ rt_code rt_ek_check(const rt_ca_set *roots, const TPMT_PUBLIC *ek, const rt_cert
     return rt_err_set(err, RT_E_NOT_FOUND,
                       n_certs == 0 ? "no EK certificate was sent"
                                    : "the EK public key is not the key of any EK certificate sent");
-  rt_code code =
-      verify_leaf(roots, leaf, intermediates, n_intermediates, opts, ek_key_sha256, info, err);
+  /* An RSA key has one encoding: the identity rt_ek_key hashed is the
+   * certificate's. An EC certificate may encode its point compressed (or
+   * its curve by explicit parameters), which rt_spki keeps: hashed again
+   * from the certificate, as rt_ek_cert_key_sha256 does. */
+  bool same = EVP_PKEY_is_a(X509_get0_pubkey(leaf), "RSA");
+  rt_code code = verify_leaf(roots, leaf, intermediates, n_intermediates, opts,
+                             same ? NULL : ek_key_sha256, info, err);
   X509_free(leaf);
   return code;
 }

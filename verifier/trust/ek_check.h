@@ -28,24 +28,34 @@ typedef struct {
   const rt_aia_opts *aia;
 } rt_ek_opts;
 
-/* Finds, among certs, the one whose key equals ek, and verifies its chain
- * (extra intermediates may come from the client; they are not trusted by
- * themselves). On success *which is the index of that certificate,
- * ek_key_sha256 the SHA-256 of its SubjectPublicKeyInfo (DER), the identity
- * rattest writes into certificates as urn:rattest:ek:sha256:<hex>, and info
- * what the certificate says of the TPM (opts and info may be NULL).
- * Errors: RT_E_NOT_FOUND when no certificate holds the EK's key,
- * RT_E_CRYPTO when the chain does not verify, RT_E_INVALID for unparsable
- * input; the message says which. */
-rt_code rt_ek_check(const rt_ca_set *roots, const TPMT_PUBLIC *ek, const rt_cert_der *certs,
-                    size_t n_certs, const rt_cert_der *intermediates, size_t n_intermediates,
+/* Finds, among certs, the one whose key equals ek (the EK's key, from
+ * rt_ek_key), and verifies its chain (extra intermediates may come from the
+ * client; they are not trusted by themselves). On success *which is the
+ * index of that certificate, ek_key_sha256 (on entry rt_ek_key's sha256 of
+ * ek) the SHA-256 of the certificate's SubjectPublicKeyInfo (DER), the
+ * identity rattest writes into certificates as
+ * urn:rattest:ek:sha256:<hex> (for an RSA key the one given, which it
+ * equals; an EC certificate's is hashed again: it may encode the point
+ * compressed), and info what the certificate says of the TPM (opts and
+ * info may be NULL).
+ * Errors: RT_E_NOT_FOUND when no certificate holds the EK's key (or ek is
+ * NULL: a public area rt_ek_key refused), RT_E_CRYPTO when the chain does
+ * not verify, RT_E_INVALID for unparsable input; the message says which. */
+rt_code rt_ek_check(const rt_ca_set *roots, EVP_PKEY *ek, const rt_cert_der *certs, size_t n_certs,
+                    const rt_cert_der *intermediates, size_t n_intermediates,
                     const rt_ek_opts *opts, size_t *which, uint8_t ek_key_sha256[32],
                     rt_ek_info *info, rt_err *err);
 
-/* The EK's identity without a certificate: SHA-256 of the SubjectPublicKeyInfo
- * DER of its key, equal to what rt_ek_check reports for its certificate (and
- * to `openssl pkey -pubin -outform DER | sha256sum`). RT_E_INVALID for a key
- * rt_tpm_pub_to_evp refuses. */
+/* The EK's key and identity, made once for every use in a Begin: *key as
+ * rt_tpm_pub_to_evp makes it (the caller frees it), sha256 the SHA-256 of
+ * its SubjectPublicKeyInfo (DER, as rt_spki encodes it). On failure *key is
+ * NULL. */
+rt_code rt_ek_key(const TPMT_PUBLIC *ek, EVP_PKEY **key, uint8_t sha256[32], rt_err *err);
+
+/* The EK's identity alone: rt_ek_key's sha256, equal to
+ * rt_ek_cert_key_sha256 of its certificate (and to `openssl pkey -pubin
+ * -outform DER | sha256sum`). RT_E_INVALID for a key rt_tpm_pub_to_evp
+ * refuses. */
 rt_code rt_ek_key_sha256(const TPMT_PUBLIC *ek, uint8_t out[32], rt_err *err);
 
 /* The identity of the EK a certificate holds (the SHA-256 of its
