@@ -10,6 +10,7 @@
 
 #include "enroll.h"
 #include "idkey.h"
+#include "net.h"
 #include "rattest.pb-c.h"
 #include "renew.h"
 #include "rpc_report.h"
@@ -165,18 +166,18 @@ static int ping_verifier(const ping_opts *o) {
   rt_err err = {0};
   rt_grpc_client *client = NULL;
   uint64_t deadline = rt_grpc_now_ms() + o->timeout_ms;
-  if (rt_grpc_client_new(o->verifier, o->ca, 0, &client, &err) != RT_OK)
+  if (rt_net_client_new(o->verifier, o->ca, &client, &err) != RT_OK)
     return fail("ping", err.msg, 1);
   Rattest__V1__PingRequest req = RATTEST__V1__PING_REQUEST__INIT;
   req.message = (char *)o->message;
   ProtobufCMessage *out = NULL;
   rt_rpc_result res;
   grpc_status_code st =
-      rt_grpc_call_retry(client, RT_METHOD_PING, &req.base, &rattest__v1__ping_response__descriptor,
-                         deadline, RT_RETRY_TRANSIENT, &out, &res);
+      rt_net_call_retry(client, RT_METHOD_PING, &req.base, &rattest__v1__ping_response__descriptor,
+                        deadline, RT_RETRY_TRANSIENT, &out, &res);
   if (st != GRPC_STATUS_OK)
     rt_report_rpc("ping", "Ping", client, &res);
-  rt_grpc_client_free(client);
+  rt_net_client_free(client);
   if (st != GRPC_STATUS_OK)
     return 1;
   Rattest__V1__PingResponse *resp = (Rattest__V1__PingResponse *)out;
@@ -462,7 +463,10 @@ static int cmd_enroll(int argc, char **argv) {
   if (rt_name_check(o.name, &err) != RT_OK)
     return fail("enroll", err.msg, 2);
   status = check_recorded(&o);
-  return status != GO_ON ? status : rt_enroll(&o);
+  if (status != GO_ON)
+    return status;
+  rt_net_preload();
+  return rt_enroll(&o);
 }
 
 static void usage_unseal(FILE *f) {
@@ -725,7 +729,10 @@ static int cmd_renew(int argc, char **argv) {
     return fail("renew", "--exec needs a command", 2);
   a.r.name = a.all ? NULL : name != NULL ? name : "default";
   status = check_renew_state_dir(a.r.enroll.state_dir);
-  return status != GO_ON ? status : rt_renew(&a.r);
+  if (status != GO_ON)
+    return status;
+  rt_net_preload();
+  return rt_renew(&a.r);
 }
 
 /* The one list of commands: dispatch and the help's command list. */
@@ -759,6 +766,6 @@ int main(int argc, char **argv) {
   if (status != RT_CLI_RUN_COMMAND)
     return status;
   status = rt_cli_dispatch(&program, argc - optind, argv + optind);
-  rt_grpc_end_process(status); /* (why: rt_grpc.h) */
+  rt_net_end_process(status); /* (why: rt_grpc_end_process, rt_grpc.h) */
   return status;
 }
