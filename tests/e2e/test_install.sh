@@ -40,6 +40,15 @@ ca=$(dirname "$0")/../data/ekcerts/google-vtpm/pca_tpm_rsa_enc_cert.pem
 out=$("$P/bin/rattest-bootstrap" ping --verifier 127.0.0.1:1 --ca "$ca" --timeout 100ms 2>&1) || true
 if grep -q 'could not reach the verifier at 127.0.0.1:1' <<< "$out"; then ok; else
   bad "installed rattest-bootstrap ping: $out"; fi
+# Without its module beside it, a command that talks fails (exit 1) naming
+# the path it looked at and the loader's reason.
+mkdir -p "$root/lonely/bin"
+cp "$P/bin/rattest-bootstrap" "$root/lonely/bin/"
+rc=0
+out=$("$root/lonely/bin/rattest-bootstrap" ping --verifier 127.0.0.1:1 --ca "$ca" --timeout 100ms 2>&1) || rc=$?
+want="rattest-bootstrap ping: cannot load the network module $root/lonely/bin/../$net: "
+if [ $rc = 1 ] && [[ $out == "$want"*"No such file"* ]]; then ok; else
+  bad "rattest-bootstrap without its module: exit $rc, $out"; fi
 # Nothing outside the prefix: every line the install printed names a file in it.
 if ! grep -- '-- \(Installing\|Up-to-date\): ' "$root.log" | grep -v -- ": $P/"; then ok; else
   bad "installed outside $P"; fi
