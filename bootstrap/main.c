@@ -463,10 +463,7 @@ static int cmd_enroll(int argc, char **argv) {
   if (rt_name_check(o.name, &err) != RT_OK)
     return fail("enroll", err.msg, 2);
   status = check_recorded(&o);
-  if (status != GO_ON)
-    return status;
-  rt_net_preload();
-  return rt_enroll(&o);
+  return status != GO_ON ? status : rt_enroll(&o);
 }
 
 static void usage_unseal(FILE *f) {
@@ -729,10 +726,7 @@ static int cmd_renew(int argc, char **argv) {
     return fail("renew", "--exec needs a command", 2);
   a.r.name = a.all ? NULL : name != NULL ? name : "default";
   status = check_renew_state_dir(a.r.enroll.state_dir);
-  if (status != GO_ON)
-    return status;
-  rt_net_preload();
-  return rt_renew(&a.r);
+  return status != GO_ON ? status : rt_renew(&a.r);
 }
 
 /* The one list of commands: dispatch and the help's command list. */

@@ -53,7 +53,10 @@ typedef struct {
 extern const rt_net_api rt_net_module;
 
 /* Starts loading the module on a thread of its own, for a command that will
- * need it; a failure shows at the first call. */
+ * need it; a failure shows at the first call. Call it once the TPM is open:
+ * the loader holds its lock for the whole load, so a TCTI dlopened
+ * meanwhile would wait for the module instead of the TPM working while it
+ * loads. */
 void rt_net_preload(void);
 
 /* Loads the module, or waits for rt_net_preload's load, once; fails with
