@@ -5,13 +5,13 @@
 # naming the installed binaries, the man pages in share/man,
 # share/rattest/openssl-rattest.cnf loading the installed provider
 # (`openssl list -providers` with it as OPENSSL_CONF), the bootstrap's
-# network module in LIBDIR/rattest where the installed bootstrap finds it.
+# network module in PREFIX/PKGLIBDIR where the installed bootstrap finds it.
 # Also: the built bootstrap links neither grpc nor libcurl, and loads them
 # (its network module, bootstrap/net.h) for no command that does not talk.
 # Leaves the install in ROOT for the systemd_units test.
-# Usage: test_install.sh BUILD_DIR ROOT MODULES_RELDIR OPENSSL_MODULESDIR LIBDIR
+# Usage: test_install.sh BUILD_DIR ROOT MODULES_RELDIR OPENSSL_MODULESDIR PKGLIBDIR
 set -euo pipefail
-build=${1:?usage} root=${2:?usage} reldir=${3:?usage} sysmodules=${4:?usage} libdir=${5:?usage}
+build=${1:?usage} root=${2:?usage} reldir=${3:?usage} sysmodules=${4:?usage} pkglibdir=${5:?usage}
 . "$(dirname "$0")/../lib/assert.sh"
 B=$build/bin/rattest-bootstrap
 needed=$(readelf -d "$B" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
@@ -32,7 +32,7 @@ for f in bin/rattest-verifier bin/rattest-bootstrap; do
   if [ -x "$P/$f" ]; then ok; else bad "not installed: PREFIX/$f"; fi
 done
 if [ -f "$P/$reldir/rattest.so" ]; then ok; else bad "not installed: PREFIX/$reldir/rattest.so"; fi
-net=$libdir/rattest/rattest-bootstrap-net.so
+net=$pkglibdir/rattest-bootstrap-net.so
 if [ -f "$P/$net" ]; then ok; else bad "not installed: PREFIX/$net"; fi
 # The installed bootstrap runs and talks: its ping loads the module from
 # the prefix and reports the closed port, not a missing module.

@@ -9,13 +9,13 @@
 # dpkg-shlibdeps costs 2-3 s of CPU a package: by default it runs for the
 # provider only (the Depends of the other two stay empty here), --long runs
 # it for all three, as `cpack -G DEB` does.
-# The bootstrap's network module goes with it (LIBDIR/rattest), and the
-# bootstrap finds it in the scratch root.
-# Usage: test_package.sh [--long] BUILD_DIR OUT_DIR OPENSSL_MODULESDIR LIBDIR
+# The bootstrap's network module goes with it (PKGLIBDIR, /usr/lib/<multiarch>/rattest),
+# and the bootstrap finds it in the scratch root.
+# Usage: test_package.sh [--long] BUILD_DIR OUT_DIR OPENSSL_MODULESDIR PKGLIBDIR
 set -euo pipefail
 long=false
 [ "${1:-}" = --long ] && long=true && shift
-build=${1:?usage} out=${2:?usage} modules=${3:?usage} libdir=${4:?usage}
+build=${1:?usage} out=${2:?usage} modules=${3:?usage} pkglibdir=${4:?usage}
 . "$(dirname "$0")/../lib/assert.sh"
 rm -rf "$out"
 mkdir -p "$out"
@@ -74,7 +74,7 @@ has_files rattest-verifier "$arch" /usr/bin/rattest-verifier \
 has_files rattest-bootstrap "$arch" /usr/bin/rattest-bootstrap \
   /usr/lib/systemd/system/rattest-enroll.service /usr/lib/systemd/system/rattest-renew.service \
   /usr/lib/systemd/system/rattest-renew.timer /usr/share/man/man8/rattest-bootstrap.8 \
-  "$libdir/rattest/rattest-bootstrap-net.so"
+  "$pkglibdir/rattest-bootstrap-net.so"
 has_files rattest-provider "$arch" "$modules/rattest.so" /usr/share/rattest/openssl-rattest.cnf \
   /usr/share/man/man7/rattest-provider.7
 has_files rattest-doc all /usr/share/doc/rattest/cli.md /usr/share/doc/rattest/operations.md
