@@ -84,8 +84,6 @@ static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t
   rt_tpm_quiet_tss_logs();
   if (rt_tpm_open(e->o->tcti, &e->tpm, &err) != RT_OK)
     return rt_enroll_fail("TPM", err.msg);
-  /* Not before: the TCTI is dlopened too, and would wait for the module. */
-  rt_net_preload();
   if (rt_enroll_restore(e, previous) != 0)
     return 1;
   if (previous != NULL && !e->o->renew && still_valid(e, previous)) {
@@ -94,6 +92,9 @@ static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t
            e->o->name, previous->not_after);
     return 0;
   }
+  /* Not before the TPM is open: the TCTI is dlopened too, and would wait
+   * for the module. Nor for nothing to do. */
+  rt_net_preload();
   if (rt_enroll_handle_usable(e, previous) != 0 || prepare(e) != 0 ||
       rt_enroll_begin(e, deadline) != 0 || rt_enroll_finish(e, deadline) != 0)
     return 1;
