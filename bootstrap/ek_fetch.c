@@ -1,13 +1,12 @@
 #include "ek_fetch.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "net.h"
 #include "rt_hex.h"
-#include "rt_http.h"
 #include "rt_log.h"
 #include "rt_tpm_pub.h"
 
@@ -61,13 +60,13 @@ static rt_code intel_key(const uint8_t md[32], char *key, size_t cap, rt_err *er
   int n = EVP_EncodeBlock(b64, md, 32);
   for (int i = 0; i < n; i++)
     b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
-  char *escaped = curl_easy_escape(NULL, (const char *)b64, n);
+  char *escaped = rt_net_url_escape((const char *)b64, (size_t)n);
   rt_code code = RT_OK;
   if (escaped == NULL || strlen(escaped) >= cap)
     code = rt_err_set(err, RT_E_INTERNAL, "cannot write the EK lookup key");
   else
     strcpy(key, escaped);
-  curl_free(escaped);
+  free(escaped);
   return code;
 }
 
@@ -79,8 +78,8 @@ rt_code rt_ek_fetch_key(rt_tpm *tpm, const TPMT_PUBLIC *pub, char *key, size_t c
   int amd = vendor == VENDOR_AMD;
   if (pub_digest(pub, amd, md, err) != RT_OK)
     return err->code;
-  if (!amd)
-    return intel_key(md, key, cap, err);
+  if (!amd) /* its escaping is libcurl's, in the network module */
+    return rt_net_load(err) == RT_OK ? intel_key(md, key, cap, err) : err->code;
   if (cap < 33)
     return rt_err_set(err, RT_E_INTERNAL, "cannot write the EK lookup key");
   rt_hex(md, 16, key);
@@ -121,14 +120,14 @@ static int base64url_decode(const char *text, uint8_t **out, size_t *len) {
 static X509 *intel_answer(const uint8_t *data, size_t len) {
   json_t *root = json_loadb((const char *)data, len, 0, NULL);
   const char *text = json_string_value(json_object_get(root, "certificate"));
-  char *plain = text != NULL ? curl_easy_unescape(NULL, text, 0, NULL) : NULL;
+  char *plain = text != NULL ? rt_net_url_unescape(text) : NULL;
   uint8_t *der = NULL;
   size_t der_len = 0;
   X509 *x = NULL;
   if (plain != NULL && base64url_decode(plain, &der, &der_len))
-    x = rt_http_cert_parse(der, der_len);
+    x = rt_net_http_cert_parse(der, der_len);
   free(der);
-  curl_free(plain);
+  free(plain);
   json_decref(root);
   return x;
 }
@@ -160,9 +159,9 @@ rt_code rt_ek_fetch(rt_tpm *tpm, const char *base_url, const TPMT_PUBLIC *pub, u
   rt_http_limits lim = {"http,https", RT_EK_FETCH_MAX_SIZE, RT_EK_FETCH_TIMEOUT_MS};
   uint8_t *body = NULL;
   size_t body_len = 0;
-  if (rt_http_get(url, &lim, &body, &body_len, err) != RT_OK)
+  if (rt_net_http_get(url, &lim, &body, &body_len, err) != RT_OK)
     return rt_err_prefix(err, "EK certificate from ");
-  X509 *x = rt_http_cert_parse(body, body_len);
+  X509 *x = rt_net_http_cert_parse(body, body_len);
   if (x == NULL)
     x = intel_answer(body, body_len);
   free(body);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "enroll_steps.h"
+#include "net.h"
 #include "rt_tss2key.h"
 
 /* The identity is valid when its certificate has not expired, the TPM
@@ -72,7 +73,7 @@ static int prepare(rt_enrollment *e) {
     return rt_enroll_fail("platform certificate", err.msg);
   if (rt_ak_create(e->tpm, RT_ALG_NONE, &e->ak, &err) != RT_OK)
     return rt_enroll_fail("AK", err.msg);
-  if (rt_grpc_client_new(e->o->verifier, e->o->ca_file, 0, &e->client, &err) != RT_OK)
+  if (rt_net_client_new(e->o->verifier, e->o->ca_file, &e->client, &err) != RT_OK)
     return rt_enroll_fail("verifier", err.msg);
   return 0;
 }
@@ -91,6 +92,9 @@ static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t
            e->o->name, previous->not_after);
     return 0;
   }
+  /* Not before the TPM is open: the TCTI is dlopened too, and would wait
+   * for the module. Nor for nothing to do. */
+  rt_net_preload();
   if (rt_enroll_handle_usable(e, previous) != 0 || prepare(e) != 0 ||
       rt_enroll_begin(e, deadline) != 0 || rt_enroll_finish(e, deadline) != 0)
     return 1;
@@ -111,7 +115,7 @@ static void release(rt_enrollment *e) {
   if (e->tpm != NULL)
     rt_ek_close(e->tpm, &e->ek);
   rt_tpm_close(e->tpm);
-  rt_grpc_client_free(e->client);
+  rt_net_client_free(e->client);
   if (e->challenge != NULL)
     protobuf_c_message_free_unpacked(&e->challenge->base, NULL);
   if (e->result != NULL)

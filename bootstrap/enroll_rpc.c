@@ -5,13 +5,14 @@
 #include <tss2/tss2_mu.h>
 
 #include "enroll_steps.h"
+#include "net.h"
 #include "rpc_report.h"
 
 grpc_status_code rt_enroll_call(rt_enrollment *e, const char *method, const ProtobufCMessage *req,
                                 const ProtobufCMessageDescriptor *type, uint64_t deadline,
                                 int idempotent, ProtobufCMessage **resp, rt_rpc_result *res) {
-  return rt_grpc_call_retry(e->client, method, req, type, deadline,
-                            idempotent ? RT_RETRY_TRANSIENT : RT_RETRY_UNSENT, resp, res);
+  return rt_net_call_retry(e->client, method, req, type, deadline,
+                           idempotent ? RT_RETRY_TRANSIENT : RT_RETRY_UNSENT, resp, res);
 }
 
 int rt_enroll_fail(const char *what, const char *msg) {

@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "net.h"
+
 int rt_report_rpc(const char *cmd, const char *what, const rt_grpc_client *client,
                   const rt_rpc_result *res) {
-  const char *at = rt_grpc_client_target(client);
+  const char *at = rt_net_client_target(client);
   const char *status = rt_grpc_status_name(res->status);
   switch (res->reach) {
   case RT_RPC_ANSWERED:

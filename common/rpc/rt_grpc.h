@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "rt_err.h"
+#include "rt_grpc_plain.h"
 
 #define RT_GRPC_DEFAULT_MAX_MESSAGE (4u * 1024u * 1024u)
 #define RT_GRPC_DEFAULT_THREADS 8
@@ -199,10 +200,6 @@ typedef enum {
   RT_RETRY_TRANSIENT,
 } rt_retry;
 
-/* Milliseconds of CLOCK_MONOTONIC, the clock of rt_grpc_call_retry's
- * deadline. */
-uint64_t rt_grpc_now_ms(void);
-
 /* rt_grpc_call, tried again with exponential backoff (250 ms doubling to
  * 5 s) while the failure is one `retry` allows and deadline_ms (of
  * rt_grpc_now_ms) leaves time; each retry on a new channel, so that it
@@ -226,8 +223,5 @@ void rt_grpc_init(void);
  * static objects while those threads may still use them. Output is flushed
  * first. For programs that are done: the end of main. */
 void rt_grpc_end_process(int status);
-
-/* "OK", "UNAVAILABLE", ... */
-const char *rt_grpc_status_name(grpc_status_code status);
 
 #endif

@@ -75,26 +75,3 @@ void rt_grpc_end_process(int status) {
 #endif
   _exit(status);
 }
-
-const char *rt_grpc_status_name(grpc_status_code status) {
-  static const char *const names[] = {"OK",
-                                      "CANCELLED",
-                                      "UNKNOWN",
-                                      "INVALID_ARGUMENT",
-                                      "DEADLINE_EXCEEDED",
-                                      "NOT_FOUND",
-                                      "ALREADY_EXISTS",
-                                      "PERMISSION_DENIED",
-                                      "RESOURCE_EXHAUSTED",
-                                      "FAILED_PRECONDITION",
-                                      "ABORTED",
-                                      "OUT_OF_RANGE",
-                                      "UNIMPLEMENTED",
-                                      "INTERNAL",
-                                      "UNAVAILABLE",
-                                      "DATA_LOSS",
-                                      "UNAUTHENTICATED"};
-  if ((int)status >= 0 && (size_t)status < sizeof names / sizeof names[0])
-    return names[status];
-  return "UNKNOWN_STATUS";
-}

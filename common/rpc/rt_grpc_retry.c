@@ -1,6 +1,5 @@
 /* rt_grpc_call_retry: one call tried again, on a new channel each time,
  * while its failure is one that waiting can cure. */
-#include <time.h>
 #include <unistd.h>
 
 #include "rt_grpc.h"
@@ -8,12 +7,6 @@
 
 #define RETRY_FIRST_MS 250
 #define RETRY_MAX_MS 5000
-
-uint64_t rt_grpc_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Whether waiting can cure this failure and `retry` allows trying again.
  * A refusal, a TLS failure (the CA file or the host name is wrong) and a

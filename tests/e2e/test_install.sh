@@ -4,12 +4,25 @@
 # own directory when the prefix is /usr), the units in lib/systemd/system
 # naming the installed binaries, the man pages in share/man,
 # share/rattest/openssl-rattest.cnf loading the installed provider
-# (`openssl list -providers` with it as OPENSSL_CONF).
+# (`openssl list -providers` with it as OPENSSL_CONF), the bootstrap's
+# network module in PREFIX/PKGLIBDIR where the installed bootstrap finds it.
+# Also: the built bootstrap links neither grpc nor libcurl, and loads them
+# (its network module, bootstrap/net.h) for no command that does not talk.
 # Leaves the install in ROOT for the systemd_units test.
-# Usage: test_install.sh BUILD_DIR ROOT MODULES_RELDIR OPENSSL_MODULESDIR
+# Usage: test_install.sh BUILD_DIR ROOT MODULES_RELDIR OPENSSL_MODULESDIR PKGLIBDIR
 set -euo pipefail
-build=${1:?usage} root=${2:?usage} reldir=${3:?usage} sysmodules=${4:?usage}
+build=${1:?usage} root=${2:?usage} reldir=${3:?usage} sysmodules=${4:?usage} pkglibdir=${5:?usage}
 . "$(dirname "$0")/../lib/assert.sh"
+B=$build/bin/rattest-bootstrap
+needed=$(readelf -d "$B" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+if ! grep -Eq 'grpc|gpr|curl' <<< "$needed"; then ok; else bad "rattest-bootstrap links $needed"; fi
+# --help, --version, argument errors, status: the loader's list of files opened.
+for args in --help --version 'enroll --verifier h:1' "status --state-dir $root/none"; do
+  # shellcheck disable=SC2086 # args holds several words
+  opened=$(LD_DEBUG=files "$B" $args 2>&1 > /dev/null | grep -Eo 'file=[^ ]*(grpc|gpr|curl|-net)[^ ]*' |
+    sort -u | tr '\n' ' ') || true
+  if [ -z "$opened" ]; then ok; else bad "rattest-bootstrap $args loads $opened"; fi
+done
 OSSL=(openssl)
 [ -n "${RATTEST_PRELOAD:-}" ] && OSSL=(env LD_PRELOAD="$RATTEST_PRELOAD" ASAN_OPTIONS=detect_leaks=0 openssl)
 rm -rf "$root"
@@ -19,6 +32,23 @@ for f in bin/rattest-verifier bin/rattest-bootstrap; do
   if [ -x "$P/$f" ]; then ok; else bad "not installed: PREFIX/$f"; fi
 done
 if [ -f "$P/$reldir/rattest.so" ]; then ok; else bad "not installed: PREFIX/$reldir/rattest.so"; fi
+net=$pkglibdir/rattest-bootstrap-net.so
+if [ -f "$P/$net" ]; then ok; else bad "not installed: PREFIX/$net"; fi
+# The installed bootstrap runs and talks: its ping loads the module from
+# the prefix and reports the closed port, not a missing module.
+ca=$(dirname "$0")/../data/ekcerts/google-vtpm/pca_tpm_rsa_enc_cert.pem
+out=$("$P/bin/rattest-bootstrap" ping --verifier 127.0.0.1:1 --ca "$ca" --timeout 100ms 2>&1) || true
+if grep -q 'could not reach the verifier at 127.0.0.1:1' <<< "$out"; then ok; else
+  bad "installed rattest-bootstrap ping: $out"; fi
+# Without its module beside it, a command that talks fails (exit 1) naming
+# the path it looked at and the loader's reason.
+mkdir -p "$root/lonely/bin"
+cp "$P/bin/rattest-bootstrap" "$root/lonely/bin/"
+rc=0
+out=$("$root/lonely/bin/rattest-bootstrap" ping --verifier 127.0.0.1:1 --ca "$ca" --timeout 100ms 2>&1) || rc=$?
+want="rattest-bootstrap ping: cannot load the network module $root/lonely/bin/../$net: "
+if [ $rc = 1 ] && [[ $out == "$want"*"No such file"* ]]; then ok; else
+  bad "rattest-bootstrap without its module: exit $rc, $out"; fi
 # Nothing outside the prefix: every line the install printed names a file in it.
 if ! grep -- '-- \(Installing\|Up-to-date\): ' "$root.log" | grep -v -- ": $P/"; then ok; else
   bad "installed outside $P"; fi

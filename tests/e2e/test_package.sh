@@ -9,11 +9,13 @@
 # dpkg-shlibdeps costs 2-3 s of CPU a package: by default it runs for the
 # provider only (the Depends of the other two stay empty here), --long runs
 # it for all three, as `cpack -G DEB` does.
-# Usage: test_package.sh [--long] BUILD_DIR OUT_DIR OPENSSL_MODULESDIR
+# The bootstrap's network module goes with it (PKGLIBDIR, /usr/lib/<multiarch>/rattest),
+# and the bootstrap finds it in the scratch root.
+# Usage: test_package.sh [--long] BUILD_DIR OUT_DIR OPENSSL_MODULESDIR PKGLIBDIR
 set -euo pipefail
 long=false
 [ "${1:-}" = --long ] && long=true && shift
-build=${1:?usage} out=${2:?usage} modules=${3:?usage}
+build=${1:?usage} out=${2:?usage} modules=${3:?usage} pkglibdir=${4:?usage}
 . "$(dirname "$0")/../lib/assert.sh"
 rm -rf "$out"
 mkdir -p "$out"
@@ -71,7 +73,8 @@ has_files rattest-verifier "$arch" /usr/bin/rattest-verifier \
   /usr/lib/systemd/system/rattest-verifier.service /usr/share/man/man8/rattest-verifier.8
 has_files rattest-bootstrap "$arch" /usr/bin/rattest-bootstrap \
   /usr/lib/systemd/system/rattest-enroll.service /usr/lib/systemd/system/rattest-renew.service \
-  /usr/lib/systemd/system/rattest-renew.timer /usr/share/man/man8/rattest-bootstrap.8
+  /usr/lib/systemd/system/rattest-renew.timer /usr/share/man/man8/rattest-bootstrap.8 \
+  "$pkglibdir/rattest-bootstrap-net.so"
 has_files rattest-provider "$arch" "$modules/rattest.so" /usr/share/rattest/openssl-rattest.cnf \
   /usr/share/man/man7/rattest-provider.7
 has_files rattest-doc all /usr/share/doc/rattest/cli.md /usr/share/doc/rattest/operations.md
@@ -104,6 +107,10 @@ for b in rattest-verifier rattest-bootstrap; do
   v=$("$R/usr/bin/$b" --version 2>&1) || true
   if [ "$v" = "$b $version" ]; then ok; else bad "$R/usr/bin/$b --version: $v"; fi
 done
+ca=$(dirname "$0")/../data/ekcerts/google-vtpm/pca_tpm_rsa_enc_cert.pem
+v=$("$R/usr/bin/rattest-bootstrap" ping --verifier 127.0.0.1:1 --ca "$ca" --timeout 100ms 2>&1) || true
+if grep -q 'could not reach the verifier at 127.0.0.1:1' <<< "$v"; then ok; else
+  bad "$R/usr/bin/rattest-bootstrap ping (its network module): $v"; fi
 openssl list -providers -provider-path "$R$modules" -provider rattest > "$out/providers" 2>&1 || true
 if grep -A3 '^  rattest$' "$out/providers" | grep -q 'status: active'; then ok; else
   bad "openssl does not load $R$modules/rattest.so: $(cat "$out/providers")"; fi
