@@ -40,15 +40,14 @@ static void evidence_free(evidence *ev) {
   rt_bytes_free(&ev->poss);
 }
 
-static void fail(lg_outcome *out, const char *code, const char *what, const char *msg) {
+void lg_fail(lg_outcome *out, const char *code, const char *what, const char *msg) {
   out->ok = 0;
   snprintf(out->code, sizeof out->code, "%s", code);
   snprintf(out->message, sizeof out->message, "%.31s: %.760s", what, msg);
 }
 
-static void fail_rpc(lg_outcome *out, const char *what, grpc_status_code s,
-                     const rt_rpc_result *res) {
-  fail(out, res->code[0] ? res->code : rt_grpc_status_name(s), what, res->message);
+void lg_fail_rpc(lg_outcome *out, const char *what, grpc_status_code s, const rt_rpc_result *res) {
+  lg_fail(out, res->code[0] ? res->code : rt_grpc_status_name(s), what, res->message);
 }
 
 static int marshal_public(const TPM2B_PUBLIC *pub, uint8_t *buf, size_t *len) {
@@ -71,7 +70,7 @@ static Rattest__V1__BeginResponse *begin(const lg_target *t, rt_grpc_client *cli
                           : RATTEST__V1__KEY_ALGORITHM__KEY_ALGORITHM_ECC_P256;
   if (!marshal_public(&m->ek_pub, ek, &req.ek_public.len) ||
       !marshal_public(&m->ak_pub, ak, &req.ak_public.len)) {
-    fail(out, "LOADGEN", "Begin", "marshalling a public area failed");
+    lg_fail(out, "LOADGEN", "Begin", "marshalling a public area failed");
     return NULL;
   }
   req.ek_public.data = ek;
@@ -83,7 +82,7 @@ static Rattest__V1__BeginResponse *begin(const lg_target *t, rt_grpc_client *cli
                                           RT_RETRY_TRANSIENT, &resp, &res);
   out->retries += res.retries;
   if (s != GRPC_STATUS_OK) {
-    fail_rpc(out, "Begin", s, &res);
+    lg_fail_rpc(out, "Begin", s, &res);
     return NULL;
   }
   return (Rattest__V1__BeginResponse *)resp;
@@ -152,7 +151,7 @@ static int make_evidence(const lg_target *t, lg_machine *m, const Rattest__V1__B
   if (code == RT_OK && !marshal_public(&m->key_pub, ev->key_public, &ev->key_public_len))
     code = rt_err_set(&err, RT_E_INTERNAL, "marshalling the key's public area failed");
   if (code != RT_OK)
-    fail(out, "LOADGEN", "evidence", err.msg);
+    lg_fail(out, "LOADGEN", "evidence", err.msg);
   return code == RT_OK;
 }
 
@@ -204,15 +203,15 @@ static int finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
   evidence_free(&ev);
   out->retries += res.retries;
   if (s != GRPC_STATUS_OK) {
-    fail_rpc(out, "Finish", s, &res);
+    lg_fail_rpc(out, "Finish", s, &res);
     return res.reach == RT_RPC_LOST;
   }
   Rattest__V1__FinishResponse *r = (Rattest__V1__FinishResponse *)resp;
   rt_err err;
   if (r->key_certificate.len == 0 || r->ak_certificate.len == 0) {
-    fail(out, "LOADGEN", "Finish", "answered without certificates");
+    lg_fail(out, "LOADGEN", "Finish", "answered without certificates");
   } else if (t->certs_dir != NULL && lg_keep_identity(t->certs_dir, m, r, &err) != RT_OK) {
-    fail(out, "LOADGEN", "--write-certs", err.msg);
+    lg_fail(out, "LOADGEN", "--write-certs", err.msg);
   } else {
     out->ok = 1;
     out->code[0] = out->message[0] = '\0';
@@ -228,7 +227,7 @@ static int run_once(const lg_target *t, lg_machine *m, lg_outcome *out) {
   rt_err err;
   rt_grpc_client *client = NULL;
   if (rt_grpc_client_new(t->verifier, t->ca_file, 0, &client, &err) != RT_OK) {
-    fail(out, "LOADGEN", "verifier", err.msg);
+    lg_fail(out, "LOADGEN", "verifier", err.msg);
     return 0;
   }
   uint64_t deadline = rt_grpc_now_ms() + t->timeout_ms;

@@ -17,6 +17,7 @@
 
 #include "machine.h"
 #include "rt_eventlog.h"
+#include "rt_grpc.h"
 
 /* What every enrollment shares (read-only). */
 /* Runs begun again after a lost Finish, at most, before the enrollment
@@ -50,5 +51,11 @@ typedef struct {
 } lg_outcome;
 
 void lg_enroll(const lg_target *t, lg_machine *m, lg_outcome *out);
+
+/* out failed: code (see lg_outcome), and a message "WHAT: MSG". */
+void lg_fail(lg_outcome *out, const char *code, const char *what, const char *msg);
+/* out failed by a call's result: the verifier's refusal code, else the
+ * status name. */
+void lg_fail_rpc(lg_outcome *out, const char *what, grpc_status_code s, const rt_rpc_result *res);
 
 #endif

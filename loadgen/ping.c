@@ -1,6 +1,5 @@
 #include "ping.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "rattest.pb-c.h"
@@ -12,8 +11,7 @@ void lg_ping(const lg_target *t, lg_outcome *out) {
   rt_err err;
   rt_grpc_client *client = NULL;
   if (rt_grpc_client_new(t->verifier, t->ca_file, 0, &client, &err) != RT_OK) {
-    snprintf(out->code, sizeof out->code, "LOADGEN");
-    snprintf(out->message, sizeof out->message, "verifier: %.780s", err.msg);
+    lg_fail(out, "LOADGEN", "verifier", err.msg);
     return;
   }
   /* Retried as Begin is (Ping is as idempotent), under one deadline. */
@@ -28,11 +26,8 @@ void lg_ping(const lg_target *t, lg_outcome *out) {
                                             &rattest__v1__ping_response__descriptor, deadline,
                                             RT_RETRY_TRANSIENT, &resp, &res);
     out->retries += res.retries;
-    if (s != GRPC_STATUS_OK) {
-      out->ok = 0;
-      snprintf(out->code, sizeof out->code, "%s", res.code[0] ? res.code : rt_grpc_status_name(s));
-      snprintf(out->message, sizeof out->message, "Ping: %.760s", res.message);
-    }
+    if (s != GRPC_STATUS_OK)
+      lg_fail_rpc(out, "Ping", s, &res);
     if (resp != NULL)
       protobuf_c_message_free_unpacked(resp, NULL);
   }
