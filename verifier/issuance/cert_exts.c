@@ -67,17 +67,13 @@ rt_code rt_cert_exts_new(X509 *issuer_cert, rt_cert_exts **out, rt_err *err) {
   return RT_OK;
 }
 
-/* SKI = SHA-1 of the subjectPublicKey BIT STRING, as OpenSSL's "hash"
- * value makes it, with the hash fetched once. */
+/* SKI = SHA-1 of the subjectPublicKey BIT STRING (RFC 5280 4.2.1.2
+ * method 1, what OpenSSL's "hash" value makes), with the hash fetched once. */
 static int add_ski(const rt_cert_exts *e, X509 *x) {
-  const unsigned char *pk = NULL;
-  int pk_len = 0;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
-  int ok = ski != NULL &&
-           X509_PUBKEY_get0_param(NULL, &pk, &pk_len, NULL, X509_get_X509_PUBKEY(x)) == 1 &&
-           EVP_Digest(pk, (size_t)pk_len, md, &md_len, e->sha1, NULL) == 1 &&
+  int ok = ski != NULL && X509_pubkey_digest(x, e->sha1, md, &md_len) == 1 &&
            ASN1_OCTET_STRING_set(ski, md, (int)md_len) == 1 &&
            X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT) == 1;
   ASN1_OCTET_STRING_free(ski);
