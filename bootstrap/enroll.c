@@ -78,6 +78,42 @@ static int prepare(rt_enrollment *e) {
   return 0;
 }
 
+/* Pause before beginning again after REGISTRY_FAILED: the database gets a
+ * moment, the verifier is not hammered. */
+#define BEGIN_AGAIN_MS 1000
+
+/* Back to where Begin starts: the challenge and the new key (made for it)
+ * gone, the EK loaded for the next activation. */
+static int begin_again(rt_enrollment *e, uint64_t deadline) {
+  rt_err err;
+  if (rt_grpc_now_ms() + BEGIN_AGAIN_MS >= deadline)
+    return rt_enroll_fail("Finish", "--timeout passed: not beginning again");
+  fprintf(stderr, "rattest-bootstrap enroll: nothing was issued: beginning again from Begin\n");
+  struct timespec pause = {BEGIN_AGAIN_MS / 1000, (BEGIN_AGAIN_MS % 1000) * 1000000L};
+  nanosleep(&pause, NULL);
+  rt_idkey_close(e->tpm, &e->key);
+  protobuf_c_message_free_unpacked(&e->challenge->base, NULL);
+  e->challenge = NULL;
+  if (rt_ek_load(e->tpm, &e->ek, &err) != RT_OK)
+    return rt_enroll_fail("EK", err.msg);
+  return 0;
+}
+
+/* Begin and Finish, begun again while the verifier's registry could not
+ * record the certificate (RT_ENROLL_BEGIN_AGAIN), within the deadline: a
+ * transient database failure costs a retry, not the enrollment. */
+static int begin_finish(rt_enrollment *e, uint64_t deadline) {
+  for (;;) {
+    if (rt_enroll_begin(e, deadline) != 0)
+      return 1;
+    int rc = rt_enroll_finish(e, deadline);
+    if (rc != RT_ENROLL_BEGIN_AGAIN)
+      return rc;
+    if (begin_again(e, deadline) != 0)
+      return 1;
+  }
+}
+
 /* Everything from opening the TPM on; previous as recorded, or NULL. */
 static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t deadline) {
   rt_err err;
@@ -96,7 +132,7 @@ static int enroll_on_tpm(rt_enrollment *e, const rt_identity *previous, uint64_t
    * for the module. Nor for nothing to do. */
   rt_net_preload();
   if (rt_enroll_handle_usable(e, previous) != 0 || prepare(e) != 0 ||
-      rt_enroll_begin(e, deadline) != 0 || rt_enroll_finish(e, deadline) != 0)
+      begin_finish(e, deadline) != 0)
     return 1;
   /* A TPM without a resource manager has three object slots: the AK goes
    * before keeping (which may need two: the SRK and the previous key, to

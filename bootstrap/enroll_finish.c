@@ -190,6 +190,8 @@ int rt_enroll_finish(rt_enrollment *e, uint64_t deadline) {
                      deadline, 0, &resp, &res);
   if (s != GRPC_STATUS_OK) {
     rt_enroll_fail_rpc(e, "Finish", &res);
+    if (strcmp(res.code, "REGISTRY_FAILED") == 0)
+      rc = RT_ENROLL_BEGIN_AGAIN;
     goto out;
   }
   e->result = (Rattest__V1__FinishResponse *)resp;

@@ -47,7 +47,10 @@ int rt_enroll_begin(rt_enrollment *e, uint64_t deadline);
 
 /* Answers the challenge (activation, quote, PCR values, event log, a new
  * identity key certified by the AK); keeps the verifier's answer in
- * e->result. */
+ * e->result. RT_ENROLL_BEGIN_AGAIN when the verifier refused it
+ * REGISTRY_FAILED: its registry could not record the certificate, so
+ * nothing was issued, and the token is spent (docs/protocol.md). */
+#define RT_ENROLL_BEGIN_AGAIN 2
 int rt_enroll_finish(rt_enrollment *e, uint64_t deadline);
 
 /* Keeps what was issued: persistent key, key file, certificates, state;

@@ -173,8 +173,9 @@ static void serial_of(const ProtobufCBinaryData *der, char *out, size_t size) {
   X509_free(x);
 }
 
-/* 1 when the answer was lost after the request may have arrived (the
- * verifier may have applied it: the run is begun again from Begin). */
+/* 1 when the run is begun again from Begin: the answer was lost after the
+ * request may have arrived (the verifier may have applied it), or the
+ * registry could not record the certificate (docs/protocol.md). */
 static int finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
                   const Rattest__V1__BeginResponse *c, uint64_t deadline, lg_outcome *out) {
   evidence ev;
@@ -204,7 +205,9 @@ static int finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
   out->retries += res.retries;
   if (s != GRPC_STATUS_OK) {
     lg_fail_rpc(out, "Finish", s, &res);
-    return res.reach == RT_RPC_LOST;
+    /* REGISTRY_FAILED: the token is spent but nothing was issued; as the
+     * bootstrap, the run begins again. */
+    return res.reach == RT_RPC_LOST || strcmp(res.code, "REGISTRY_FAILED") == 0;
   }
   Rattest__V1__FinishResponse *r = (Rattest__V1__FinishResponse *)resp;
   rt_err err;

@@ -44,7 +44,8 @@ typedef struct {
   char code[64];
   char message[800];
   unsigned retries;  /* calls tried again (rt_grpc_call_retry) */
-  unsigned restarts; /* runs begun again from Begin after a lost Finish */
+  unsigned restarts; /* runs begun again from Begin after a lost Finish or
+                        REGISTRY_FAILED */
   /* Accepted: the key certificate's serial, lowercase hex (as the
    * verifier's registry and audit line, lowercased, name it). */
   char serial[64];

@@ -6,7 +6,9 @@
 # machine is revoked by `revoke` (another process): the serving verifier
 # rewrites the CRL (waited for, not slept for) with its serial, the
 # keyCompromise reason and a larger crlNumber, and `crl` prints the same
-# list; SIGHUP rewrites it. Then `openssl s_server -Verify 1 -CRL_check` answers the other
+# list; SIGHUP rewrites it. A registry that cannot record a certificate
+# refuses the Finish REGISTRY_FAILED (nothing sent) and the loadgen begins
+# again from Begin (triggers on identities). Then `openssl s_server -Verify 1 -CRL_check` answers the other
 # machine's mTLS request with 200 and refuses the revoked one (its log says
 # why), and nginx with `ssl_crl` answers 200 and 400. Bad options are bad
 # usage.
@@ -114,6 +116,66 @@ crl_entries "$work/crl2.pem" | diff - "$work/entries" > /dev/null && ok ||
   bad "crl differs: $(crl_entries "$work/crl2.pem")"
 [ "$(dec "$(crl_number "$work/crl2.pem")")" -ge "$n1" ] && ok || bad "crl's number below the file's"
 [ "$(stat -c %a "$work/crl2.pem")" = 644 ] && ok || bad "crl --out mode"
+
+# No certificate leaves the verifier unknown to the registry. A trigger
+# makes every insert into identities fail: each Finish is refused INTERNAL
+# REGISTRY_FAILED with no certificate, the loadgen begins the run again
+# from Begin (3 times), and the registry lists no certificate and keeps no
+# accepted Finish (one transaction with the certificate) but the refusals.
+# Then a trigger failing only the next insert: one run begun again, the
+# second accepted, its serial (not the refused one) listed. One python
+# (its start-up is most of the time), one line per check.
+python3 - "$L" "$V" "$work" "$port" "$P/tls-ca.pem" > "$work/registry-failed" 2>&1 << 'PY' || bad "registry failure checks: $(tail -n 5 "$work/registry-failed")"
+import json, sqlite3, subprocess, sys
+L, V, work, port, ca = sys.argv[1:]
+db = sqlite3.connect(f"{work}/reg.db", timeout=10, isolation_level=None)
+def check(cond, what):
+    print("ok" if cond else f"bad {what}")
+def enroll(tag):  # one machine of its own EK name: exit status, report, serials
+    rc = subprocess.run([L, "--write-ca", f"{work}/ca", "--verifier", f"127.0.0.1:{port}", "--ca", ca,
+                         "--count", "1", "--concurrency", "1", "--ek-mix", "0:1", "--ecc-curve", "p256",
+                         "--ek-names", "--json", "--serials", f"{work}/serials-{tag}"],
+                        stdout=open(f"{work}/lg-{tag}.json", "w")).returncode
+    return rc, json.load(open(f"{work}/lg-{tag}.json")), open(f"{work}/serials-{tag}").read().split()
+def finishes(code):  # (name, serial) of the audit's Finish lines with code ("OK": accepted)
+    lines = [json.loads(l) for l in open(f"{work}/audit.log")]
+    return [(d.get("name"), d.get("key_serial", "").lower()) for d in lines
+            if d.get("method") == "Finish" and d.get("code", "OK") == code]
+def shown(name):
+    out = subprocess.run([V, "machines", "show", name, "--json", "--db", f"{work}/reg.db"],
+                         capture_output=True, text=True, check=True).stdout
+    return [i["serial"] for i in json.loads(out)["identities"]]
+
+db.execute("CREATE TRIGGER fail_identity BEFORE INSERT ON identities BEGIN SELECT RAISE(ABORT, 'injected'); END")
+rc, rep, serials = enroll("refused")
+check(rc == 1 and rep["accepted"] == 0 and rep["errors_by_code"] == {"REGISTRY_FAILED": 1}
+      and rep["recovery"]["restarts"] == 3 and serials == [], f"refused: exit {rc} {rep} {serials}")
+refused = finishes("REGISTRY_FAILED")
+name = refused[0][0] if refused else None
+check(len(refused) == 4 and {n for n, _ in refused} == {name} and all(s for _, s in refused),
+      f"audit: refused Finishes {refused}")
+log = open(f"{work}/verifier.log").read()
+check("registry: recording the certificate " in log and "injected" in log, "no registry error logged")
+rows = db.execute("SELECT code, COUNT(*) FROM decisions WHERE method = 'Finish' AND name = ? GROUP BY code",
+                  (name,)).fetchall()
+check(rows == [("REGISTRY_FAILED", 4)], f"Finish decisions of {name}: {rows}")
+check(db.execute("SELECT COUNT(*) FROM identities WHERE name = ?", (name,)).fetchone()[0] == 0, "identities")
+check(shown(name) == [], f"machines show {name} lists a refused certificate")
+
+db.execute("DROP TRIGGER fail_identity")
+db.execute("CREATE TRIGGER fail_once BEFORE INSERT ON identities WHEN (SELECT COUNT(*) FROM decisions"
+           " WHERE code = 'REGISTRY_FAILED') < 5 BEGIN SELECT RAISE(ABORT, 'injected'); END")
+rc, rep, serials = enroll("again")
+db.execute("DROP TRIGGER fail_once")
+check(rc == 0 and rep["accepted"] == 1 and rep["errors_by_code"] == {} and rep["recovery"]["restarts"] == 1
+      and len(serials) == 1, f"begun again: exit {rc} {rep} {serials}")
+again = finishes("REGISTRY_FAILED")[4:]
+name = again[0][0] if again else None
+check(len(again) == 1 and (name, serials[0] if serials else None) in finishes("OK"),
+      f"audit: {again}, accepted {finishes('OK')[-1:]}")
+check(shown(name) == serials and again[0][1] not in serials, f"machines show {name}: {shown(name)}")
+PY
+while read -r r msg; do if [ "$r" = ok ]; then ok; else bad "$r $msg"; fi; done < "$work/registry-failed"
 
 # get PORT MACHINE: an mTLS GET with the machine's identity; the server's
 # answer (empty when it refused the handshake).

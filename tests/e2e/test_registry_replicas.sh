@@ -16,7 +16,10 @@
 # bound to another EK NAME_TAKEN at Begin, and at Finish when bound since;
 # under "name_binding": "registered" an unbound name NAME_UNREGISTERED;
 # under "ek" any name but the EK's own (tpm-info's rattest_name) NAME_NOT_EK.
-# A replica SIGKILLed under rattest-loadgen load loses no accepted record.
+# rattest-bootstrap begins again from Begin after a Finish refused
+# REGISTRY_FAILED (an injected insert failure) and keeps the listed
+# certificate. A replica SIGKILLed under rattest-loadgen load loses no
+# accepted record.
 # On PostgreSQL, the health service says NOT_SERVING while the server is
 # stopped and SERVING once it is back.
 # Usage (under with-swtpm): test_registry_replicas.sh BUILD_DIR [sqlite|postgresql]
@@ -272,6 +275,37 @@ run none "OK -" RATTEST_TAMPER_NAME="$ek_name"
 "$V" machines show "$ek_name" --json --db "$db" > "$work/ekname.json"
 "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["ek_sha256"] == sys.argv[2] and sys.argv[3] in d["names"]' \
   "$work/ekname.json" "$ek" "$ek_name" && ok || bad "ek name binding: $(cat "$work/ekname.json")"
+stop_verifier
+fi
+
+# rattest-bootstrap after a Finish refused REGISTRY_FAILED (a trigger
+# failing the next certificate insert): it begins again from Begin within
+# its --timeout and keeps the second certificate, the one the registry
+# lists (the refused serial nowhere). Once, with SQLite.
+if [ "$engine" = sqlite ]; then
+start_verifier --db "$db"
+"$PY" -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute(sys.argv[2])' "$db" \
+  "CREATE TRIGGER fail_once BEFORE INSERT ON identities WHEN (SELECT COUNT(*) FROM decisions WHERE code = 'REGISTRY_FAILED') < 1 BEGIN SELECT RAISE(ABORT, 'injected'); END"
+rc=0
+"$build/bin/rattest-bootstrap" enroll --verifier "localhost:$port" --ca "$work/pki/tls-ca.pem" \
+  --state-dir "$work/boot" --name boot01 --event-log "$RATTEST_TAMPER_LOG" --timeout 30s \
+  > "$work/boot.out" 2> "$work/boot.err" || rc=$?
+"$PY" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1], isolation_level=None).execute("DROP TRIGGER fail_once")' "$db"
+[ "$rc" = 0 ] && grep -q "refused Finish: INTERNAL REGISTRY_FAILED" "$work/boot.err" &&
+  grep -q "beginning again from Begin" "$work/boot.err" && ok || bad "bootstrap: exit $rc $(tail -n 3 "$work/boot.err")"
+"$build/bin/rattest-bootstrap" status --state-dir "$work/boot" --json > "$work/boot.json"
+"$V" machines show boot01 --json --db "$db" > "$work/boot-show.json"
+"$PY" -c 'import json, subprocess, sys
+st, show = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+lines = [json.loads(l) for l in open(sys.argv[3]) if "\"boot01\"" in l]
+refused = [l["key_serial"].lower() for l in lines if l.get("code") == "REGISTRY_FAILED"]
+cert = [i["cert_file"] for i in st["identities"] if i["name"] == "boot01"][0]
+kept = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-serial"], capture_output=True,
+                      text=True, check=True).stdout.split("=")[1].strip().lower().lstrip("0")
+listed = [i["serial"].lstrip("0") for i in show["identities"] if i["name"] == "boot01"]
+assert len(refused) == 1 and listed == [kept] and refused[0].lstrip("0") != kept, (refused, listed, kept)' \
+  "$work/boot.json" "$work/boot-show.json" "$work/audit.log" > "$work/py" 2>&1 && ok ||
+  bad "bootstrap begun again: $(tail -n 1 "$work/py")"
 stop_verifier
 fi
 

@@ -4,7 +4,8 @@
  * and refuse a newer schema; a token id is consumed once, also when two
  * processes race for the same ids; expired ids are purged; machines,
  * identities, name bindings, revocation and decisions round trip through
- * list and show; values that would be SQL travel as data.
+ * list and show; an accepted Finish's rows commit together or not at all;
+ * values that would be SQL travel as data.
  *
  * Usage: test_registry sqlite | postgresql */
 #include <errno.h>
@@ -368,6 +369,33 @@ static void old_decision(rt_store *s, time_t at) {
 
 #define RETAINED "SELECT COUNT(*) FROM decisions WHERE method = 'Retention'"
 
+#define TX_DECISIONS "SELECT COUNT(*) FROM decisions WHERE method = 'TxFinish'"
+#define TX_ENROLLED                                                                                \
+  "SELECT last_enrolled FROM machines WHERE ek_sha256 = "                                          \
+  "'dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd'"
+
+/* An accepted Finish's rows are one transaction: when the certificate's
+ * insert fails (here a serial already issued), neither its decision nor
+ * the enrollment time stays, and the connection serves the next one. */
+static void test_enrollment_issued(rt_store *s) {
+  rt_err err;
+  const char *ek = "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+  rt_store_decision d = {
+      .at = NOW, .method = "TxFinish", .code = RT_STORE_ACCEPTED, .ek_sha256 = ek};
+  rt_store_machine m = {.ek_sha256 = ek};
+  rt_store_identity id = {.name = "tx01", .ek_sha256 = ek, .serial = "7d01", .not_after = NOW};
+  CHECK(rt_store_enrollment_issued(s, &d, &m, &id, &err) == RT_OK, "%s", err.msg);
+  CHECK(count_of(s, TX_DECISIONS) == 1 && count_of(s, TX_ENROLLED) == NOW, "first committed");
+  CHECK(count_of(s, "SELECT COUNT(*) FROM identities WHERE serial = '7d01'") == 1, "identity");
+  d.at = NOW + 60;
+  CHECK(rt_store_enrollment_issued(s, &d, &m, &id, &err) == RT_E_INVALID, "the same serial twice");
+  CHECK(count_of(s, TX_DECISIONS) == 1 && count_of(s, TX_ENROLLED) == NOW,
+        "a failed certificate insert left its decision or enrollment time");
+  id.serial = "7d02";
+  CHECK(rt_store_enrollment_issued(s, &d, &m, &id, &err) == RT_OK, "after a rollback: %s", err.msg);
+  CHECK(count_of(s, TX_DECISIONS) == 2 && count_of(s, TX_ENROLLED) == NOW + 60, "second committed");
+}
+
 /* serve --decisions-keep: decisions older than the cut and spent token ids
  * go; newer ones and live ids stay; on a schedule, once an hour. */
 static void test_retention(rt_store *s) {
@@ -488,6 +516,7 @@ int main(int argc, char **argv) {
     test_revoked_list(s);
     test_list(s);
     test_retention(s);
+    test_enrollment_issued(s);
     if (sqlite)
       test_sqlite_file(s);
     else

@@ -206,9 +206,10 @@ static rt_store_param text_or_null(const char *s) {
   return p;
 }
 
-/* enrolled: the enrollment time, or 0 for an operator's registration. */
-static rt_code machine_upsert(rt_store *s, const rt_store_machine *m, time_t now, time_t enrolled,
-                              rt_err *err) {
+/* enrolled: the enrollment time, or 0 for an operator's registration. On
+ * a held link, so that an enrollment's rows can share a transaction. */
+static rt_code machine_upsert_on(rt_store_link *l, const rt_store_machine *m, time_t now,
+                                 time_t enrolled, rt_err *err) {
   if (rt_store_ek_check(m->ek_sha256, err) != RT_OK ||
       !rt_store_printable(m->tpm_vendor, DECISION_FIELD_MAX, true) ||
       !rt_store_printable(m->tpm_model, DECISION_FIELD_MAX, true))
@@ -222,8 +223,13 @@ static rt_code machine_upsert(rt_store *s, const rt_store_machine *m, time_t now
       {.type = RT_SP_INT, .i = now},
       {.type = enrolled ? RT_SP_INT : RT_SP_NULL, .i = enrolled},
   };
+  return rt_store_exec(l, MACHINE_UPSERT, p, 7, NULL, err);
+}
+
+static rt_code machine_upsert(rt_store *s, const rt_store_machine *m, time_t now, time_t enrolled,
+                              rt_err *err) {
   rt_store_link *l = rt_store_acquire(s);
-  rt_code code = rt_store_exec(l, MACHINE_UPSERT, p, 7, NULL, err);
+  rt_code code = machine_upsert_on(l, m, now, enrolled, err);
   rt_store_release(s, l);
   return code;
 }
@@ -236,8 +242,8 @@ rt_code rt_store_machine_add(rt_store *s, const rt_store_machine *m, time_t now,
   return machine_upsert(s, m, now, 0, err);
 }
 
-rt_code rt_store_identity_issued(rt_store *s, const rt_store_identity *id, time_t now,
-                                 rt_err *err) {
+static rt_code identity_insert_on(rt_store_link *l, const rt_store_identity *id, time_t now,
+                                  rt_err *err) {
   if (rt_name_check(id->name, err) != RT_OK || rt_store_ek_check(id->ek_sha256, err) != RT_OK ||
       rt_store_serial_check(id->serial, err) != RT_OK)
     return rt_err_prefix(err, "store: identity: ");
@@ -246,11 +252,16 @@ rt_code rt_store_identity_issued(rt_store *s, const rt_store_identity *id, time_
                         {.type = RT_SP_TEXT, .text = id->ek_sha256},
                         {.type = RT_SP_INT, .i = now},
                         {.type = RT_SP_INT, .i = id->not_after}};
+  return rt_store_exec(l,
+                       "INSERT INTO identities (serial, name, ek_sha256, issued, not_after,"
+                       " status) VALUES ($1, $2, $3, $4, $5, 'active')",
+                       p, 5, NULL, err);
+}
+
+rt_code rt_store_identity_issued(rt_store *s, const rt_store_identity *id, time_t now,
+                                 rt_err *err) {
   rt_store_link *l = rt_store_acquire(s);
-  rt_code code = rt_store_exec(l,
-                               "INSERT INTO identities (serial, name, ek_sha256, issued, not_after,"
-                               " status) VALUES ($1, $2, $3, $4, $5, 'active')",
-                               p, 5, NULL, err);
+  rt_code code = identity_insert_on(l, id, now, err);
   rt_store_release(s, l);
   return code;
 }
@@ -308,7 +319,7 @@ rt_code rt_store_prune_due(rt_store *s, time_t now, size_t *n_decisions, size_t 
   return due ? rt_store_prune(s, now - (time_t)keep, now, n_decisions, n_tokens, err) : RT_OK;
 }
 
-rt_code rt_store_decision_add(rt_store *s, const rt_store_decision *d, rt_err *err) {
+static rt_code decision_insert_on(rt_store_link *l, const rt_store_decision *d, rt_err *err) {
   if (!rt_store_printable(d->method, DECISION_FIELD_MAX, false) ||
       !rt_store_printable(d->code, DECISION_FIELD_MAX, false) ||
       !rt_store_printable(d->peer, DECISION_FIELD_MAX, true) ||
@@ -318,11 +329,40 @@ rt_code rt_store_decision_add(rt_store *s, const rt_store_decision *d, rt_err *e
   rt_store_param p[] = {{.type = RT_SP_INT, .i = d->at}, text_or_null(d->method),
                         text_or_null(d->code),           text_or_null(d->peer),
                         text_or_null(d->name),           text_or_null(d->ek_sha256)};
+  return rt_store_exec(l,
+                       "INSERT INTO decisions (at, method, code, peer, name, ek_sha256)"
+                       " VALUES ($1, $2, $3, $4, $5, $6)",
+                       p, 6, NULL, err);
+}
+
+rt_code rt_store_decision_add(rt_store *s, const rt_store_decision *d, rt_err *err) {
   rt_store_link *l = rt_store_acquire(s);
-  rt_code code = rt_store_exec(l,
-                               "INSERT INTO decisions (at, method, code, peer, name, ek_sha256)"
-                               " VALUES ($1, $2, $3, $4, $5, $6)",
-                               p, 6, NULL, err);
+  rt_code code = decision_insert_on(l, d, err);
+  rt_store_release(s, l);
+  return code;
+}
+
+rt_code rt_store_enrollment_issued(rt_store *s, const rt_store_decision *d,
+                                   const rt_store_machine *m, const rt_store_identity *id,
+                                   rt_err *err) {
+  rt_err ignored;
+  rt_store_link *l = rt_store_acquire(s);
+  rt_code code = rt_store_exec(l, "BEGIN", NULL, 0, NULL, err);
+  if (code != RT_OK) {
+    rt_store_release(s, l);
+    return code;
+  }
+  code = decision_insert_on(l, d, err);
+  if (code == RT_OK)
+    code = machine_upsert_on(l, m, d->at, d->at, err);
+  if (code == RT_OK)
+    code = identity_insert_on(l, id, d->at, err);
+  if (code == RT_OK)
+    code = rt_store_exec(l, "COMMIT", NULL, 0, NULL, err);
+  /* After a failed COMMIT too: PostgreSQL ends the transaction itself,
+   * SQLite may leave it open (SQLITE_BUSY), and the link is reused. */
+  if (code != RT_OK)
+    rt_store_exec(l, "ROLLBACK", NULL, 0, NULL, &ignored);
   rt_store_release(s, l);
   return code;
 }

@@ -111,6 +111,15 @@ typedef struct {
 } rt_store_decision;
 rt_code rt_store_decision_add(rt_store *s, const rt_store_decision *d, rt_err *err);
 
+/* An accepted enrollment in one transaction: its decision d (code
+ * RT_STORE_ACCEPTED, at d->at), the machine's enrollment (as
+ * rt_store_machine_enrolled) and the certificate issued (as
+ * rt_store_identity_issued). All three are committed or none is: the
+ * verifier sends a certificate only once this returned RT_OK. */
+rt_code rt_store_enrollment_issued(rt_store *s, const rt_store_decision *d,
+                                   const rt_store_machine *m, const rt_store_identity *id,
+                                   rt_err *err);
+
 /* Retention, so that the database does not grow without bound: deletes
  * the decisions recorded before `before` and the consumed token ids
  * expired at now (their tokens no longer open); *n_decisions and *n_tokens

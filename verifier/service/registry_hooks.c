@@ -117,21 +117,41 @@ static rt_code record_begin(rt_verifier *v, const rt_call_audit *a, time_t now, 
   return rt_store_machine_add(v->store, &m, now, err);
 }
 
-/* Finish accepted: the enrollment and the key certificate. */
-static rt_code record_finish(rt_verifier *v, const rt_call_audit *a, time_t now, rt_err *err) {
-  char serial[sizeof a->key_serial];
+/* The key certificate's serial as the registry keeps it: lowercase hex. */
+static void lower_serial(const rt_call_audit *a, char *serial, size_t size) {
   size_t i;
-  for (i = 0; a->key_serial[i] != 0 && i + 1 < sizeof serial; i++)
+  for (i = 0; a->key_serial[i] != 0 && i + 1 < size; i++)
     serial[i] = (char)tolower((unsigned char)a->key_serial[i]);
   serial[i] = 0;
+}
+
+grpc_status_code rt_registry_issued(rt_verifier *v, rt_call_audit *a, rt_rpc_status *st) {
+  if (v->store == NULL)
+    return GRPC_STATUS_OK;
+  char serial[sizeof a->key_serial];
+  lower_serial(a, serial, sizeof serial);
+  time_t now = time(NULL);
+  rt_store_decision d = {.at = now,
+                         .method = a->line.method,
+                         .code = RT_STORE_ACCEPTED,
+                         .peer = a->line.peer,
+                         .name = a->name,
+                         .ek_sha256 = a->ek_hex};
   rt_store_machine m = {.ek_sha256 = a->ek_hex};
   rt_store_identity id = {.name = a->name,
                           .ek_sha256 = a->ek_hex,
                           .serial = serial,
                           .not_after = (time_t)a->key_not_after};
-  if (rt_store_machine_enrolled(v->store, &m, now, err) != RT_OK)
-    return err->code;
-  return rt_store_identity_issued(v->store, &id, now, err);
+  rt_err err;
+  if (rt_store_enrollment_issued(v->store, &d, &m, &id, &err) == RT_OK)
+    return GRPC_STATUS_OK;
+  rt_error("registry: recording the certificate %s: %s", serial, err.msg);
+  /* The certificates are signed but never sent (the wrapper frees a
+   * refused call's response): nobody holds them, and their serial is
+   * merely burned. Nor are the secrets, whatever the step had put in. */
+  a->line.secrets = NULL;
+  return rt_deny(st, GRPC_STATUS_INTERNAL, "REGISTRY_FAILED",
+                 "the registry could not record the certificate: begin again");
 }
 
 /* serve --decisions-keep: old decisions and spent token ids go, once an
@@ -168,12 +188,13 @@ void rt_registry_record(rt_verifier *v, const rt_call_audit *a, grpc_status_code
                          .peer = a->line.peer,
                          .name = name,
                          .ek_sha256 = ek};
-  rt_code code = rt_store_decision_add(v->store, &d, &err);
+  /* An accepted Finish is recorded already, with its certificate, by
+   * rt_registry_issued: it is refused when that fails. */
+  rt_code code = RT_OK;
+  if (s != GRPC_STATUS_OK || strcmp(d.method, "Finish") != 0)
+    code = rt_store_decision_add(v->store, &d, &err);
   if (code == RT_OK && s == GRPC_STATUS_OK && ek != NULL && strcmp(d.method, "Begin") == 0)
     code = record_begin(v, a, now, &err);
-  else if (code == RT_OK && s == GRPC_STATUS_OK && ek != NULL && name != NULL &&
-           strcmp(d.method, "Finish") == 0 && a->key_serial[0] != 0)
-    code = record_finish(v, a, now, &err);
   if (code != RT_OK)
     rt_error("registry: recording the %s decision: %s", d.method, err.msg);
   prune(v, now);

@@ -36,11 +36,19 @@ grpc_status_code rt_registry_check_begin(rt_verifier *v, const char *name, const
 grpc_status_code rt_registry_bind(rt_verifier *v, const char *name, const char *ek_hex,
                                   rt_rpc_status *st);
 
+/* Finish, once everything is issued and before the answer is sent: commits
+ * the accepted decision, the machine's enrollment and the certificate
+ * (name, EK, serial, notAfter) in one transaction, so that no certificate
+ * leaves the verifier unless the registry can list, revoke and put it in
+ * the CRL. INTERNAL REGISTRY_FAILED when that fails (the token is spent:
+ * the client begins again from Begin). */
+grpc_status_code rt_registry_issued(rt_verifier *v, rt_call_audit *a, rt_rpc_status *st);
+
 /* Records the decision of a call whose EK is known (anonymous refusals only
  * go to the audit log) as its audit line states it, and for an
- * accepted Begin the machine (TPM vendor and model), for an accepted Finish
- * its enrollment and the certificate issued. A failure is logged, never
- * turned into a refusal: the answer is already decided. */
+ * accepted Begin the machine (TPM vendor and model); an accepted Finish is
+ * rt_registry_issued's. A failure is logged, never turned into a refusal:
+ * the answer is already decided. */
 void rt_registry_record(rt_verifier *v, const rt_call_audit *a, grpc_status_code s,
                         const rt_rpc_status *st);
 
