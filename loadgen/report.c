@@ -135,8 +135,8 @@ void lg_report_text(lg_results *r, FILE *f) {
   if (r->other_errors)
     fprintf(f, "errors under further codes: %llu\n", (unsigned long long)r->other_errors);
   fprintf(f,
-          "retries: %llu calls tried again, %llu runs begun again after a lost Finish; %llu "
-          "enrollments recovered, the longest in %.1f ms\n",
+          "retries: %llu calls tried again, %llu runs begun again after a lost or unrecorded "
+          "Finish; %llu enrollments recovered, the longest in %.1f ms\n",
           (unsigned long long)r->retries, (unsigned long long)r->restarts,
           (unsigned long long)r->recovered, r->recovery_ms_max);
   double cpu = cpu_per_enrollment(r);
