@@ -108,6 +108,18 @@ rt_code rt_store_exec(rt_store_link *l, const char *sql, const rt_store_param *p
   return l->ops->exec(l->conn, sql, p, n, rows, err);
 }
 
+rt_code rt_store_end(rt_store_link *l, rt_code code, bool keep, rt_err *err) {
+  if (code == RT_OK && !keep)
+    return rt_store_exec(l, "ROLLBACK", NULL, 0, NULL, err);
+  if (code == RT_OK)
+    code = rt_store_exec(l, "COMMIT", NULL, 0, NULL, err);
+  if (code != RT_OK) {
+    rt_err ignored;
+    rt_store_exec(l, "ROLLBACK", NULL, 0, NULL, &ignored);
+  }
+  return code;
+}
+
 int64_t rt_store_int(const rt_store_rows *rows, size_t row, size_t col) {
   const rt_store_cell *c = rt_store_cell_at(rows, row, col);
   return c == NULL || c->null ? 0 : strtoll((const char *)c->bytes, NULL, 10);
@@ -345,7 +357,6 @@ rt_code rt_store_decision_add(rt_store *s, const rt_store_decision *d, rt_err *e
 rt_code rt_store_enrollment_issued(rt_store *s, const rt_store_decision *d,
                                    const rt_store_machine *m, const rt_store_identity *id,
                                    rt_err *err) {
-  rt_err ignored;
   rt_store_link *l = rt_store_acquire(s);
   rt_code code = rt_store_exec(l, "BEGIN", NULL, 0, NULL, err);
   if (code != RT_OK) {
@@ -357,12 +368,7 @@ rt_code rt_store_enrollment_issued(rt_store *s, const rt_store_decision *d,
     code = machine_upsert_on(l, m, d->at, d->at, err);
   if (code == RT_OK)
     code = identity_insert_on(l, id, d->at, err);
-  if (code == RT_OK)
-    code = rt_store_exec(l, "COMMIT", NULL, 0, NULL, err);
-  /* After a failed COMMIT too: PostgreSQL ends the transaction itself,
-   * SQLite may leave it open (SQLITE_BUSY), and the link is reused. */
-  if (code != RT_OK)
-    rt_store_exec(l, "ROLLBACK", NULL, 0, NULL, &ignored);
+  code = rt_store_end(l, code, true, err);
   rt_store_release(s, l);
   return code;
 }

@@ -39,6 +39,14 @@ void rt_store_release(rt_store *s, rt_store_link *l);
 rt_code rt_store_exec(rt_store_link *l, const char *sql, const rt_store_param *p, size_t n,
                       rt_store_rows *rows, rt_err *err);
 
+/* Ends the transaction begun ("BEGIN") on l after its statements gave
+ * code: COMMIT when code is RT_OK and keep is true; ROLLBACK otherwise,
+ * and after a failed COMMIT too (PostgreSQL ends a failed transaction
+ * itself, SQLite may leave it open on SQLITE_BUSY, and the link goes back
+ * to the pool). Returns code, else the COMMIT's or the asked ROLLBACK's
+ * failure. */
+rt_code rt_store_end(rt_store_link *l, rt_code code, bool keep, rt_err *err);
+
 /* A result value as an integer (0 for NULL) or text (NULL for NULL). */
 int64_t rt_store_int(const rt_store_rows *rows, size_t row, size_t col);
 const char *rt_store_text(const rt_store_rows *rows, size_t row, size_t col);

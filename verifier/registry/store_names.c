@@ -58,16 +58,13 @@ rt_code rt_store_bind_name(rt_store *s, const char *name, const char *ek_sha256,
                            bool *taken, rt_err *err) {
   if (rt_name_check(name, err) != RT_OK || rt_store_ek_check(ek_sha256, err) != RT_OK)
     return err->code;
-  rt_err ignored;
   rt_store_link *l = rt_store_acquire(s);
   /* One transaction: a refused binding leaves no machine row behind. */
   rt_code code = rt_store_exec(l, "BEGIN", NULL, 0, NULL, err);
-  if (code == RT_OK)
+  if (code == RT_OK) {
     code = bind_locked(l, name, ek_sha256, now, taken, err);
-  if (code == RT_OK)
-    code = rt_store_exec(l, *taken ? "ROLLBACK" : "COMMIT", NULL, 0, NULL, err);
-  else
-    rt_store_exec(l, "ROLLBACK", NULL, 0, NULL, &ignored);
+    code = rt_store_end(l, code, code == RT_OK && !*taken, err);
+  }
   rt_store_release(s, l);
   return code;
 }
@@ -103,19 +100,15 @@ static const char *const revoke_certs[] = {
 /* The EK's row and its certificates, in one transaction. */
 static rt_code revoke_ek_locked(rt_store_link *l, const rt_store_param p[3], rt_store_rows *rows,
                                 rt_err *err) {
-  rt_err ignored;
   if (rt_store_exec(l, "BEGIN", NULL, 0, NULL, err) != RT_OK)
     return err->code;
-  if (rt_store_exec(l,
-                    "INSERT INTO revoked_eks (ek_sha256, reason, revoked_at) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (ek_sha256) DO NOTHING",
-                    p, 3, NULL, err) != RT_OK ||
-      rt_store_exec(l, revoke_certs[RT_STORE_BY_EK], p, 3, rows, err) != RT_OK ||
-      rt_store_exec(l, "COMMIT", NULL, 0, NULL, err) != RT_OK) {
-    rt_store_exec(l, "ROLLBACK", NULL, 0, NULL, &ignored);
-    return err->code;
-  }
-  return RT_OK;
+  rt_code code = rt_store_exec(l,
+                               "INSERT INTO revoked_eks (ek_sha256, reason, revoked_at)"
+                               " VALUES ($1, $2, $3) ON CONFLICT (ek_sha256) DO NOTHING",
+                               p, 3, NULL, err);
+  if (code == RT_OK)
+    code = rt_store_exec(l, revoke_certs[RT_STORE_BY_EK], p, 3, rows, err);
+  return rt_store_end(l, code, true, err);
 }
 
 static rt_code revoke_value_check(rt_store_revoke_by by, const char *value, rt_err *err) {
