@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "rt_accept_guard.h"
+#include "rt_clock.h"
 #include "rt_grpc.h"
 #include "rt_grpc_server_internal.h"
 #include "rt_log.h"
@@ -568,14 +569,7 @@ int rt_grpc_server_port(const rt_grpc_server *srv) {
 static int wait_calls(struct rt_grpc_server *srv, int grace_ms) {
   if (srv->n_threads == 0 || grace_ms <= 0)
     return 0;
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += grace_ms / 1000;
-  until.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  struct timespec until = rt_clock_after_ms(CLOCK_REALTIME, grace_ms);
   pthread_mutex_lock(&srv->lock);
   while (!srv->shutdown_done &&
          pthread_cond_timedwait(&srv->shutdown_done_cv, &srv->lock, &until) == 0) {

@@ -10,6 +10,7 @@
 
 #include "crl_registry.h"
 #include "rt_cli.h"
+#include "rt_clock.h"
 #include "rt_log.h"
 #include "store.h"
 
@@ -122,9 +123,7 @@ static void *run(void *arg) {
   rt_serve_crl *c = arg;
   pthread_mutex_lock(&c->lock);
   while (!c->stop) {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += POLL_MS / 1000;
+    struct timespec until = rt_clock_after_ms(CLOCK_MONOTONIC, POLL_MS);
     while (!c->stop && !c->kicked &&
            pthread_cond_timedwait(&c->wake, &c->lock, &until) != ETIMEDOUT)
       ;

@@ -9,6 +9,7 @@
 
 #include "decision.h"
 #include "health.pb-c.h"
+#include "rt_clock.h"
 #include "rt_log.h"
 #include "rt_methods.h"
 
@@ -114,14 +115,7 @@ void rt_health_methods(rt_health *h, rt_rpc_method *check_method, rt_rpc_method 
 
 /* Waits ms (h->lock held); false when told to stop. */
 static bool pause_ms(rt_health *h, int ms) {
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += ms / 1000;
-  until.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  struct timespec until = rt_clock_after_ms(CLOCK_MONOTONIC, ms);
   while (!h->stop && pthread_cond_timedwait(&h->wake, &h->lock, &until) != ETIMEDOUT) {
   }
   return !h->stop;
