@@ -15,7 +15,8 @@
  * - rt_text_bound, the one rule for client strings in lines.
  * - an honest enrollment (a software machine: its quote, certification and
  *   possession proof built and signed as the TPM does) issued certificates
- *   right after a wrong-secret flood larger than its guard.
+ *   right after a wrong-secret flood larger than its guard, and the same
+ *   machine with its EK point off the curve refused EK_MALFORMED.
  * Usage: test_rate_limit SOURCE_DIR PKI_DIR (an EK CA of certs/manufacturers,
  * the development PKI of certs/mkpki). */
 #include <fcntl.h>
@@ -728,6 +729,21 @@ static const char *enroll(const machine *m, size_t *cert_len) {
   return "OK";
 }
 
+/* m's EK public area with one bit of its point's y flipped: a point off
+ * the curve (an invalid-curve EK would let a client learn the ephemeral
+ * ECDH secrets of its challenges) in a well-formed structure. */
+static void bend_ek(machine *m) {
+  TPM2B_PUBLIC ek = {0}; /* the TSS unmarshals a TPM2B only into size 0 */
+  size_t off = 0;
+  CHECK(Tss2_MU_TPM2B_PUBLIC_Unmarshal(m->ek, m->ek_len, &off, &ek) == TSS2_RC_SUCCESS,
+        "EK unmarshal");
+  ek.publicArea.unique.ecc.y.buffer[31] ^= 1;
+  off = 0;
+  CHECK(Tss2_MU_TPM2B_PUBLIC_Marshal(&ek, m->ek, sizeof m->ek, &off) == TSS2_RC_SUCCESS,
+        "EK marshal");
+  m->ek_len = off;
+}
+
 /* The attack that locked honest machines out: a guard of 124 entries
  * (--rate-finish 1/1, TTL 60 s) under 1000 wrong-secret Finishes. The
  * machine then enrolls: certificates issued. */
@@ -765,9 +781,16 @@ static void test_honest_during_flood(const char *pki) {
     refused += strcmp(finish("ipv4:198.51.100.1:1", t, l, wrong, &st), "SECRET_MISMATCH") == 0;
     free(t);
   }
+  /* First the same machine with its EK point moved off the curve: refused
+   * as malformed before any challenge is made for it, no certificate. */
+  machine bent = m;
+  bend_ek(&bent);
+  size_t bent_len = 0;
+  const char *bent_code = enroll(&bent, &bent_len);
   size_t cert_len = 0;
   const char *code = enroll(&m, &cert_len);
   release();
+  CHECK(strcmp(bent_code, "EK_MALFORMED") == 0 && bent_len == 0, "off-curve EK: %s", bent_code);
   printf("honest enrollment after 1000 wrong-secret Finishes (guard of 124): %s, key "
          "certificate %zu bytes, guard entries %zu\n",
          code, cert_len, rt_replay_guard_count(V.guard));
