@@ -183,6 +183,60 @@ def runs_section(ops, work):
     return lines + ["", "Commands (CA, PORT, PID: the run's own):", ""] + cmds + [""]
 
 
+def tls_bare(work):
+    """(handshakes, server CPU ms, command) of scripts/bench's tls-bare, or None."""
+    try:
+        n, cpu = (float(x) for x in open(os.path.join(work, "tls-bare.txt")).read().split())
+        cmd = open(os.path.join(work, "tls-bare.cmd")).read().strip()
+    except (OSError, ValueError):
+        return None
+    return (n, cpu, cmd) if n > 0 else None
+
+
+# The floor's operations a TLS server makes: its share of every connection.
+TLS_OPS = [("p256_sign", 1), ("x25519", 2)]
+
+
+def split_section(ops, work):
+    """Where an RSA EK enrollment's verifier CPU goes, from the runs of this
+    report: a bare TLS 1.3 handshake (tls-bare), gRPC and HTTP/2 over it
+    (transport-c4 less tls-bare), the handlers and everything else (rsa-c4
+    less transport-c4); each beside the part of the floor it holds. The
+    parts come from different runs of one report, so they are estimates:
+    the second one above all, which also holds the two programs' own
+    overheads (s_server against the verifier's gRPC server)."""
+    cpu = {name: (r.get("verifier") or {}).get("cpu_ms_per_enrollment")
+           for name, r, _ in runs(work) if r}
+    bare = tls_bare(work)
+    if bare is None or not cpu.get("transport-c4") or not cpu.get("rsa-c4"):
+        return []
+    fl = floor(ops, "rsa")
+    tls_floor = sum(ops[op] * n for op, n in TLS_OPS)
+    hs = bare[1] / bare[0]
+    trans, rsa = cpu["transport-c4"], cpu["rsa-c4"]
+    rows = [("a bare TLS 1.3 handshake in `openssl s_server` (tls-bare)", hs, tls_floor),
+            ("gRPC and HTTP/2 over it: transport-c4 less tls-bare", trans - hs, 0.0),
+            ("the handlers, and what an enrollment's larger messages and its pause between "
+             "Begin and Finish add to the transport: rsa-c4 less transport-c4", rsa - trans,
+             fl - tls_floor),
+            ("rsa-c4, the whole", rsa, fl)]
+    lines = ["## Where an RSA EK enrollment's CPU goes", "",
+             f"tls-bare: `{bare[2]}` (the verifier's certificate chain and key), the server's "
+             f"utime + stime over {bare[0]:.0f} handshakes. Each part's share of the floor is the "
+             "public-key work in it (the TLS server's signature and key share; the handlers' "
+             "EK chain, MakeCredential, quote, Certify, possession and two certificates).", "",
+             "| part | verifier CPU ms per enrollment | ratio to the RSA EK's floor | its share of "
+             "the floor, ms | ratio to that share |", "|---|---|---|---|---|"]
+    for what, ms, share in rows:
+        lines.append(f"| {what} | {ms:.3f} | {ms / fl:.1f}× | {share:.3f} | "
+                     f"{f'{ms / share:.1f}×' if share else '-'} |")
+    best = trans + fl - tls_floor
+    lines += ["", f"With handlers that did nothing but their public-key work, an RSA EK enrollment "
+              f"would cost transport-c4 plus {fl - tls_floor:.3f} ms: {best:.3f} ms, "
+              f"**{best / fl:.1f}×** the floor, against the target of 4× ({4 * fl:.3f} ms).", ""]
+    return lines
+
+
 CURVES = {"p384": "P-384", "p256": "P-256"}
 
 
@@ -303,7 +357,8 @@ def main():
         return 0
     ops = speed(a.report)
     lines = (header(a.quick == "1", a.long == "1") + floor_section(ops, a.speed_cmd) +
-             runs_section(ops, a.report) + kill_section(a.report) + tpm_section(a.tpm_section) +
+             runs_section(ops, a.report) + split_section(ops, a.report) + kill_section(a.report) +
+             tpm_section(a.tpm_section) +
              targets_section(a.report))
     print("\n".join(lines))
     return 0
