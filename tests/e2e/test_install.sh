@@ -59,7 +59,7 @@ if grep -qx "ExecStart=$P/bin/rattest-verifier serve \$RATTEST_VERIFIER_OPTS" \
   "$P/lib/systemd/system/rattest-verifier.service"; then ok; else bad "the verifier unit does not start PREFIX/bin/rattest-verifier"; fi
 if grep -q "^EnvironmentFile=$P/etc/rattest/bootstrap.env$" "$P/lib/systemd/system/rattest-enroll.service"; then ok; else
   bad "the enroll unit's EnvironmentFile is not PREFIX/etc/rattest/bootstrap.env"; fi
-for m in man8/rattest-verifier.8 man8/rattest-bootstrap.8 man7/rattest-provider.7; do
+for m in man8/rattest-verifier.8.gz man8/rattest-bootstrap.8.gz man7/rattest-provider.7.gz; do
   if [ -f "$P/share/man/$m" ]; then ok; else bad "man page not installed: PREFIX/share/man/$m"; fi
 done
 # The .cnf loads the installed provider, whatever OPENSSL_MODULES says.

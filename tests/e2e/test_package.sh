@@ -70,13 +70,13 @@ for p in rattest-verifier rattest-bootstrap rattest-provider; do
     bad "$p: not Package $p, Version $version"; fi
 done
 has_files rattest-verifier "$arch" /usr/bin/rattest-verifier \
-  /usr/lib/systemd/system/rattest-verifier.service /usr/share/man/man8/rattest-verifier.8
+  /usr/lib/systemd/system/rattest-verifier.service /usr/share/man/man8/rattest-verifier.8.gz
 has_files rattest-bootstrap "$arch" /usr/bin/rattest-bootstrap \
   /usr/lib/systemd/system/rattest-enroll.service /usr/lib/systemd/system/rattest-renew.service \
-  /usr/lib/systemd/system/rattest-renew.timer /usr/share/man/man8/rattest-bootstrap.8 \
+  /usr/lib/systemd/system/rattest-renew.timer /usr/share/man/man8/rattest-bootstrap.8.gz \
   "$pkglibdir/rattest-bootstrap-net.so"
 has_files rattest-provider "$arch" "$modules/rattest.so" /usr/share/rattest/openssl-rattest.cnf \
-  /usr/share/man/man7/rattest-provider.7
+  /usr/share/man/man7/rattest-provider.7.gz
 has_files rattest-doc all /usr/share/doc/rattest/cli.md /usr/share/doc/rattest/operations.md
 tss='libtss2-esys-[0-9.]+-0' ssl='libssl3' jansson='libjansson4'
 if $long; then
@@ -130,6 +130,6 @@ for doc in $(sed -n 's/^Documentation=//p' "$R"/usr/lib/systemd/system/rattest-*
   esac
   if [ -f "$f" ]; then ok; else bad "Documentation=$doc is not installed"; fi
 done
-if [ "$(man -M "$R/usr/share/man" -w 7 rattest-provider 2> /dev/null)" = "$R/usr/share/man/man7/rattest-provider.7" ]; then
+if [ "$(man -M "$R/usr/share/man" -w 7 rattest-provider 2> /dev/null)" = "$R/usr/share/man/man7/rattest-provider.7.gz" ]; then
   ok; else bad "man does not find rattest-provider(7) in $R"; fi
 finish test_package
