@@ -18,7 +18,8 @@
 # under "ek" any name but the EK's own (tpm-info's rattest_name) NAME_NOT_EK.
 # rattest-bootstrap begins again from Begin after a Finish refused
 # REGISTRY_FAILED (an injected insert failure) and keeps the listed
-# certificate. A replica SIGKILLed under rattest-loadgen load loses no
+# certificate; with every insert failing it gives up at its --timeout and
+# leaves nothing. A replica SIGKILLed under rattest-loadgen load loses no
 # accepted record.
 # On PostgreSQL, the health service says NOT_SERVING while the server is
 # stopped and SERVING once it is back.
@@ -281,19 +282,40 @@ fi
 # rattest-bootstrap after a Finish refused REGISTRY_FAILED (a trigger
 # failing the next certificate insert): it begins again from Begin within
 # its --timeout and keeps the second certificate, the one the registry
-# lists (the refused serial nowhere). Once, with SQLite.
-if [ "$engine" = sqlite ]; then
+# lists (the refused serial nowhere). Then with every insert failing: it
+# gives up when --timeout leaves no room to begin again, exit 1, and
+# leaves nothing (no state, no key at its handle, no certificate listed).
+if [ "$engine" = postgresql ]; then
+  # fail_inserts N: a trigger failing each certificate insert while fewer
+  # than N Finishes were refused REGISTRY_FAILED; no_fail: gone.
+  fail_inserts() {
+    query "CREATE OR REPLACE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS \$\$
+      BEGIN IF (SELECT COUNT(*) FROM decisions WHERE code = 'REGISTRY_FAILED') < $1
+      THEN RAISE EXCEPTION 'injected'; END IF; RETURN NEW; END \$\$;
+      CREATE TRIGGER fail_insert BEFORE INSERT ON identities FOR EACH ROW EXECUTE FUNCTION fail_insert()"
+  }
+  no_fail() { query "DROP TRIGGER fail_insert ON identities; DROP FUNCTION fail_insert()"; }
+else
+  fail_inserts() {
+    "$PY" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1], isolation_level=None).execute(sys.argv[2])' "$db" \
+      "CREATE TRIGGER fail_insert BEFORE INSERT ON identities WHEN (SELECT COUNT(*) FROM decisions WHERE code = 'REGISTRY_FAILED') < $1 BEGIN SELECT RAISE(ABORT, 'injected'); END"
+  }
+  no_fail() { "$PY" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1], isolation_level=None).execute("DROP TRIGGER fail_insert")' "$db"; }
+fi
+# boot NAME HANDLE TIMEOUT: rattest-bootstrap enroll as NAME, its exit status in $rc.
+boot() {
+  rc=0
+  "$build/bin/rattest-bootstrap" enroll --verifier "localhost:$port" --ca "$work/pki/tls-ca.pem" \
+    --state-dir "$work/boot-$1" --name "$1" --handle "$2" --event-log "$RATTEST_TAMPER_LOG" \
+    --timeout "$3" > "$work/boot.out" 2> "$work/boot.err" || rc=$?
+}
 start_verifier --db "$db"
-"$PY" -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute(sys.argv[2])' "$db" \
-  "CREATE TRIGGER fail_once BEFORE INSERT ON identities WHEN (SELECT COUNT(*) FROM decisions WHERE code = 'REGISTRY_FAILED') < 1 BEGIN SELECT RAISE(ABORT, 'injected'); END"
-rc=0
-"$build/bin/rattest-bootstrap" enroll --verifier "localhost:$port" --ca "$work/pki/tls-ca.pem" \
-  --state-dir "$work/boot" --name boot01 --event-log "$RATTEST_TAMPER_LOG" --timeout 30s \
-  > "$work/boot.out" 2> "$work/boot.err" || rc=$?
-"$PY" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1], isolation_level=None).execute("DROP TRIGGER fail_once")' "$db"
+fail_inserts 1
+boot boot01 0x81000110 30s
+no_fail
 [ "$rc" = 0 ] && grep -q "refused Finish: INTERNAL REGISTRY_FAILED" "$work/boot.err" &&
   grep -q "beginning again from Begin" "$work/boot.err" && ok || bad "bootstrap: exit $rc $(tail -n 3 "$work/boot.err")"
-"$build/bin/rattest-bootstrap" status --state-dir "$work/boot" --json > "$work/boot.json"
+"$build/bin/rattest-bootstrap" status --state-dir "$work/boot-boot01" --json > "$work/boot.json"
 "$V" machines show boot01 --json --db "$db" > "$work/boot-show.json"
 "$PY" -c 'import json, subprocess, sys
 st, show = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
@@ -306,8 +328,27 @@ listed = [i["serial"].lstrip("0") for i in show["identities"] if i["name"] == "b
 assert len(refused) == 1 and listed == [kept] and refused[0].lstrip("0") != kept, (refused, listed, kept)' \
   "$work/boot.json" "$work/boot-show.json" "$work/audit.log" > "$work/py" 2>&1 && ok ||
   bad "bootstrap begun again: $(tail -n 1 "$work/py")"
+fail_inserts 1000
+boot boot02 0x81000111 6s
+no_fail
+refusals=$("$PY" -c 'import json, sys
+print(sum(1 for l in open(sys.argv[1]) if l.startswith("{") and
+          (a := json.loads(l)).get("name") == "boot02" and a.get("code") == "REGISTRY_FAILED"))' "$work/audit.log")
+# It stops where the deadline falls: before beginning again, or in a call.
+[ "$rc" = 1 ] && [ "$refusals" -ge 2 ] &&
+  grep -q -- "--timeout passed: not beginning again\|DEADLINE_EXCEEDED" "$work/boot.err" &&
+  ok || bad "bootstrap giving up: exit $rc, $refusals refusals, $(tail -n 2 "$work/boot.err")"
+[ ! -e "$work/boot-boot02/state.json" ] && [ -z "$(find "$work/boot-boot02" -type f 2> /dev/null)" ] &&
+  ok || bad "bootstrap that gave up left files: $(find "$work/boot-boot02" -type f)"
+tpm2_getcap handles-persistent > "$work/persistent"
+grep -qi 0x81000111 "$work/persistent" && bad "bootstrap that gave up left a key at 0x81000111" || ok
+# Its name stays bound to the EK (Begin binds it), with no certificate.
+"$V" machines show boot02 --json --db "$db" > "$work/boot02.json"
+"$PY" -c 'import json, sys
+ids = [i for i in json.load(open(sys.argv[1]))["identities"] if i["name"] == "boot02"]
+assert ids == [], ids' "$work/boot02.json" > "$work/py" 2>&1 &&
+  ok || bad "a certificate listed for boot02 though none was issued: $(tail -n 1 "$work/py")"
 stop_verifier
-fi
 
 # A replica SIGKILLed under load loses no record: every enrollment a load
 # generator (rattest-loadgen, software machines named after their EKs)
