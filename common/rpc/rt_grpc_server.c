@@ -23,7 +23,7 @@
 #include "rt_log.h"
 #include "rt_text.h"
 #include "rt_tls_files.h"
-#include "rt_tls_tickets.h"
+#include "rt_tls_server_conf.h"
 
 /* Calls requested in advance per method and per worker: enough that a burst
  * of clients is picked up without waiting for a handler to finish. */
@@ -540,7 +540,7 @@ rt_code rt_grpc_server_start(const rt_grpc_server_config *cfg, rt_grpc_server **
   if ((code = rt_tls_pair_load(cfg->tls_cert_file, cfg->tls_key_file, &tls, err)) != RT_OK)
     return code;
   rt_grpc_init();
-  rt_tls_no_session_tickets();
+  rt_tls_server_conf();
   struct rt_grpc_server *srv = NULL;
   if ((code = server_new(cfg, threads, &srv, err)) == RT_OK &&
       (code = server_create(srv, max_msg, &limits, err)) == RT_OK)

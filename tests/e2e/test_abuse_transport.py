@@ -16,7 +16,9 @@
   that finished TLS but sends no HTTP/2 after it too, one that is idle after
   --idle-timeout (and a client reconnects by itself for its next call);
 - no TLS session tickets (no client resumes; each costs the handshake);
-  the key exchange X25519 (P-256 for a client offering only that);
+  the key exchange X25519 (P-256 for a client offering only that); the
+  TLS 1.3 suite AES-128-GCM-SHA256 before a client's AES-256-GCM-SHA384
+  (each of the three served to a client offering only it);
 - a call whose request never ends: the verifier pings after
   --keepalive-time and closes when the ping goes unanswered for
   --keepalive-timeout; when it is answered, it sends GOAWAY at
@@ -339,7 +341,7 @@ def closed_after(s, timeout):
 
 def sends_ticket(port):
     """Whether the verifier sends TLS session tickets (none: no client
-    resumes, common/rpc/rt_tls_tickets.c): judged once its first HTTP/2
+    resumes, common/rpc/rt_tls_server_conf.c): judged once its first HTTP/2
     frame is read, which it writes after the tickets of the handshake."""
     s = tls_connect(port)
     try:
@@ -350,14 +352,27 @@ def sends_ticket(port):
         s.close()
 
 
-def key_share(port, group):
-    """The server's key share with a client offering only group (openssl
-    s_client), "" when the handshake failed."""
+def s_client(port, *args):
+    """openssl s_client's report of a handshake with the verifier (ALPN h2,
+    its CA), "" when it failed."""
     r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-alpn", "h2",
-                        "-CAfile", CA, "-groups", group], stdin=subprocess.DEVNULL,
+                        "-CAfile", CA, *args], stdin=subprocess.DEVNULL,
                        capture_output=True, timeout=30)  # stdout: text, then HTTP/2 bytes
-    m = re.search(r"Server Temp Key: ([^,\n]+)", r.stdout.decode(errors="replace"))
-    return m.group(1) if m and r.returncode == 0 else ""
+    return r.stdout.decode(errors="replace") if r.returncode == 0 else ""
+
+
+def key_share(port, group):
+    """The server's key share with a client offering only group, "" when
+    the handshake failed."""
+    m = re.search(r"Server Temp Key: ([^,\n]+)", s_client(port, "-groups", group))
+    return m.group(1) if m else ""
+
+
+def suite(port, offered):
+    """The TLS 1.3 cipher suite the server picks from a client offering
+    offered, in that order (common/rpc/rt_tls_server_conf.c)."""
+    m = re.search(r"Cipher is (\S+)", s_client(port, "-ciphersuites", offered))
+    return m.group(1) if m else ""
 
 
 def test_timeouts(work):
@@ -369,6 +384,13 @@ def test_timeouts(work):
         # P-256 still served.
         shares = (key_share(v.port, "X25519"), key_share(v.port, "P-256"))
         check(shares == ("X25519", "ECDH"), "key shares X25519, P-256: %s" % (shares,))
+        # AES-128-GCM-SHA256 by the server's order, whatever the client's
+        # (OpenSSL's own puts AES-256-GCM-SHA384 first); the others still served.
+        picked = (suite(v.port, "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"),
+                  suite(v.port, "TLS_AES_256_GCM_SHA384"),
+                  suite(v.port, "TLS_CHACHA20_POLY1305_SHA256"))
+        check(picked == ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                         "TLS_CHACHA20_POLY1305_SHA256"), "TLS 1.3 suites picked: %s" % (picked,))
         def silent():  # no TLS at all
             return closed_after(socket.create_connection(("127.0.0.1", v.port)), 5)
 
