@@ -329,7 +329,7 @@ assert len(refused) == 1 and listed == [kept] and refused[0].lstrip("0") != kept
   "$work/boot.json" "$work/boot-show.json" "$work/audit.log" > "$work/py" 2>&1 && ok ||
   bad "bootstrap begun again: $(tail -n 1 "$work/py")"
 fail_inserts 1000
-boot boot02 0x81000111 6s
+boot boot02 0x81000111 10s
 no_fail
 refusals=$("$PY" -c 'import json, sys
 print(sum(1 for l in open(sys.argv[1]) if l.startswith("{") and
