@@ -46,8 +46,16 @@ void lg_fail(lg_outcome *out, const char *code, const char *what, const char *ms
   snprintf(out->message, sizeof out->message, "%.31s: %.760s", what, msg);
 }
 
-void lg_fail_rpc(lg_outcome *out, const char *what, grpc_status_code s, const rt_rpc_result *res) {
-  lg_fail(out, res->code[0] ? res->code : rt_grpc_status_name(s), what, res->message);
+grpc_status_code lg_call(rt_grpc_client *client, const char *method, const ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *resp_type, uint64_t deadline,
+                         rt_retry retry, const char *what, lg_outcome *out, ProtobufCMessage **resp,
+                         rt_rpc_result *res) {
+  grpc_status_code s =
+      rt_grpc_call_retry(client, method, req, resp_type, deadline, retry, resp, res);
+  out->retries += res->retries;
+  if (s != GRPC_STATUS_OK)
+    lg_fail(out, res->code[0] ? res->code : rt_grpc_status_name(s), what, res->message);
+  return s;
 }
 
 static int marshal_public(const TPM2B_PUBLIC *pub, uint8_t *buf, size_t *len) {
@@ -77,14 +85,9 @@ static Rattest__V1__BeginResponse *begin(const lg_target *t, rt_grpc_client *cli
   req.ak_public.data = ak;
   ProtobufCMessage *resp = NULL;
   rt_rpc_result res;
-  grpc_status_code s = rt_grpc_call_retry(client, RT_METHOD_BEGIN, &req.base,
-                                          &rattest__v1__begin_response__descriptor, deadline,
-                                          RT_RETRY_TRANSIENT, &resp, &res);
-  out->retries += res.retries;
-  if (s != GRPC_STATUS_OK) {
-    lg_fail_rpc(out, "Begin", s, &res);
+  if (lg_call(client, RT_METHOD_BEGIN, &req.base, &rattest__v1__begin_response__descriptor,
+              deadline, RT_RETRY_TRANSIENT, "Begin", out, &resp, &res) != GRPC_STATUS_OK)
     return NULL;
-  }
   return (Rattest__V1__BeginResponse *)resp;
 }
 
@@ -198,13 +201,11 @@ static int finish(const lg_target *t, rt_grpc_client *client, lg_machine *m,
   req.possession_signature = bin(&ev.poss);
   ProtobufCMessage *resp = NULL;
   rt_rpc_result res;
-  grpc_status_code s = rt_grpc_call_retry(client, RT_METHOD_FINISH, &req.base,
-                                          &rattest__v1__finish_response__descriptor, deadline,
-                                          RT_RETRY_UNSENT, &resp, &res);
+  grpc_status_code s =
+      lg_call(client, RT_METHOD_FINISH, &req.base, &rattest__v1__finish_response__descriptor,
+              deadline, RT_RETRY_UNSENT, "Finish", out, &resp, &res);
   evidence_free(&ev);
-  out->retries += res.retries;
   if (s != GRPC_STATUS_OK) {
-    lg_fail_rpc(out, "Finish", s, &res);
     /* REGISTRY_FAILED: the token is spent but nothing was issued; as the
      * bootstrap, the run begins again. */
     return res.reach == RT_RPC_LOST || strcmp(res.code, "REGISTRY_FAILED") == 0;

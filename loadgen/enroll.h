@@ -55,8 +55,13 @@ void lg_enroll(const lg_target *t, lg_machine *m, lg_outcome *out);
 
 /* out failed: code (see lg_outcome), and a message "WHAT: MSG". */
 void lg_fail(lg_outcome *out, const char *code, const char *what, const char *msg);
-/* out failed by a call's result: the verifier's refusal code, else the
- * status name. */
-void lg_fail_rpc(lg_outcome *out, const char *what, grpc_status_code s, const rt_rpc_result *res);
+/* One call to the verifier as every machine makes it (rt_grpc_call_retry):
+ * its retries counted in out, and out failed by its result when it is not
+ * OK (the verifier's refusal code, else the status name; WHAT names the
+ * call). */
+grpc_status_code lg_call(rt_grpc_client *client, const char *method, const ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *resp_type, uint64_t deadline,
+                         rt_retry retry, const char *what, lg_outcome *out, ProtobufCMessage **resp,
+                         rt_rpc_result *res);
 
 #endif

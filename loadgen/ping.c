@@ -22,12 +22,8 @@ void lg_ping(const lg_target *t, lg_outcome *out) {
   for (int i = 0; i < LG_PING_CALLS && out->ok; i++) {
     ProtobufCMessage *resp = NULL;
     rt_rpc_result res;
-    grpc_status_code s = rt_grpc_call_retry(client, RT_METHOD_PING, &req.base,
-                                            &rattest__v1__ping_response__descriptor, deadline,
-                                            RT_RETRY_TRANSIENT, &resp, &res);
-    out->retries += res.retries;
-    if (s != GRPC_STATUS_OK)
-      lg_fail_rpc(out, "Ping", s, &res);
+    lg_call(client, RT_METHOD_PING, &req.base, &rattest__v1__ping_response__descriptor, deadline,
+            RT_RETRY_TRANSIENT, "Ping", out, &resp, &res);
     if (resp != NULL)
       protobuf_c_message_free_unpacked(resp, NULL);
   }
