@@ -28,9 +28,15 @@ trap 'stop_verifier; [ -z "$spid" ] || kill "$spid" 2>/dev/null; rm -rf "$work"'
 "$build/tests/rt_log_extend" "$LOG" > /dev/null
 start_verifier --ek-ca "$RATTEST_EK_CA_BUNDLE"
 
+# A program that does nothing but is linked to libtss2-esys, as any ESYS
+# program is (and through it to libcrypto): the least that starting one
+# costs, loading and relocating those libraries.
+echo 'int main(void) { return 0; }' | "${CC:-cc}" -x c - -o "$work/esys-nop" -Wl,--no-as-needed -ltss2-esys
+
 # enroll_once EK: one enrollment from scratch; prints "commands exec_ms wall_ms
-# commands true_ms": true_ms is /bin/true from the same stamp to its exit,
-# the machine's own price of starting a dynamically linked program then.
+# commands true_ms esys_ms": true_ms is /bin/true from the same stamp to its
+# exit, the machine's own price of starting a dynamically linked program
+# then, and esys_ms the same for esys-nop.
 enroll_once() {
   rm -rf "$work/s" "$work/e.pcap"
   tpm2_evictcontrol -C o -c 0x81000100 > /dev/null 2>&1 || true
@@ -65,9 +71,12 @@ count = subprocess.run([sys.executable, src + "/tests/tools/tpm_pcap_count.py", 
 n = [l.split(": ")[1] for l in count.splitlines() if l.startswith("commands: ")][0]
 cmds = [l[5:] for l in count.splitlines() if l.startswith("all: ")][0]
 exec_ms = 1000 * (first - float(open(exec_at).read()))
-subprocess.run(["/bin/true"], preexec_fn=stamp)
-true_ms = 1000 * (time.time() - float(open(exec_at).read()))
-print(n, f"{exec_ms:.1f}", f"{1000 * (t1 - t0):.1f}", cmds, f"{true_ms:.1f}", sep="\t")
+def start_ms(prog):
+    subprocess.run([prog], preexec_fn=stamp)
+    return 1000 * (time.time() - float(open(exec_at).read()))
+true_ms, esys_ms = start_ms("/bin/true"), start_ms(work + "/esys-nop")
+print(n, f"{exec_ms:.1f}", f"{1000 * (t1 - t0):.1f}", cmds, f"{true_ms:.1f}", f"{esys_ms:.1f}",
+      sep="\t")
 PY
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -78,17 +87,21 @@ echo "\`scripts/lib/bench_tpm.sh BUILD $runs\` (\`scripts/bench --tpm\`), on swt
 echo "TCTI; medians of $runs enrollments from scratch per EK kind. Anchors: at most 20 TPM commands"
 echo "per enrollment, under 10 ms from exec to the first TPM command (issue 17). The clock"
 echo "starts in the child just before its execve; \`/bin/true\` timed the same way, to its exit,"
-echo "in the same runs, shows what starting any dynamically linked program cost the machine then."
+echo "in the same runs, shows what starting any dynamically linked program cost the machine then, and"
+echo "a program doing nothing but linked to libtss2-esys (and through it to libcrypto), as any ESYS"
+echo "program is, what loading those libraries adds: the least an ESYS program's first command can"
+echo "take (its ratio is the second anchor)."
 echo
-echo "| EK | TPM commands (anchor 20) | exec → first TPM command ms (anchor 10) | /bin/true exec → exit ms | wall ms |"
-echo "|---|---|---|---|---|"
+echo "| EK | TPM commands (anchor 20) | exec → first TPM command ms (anchor 10) | ratio to the ESYS program's start | ESYS do-nothing program exec → exit ms | /bin/true exec → exit ms | wall ms |"
+echo "|---|---|---|---|---|---|---|"
 for ek in rsa ecc; do
   echo "==> bootstrap, $ek EK, $runs runs" >&2
   : > "$work/$ek.runs"
   for _ in $(seq "$runs"); do enroll_once "$ek" >> "$work/$ek.runs"; done
   n=$(cut -f1 "$work/$ek.runs" | median) x=$(cut -f2 "$work/$ek.runs" | median)
   w=$(cut -f3 "$work/$ek.runs" | median) t=$(cut -f5 "$work/$ek.runs" | median)
-  echo "| $ek | $n ($(awk "BEGIN {printf \"%.2f\", $n / 20}")×) | $x ($(awk "BEGIN {printf \"%.1f\", $x / 10}")×) | $t | $w |"
+  e=$(cut -f6 "$work/$ek.runs" | median)
+  echo "| $ek | $n ($(awk "BEGIN {printf \"%.2f\", $n / 20}")×) | $x ($(awk "BEGIN {printf \"%.1f\", $x / 10}")×) | $(awk "BEGIN {printf \"%.2f\", $x / $e}")× | $e | $t | $w |"
   cut -f4 "$work/$ek.runs" | tail -1 > "$work/$ek.cmds"
 done
 echo
