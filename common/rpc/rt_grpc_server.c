@@ -484,18 +484,9 @@ static rt_code server_listen(struct rt_grpc_server *srv, const char *listen, con
   return RT_OK;
 }
 
-/* Frees a server that never started, and the grpc_init of
- * rt_grpc_server_start. */
-static void discard_unstarted(struct rt_grpc_server *srv) {
-  if (srv != NULL && srv->server != NULL) {
-    /* Never started and no listener: grpc allows destroying it directly. */
-    grpc_server_destroy(srv->server);
-    grpc_completion_queue_shutdown(srv->cq);
-    while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(srv->cq);
-  }
+/* Frees what server_new made, and the grpc_init of rt_grpc_server_start;
+ * the grpc server and its queue are gone by then. */
+static void free_server(struct rt_grpc_server *srv) {
   if (srv != NULL) {
     if (srv->tls_next != NULL)
       grpc_ssl_server_certificate_config_destroy(srv->tls_next);
@@ -508,6 +499,20 @@ static void discard_unstarted(struct rt_grpc_server *srv) {
     free(srv);
   }
   grpc_shutdown();
+}
+
+/* Frees a server that never started. */
+static void discard_unstarted(struct rt_grpc_server *srv) {
+  if (srv != NULL && srv->server != NULL) {
+    /* Never started and no listener: grpc allows destroying it directly. */
+    grpc_server_destroy(srv->server);
+    grpc_completion_queue_shutdown(srv->cq);
+    while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(srv->cq);
+  }
+  free_server(srv);
 }
 
 /* Requests the first calls of every method, then starts the workers; the
@@ -624,14 +629,5 @@ void rt_grpc_server_drain(rt_grpc_server *srv, int grace_ms) {
     }
   }
   grpc_completion_queue_destroy(srv->cq);
-  if (srv->tls_next != NULL)
-    grpc_ssl_server_certificate_config_destroy(srv->tls_next);
-  free(srv->methods);
-  free(srv->registered);
-  free(srv->threads);
-  pthread_mutex_destroy(&srv->lock);
-  pthread_mutex_destroy(&srv->watch_lock);
-  pthread_cond_destroy(&srv->shutdown_done_cv);
-  free(srv);
-  grpc_shutdown();
+  free_server(srv);
 }
