@@ -42,6 +42,10 @@ has rattest-enroll.service "After=network-online.target dev-tpmrm0.device" \
   "Restart=on-failure" "RestartSec=30s" "ExecStart=$P/bin/rattest-bootstrap enroll --verifier \${RATTEST_VERIFIER} --ca \${RATTEST_CA} \$RATTEST_ENROLL_OPTS"
 has rattest-renew.service "ExecStart=$P/bin/rattest-bootstrap renew --all --ca \${RATTEST_CA} \$RATTEST_RENEW_OPTS" \
   "ConditionPathExists=/var/lib/rattest/state.json"
+# Both name the kernel's resource manager (bootstrap.env may name another:
+# systemd lets EnvironmentFile= override Environment=).
+has rattest-enroll.service "Environment=RATTEST_TCTI=device:/dev/tpmrm0"
+has rattest-renew.service "Environment=RATTEST_TCTI=device:/dev/tpmrm0"
 has rattest-renew.timer "OnCalendar=*-*-* 00,06,12,18:00:00" "RandomizedDelaySec=1h" "Persistent=true"
 has rattest-verifier.service "ProtectSystem=strict" "NoNewPrivileges=yes" "PrivateTmp=yes" \
   "LimitNOFILE=65536" "StateDirectory=rattest-verifier" 'ExecReload=/bin/kill -HUP $MAINPID' \
