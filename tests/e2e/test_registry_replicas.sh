@@ -84,20 +84,22 @@ run() {
 }
 
 # between NAME WANT CMD...: an enrollment as NAME whose session the tool
-# holds open past Begin (token-expired mode); CMD runs once the verifier
+# holds open past Begin (until $work/go exists); CMD runs once the verifier
 # has accepted that Begin (its output dropped), then Finish must answer
 # WANT.
 between() {
   local name=$1 want=$2 n got; shift 2
   n=$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)
-  env RATTEST_TAMPER_NAME="$name" "$T" "localhost:$port" "$work/pki/tls-ca.pem" token-expired \
-    > "$work/out" 2> "$work/err" &
+  rm -f "$work/go"
+  env RATTEST_TAMPER_NAME="$name" RATTEST_TAMPER_HOLD="$work/go" "$T" "localhost:$port" \
+    "$work/pki/tls-ca.pem" none > "$work/out" 2> "$work/err" &
   local tool=$!
   for _ in $(seq 200); do
     [ "$(grep -c '"method":"Begin","decision":"accept"' "$work/audit.log" || true)" -gt "$n" ] && break
     sleep 0.05
   done
   "$@" > /dev/null
+  touch "$work/go"
   wait "$tool" || true
   got=$(grep '^RESULT ' "$work/out" | tail -n 1 | cut -d' ' -f2-)
   [ "$got" = "$want" ] && ok || bad "$name, Finish after '$*': got \"$got\", want \"$want\""
@@ -199,8 +201,7 @@ run none "OK -"
 
 # Names are first come: "tamper" is this EK's now; a name bound to another
 # EK is refused at Begin, and at Finish when another EK took it since Begin
-# (bound while the tool waits 3 s before Finish: token-expired's pause,
-# with a session TTL long enough to let the token open).
+# (bound while the tool holds its session between Begin and Finish).
 other=$(printf 'b%.0s' $(seq 64))
 "$V" machines add --name taken --ek-sha256 "$other" --db "$db" > /dev/null
 run none "PERMISSION_DENIED NAME_TAKEN" RATTEST_TAMPER_NAME=taken

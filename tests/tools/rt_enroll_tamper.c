@@ -19,7 +19,9 @@
  * sends its second Finish to that verifier (a replica); with
  * $RATTEST_TAMPER_RACE_AT=HOST:PORT, the same Finish goes at once to the
  * verifier and to that replica (one thread each, released together), and
- * a RESULT line prints for each. */
+ * a RESULT line prints for each; with $RATTEST_TAMPER_HOLD=FILE, Finish
+ * waits until FILE exists (60 s at most): the test changes something
+ * between Begin and Finish, then creates FILE. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +115,14 @@ static rt_code make_key(rt_tpm *tpm, rt_key_alg alg, TPMA_OBJECT drop, TPMA_OBJE
   c = create_load(tpm, srk, NULL, &t, &key->handle, &key->pub, err);
   rt_tpm_flush(tpm, &srk);
   return c;
+}
+
+/* Until $RATTEST_TAMPER_HOLD names an existing file (if it is set), 60 s at
+ * most. */
+static void hold(void) {
+  const char *file = getenv("RATTEST_TAMPER_HOLD");
+  for (int i = 0; file != NULL && i < 1200 && access(file, F_OK) != 0; i++)
+    usleep(50 * 1000);
 }
 
 static ProtobufCBinaryData pub_bytes(const TPM2B_PUBLIC *p) {
@@ -358,6 +368,7 @@ int main(int argc, char **argv) {
   freq.possession_signature = (ProtobufCBinaryData){poss.len, poss.data};
   if (is("token-expired"))
     sleep(3); /* the test's verifier runs with --session-ttl 2s */
+  hold();
   const char *elsewhere = getenv("RATTEST_TAMPER_FINISH_AT");
   if (elsewhere != NULL) {
     rt_grpc_client_free(cl);
