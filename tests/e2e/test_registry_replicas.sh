@@ -46,8 +46,9 @@ if [ "$engine" = postgresql ]; then
   query() { psql -qtA -F ' ' -v ON_ERROR_STOP=1 "$db" -c "$1"; }
 else
   db="$work/registry.db"
+  # Autocommit, as psql: a statement that writes is kept.
   query() { "$PY" -c 'import sqlite3, sys
-for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print(*r)' "$db" "$1"; }
+for r in sqlite3.connect(sys.argv[1], isolation_level=None).execute(sys.argv[2]): print(*r)' "$db" "$1"; }
 fi
 
 "$src/certs/mkpki" "$work/pki" > /dev/null
@@ -298,10 +299,10 @@ if [ "$engine" = postgresql ]; then
   no_fail() { query "DROP TRIGGER fail_insert ON identities; DROP FUNCTION fail_insert()"; }
 else
   fail_inserts() {
-    "$PY" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1], isolation_level=None).execute(sys.argv[2])' "$db" \
-      "CREATE TRIGGER fail_insert BEFORE INSERT ON identities WHEN (SELECT COUNT(*) FROM decisions WHERE code = 'REGISTRY_FAILED') < $1 BEGIN SELECT RAISE(ABORT, 'injected'); END"
+    query "CREATE TRIGGER fail_insert BEFORE INSERT ON identities WHEN (SELECT COUNT(*) FROM decisions
+      WHERE code = 'REGISTRY_FAILED') < $1 BEGIN SELECT RAISE(ABORT, 'injected'); END"
   }
-  no_fail() { "$PY" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1], isolation_level=None).execute("DROP TRIGGER fail_insert")' "$db"; }
+  no_fail() { query "DROP TRIGGER fail_insert"; }
 fi
 # boot NAME HANDLE TIMEOUT: rattest-bootstrap enroll as NAME, its exit status in $rc.
 boot() {
