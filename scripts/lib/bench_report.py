@@ -36,14 +36,17 @@ def speed(work):
 
 
 # What the verifier must compute for one enrollment, besides which nothing
-# in the protocol can be cheaper (the operation, how many, why).
+# in the protocol can be cheaper (the operation, how many, why): the TLS
+# server's part of every connection, then the handlers' part.
+TLS = [
+    ("p256_sign", 1, "the TLS server's CertificateVerify (ECDSA P-256)"),
+    ("x25519", 2, "the TLS key share: key generation and derivation (X25519)"),
+]
 COMMON = [
     ("rsa3072_public", 2, "EK chain: the EK certificate's and the intermediate's RSA-3072 signatures"),
     ("p256_verify", 3, "quote, Certify and possession signatures (ECDSA P-256)"),
     ("p256_sign", 2, "the key's and the AK's certificates (issuer key ECDSA P-256)"),
-    ("p256_sign", 1, "the TLS server's CertificateVerify (ECDSA P-256)"),
-    ("x25519", 2, "the TLS key share: key generation and derivation (X25519)"),
-]
+] + TLS
 EK = {
     "rsa": [("rsa2048_public", 1, "MakeCredential: RSA-OAEP encryption of the seed to the RSA 2048 EK")],
     "ecc": [("ecdh_p384", 2, "MakeCredential: an ephemeral P-384 key and ECDH with the EK")],
@@ -195,10 +198,6 @@ def tls_bare(work):
     return (n, cpu, cmd) if n > 0 else None
 
 
-# The floor's operations a TLS server makes: its share of every connection.
-TLS_OPS = [("p256_sign", 1), ("x25519", 2)]
-
-
 def split_section(ops, work):
     """Where an RSA EK enrollment's verifier CPU goes, from the runs of this
     report: a bare TLS 1.3 handshake (tls-bare), gRPC and HTTP/2 over it
@@ -213,7 +212,7 @@ def split_section(ops, work):
     if bare is None or not cpu.get("transport-c4") or not cpu.get("rsa-c4"):
         return []
     fl = floor(ops, "rsa")
-    tls_floor = sum(ops[op] * n for op, n in TLS_OPS)
+    tls_floor = sum(ops[op] * n for op, n, _ in TLS)
     hs = bare[1] / bare[0]
     trans, rsa = cpu["transport-c4"], cpu["rsa-c4"]
     rows = [("a bare TLS 1.3 handshake in `openssl s_server` (tls-bare)", hs, tls_floor),
